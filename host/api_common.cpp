@@ -1,0 +1,116 @@
+// Backend-independent pieces of the batch API: names, validation, summaries.
+#include <cmath>
+#include <sstream>
+#include <stdexcept>
+
+#include "jcas/api.hpp"
+
+namespace jcas {
+
+namespace {
+[[noreturn]] void bad(const std::string& field, const std::string& value, const std::string& why) {
+  throw std::invalid_argument(field + " = " + value + ": " + why);
+}
+std::string num(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+}  // namespace
+
+void unfolded_model::finalize() {
+  if (l_out < 1) bad("outer layers", std::to_string(l_out), "must be >= 1");
+  if (l_in < 1) bad("inner steps", std::to_string(l_in), "must be >= 1");
+  if (i_w < 1) bad("iw", std::to_string(i_w), "must be >= 1");
+  if (!(mu_c > 0) || !std::isfinite(mu_c)) bad("mu_c", num(mu_c), "must be positive and finite");
+  if (!(mu_s > 0) || !std::isfinite(mu_s)) bad("mu_s", num(mu_s), "must be positive and finite");
+  if (beta.empty()) beta.assign(size_t(l_out) * l_in, 0.01);
+  if (beta.size() != size_t(l_out) * l_in)
+    bad("beta", std::to_string(beta.size()) + " values",
+        "expected outer x inner = " + std::to_string(size_t(l_out) * l_in));
+  for (size_t i = 0; i < beta.size(); ++i)
+    if (!std::isfinite(beta[i])) bad("beta[" + std::to_string(i) + "]", num(beta[i]), "must be finite");
+}
+
+algorithm parse_algorithm(const std::string& s) {
+  if (s == "unfolded") return algorithm::unfolded;
+  if (s == "ao-fixed") return algorithm::ao_fixed;
+  if (s == "ao-backtracking") return algorithm::ao_backtracking;
+  if (s == "heuristic") return algorithm::heuristic;
+  bad("algo", s, "unknown algorithm (unfolded, ao-fixed, ao-backtracking, heuristic)");
+}
+
+std::string to_string(algorithm a) {
+  switch (a) {
+    case algorithm::unfolded: return "unfolded";
+    case algorithm::ao_fixed: return "ao-fixed";
+    case algorithm::ao_backtracking: return "ao-backtracking";
+    case algorithm::heuristic: return "heuristic";
+  }
+  return "?";
+}
+
+void validate(const problem_dims& d) {
+  if (d.nt < 1) bad("nt", std::to_string(d.nt), "must be >= 1");
+  if (d.nr < 1) bad("nr", std::to_string(d.nr), "must be >= 1");
+  if (d.k < 1) bad("users", std::to_string(d.k), "must be >= 1");
+  if (d.m < 1) bad("targets", std::to_string(d.m), "must be >= 1");
+  if (d.c < 0) bad("clutter", std::to_string(d.c), "must be >= 0");
+}
+
+void validate(const channel_set& ch) {
+  validate(ch.dims);
+  if (ch.count < 0) bad("count", std::to_string(ch.count), "must be >= 0");
+  if (ch.h.size() != size_t(ch.count * ch.h_stride()))
+    bad("H size", std::to_string(ch.h.size()), "expected " + std::to_string(ch.count * ch.h_stride()));
+  if (ch.g.size() != size_t(ch.count * ch.g_stride()))
+    bad("G size", std::to_string(ch.g.size()), "expected " + std::to_string(ch.count * ch.g_stride()));
+  const auto check = [](const std::vector<zd>& v, long stride, const char* name) {
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!std::isfinite(v[i].real()) || !std::isfinite(v[i].imag())) {
+        std::ostringstream s;
+        s << v[i];
+        bad(std::string(name) + " of realization " + std::to_string(i / stride), s.str(),
+            "channels must be finite (entry " + std::to_string(i % stride) + ")");
+      }
+  };
+  check(ch.h, ch.h_stride(), "H");
+  check(ch.g, ch.g_stride(), "G");
+}
+
+void validate(const solve_options& o, const problem_dims& d) {
+  validate(d);
+  const auto positive = [](double v, const char* name) {
+    if (!(v > 0) || !std::isfinite(v)) bad(name, num(v), "must be positive and finite");
+  };
+  positive(o.sys.pt, "pt");
+  positive(o.sys.sigma_c2, "sigma_c2");
+  positive(o.sys.sigma_s2, "sigma_s2");
+  if (!(o.sys.delta >= 0) || !std::isfinite(o.sys.delta)) bad("delta", num(o.sys.delta), "must be >= 0 and finite");
+  if (o.threads < 0) bad("threads", std::to_string(o.threads), "must be >= 0");
+  positive(o.ao.mu_c, "ao mu_c");
+  positive(o.ao.mu_s, "ao mu_s");
+  if (o.ao.max_outer < 1) bad("max outer", std::to_string(o.ao.max_outer), "must be >= 1");
+}
+
+summary summarize(const solve_output& out) {
+  summary s;
+  s.realizations = out.count;
+  if (out.count == 0) return s;
+  double obj = 0, sinr = 0, scnr = 0, it = 0;
+  for (long b = 0; b < out.count; ++b) {
+    obj += out.objective[b];
+    sinr += out.min_sinr[b];
+    scnr += out.min_scnr[b];
+    it += out.outer[b];
+  }
+  const double n = double(out.count);
+  s.mean_objective = obj / n;
+  s.min_sinr_db = 10 * std::log10(sinr / n);  // SPEC.md 2: dB of the mean linear minimum
+  s.min_scnr_db = 10 * std::log10(scnr / n);
+  s.mean_iterations = it / n;
+  s.seconds_per_realization = out.seconds / n;
+  return s;
+}
+
+}  // namespace jcas

@@ -1,0 +1,215 @@
+// The `jcas` command line: generate channel sets, solve them, print and save results.
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "io.hpp"
+#include "jcas/api.hpp"
+#include "jcas/cuda_backend.hpp"
+#include "progress.hpp"
+
+namespace {
+
+using namespace jcas;
+
+/// "cpu", "cuda" or "cuda:N" -> -1 for the CPU, else the device index.
+int parse_device(const std::string& s) {
+  if (s == "cpu") return -1;
+  if (s == "cuda") return 0;
+  if (s.rfind("cuda:", 0) == 0) {
+    try {
+      size_t used = 0;
+      const int n = std::stoi(s.substr(5), &used);
+      if (used == s.size() - 5 && n >= 0) return n;
+    } catch (const std::exception&) {
+    }
+  }
+  throw std::invalid_argument("device = " + s + ": expected cpu, cuda or cuda:N");
+}
+
+struct generate_args {
+  long count = 1000, first = 0;
+  std::uint64_t seed = 1;
+  std::string preset = "code", out;
+  double snr_db = 20;
+  scenario sc;
+  std::string device = "cpu";
+  int threads = 0;
+};
+
+struct solve_args {
+  std::string data, algo = "unfolded", params, out, device = "cpu", prec = "f64", f0 = "lapack";
+  io::channel_select sel;
+  double delta = 1;
+  std::optional<double> snr_db;
+  std::optional<int> outer, inner, iw;
+  bool frozen = false, json = false;
+  std::optional<double> ao_mu;
+  int threads = 0;
+  ao_settings ao;
+};
+
+void add_scenario_options(CLI::App* c, generate_args& a) {
+  scenario& s = a.sc;
+  c->add_option("--count", a.count, "number of realizations")->check(CLI::PositiveNumber);
+  c->add_option("--first", a.first, "index of the first realization")->check(CLI::NonNegativeNumber);
+  c->add_option("--seed", a.seed, "random seed");
+  c->add_option("--preset", a.preset, "code (constants of the reference code) or paper (constants of the text)")
+      ->check(CLI::IsMember({"code", "paper"}));
+  c->add_option("--users", s.dims.k, "K")->check(CLI::PositiveNumber);
+  c->add_option("--targets", s.dims.m, "M")->check(CLI::PositiveNumber);
+  c->add_option("--clutter", s.dims.c, "C")->check(CLI::NonNegativeNumber);
+  c->add_option("--nt", s.dims.nt, "transmit antennas")->check(CLI::PositiveNumber);
+  c->add_option("--nr", s.dims.nr, "receive antennas")->check(CLI::PositiveNumber);
+  c->add_option("--snr-db", a.snr_db, "SNR recorded with the set (solve's default Pt = 10^(snr/10))");
+  c->add_option("--user-dist", s.user_dist_mean, "mean user distance [m]");
+  c->add_option("--user-dist-std", s.user_dist_std, "std of user distance [m]");
+  c->add_option("--sens-dist", s.sens_dist_mean, "mean target/clutter distance [m]");
+  c->add_option("--sens-dist-std", s.sens_dist_std, "std of target/clutter distance [m]");
+  c->add_option("--height", s.height, "height offset [m]");
+  c->add_option("--zeta0-db", s.zeta0_db, "path loss at 1 m [dB]");
+  c->add_option("--eps-c", s.eps_c, "user path loss exponent");
+  c->add_option("--eps-s", s.eps_s, "sensing path loss exponent");
+  c->add_option("--angle-min", s.angle_min, "smallest angle [rad]");
+  c->add_option("--angle-max", s.angle_max, "largest angle [rad]");
+  c->add_option("--rician-k", s.rician_k, "Rician factor (linear)")->check(CLI::NonNegativeNumber);
+  c->add_option("--noise-db", s.noise_db, "noise power [dB]");
+  c->add_flag("!--independent-clutter", s.clutter_reuses_target_pathloss,
+              "draw clutter path loss independently (the code reuses target i-M's)");
+  c->add_option("--device", a.device, "cpu, cuda or cuda:N");
+  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(CLI::NonNegativeNumber);
+  c->add_option("--out", a.out, "output HDF5 file")->required();
+}
+
+int run_generate(generate_args& a, CLI::App* c) {
+  if (a.preset == "paper") {
+    // Preset first, then any constant given explicitly on the command line wins.
+    scenario p = scenario::paper_text();
+    p.dims = a.sc.dims;
+    auto given = [&](const char* o) { return c->count(o) > 0; };
+    if (!given("--zeta0-db")) a.sc.zeta0_db = p.zeta0_db;
+    if (!given("--rician-k")) a.sc.rician_k = p.rician_k;
+    if (!given("--height")) a.sc.height = p.height;
+    if (!given("--independent-clutter")) a.sc.clutter_reuses_target_pathloss = p.clutter_reuses_target_pathloss;
+  }
+  const int dev = parse_device(a.device);
+  channel_set cs = dev < 0 ? cpu::generate_batch(a.sc, a.seed, a.first, a.count, a.threads)
+                           : cuda::generate_batch(a.sc, a.seed, a.first, a.count, dev);
+  cs.snr_db = a.snr_db;
+  io::write_channels(a.out, cs, &a.sc, a.seed, a.first);
+  std::fprintf(stderr, "wrote %ld realizations (Nt %d, Nr %d, K %d, M %d, C %d) to %s\n", cs.count, cs.dims.nt,
+               cs.dims.nr, cs.dims.k, cs.dims.m, cs.dims.c, a.out.c_str());
+  return 0;
+}
+
+void add_solve_options(CLI::App* c, solve_args& a) {
+  c->add_option("--data", a.data, "channel file (.h5 or .npz)")->required();
+  c->add_option("--algo", a.algo, "unfolded, ao-fixed, ao-backtracking or heuristic");
+  c->add_option("--users", a.sel.users, "K: first K users of the file");
+  c->add_option("--targets", a.sel.targets, "M: the first M G blocks are targets, the rest clutter");
+  c->add_option("--nr", a.sel.nr, "receive antennas (for .npz; default Nt)");
+  c->add_option("--limit", a.sel.limit, "first N realizations");
+  c->add_option("--delta", a.delta, "trade-off weight delta");
+  c->add_option("--snr-db", a.snr_db, "Pt = 10^(snr/10) with unit noise (default: the file's, else 20)");
+  c->add_option("--outer", a.outer, "unfolded: L_out (default 150)");
+  c->add_option("--inner", a.inner, "unfolded: L_in (default 3)");
+  c->add_option("--iw", a.iw, "unfolded: I_w (default 2)");
+  c->add_flag("--frozen-gradient", a.frozen, "unfolded: evaluate D once per layer (the reference's variant)");
+  c->add_option("--params", a.params, "unfolded: parameter file (jcas train); default untrained beta = 0.01");
+  c->add_option("--mu", a.ao_mu, "AO: smoothing constant mu_c = mu_s (default 10)");
+  c->add_option("--max-outer", a.ao.max_outer, "AO: outer iteration cap");
+  c->add_option("--outer-tol", a.ao.outer_tol, "AO: relative change of h that stops the outer loop");
+  c->add_option("--inner-tol", a.ao.inner_tol, "AO: relative change of g that stops the W-subproblem");
+  c->add_option("--step", a.ao.fixed_step, "ao-fixed: step size");
+  c->add_option("--precision", a.prec, "f64 or f32")->check(CLI::IsMember({"f64", "f32"}));
+  c->add_option("--f0", a.f0, "F0 solver: lapack or lowrank")->check(CLI::IsMember({"lapack", "lowrank"}));
+  c->add_option("--device", a.device, "cpu, cuda or cuda:N");
+  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(CLI::NonNegativeNumber);
+  c->add_option("--out", a.out, "results HDF5 file");
+  c->add_flag("--json", a.json, "print one JSON object on stdout instead of the table");
+}
+
+int run_solve(solve_args& a) {
+  solve_options o;
+  o.algo = parse_algorithm(a.algo);
+  const int dev = parse_device(a.device);
+  const channel_set cs = io::read_channels(a.data, a.sel);
+  const double snr = a.snr_db ? *a.snr_db : cs.snr_db;
+  if (!std::isfinite(snr)) throw std::invalid_argument("snr-db = " + std::to_string(snr) + ": must be finite");
+  o.sys.pt = std::pow(10.0, snr / 10.0);
+  o.sys.delta = a.delta;
+  if (!a.params.empty()) o.model = io::read_model(a.params);
+  if (a.outer || a.inner) {
+    if (!a.params.empty() && ((a.outer && *a.outer != o.model.l_out) || (a.inner && *a.inner != o.model.l_in)))
+      throw std::invalid_argument("outer/inner: the parameter file fixes L_out = " + std::to_string(o.model.l_out) +
+                                  ", L_in = " + std::to_string(o.model.l_in));
+    if (a.outer) o.model.l_out = *a.outer;
+    if (a.inner) o.model.l_in = *a.inner;
+    if (a.params.empty()) o.model.beta.clear();
+  }
+  if (a.iw) o.model.i_w = *a.iw;
+  if (a.frozen) o.model.frozen = true;
+  o.model.finalize();
+  o.ao = a.ao;
+  if (a.ao_mu) o.ao.mu_c = o.ao.mu_s = *a.ao_mu;
+  o.prec = a.prec == "f32" ? precision::f32 : precision::f64;
+  o.f0 = a.f0 == "lowrank" ? f0_method::lowrank : f0_method::lapack;
+  o.threads = a.threads;
+  host::progress_bar bar("solve " + a.algo);
+  o.progress = [&](long done, long total) { bar.update(done, total); };
+  const solve_output out = dev < 0 ? cpu::solve_batch(cs, o) : cuda::solve_batch(cs, o, dev);
+  bar.finish();
+  if (!a.out.empty()) io::write_results(a.out, out, o, {{"data", a.data}, {"device", a.device}});
+  const summary s = summarize(out);
+  if (a.json) {
+    nlohmann::json j = {{"algo", to_string(o.algo)},
+                        {"realizations", s.realizations},
+                        {"mean_objective", s.mean_objective},
+                        {"min_sinr_db", s.min_sinr_db},
+                        {"min_scnr_db", s.min_scnr_db},
+                        {"mean_iterations", s.mean_iterations},
+                        {"seconds_per_realization", s.seconds_per_realization}};
+    std::cout << j.dump() << std::endl;
+  } else {
+    std::printf("%-16s %12s %14s %12s %12s %12s %14s\n", "algo", "realizations", "mean objective", "min SINR dB",
+                "min SCNR dB", "iterations", "s/realization");
+    std::printf("%-16s %12ld %14.4f %12.2f %12.2f %12.1f %14.3e\n", to_string(o.algo).c_str(), s.realizations,
+                s.mean_objective, s.min_sinr_db, s.min_scnr_db, s.mean_iterations, s.seconds_per_realization);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"jcas: max-min fair beamforming for joint communications and sensing"};
+  app.require_subcommand(1);
+  generate_args ga;
+  solve_args sa;
+  CLI::App* gen = app.add_subcommand("generate", "draw channel realizations of a scenario into an HDF5 file");
+  add_scenario_options(gen, ga);
+  CLI::App* sol = app.add_subcommand("solve", "run a solver on a channel file");
+  add_solve_options(sol, sa);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "jcas: error: %s\n", e.what());
+    return 2;
+  }
+  try {
+    if (*gen) return run_generate(ga, gen);
+    if (*sol) return run_solve(sa);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "jcas: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

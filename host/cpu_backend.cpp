@@ -1,0 +1,182 @@
+// CPU backend: the shared per-realization core in an OpenMP loop over realizations,
+// with per-thread scratch, LAPACK for F0.
+#include <omp.h>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
+#include "f0_lapack.hpp"
+#include "jcas/api.hpp"
+#include "jcas/core/init.hpp"
+#include "jcas/core/dispatch.hpp"
+#include "solver_config.hpp"
+#include "realization.hpp"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace jcas::cpu {
+
+using host::realization;
+
+namespace {
+
+int thread_count(int requested) { return requested > 0 ? requested : omp_get_max_threads(); }
+
+/// Runs body(b, thread_scratch) for every realization in parallel; the first failure
+/// (lowest realization index) is rethrown after the loop with the realization named.
+template <class Body>
+void parallel_realizations(long count, int threads, const std::function<void(long, long)>& progress, Body body) {
+  std::atomic<long> done{0};
+  long failed_at = -1;
+  std::string failure;
+  openblas_set_num_threads(1);  // parallelism is over realizations
+#pragma omp parallel num_threads(thread_count(threads))
+  {
+#pragma omp for schedule(dynamic, 4)
+    for (long b = 0; b < count; ++b) {
+      try {
+        body(b);
+      } catch (const std::exception& e) {
+#pragma omp critical(jcas_failure)
+        if (failed_at < 0 || b < failed_at) {
+          failed_at = b;
+          failure = e.what();
+        }
+      }
+      const long n = ++done;
+      if (progress && omp_get_thread_num() == 0) progress(n, count);
+    }
+  }
+  if (progress) progress(count, count);
+  if (failed_at >= 0) throw std::runtime_error("realization " + std::to_string(failed_at) + ": " + failure);
+}
+
+const char* status_text(status s) {
+  switch (s) {
+    case status::ok: return "ok";
+    case status::not_positive_definite: return "matrix not positive definite (Q or B_m)";
+    case status::non_finite: return "non-finite value";
+    case status::no_convergence: return "no convergence";
+  }
+  return "?";
+}
+void check(status s, const char* what) {
+  if (s != status::ok) throw std::runtime_error(std::string(what) + ": " + status_text(s));
+}
+
+template <class T>
+solve_output solve_typed(const channel_set& cs, const solve_options& o) {
+  const problem_dims d = cs.dims;
+  solve_output out;
+  out.algo = o.algo;
+  out.dims = d;
+  out.count = cs.count;
+  const auto t0 = std::chrono::steady_clock::now();
+  init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads);
+
+  unfolded_model model = o.model;
+  model.finalize();
+  const std::vector<T> beta(model.beta.begin(), model.beta.end());
+  const core::solver_config<T> cfg = host::make_config<T>(o, model, beta.data());
+  out.curve_len = cfg.curve_len();
+  out.curve.assign(size_t(cs.count) * out.curve_len, 0.0);
+  out.objective.assign(cs.count, 0);
+  out.min_sinr.assign(cs.count, 0);
+  out.min_scnr.assign(cs.count, 0);
+  out.outer.assign(cs.count, 0);
+  out.inner.assign(cs.count, 0);
+  const system_params<T> sys{T(o.sys.pt), T(o.sys.sigma_c2), T(o.sys.sigma_s2), T(o.sys.delta)};
+  const long ws_bytes = core::solver_ws<T>::bytes(d);
+
+  parallel_realizations(cs.count, o.threads, o.progress, [&](long b) {
+    thread_local std::vector<char> scratch;
+    thread_local realization<T> rc;
+    thread_local std::vector<T> curve;
+    scratch.resize(size_t(ws_bytes));
+    curve.resize(size_t(out.curve_len));
+    rc.load(cs, b);
+    arena ar{scratch.data()};
+    core::solver_ws<T> ws;
+    ws.carve(ar, d);
+    // W and F in T precision, from the double W0/F0.
+    std::vector<cplx<T>>& wf = rc.wf;
+    wf.resize(size_t(d.nt) * d.k + size_t(d.nr) * d.m);
+    const zd* w0 = out.w.data() + b * cs.h_stride();
+    const zd* f0 = out.f.data() + b * long(d.nr) * d.m;
+    for (long i = 0; i < long(d.nt) * d.k; ++i) wf[i] = cplx<T>(T(w0[i].real()), T(w0[i].imag()));
+    for (long i = 0; i < long(d.nr) * d.m; ++i)
+      wf[d.nt * d.k + i] = cplx<T>(T(f0[i].real()), T(f0[i].imag()));
+    core::mview<T> w(wf.data(), d.nt, d.k), f(wf.data() + d.nt * d.k, d.nr, d.m);
+    core::solve_result<T> res;
+    status st = status::ok;
+    rc.visit([&](const auto& ch) { st = core::solve_one<T>(ch, d, sys, cfg, w, f, curve.data(), ws, res); });
+    check(st, to_string(o.algo).c_str());
+    for (long i = 0; i < long(d.nt) * d.k; ++i) out.w[b * cs.h_stride() + i] = zd(wf[i].re, wf[i].im);
+    for (long i = 0; i < long(d.nr) * d.m; ++i)
+      out.f[b * long(d.nr) * d.m + i] = zd(wf[d.nt * d.k + i].re, wf[d.nt * d.k + i].im);
+    for (int i = 0; i < out.curve_len; ++i) out.curve[size_t(b) * out.curve_len + i] = double(curve[i]);
+    out.objective[b] = double(res.objective);
+    out.min_sinr[b] = double(res.min_gamma_c);
+    out.min_scnr[b] = double(res.min_gamma_s);
+    out.outer[b] = res.outer;
+    out.inner[b] = res.inner;
+  });
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+}  // namespace
+
+channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads) {
+  validate(sc.dims);
+  if (count < 0) throw std::invalid_argument("count = " + std::to_string(count) + ": must be >= 0");
+  channel_set cs;
+  cs.dims = sc.dims;
+  cs.count = count;
+  cs.h.resize(size_t(count * cs.h_stride()));
+  cs.g.resize(size_t(count * cs.g_stride()));
+  parallel_realizations(count, threads, {}, [&](long b) {
+    core::generate_realization(sc, seed, std::uint64_t(first + b),
+                               reinterpret_cast<cplx<double>*>(cs.h.data() + b * cs.h_stride()),
+                               reinterpret_cast<cplx<double>*>(cs.g.data() + b * cs.g_stride()));
+  });
+  return cs;
+}
+
+void init_batch(const channel_set& cs, const system_params<double>& sys, f0_method how, std::vector<zd>& w,
+                std::vector<zd>& f, int threads) {
+  const problem_dims d = cs.dims;
+  w.assign(size_t(cs.count * cs.h_stride()), zd(0));
+  f.assign(size_t(cs.count) * d.nr * d.m, zd(0));
+  const long ws_bytes = core::f0_ws<double>::bytes(d);
+  parallel_realizations(cs.count, threads, {}, [&](long b) {
+    thread_local realization<double> rc;
+    thread_local std::vector<char> scratch;
+    scratch.resize(size_t(ws_bytes));
+    rc.load(cs, b);
+    core::mview<double> wv(reinterpret_cast<cplx<double>*>(w.data() + b * cs.h_stride()), d.nt, d.k);
+    core::mview<double> fv(reinterpret_cast<cplx<double>*>(f.data() + b * long(d.nr) * d.m), d.nr, d.m);
+    core::mrt_init<double>(rc.hview(), wv, sys.pt);
+    arena ar{scratch.data()};
+    core::f0_ws<double> ws;
+    ws.carve(ar, d);
+    rc.visit([&](const auto& ch) {
+      if (how == f0_method::lowrank) {
+        check(core::f0_lowrank<double>(ch, d, sys, wv, fv, ws), "F0");
+      } else {
+        core::f0_products<double>(ch, d, wv, ws);
+        host::f0_lapack(d, sys, reinterpret_cast<const zd*>(ws.p), reinterpret_cast<zd*>(fv.data));
+      }
+    });
+  });
+}
+
+solve_output solve_batch(const channel_set& cs, const solve_options& o) {
+  validate(cs);
+  validate(o, cs.dims);
+  return o.prec == precision::f64 ? solve_typed<double>(cs, o) : solve_typed<float>(cs, o);
+}
+
+}  // namespace jcas::cpu

@@ -1,0 +1,18 @@
+// Linked instead of kernels/ when the build has no CUDA compiler.
+#include <stdexcept>
+
+#include "jcas/cuda_backend.hpp"
+
+namespace jcas::cuda {
+namespace {
+[[noreturn]] void not_compiled() {
+  throw std::runtime_error("device = cuda: the CUDA backend was not compiled (no CUDA compiler at build time)");
+}
+}  // namespace
+int device_count(std::string* why) {
+  if (why) *why = "the CUDA backend was not compiled";
+  return 0;
+}
+channel_set generate_batch(const scenario&, std::uint64_t, long, long, int) { not_compiled(); }
+solve_output solve_batch(const channel_set&, const solve_options&, int) { not_compiled(); }
+}  // namespace jcas::cuda

@@ -1,0 +1,51 @@
+// One realization's channels taken out of a channel_set into precision T, as rank-one
+// factors (G_j = u_j v_j^H) when every G_j is rank one to 1e-10, else dense.
+#pragma once
+#include <vector>
+
+#include "jcas/api.hpp"
+#include "jcas/core/channels.hpp"
+
+namespace jcas::host {
+
+template <class T>
+struct realization {
+  problem_dims d{};
+  std::vector<cplx<T>> h, g, u, v;
+  std::vector<cplx<T>> wf;  // spare storage for callers (W and F in precision T)
+  bool rank1 = false;
+
+  void load(const channel_set& cs, long b) {
+    d = cs.dims;
+    h.resize(size_t(cs.h_stride()));
+    const zd* hb = cs.h.data() + b * cs.h_stride();
+    for (long i = 0; i < cs.h_stride(); ++i) h[i] = cplx<T>(T(hb[i].real()), T(hb[i].imag()));
+    const zd* gb = cs.g.data() + b * cs.g_stride();
+    std::vector<cplx<double>> ud(size_t(d.nr) * d.j()), vd(size_t(d.nt) * d.j());
+    rank1 = true;
+    for (index_t j = 0; j < d.j() && rank1; ++j) {
+      const core::cview<double> gj(reinterpret_cast<const cplx<double>*>(gb) + long(j) * d.nr * d.nt, d.nr, d.nt);
+      rank1 = core::factor_rank1<double>(gj, ud.data() + long(j) * d.nr, vd.data() + long(j) * d.nt, 1e-10);
+    }
+    if (rank1) {
+      u.assign(ud.size(), {});
+      v.assign(vd.size(), {});
+      for (size_t i = 0; i < ud.size(); ++i) u[i] = cplx<T>(ud[i]);
+      for (size_t i = 0; i < vd.size(); ++i) v[i] = cplx<T>(vd[i]);
+    } else {
+      g.resize(size_t(cs.g_stride()));
+      for (long i = 0; i < cs.g_stride(); ++i) g[i] = cplx<T>(T(gb[i].real()), T(gb[i].imag()));
+    }
+  }
+  core::cview<T> hview() const { return {h.data(), d.nt, d.k, d.nt}; }
+  /// Calls fn with rank1_channels<T> or dense_channels<T>.
+  template <class Fn>
+  void visit(Fn&& fn) const {
+    if (rank1)
+      fn(core::rank1_channels<T>{hview(), u.data(), v.data(), d.nr, d.nt, d.j()});
+    else
+      fn(core::dense_channels<T>{hview(), g.data(), d.nr, d.nt, d.j()});
+  }
+};
+
+}  // namespace jcas::host

@@ -1,0 +1,104 @@
+// The whole-batch API, declared once; implemented by the CPU backend (host/) and the
+// CUDA backend (kernels/). Host-side containers hold complex<double> in the layout of
+// view.hpp: realization slowest, each matrix column-major.
+#pragma once
+#include <complex>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "jcas/core/generator.hpp"
+#include "jcas/dims.hpp"
+
+namespace jcas {
+
+using zd = std::complex<double>;
+
+/// A set of channel realizations. h: count x (Nt x K); g: count x J x (Nr x Nt).
+struct channel_set {
+  problem_dims dims{};
+  long count = 0;
+  std::vector<zd> h, g;
+  double snr_db = 20;  // the SNR the set was generated for (solve's default Pt)
+  long h_stride() const { return long(dims.nt) * dims.k; }
+  long g_stride() const { return long(dims.j()) * dims.nr * dims.nt; }
+};
+
+/// Parameters of the unfolded optimiser (SPEC.md sections 4-6). beta[l * l_in + i].
+struct unfolded_model {
+  int l_out = 150, l_in = 3, i_w = 2;
+  bool frozen = false;
+  double mu_c = 10, mu_s = 10;
+  std::vector<double> beta;  // empty = untrained: every beta = 0.01
+  std::string provenance = "untrained";  // how it was made (training settings, data)
+  /// Fills beta with the untrained value when empty; checks the table size.
+  void finalize();
+};
+
+algorithm parse_algorithm(const std::string& s);  // throws on unknown names
+std::string to_string(algorithm a);
+
+enum class f0_method { lapack, lowrank };
+enum class precision { f64, f32 };
+
+struct ao_settings {
+  double mu_c = 10, mu_s = 10, outer_tol = 1e-4;
+  int max_outer = 200;
+  double inner_tol = 1e-4;
+  double fixed_step = 0.01;
+  int fixed_max_steps = 1000;
+  double bt_t0 = 1, bt_shrink = 0.3, bt_armijo = 0.1;
+  int bt_max_steps = 1000, bt_max_shrinks = 50;
+  int fp_max_steps = 100;
+};
+
+struct solve_options {
+  algorithm algo = algorithm::unfolded;
+  system_params<double> sys{};
+  unfolded_model model{};
+  ao_settings ao{};
+  f0_method f0 = f0_method::lapack;
+  precision prec = precision::f64;
+  int threads = 0;  // 0: all cores
+  std::function<void(long done, long total)> progress;  // called from one thread
+};
+
+/// Per-realization results of a solve. curve: count x curve_len (curve[0] = initial h).
+struct solve_output {
+  algorithm algo{};
+  problem_dims dims{};
+  long count = 0;
+  int curve_len = 0;
+  std::vector<zd> w, f;              // count x (Nt x K), count x (Nr x M)
+  std::vector<double> curve;
+  std::vector<double> objective, min_sinr, min_scnr;  // linear min SINR / SCNR
+  std::vector<int> outer;
+  std::vector<long> inner;
+  double seconds = 0;                // wall time of the solve itself
+};
+
+/// Throws std::invalid_argument naming the field and value on any bad input.
+void validate(const channel_set& ch);
+void validate(const problem_dims& d);
+void validate(const solve_options& o, const problem_dims& d);
+
+/// Summary over a batch in the paper's reporting convention (SPEC.md section 2).
+struct summary {
+  long realizations = 0;
+  double mean_objective = 0, min_sinr_db = 0, min_scnr_db = 0, mean_iterations = 0,
+         seconds_per_realization = 0;
+};
+summary summarize(const solve_output& out);
+
+namespace cpu {
+/// Channels of realizations first .. first+count-1 of (scenario, seed).
+channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads = 0);
+/// W0 = Pi_S(H) and F0 (SPEC.md section 3) for every realization.
+void init_batch(const channel_set& ch, const system_params<double>& sys, f0_method how, std::vector<zd>& w,
+                std::vector<zd>& f, int threads = 0);
+/// Runs the chosen algorithm from (W0, F0) on every realization.
+solve_output solve_batch(const channel_set& ch, const solve_options& o);
+}  // namespace cpu
+
+}  // namespace jcas

@@ -1,0 +1,118 @@
+// Initialisation (SPEC.md section 3): W0 = Pi_S(H) and F0, the SCNR-maximising
+// combiners at W0, i.e. the principal generalised eigenvectors of
+//   A_m x = lambda B_m x,  A_m = G_m W W^H G_m^H,
+//   B_m = sum_{j != m} G_j W W^H G_j^H + Nr sigma_s^2 I.
+// The host's CPU backend solves this with LAPACK (host/f0_lapack.cpp); the routes here
+// need no library, so a device kernel can run them:
+//   f0_lowrank: A_m = P P^H has rank <= K, so with B = L L^H and C = L^{-1} P the answer
+//               is f = L^{-H} C x, x the principal eigenvector of the K x K matrix C^H C;
+//   f0_rank1:   when G_m = u v^H, f ∝ B_m^{-1} u (closed form).
+#pragma once
+#include "jcas/core/metrics.hpp"
+#include "jcas/core/projection.hpp"
+
+namespace jcas::core {
+
+/// W0 = Pi_S(H) (maximum-ratio transmission), written into w (Nt x K).
+template <class T>
+JCAS_HD inline void mrt_init(cview<T> h, mview<T> w, T pt) {
+  copy<T>(h, w);
+  project_power(w, pt);
+}
+
+template <class T>
+struct f0_ws {
+  cplx<T>* p;    // J blocks Nr x K
+  mview<T> b;    // Nr x Nr
+  mview<T> c;    // Nr x K
+  mview<T> gram; // K x K
+  mview<T> vec;  // K x K
+  T* eval;       // K
+  template <class A>
+  JCAS_HD void carve(A& a, const problem_dims& d) {
+    p = a.template take<cplx<T>>(long(d.nr) * d.k * d.j());
+    b = a.template mat<T>(d.nr, d.nr);
+    c = a.template mat<T>(d.nr, d.k);
+    gram = a.template mat<T>(d.k, d.k);
+    vec = a.template mat<T>(d.k, d.k);
+    eval = a.template take<T>(d.k);
+  }
+  static long bytes(const problem_dims& d) {
+    arena_counter c;
+    f0_ws w;
+    w.carve(c, d);
+    return c.used;
+  }
+};
+
+/// Lower Cholesky factor of B_m (see top) into ws.b; needs ws.p = [G_j W].
+template <class T>
+JCAS_HD inline status f0_factor_bm(const problem_dims& d, const system_params<T>& sys, index_t m, f0_ws<T>& ws) {
+  for (index_t c = 0; c < d.nr; ++c)
+    for (index_t r = c; r < d.nr; ++r) ws.b(r, c) = cplx<T>(r == c ? T(d.nr) * sys.sigma_s2 : T(0));
+  for (index_t j = 0; j < d.j(); ++j) {
+    if (j == m) continue;
+    for (index_t k = 0; k < d.k; ++k) {
+      const cplx<T>* pk = ws.p + (long(j) * d.k + k) * d.nr;
+      for (index_t c = 0; c < d.nr; ++c)
+        for (index_t r = c; r < d.nr; ++r) ws.b(r, c) += pk[r] * conj(pk[c]);
+    }
+  }
+  return cholesky(ws.b);
+}
+
+template <class T, class Ch>
+JCAS_HD inline void f0_products(const Ch& ch, const problem_dims& d, cview<T> w, f0_ws<T>& ws) {
+  for (index_t j = 0; j < d.j(); ++j)
+    for (index_t k = 0; k < d.k; ++k) ch.apply(j, w.col(k), ws.p + (long(j) * d.k + k) * d.nr);
+}
+
+/// F0 by the low-rank route (any G). Columns of f are unit-norm.
+template <class T, class Ch>
+JCAS_HD inline status f0_lowrank(const Ch& ch, const problem_dims& d, const system_params<T>& sys, cview<T> w,
+                                 mview<T> f, f0_ws<T>& ws) {
+  f0_products(ch, d, w, ws);
+  for (index_t m = 0; m < d.m; ++m) {
+    status st = f0_factor_bm(d, sys, m, ws);
+    if (st != status::ok) return st;
+    for (index_t k = 0; k < d.k; ++k) {
+      cplx<T>* ck = ws.c.col(k);
+      const cplx<T>* pk = ws.p + (long(m) * d.k + k) * d.nr;
+      for (index_t r = 0; r < d.nr; ++r) ck[r] = pk[r];
+      trsv_lower<T>(ws.b, ck);
+    }
+    gemm_hn<T>(ws.c, ws.c, ws.gram);
+    hermitian_eig<T>(ws.gram, ws.eval, ws.vec);
+    index_t top = 0;
+    for (index_t k = 1; k < d.k; ++k) if (ws.eval[k] > ws.eval[top]) top = k;
+    cplx<T>* fm = f.col(m);
+    for (index_t r = 0; r < d.nr; ++r) fm[r] = cplx<T>();
+    for (index_t k = 0; k < d.k; ++k) {
+      const cplx<T> x = ws.vec(k, top);
+      for (index_t r = 0; r < d.nr; ++r) fm[r] += ws.c(r, k) * x;
+    }
+    trsv_lower_h<T>(ws.b, fm);
+    const T n = sqrt(nrm2sq(d.nr, fm));
+    for (index_t r = 0; r < d.nr; ++r) fm[r] = n > T(0) ? fm[r] / n : cplx<T>(r == 0 ? T(1) : T(0));
+  }
+  return status::ok;
+}
+
+/// F0 by the rank-one closed form f_m ∝ B_m^{-1} u_m (G_m = u_m v_m^H). Unit-norm columns.
+template <class T>
+JCAS_HD inline status f0_rank1(const rank1_channels<T>& ch, const problem_dims& d, const system_params<T>& sys,
+                               cview<T> w, mview<T> f, f0_ws<T>& ws) {
+  f0_products(ch, d, w, ws);
+  for (index_t m = 0; m < d.m; ++m) {
+    status st = f0_factor_bm(d, sys, m, ws);
+    if (st != status::ok) return st;
+    cplx<T>* fm = f.col(m);
+    for (index_t r = 0; r < d.nr; ++r) fm[r] = ch.u[long(m) * d.nr + r];
+    cholesky_solve<T>(ws.b, fm);
+    const T n = sqrt(nrm2sq(d.nr, fm));
+    for (index_t r = 0; r < d.nr; ++r) fm[r] = fm[r] / n;
+  }
+  return status::ok;
+}
+
+}  // namespace jcas::core

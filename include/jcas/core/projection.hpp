@@ -1,0 +1,44 @@
+// Projection onto the per-antenna power set S = { W : diag(W W^H) <= Pt/Nt }
+// (SPEC.md section 1): Pi_S(W) = sqrt(Pt/Nt) diag(W W^H)^(-1/2) W, i.e. every row n of
+// W is scaled to norm sqrt(Pt/Nt).
+#pragma once
+#include "jcas/core/linalg.hpp"
+
+namespace jcas::core {
+
+/// In-place Pi_S on W (Nt x K). A zero row (no direction to keep) is set to equal
+/// power on every user, sqrt(Pt/(Nt K)) each, real and positive: deterministic, finite
+/// and feasible. Returns the number of zero rows met.
+template <class T>
+JCAS_HD inline index_t project_power(mview<T> w, T pt) {
+  const T row_norm = sqrt(pt / T(w.rows));
+  index_t zero_rows = 0;
+  for (index_t n = 0; n < w.rows; ++n) {
+    T s = 0;
+    for (index_t k = 0; k < w.cols; ++k) s += norm2(w(n, k));
+    if (s > T(0)) {
+      const T f = row_norm / sqrt(s);
+      for (index_t k = 0; k < w.cols; ++k) w(n, k) *= f;
+    } else {
+      ++zero_rows;
+      const T e = row_norm / sqrt(T(w.cols));
+      for (index_t k = 0; k < w.cols; ++k) w(n, k) = cplx<T>(e);
+    }
+  }
+  return zero_rows;
+}
+
+/// Largest relative violation of the per-antenna limit, max_n ||W_n||^2 / (Pt/Nt) - 1.
+template <class T>
+JCAS_HD inline T power_violation(cview<T> w, T pt) {
+  T worst = -1;
+  for (index_t n = 0; n < w.rows; ++n) {
+    T s = 0;
+    for (index_t k = 0; k < w.cols; ++k) s += norm2(w(n, k));
+    const T v = s / (pt / T(w.rows)) - 1;
+    worst = v > worst ? v : worst;
+  }
+  return worst;
+}
+
+}  // namespace jcas::core

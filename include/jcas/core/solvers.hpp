@@ -1,0 +1,226 @@
+// Per-realization algorithms of SPEC.md section 5, all built on the shared layer:
+//   unfolded_forward   Algorithm 1: L_out layers, learned beta_{l,i}, mu_c, mu_s
+//   ao_solve<Policy>   the AO baselines; Policy solves the W-subproblem:
+//     pgd_fixed        constant normalised step
+//     pgd_backtracking Armijo backtracking along the normalised direction
+//     fixed_point      majorisation iteration of ref. [32]
+#pragma once
+#include "jcas/core/layer.hpp"
+
+namespace jcas::core {
+
+template <class T>
+struct solve_result {
+  T objective = 0, min_gamma_c = 0, min_gamma_s = 0;
+  int outer = 0;  // outer layers / iterations run
+  long inner = 0; // W-updates (projected steps) taken in all
+};
+
+/// Scratch of every solver for one realization.
+template <class T>
+struct solver_ws {
+  metrics<T> mt;
+  layer_ws<T> lw;
+  mview<T> dir;     // Nt x K
+  mview<T> trial;   // Nt x K
+  mview<T> gram;    // R x R (fixed_point only)
+  T* eval;          // R
+
+  template <class A>
+  JCAS_HD void carve(A& a, const problem_dims& d) {
+    mt.carve(a, d);
+    lw.carve(a, d);
+    dir = a.template mat<T>(d.nt, d.k);
+    trial = a.template mat<T>(d.nt, d.k);
+    gram = a.template mat<T>(d.rank_bt(), d.rank_bt());
+    eval = a.template take<T>(d.rank_bt());
+  }
+  static long bytes(const problem_dims& d) {
+    arena_counter c;
+    solver_ws w;
+    w.carve(c, d);
+    return c.used;
+  }
+};
+
+/// Parameters of the unfolded optimiser (Algorithm 1). beta[l * l_in + i] = beta_{l,i}.
+template <class T>
+struct unfolded_params {
+  index_t l_out = 150, l_in = 3, i_w = 2;
+  bool frozen = false;  // SPEC.md 4.6 variant: D evaluated once per layer
+  T mu_c = 10, mu_s = 10;
+  const T* beta = nullptr;
+};
+
+/// Step 6 of one unfolded layer: I_w repetitions of L_in normalised steps.
+template <class T>
+JCAS_HD inline void unfolded_wsteps(surrogate<T>& sur, mview<T> w, mview<T> dir, const T* beta, index_t l_in,
+                                    index_t i_w, bool frozen, T pt) {
+  for (index_t rep = 0; rep < i_w; ++rep)
+    for (index_t i = 0; i < l_in; ++i) {
+      if (!frozen || (rep == 0 && i == 0)) surrogate_eval<T>(sur, w, dir);
+      normalized_step<T>(w, dir, beta[i], pt);
+    }
+}
+
+template <class T>
+JCAS_HD inline void fill_result(const metrics<T>& mt, solve_result<T>& res) {
+  res.objective = mt.objective;
+  res.min_gamma_c = mt.min_gamma_c;
+  res.min_gamma_s = mt.min_gamma_s;
+}
+
+/// Algorithm 1 on one realization. w (Nt x K), f (Nr x M): in = (W0, F0), out = last
+/// layer. curve (length l_out + 1, may be null): curve[0] = h(W0, F0), curve[l] =
+/// h(W^[l], F^[l]) after layer l (SPEC.md 4.7: after the update, unlike the reference).
+template <class T, class Ch>
+JCAS_HD inline status unfolded_forward(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
+                                       const unfolded_params<T>& p, mview<T> w, mview<T> f, T* curve,
+                                       solver_ws<T>& ws, solve_result<T>& res) {
+  evaluate_metrics<T>(ch, w, f, d, sys, ws.mt);
+  if (curve) curve[0] = ws.mt.objective;
+  for (index_t l = 0; l < p.l_out; ++l) {
+    const status st = layer_prepare<T>(ch, d, sys, p.mu_c, p.mu_s, ws.mt, f, ws.lw);
+    if (st != status::ok) return st;
+    unfolded_wsteps<T>(ws.lw.sur, w, ws.dir, p.beta + long(l) * p.l_in, p.l_in, p.i_w, p.frozen, sys.pt);
+    evaluate_metrics<T>(ch, w, f, d, sys, ws.mt);
+    if (curve) curve[l + 1] = ws.mt.objective;
+  }
+  fill_result(ws.mt, res);
+  res.outer = p.l_out;
+  res.inner = long(p.l_out) * p.l_in * p.i_w;
+  return status::ok;
+}
+
+/// True when |g_new - g_old| <= tol |g_old| (the AO stopping rules of SPEC.md 5).
+template <class T>
+JCAS_HD inline bool rel_converged(T g_new, T g_old, T tol) {
+  return fabs(g_new - g_old) <= tol * fabs(g_old);
+}
+
+/// AO, fixed step: W <- Pi_S(W - step D/||D||) until the relative change of g <= tol.
+template <class T>
+struct pgd_fixed {
+  T step = T(0.01), tol = T(1e-4);
+  int max_steps = 1000;
+  JCAS_HD long solve(surrogate<T>& sur, mview<T> w, solver_ws<T>& ws, T pt) const {
+    T g_old = surrogate_eval<T>(sur, w, ws.dir);
+    long n = 0;
+    while (n < max_steps) {
+      if (!(normalized_step<T>(w, ws.dir, step, pt) > T(0))) break;
+      ++n;
+      const T g_new = surrogate_eval<T>(sur, w, ws.dir);
+      if (rel_converged(g_new, g_old, tol)) break;
+      g_old = g_new;
+    }
+    return n;
+  }
+};
+
+/// AO, backtracking ("dynamic") step: t = t0, shrunk by `shrink` until
+/// g(Pi_S(W - t u)) < g(W) - c t ||u||^2 with u = D/||D|| (so ||u|| = 1). When no
+/// trial is accepted within max_shrinks, W stays: g never increases.
+template <class T>
+struct pgd_backtracking {
+  T t0 = 1, shrink = T(0.3), armijo = T(0.1), tol = T(1e-4);
+  int max_steps = 1000, max_shrinks = 50;
+  JCAS_HD long solve(surrogate<T>& sur, mview<T> w, solver_ws<T>& ws, T pt) const {
+    T g = surrogate_eval<T>(sur, w, ws.dir);
+    long n = 0;
+    while (n < max_steps) {
+      const T nd = sqrt(frob2<T>(ws.dir));
+      if (!(nd > T(0))) break;
+      T t = t0;
+      bool accepted = false;
+      for (int s = 0; s <= max_shrinks; ++s, t *= shrink) {
+        for (index_t k = 0; k < w.cols; ++k)
+          for (index_t i = 0; i < w.rows; ++i) ws.trial(i, k) = w(i, k) - ws.dir(i, k) * (t / nd);
+        project_power(ws.trial, pt);
+        const T gt = surrogate_eval<T>(sur, ws.trial, mview<T>());
+        if (gt < g - armijo * t) { accepted = true; break; }
+      }
+      if (!accepted) break;
+      copy<T>(ws.trial, w);
+      ++n;
+      const T g_new = surrogate_eval<T>(sur, w, ws.dir);
+      const bool done = rel_converged(g_new, g, tol);
+      g = g_new;
+      if (done) break;
+    }
+    return n;
+  }
+};
+
+/// lambda_max(B_t) for B_t = L diag(d) L^H, from the R x R matrix
+/// diag(sqrt d) L^H L diag(sqrt d), which has the same non-zero eigenvalues.
+template <class T>
+JCAS_HD inline T surrogate_lambda_max(const surrogate<T>& sur, solver_ws<T>& ws) {
+  const index_t r = sur.l.cols;
+  for (index_t j = 0; j < r; ++j)
+    for (index_t i = 0; i < r; ++i)
+      ws.gram(i, j) = dotc(sur.l.rows, sur.l.col(i), sur.l.col(j)) * sqrt(sur.d[i] * sur.d[j]);
+  hermitian_eig<T>(ws.gram, ws.eval, mview<T>());
+  T lmax = 0;
+  for (index_t i = 0; i < r; ++i) lmax = fmax(lmax, ws.eval[i]);
+  return lmax;
+}
+
+/// Heuristic of ref. [32]: W <- Pi_S(A_t^H + (lambda_max(B_t) I - B_t) W)
+///                            = Pi_S(lambda_max W - D(W)).
+template <class T>
+struct fixed_point {
+  T tol = T(1e-4);
+  int max_steps = 100;
+  JCAS_HD long solve(surrogate<T>& sur, mview<T> w, solver_ws<T>& ws, T pt) const {
+    const T lmax = surrogate_lambda_max(sur, ws);
+    T g_old = surrogate_eval<T>(sur, w, ws.dir);
+    long n = 0;
+    while (n < max_steps) {
+      for (index_t k = 0; k < w.cols; ++k)
+        for (index_t i = 0; i < w.rows; ++i) w(i, k) = w(i, k) * lmax - ws.dir(i, k);
+      project_power(w, pt);
+      ++n;
+      const T g_new = surrogate_eval<T>(sur, w, ws.dir);
+      if (rel_converged(g_new, g_old, tol)) break;
+      g_old = g_new;
+    }
+    return n;
+  }
+};
+
+/// Outer loop of the AO baselines (SPEC.md 5): stop when |h_l - h_{l-1}| < tol |h_{l-1}|.
+template <class T>
+struct ao_outer {
+  T mu_c = 10, mu_s = 10, tol = T(1e-4);
+  int max_outer = 200;
+};
+
+/// An AO baseline on one realization. curve (length o.max_outer + 1, may be null):
+/// curve[0] = h at the start, curve[i] = h after outer iteration i, the final value
+/// repeated after convergence.
+template <class T, class Ch, class Policy>
+JCAS_HD inline status ao_solve(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
+                               const ao_outer<T>& o, const Policy& policy, mview<T> w, mview<T> f, T* curve,
+                               solver_ws<T>& ws, solve_result<T>& res) {
+  evaluate_metrics<T>(ch, w, f, d, sys, ws.mt);
+  T h_prev = ws.mt.objective;
+  if (curve) curve[0] = h_prev;
+  res.outer = 0;
+  res.inner = 0;
+  for (int it = 0; it < o.max_outer; ++it) {
+    const status st = layer_prepare<T>(ch, d, sys, o.mu_c, o.mu_s, ws.mt, f, ws.lw);
+    if (st != status::ok) return st;
+    res.inner += policy.solve(ws.lw.sur, w, ws, sys.pt);
+    evaluate_metrics<T>(ch, w, f, d, sys, ws.mt);
+    res.outer = it + 1;
+    if (curve) curve[it + 1] = ws.mt.objective;
+    if (rel_converged(ws.mt.objective, h_prev, o.tol)) break;
+    h_prev = ws.mt.objective;
+  }
+  if (curve)
+    for (int it = res.outer; it < o.max_outer; ++it) curve[it + 1] = ws.mt.objective;
+  fill_result(ws.mt, res);
+  return status::ok;
+}
+
+}  // namespace jcas::core

@@ -1,0 +1,18 @@
+// CUDA backend of the batch API (kernels/). Without CUDA at build time every call
+// throws "CUDA backend not compiled" (host/cuda_stub.cpp).
+#pragma once
+#include <string>
+
+#include "jcas/api.hpp"
+
+namespace jcas::cuda {
+
+/// Number of usable devices; 0 with a reason in *why when there is none or no driver.
+int device_count(std::string* why = nullptr);
+/// Same realizations as cpu::generate_batch (within rounding of sin/cos/log).
+channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device = 0);
+/// Same results as cpu::solve_batch, one thread per realization. (W0, F0) come from the
+/// host (LAPACK) so both backends start from the same point.
+solve_output solve_batch(const channel_set& ch, const solve_options& o, int device = 0);
+
+}  // namespace jcas::cuda

@@ -1,0 +1,152 @@
+// CUDA backend, first stage: one thread per realization running the shared core
+// (core/dispatch.hpp), per-thread scratch in global memory, batches in chunks.
+// Host preparation (validation, W0/F0 by LAPACK, channel factoring) is in
+// host/cuda_dispatch.cpp; this file holds only device code and its launches.
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "jcas/core/dispatch.hpp"
+#include "jcas/core/generator.hpp"
+#include "kernels/device_batch.hpp"
+
+#define JCAS_CUDA_CHECK(call)                                                                        \
+  do {                                                                                               \
+    const cudaError_t e_ = (call);                                                                   \
+    if (e_ != cudaSuccess)                                                                           \
+      throw std::runtime_error(std::string("CUDA error in ") + #call + ": " + cudaGetErrorString(e_)); \
+  } while (0)
+
+namespace jcas::cuda::detail {
+
+namespace {
+
+template <class E>
+struct dev_buf {
+  E* p = nullptr;
+  explicit dev_buf(size_t n) { JCAS_CUDA_CHECK(cudaMalloc(&p, n * sizeof(E) + 1)); }
+  ~dev_buf() { cudaFree(p); }
+  dev_buf(const dev_buf&) = delete;
+  dev_buf& operator=(const dev_buf&) = delete;
+};
+
+template <class E>
+void to_device(E* dst, const E* src, size_t n) {
+  if (n) JCAS_CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(E), cudaMemcpyHostToDevice));
+}
+template <class E>
+void to_host(E* dst, const E* src, size_t n) {
+  if (n) JCAS_CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(E), cudaMemcpyDeviceToHost));
+}
+
+template <class T>
+__global__ void solve_kernel(problem_dims d, system_params<T> sys, core::solver_config<T> cfg, long count,
+                             bool rank1, const cplx<T>* h, const cplx<T>* g, const cplx<T>* u, const cplx<T>* v,
+                             cplx<T>* wf, T* curve, T* res, int* st, char* scratch, long ws_bytes) {
+  const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (b >= count) return;
+  arena ar{scratch + b * ws_bytes};
+  core::solver_ws<T> ws;
+  ws.carve(ar, d);
+  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
+  core::mview<T> w(wf + b * wf_len, d.nt, d.k), f(wf + b * wf_len + d.nt * d.k, d.nr, d.m);
+  const core::cview<T> hv(h + b * d.nt * d.k, d.nt, d.k);
+  core::solve_result<T> r;
+  status s;
+  T* cv = curve + b * cfg.curve_len();
+  if (rank1) {
+    const core::rank1_channels<T> ch{hv, u + b * d.nr * d.j(), v + b * d.nt * d.j(), d.nr, d.nt, d.j()};
+    s = core::solve_one<T>(ch, d, sys, cfg, w, f, cv, ws, r);
+  } else {
+    const core::dense_channels<T> ch{hv, g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()};
+    s = core::solve_one<T>(ch, d, sys, cfg, w, f, cv, ws, r);
+  }
+  st[b] = int(s);
+  res[4 * b + 0] = r.objective;
+  res[4 * b + 1] = r.min_gamma_c;
+  res[4 * b + 2] = r.min_gamma_s;
+  res[4 * b + 3] = T(r.outer);
+}
+
+__global__ void generate_kernel(scenario sc, std::uint64_t seed, long first, long count, cplx<double>* h,
+                                cplx<double>* g) {
+  const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (b >= count) return;
+  const problem_dims& d = sc.dims;
+  core::generate_realization(sc, seed, std::uint64_t(first + b), h + b * d.nt * d.k,
+                             g + b * long(d.j()) * d.nr * d.nt);
+}
+
+}  // namespace
+
+int device_count(std::string* why) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    if (why) *why = cudaGetErrorString(e);
+    return 0;
+  }
+  if (n == 0 && why) *why = "no CUDA device";
+  return n;
+}
+
+void generate(const scenario& sc, std::uint64_t seed, long first, long count, int device, cplx<double>* h,
+              cplx<double>* g) {
+  JCAS_CUDA_CHECK(cudaSetDevice(device));
+  const problem_dims& d = sc.dims;
+  const size_t nh = size_t(count) * d.nt * d.k, ng = size_t(count) * d.j() * d.nr * d.nt;
+  dev_buf<cplx<double>> dh(nh), dg(ng);
+  const int threads = 128;
+  generate_kernel<<<unsigned((count + threads - 1) / threads), threads>>>(sc, seed, first, count, dh.p, dg.p);
+  JCAS_CUDA_CHECK(cudaGetLastError());
+  to_host(h, dh.p, nh);
+  to_host(g, dg.p, ng);
+}
+
+template <class T>
+void solve(const device_batch<T>& hb, int device) {
+  JCAS_CUDA_CHECK(cudaSetDevice(device));
+  const problem_dims d = hb.dims;
+  const long ws_bytes = core::solver_ws<T>::bytes(d);
+  const int clen = hb.cfg.curve_len();
+  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
+  const size_t nbeta = size_t(hb.cfg.unfolded.l_out) * hb.cfg.unfolded.l_in;
+  dev_buf<T> beta(nbeta);
+  to_device(beta.p, hb.cfg.unfolded.beta, nbeta);
+  core::solver_config<T> cfg = hb.cfg;
+  cfg.unfolded.beta = beta.p;
+  // Chunks bound the per-thread scratch in device memory.
+  const long chunk = std::min<long>(hb.count, 1L << 16);
+  const long hs = long(d.nt) * d.k, gs = long(d.j()) * d.nr * d.nt, us = long(d.nr) * d.j(), vs = long(d.nt) * d.j();
+  dev_buf<cplx<T>> h(size_t(chunk * hs)), g(hb.rank1 ? 1 : size_t(chunk * gs)), u(hb.rank1 ? size_t(chunk * us) : 1),
+      v(hb.rank1 ? size_t(chunk * vs) : 1), wf(size_t(chunk * wf_len));
+  dev_buf<T> curve(size_t(chunk) * clen), res(size_t(chunk) * 4);
+  dev_buf<int> st{size_t(chunk)};
+  dev_buf<char> scratch(size_t(chunk * ws_bytes));
+  for (long b0 = 0; b0 < hb.count; b0 += chunk) {
+    const long n = std::min(chunk, hb.count - b0);
+    to_device(h.p, hb.h + b0 * hs, size_t(n * hs));
+    if (hb.rank1) {
+      to_device(u.p, hb.u + b0 * us, size_t(n * us));
+      to_device(v.p, hb.v + b0 * vs, size_t(n * vs));
+    } else {
+      to_device(g.p, hb.g + b0 * gs, size_t(n * gs));
+    }
+    to_device(wf.p, hb.wf + b0 * wf_len, size_t(n * wf_len));
+    const int threads = 64;
+    solve_kernel<T><<<unsigned((n + threads - 1) / threads), threads>>>(
+        d, hb.sys, cfg, n, hb.rank1, h.p, g.p, u.p, v.p, wf.p, curve.p, res.p, st.p, scratch.p, ws_bytes);
+    JCAS_CUDA_CHECK(cudaGetLastError());
+    JCAS_CUDA_CHECK(cudaDeviceSynchronize());
+    to_host(hb.wf + b0 * wf_len, wf.p, size_t(n * wf_len));
+    to_host(hb.curve + b0 * clen, curve.p, size_t(n) * clen);
+    to_host(hb.res + b0 * 4, res.p, size_t(n) * 4);
+    to_host(hb.status + b0, st.p, size_t(n));
+  }
+}
+
+template void solve<float>(const device_batch<float>&, int);
+template void solve<double>(const device_batch<double>&, int);
+
+}  // namespace jcas::cuda::detail

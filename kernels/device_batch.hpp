@@ -1,0 +1,35 @@
+// The plain host-side description of a batch handed to the CUDA kernels: every array
+// already in precision T and in the core's layout (view.hpp).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "jcas/core/dispatch.hpp"
+#include "jcas/core/generator.hpp"
+
+namespace jcas::cuda::detail {
+
+template <class T>
+struct device_batch {
+  problem_dims dims{};
+  long count = 0;
+  system_params<T> sys{};
+  core::solver_config<T> cfg{};  // cfg.unfolded.beta points to host memory
+  bool rank1 = false;
+  const cplx<T>* h = nullptr;    // count x Nt x K
+  const cplx<T>* g = nullptr;    // count x J x Nr x Nt (dense only)
+  const cplx<T>* u = nullptr;    // count x Nr x J (rank1 only)
+  const cplx<T>* v = nullptr;    // count x Nt x J (rank1 only)
+  cplx<T>* wf = nullptr;         // in/out: count x (W | F)
+  T* curve = nullptr;            // out: count x curve_len
+  T* res = nullptr;              // out: count x {objective, min_gamma_c, min_gamma_s, outer}
+  int* status = nullptr;         // out: count
+};
+
+int device_count(std::string* why);
+void generate(const scenario& sc, std::uint64_t seed, long first, long count, int device, cplx<double>* h,
+              cplx<double>* g);
+template <class T>
+void solve(const device_batch<T>& b, int device);
+
+}  // namespace jcas::cuda::detail

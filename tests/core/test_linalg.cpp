@@ -1,0 +1,2 @@
+#include <gtest/gtest.h>
+TEST(Dummy, Builds) { EXPECT_TRUE(true); }
