@@ -1,0 +1,179 @@
+// AO baselines, initialisation and the CPU batch plumbing.
+#include <gtest/gtest.h>
+
+#include "helpers.hpp"
+
+namespace jcas::test {
+namespace {
+
+std::vector<ref::problem> problems(int n, bool rank1, int seed = 11) {
+  std::mt19937_64 rng(seed);
+  std::vector<ref::problem> ps;
+  for (int i = 0; i < n; ++i) ps.push_back(ref::random_problem(rng, 8, 6, 3, 2, 2, rank1));
+  return ps;
+}
+
+/// Sets up the W-subproblem of the first layer of problem p at (W0, F0).
+struct first_layer {
+  loaded L;
+  cmat w, f;
+  workspace<core::solver_ws<double>> ws;
+  explicit first_layer(const ref::problem& p)
+      : L(p), w(ref::project(p.h, p.pt)), f(Mat::Ones(p.nr(), p.m)), ws(L.d) {
+    L.rc.visit([&](const auto& ch) {
+      core::evaluate_metrics<double>(ch, w.view(), f.view(), L.d, L.sys, ws.ws.mt);
+      EXPECT_EQ(core::layer_prepare<double>(ch, L.d, L.sys, 10.0, 10.0, ws.ws.mt, f.view(), ws.ws.lw), status::ok);
+    });
+  }
+  double g() { return core::surrogate_eval<double>(ws.ws.lw.sur, w.view(), core::mview<double>()); }
+};
+
+TEST(Backtracking, NeverRaisesTheSurrogate) {
+  for (const auto& p : problems(4, false)) {
+    first_layer fl(p);
+    core::pgd_backtracking<double> one;
+    one.max_steps = 1;
+    double g = fl.g();
+    for (int s = 0; s < 60; ++s) {
+      one.solve(fl.ws.ws.lw.sur, fl.w.view(), fl.ws.ws, p.pt);
+      const double g_new = fl.g();
+      EXPECT_LE(g_new, g + 1e-12 * std::abs(g)) << "step " << s;
+      g = g_new;
+    }
+  }
+}
+
+TEST(AoSolvers, ImproveOnTheStartAndStayFeasible) {
+  const auto ps = problems(3, true);
+  const channel_set cs = ref::to_channels(ps);
+  for (algorithm a : {algorithm::ao_fixed, algorithm::ao_backtracking, algorithm::heuristic}) {
+    solve_options o;
+    o.algo = a;
+    o.sys = {ps[0].pt, ps[0].sc2, ps[0].ss2, ps[0].delta};
+    const solve_output out = cpu::solve_batch(cs, o);
+    for (long b = 0; b < cs.count; ++b) {
+      const double* c = out.curve.data() + b * out.curve_len;
+      EXPECT_GT(out.objective[b], c[0]) << to_string(a);
+      EXPECT_LE(out.outer[b], o.ao.max_outer);
+      EXPECT_DOUBLE_EQ(c[out.curve_len - 1], out.objective[b]);
+      cmat w(cs.dims.nt, cs.dims.k);
+      for (long i = 0; i < cs.h_stride(); ++i) w.v[i] = {out.w[b * cs.h_stride() + i].real(), out.w[b * cs.h_stride() + i].imag()};
+      EXPECT_LE(core::power_violation<double>(w.view(), o.sys.pt), 1e-12);
+      // The reported objective is the true h at the returned (W, F).
+      Mat f(cs.dims.nr, cs.dims.m);
+      for (long i = 0; i < f.size(); ++i) f.data()[i] = out.f[b * f.size() + i];
+      EXPECT_NEAR(ref::evaluate(ps[b], w.eigen(), f).h, out.objective[b], 1e-10 * std::abs(out.objective[b]));
+    }
+  }
+}
+
+TEST(F0, LapackLowrankAndRank1ClosedFormAgree) {
+  for (bool rank1 : {true, false}) {
+    const auto ps = problems(4, rank1);
+    const channel_set cs = ref::to_channels(ps);
+    const system_params<double> sys{ps[0].pt, ps[0].sc2, ps[0].ss2, ps[0].delta};
+    std::vector<zd> w1, f1, w2, f2;
+    cpu::init_batch(cs, sys, f0_method::lapack, w1, f1);
+    cpu::init_batch(cs, sys, f0_method::lowrank, w2, f2);
+    ASSERT_EQ(w1, w2);
+    for (long b = 0; b < cs.count; ++b) {
+      loaded L(ps[b]);
+      ASSERT_EQ(L.rc.rank1, rank1);
+      const Mat w0 = ref::project(ps[b].h, ps[b].pt);
+      for (int m = 0; m < cs.dims.m; ++m) {
+        ref::Vec a(cs.dims.nr), c(cs.dims.nr);
+        for (int r = 0; r < cs.dims.nr; ++r) {
+          a(r) = f1[(b * cs.dims.m + m) * cs.dims.nr + r];
+          c(r) = f2[(b * cs.dims.m + m) * cs.dims.nr + r];
+        }
+        EXPECT_NEAR(std::abs(a.dot(c)), 1.0, 1e-10) << "same direction up to phase";
+      }
+      if (rank1) {
+        cmat wv(w0), fv(cs.dims.nr, cs.dims.m);
+        workspace<core::f0_ws<double>> ws(L.d);
+        const core::rank1_channels<double> ch{L.rc.hview(), L.rc.u.data(), L.rc.v.data(), L.d.nr, L.d.nt, L.d.j()};
+        ASSERT_EQ(core::f0_rank1<double>(ch, L.d, L.sys, wv.view(), fv.view(), ws.ws), status::ok);
+        for (int m = 0; m < cs.dims.m; ++m) {
+          ref::Vec a(cs.dims.nr);
+          for (int r = 0; r < cs.dims.nr; ++r) a(r) = f1[(b * cs.dims.m + m) * cs.dims.nr + r];
+          EXPECT_NEAR(std::abs(a.dot(fv.eigen().col(m))), 1.0, 1e-10);
+        }
+      }
+    }
+  }
+}
+
+TEST(F0, BeatsRandomCombiners) {
+  const auto ps = problems(5, true, 21);
+  const channel_set cs = ref::to_channels(ps);
+  const system_params<double> sys{ps[0].pt, ps[0].sc2, ps[0].ss2, ps[0].delta};
+  std::vector<zd> w, f;
+  cpu::init_batch(cs, sys, f0_method::lapack, w, f);
+  std::mt19937_64 rng(8);
+  std::normal_distribution<double> n(0, 1);
+  for (long b = 0; b < cs.count; ++b) {
+    const Mat w0 = ref::project(ps[b].h, ps[b].pt);
+    Mat f0(cs.dims.nr, cs.dims.m);
+    for (long i = 0; i < f0.size(); ++i) f0.data()[i] = f[b * f0.size() + i];
+    const ref::eval best = ref::evaluate(ps[b], w0, f0);
+    for (int trial = 0; trial < 200; ++trial) {
+      Mat fr(cs.dims.nr, cs.dims.m);
+      for (long i = 0; i < fr.size(); ++i) fr.data()[i] = {n(rng), n(rng)};
+      const ref::eval e = ref::evaluate(ps[b], w0, fr);
+      for (int m = 0; m < cs.dims.m; ++m) EXPECT_GE(best.gs(m), e.gs(m) * (1 - 1e-12));
+    }
+  }
+}
+
+TEST(CpuBatch, UnfoldedMatchesReferenceFromInit) {
+  const auto ps = problems(5, false, 31);
+  const channel_set cs = ref::to_channels(ps);
+  solve_options o;
+  o.sys = {ps[0].pt, ps[0].sc2, ps[0].ss2, ps[0].delta};
+  o.model.l_out = 4;
+  o.model.beta.clear();
+  const solve_output out = cpu::solve_batch(cs, o);
+  std::vector<zd> w0, f0;
+  cpu::init_batch(cs, o.sys, f0_method::lapack, w0, f0);
+  for (long b = 0; b < cs.count; ++b) {
+    Mat w(cs.dims.nt, cs.dims.k), f(cs.dims.nr, cs.dims.m);
+    for (long i = 0; i < w.size(); ++i) w.data()[i] = w0[b * w.size() + i];
+    for (long i = 0; i < f.size(); ++i) f.data()[i] = f0[b * f.size() + i];
+    const std::vector<double> beta(3, 0.01);
+    for (int l = 0; l < 4; ++l) ref::layer(ps[b], w, f, 10, 10, beta.data(), 3, 2, false);
+    EXPECT_NEAR(out.objective[b], ref::evaluate(ps[b], w, f).h, 1e-9 * std::abs(out.objective[b]));
+  }
+}
+
+TEST(CpuBatch, SameResultsForOneAndTwoThreadsAndFloatCloseToDouble) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 5, 0, 13);
+  solve_options o;
+  o.model.l_out = 20;
+  o.threads = 1;
+  const solve_output a = cpu::solve_batch(cs, o);
+  o.threads = 2;
+  const solve_output b = cpu::solve_batch(cs, o);
+  EXPECT_EQ(a.objective, b.objective);
+  EXPECT_EQ(a.w, b.w);
+  o.prec = precision::f32;
+  const solve_output c = cpu::solve_batch(cs, o);
+  for (long i = 0; i < cs.count; ++i) EXPECT_NEAR(c.objective[i], a.objective[i], 1e-3 * std::abs(a.objective[i]));
+}
+
+TEST(CpuBatch, ReportsTheFailingRealization) {
+  channel_set cs = cpu::generate_batch(scenario{}, 5, 0, 3);
+  solve_options o;
+  o.sys.pt = -1;
+  EXPECT_THROW(cpu::solve_batch(cs, o), std::invalid_argument);
+  o.sys.pt = 100;
+  cs.h[cs.h_stride() + 2] = zd(std::nan(""), 0);
+  try {
+    cpu::solve_batch(cs, o);
+    FAIL() << "NaN accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("H of realization 1"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace jcas::test
