@@ -31,6 +31,21 @@ int parse_device(const std::string& s) {
   throw std::invalid_argument("device = " + s + ": expected cpu, cuda or cuda:N");
 }
 
+/// Integer validators whose messages name the value ("must be >= 1"), not a float range.
+CLI::Validator at_least(long lo) {
+  return CLI::Validator(
+      [lo](std::string& v) -> std::string {
+        try {
+          size_t used = 0;
+          const long n = std::stol(v, &used);
+          if (used == v.size() && n >= lo) return {};
+        } catch (const std::exception&) {
+        }
+        return "value " + v + " must be an integer >= " + std::to_string(lo);
+      },
+      ">=" + std::to_string(lo));
+}
+
 struct generate_args {
   long count = 1000, first = 0;
   std::uint64_t seed = 1;
@@ -55,16 +70,16 @@ struct solve_args {
 
 void add_scenario_options(CLI::App* c, generate_args& a) {
   scenario& s = a.sc;
-  c->add_option("--count", a.count, "number of realizations")->check(CLI::PositiveNumber);
-  c->add_option("--first", a.first, "index of the first realization")->check(CLI::NonNegativeNumber);
+  c->add_option("--count", a.count, "number of realizations")->check(at_least(1));
+  c->add_option("--first", a.first, "index of the first realization")->check(at_least(0));
   c->add_option("--seed", a.seed, "random seed");
   c->add_option("--preset", a.preset, "code (constants of the reference code) or paper (constants of the text)")
       ->check(CLI::IsMember({"code", "paper"}));
-  c->add_option("--users", s.dims.k, "K")->check(CLI::PositiveNumber);
-  c->add_option("--targets", s.dims.m, "M")->check(CLI::PositiveNumber);
-  c->add_option("--clutter", s.dims.c, "C")->check(CLI::NonNegativeNumber);
-  c->add_option("--nt", s.dims.nt, "transmit antennas")->check(CLI::PositiveNumber);
-  c->add_option("--nr", s.dims.nr, "receive antennas")->check(CLI::PositiveNumber);
+  c->add_option("--users", s.dims.k, "K")->check(at_least(1));
+  c->add_option("--targets", s.dims.m, "M")->check(at_least(1));
+  c->add_option("--clutter", s.dims.c, "C")->check(at_least(0));
+  c->add_option("--nt", s.dims.nt, "transmit antennas")->check(at_least(1));
+  c->add_option("--nr", s.dims.nr, "receive antennas")->check(at_least(1));
   c->add_option("--snr-db", a.snr_db, "SNR recorded with the set (solve's default Pt = 10^(snr/10))");
   c->add_option("--user-dist", s.user_dist_mean, "mean user distance [m]");
   c->add_option("--user-dist-std", s.user_dist_std, "std of user distance [m]");
@@ -81,7 +96,7 @@ void add_scenario_options(CLI::App* c, generate_args& a) {
   c->add_flag("!--independent-clutter", s.clutter_reuses_target_pathloss,
               "draw clutter path loss independently (the code reuses target i-M's)");
   c->add_option("--device", a.device, "cpu, cuda or cuda:N");
-  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(CLI::NonNegativeNumber);
+  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(at_least(0));
   c->add_option("--out", a.out, "output HDF5 file")->required();
 }
 
@@ -128,7 +143,7 @@ void add_solve_options(CLI::App* c, solve_args& a) {
   c->add_option("--precision", a.prec, "f64 or f32")->check(CLI::IsMember({"f64", "f32"}));
   c->add_option("--f0", a.f0, "F0 solver: lapack or lowrank")->check(CLI::IsMember({"lapack", "lowrank"}));
   c->add_option("--device", a.device, "cpu, cuda or cuda:N");
-  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(CLI::NonNegativeNumber);
+  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(at_least(0));
   c->add_option("--out", a.out, "results HDF5 file");
   c->add_flag("--json", a.json, "print one JSON object on stdout instead of the table");
 }
@@ -183,6 +198,49 @@ int run_solve(solve_args& a) {
   return 0;
 }
 
+struct demo_args {
+  long test = 100;
+  std::uint64_t seed = 2;
+  int threads = 0;
+  std::string device = "cpu";
+};
+
+/// The main job on the built-in default scenario: held-out channels, every solver,
+/// one comparison table (SPEC.md section 8 has the reference's numbers beside it).
+int run_demo(const demo_args& a) {
+  const int dev = parse_device(a.device);
+  scenario sc;
+  const channel_set test = cpu::generate_batch(sc, a.seed, 0, a.test, a.threads);
+  std::printf("default scenario: Nt %d, Nr %d, K %d, M %d, C %d, SNR 20 dB, delta 1; %ld test realizations (seed %llu)\n",
+              sc.dims.nt, sc.dims.nr, sc.dims.k, sc.dims.m, sc.dims.c, a.test, (unsigned long long)a.seed);
+  std::printf("%-28s %14s %12s %12s %12s %14s\n", "method", "mean objective", "min SINR dB", "min SCNR dB",
+              "iterations", "ms/realization");
+  const struct {
+    const char* name;
+    algorithm algo;
+    bool frozen;
+  } methods[] = {{"unfolded (untrained)", algorithm::unfolded, false},
+                 {"unfolded frozen (untrained)", algorithm::unfolded, true},
+                 {"AO backtracking", algorithm::ao_backtracking, false},
+                 {"heuristic [32]", algorithm::heuristic, false},
+                 {"AO fixed step", algorithm::ao_fixed, false}};
+  for (const auto& m : methods) {
+    solve_options o;
+    o.algo = m.algo;
+    o.model.frozen = m.frozen;
+    o.threads = a.threads;
+    host::progress_bar bar(m.name);
+    o.progress = [&](long d, long t) { bar.update(d, t); };
+    const solve_output out = dev < 0 ? cpu::solve_batch(test, o) : cuda::solve_batch(test, o, dev);
+    bar.finish();
+    const summary s = summarize(out);
+    std::printf("%-28s %14.4f %12.2f %12.2f %12.1f %14.4f\n", m.name, s.mean_objective, s.min_sinr_db,
+                s.min_scnr_db, s.mean_iterations, 1e3 * s.seconds_per_realization);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -194,6 +252,12 @@ int main(int argc, char** argv) {
   add_scenario_options(gen, ga);
   CLI::App* sol = app.add_subcommand("solve", "run a solver on a channel file");
   add_solve_options(sol, sa);
+  demo_args da;
+  CLI::App* demo = app.add_subcommand("demo", "the main job on the built-in default scenario");
+  demo->add_option("--test", da.test, "held-out realizations")->check(at_least(1));
+  demo->add_option("--seed", da.seed, "seed of the held-out set");
+  demo->add_option("--threads", da.threads, "CPU threads (0 = all)")->check(at_least(0));
+  demo->add_option("--device", da.device, "cpu, cuda or cuda:N");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -207,6 +271,7 @@ int main(int argc, char** argv) {
   try {
     if (*gen) return run_generate(ga, gen);
     if (*sol) return run_solve(sa);
+    if (*demo) return run_demo(da);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "jcas: error: %s\n", e.what());
     return 1;

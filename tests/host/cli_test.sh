@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The jcas command line as a user meets it: the main paths work, and every bad input
+# gives one line naming the field and value, a non-zero exit, and no output file.
+set -u
+jcas="$1"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+
+# expect_error "needle" cmd... : non-zero exit, one stderr line containing needle, no out file
+expect_error() {
+  local needle="$1"; shift
+  rm -f "$dir/out.h5"
+  "$@" >"$dir/stdout" 2>"$dir/stderr"
+  local rc=$?
+  local lines; lines=$(wc -l <"$dir/stderr")
+  if [ $rc -eq 0 ]; then bad "exit 0 for: $*"; return; fi
+  if [ "$lines" -ne 1 ]; then bad "$lines stderr lines for: $* :: $(cat "$dir/stderr")"; return; fi
+  if ! grep -qF -- "$needle" "$dir/stderr"; then bad "no '$needle' in: $(cat "$dir/stderr")"; return; fi
+  if ls "$dir"/out.h5* >/dev/null 2>&1; then bad "output left behind for: $*"; return; fi
+  ok
+}
+
+"$jcas" generate --count 6 --seed 3 --out "$dir/c.h5" 2>/dev/null && ok || bad "generate"
+"$jcas" generate --count 4 --seed 3 --preset paper --users 2 --out "$dir/p.h5" 2>/dev/null && ok || bad "generate paper"
+for a in unfolded ao-fixed ao-backtracking heuristic; do
+  out=$("$jcas" solve --data "$dir/c.h5" --algo $a --outer 5 --max-outer 5 --json --out "$dir/r_$a.h5" 2>/dev/null)
+  [ $? -eq 0 ] && ok || bad "solve $a"
+  # Exactly one JSON object with the documented keys.
+  echo "$out" | /usr/bin/python3 -c "
+import json,sys
+lines=sys.stdin.read().strip().splitlines(); assert len(lines)==1, lines
+j=json.loads(lines[0])
+keys={'algo','realizations','mean_objective','min_sinr_db','min_scnr_db','mean_iterations','seconds_per_realization'}
+assert set(j)==keys, j; assert j['algo']=='$a' and j['realizations']==6, j
+" && ok || bad "json for $a: $out"
+  [ -s "$dir/r_$a.h5" ] && ok || bad "results file for $a"
+done
+# Results readable by h5py with the documented shapes.
+/usr/bin/python3 -c "
+import h5py,sys
+f=h5py.File('$dir/r_unfolded.h5','r')
+assert f['W'].shape==(6,16,4) and f['W'].dtype.kind=='c', f['W']
+assert f['F'].shape==(6,16,2) and f['curve'].shape==(6,6)
+c=h5py.File('$dir/c.h5','r'); assert c['H'].shape==(6,16,4) and c['G'].shape==(6,64,16)
+" && ok || bad "h5py layout"
+"$jcas" solve --data "$dir/c.h5" --limit 2 | grep -q "unfolded  *2 " && ok || bad "table"
+
+expect_error "algo = magic" "$jcas" solve --data "$dir/c.h5" --algo magic --out "$dir/out.h5"
+expect_error "delta = -1" "$jcas" solve --data "$dir/c.h5" --delta -1 --out "$dir/out.h5"
+expect_error "users = 9" "$jcas" solve --data "$dir/c.h5" --users 9 --out "$dir/out.h5"
+expect_error "targets = 5" "$jcas" solve --data "$dir/c.h5" --targets 5 --out "$dir/out.h5"
+expect_error "file not found" "$jcas" solve --data "$dir/missing.h5" --out "$dir/out.h5"
+echo junk >"$dir/junk.h5"
+expect_error "not an HDF5 file" "$jcas" solve --data "$dir/junk.h5" --out "$dir/out.h5"
+expect_error "--bogus" "$jcas" solve --data "$dir/c.h5" --bogus --out "$dir/out.h5"
+expect_error "device = gpu" "$jcas" solve --data "$dir/c.h5" --device gpu --out "$dir/out.h5"
+expect_error "snr-db = inf" "$jcas" solve --data "$dir/c.h5" --snr-db inf --out "$dir/out.h5"
+expect_error "count" "$jcas" generate --count 0 --out "$dir/out.h5"
+expect_error "users" "$jcas" generate --users 0 --out "$dir/out.h5"
+expect_error "not a jcas model file" "$jcas" solve --data "$dir/c.h5" --params "$dir/c.h5" --out "$dir/out.h5"
+
+echo "cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,222 @@
+// Files: HDF5 round trips, .npz import from archives written here with libzip,
+// and clear errors for missing, corrupt or inconsistent files.
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <zip.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "io.hpp"
+#include "jcas/api.hpp"
+
+namespace jcas::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct tmpdir {
+  fs::path p;
+  tmpdir() {
+    p = fs::temp_directory_path() / ("jcas_test_" + std::to_string(::getpid()) + "_" +
+                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(p);
+  }
+  ~tmpdir() { fs::remove_all(p); }
+  std::string operator/(const std::string& n) const { return (p / n).string(); }
+  bool only(const std::string& n) const {  // nothing but n in the folder (no temp files)
+    for (const auto& e : fs::directory_iterator(p))
+      if (e.path().filename() != n) return false;
+    return true;
+  }
+};
+
+template <class Fn>
+std::string error_of(Fn fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Hdf5, ChannelRoundTripKeepsEveryBitAndShape) {
+  tmpdir t;
+  scenario sc;
+  sc.dims = {6, 5, 3, 2, 1};
+  const channel_set a = cpu::generate_batch(sc, 4, 10, 7);
+  io::write_channels(t / "c.h5", a, &sc, 4, 10);
+  EXPECT_TRUE(t.only("c.h5"));
+  const channel_set b = io::read_channels(t / "c.h5");
+  EXPECT_EQ(b.dims.nt, 6);
+  EXPECT_EQ(b.dims.nr, 5);
+  EXPECT_EQ(b.dims.k, 3);
+  EXPECT_EQ(b.dims.m, 2);
+  EXPECT_EQ(b.dims.c, 1);
+  EXPECT_EQ(a.h, b.h);
+  EXPECT_EQ(a.g, b.g);
+  // Selection: first 2 users, 3 realizations, all three blocks as targets.
+  const channel_set c = io::read_channels(t / "c.h5", {2, 3, -1, 3});
+  EXPECT_EQ(c.count, 3);
+  EXPECT_EQ(c.dims.k, 2);
+  EXPECT_EQ(c.dims.m, 3);
+  EXPECT_EQ(c.dims.c, 0);
+  for (long i = 0; i < c.h_stride(); ++i) EXPECT_EQ(c.h[i], a.h[i]);
+}
+
+TEST(Hdf5, ModelAndResultsRoundTrip) {
+  tmpdir t;
+  unfolded_model m;
+  m.l_out = 4;
+  m.l_in = 2;
+  m.i_w = 3;
+  m.frozen = true;
+  m.mu_c = 7;
+  m.mu_s = 9;
+  m.beta = {1, 2, 3, 4, 5, 6, 7, 8};
+  m.provenance = "test";
+  io::write_model(t / "m.h5", m);
+  const unfolded_model r = io::read_model(t / "m.h5");
+  EXPECT_EQ(r.beta, m.beta);
+  EXPECT_EQ(r.l_out, 4);
+  EXPECT_EQ(r.i_w, 3);
+  EXPECT_TRUE(r.frozen);
+  EXPECT_EQ(r.mu_s, 9);
+  EXPECT_EQ(r.provenance, "test");
+
+  const channel_set cs = cpu::generate_batch(scenario{}, 1, 0, 3);
+  solve_options o;
+  o.model.l_out = 3;
+  const solve_output out = cpu::solve_batch(cs, o);
+  io::write_results(t / "r.h5", out, o);
+  EXPECT_TRUE(fs::file_size(t / "r.h5") > 1000);
+  // A model file is not a channel file, and the error says which dataset is missing.
+  EXPECT_NE(error_of([&] { io::read_channels(t / "m.h5"); }).find("missing dataset 'H'"), std::string::npos);
+  EXPECT_NE(error_of([&] { io::read_model(t / "r.h5"); }).find("not a jcas model file"), std::string::npos);
+}
+
+TEST(Hdf5, MissingAndCorruptFiles) {
+  tmpdir t;
+  EXPECT_NE(error_of([&] { io::read_channels(t / "nope.h5"); }).find("file not found"), std::string::npos);
+  std::ofstream(t / "bad.h5") << "garbage";
+  EXPECT_NE(error_of([&] { io::read_channels(t / "bad.h5"); }).find("not an HDF5 file"), std::string::npos);
+  // Truncated real file.
+  const channel_set cs = cpu::generate_batch(scenario{}, 1, 0, 50);
+  io::write_channels(t / "ok.h5", cs);
+  fs::resize_file(t / "ok.h5", fs::file_size(t / "ok.h5") / 2);
+  EXPECT_NE(error_of([&] { io::read_channels(t / "ok.h5"); }), "(no error)");
+}
+
+TEST(Hdf5, FailedWriteLeavesNoFile) {
+  tmpdir t;
+  const channel_set cs = cpu::generate_batch(scenario{}, 1, 0, 2);
+  EXPECT_THROW(io::write_channels(t / "no_such_dir/x.h5", cs), std::runtime_error);
+  EXPECT_TRUE(fs::is_empty(t.p));
+}
+
+// --- .npz ----------------------------------------------------------------------------
+
+std::string npy(const std::string& descr, const std::vector<long>& shape, const void* data, size_t bytes,
+                bool fortran = false) {
+  std::string sh = "(";
+  for (long s : shape) sh += std::to_string(s) + ", ";
+  sh += ")";
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") +
+                       ", 'shape': " + sh + ", }";
+  while ((10 + header.size() + 1) % 64) header += ' ';
+  header += '\n';
+  std::string out = "\x93NUMPY";
+  out += char(1);
+  out += char(0);
+  out += char(header.size() & 0xff);
+  out += char(header.size() >> 8);
+  out += header;
+  out.append(static_cast<const char*>(data), bytes);
+  return out;
+}
+
+void write_zip(const std::string& path, const std::vector<std::pair<std::string, std::string>>& members) {
+  int err = 0;
+  zip_t* z = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
+  ASSERT_NE(z, nullptr);
+  std::vector<std::string> keep;
+  keep.reserve(members.size());
+  for (const auto& [name, bytes] : members) {
+    keep.push_back(bytes);
+    zip_source_t* s = zip_source_buffer(z, keep.back().data(), keep.back().size(), 0);
+    ASSERT_GE(zip_file_add(z, name.c_str(), s, ZIP_FL_OVERWRITE), 0);
+  }
+  ASSERT_EQ(zip_close(z), 0);
+}
+
+/// The reference's layout from a channel_set: Hall (B, Nt, Kmax), Gall (B, J*Nr, Nt), C order.
+std::pair<std::vector<zd>, std::vector<zd>> reference_layout(const channel_set& cs) {
+  const problem_dims& d = cs.dims;
+  std::vector<zd> hall(cs.h.size()), gall(cs.g.size());
+  for (long b = 0; b < cs.count; ++b) {
+    for (int n = 0; n < d.nt; ++n)
+      for (int k = 0; k < d.k; ++k) hall[(b * d.nt + n) * d.k + k] = cs.h[b * cs.h_stride() + k * d.nt + n];
+    for (int j = 0; j < d.j(); ++j)
+      for (int r = 0; r < d.nr; ++r)
+        for (int c = 0; c < d.nt; ++c)
+          gall[(b * d.j() * d.nr + j * d.nr + r) * d.nt + c] = cs.g[b * cs.g_stride() + (j * d.nt + c) * d.nr + r];
+  }
+  return {hall, gall};
+}
+
+TEST(Npz, ImportMatchesTheGeneratedChannels) {
+  tmpdir t;
+  scenario sc;
+  sc.dims = {8, 8, 6, 2, 2};  // Kmax = 6 in the file
+  const channel_set cs = cpu::generate_batch(sc, 3, 0, 5);
+  auto [hall, gall] = reference_layout(cs);
+  write_zip(t / "d.npz", {{"Hall.npy", npy("<c16", {5, 8, 6}, hall.data(), hall.size() * 16)},
+                          {"Gall.npy", npy("<c16", {5, 32, 8}, gall.data(), gall.size() * 16)}});
+  const channel_set all = io::read_channels(t / "d.npz");
+  EXPECT_EQ(all.h, cs.h);
+  EXPECT_EQ(all.g, cs.g);
+  EXPECT_EQ(all.dims.m, 2);
+  EXPECT_EQ(all.dims.c, 2);
+  // --users 4 --targets 1 --limit 3
+  const channel_set sel = io::read_channels(t / "d.npz", {4, 1, -1, 3});
+  EXPECT_EQ(sel.count, 3);
+  EXPECT_EQ(sel.dims.k, 4);
+  EXPECT_EQ(sel.dims.m, 1);
+  EXPECT_EQ(sel.dims.c, 3);
+  for (long b = 0; b < 3; ++b)
+    for (long i = 0; i < sel.h_stride(); ++i) EXPECT_EQ(sel.h[b * sel.h_stride() + i], cs.h[b * cs.h_stride() + i]);
+  EXPECT_EQ(std::vector<zd>(cs.g.begin(), cs.g.begin() + 3 * cs.g_stride()), sel.g);
+}
+
+TEST(Npz, BadFilesGiveOneClearError) {
+  tmpdir t;
+  std::vector<zd> h(2 * 4 * 2, zd(1, 0)), g(2 * 12 * 4, zd(0, 1));
+  const auto H = npy("<c16", {2, 4, 2}, h.data(), h.size() * 16);
+  const auto G = npy("<c16", {2, 12, 4}, g.data(), g.size() * 16);
+  write_zip(t / "ok.npz", {{"Hall.npy", H}, {"Gall.npy", G}});
+  // 12 rows: nr 4 gives J = 3; nr 5 does not divide.
+  EXPECT_NO_THROW(io::read_channels(t / "ok.npz", {-1, 2, 4, -1}));
+  EXPECT_NE(error_of([&] { io::read_channels(t / "ok.npz", {-1, 2, 5, -1}); }).find("not a multiple of nr = 5"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { io::read_channels(t / "ok.npz", {3, 2, 4, -1}); }).find("users = 3"), std::string::npos);
+  EXPECT_NE(error_of([&] { io::read_channels(t / "ok.npz", {-1, 4, 4, -1}); }).find("targets = 4"),
+            std::string::npos);
+  write_zip(t / "noG.npz", {{"Hall.npy", H}});
+  EXPECT_NE(error_of([&] { io::read_channels(t / "noG.npz"); }).find("missing array 'Gall.npy'"), std::string::npos);
+  std::vector<double> real(16);
+  write_zip(t / "real.npz", {{"Hall.npy", npy("<f8", {2, 4, 2}, real.data(), 128)}, {"Gall.npy", G}});
+  EXPECT_NE(error_of([&] { io::read_channels(t / "real.npz"); }).find("dtype = '<f8'"), std::string::npos);
+  write_zip(t / "short.npz", {{"Hall.npy", H.substr(0, H.size() - 16)}, {"Gall.npy", G}});
+  EXPECT_NE(error_of([&] { io::read_channels(t / "short.npz"); }).find("corrupt"), std::string::npos);
+  h[3] = zd(std::numeric_limits<double>::infinity(), 0);
+  write_zip(t / "inf.npz", {{"Hall.npy", npy("<c16", {2, 4, 2}, h.data(), h.size() * 16)}, {"Gall.npy", G}});
+  EXPECT_NE(error_of([&] { io::read_channels(t / "inf.npz", {-1, 2, 4, -1}); }).find("must be finite"),
+            std::string::npos);
+  std::ofstream(t / "junk.npz") << "not a zip";
+  EXPECT_NE(error_of([&] { io::read_channels(t / "junk.npz"); }).find("not a readable .npz"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace jcas::test

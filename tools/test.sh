@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Quick start, command 2: installs what is missing, builds (CUDA when nvcc is present)
+# and runs every test. GPU tests skip themselves where no device is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/install_deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j "$(nproc)"
+ctest --test-dir build --output-on-failure -j "$(nproc)" "$@"
