@@ -172,4 +172,245 @@ JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const s
   return status::ok;
 }
 
+// ---------------------------------------------------------------------------------------
+// Adjoints (reverse mode; for a complex z the adjoint is dL/dRe z + i dL/dIm z).
+// What the backward pass needs from the forward: the layer's input (W, F) -- everything
+// else (metrics, F', the surrogate, the W iterates) is recomputed from it.
+
+/// Adjoint of softmin_weights: from zbar adds to gbar (d/dgamma) and *mubar.
+template <class T>
+JCAS_HD inline void softmin_adjoint(index_t n, const T* gamma, T mu, const T* z, const T* zbar, T* gbar, T* mubar) {
+  T zz = 0;
+  for (index_t i = 0; i < n; ++i) zz += z[i] * zbar[i];
+  for (index_t i = 0; i < n; ++i) {
+    const T abar = z[i] * (zbar[i] - zz);  // softmax of a = -mu r
+    *mubar -= abar * T(log1p(gamma[i]));
+    gbar[i] -= mu * abar / (1 + gamma[i]);
+  }
+}
+
+/// Adjoints of the W-subproblem's pieces.
+template <class T>
+struct surrogate_bar {
+  mview<T> l;   // Nt x R
+  T* d;         // R
+  mview<T> ah;  // Nt x K
+  mview<T> n;   // R x K scratch
+  mview<T> mb;  // R x K scratch
+  template <class A>
+  JCAS_HD void carve(A& a, const problem_dims& dm) {
+    l = a.template mat<T>(dm.nt, dm.rank_bt());
+    d = a.template take<T>(dm.rank_bt());
+    ah = a.template mat<T>(dm.nt, dm.k);
+    n = a.template mat<T>(dm.rank_bt(), dm.k);
+    mb = a.template mat<T>(dm.rank_bt(), dm.k);
+  }
+  JCAS_HD void zero() {
+    for (index_t j = 0; j < l.cols; ++j) {
+      d[j] = 0;
+      for (index_t i = 0; i < l.rows; ++i) l(i, j) = cplx<T>();
+    }
+    for (index_t j = 0; j < ah.cols; ++j)
+      for (index_t i = 0; i < ah.rows; ++i) ah(i, j) = cplx<T>();
+  }
+};
+
+/// Adjoint of D(W) = L diag(d) L^H W - A_t^H: from dirbar adds to wbar and sb (L, d, A_t^H).
+template <class T>
+JCAS_HD inline void surrogate_direction_adjoint(const surrogate<T>& sur, cview<T> w, cview<T> dirbar, mview<T> wbar,
+                                                surrogate_bar<T>& sb) {
+  const index_t r_cnt = sur.l.cols, nt = w.rows, kk = w.cols;
+  gemm_hn<T>(sur.l, w, sb.n);        // N = L^H W
+  gemm_hn<T>(sur.l, dirbar, sb.mb);  // Mbar = L^H Dbar
+  for (index_t k = 0; k < kk; ++k)
+    for (index_t n = 0; n < nt; ++n) sb.ah(n, k) -= dirbar(n, k);
+  for (index_t r = 0; r < r_cnt; ++r) {
+    cplx<T>* lb = sb.l.col(r);
+    const cplx<T>* lr = sur.l.col(r);
+    for (index_t k = 0; k < kk; ++k) {
+      const cplx<T> m = sb.n(r, k) * sur.d[r];    // M = d .* N
+      const cplx<T> nbar = sb.mb(r, k) * sur.d[r];  // Nbar = d .* Mbar
+      sb.d[r] += cmulc(sb.mb(r, k), sb.n(r, k)).re;
+      const cplx<T> cm = conj(m), cn = conj(nbar);
+      const cplx<T>* db = dirbar.col(k);
+      const cplx<T>* wk = w.col(k);
+      cplx<T>* wb = wbar.col(k);
+      for (index_t n = 0; n < nt; ++n) {
+        lb[n] += db[n] * cm + wk[n] * cn;  // Lbar += Dbar M^H + W Nbar^H
+        wb[n] += lr[n] * nbar;             // Wbar += L Nbar
+      }
+    }
+  }
+}
+
+/// Adjoint of normalized_step at (w, dir) with pre-projection point v = w - beta D/||D||:
+/// from ybar (adjoint of the step's output) sets vbar, adds vbar to wbar, adds to
+/// dirbar and returns dL/dbeta. No move (D = 0) passes ybar straight through.
+template <class T>
+JCAS_HD inline T normalized_step_adjoint(cview<T> v, cview<T> dir, T beta, T pt, cview<T> ybar, mview<T> vbar,
+                                         mview<T> wbar, mview<T> dirbar) {
+  const T nd = sqrt(frob2(dir));
+  if (!(nd > T(0))) {
+    for (index_t k = 0; k < v.cols; ++k)
+      for (index_t n = 0; n < v.rows; ++n) wbar(n, k) += ybar(n, k);
+    return 0;
+  }
+  for (index_t k = 0; k < v.cols; ++k)
+    for (index_t n = 0; n < v.rows; ++n) vbar(n, k) = cplx<T>();
+  project_power_adjoint<T>(v, ybar, vbar, pt);
+  // v = w - beta u, u = D / ||D||.
+  const T inv = T(1) / nd;
+  T beta_bar = 0, uu = 0;  // uu = Re<u, ubar> with ubar = -beta vbar
+  for (index_t k = 0; k < v.cols; ++k)
+    for (index_t n = 0; n < v.rows; ++n) {
+      wbar(n, k) += vbar(n, k);
+      const T re = cmulc(dir(n, k), vbar(n, k)).re * inv;
+      beta_bar -= re;
+      uu -= beta * re;
+    }
+  for (index_t k = 0; k < v.cols; ++k)
+    for (index_t n = 0; n < v.rows; ++n)
+      dirbar(n, k) += (vbar(n, k) * (-beta) - dir(n, k) * (uu * inv)) * inv;
+  return beta_bar;
+}
+
+/// Scratch of layer_prepare_adjoint.
+template <class T>
+struct layer_bar {
+  T* z_c;          // K
+  T* z_s;          // M
+  cplx<T>* th_c;   // K
+  cplx<T>* th_s;   // K x M
+  mview<T> fnew;   // Nr x M: adjoint of F' (caller sets)
+  cplx<T>* vr;     // Nr scratch
+  cplx<T>* vr2;    // Nr scratch
+  cplx<T>* vt;     // Nt scratch
+  template <class A>
+  JCAS_HD void carve(A& a, const problem_dims& d) {
+    z_c = a.template take<T>(d.k);
+    z_s = a.template take<T>(d.m);
+    th_c = a.template take<cplx<T>>(d.k);
+    th_s = a.template take<cplx<T>>(long(d.k) * d.m);
+    fnew = a.template mat<T>(d.nr, d.m);
+    vr = a.template take<cplx<T>>(d.nr);
+    vr2 = a.template take<cplx<T>>(d.nr);
+    vt = a.template take<cplx<T>>(d.nt);
+  }
+  JCAS_HD void zero(const problem_dims& d) {
+    for (index_t k = 0; k < d.k; ++k) { z_c[k] = 0; th_c[k] = cplx<T>(); }
+    for (index_t m = 0; m < d.m; ++m) z_s[m] = 0;
+    for (long i = 0; i < long(d.k) * d.m; ++i) th_s[i] = cplx<T>();
+  }
+};
+
+/// Adjoint of layer_prepare (steps 2-5). Inputs: the forward state (mt at the incoming
+/// (W, F); ws after layer_prepare, with the Cholesky factor of Q in ws.q; f_new = F'),
+/// sb (adjoints of L, d, A_t^H), lb.fnew (adjoint of F'). Outputs: adds to mb (gamma, T,
+/// e, q, P), to fbar_in (only for combiners that the forward left unchanged), *mu_c_bar,
+/// *mu_s_bar. lb's other arrays are scratch.
+template <class T, class Ch>
+JCAS_HD inline void layer_prepare_adjoint(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c,
+                                          T mu_s, const metrics<T>& mt, const layer_ws<T>& ws, cview<T> f_new,
+                                          const surrogate_bar<T>& sb, layer_bar<T>& lb, metrics_bar<T>& mb,
+                                          mview<T> fbar_in, T* mu_c_bar, T* mu_s_bar) {
+  const surrogate<T>& sur = ws.sur;
+  lb.zero(d);
+  // Step 5, sensing columns y_jm = G_j^H f'_m with d_jm = delta z_sm ||theta_sm||^2.
+  for (index_t m = 0; m < d.m; ++m) {
+    const cplx<T>* th = ws.th_s + long(m) * d.k;
+    const T th2 = nrm2sq(d.k, th), sq = sqrt(1 + mt.gamma_s[m]);
+    for (index_t j = 0; j < d.j(); ++j) {
+      const index_t r = d.k + m * d.j() + j;
+      lb.z_s[m] += sys.delta * sb.d[r] * th2;
+      for (index_t k = 0; k < d.k; ++k) lb.th_s[long(m) * d.k + k] += th[k] * (2 * sys.delta * sb.d[r] * ws.z_s[m]);
+      // ybar_jm: the L column, plus the A_t^H term for j = m.
+      for (index_t n = 0; n < d.nt; ++n) lb.vt[n] = sb.l(n, r);
+      if (j == m) {
+        const T bm = sys.delta * ws.z_s[m] * sq;  // A_t^H[:, k] += bm theta_smk y_mm
+        const cplx<T>* ymm = sur.l.col(r);
+        T bm_bar = 0;
+        for (index_t k = 0; k < d.k; ++k) {
+          const cplx<T> sbar = dotc(d.nt, ymm, sb.ah.col(k));
+          lb.th_s[long(m) * d.k + k] += sbar * bm;
+          bm_bar += cmulc(sbar, th[k]).re;
+          const cplx<T> c = conj(th[k]) * bm;
+          for (index_t n = 0; n < d.nt; ++n) lb.vt[n] += sb.ah(n, k) * c;
+        }
+        lb.z_s[m] += bm_bar * sys.delta * sq;
+        mb.gamma_s[m] += bm_bar * sys.delta * ws.z_s[m] / (2 * sq);
+      }
+      ch.apply(j, lb.vt, lb.vr);
+      for (index_t r2 = 0; r2 < d.nr; ++r2) lb.fnew(r2, m) += lb.vr[r2];
+    }
+  }
+  // Step 5, users: d_k = z_ck |theta_ck|^2, A_t^H[:, k] = z_ck sqrt(1 + gamma_ck) theta_ck h_k.
+  for (index_t k = 0; k < d.k; ++k) {
+    const T sq = sqrt(1 + mt.gamma_c[k]);
+    lb.z_c[k] += sb.d[k] * norm2(ws.th_c[k]);
+    lb.th_c[k] += ws.th_c[k] * (2 * sb.d[k] * ws.z_c[k]);
+    const cplx<T> cbar = dotc(d.nt, ch.h.col(k), sb.ah.col(k));
+    lb.th_c[k] += cbar * (ws.z_c[k] * sq);
+    const T abar = cmulc(cbar, ws.th_c[k]).re;
+    lb.z_c[k] += abar * sq;
+    mb.gamma_c[k] += abar * ws.z_c[k] / (2 * sq);
+  }
+  // Step 4: f'_m = a_m x_m, x_m = Q^{-1} b_m, b_m = P_m conj(theta_sm), a_m = sqrt(1+gamma)/||theta||^2.
+  for (index_t m = 0; m < d.m; ++m) {
+    const cplx<T>* th = ws.th_s + long(m) * d.k;
+    const T th2 = nrm2sq(d.k, th);
+    const cplx<T>* fb = lb.fnew.col(m);
+    if (!(th2 > T(0))) {  // forward kept f_m
+      for (index_t r = 0; r < d.nr; ++r) fbar_in(r, m) += fb[r];
+      continue;
+    }
+    const T sq = sqrt(1 + mt.gamma_s[m]), a = sq / th2;
+    const cplx<T>* fm = f_new.col(m);
+    T abar = 0;
+    for (index_t r = 0; r < d.nr; ++r) {
+      lb.vr2[r] = fm[r] / a;  // x_m
+      abar += cmulc(lb.vr2[r], fb[r]).re;
+      lb.vr[r] = fb[r] * a;   // xbar, then bbar = Q^{-1} xbar
+    }
+    cholesky_solve<T>(ws.q, lb.vr);
+    const cplx<T>* bb = lb.vr;
+    const cplx<T>* x = lb.vr2;
+    // Qbar = -bbar x^H (Q Hermitian): Pbar_j += -(bbar x^H + x bbar^H) P_j.
+    for (index_t j = 0; j < d.j(); ++j)
+      for (index_t k = 0; k < d.k; ++k) {
+        const cplx<T>* pk = mt.pcol(j, k, d);
+        cplx<T>* pb = mb.p + (long(j) * d.k + k) * d.nr;
+        const cplx<T> xp = dotc(d.nr, x, pk), bp = dotc(d.nr, bb, pk);
+        for (index_t r = 0; r < d.nr; ++r) pb[r] -= bb[r] * xp + x[r] * bp;
+      }
+    for (index_t k = 0; k < d.k; ++k) {
+      const cplx<T>* pk = mt.pcol(m, k, d);
+      cplx<T>* pb = mb.p + (long(m) * d.k + k) * d.nr;
+      for (index_t r = 0; r < d.nr; ++r) pb[r] += bb[r] * th[k];
+      lb.th_s[long(m) * d.k + k] += dotc(d.nr, bb, pk) - th[k] * (2 * abar * a / th2);
+    }
+    mb.gamma_s[m] += abar / (2 * sq * th2);
+  }
+  // Step 3: theta_ck = s_k e_k, s_k = sqrt(1+gamma)/T; theta_smk = s_m q_mmk likewise.
+  for (index_t k = 0; k < d.k; ++k) {
+    const T sq = sqrt(1 + mt.gamma_c[k]), t = mt.t_c[k], s = sq / t;
+    mb.e[k] += lb.th_c[k] * s;
+    const T sbar = cmulc(lb.th_c[k], mt.e[k]).re;
+    mb.gamma_c[k] += sbar / (2 * sq * t);
+    mb.t_c[k] -= sbar * s / t;
+  }
+  for (index_t m = 0; m < d.m; ++m) {
+    const T sq = sqrt(1 + mt.gamma_s[m]), t = mt.t_s[m], s = sq / t;
+    T sbar = 0;
+    for (index_t k = 0; k < d.k; ++k) {
+      mb.q[long(m) * d.k + k] += lb.th_s[long(m) * d.k + k] * s;
+      sbar += cmulc(lb.th_s[long(m) * d.k + k], mt.q[long(m) * d.k + k]).re;
+    }
+    mb.gamma_s[m] += sbar / (2 * sq * t);
+    mb.t_s[m] -= sbar * s / t;
+  }
+  // Step 2: the softmin weights.
+  softmin_adjoint(d.k, mt.gamma_c, mu_c, ws.z_c, lb.z_c, mb.gamma_c, mu_c_bar);
+  softmin_adjoint(d.m, mt.gamma_s, mu_s, ws.z_s, lb.z_s, mb.gamma_s, mu_s_bar);
+}
+
 }  // namespace jcas::core

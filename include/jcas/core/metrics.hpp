@@ -79,4 +79,99 @@ JCAS_HD inline void evaluate_metrics(const Ch& ch, cview<T> w, cview<T> f, const
   out.objective = min_log1p(d.k, out.gamma_c) + sys.delta * min_log1p(d.m, out.gamma_s);
 }
 
+/// Adjoints (dL/dRe + i dL/dIm) of the metrics' outputs that the layer and the loss
+/// use; the caller zeroes them, accumulates, then calls metrics_adjoint.
+template <class T>
+struct metrics_bar {
+  T* gamma_c;    // K
+  T* t_c;        // K
+  cplx<T>* e;    // K: adjoint of h_k^H w_k
+  T* gamma_s;    // M
+  T* t_s;        // M
+  cplx<T>* q;    // K x M: adjoint of f_m^H G_m w_k
+  cplx<T>* p;    // J blocks Nr x K: adjoint of P_j (other contributions may be added)
+  cplx<T>* tmp;  // Nt scratch
+
+  template <class A>
+  JCAS_HD void carve(A& a, const problem_dims& d) {
+    gamma_c = a.template take<T>(d.k);
+    t_c = a.template take<T>(d.k);
+    e = a.template take<cplx<T>>(d.k);
+    gamma_s = a.template take<T>(d.m);
+    t_s = a.template take<T>(d.m);
+    q = a.template take<cplx<T>>(long(d.k) * d.m);
+    p = a.template take<cplx<T>>(long(d.nr) * d.k * d.j());
+    tmp = a.template take<cplx<T>>(d.nt);
+  }
+  JCAS_HD void zero(const problem_dims& d) {
+    for (index_t k = 0; k < d.k; ++k) { gamma_c[k] = 0; t_c[k] = 0; e[k] = cplx<T>(); }
+    for (index_t m = 0; m < d.m; ++m) { gamma_s[m] = 0; t_s[m] = 0; }
+    for (long i = 0; i < long(d.k) * d.m; ++i) q[i] = cplx<T>();
+    for (long i = 0; i < long(d.nr) * d.k * d.j(); ++i) p[i] = cplx<T>();
+  }
+};
+
+/// Adds dh/dgamma * hbar to mb: the subgradient of h through the minimising user and
+/// target (SPEC.md section 6).
+template <class T>
+JCAS_HD inline void objective_adjoint(const problem_dims& d, const system_params<T>& sys, const metrics<T>& mt, T hbar,
+                                      metrics_bar<T>& mb) {
+  index_t kc = 0, ms = 0;
+  for (index_t k = 1; k < d.k; ++k) if (mt.gamma_c[k] < mt.gamma_c[kc]) kc = k;
+  for (index_t m = 1; m < d.m; ++m) if (mt.gamma_s[m] < mt.gamma_s[ms]) ms = m;
+  mb.gamma_c[kc] += hbar / (1 + mt.gamma_c[kc]);
+  mb.gamma_s[ms] += sys.delta * hbar / (1 + mt.gamma_s[ms]);
+}
+
+/// Adjoint of evaluate_metrics: from mb (gamma, T, e, q and any P contributions already
+/// in mb.p) adds to wbar (Nt x K) and fbar (Nr x M). mb.p is used as scratch.
+template <class T, class Ch>
+JCAS_HD inline void metrics_adjoint(const Ch& ch, cview<T> w, cview<T> f, const problem_dims& d,
+                                    const system_params<T>& sys, const metrics<T>& mt, metrics_bar<T>& mb,
+                                    mview<T> wbar, mview<T> fbar) {
+  // Users: gamma = S / I, T = S + I with S = |E_kk|^2, I = sum_{j != k} |E_kj|^2 + sigma_c^2.
+  for (index_t k = 0; k < d.k; ++k) {
+    const T s = norm2(mt.e[k]), i = mt.t_c[k] - s;
+    const T sbar = mb.gamma_c[k] / i + mb.t_c[k];
+    const T ibar = -mb.gamma_c[k] * mt.gamma_c[k] / i + mb.t_c[k];
+    for (index_t j = 0; j < d.k; ++j) {
+      const cplx<T> ebar = j == k ? mb.e[k] + mt.e[k] * (2 * sbar) : dotc(d.nt, ch.h.col(k), w.col(j)) * (2 * ibar);
+      const cplx<T>* hk = ch.h.col(k);
+      cplx<T>* wb = wbar.col(j);
+      for (index_t n = 0; n < d.nt; ++n) wb[n] += hk[n] * ebar;  // E_kj = h_k^H w_j
+    }
+  }
+  // Sensing: gamma = S / I with S = sum_k |q_mmk|^2, I = sum_{j != m, k} |q_mjk|^2 + Nr ss |f_m|^2.
+  for (index_t m = 0; m < d.m; ++m) {
+    const cplx<T>* fm = f.col(m);
+    T s = 0;
+    for (index_t k = 0; k < d.k; ++k) s += norm2(mt.q[long(m) * d.k + k]);
+    const T i = mt.t_s[m] - s;
+    const T sbar = mb.gamma_s[m] / i + mb.t_s[m];
+    const T ibar = -mb.gamma_s[m] * mt.gamma_s[m] / i + mb.t_s[m];
+    cplx<T>* fb = fbar.col(m);
+    const T nf = 2 * ibar * T(d.nr) * sys.sigma_s2;
+    for (index_t r = 0; r < d.nr; ++r) fb[r] += fm[r] * nf;
+    for (index_t j = 0; j < d.j(); ++j)
+      for (index_t k = 0; k < d.k; ++k) {
+        const cplx<T>* pk = mt.pcol(j, k, d);
+        const cplx<T> q = j == m ? mt.q[long(m) * d.k + k] : dotc(d.nr, fm, pk);
+        const cplx<T> qbar = j == m ? mb.q[long(m) * d.k + k] + q * (2 * sbar) : q * (2 * ibar);
+        cplx<T>* pb = mb.p + (long(j) * d.k + k) * d.nr;
+        const cplx<T> cq = conj(qbar);
+        for (index_t r = 0; r < d.nr; ++r) {  // q = f_m^H p
+          fb[r] += pk[r] * cq;
+          pb[r] += fm[r] * qbar;
+        }
+      }
+  }
+  // P_j = G_j W.
+  for (index_t j = 0; j < d.j(); ++j)
+    for (index_t k = 0; k < d.k; ++k) {
+      ch.apply_h(j, mb.p + (long(j) * d.k + k) * d.nr, mb.tmp);
+      cplx<T>* wb = wbar.col(k);
+      for (index_t n = 0; n < d.nt; ++n) wb[n] += mb.tmp[n];
+    }
+}
+
 }  // namespace jcas::core

@@ -1,0 +1,161 @@
+// The training loss of SPEC.md section 6 (paper eq. 19) for one realization and its
+// gradient with respect to every beta_{l,i}, mu_c and mu_s, by a handwritten reverse
+// pass through all layers.
+//   loss = scale * sum_{l=1}^{L} (1/l) h(W^[l], F^[l])      (scale = -1/B for eq. 19)
+// Memory: the forward saves (W, F) after every layer (the only per-layer state); the
+// backward recomputes each layer's inside from its input (metrics, F', surrogate, the
+// I_w * L_in iterates of W) and runs its adjoint.
+#pragma once
+#include "jcas/core/solvers.hpp"
+
+namespace jcas::core {
+
+template <class T>
+struct training_ws {
+  solver_ws<T> sw;
+  metrics_bar<T> mb;
+  surrogate_bar<T> sb;
+  layer_bar<T> lb;
+  cplx<T>* states;  // (L + 1) x [W (Nt x K) | F (Nr x M)]
+  cplx<T>* iter_w;  // (S + 1) x Nt x K: W iterates inside one layer, S = I_w L_in
+  cplx<T>* iter_v;  // S x Nt x K: pre-projection points
+  cplx<T>* iter_d;  // S x Nt x K: directions
+  mview<T> wbar, fbar, wbar_prev, fbar_prev, dirbar, vbar;  // Nt x K / Nr x M
+
+  template <class A>
+  JCAS_HD void carve(A& a, const problem_dims& d, index_t l_out, index_t steps) {
+    sw.carve(a, d);
+    mb.carve(a, d);
+    sb.carve(a, d);
+    lb.carve(a, d);
+    const long wf = long(d.nt) * d.k + long(d.nr) * d.m, w = long(d.nt) * d.k;
+    states = a.template take<cplx<T>>((long(l_out) + 1) * wf);
+    iter_w = a.template take<cplx<T>>((long(steps) + 1) * w);
+    iter_v = a.template take<cplx<T>>(long(steps) * w);
+    iter_d = a.template take<cplx<T>>(long(steps) * w);
+    wbar = a.template mat<T>(d.nt, d.k);
+    fbar = a.template mat<T>(d.nr, d.m);
+    wbar_prev = a.template mat<T>(d.nt, d.k);
+    fbar_prev = a.template mat<T>(d.nr, d.m);
+    dirbar = a.template mat<T>(d.nt, d.k);
+    vbar = a.template mat<T>(d.nt, d.k);
+  }
+  static long bytes(const problem_dims& d, index_t l_out, index_t steps) {
+    arena_counter c;
+    training_ws w;
+    w.carve(c, d, l_out, steps);
+    return c.used;
+  }
+  JCAS_HD mview<T> w_of(long l, const problem_dims& d) const {
+    return {states + l * (long(d.nt) * d.k + long(d.nr) * d.m), d.nt, d.k, d.nt};
+  }
+  JCAS_HD mview<T> f_of(long l, const problem_dims& d) const {
+    return {states + l * (long(d.nt) * d.k + long(d.nr) * d.m) + long(d.nt) * d.k, d.nr, d.m, d.nr};
+  }
+  JCAS_HD mview<T> it(cplx<T>* base, long s, const problem_dims& d) const {
+    return {base + s * long(d.nt) * d.k, d.nt, d.k, d.nt};
+  }
+};
+
+template <class T>
+JCAS_HD inline void set_zero(mview<T> a) {
+  for (index_t j = 0; j < a.cols; ++j)
+    for (index_t i = 0; i < a.rows; ++i) a(i, j) = cplx<T>();
+}
+
+/// Runs layer l's inside from (w_in, f_in): metrics, prepare (F' into f_out), and the W
+/// steps, recording every iterate in ws.iter_*. w_out receives the layer's output W.
+template <class T, class Ch>
+JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
+                                   const unfolded_params<T>& p, index_t l, cview<T> w_in, cview<T> f_in,
+                                   mview<T> f_out, training_ws<T>& ws) {
+  solver_ws<T>& sw = ws.sw;
+  evaluate_metrics<T>(ch, w_in, f_in, d, sys, sw.mt);
+  copy<T>(f_in, f_out);
+  const status st = layer_prepare<T>(ch, d, sys, p.mu_c, p.mu_s, sw.mt, f_out, sw.lw);
+  if (st != status::ok) return st;
+  copy<T>(w_in, ws.it(ws.iter_w, 0, d));
+  const T* beta = p.beta + long(l) * p.l_in;
+  index_t s = 0;
+  for (index_t rep = 0; rep < p.i_w; ++rep)
+    for (index_t i = 0; i < p.l_in; ++i, ++s) {
+      mview<T> w = ws.it(ws.iter_w, s, d), dir = ws.it(ws.iter_d, s, d), v = ws.it(ws.iter_v, s, d);
+      if (!p.frozen || s == 0) surrogate_eval<T>(sw.lw.sur, w, dir);
+      else copy<T>(ws.it(ws.iter_d, 0, d), dir);
+      const T nd = sqrt(frob2<T>(dir));
+      const T a = nd > T(0) ? beta[i] / nd : T(0);
+      for (index_t k = 0; k < d.k; ++k)
+        for (index_t n = 0; n < d.nt; ++n) v(n, k) = w(n, k) - dir(n, k) * a;
+      mview<T> next = ws.it(ws.iter_w, s + 1, d);
+      copy<T>(v, next);
+      if (nd > T(0)) project_power(next, sys.pt);
+    }
+  return status::ok;
+}
+
+/// Loss and gradient for one realization from (W0, F0). Adds scale * dloss to
+/// gbeta[l * l_in + i], gmu[0] (mu_c), gmu[1] (mu_s); returns the status and the loss
+/// in *loss.
+template <class T, class Ch>
+JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
+                                         const unfolded_params<T>& p, cview<T> w0, cview<T> f0, T scale,
+                                         training_ws<T>& ws, T* loss, T* gbeta, T* gmu) {
+  const index_t steps = p.l_in * p.i_w;
+  metrics<T>& mt = ws.sw.mt;
+  // Forward, saving (W, F) after every layer.
+  copy<T>(w0, ws.w_of(0, d));
+  copy<T>(f0, ws.f_of(0, d));
+  T total = 0;
+  for (index_t l = 0; l < p.l_out; ++l) {
+    const status st = layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.f_of(l + 1, d), ws);
+    if (st != status::ok) return st;
+    if (l > 0) total += mt.objective / T(l);  // metrics at the layer's input = h^[l]
+    copy<T>(ws.it(ws.iter_w, steps, d), ws.w_of(l + 1, d));
+  }
+  evaluate_metrics<T>(ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, mt);
+  total += mt.objective / T(p.l_out);
+  *loss = scale * total;
+
+  // Backward. Adjoint of h^[L] at the last state.
+  set_zero(ws.wbar);
+  set_zero(ws.fbar);
+  ws.mb.zero(d);
+  objective_adjoint<T>(d, sys, mt, scale / T(p.l_out), ws.mb);
+  metrics_adjoint<T>(ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, mt, ws.mb, ws.wbar, ws.fbar);
+  for (index_t l = p.l_out - 1; l >= 0; --l) {
+    const status st = layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.lb.fnew, ws);
+    if (st != status::ok) return st;
+    // lb.fnew held F' only for the recompute; the forward's F' is state l + 1.
+    const mview<T> f_new = ws.f_of(l + 1, d);
+    copy<T>(ws.fbar, ws.lb.fnew);  // adjoint of F'
+    set_zero(ws.wbar_prev);
+    set_zero(ws.fbar_prev);
+    ws.sb.zero();
+    // W steps in reverse.
+    set_zero(ws.dirbar);
+    const T* beta = p.beta + long(l) * p.l_in;
+    T* gb = gbeta + long(l) * p.l_in;
+    mview<T> ybar = ws.wbar;  // adjoint of the current iterate, updated in place
+    for (index_t s = steps - 1; s >= 0; --s) {
+      const index_t i = s % p.l_in;
+      mview<T> w = ws.it(ws.iter_w, s, d), dir = ws.it(ws.iter_d, s, d), v = ws.it(ws.iter_v, s, d);
+      // wbar_prev collects the adjoint of iterate s.
+      set_zero(ws.wbar_prev);
+      if (!p.frozen) set_zero(ws.dirbar);
+      gb[i] += normalized_step_adjoint<T>(v, dir, beta[i], sys.pt, ybar, ws.vbar, ws.wbar_prev, ws.dirbar);
+      if (!p.frozen) surrogate_direction_adjoint<T>(ws.sw.lw.sur, w, ws.dirbar, ws.wbar_prev, ws.sb);
+      copy<T>(ws.wbar_prev, ybar);
+    }
+    if (p.frozen) surrogate_direction_adjoint<T>(ws.sw.lw.sur, ws.it(ws.iter_w, 0, d), ws.dirbar, ybar, ws.sb);
+    // ybar (= ws.wbar) now holds the adjoint of the layer's input W from the steps.
+    ws.mb.zero(d);
+    layer_prepare_adjoint<T>(ch, d, sys, p.mu_c, p.mu_s, mt, ws.sw.lw, f_new, ws.sb, ws.lb, ws.mb, ws.fbar_prev,
+                             gmu, gmu + 1);
+    if (l > 0) objective_adjoint<T>(d, sys, mt, scale / T(l), ws.mb);
+    metrics_adjoint<T>(ch, ws.w_of(l, d), ws.f_of(l, d), d, sys, mt, ws.mb, ws.wbar, ws.fbar_prev);
+    copy<T>(ws.fbar_prev, ws.fbar);
+  }
+  return status::ok;
+}
+
+}  // namespace jcas::core
