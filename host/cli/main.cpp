@@ -1,6 +1,8 @@
 // The `jcas` command line: generate channel sets, solve them, print and save results.
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -11,6 +13,7 @@
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
 #include "progress.hpp"
+#include "training.hpp"
 
 namespace {
 
@@ -198,7 +201,131 @@ int run_solve(solve_args& a) {
   return 0;
 }
 
+struct train_args {
+  std::string data, validation, out;
+  io::channel_select sel;
+  train::settings ts;
+  int outer = 150, inner = 3, iw = 2, threads = 0;
+  bool frozen = false, resume = false;
+  double delta = 1;
+  std::optional<double> snr_db;
+  std::string device = "cpu";
+};
+
+void add_train_options(CLI::App* c, train_args& a) {
+  c->add_option("--data", a.data, "training channels (.h5 or .npz)")->required();
+  c->add_option("--users", a.sel.users, "K: first K users of the file");
+  c->add_option("--targets", a.sel.targets, "M");
+  c->add_option("--nr", a.sel.nr, "receive antennas (for .npz)");
+  c->add_option("--limit", a.sel.limit, "first N realizations");
+  c->add_option("--epochs", a.ts.epochs, "epochs (default 30)")->check(at_least(0));
+  c->add_option("--batch", a.ts.batch, "batch size (default 32)")->check(at_least(1));
+  c->add_option("--lr", a.ts.lr, "Adam learning rate (default 3e-4)");
+  c->add_option("--weight-decay", a.ts.weight_decay, "L2 weight decay added to the gradient (default 1e-2)");
+  c->add_option("--lr-decay", a.ts.lr_decay, "learning-rate factor after each epoch (default 0.97)");
+  c->add_option("--seed", a.ts.seed, "shuffling seed");
+  c->add_option("--outer", a.outer, "L_out")->check(at_least(1));
+  c->add_option("--inner", a.inner, "L_in")->check(at_least(1));
+  c->add_option("--iw", a.iw, "I_w")->check(at_least(1));
+  c->add_flag("--frozen-gradient", a.frozen, "train the frozen-gradient variant");
+  c->add_option("--delta", a.delta, "trade-off weight delta");
+  c->add_option("--snr-db", a.snr_db, "Pt = 10^(snr/10) (default: the file's, else 20)");
+  c->add_option("--validation", a.validation, "held-out channels: objective after each epoch");
+  c->add_option("--out", a.out, "trained parameter file (HDF5); beside it FILE.ckpt.h5 and FILE.log.csv")->required();
+  c->add_flag("--resume", a.resume, "continue from FILE.ckpt.h5");
+  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(at_least(0));
+  c->add_option("--device", a.device, "cpu (the CUDA trainer is not built yet)");
+}
+
+void write_log_csv(const std::string& path, const std::vector<train::log_row>& log) {
+  io::atomic_path ap(path);
+  {
+    std::FILE* f = std::fopen(ap.tmp().c_str(), "w");
+    if (!f) throw std::runtime_error(path + ": cannot write");
+    std::fprintf(f, "epoch,batch,train_loss,validation_objective\n");
+    for (const auto& r : log) {
+      if (r.batch < 0)
+        std::fprintf(f, "%d,end,%.10g,%s\n", r.epoch, r.loss,
+                     std::isnan(r.validation) ? "" : std::to_string(r.validation).c_str());
+      else
+        std::fprintf(f, "%d,%d,%.10g,\n", r.epoch, r.batch, r.loss);
+    }
+    std::fclose(f);
+  }
+  ap.commit();
+}
+
+/// Trains and writes the model; returns it. Shared by `train` and `demo`.
+unfolded_model run_train(const train_args& a, bool quiet = false) {
+  if (parse_device(a.device) >= 0)
+    throw std::invalid_argument("device = " + a.device + ": training runs on the CPU backend in this build");
+  if (!(a.delta >= 0)) throw std::invalid_argument("delta = " + std::to_string(a.delta) + ": must be >= 0");
+  const channel_set data = io::read_channels(a.data, a.sel);
+  system_params<double> sys;
+  sys.pt = std::pow(10.0, (a.snr_db ? *a.snr_db : data.snr_db) / 10.0);
+  sys.delta = a.delta;
+  validate(solve_options{}, data.dims);
+  channel_set val;
+  if (!a.validation.empty()) val = io::read_channels(a.validation, {a.sel.users, a.sel.targets, a.sel.nr, -1});
+  const std::string ckpt = a.out + ".ckpt.h5", log = a.out + ".log.csv";
+  train::checkpoint c;
+  if (a.resume) {
+    c = train::read_checkpoint(ckpt);
+    if (c.model.l_out != a.outer || c.model.l_in != a.inner || c.model.i_w != a.iw || c.model.frozen != a.frozen)
+      throw std::invalid_argument(ckpt + ": checkpoint is L_out " + std::to_string(c.model.l_out) + ", L_in " +
+                                  std::to_string(c.model.l_in) + ", I_w " + std::to_string(c.model.i_w) +
+                                  "; the command asks for other settings");
+  } else {
+    c.model.l_out = a.outer;
+    c.model.l_in = a.inner;
+    c.model.i_w = a.iw;
+    c.model.frozen = a.frozen;
+    c.model.finalize();
+  }
+  char prov[512];
+  std::snprintf(prov, sizeof prov,
+                "trained: data=%s users=%d targets=%d realizations=%ld epochs=%d batch=%d lr=%g weight_decay=%g "
+                "lr_decay=%g seed=%llu delta=%g pt=%g variant=%s",
+                a.data.c_str(), data.dims.k, data.dims.m, data.count, a.ts.epochs, a.ts.batch, a.ts.lr,
+                a.ts.weight_decay, a.ts.lr_decay, (unsigned long long)a.ts.seed, a.delta, sys.pt,
+                a.frozen ? "frozen-gradient" : "paper");
+  host::progress_bar bar("train", !quiet);
+  train::callbacks cb;
+  cb.on_batch = [&](int e, int b, int nb, double loss) {
+    char extra[64];
+    std::snprintf(extra, sizeof extra, "epoch %d loss %.4f", e, loss);
+    bar.update(long(e - 1) * nb + b, long(a.ts.epochs) * nb, extra);
+  };
+  if (val.count > 0)
+    cb.validate = [&](const unfolded_model& m) {
+      solve_options o;
+      o.model = m;
+      o.sys = sys;
+      o.threads = a.threads;
+      return summarize(cpu::solve_batch(val, o)).mean_objective;
+    };
+  cb.on_epoch = [&](const train::checkpoint& cc) {
+    train::write_checkpoint(ckpt, cc);
+    write_log_csv(log, cc.log);
+  };
+  train::run(data, sys, a.ts, c, cb, a.threads);
+  bar.finish();
+  c.model.provenance = prov;
+  io::write_model(a.out, c.model);
+  if (!quiet) {
+    for (const auto& r : c.log)
+      if (r.batch < 0)
+        std::fprintf(stderr, "epoch %3d  mean loss %.5f%s\n", r.epoch, r.loss,
+                     std::isnan(r.validation) ? "" : ("  validation objective " + std::to_string(r.validation)).c_str());
+    std::fprintf(stderr, "wrote %s (mu_c %.4f, mu_s %.4f)\n", a.out.c_str(), c.model.mu_c, c.model.mu_s);
+  }
+  return c.model;
+}
+
 struct demo_args {
+  long train = 500;
+  int epochs = 30;
+  std::string out = "demo_out";
   long test = 100;
   std::uint64_t seed = 2;
   int threads = 0;
@@ -211,22 +338,39 @@ int run_demo(const demo_args& a) {
   const int dev = parse_device(a.device);
   scenario sc;
   const channel_set test = cpu::generate_batch(sc, a.seed, 0, a.test, a.threads);
+  std::filesystem::create_directories(a.out);
+  const std::string train_file = a.out + "/train.h5", test_file = a.out + "/test.h5";
+  io::write_channels(train_file, cpu::generate_batch(sc, 1, 0, a.train, a.threads), &sc, 1, 0);
+  io::write_channels(test_file, test, &sc, a.seed, 0);
+  train_args ta;
+  ta.data = train_file;
+  ta.out = a.out + "/model.h5";
+  ta.ts.epochs = a.epochs;
+  ta.threads = a.threads;
+  std::fprintf(stderr, "training the unfolded optimiser: %ld realizations (seed 1), %d epochs, batch 32 ...\n",
+               a.train, a.epochs);
+  const auto t0 = std::chrono::steady_clock::now();
+  const unfolded_model trained = run_train(ta, true);
+  const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("default scenario: Nt %d, Nr %d, K %d, M %d, C %d, SNR 20 dB, delta 1; %ld test realizations (seed %llu)\n",
               sc.dims.nt, sc.dims.nr, sc.dims.k, sc.dims.m, sc.dims.c, a.test, (unsigned long long)a.seed);
   std::printf("%-28s %14s %12s %12s %12s %14s\n", "method", "mean objective", "min SINR dB", "min SCNR dB",
               "iterations", "ms/realization");
+  std::printf("training: %.1f s on the CPU (%d epochs); model in %s/model.h5\n", train_s, a.epochs, a.out.c_str());
   const struct {
     const char* name;
     algorithm algo;
     bool frozen;
-  } methods[] = {{"unfolded (untrained)", algorithm::unfolded, false},
-                 {"unfolded frozen (untrained)", algorithm::unfolded, true},
-                 {"AO backtracking", algorithm::ao_backtracking, false},
-                 {"heuristic [32]", algorithm::heuristic, false},
-                 {"AO fixed step", algorithm::ao_fixed, false}};
+    bool trained;
+  } methods[] = {{"unfolded (trained)", algorithm::unfolded, false, true},
+                 {"unfolded (untrained)", algorithm::unfolded, false, false},
+                 {"AO backtracking", algorithm::ao_backtracking, false, false},
+                 {"heuristic [32]", algorithm::heuristic, false, false},
+                 {"AO fixed step", algorithm::ao_fixed, false, false}};
   for (const auto& m : methods) {
     solve_options o;
     o.algo = m.algo;
+    if (m.trained) o.model = trained;
     o.model.frozen = m.frozen;
     o.threads = a.threads;
     host::progress_bar bar(m.name);
@@ -252,8 +396,14 @@ int main(int argc, char** argv) {
   add_scenario_options(gen, ga);
   CLI::App* sol = app.add_subcommand("solve", "run a solver on a channel file");
   add_solve_options(sol, sa);
+  train_args ta;
+  CLI::App* trn = app.add_subcommand("train", "train the unfolded optimiser's step sizes and smoothing constants");
+  add_train_options(trn, ta);
   demo_args da;
   CLI::App* demo = app.add_subcommand("demo", "the main job on the built-in default scenario");
+  demo->add_option("--train", da.train, "training realizations (seed 1)")->check(at_least(1));
+  demo->add_option("--epochs", da.epochs, "training epochs")->check(at_least(0));
+  demo->add_option("--out", da.out, "folder for the data, model and results");
   demo->add_option("--test", da.test, "held-out realizations")->check(at_least(1));
   demo->add_option("--seed", da.seed, "seed of the held-out set");
   demo->add_option("--threads", da.threads, "CPU threads (0 = all)")->check(at_least(0));
@@ -272,6 +422,7 @@ int main(int argc, char** argv) {
     if (*gen) return run_generate(ga, gen);
     if (*sol) return run_solve(sa);
     if (*demo) return run_demo(da);
+    if (*trn) return run_train(ta), 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "jcas: error: %s\n", e.what());
     return 1;

@@ -62,5 +62,21 @@ expect_error "count" "$jcas" generate --count 0 --out "$dir/out.h5"
 expect_error "users" "$jcas" generate --users 0 --out "$dir/out.h5"
 expect_error "not a jcas model file" "$jcas" solve --data "$dir/c.h5" --params "$dir/c.h5" --out "$dir/out.h5"
 
+# Training: an interrupted run resumed from its checkpoint ends where an uninterrupted one does.
+"$jcas" train --data "$dir/c.h5" --outer 4 --epochs 3 --batch 4 --lr 3e-3 --out "$dir/whole.h5" 2>/dev/null && ok || bad "train"
+"$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --batch 4 --lr 3e-3 --out "$dir/part.h5" 2>/dev/null && ok || bad "train part"
+"$jcas" train --data "$dir/c.h5" --outer 4 --epochs 3 --batch 4 --lr 3e-3 --out "$dir/part.h5" --resume 2>/dev/null && ok || bad "train resume"
+/usr/bin/python3 -c "
+import h5py,numpy as np
+a=h5py.File('$dir/whole.h5','r'); b=h5py.File('$dir/part.h5','r')
+assert a['beta'].shape==(4,3)
+assert np.array_equal(a['beta'][()], b['beta'][()]) and a.attrs['mu_c']==b.attrs['mu_c']
+assert not np.allclose(a['beta'][()], 0.01)
+" && ok || bad "resume differs from uninterrupted"
+[ "$(grep -c ',end,' "$dir/part.h5.log.csv")" -eq 3 ] && ok || bad "log csv epochs"
+"$jcas" solve --data "$dir/c.h5" --params "$dir/whole.h5" --json >/dev/null 2>&1 && ok || bad "solve with trained params"
+expect_error "checkpoint" "$jcas" train --data "$dir/c.h5" --outer 5 --epochs 3 --out "$dir/part.h5" --resume
+expect_error "batch" "$jcas" train --data "$dir/c.h5" --batch 0 --out "$dir/out.h5"
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,0 +1,207 @@
+#include "training.hpp"
+
+#include <hdf5.h>
+#include <omp.h>
+
+#include <cmath>
+#include <random>
+#include <stdexcept>
+
+#include "io.hpp"
+#include "jcas/core/training.hpp"
+#include "realization.hpp"
+
+namespace jcas::train {
+
+std::vector<double> pack(const unfolded_model& m) {
+  std::vector<double> t = m.beta;
+  t.push_back(m.mu_c);
+  t.push_back(m.mu_s);
+  return t;
+}
+void unpack(const std::vector<double>& t, unfolded_model& m) {
+  m.beta.assign(t.begin(), t.end() - 2);
+  m.mu_c = t[t.size() - 2];
+  m.mu_s = t[t.size() - 1];
+}
+
+loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
+                                const std::vector<long>& idx, const unfolded_model& model,
+                                const system_params<double>& sys, int threads) {
+  const problem_dims d = cs.dims;
+  const long n = long(idx.size()), np = long(model.beta.size()) + 2;
+  core::unfolded_params<double> up;
+  up.l_out = model.l_out;
+  up.l_in = model.l_in;
+  up.i_w = model.i_w;
+  up.frozen = model.frozen;
+  up.mu_c = model.mu_c;
+  up.mu_s = model.mu_s;
+  up.beta = model.beta.data();
+  const int steps = model.l_in * model.i_w;
+  const long bytes = core::training_ws<double>::bytes(d, model.l_out, steps);
+  std::vector<double> per(size_t(n * np), 0.0), losses(size_t(n), 0.0);
+  std::vector<int> st(size_t(n), 0);
+  const double scale = -1.0 / double(n);
+#pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
+  {
+    std::vector<char> scratch(static_cast<size_t>(bytes));
+    host::realization<double> rc;
+#pragma omp for schedule(dynamic, 1)
+    for (long i = 0; i < n; ++i) {
+      const long b = idx[i];
+      rc.load(cs, b);
+      arena a{scratch.data()};
+      core::training_ws<double> ws;
+      ws.carve(a, d, model.l_out, steps);
+      const core::cview<double> wv(reinterpret_cast<const cplx<double>*>(w0.data()) + b * cs.h_stride(), d.nt, d.k);
+      const core::cview<double> fv(reinterpret_cast<const cplx<double>*>(f0.data()) + b * long(d.nr) * d.m, d.nr, d.m);
+      double* g = per.data() + i * np;
+      rc.visit([&](const auto& ch) {
+        st[i] = int(core::unfolded_loss_grad<double>(ch, d, sys, up, wv, fv, scale, ws, &losses[i], g,
+                                                     g + model.beta.size()));
+      });
+    }
+  }
+  loss_grad out;
+  out.grad.assign(size_t(np), 0.0);
+  for (long i = 0; i < n; ++i) {  // fixed order: same sum for any thread count
+    if (st[i] != 0) throw std::runtime_error("training: realization " + std::to_string(idx[i]) + " failed (status " +
+                                             std::to_string(st[i]) + ")");
+    out.loss += losses[i];
+    for (long p = 0; p < np; ++p) out.grad[p] += per[i * np + p];
+  }
+  return out;
+}
+
+void adam::update(std::vector<double>& theta, const std::vector<double>& grad, double lr, const settings& s) {
+  if (m.empty()) {
+    m.assign(theta.size(), 0.0);
+    v.assign(theta.size(), 0.0);
+  }
+  ++step;
+  const double c1 = 1 - std::pow(s.beta1, double(step)), c2 = 1 - std::pow(s.beta2, double(step));
+  for (size_t i = 0; i < theta.size(); ++i) {
+    const double g = grad[i] + s.weight_decay * theta[i];
+    m[i] = s.beta1 * m[i] + (1 - s.beta1) * g;
+    v[i] = s.beta2 * v[i] + (1 - s.beta2) * g * g;
+    theta[i] -= lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + s.eps);
+  }
+}
+
+std::vector<long> epoch_order(long n, std::uint64_t seed, int epoch) {
+  std::vector<long> o(static_cast<size_t>(n));
+  for (long i = 0; i < n; ++i) o[i] = i;
+  std::mt19937_64 rng(seed * 1000003ULL + std::uint64_t(epoch));
+  for (long i = n - 1; i > 0; --i) {
+    const long j = long(rng() % std::uint64_t(i + 1));
+    std::swap(o[i], o[j]);
+  }
+  return o;
+}
+
+void run(const channel_set& data, const system_params<double>& sys, const settings& s, checkpoint& c,
+         const callbacks& cb, int threads) {
+  if (s.batch < 1) throw std::invalid_argument("batch = " + std::to_string(s.batch) + ": must be >= 1");
+  if (s.epochs < 0) throw std::invalid_argument("epochs = " + std::to_string(s.epochs) + ": must be >= 0");
+  if (!(s.lr > 0)) throw std::invalid_argument("lr = " + std::to_string(s.lr) + ": must be positive");
+  if (data.count < 1) throw std::invalid_argument("training data: no realizations");
+  c.model.finalize();
+  std::vector<zd> w0, f0;
+  cpu::init_batch(data, sys, f0_method::lapack, w0, f0, threads);
+  std::vector<double> theta = pack(c.model);
+  if (c.epochs_done == 0 && c.lr == 0) c.lr = s.lr;
+  const int batches = int((data.count + s.batch - 1) / s.batch);
+  for (int e = c.epochs_done; e < s.epochs; ++e) {
+    const std::vector<long> order = epoch_order(data.count, s.seed, e);
+    double epoch_loss = 0;
+    for (int bi = 0; bi < batches; ++bi) {
+      const long lo = long(bi) * s.batch, hi = std::min(data.count, lo + s.batch);
+      const std::vector<long> idx(order.begin() + lo, order.begin() + hi);
+      const loss_grad lg = cpu_loss_and_gradient(data, w0, f0, idx, c.model, sys, threads);
+      c.opt.update(theta, lg.grad, c.lr, s);
+      unpack(theta, c.model);
+      epoch_loss += lg.loss * double(hi - lo);
+      c.log.push_back({e + 1, bi + 1, lg.loss, std::nan("")});
+      if (cb.on_batch) cb.on_batch(e + 1, bi + 1, batches, lg.loss);
+    }
+    c.lr *= s.lr_decay;
+    c.epochs_done = e + 1;
+    const double val = cb.validate ? cb.validate(c.model) : std::nan("");
+    c.log.push_back({e + 1, -1, epoch_loss / double(data.count), val});
+    if (cb.on_epoch) cb.on_epoch(c);
+  }
+}
+
+// --- checkpoint files ------------------------------------------------------------------
+
+namespace {
+[[noreturn]] void fail(const std::string& path, const std::string& what) { throw std::runtime_error(path + ": " + what); }
+
+void write_vec(hid_t f, const char* name, const std::vector<double>& v) {
+  const hsize_t n = v.size();
+  const hid_t sp = H5Screate_simple(1, &n, nullptr);
+  const hid_t ds = H5Dcreate2(f, name, H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (n) H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
+  H5Dclose(ds);
+  H5Sclose(sp);
+}
+std::vector<double> read_vec(hid_t f, const std::string& path, const char* name) {
+  if (H5Lexists(f, name, H5P_DEFAULT) <= 0) fail(path, std::string("missing dataset '") + name + "'");
+  const hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+  const hid_t sp = H5Dget_space(ds);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(sp, &n, nullptr);
+  std::vector<double> v(n);
+  const herr_t r = n ? H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) : 0;
+  H5Sclose(sp);
+  H5Dclose(ds);
+  if (r < 0) fail(path, std::string("cannot read '") + name + "'");
+  return v;
+}
+}  // namespace
+
+void write_checkpoint(const std::string& path, const checkpoint& c) {
+  // The model part is an ordinary model file (jcas solve --params accepts a checkpoint).
+  io::atomic_path ap(path);
+  io::write_model(ap.tmp(), c.model);
+  {
+    const hid_t f = H5Fopen(ap.tmp().c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0) fail(path, "cannot reopen checkpoint");
+    write_vec(f, "adam_m", c.opt.m);
+    write_vec(f, "adam_v", c.opt.v);
+    std::vector<double> log;
+    for (const log_row& r : c.log) log.insert(log.end(), {double(r.epoch), double(r.batch), r.loss, r.validation});
+    write_vec(f, "log", log);
+    write_vec(f, "state", {double(c.opt.step), double(c.epochs_done), c.lr});
+    H5Fclose(f);
+  }
+  ap.commit();
+}
+
+checkpoint read_checkpoint(const std::string& path) {
+  checkpoint c;
+  c.model = io::read_model(path);
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) fail(path, "cannot open checkpoint");
+  try {
+    c.opt.m = read_vec(f, path, "adam_m");
+    c.opt.v = read_vec(f, path, "adam_v");
+    const auto st = read_vec(f, path, "state");
+    const auto log = read_vec(f, path, "log");
+    if (st.size() != 3 || log.size() % 4 != 0) fail(path, "corrupt training state");
+    c.opt.step = long(st[0]);
+    c.epochs_done = int(st[1]);
+    c.lr = st[2];
+    for (size_t i = 0; i < log.size(); i += 4) c.log.push_back({int(log[i]), int(log[i + 1]), log[i + 2], log[i + 3]});
+  } catch (...) {
+    H5Fclose(f);
+    throw;
+  }
+  H5Fclose(f);
+  const size_t np = c.model.beta.size() + 2;
+  if (c.opt.step > 0 && (c.opt.m.size() != np || c.opt.v.size() != np)) fail(path, "Adam state does not match the model");
+  return c;
+}
+
+}  // namespace jcas::train

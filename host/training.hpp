@@ -1,0 +1,73 @@
+// Unsupervised training of the unfolded optimiser (SPEC.md section 6): the eq. 19 loss
+// and its gradient over a batch (CPU backend), Adam with PyTorch's semantics, and an
+// epoch loop with atomic checkpoints that resume to the same result.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "jcas/api.hpp"
+
+namespace jcas::train {
+
+/// Parameter vector layout: [beta (l_out * l_in, row-major l, i), mu_c, mu_s].
+std::vector<double> pack(const unfolded_model& m);
+void unpack(const std::vector<double>& theta, unfolded_model& m);
+
+struct loss_grad {
+  double loss = 0;
+  std::vector<double> grad;  // same layout as pack()
+};
+
+/// Loss of eq. 19 over the realizations idx of cs (mean over them) and its gradient.
+/// w0/f0 are the initial points of all of cs (cpu::init_batch). Per-realization
+/// gradients are summed in idx order: the result does not depend on the thread count.
+loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
+                                const std::vector<long>& idx, const unfolded_model& m, const system_params<double>& sys,
+                                int threads);
+
+struct settings {
+  int epochs = 30, batch = 32;
+  double lr = 3e-4, weight_decay = 1e-2, lr_decay = 0.97;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  std::uint64_t seed = 1;  // shuffling
+};
+
+/// Adam with L2 weight decay added to the gradient (torch.optim.Adam).
+struct adam {
+  std::vector<double> m, v;
+  long step = 0;
+  void update(std::vector<double>& theta, const std::vector<double>& grad, double lr, const settings& s);
+};
+
+/// Order of the training set in epoch e: a Fisher-Yates shuffle seeded by (seed, e).
+std::vector<long> epoch_order(long n, std::uint64_t seed, int epoch);
+
+struct log_row {
+  int epoch = 0, batch = 0;  // batch = -1: end-of-epoch row
+  double loss = 0, validation = 0;
+};
+
+/// Everything needed to continue: written after every epoch.
+struct checkpoint {
+  unfolded_model model;
+  adam opt;
+  int epochs_done = 0;
+  double lr = 0;
+  std::vector<log_row> log;
+};
+void write_checkpoint(const std::string& path, const checkpoint& c);
+checkpoint read_checkpoint(const std::string& path);
+
+struct callbacks {
+  std::function<void(int epoch, int batch, int batches, double loss)> on_batch;
+  std::function<double(const unfolded_model&)> validate;  // mean objective; may be empty
+  std::function<void(const checkpoint&)> on_epoch;        // e.g. write checkpoint and log
+};
+
+/// Trains from c (fresh or resumed) until s.epochs are done.
+void run(const channel_set& data, const system_params<double>& sys, const settings& s, checkpoint& c,
+         const callbacks& cb, int threads);
+
+}  // namespace jcas::train

@@ -1,0 +1,133 @@
+// Training: determinism, Adam semantics, loss decrease, resume = uninterrupted.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "io.hpp"
+#include "training.hpp"
+
+namespace jcas::test {
+namespace {
+
+unfolded_model small_model(bool frozen = false) {
+  unfolded_model m;
+  m.l_out = 6;
+  m.l_in = 2;
+  m.i_w = 2;
+  m.frozen = frozen;
+  m.finalize();
+  return m;
+}
+
+TEST(Training, GradientIndependentOfThreadCount) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 7);
+  const system_params<double> sys{};
+  std::vector<zd> w0, f0;
+  cpu::init_batch(cs, sys, f0_method::lapack, w0, f0);
+  const std::vector<long> idx = {6, 2, 0, 5, 1};
+  for (bool frozen : {false, true}) {
+    const auto a = train::cpu_loss_and_gradient(cs, w0, f0, idx, small_model(frozen), sys, 1);
+    const auto b = train::cpu_loss_and_gradient(cs, w0, f0, idx, small_model(frozen), sys, 2);
+    EXPECT_EQ(a.loss, b.loss);
+    EXPECT_EQ(a.grad, b.grad);
+    EXPECT_EQ(a.grad.size(), size_t(6 * 2 + 2));
+    double norm = 0;
+    for (double g : a.grad) norm += g * g;
+    EXPECT_GT(norm, 0);
+  }
+}
+
+TEST(Training, AdamFirstStepIsLrTimesSignWithDecayInTheGradient) {
+  train::settings s;
+  s.weight_decay = 0.5;
+  train::adam opt;
+  std::vector<double> theta = {1.0, -2.0, 3.0};
+  const std::vector<double> g = {0.1, 0.3, -4.0};  // + 0.5 theta = {0.6, -0.7, -2.5}
+  opt.update(theta, g, 0.01, s);
+  EXPECT_NEAR(theta[0], 1.0 - 0.01, 1e-9);
+  EXPECT_NEAR(theta[1], -2.0 + 0.01, 1e-9);
+  EXPECT_NEAR(theta[2], 3.0 + 0.01, 1e-9);
+  // Second step by the formula with bias corrections.
+  const std::vector<double> t1 = theta;
+  opt.update(theta, g, 0.01, s);
+  const double gg = g[0] + 0.5 * t1[0], m = 0.9 * 0.1 * 0.6 + 0.1 * gg, v = 0.999 * 0.001 * 0.36 + 0.001 * gg * gg;
+  EXPECT_NEAR(theta[0], t1[0] - 0.01 * (m / (1 - 0.81)) / (std::sqrt(v / (1 - 0.999 * 0.999)) + 1e-8), 1e-12);
+}
+
+TEST(Training, EpochOrderIsAPermutationFixedBySeedAndEpoch) {
+  const auto a = train::epoch_order(50, 7, 3), b = train::epoch_order(50, 7, 3), c = train::epoch_order(50, 7, 4);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  auto s = a;
+  std::sort(s.begin(), s.end());
+  for (long i = 0; i < 50; ++i) EXPECT_EQ(s[i], i);
+}
+
+TEST(Training, ShortRunLowersTheLoss) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 1, 0, 24);
+  train::settings s;
+  s.epochs = 4;
+  s.batch = 8;
+  s.lr = 3e-3;
+  train::checkpoint c;
+  c.model = small_model();
+  train::run(cs, system_params<double>{}, s, c, {}, 0);
+  ASSERT_EQ(c.epochs_done, 4);
+  std::vector<double> epoch_loss;
+  for (const auto& r : c.log)
+    if (r.batch < 0) epoch_loss.push_back(r.loss);
+  ASSERT_EQ(epoch_loss.size(), 4u);
+  EXPECT_LT(epoch_loss.back(), epoch_loss.front());
+  EXPECT_NE(c.model.beta, small_model().beta);
+}
+
+TEST(Training, ResumeFromCheckpointEqualsUninterruptedRun) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 1, 0, 20);
+  const auto path = std::filesystem::temp_directory_path() / ("jcas_ckpt_" + std::to_string(::getpid()) + ".h5");
+  train::settings s;
+  s.batch = 6;
+  s.lr = 2e-3;
+  s.epochs = 4;
+  train::checkpoint whole;
+  whole.model = small_model();
+  train::run(cs, system_params<double>{}, s, whole, {}, 2);
+
+  train::checkpoint part;
+  part.model = small_model();
+  s.epochs = 2;  // "interrupted" after two epochs, checkpoint on disk
+  train::callbacks cb;
+  cb.on_epoch = [&](const train::checkpoint& c) { train::write_checkpoint(path.string(), c); };
+  train::run(cs, system_params<double>{}, s, part, cb, 1);
+  train::checkpoint resumed = train::read_checkpoint(path.string());
+  EXPECT_EQ(resumed.epochs_done, 2);
+  s.epochs = 4;
+  train::run(cs, system_params<double>{}, s, resumed, {}, 2);
+  std::filesystem::remove(path);
+  EXPECT_EQ(resumed.model.beta, whole.model.beta);
+  EXPECT_EQ(resumed.model.mu_c, whole.model.mu_c);
+  EXPECT_EQ(resumed.model.mu_s, whole.model.mu_s);
+  EXPECT_EQ(resumed.log.size(), whole.log.size());
+}
+
+TEST(Training, CheckpointIsAlsoAModelFile) {
+  const auto path = std::filesystem::temp_directory_path() / ("jcas_ck2_" + std::to_string(::getpid()) + ".h5");
+  train::checkpoint c;
+  c.model = small_model();
+  c.model.beta[3] = 0.5;
+  c.opt.m.assign(14, 0.1);
+  c.opt.v.assign(14, 0.2);
+  c.opt.step = 9;
+  c.epochs_done = 3;
+  c.lr = 0.1;
+  train::write_checkpoint(path.string(), c);
+  EXPECT_EQ(io::read_model(path.string()).beta, c.model.beta);
+  const train::checkpoint r = train::read_checkpoint(path.string());
+  EXPECT_EQ(r.opt.step, 9);
+  EXPECT_EQ(r.opt.v, c.opt.v);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace jcas::test
