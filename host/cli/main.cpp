@@ -354,9 +354,9 @@ int run_demo(const demo_args& a) {
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("default scenario: Nt %d, Nr %d, K %d, M %d, C %d, SNR 20 dB, delta 1; %ld test realizations (seed %llu)\n",
               sc.dims.nt, sc.dims.nr, sc.dims.k, sc.dims.m, sc.dims.c, a.test, (unsigned long long)a.seed);
+  std::printf("training: %.1f s on the CPU (%d epochs); model in %s/model.h5\n", train_s, a.epochs, a.out.c_str());
   std::printf("%-28s %14s %12s %12s %12s %14s\n", "method", "mean objective", "min SINR dB", "min SCNR dB",
               "iterations", "ms/realization");
-  std::printf("training: %.1f s on the CPU (%d epochs); model in %s/model.h5\n", train_s, a.epochs, a.out.c_str());
   const struct {
     const char* name;
     algorithm algo;

@@ -31,6 +31,7 @@ JCAS_HD inline void softmin_weights(index_t n, const T* gamma, T mu, T* z) {
 template <class T>
 struct surrogate {
   mview<T> l;   // Nt x R
+  mview<T> lh;  // R x Nt: L^H, so both products in D(W) are axpy loops (vectorise)
   T* d;         // R, all >= 0
   mview<T> ah;  // Nt x K: A_t^H
   mview<T> s;   // R x K scratch: d .* (L^H W)
@@ -38,6 +39,7 @@ struct surrogate {
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& dm) {
     l = a.template mat<T>(dm.nt, dm.rank_bt());
+    lh = a.template mat<T>(dm.rank_bt(), dm.nt);
     d = a.template take<T>(dm.rank_bt());
     ah = a.template mat<T>(dm.nt, dm.k);
     s = a.template mat<T>(dm.rank_bt(), dm.k);
@@ -48,7 +50,16 @@ struct surrogate {
 /// writes D(W) = L diag(d) L^H W - A_t^H into it.
 template <class T>
 JCAS_HD inline T surrogate_eval(surrogate<T>& sur, cview<T> w, mview<T> dir) {
-  gemm_hn<T>(sur.l, w, sur.s);
+  const index_t rr = sur.l.cols;
+  for (index_t k = 0; k < w.cols; ++k) {  // S = L^H W, column by column as axpys
+    cplx<T>* sk = sur.s.col(k);
+    for (index_t r = 0; r < rr; ++r) sk[r] = cplx<T>();
+    for (index_t n = 0; n < w.rows; ++n) {
+      const cplx<T> wn = w(n, k);
+      const cplx<T>* ln = sur.lh.col(n);
+      for (index_t r = 0; r < rr; ++r) sk[r] += ln[r] * wn;
+    }
+  }
   T g = -2 * re_inner<T>(sur.ah, w);
   for (index_t k = 0; k < w.cols; ++k)
     for (index_t r = 0; r < sur.l.cols; ++r) {
@@ -145,7 +156,7 @@ JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const s
     const T a = sqrt(1 + mt.gamma_s[m]) / th2;
     for (index_t r = 0; r < d.nr; ++r) fm[r] *= a;
   }
-  // Step 5: B_t = L diag(d) L^H and A_t^H (eqs. 14-15), built with F'.
+  // Step 5: B_t = L diag(d) L^H and A_t^H (eqs. 14-15), built with F'. (L^H is filled below.)
   surrogate<T>& sur = ws.sur;
   for (index_t k = 0; k < d.k; ++k) {
     for (index_t n = 0; n < d.nt; ++n) sur.l(n, k) = ch.h(n, k);
@@ -161,6 +172,7 @@ JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const s
       ch.apply_h(j, f.col(m), sur.l.col(r));  // y_jm = G_j^H f'_m
       sur.d[r] = cm;
     }
+
     // delta X^H: column k += delta z_sm sqrt(1 + xi_sm) theta_sm,k y_mm.
     const T xm = sys.delta * ws.z_s[m] * sqrt(1 + mt.gamma_s[m]);
     const cplx<T>* ymm = sur.l.col(d.k + m * d.j() + m);
@@ -169,6 +181,8 @@ JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const s
       for (index_t n = 0; n < d.nt; ++n) sur.ah(n, k) += ymm[n] * c;
     }
   }
+  for (index_t n = 0; n < d.nt; ++n)
+    for (index_t r = 0; r < sur.l.cols; ++r) sur.lh(r, n) = conj(sur.l(n, r));
   return status::ok;
 }
 
