@@ -1,5 +1,6 @@
 // Host side of the CUDA backend: validation, W0/F0 on the host (LAPACK, identical to the
-// CPU backend's starting point), channel conversion and factoring, then the kernels.
+// CPU backend's starting point), conversion of a batch to precision T with rank-one
+// factors when every realization allows them, then the kernels (kernels/).
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -16,10 +17,74 @@ namespace {
 void require_device(int device) {
   std::string why;
   const int n = detail::device_count(&why);
-  if (n == 0) throw std::runtime_error("device = cuda:" + std::to_string(device) + ": no usable CUDA device (" + why + ")");
+  if (n == 0)
+    throw std::runtime_error("device = cuda:" + std::to_string(device) + ": no usable CUDA device (" + why + ")");
   if (device < 0 || device >= n)
     throw std::runtime_error("device = cuda:" + std::to_string(device) + ": only " + std::to_string(n) +
                              " device(s) present");
+}
+
+template <class T>
+cplx<T> to_t(const zd& z) {
+  return cplx<T>(T(z.real()), T(z.imag()));
+}
+
+/// Realizations idx of cs with their starting points, in the kernels' layout.
+template <class T>
+struct host_inputs {
+  std::vector<cplx<T>> h, g, u, v, wf;
+  bool rank1 = false;
+  host_inputs(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
+              const std::vector<long>& idx) {
+    const problem_dims d = cs.dims;
+    const long n = long(idx.size()), wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
+    host::realization<T> rc;
+    rank1 = n > 0;
+    for (long i = 0; i < n && rank1; ++i) {
+      rc.load(cs, idx[i]);
+      rank1 = rc.rank1;
+    }
+    h.resize(size_t(n * cs.h_stride()));
+    wf.resize(size_t(n * wf_len));
+    if (rank1) {
+      u.resize(size_t(n) * d.nr * d.j());
+      v.resize(size_t(n) * d.nt * d.j());
+    } else {
+      g.resize(size_t(n * cs.g_stride()));
+    }
+    for (long i = 0; i < n; ++i) {
+      const long b = idx[i];
+      for (long e = 0; e < cs.h_stride(); ++e) h[i * cs.h_stride() + e] = to_t<T>(cs.h[b * cs.h_stride() + e]);
+      if (rank1) {
+        rc.load(cs, b);
+        std::copy(rc.u.begin(), rc.u.end(), u.begin() + i * long(d.nr) * d.j());
+        std::copy(rc.v.begin(), rc.v.end(), v.begin() + i * long(d.nt) * d.j());
+      } else {
+        for (long e = 0; e < cs.g_stride(); ++e) g[i * cs.g_stride() + e] = to_t<T>(cs.g[b * cs.g_stride() + e]);
+      }
+      for (long e = 0; e < long(d.nt) * d.k; ++e) wf[i * wf_len + e] = to_t<T>(w0[b * d.nt * d.k + e]);
+      for (long e = 0; e < long(d.nr) * d.m; ++e) wf[i * wf_len + d.nt * d.k + e] = to_t<T>(f0[b * d.nr * d.m + e]);
+    }
+  }
+  void attach(detail::device_batch<T>& b) {
+    b.rank1 = rank1;
+    b.h = h.data();
+    b.g = g.data();
+    b.u = u.data();
+    b.v = v.data();
+    b.wf = wf.data();
+  }
+};
+
+std::vector<long> all_of(long n) {
+  std::vector<long> idx(static_cast<size_t>(n));
+  for (long i = 0; i < n; ++i) idx[i] = i;
+  return idx;
+}
+
+template <class T>
+system_params<T> to_t(const system_params<double>& s) {
+  return {T(s.pt), T(s.sigma_c2), T(s.sigma_s2), T(s.delta)};
 }
 
 template <class T>
@@ -37,73 +102,35 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   detail::device_batch<T> b;
   b.dims = d;
   b.count = cs.count;
-  b.sys = {T(o.sys.pt), T(o.sys.sigma_c2), T(o.sys.sigma_s2), T(o.sys.delta)};
+  b.sys = to_t<T>(o.sys);
   b.cfg = host::make_config<T>(o, model, beta.data());
   out.curve_len = b.cfg.curve_len();
-  // Channels in precision T; rank-one factors when every realization allows them.
-  std::vector<cplx<T>> h(size_t(cs.count * cs.h_stride())), g, u, v;
-  std::vector<host::realization<T>> rs(1);
-  bool all_rank1 = true;
-  for (long i = 0; i < cs.count && all_rank1; ++i) {
-    rs[0].load(cs, i);
-    all_rank1 = rs[0].rank1;
-  }
-  b.rank1 = all_rank1 && cs.count > 0;
-  if (b.rank1) {
-    u.resize(size_t(cs.count) * d.nr * d.j());
-    v.resize(size_t(cs.count) * d.nt * d.j());
-  } else {
-    g.resize(size_t(cs.count * cs.g_stride()));
-    for (size_t i = 0; i < g.size(); ++i) g[i] = cplx<T>(T(cs.g[i].real()), T(cs.g[i].imag()));
-  }
-  for (long i = 0; i < cs.count; ++i) {
-    for (long e = 0; e < cs.h_stride(); ++e) {
-      const zd z = cs.h[i * cs.h_stride() + e];
-      h[i * cs.h_stride() + e] = cplx<T>(T(z.real()), T(z.imag()));
-    }
-    if (b.rank1) {
-      rs[0].load(cs, i);
-      std::copy(rs[0].u.begin(), rs[0].u.end(), u.begin() + i * long(d.nr) * d.j());
-      std::copy(rs[0].v.begin(), rs[0].v.end(), v.begin() + i * long(d.nt) * d.j());
-    }
-  }
-  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
-  std::vector<cplx<T>> wf(size_t(cs.count * wf_len));
-  for (long i = 0; i < cs.count; ++i) {
-    for (long e = 0; e < long(d.nt) * d.k; ++e) {
-      const zd z = out.w[i * d.nt * d.k + e];
-      wf[i * wf_len + e] = cplx<T>(T(z.real()), T(z.imag()));
-    }
-    for (long e = 0; e < long(d.nr) * d.m; ++e) {
-      const zd z = out.f[i * d.nr * d.m + e];
-      wf[i * wf_len + d.nt * d.k + e] = cplx<T>(T(z.real()), T(z.imag()));
-    }
-  }
+  host_inputs<T> in(cs, out.w, out.f, all_of(cs.count));
+  in.attach(b);
   std::vector<T> curve(size_t(cs.count) * out.curve_len), res(size_t(cs.count) * 4);
   std::vector<int> st(size_t(cs.count));
-  b.h = h.data();
-  b.g = g.data();
-  b.u = u.data();
-  b.v = v.data();
-  b.wf = wf.data();
   b.curve = curve.data();
   b.res = res.data();
   b.status = st.data();
   detail::solve<T>(b, device);
   for (long i = 0; i < cs.count; ++i)
     if (st[i] != 0)
-      throw std::runtime_error("realization " + std::to_string(i) + ": " + to_string(o.algo) + " failed on the GPU (status " +
-                               std::to_string(st[i]) + ")");
+      throw std::runtime_error("realization " + std::to_string(i) + ": " + to_string(o.algo) +
+                               " failed on the GPU (status " + std::to_string(st[i]) + ")");
   out.curve.assign(curve.begin(), curve.end());
   out.objective.resize(cs.count);
   out.min_sinr.resize(cs.count);
   out.min_scnr.resize(cs.count);
   out.outer.resize(cs.count);
   out.inner.assign(cs.count, 0);
+  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
   for (long i = 0; i < cs.count; ++i) {
-    for (long e = 0; e < long(d.nt) * d.k; ++e) out.w[i * d.nt * d.k + e] = zd(wf[i * wf_len + e].re, wf[i * wf_len + e].im);
+    for (long e = 0; e < long(d.nt) * d.k; ++e) {
+      const cplx<T> z = in.wf[i * wf_len + e];
+      out.w[i * d.nt * d.k + e] = zd(z.re, z.im);
+    }
     for (long e = 0; e < long(d.nr) * d.m; ++e) {
-      const cplx<T> z = wf[i * wf_len + d.nt * d.k + e];
+      const cplx<T> z = in.wf[i * wf_len + d.nt * d.k + e];
       out.f[i * d.nr * d.m + e] = zd(z.re, z.im);
     }
     out.objective[i] = res[4 * i];
@@ -136,6 +163,34 @@ solve_output solve_batch(const channel_set& cs, const solve_options& o, int devi
   validate(o, cs.dims);
   require_device(device);
   return o.prec == precision::f64 ? solve_typed<double>(cs, o, device) : solve_typed<float>(cs, o, device);
+}
+
+double loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
+                         const std::vector<long>& idx, const unfolded_model& model, const system_params<double>& sys,
+                         std::vector<double>& grad, int device) {
+  require_device(device);
+  detail::device_batch<double> b;
+  b.dims = cs.dims;
+  b.count = long(idx.size());
+  b.sys = sys;
+  b.cfg.unfolded = {model.l_out, model.l_in, model.i_w, model.frozen, model.mu_c, model.mu_s, model.beta.data()};
+  host_inputs<double> in(cs, w0, f0, idx);
+  in.attach(b);
+  const long np = long(model.beta.size()) + 2;
+  std::vector<double> per(size_t(b.count * np)), losses(size_t(b.count));
+  std::vector<int> st(size_t(b.count));
+  b.status = st.data();
+  detail::loss_grad(b, -1.0 / double(b.count), losses.data(), per.data(), device);
+  grad.assign(size_t(np), 0.0);
+  double loss = 0;
+  for (long i = 0; i < b.count; ++i) {  // fixed order, as on the CPU
+    if (st[i] != 0)
+      throw std::runtime_error("training: realization " + std::to_string(idx[i]) + " failed on the GPU (status " +
+                               std::to_string(st[i]) + ")");
+    loss += losses[i];
+    for (long p = 0; p < np; ++p) grad[p] += per[i * np + p];
+  }
+  return loss;
 }
 
 }  // namespace jcas::cuda

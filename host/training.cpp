@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "io.hpp"
+#include "jcas/cuda_backend.hpp"
 #include "jcas/core/training.hpp"
 #include "realization.hpp"
 
@@ -101,7 +102,7 @@ std::vector<long> epoch_order(long n, std::uint64_t seed, int epoch) {
 }
 
 void run(const channel_set& data, const system_params<double>& sys, const settings& s, checkpoint& c,
-         const callbacks& cb, int threads) {
+         const callbacks& cb, int threads, int device) {
   if (s.batch < 1) throw std::invalid_argument("batch = " + std::to_string(s.batch) + ": must be >= 1");
   if (s.epochs < 0) throw std::invalid_argument("epochs = " + std::to_string(s.epochs) + ": must be >= 0");
   if (!(s.lr > 0)) throw std::invalid_argument("lr = " + std::to_string(s.lr) + ": must be positive");
@@ -118,7 +119,11 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
     for (int bi = 0; bi < batches; ++bi) {
       const long lo = long(bi) * s.batch, hi = std::min(data.count, lo + s.batch);
       const std::vector<long> idx(order.begin() + lo, order.begin() + hi);
-      const loss_grad lg = cpu_loss_and_gradient(data, w0, f0, idx, c.model, sys, threads);
+      loss_grad lg;
+      if (device < 0)
+        lg = cpu_loss_and_gradient(data, w0, f0, idx, c.model, sys, threads);
+      else
+        lg.loss = cuda::loss_and_gradient(data, w0, f0, idx, c.model, sys, lg.grad, device);
       c.opt.update(theta, lg.grad, c.lr, s);
       unpack(theta, c.model);
       epoch_loss += lg.loss * double(hi - lo);

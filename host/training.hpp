@@ -66,8 +66,9 @@ struct callbacks {
   std::function<void(const checkpoint&)> on_epoch;        // e.g. write checkpoint and log
 };
 
-/// Trains from c (fresh or resumed) until s.epochs are done.
+/// Trains from c (fresh or resumed) until s.epochs are done. device < 0: the CPU
+/// backend, else the CUDA device with that index (same gradients up to rounding).
 void run(const channel_set& data, const system_params<double>& sys, const settings& s, checkpoint& c,
-         const callbacks& cb, int threads);
+         const callbacks& cb, int threads, int device = -1);
 
 }  // namespace jcas::train

@@ -9,6 +9,7 @@
 
 #include "jcas/core/dispatch.hpp"
 #include "jcas/core/generator.hpp"
+#include "jcas/core/training.hpp"
 #include "kernels/device_batch.hpp"
 
 #define JCAS_CUDA_CHECK(call)                                                                        \
@@ -67,6 +68,32 @@ __global__ void solve_kernel(problem_dims d, system_params<T> sys, core::solver_
   res[4 * b + 1] = r.min_gamma_c;
   res[4 * b + 2] = r.min_gamma_s;
   res[4 * b + 3] = T(r.outer);
+}
+
+template <class T>
+__global__ void loss_grad_kernel(problem_dims d, system_params<T> sys, core::unfolded_params<T> up, long count,
+                                 bool rank1, const cplx<T>* h, const cplx<T>* g, const cplx<T>* u, const cplx<T>* v,
+                                 const cplx<T>* wf, T scale, T* loss, T* grad, int* st, char* scratch, long ws_bytes) {
+  const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (b >= count) return;
+  const index_t steps = up.l_in * up.i_w;
+  arena ar{scratch + b * ws_bytes};
+  core::training_ws<T> ws;
+  ws.carve(ar, d, up.l_out, steps);
+  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m, np = long(up.l_out) * up.l_in + 2;
+  const core::cview<T> w0(wf + b * wf_len, d.nt, d.k), f0(wf + b * wf_len + d.nt * d.k, d.nr, d.m);
+  const core::cview<T> hv(h + b * d.nt * d.k, d.nt, d.k);
+  T* gb = grad + b * np;
+  for (long p = 0; p < np; ++p) gb[p] = 0;
+  status s;
+  if (rank1) {
+    const core::rank1_channels<T> ch{hv, u + b * d.nr * d.j(), v + b * d.nt * d.j(), d.nr, d.nt, d.j()};
+    s = core::unfolded_loss_grad<T>(ch, d, sys, up, w0, f0, scale, ws, loss + b, gb, gb + np - 2);
+  } else {
+    const core::dense_channels<T> ch{hv, g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()};
+    s = core::unfolded_loss_grad<T>(ch, d, sys, up, w0, f0, scale, ws, loss + b, gb, gb + np - 2);
+  }
+  st[b] = int(s);
 }
 
 __global__ void generate_kernel(scenario sc, std::uint64_t seed, long first, long count, cplx<double>* h,
@@ -144,6 +171,41 @@ void solve(const device_batch<T>& hb, int device) {
     to_host(hb.res + b0 * 4, res.p, size_t(n) * 4);
     to_host(hb.status + b0, st.p, size_t(n));
   }
+}
+
+void loss_grad(const device_batch<double>& hb, double scale, double* loss, double* grad, int device) {
+  JCAS_CUDA_CHECK(cudaSetDevice(device));
+  const problem_dims d = hb.dims;
+  core::unfolded_params<double> up = hb.cfg.unfolded;
+  const index_t steps = up.l_in * up.i_w;
+  const long ws_bytes = core::training_ws<double>::bytes(d, up.l_out, steps);
+  const long np = long(up.l_out) * up.l_in + 2, n = hb.count;
+  dev_buf<double> beta(size_t(np - 2));
+  to_device(beta.p, up.beta, size_t(np - 2));
+  up.beta = beta.p;
+  const long hs = long(d.nt) * d.k, gs = long(d.j()) * d.nr * d.nt, us = long(d.nr) * d.j(), vs = long(d.nt) * d.j();
+  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
+  dev_buf<cplx<double>> h(size_t(n * hs)), g(hb.rank1 ? 1 : size_t(n * gs)), u(hb.rank1 ? size_t(n * us) : 1),
+      v(hb.rank1 ? size_t(n * vs) : 1), wf(size_t(n * wf_len));
+  dev_buf<double> l{size_t(n)}, gr{size_t(n * np)};
+  dev_buf<int> st{size_t(n)};
+  dev_buf<char> scratch(size_t(n * ws_bytes));
+  to_device(h.p, hb.h, size_t(n * hs));
+  if (hb.rank1) {
+    to_device(u.p, hb.u, size_t(n * us));
+    to_device(v.p, hb.v, size_t(n * vs));
+  } else {
+    to_device(g.p, hb.g, size_t(n * gs));
+  }
+  to_device(wf.p, hb.wf, size_t(n * wf_len));
+  const int threads = 32;
+  loss_grad_kernel<double><<<unsigned((n + threads - 1) / threads), threads>>>(
+      d, hb.sys, up, n, hb.rank1, h.p, g.p, u.p, v.p, wf.p, scale, l.p, gr.p, st.p, scratch.p, ws_bytes);
+  JCAS_CUDA_CHECK(cudaGetLastError());
+  JCAS_CUDA_CHECK(cudaDeviceSynchronize());
+  to_host(loss, l.p, size_t(n));
+  to_host(grad, gr.p, size_t(n * np));
+  to_host(hb.status, st.p, size_t(n));
 }
 
 template void solve<float>(const device_batch<float>&, int);

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "bench.hpp"
 #include "io.hpp"
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
@@ -234,7 +235,7 @@ void add_train_options(CLI::App* c, train_args& a) {
   c->add_option("--out", a.out, "trained parameter file (HDF5); beside it FILE.ckpt.h5 and FILE.log.csv")->required();
   c->add_flag("--resume", a.resume, "continue from FILE.ckpt.h5");
   c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(at_least(0));
-  c->add_option("--device", a.device, "cpu (the CUDA trainer is not built yet)");
+  c->add_option("--device", a.device, "cpu, cuda or cuda:N");
 }
 
 void write_log_csv(const std::string& path, const std::vector<train::log_row>& log) {
@@ -257,8 +258,7 @@ void write_log_csv(const std::string& path, const std::vector<train::log_row>& l
 
 /// Trains and writes the model; returns it. Shared by `train` and `demo`.
 unfolded_model run_train(const train_args& a, bool quiet = false) {
-  if (parse_device(a.device) >= 0)
-    throw std::invalid_argument("device = " + a.device + ": training runs on the CPU backend in this build");
+  const int dev = parse_device(a.device);
   if (!(a.delta >= 0)) throw std::invalid_argument("delta = " + std::to_string(a.delta) + ": must be >= 0");
   const channel_set data = io::read_channels(a.data, a.sel);
   system_params<double> sys;
@@ -302,13 +302,13 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
       o.model = m;
       o.sys = sys;
       o.threads = a.threads;
-      return summarize(cpu::solve_batch(val, o)).mean_objective;
+      return summarize(dev < 0 ? cpu::solve_batch(val, o) : cuda::solve_batch(val, o, dev)).mean_objective;
     };
   cb.on_epoch = [&](const train::checkpoint& cc) {
     train::write_checkpoint(ckpt, cc);
     write_log_csv(log, cc.log);
   };
-  train::run(data, sys, a.ts, c, cb, a.threads);
+  train::run(data, sys, a.ts, c, cb, a.threads, dev);
   bar.finish();
   c.model.provenance = prov;
   io::write_model(a.out, c.model);
@@ -347,6 +347,7 @@ int run_demo(const demo_args& a) {
   ta.out = a.out + "/model.h5";
   ta.ts.epochs = a.epochs;
   ta.threads = a.threads;
+  ta.device = a.device;
   std::fprintf(stderr, "training the unfolded optimiser: %ld realizations (seed 1), %d epochs, batch 32 ...\n",
                a.train, a.epochs);
   const auto t0 = std::chrono::steady_clock::now();
@@ -354,7 +355,7 @@ int run_demo(const demo_args& a) {
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("default scenario: Nt %d, Nr %d, K %d, M %d, C %d, SNR 20 dB, delta 1; %ld test realizations (seed %llu)\n",
               sc.dims.nt, sc.dims.nr, sc.dims.k, sc.dims.m, sc.dims.c, a.test, (unsigned long long)a.seed);
-  std::printf("training: %.1f s on the CPU (%d epochs); model in %s/model.h5\n", train_s, a.epochs, a.out.c_str());
+  std::printf("training: %.1f s on %s (%d epochs); model in %s/model.h5\n", train_s, a.device.c_str(), a.epochs, a.out.c_str());
   std::printf("%-28s %14s %12s %12s %12s %14s\n", "method", "mean objective", "min SINR dB", "min SCNR dB",
               "iterations", "ms/realization");
   const struct {
@@ -400,6 +401,13 @@ int main(int argc, char** argv) {
   CLI::App* trn = app.add_subcommand("train", "train the unfolded optimiser's step sizes and smoothing constants");
   add_train_options(trn, ta);
   demo_args da;
+  cli::bench_args ba;
+  CLI::App* bench = app.add_subcommand("bench", "throughput of the CPU and CUDA backends side by side");
+  bench->add_option("--batch", ba.batches, "batch sizes (CUDA runs each; the CPU at most 512)");
+  bench->add_option("--devices", ba.devices, "comma-separated: cpu,cuda");
+  bench->add_option("--threads", ba.threads, "CPU threads (0 = all)")->check(at_least(0));
+  bench->add_flag("--quick", ba.quick, "unfolded and the training step only");
+  bench->add_flag("--json", ba.json, "one JSON object on stdout");
   CLI::App* demo = app.add_subcommand("demo", "the main job on the built-in default scenario");
   demo->add_option("--train", da.train, "training realizations (seed 1)")->check(at_least(1));
   demo->add_option("--epochs", da.epochs, "training epochs")->check(at_least(0));
@@ -422,6 +430,7 @@ int main(int argc, char** argv) {
     if (*gen) return run_generate(ga, gen);
     if (*sol) return run_solve(sa);
     if (*demo) return run_demo(da);
+    if (*bench) return cli::run_bench(ba);
     if (*trn) return run_train(ta), 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "jcas: error: %s\n", e.what());

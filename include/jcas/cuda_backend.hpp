@@ -2,6 +2,7 @@
 // throws "CUDA backend not compiled" (host/cuda_stub.cpp).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "jcas/api.hpp"
 
@@ -14,5 +15,11 @@ channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, l
 /// Same results as cpu::solve_batch, one thread per realization. (W0, F0) come from the
 /// host (LAPACK) so both backends start from the same point.
 solve_output solve_batch(const channel_set& ch, const solve_options& o, int device = 0);
+/// The training loss (eq. 19, mean over idx) and its gradient [beta..., mu_c, mu_s] in
+/// double, one thread per realization; per-realization gradients summed on the host in
+/// idx order (the same model as the CPU backend for the same seed).
+double loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
+                         const std::vector<long>& idx, const unfolded_model& model, const system_params<double>& sys,
+                         std::vector<double>& grad, int device = 0);
 
 }  // namespace jcas::cuda

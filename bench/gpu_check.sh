@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The one prepared GPU check (run on the device machine in one call):
+# configure and build with CUDA for sm_90, run the gpu-labelled tests, then `jcas bench`
+# with the paper's configuration, and print a short table last.
+#   bench/gpu_check.sh [OUTDIR]     (writes log files into OUTDIR, default $OUT or /tmp)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-${OUT:-/tmp}}"
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
+if ! command -v cmake >/dev/null || ! dpkg -s libhdf5-dev >/dev/null 2>&1; then tools/install_deps.sh; fi
+t0=$(date +%s)
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DJCAS_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >"$out/configure.log" 2>&1 &&
+  cmake --build build-gpu -j "$(nproc)" >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
+echo "build: $(( $(date +%s) - t0 )) s"
+ctest --test-dir build-gpu -L gpu --output-on-failure 2>&1 | tee "$out/gpu_tests.log" | tail -15
+build-gpu/jcas bench --batch 1024 65536 1048576 --json >"$out/bench.json" 2>"$out/bench.err"
+build-gpu/jcas bench --batch 1024 65536 1048576 | tee "$out/bench.txt"
+echo
+echo "== summary =="
+grep -E "tests passed|tests failed" "$out/gpu_tests.log"
+/usr/bin/python3 - "$out/bench.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+best = {}
+for x in r:
+    k = (x["device"], x["workload"], x["precision"])
+    best[k] = max(best.get(k, 0), x["realizations_per_second"])
+print(f"{'workload':16s} {'prec':5s} {'cpu/s':>12s} {'cuda/s':>14s} {'ratio':>8s}")
+for (dev, w, p), v in sorted(best.items()):
+    if dev != "cpu": continue
+    g = best.get(("cuda", w, p), 0)
+    print(f"{w:16s} {p:5s} {v:12.0f} {g:14.0f} {g / v if v else 0:8.0f}")
+PY

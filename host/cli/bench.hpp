@@ -1,0 +1,14 @@
+// `jcas bench`: throughput of the CPU and CUDA backends side by side in one run.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace jcas::cli {
+struct bench_args {
+  std::vector<long> batches = {256, 4096};
+  std::string devices = "cpu,cuda";
+  bool json = false, quick = false;
+  int threads = 0;
+};
+int run_bench(const bench_args& a);
+}  // namespace jcas::cli
