@@ -1,5 +1,6 @@
 // The `jcas` command line: generate channel sets, solve them, print and save results.
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -326,6 +327,7 @@ struct demo_args {
   long train = 500;
   int epochs = 30;
   std::string out = "demo_out";
+  std::string tools_dir = JCAS_TOOLS_DIR;
   long test = 100;
   std::uint64_t seed = 2;
   int threads = 0;
@@ -363,11 +365,13 @@ int run_demo(const demo_args& a) {
     algorithm algo;
     bool frozen;
     bool trained;
-  } methods[] = {{"unfolded (trained)", algorithm::unfolded, false, true},
-                 {"unfolded (untrained)", algorithm::unfolded, false, false},
-                 {"AO backtracking", algorithm::ao_backtracking, false, false},
-                 {"heuristic [32]", algorithm::heuristic, false, false},
-                 {"AO fixed step", algorithm::ao_fixed, false, false}};
+    const char* file;
+  } methods[] = {{"unfolded (trained)", algorithm::unfolded, false, true, "unfolded_trained"},
+                 {"unfolded (untrained)", algorithm::unfolded, false, false, "unfolded_untrained"},
+                 {"AO backtracking", algorithm::ao_backtracking, false, false, "ao_backtracking"},
+                 {"heuristic [32]", algorithm::heuristic, false, false, "heuristic"},
+                 {"AO fixed step", algorithm::ao_fixed, false, false, "ao_fixed"}};
+  std::string plot_args;
   for (const auto& m : methods) {
     solve_options o;
     o.algo = m.algo;
@@ -378,11 +382,23 @@ int run_demo(const demo_args& a) {
     o.progress = [&](long d, long t) { bar.update(d, t); };
     const solve_output out = dev < 0 ? cpu::solve_batch(test, o) : cuda::solve_batch(test, o, dev);
     bar.finish();
+    const std::string file = a.out + "/" + m.file + ".h5";
+    io::write_results(file, out, o, {{"data", test_file}, {"device", a.device}});
+    plot_args += std::string(" '") + m.name + "=" + file + "'";
     const summary s = summarize(out);
     std::printf("%-28s %14.4f %12.2f %12.2f %12.1f %14.4f\n", m.name, s.mean_objective, s.min_sinr_db,
                 s.min_scnr_db, s.mean_iterations, 1e3 * s.seconds_per_realization);
     std::fflush(stdout);
   }
+  // Pictures: Debian's matplotlib through tools/plot_results.py, when both are present.
+  const std::string script = a.tools_dir + "/plot_results.py";
+  if (std::filesystem::exists(script) && std::filesystem::exists("/usr/bin/python3")) {
+    const std::string cmd = "/usr/bin/python3 '" + script + "' '" + a.out + "/demo'" + plot_args + " >&2";
+    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "demo: plotting failed (figures skipped)\n");
+  } else {
+    std::fprintf(stderr, "demo: %s not found; figures skipped\n", script.c_str());
+  }
+  std::printf("results, model and figures in %s/\n", a.out.c_str());
   return 0;
 }
 

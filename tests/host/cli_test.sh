@@ -78,5 +78,13 @@ assert not np.allclose(a['beta'][()], 0.01)
 expect_error "checkpoint" "$jcas" train --data "$dir/c.h5" --outer 5 --epochs 3 --out "$dir/part.h5" --resume
 expect_error "batch" "$jcas" train --data "$dir/c.h5" --batch 0 --out "$dir/out.h5"
 
+# The main job on a tiny configuration: table, results files and non-empty PNG figures.
+"$jcas" demo --train 16 --epochs 1 --test 4 --out "$dir/demo" >"$dir/demo.txt" 2>/dev/null && ok || bad "demo"
+grep -q "unfolded (trained)" "$dir/demo.txt" && ok || bad "demo table"
+for f in demo_convergence.png demo_cdf.png unfolded_trained.h5 ao_fixed.h5; do
+  [ -s "$dir/demo/$f" ] && ok || bad "demo did not write $f"
+done
+head -c 8 "$dir/demo/demo_cdf.png" | od -c | grep -q "P   N   G" && ok || bad "not a PNG"
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
