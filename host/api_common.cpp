@@ -30,6 +30,19 @@ void unfolded_model::finalize() {
         "expected outer x inner = " + std::to_string(size_t(l_out) * l_in));
   for (size_t i = 0; i < beta.size(); ++i)
     if (!std::isfinite(beta[i])) bad("beta[" + std::to_string(i) + "]", num(beta[i]), "must be finite");
+  if (!per_layer_mu) {
+    mu_c_layer.clear();
+    mu_s_layer.clear();
+    return;
+  }
+  if (mu_c_layer.empty()) mu_c_layer.assign(size_t(l_out), mu_c);
+  if (mu_s_layer.empty()) mu_s_layer.assign(size_t(l_out), mu_s);
+  for (const auto* t : {&mu_c_layer, &mu_s_layer}) {
+    if (t->size() != size_t(l_out))
+      bad("per-layer mu", std::to_string(t->size()) + " values", "expected L_out = " + std::to_string(l_out));
+    for (size_t i = 0; i < t->size(); ++i)
+      if (!std::isfinite((*t)[i])) bad("per-layer mu[" + std::to_string(i) + "]", num((*t)[i]), "must be finite");
+  }
 }
 
 algorithm parse_algorithm(const std::string& s) {

@@ -78,8 +78,8 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
 
   unfolded_model model = o.model;
   model.finalize();
-  const std::vector<T> beta(model.beta.begin(), model.beta.end());
-  const core::solver_config<T> cfg = host::make_config<T>(o, model, beta.data());
+  const host::model_tables<T> tables(model);
+  const core::solver_config<T> cfg = host::make_config<T>(o, model, tables);
   out.curve_len = cfg.curve_len();
   out.curve.assign(size_t(cs.count) * out.curve_len, 0.0);
   out.objective.assign(cs.count, 0);

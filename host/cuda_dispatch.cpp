@@ -98,12 +98,12 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   cpu::init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads);
   unfolded_model model = o.model;
   model.finalize();
-  const std::vector<T> beta(model.beta.begin(), model.beta.end());
+  const host::model_tables<T> tables(model);
   detail::device_batch<T> b;
   b.dims = d;
   b.count = cs.count;
   b.sys = to_t<T>(o.sys);
-  b.cfg = host::make_config<T>(o, model, beta.data());
+  b.cfg = host::make_config<T>(o, model, tables);
   out.curve_len = b.cfg.curve_len();
   host_inputs<T> in(cs, out.w, out.f, all_of(cs.count));
   in.attach(b);
@@ -173,10 +173,11 @@ double loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const
   b.dims = cs.dims;
   b.count = long(idx.size());
   b.sys = sys;
-  b.cfg.unfolded = {model.l_out, model.l_in, model.i_w, model.frozen, model.mu_c, model.mu_s, model.beta.data()};
+  const host::model_tables<double> tables(model);
+  b.cfg.unfolded = host::make_unfolded<double>(model, tables);
   host_inputs<double> in(cs, w0, f0, idx);
   in.attach(b);
-  const long np = long(model.beta.size()) + 2;
+  const long np = long(model.beta.size()) + b.cfg.unfolded.mu_count();
   std::vector<double> per(size_t(b.count * np)), losses(size_t(b.count));
   std::vector<int> st(size_t(b.count));
   b.status = st.data();

@@ -269,6 +269,17 @@ unfolded_model read_model(const std::string& path) {
     fail(path, "beta is " + std::to_string(bd[0]) + " x " + std::to_string(bd[1]) + ", expected l_out x l_in = " +
                    std::to_string(m.l_out) + " x " + std::to_string(m.l_in));
   read_dataset(f, path, "beta", H5T_NATIVE_DOUBLE, m.beta, size_t(bd[0] * bd[1]));
+  m.per_layer_mu = has_attr(f, "per_layer_mu") && read_attr_i(f, path, "per_layer_mu") != 0;
+  if (m.per_layer_mu) {
+    for (const char* name : {"mu_c_layer", "mu_s_layer"}) {
+      const auto md = dataset_dims(f, path, name, 1);
+      if (long(md[0]) != m.l_out)
+        fail(path, std::string(name) + " has " + std::to_string(md[0]) + " values, expected l_out = " +
+                       std::to_string(m.l_out));
+    }
+    read_dataset(f, path, "mu_c_layer", H5T_NATIVE_DOUBLE, m.mu_c_layer, size_t(m.l_out));
+    read_dataset(f, path, "mu_s_layer", H5T_NATIVE_DOUBLE, m.mu_s_layer, size_t(m.l_out));
+  }
   try {
     m.finalize();
   } catch (const std::exception& e) {
@@ -292,6 +303,11 @@ void write_model(const std::string& path, const unfolded_model& model) {
     attr_d(f, "mu_c", m.mu_c);
     attr_d(f, "mu_s", m.mu_s);
     attr_s(f, "provenance", m.provenance);
+    attr_i(f, "per_layer_mu", m.per_layer_mu);
+    if (m.per_layer_mu) {
+      write_dataset(f, path, "mu_c_layer", H5T_NATIVE_DOUBLE, {hsize_t(m.l_out)}, m.mu_c_layer.data());
+      write_dataset(f, path, "mu_s_layer", H5T_NATIVE_DOUBLE, {hsize_t(m.l_out)}, m.mu_s_layer.data());
+    }
   }
   ap.commit();
 }

@@ -11,34 +11,40 @@
 #include "jcas/cuda_backend.hpp"
 #include "jcas/core/training.hpp"
 #include "realization.hpp"
+#include "solver_config.hpp"
 
 namespace jcas::train {
 
 std::vector<double> pack(const unfolded_model& m) {
   std::vector<double> t = m.beta;
-  t.push_back(m.mu_c);
-  t.push_back(m.mu_s);
+  if (m.per_layer_mu) {
+    t.insert(t.end(), m.mu_c_layer.begin(), m.mu_c_layer.end());
+    t.insert(t.end(), m.mu_s_layer.begin(), m.mu_s_layer.end());
+  } else {
+    t.push_back(m.mu_c);
+    t.push_back(m.mu_s);
+  }
   return t;
 }
 void unpack(const std::vector<double>& t, unfolded_model& m) {
-  m.beta.assign(t.begin(), t.end() - 2);
-  m.mu_c = t[t.size() - 2];
-  m.mu_s = t[t.size() - 1];
+  const auto nb = long(m.beta.size());
+  m.beta.assign(t.begin(), t.begin() + nb);
+  if (m.per_layer_mu) {
+    m.mu_c_layer.assign(t.begin() + nb, t.begin() + nb + m.l_out);
+    m.mu_s_layer.assign(t.begin() + nb + m.l_out, t.end());
+  } else {
+    m.mu_c = t[nb];
+    m.mu_s = t[nb + 1];
+  }
 }
 
 loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
                                 const std::vector<long>& idx, const unfolded_model& model,
                                 const system_params<double>& sys, int threads) {
   const problem_dims d = cs.dims;
-  const long n = long(idx.size()), np = long(model.beta.size()) + 2;
-  core::unfolded_params<double> up;
-  up.l_out = model.l_out;
-  up.l_in = model.l_in;
-  up.i_w = model.i_w;
-  up.frozen = model.frozen;
-  up.mu_c = model.mu_c;
-  up.mu_s = model.mu_s;
-  up.beta = model.beta.data();
+  const host::model_tables<double> tables(model);
+  const core::unfolded_params<double> up = host::make_unfolded<double>(model, tables);
+  const long n = long(idx.size()), np = long(model.beta.size()) + up.mu_count();
   const int steps = model.l_in * model.i_w;
   const long bytes = core::training_ws<double>::bytes(d, model.l_out, steps);
   std::vector<double> per(size_t(n * np), 0.0), losses(size_t(n), 0.0);

@@ -80,7 +80,8 @@ __global__ void loss_grad_kernel(problem_dims d, system_params<T> sys, core::unf
   arena ar{scratch + b * ws_bytes};
   core::training_ws<T> ws;
   ws.carve(ar, d, up.l_out, steps);
-  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m, np = long(up.l_out) * up.l_in + 2;
+  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m, nbeta = long(up.l_out) * up.l_in,
+             np = nbeta + up.mu_count();
   const core::cview<T> w0(wf + b * wf_len, d.nt, d.k), f0(wf + b * wf_len + d.nt * d.k, d.nr, d.m);
   const core::cview<T> hv(h + b * d.nt * d.k, d.nt, d.k);
   T* gb = grad + b * np;
@@ -88,10 +89,10 @@ __global__ void loss_grad_kernel(problem_dims d, system_params<T> sys, core::unf
   status s;
   if (rank1) {
     const core::rank1_channels<T> ch{hv, u + b * d.nr * d.j(), v + b * d.nt * d.j(), d.nr, d.nt, d.j()};
-    s = core::unfolded_loss_grad<T>(ch, d, sys, up, w0, f0, scale, ws, loss + b, gb, gb + np - 2);
+    s = core::unfolded_loss_grad<T>(ch, d, sys, up, w0, f0, scale, ws, loss + b, gb, gb + nbeta);
   } else {
     const core::dense_channels<T> ch{hv, g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()};
-    s = core::unfolded_loss_grad<T>(ch, d, sys, up, w0, f0, scale, ws, loss + b, gb, gb + np - 2);
+    s = core::unfolded_loss_grad<T>(ch, d, sys, up, w0, f0, scale, ws, loss + b, gb, gb + nbeta);
   }
   st[b] = int(s);
 }
@@ -139,10 +140,16 @@ void solve(const device_batch<T>& hb, int device) {
   const int clen = hb.cfg.curve_len();
   const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
   const size_t nbeta = size_t(hb.cfg.unfolded.l_out) * hb.cfg.unfolded.l_in;
-  dev_buf<T> beta(nbeta);
+  dev_buf<T> beta(nbeta), mu_c(size_t(hb.cfg.unfolded.l_out)), mu_s(size_t(hb.cfg.unfolded.l_out));
   to_device(beta.p, hb.cfg.unfolded.beta, nbeta);
   core::solver_config<T> cfg = hb.cfg;
   cfg.unfolded.beta = beta.p;
+  if (cfg.unfolded.per_layer_mu()) {
+    to_device(mu_c.p, hb.cfg.unfolded.mu_c_layer, size_t(cfg.unfolded.l_out));
+    to_device(mu_s.p, hb.cfg.unfolded.mu_s_layer, size_t(cfg.unfolded.l_out));
+    cfg.unfolded.mu_c_layer = mu_c.p;
+    cfg.unfolded.mu_s_layer = mu_s.p;
+  }
   // Chunks bound the per-thread scratch in device memory.
   const long chunk = std::min<long>(hb.count, 1L << 16);
   const long hs = long(d.nt) * d.k, gs = long(d.j()) * d.nr * d.nt, us = long(d.nr) * d.j(), vs = long(d.nt) * d.j();
@@ -179,10 +186,16 @@ void loss_grad(const device_batch<double>& hb, double scale, double* loss, doubl
   core::unfolded_params<double> up = hb.cfg.unfolded;
   const index_t steps = up.l_in * up.i_w;
   const long ws_bytes = core::training_ws<double>::bytes(d, up.l_out, steps);
-  const long np = long(up.l_out) * up.l_in + 2, n = hb.count;
-  dev_buf<double> beta(size_t(np - 2));
-  to_device(beta.p, up.beta, size_t(np - 2));
+  const long nbeta = long(up.l_out) * up.l_in, np = nbeta + up.mu_count(), n = hb.count;
+  dev_buf<double> beta{size_t(nbeta)}, mu_c{size_t(up.l_out)}, mu_s{size_t(up.l_out)};
+  to_device(beta.p, up.beta, size_t(nbeta));
   up.beta = beta.p;
+  if (up.per_layer_mu()) {
+    to_device(mu_c.p, up.mu_c_layer, size_t(up.l_out));
+    to_device(mu_s.p, up.mu_s_layer, size_t(up.l_out));
+    up.mu_c_layer = mu_c.p;
+    up.mu_s_layer = mu_s.p;
+  }
   const long hs = long(d.nt) * d.k, gs = long(d.j()) * d.nr * d.nt, us = long(d.nr) * d.j(), vs = long(d.nt) * d.j();
   const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
   dev_buf<cplx<double>> h(size_t(n * hs)), g(hb.rank1 ? 1 : size_t(n * gs)), u(hb.rank1 ? size_t(n * us) : 1),

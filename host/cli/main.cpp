@@ -208,7 +208,8 @@ struct train_args {
   io::channel_select sel;
   train::settings ts;
   int outer = 150, inner = 3, iw = 2, threads = 0;
-  bool frozen = false, resume = false;
+  bool frozen = false, resume = false, per_layer_mu = false;
+  std::string init;
   double delta = 1;
   std::optional<double> snr_db;
   std::string device = "cpu";
@@ -230,6 +231,9 @@ void add_train_options(CLI::App* c, train_args& a) {
   c->add_option("--inner", a.inner, "L_in")->check(at_least(1));
   c->add_option("--iw", a.iw, "I_w")->check(at_least(1));
   c->add_flag("--frozen-gradient", a.frozen, "train the frozen-gradient variant");
+  c->add_flag("--per-layer-mu", a.per_layer_mu,
+              "richer model: learn mu_c and mu_s for every layer (its own annealing schedule)");
+  c->add_option("--init", a.init, "start from this model file's parameters (e.g. a trained paper model)");
   c->add_option("--delta", a.delta, "trade-off weight delta");
   c->add_option("--snr-db", a.snr_db, "Pt = 10^(snr/10) (default: the file's, else 20)");
   c->add_option("--validation", a.validation, "held-out channels: objective after each epoch");
@@ -272,24 +276,37 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
   train::checkpoint c;
   if (a.resume) {
     c = train::read_checkpoint(ckpt);
-    if (c.model.l_out != a.outer || c.model.l_in != a.inner || c.model.i_w != a.iw || c.model.frozen != a.frozen)
+    if (c.model.l_out != a.outer || c.model.l_in != a.inner || c.model.i_w != a.iw || c.model.frozen != a.frozen ||
+        c.model.per_layer_mu != a.per_layer_mu)
       throw std::invalid_argument(ckpt + ": checkpoint is L_out " + std::to_string(c.model.l_out) + ", L_in " +
                                   std::to_string(c.model.l_in) + ", I_w " + std::to_string(c.model.i_w) +
                                   "; the command asks for other settings");
   } else {
+    if (!a.init.empty()) {
+      c.model = io::read_model(a.init);
+      if (c.model.l_out != a.outer || c.model.l_in != a.inner)
+        throw std::invalid_argument("init = " + a.init + ": model has L_out " + std::to_string(c.model.l_out) +
+                                    ", L_in " + std::to_string(c.model.l_in) + "; pass matching --outer/--inner");
+      if (a.per_layer_mu && !c.model.per_layer_mu) {  // paper model -> richer model, same function
+        c.model.mu_c_layer.assign(size_t(c.model.l_out), c.model.mu_c);
+        c.model.mu_s_layer.assign(size_t(c.model.l_out), c.model.mu_s);
+      }
+    }
     c.model.l_out = a.outer;
     c.model.l_in = a.inner;
     c.model.i_w = a.iw;
     c.model.frozen = a.frozen;
+    c.model.per_layer_mu = c.model.per_layer_mu || a.per_layer_mu;
     c.model.finalize();
   }
-  char prov[512];
+  char prov[1024];
   std::snprintf(prov, sizeof prov,
                 "trained: data=%s users=%d targets=%d realizations=%ld epochs=%d batch=%d lr=%g weight_decay=%g "
-                "lr_decay=%g seed=%llu delta=%g pt=%g variant=%s",
+                "lr_decay=%g seed=%llu delta=%g pt=%g variant=%s%s init=%s",
                 a.data.c_str(), data.dims.k, data.dims.m, data.count, a.ts.epochs, a.ts.batch, a.ts.lr,
                 a.ts.weight_decay, a.ts.lr_decay, (unsigned long long)a.ts.seed, a.delta, sys.pt,
-                a.frozen ? "frozen-gradient" : "paper");
+                a.frozen ? "frozen-gradient" : "paper", a.per_layer_mu ? "+per-layer-mu" : "",
+                a.init.empty() ? "none" : a.init.c_str());
   host::progress_bar bar("train", !quiet);
   train::callbacks cb;
   cb.on_batch = [&](int e, int b, int nb, double loss) {

@@ -31,6 +31,10 @@ struct unfolded_model {
   bool frozen = false;
   double mu_c = 10, mu_s = 10;
   std::vector<double> beta;  // empty = untrained: every beta = 0.01
+  /// Richer model (issue 6): one (mu_c, mu_s) per layer. finalize() fills empty tables
+  /// with mu_c / mu_s.
+  bool per_layer_mu = false;
+  std::vector<double> mu_c_layer, mu_s_layer;
   std::string provenance = "untrained";  // how it was made (training settings, data)
   /// Fills beta with the untrained value when empty; checks the table size.
   void finalize();

@@ -204,7 +204,7 @@ TEST_P(AdjointShapes, LayerPrepareAndSurrogateDirection) {
 }
 
 /// Full loss gradient vs finite differences for every parameter kind.
-void check_full_gradient(bool rank1, bool frozen, int seed) {
+void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = false) {
   std::mt19937_64 rng(seed);
   const ref::problem p = ref::random_problem(rng, 6, 5, 3, 2, 1, rank1);
   loaded L(p);
@@ -219,6 +219,12 @@ void check_full_gradient(bool rank1, bool frozen, int seed) {
   std::vector<double> beta(up.l_out * up.l_in);
   for (size_t i = 0; i < beta.size(); ++i) beta[i] = 0.05 + 0.02 * double(i % 3);
   up.beta = beta.data();
+  std::vector<double> muc = {8, 6, 11, 9, 4}, mus = {5, 7, 3, 12, 6};
+  if (per_layer) {
+    up.mu_c_layer = muc.data();
+    up.mu_s_layer = mus.data();
+  }
+  const int nmu = up.mu_count();
   std::vector<zd> w0v, f0v;
   cpu::init_batch(L.cs, L.sys, f0_method::lapack, w0v, f0v);
   cmat w0(d.nt, d.k), f0(d.nr, d.m);
@@ -230,18 +236,19 @@ void check_full_gradient(bool rank1, bool frozen, int seed) {
   ws.carve(a, d, up.l_out, up.l_in * up.i_w);
   const double scale = -0.5;
   auto loss_of = [&](const core::unfolded_params<double>& q, std::vector<double>* gb, double* gm) {
-    std::vector<double> g(beta.size(), 0.0);
-    double gmu[2] = {0, 0}, loss = 0;
+    std::vector<double> g(beta.size(), 0.0), gmu(size_t(nmu), 0.0);
+    double loss = 0;
     L.rc.visit([&](const auto& ch) {
-      EXPECT_EQ(core::unfolded_loss_grad<double>(ch, d, L.sys, q, w0.view(), f0.view(), scale, ws, &loss, g.data(), gmu),
+      EXPECT_EQ(core::unfolded_loss_grad<double>(ch, d, L.sys, q, w0.view(), f0.view(), scale, ws, &loss, g.data(),
+                                                 gmu.data()),
                 status::ok);
     });
     if (gb) *gb = g;
-    if (gm) { gm[0] = gmu[0]; gm[1] = gmu[1]; }
+    if (gm) std::copy(gmu.begin(), gmu.end(), gm);
     return loss;
   };
   std::vector<double> gb;
-  double gm[2];
+  double gm[10];
   const double loss = loss_of(up, &gb, gm);
   // The loss is eq. 19 of the forward the solvers run.
   {
@@ -267,17 +274,28 @@ void check_full_gradient(bool rank1, bool frozen, int seed) {
     const double num = (loss_of(qp, nullptr, nullptr) - loss_of(qm, nullptr, nullptr)) / (2 * h);
     EXPECT_NEAR(gb[i], num, 1e-5 * std::max(std::abs(num), 1e-3)) << "beta " << i << " rank1 " << rank1 << " frozen " << frozen;
   }
-  for (int which = 0; which < 2; ++which) {
+  for (int slot = 0; slot < nmu; ++slot) {
     core::unfolded_params<double> qp = up, qm = up;
-    (which == 0 ? qp.mu_c : qp.mu_s) += h;
-    (which == 0 ? qm.mu_c : qm.mu_s) -= h;
+    std::vector<double> cp = muc, cm = muc, sp = mus, sm = mus;
+    if (per_layer) {
+      (slot < up.l_out ? cp[slot] : sp[slot - up.l_out]) += h;
+      (slot < up.l_out ? cm[slot] : sm[slot - up.l_out]) -= h;
+      qp.mu_c_layer = cp.data();
+      qp.mu_s_layer = sp.data();
+      qm.mu_c_layer = cm.data();
+      qm.mu_s_layer = sm.data();
+    } else {
+      (slot == 0 ? qp.mu_c : qp.mu_s) += h;
+      (slot == 0 ? qm.mu_c : qm.mu_s) -= h;
+    }
     const double num = (loss_of(qp, nullptr, nullptr) - loss_of(qm, nullptr, nullptr)) / (2 * h);
-    EXPECT_NEAR(gm[which], num, 1e-5 * std::max(std::abs(num), 1e-3)) << (which ? "mu_s" : "mu_c");
+    EXPECT_NEAR(gm[slot], num, 1e-5 * std::max(std::abs(num), 1e-3)) << "mu slot " << slot;
   }
 }
 
 TEST_P(AdjointShapes, FullLossGradientPaperVariant) { check_full_gradient(GetParam(), false, 5); }
 TEST_P(AdjointShapes, FullLossGradientFrozenVariant) { check_full_gradient(GetParam(), true, 6); }
+TEST_P(AdjointShapes, FullLossGradientPerLayerMu) { check_full_gradient(GetParam(), false, 7, true); }
 
 INSTANTIATE_TEST_SUITE_P(Channels, AdjointShapes, ::testing::Values(true, false),
                          [](const auto& i) { return i.param ? "rank1" : "dense"; });

@@ -111,6 +111,49 @@ TEST(Training, ResumeFromCheckpointEqualsUninterruptedRun) {
   EXPECT_EQ(resumed.log.size(), whole.log.size());
 }
 
+TEST(Training, PerLayerMuWithEqualTablesIsThePaperModel) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 8, 0, 6);
+  const system_params<double> sys{};
+  std::vector<zd> w0, f0;
+  cpu::init_batch(cs, sys, f0_method::lapack, w0, f0);
+  unfolded_model shared = small_model(), rich = small_model();
+  rich.per_layer_mu = true;
+  rich.finalize();
+  ASSERT_EQ(rich.mu_c_layer.size(), 6u);
+  const std::vector<long> idx = {0, 1, 2, 3, 4, 5};
+  const auto a = train::cpu_loss_and_gradient(cs, w0, f0, idx, shared, sys, 0);
+  const auto b = train::cpu_loss_and_gradient(cs, w0, f0, idx, rich, sys, 0);
+  EXPECT_EQ(a.loss, b.loss);
+  ASSERT_EQ(b.grad.size(), 12u + 12u);
+  double sc = 0, ss = 0;
+  for (int l = 0; l < 6; ++l) {
+    sc += b.grad[12 + l];
+    ss += b.grad[18 + l];
+  }
+  EXPECT_NEAR(sc, a.grad[12], 1e-12 * std::abs(a.grad[12]));  // shared gradient = sum over layers
+  EXPECT_NEAR(ss, a.grad[13], 1e-12 * std::abs(a.grad[13]));
+  solve_options o;
+  o.model = shared;
+  const double hs = summarize(cpu::solve_batch(cs, o)).mean_objective;
+  o.model = rich;
+  EXPECT_EQ(summarize(cpu::solve_batch(cs, o)).mean_objective, hs);
+}
+
+TEST(Training, PerLayerModelFileRoundTrip) {
+  const auto path = std::filesystem::temp_directory_path() / ("jcas_rich_" + std::to_string(::getpid()) + ".h5");
+  unfolded_model m = small_model();
+  m.per_layer_mu = true;
+  m.mu_c_layer = {1, 2, 3, 4, 5, 6};
+  m.mu_s_layer = {6, 5, 4, 3, 2, 1};
+  m.finalize();
+  io::write_model(path.string(), m);
+  const unfolded_model r = io::read_model(path.string());
+  EXPECT_TRUE(r.per_layer_mu);
+  EXPECT_EQ(r.mu_c_layer, m.mu_c_layer);
+  EXPECT_EQ(r.mu_s_layer, m.mu_s_layer);
+  std::filesystem::remove(path);
+}
+
 TEST(Training, CheckpointIsAlsoAModelFile) {
   const auto path = std::filesystem::temp_directory_path() / ("jcas_ck2_" + std::to_string(::getpid()) + ".h5");
   train::checkpoint c;

@@ -44,12 +44,26 @@ struct solver_ws {
 };
 
 /// Parameters of the unfolded optimiser (Algorithm 1). beta[l * l_in + i] = beta_{l,i}.
+/// Smoothing: the paper's model shares mu_c, mu_s across layers; the richer model
+/// (mu_c_layer, mu_s_layer non-null, length l_out each) learns one pair per layer, so
+/// the network can learn its own annealing schedule.
 template <class T>
 struct unfolded_params {
   index_t l_out = 150, l_in = 3, i_w = 2;
   bool frozen = false;  // SPEC.md 4.6 variant: D evaluated once per layer
   T mu_c = 10, mu_s = 10;
   const T* beta = nullptr;
+  const T* mu_c_layer = nullptr;
+  const T* mu_s_layer = nullptr;
+
+  JCAS_HD bool per_layer_mu() const { return mu_c_layer != nullptr; }
+  JCAS_HD T mu_c_at(index_t l) const { return per_layer_mu() ? mu_c_layer[l] : mu_c; }
+  JCAS_HD T mu_s_at(index_t l) const { return per_layer_mu() ? mu_s_layer[l] : mu_s; }
+  /// Gradient slots of the smoothing constants: 2 (shared) or 2 l_out (per layer),
+  /// laid out [mu_c..., mu_s...].
+  JCAS_HD index_t mu_count() const { return per_layer_mu() ? 2 * l_out : 2; }
+  JCAS_HD index_t mu_c_slot(index_t l) const { return per_layer_mu() ? l : 0; }
+  JCAS_HD index_t mu_s_slot(index_t l) const { return per_layer_mu() ? l_out + l : 1; }
 };
 
 /// Step 6 of one unfolded layer: I_w repetitions of L_in normalised steps.
@@ -80,7 +94,7 @@ JCAS_HD inline status unfolded_forward(const Ch& ch, const problem_dims& d, cons
   evaluate_metrics<T>(ch, w, f, d, sys, ws.mt);
   if (curve) curve[0] = ws.mt.objective;
   for (index_t l = 0; l < p.l_out; ++l) {
-    const status st = layer_prepare<T>(ch, d, sys, p.mu_c, p.mu_s, ws.mt, f, ws.lw);
+    const status st = layer_prepare<T>(ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), ws.mt, f, ws.lw);
     if (st != status::ok) return st;
     unfolded_wsteps<T>(ws.lw.sur, w, ws.dir, p.beta + long(l) * p.l_in, p.l_in, p.i_w, p.frozen, sys.pt);
     evaluate_metrics<T>(ch, w, f, d, sys, ws.mt);

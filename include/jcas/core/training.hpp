@@ -72,7 +72,7 @@ JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const sy
   solver_ws<T>& sw = ws.sw;
   evaluate_metrics<T>(ch, w_in, f_in, d, sys, sw.mt);
   copy<T>(f_in, f_out);
-  const status st = layer_prepare<T>(ch, d, sys, p.mu_c, p.mu_s, sw.mt, f_out, sw.lw);
+  const status st = layer_prepare<T>(ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), sw.mt, f_out, sw.lw);
   if (st != status::ok) return st;
   copy<T>(w_in, ws.it(ws.iter_w, 0, d));
   const T* beta = p.beta + long(l) * p.l_in;
@@ -94,8 +94,9 @@ JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const sy
 }
 
 /// Loss and gradient for one realization from (W0, F0). Adds scale * dloss to
-/// gbeta[l * l_in + i], gmu[0] (mu_c), gmu[1] (mu_s); returns the status and the loss
-/// in *loss.
+/// gbeta[l * l_in + i] and gmu (p.mu_count() slots: [mu_c, mu_s] for the paper's
+/// shared constants, [mu_c per layer..., mu_s per layer...] for the richer model);
+/// returns the status and the loss in *loss.
 template <class T, class Ch>
 JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
                                          const unfolded_params<T>& p, cview<T> w0, cview<T> f0, T scale,
@@ -149,8 +150,8 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
     if (p.frozen) surrogate_direction_adjoint<T>(ws.sw.lw.sur, ws.it(ws.iter_w, 0, d), ws.dirbar, ybar, ws.sb);
     // ybar (= ws.wbar) now holds the adjoint of the layer's input W from the steps.
     ws.mb.zero(d);
-    layer_prepare_adjoint<T>(ch, d, sys, p.mu_c, p.mu_s, mt, ws.sw.lw, f_new, ws.sb, ws.lb, ws.mb, ws.fbar_prev,
-                             gmu, gmu + 1);
+    layer_prepare_adjoint<T>(ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), mt, ws.sw.lw, f_new, ws.sb, ws.lb, ws.mb,
+                             ws.fbar_prev, gmu + p.mu_c_slot(l), gmu + p.mu_s_slot(l));
     if (l > 0) objective_adjoint<T>(d, sys, mt, scale / T(l), ws.mb);
     metrics_adjoint<T>(ch, ws.w_of(l, d), ws.f_of(l, d), d, sys, mt, ws.mb, ws.wbar, ws.fbar_prev);
     copy<T>(ws.fbar_prev, ws.fbar);
