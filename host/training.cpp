@@ -81,7 +81,8 @@ loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0
   return out;
 }
 
-void adam::update(std::vector<double>& theta, const std::vector<double>& grad, double lr, const settings& s) {
+void adam::update(std::vector<double>& theta, const std::vector<double>& grad, double lr, const settings& s,
+                  size_t first_mu) {
   if (m.empty()) {
     m.assign(theta.size(), 0.0);
     v.assign(theta.size(), 0.0);
@@ -92,7 +93,8 @@ void adam::update(std::vector<double>& theta, const std::vector<double>& grad, d
     const double g = grad[i] + s.weight_decay * theta[i];
     m[i] = s.beta1 * m[i] + (1 - s.beta1) * g;
     v[i] = s.beta2 * v[i] + (1 - s.beta2) * g * g;
-    theta[i] -= lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + s.eps);
+    const double rate = i >= first_mu ? lr * s.mu_lr_factor : lr;
+    theta[i] -= rate * (m[i] / c1) / (std::sqrt(v[i] / c2) + s.eps);
   }
 }
 
@@ -130,7 +132,7 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
         lg = cpu_loss_and_gradient(data, w0, f0, idx, c.model, sys, threads);
       else
         lg.loss = cuda::loss_and_gradient(data, w0, f0, idx, c.model, sys, lg.grad, device);
-      c.opt.update(theta, lg.grad, c.lr, s);
+      c.opt.update(theta, lg.grad, c.lr, s, c.model.beta.size());
       unpack(theta, c.model);
       epoch_loss += lg.loss * double(hi - lo);
       c.log.push_back({e + 1, bi + 1, lg.loss, std::nan("")});

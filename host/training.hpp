@@ -30,6 +30,9 @@ loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0
 struct settings {
   int epochs = 30, batch = 32;
   double lr = 3e-4, weight_decay = 1e-2, lr_decay = 0.97;
+  /// Learning rate of the smoothing constants relative to lr (a parameter group: mu
+  /// lives on a scale ~1000 times beta's). 1 = the reference's single group.
+  double mu_lr_factor = 1;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   std::uint64_t seed = 1;  // shuffling
 };
@@ -38,7 +41,9 @@ struct settings {
 struct adam {
   std::vector<double> m, v;
   long step = 0;
-  void update(std::vector<double>& theta, const std::vector<double>& grad, double lr, const settings& s);
+  /// Parameters from index `first_mu` on take lr * s.mu_lr_factor.
+  void update(std::vector<double>& theta, const std::vector<double>& grad, double lr, const settings& s,
+              size_t first_mu = size_t(-1));
 };
 
 /// Order of the training set in epoch e: a Fisher-Yates shuffle seeded by (seed, e).

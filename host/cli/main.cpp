@@ -226,6 +226,7 @@ void add_train_options(CLI::App* c, train_args& a) {
   c->add_option("--lr", a.ts.lr, "Adam learning rate (default 3e-4)");
   c->add_option("--weight-decay", a.ts.weight_decay, "L2 weight decay added to the gradient (default 1e-2)");
   c->add_option("--lr-decay", a.ts.lr_decay, "learning-rate factor after each epoch (default 0.97)");
+  c->add_option("--mu-lr-factor", a.ts.mu_lr_factor, "learning rate of mu_c, mu_s relative to --lr (default 1)");
   c->add_option("--seed", a.ts.seed, "shuffling seed");
   c->add_option("--outer", a.outer, "L_out")->check(at_least(1));
   c->add_option("--inner", a.inner, "L_in")->check(at_least(1));
@@ -302,9 +303,9 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
   char prov[1024];
   std::snprintf(prov, sizeof prov,
                 "trained: data=%s users=%d targets=%d realizations=%ld epochs=%d batch=%d lr=%g weight_decay=%g "
-                "lr_decay=%g seed=%llu delta=%g pt=%g variant=%s%s init=%s",
+                "lr_decay=%g mu_lr_factor=%g seed=%llu delta=%g pt=%g variant=%s%s init=%s",
                 a.data.c_str(), data.dims.k, data.dims.m, data.count, a.ts.epochs, a.ts.batch, a.ts.lr,
-                a.ts.weight_decay, a.ts.lr_decay, (unsigned long long)a.ts.seed, a.delta, sys.pt,
+                a.ts.weight_decay, a.ts.lr_decay, a.ts.mu_lr_factor, (unsigned long long)a.ts.seed, a.delta, sys.pt,
                 a.frozen ? "frozen-gradient" : "paper", a.per_layer_mu ? "+per-layer-mu" : "",
                 a.init.empty() ? "none" : a.init.c_str());
   host::progress_bar bar("train", !quiet);

@@ -56,6 +56,19 @@ TEST(Training, AdamFirstStepIsLrTimesSignWithDecayInTheGradient) {
   EXPECT_NEAR(theta[0], t1[0] - 0.01 * (m / (1 - 0.81)) / (std::sqrt(v / (1 - 0.999 * 0.999)) + 1e-8), 1e-12);
 }
 
+TEST(Training, MuParameterGroupTakesItsOwnLearningRate) {
+  train::settings s;
+  s.weight_decay = 0;
+  s.mu_lr_factor = 100;
+  train::adam opt;
+  std::vector<double> theta = {0.01, 0.01, 10.0, 10.0};
+  opt.update(theta, {1.0, -1.0, 1.0, -1.0}, 1e-3, s, 2);  // first step: lr * sign(g)
+  EXPECT_NEAR(theta[0], 0.01 - 1e-3, 1e-9);
+  EXPECT_NEAR(theta[1], 0.01 + 1e-3, 1e-9);
+  EXPECT_NEAR(theta[2], 10.0 - 0.1, 1e-8);  // Adam eps: 0.1 g / (|g| + 1e-8)
+  EXPECT_NEAR(theta[3], 10.0 + 0.1, 1e-8);
+}
+
 TEST(Training, EpochOrderIsAPermutationFixedBySeedAndEpoch) {
   const auto a = train::epoch_order(50, 7, 3), b = train::epoch_order(50, 7, 3), c = train::epoch_order(50, 7, 4);
   EXPECT_EQ(a, b);
