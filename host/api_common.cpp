@@ -55,10 +55,14 @@ algorithm parse_algorithm(const std::string& s) {
 
 std::string to_string(algorithm a) {
   switch (a) {
-    case algorithm::unfolded: return "unfolded";
-    case algorithm::ao_fixed: return "ao-fixed";
-    case algorithm::ao_backtracking: return "ao-backtracking";
-    case algorithm::heuristic: return "heuristic";
+    case algorithm::unfolded:
+      return "unfolded";
+    case algorithm::ao_fixed:
+      return "ao-fixed";
+    case algorithm::ao_backtracking:
+      return "ao-backtracking";
+    case algorithm::heuristic:
+      return "heuristic";
   }
   return "?";
 }

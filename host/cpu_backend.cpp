@@ -9,10 +9,10 @@
 
 #include "f0_lapack.hpp"
 #include "jcas/api.hpp"
-#include "jcas/core/init.hpp"
 #include "jcas/core/dispatch.hpp"
-#include "solver_config.hpp"
+#include "jcas/core/init.hpp"
 #include "realization.hpp"
+#include "solver_config.hpp"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -55,10 +55,14 @@ void parallel_realizations(long count, int threads, const std::function<void(lon
 
 const char* status_text(status s) {
   switch (s) {
-    case status::ok: return "ok";
-    case status::not_positive_definite: return "matrix not positive definite (Q or B_m)";
-    case status::non_finite: return "non-finite value";
-    case status::no_convergence: return "no convergence";
+    case status::ok:
+      return "ok";
+    case status::not_positive_definite:
+      return "matrix not positive definite (Q or B_m)";
+    case status::non_finite:
+      return "non-finite value";
+    case status::no_convergence:
+      return "no convergence";
   }
   return "?";
 }
@@ -106,8 +110,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
     const zd* w0 = out.w.data() + b * cs.h_stride();
     const zd* f0 = out.f.data() + b * long(d.nr) * d.m;
     for (long i = 0; i < long(d.nt) * d.k; ++i) wf[i] = cplx<T>(T(w0[i].real()), T(w0[i].imag()));
-    for (long i = 0; i < long(d.nr) * d.m; ++i)
-      wf[d.nt * d.k + i] = cplx<T>(T(f0[i].real()), T(f0[i].imag()));
+    for (long i = 0; i < long(d.nr) * d.m; ++i) wf[d.nt * d.k + i] = cplx<T>(T(f0[i].real()), T(f0[i].imag()));
     core::mview<T> w(wf.data(), d.nt, d.k), f(wf.data() + d.nt * d.k, d.nr, d.m);
     core::solve_result<T> res;
     status st = status::ok;

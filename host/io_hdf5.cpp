@@ -198,8 +198,7 @@ channel_set read_channels(const std::string& path, const channel_select& sel) {
   hid f = open_file(path);
   const auto hd = dataset_dims(f, path, "H", 3);
   const auto gd = dataset_dims(f, path, "G", 3);
-  if (hd[0] != gd[0])
-    fail(path, "H has " + std::to_string(hd[0]) + " realizations but G has " + std::to_string(gd[0]));
+  if (hd[0] != gd[0]) fail(path, "H has " + std::to_string(hd[0]) + " realizations but G has " + std::to_string(gd[0]));
   const int nr = sel.nr > 0 ? sel.nr : int(has_attr(f, "nr") ? read_attr_i(f, path, "nr") : long(hd[1]));
   const int targets = sel.targets > 0 ? sel.targets : int(has_attr(f, "targets") ? read_attr_i(f, path, "targets") : 2);
   hid ct = complex_type();
@@ -266,16 +265,16 @@ unfolded_model read_model(const std::string& path) {
   m.provenance = read_attr_s(f, "provenance");
   const auto bd = dataset_dims(f, path, "beta", 2);
   if (long(bd[0]) != m.l_out || long(bd[1]) != m.l_in)
-    fail(path, "beta is " + std::to_string(bd[0]) + " x " + std::to_string(bd[1]) + ", expected l_out x l_in = " +
-                   std::to_string(m.l_out) + " x " + std::to_string(m.l_in));
+    fail(path, "beta is " + std::to_string(bd[0]) + " x " + std::to_string(bd[1]) +
+                   ", expected l_out x l_in = " + std::to_string(m.l_out) + " x " + std::to_string(m.l_in));
   read_dataset(f, path, "beta", H5T_NATIVE_DOUBLE, m.beta, size_t(bd[0] * bd[1]));
   m.per_layer_mu = has_attr(f, "per_layer_mu") && read_attr_i(f, path, "per_layer_mu") != 0;
   if (m.per_layer_mu) {
     for (const char* name : {"mu_c_layer", "mu_s_layer"}) {
       const auto md = dataset_dims(f, path, name, 1);
       if (long(md[0]) != m.l_out)
-        fail(path, std::string(name) + " has " + std::to_string(md[0]) + " values, expected l_out = " +
-                       std::to_string(m.l_out));
+        fail(path, std::string(name) + " has " + std::to_string(md[0]) +
+                       " values, expected l_out = " + std::to_string(m.l_out));
     }
     read_dataset(f, path, "mu_c_layer", H5T_NATIVE_DOUBLE, m.mu_c_layer, size_t(m.l_out));
     read_dataset(f, path, "mu_s_layer", H5T_NATIVE_DOUBLE, m.mu_s_layer, size_t(m.l_out));
@@ -320,8 +319,10 @@ void write_results(const std::string& path, const solve_output& out, const solve
     hid ct = complex_type();
     const problem_dims& d = out.dims;
     const hsize_t b = hsize_t(out.count);
-    write_dataset(f, path, "W", ct, {b, hsize_t(d.nt), hsize_t(d.k)}, to_row_major(out.w.data(), out.count, d.nt, d.k).data());
-    write_dataset(f, path, "F", ct, {b, hsize_t(d.nr), hsize_t(d.m)}, to_row_major(out.f.data(), out.count, d.nr, d.m).data());
+    write_dataset(f, path, "W", ct, {b, hsize_t(d.nt), hsize_t(d.k)},
+                  to_row_major(out.w.data(), out.count, d.nt, d.k).data());
+    write_dataset(f, path, "F", ct, {b, hsize_t(d.nr), hsize_t(d.m)},
+                  to_row_major(out.f.data(), out.count, d.nr, d.m).data());
     write_dataset(f, path, "curve", H5T_NATIVE_DOUBLE, {b, hsize_t(out.curve_len)}, out.curve.data());
     write_dataset(f, path, "objective", H5T_NATIVE_DOUBLE, {b}, out.objective.data());
     write_dataset(f, path, "min_sinr", H5T_NATIVE_DOUBLE, {b}, out.min_sinr.data());

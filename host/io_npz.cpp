@@ -52,7 +52,8 @@ std::vector<zd> parse_npy(const std::string& path, const std::string& name, cons
   if (off + hlen > buf.size()) fail(path, where + " has a truncated header");
   const std::string header(buf.data() + off, hlen);
   std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr'\\s*:\\s*'([^']*)'"))) fail(path, where + ": no dtype in header");
+  if (!std::regex_search(header, m, std::regex("'descr'\\s*:\\s*'([^']*)'")))
+    fail(path, where + ": no dtype in header");
   const std::string descr = m[1];
   if (descr != "<c16" && descr != "<c8")
     fail(path, where + " dtype = '" + descr + "': expected complex128 ('<c16') or complex64 ('<c8')");

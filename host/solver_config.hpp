@@ -12,7 +12,8 @@ template <class T>
 struct model_tables {
   std::vector<T> beta, mu_c, mu_s;
   explicit model_tables(const unfolded_model& m)
-      : beta(m.beta.begin(), m.beta.end()), mu_c(m.mu_c_layer.begin(), m.mu_c_layer.end()),
+      : beta(m.beta.begin(), m.beta.end()),
+        mu_c(m.mu_c_layer.begin(), m.mu_c_layer.end()),
         mu_s(m.mu_s_layer.begin(), m.mu_s_layer.end()) {}
 };
 
@@ -42,8 +43,8 @@ core::solver_config<T> make_config(const solve_options& o, const unfolded_model&
   c.unfolded = make_unfolded<T>(model, t);
   c.outer = {T(o.ao.mu_c), T(o.ao.mu_s), T(o.ao.outer_tol), o.ao.max_outer};
   c.fixed = {T(o.ao.fixed_step), T(o.ao.inner_tol), o.ao.fixed_max_steps};
-  c.backtracking = {T(o.ao.bt_t0), T(o.ao.bt_shrink), T(o.ao.bt_armijo), T(o.ao.inner_tol), o.ao.bt_max_steps,
-                    o.ao.bt_max_shrinks};
+  c.backtracking = {T(o.ao.bt_t0),     T(o.ao.bt_shrink), T(o.ao.bt_armijo),
+                    T(o.ao.inner_tol), o.ao.bt_max_steps, o.ao.bt_max_shrinks};
   c.heuristic = {T(o.ao.inner_tol), o.ao.fp_max_steps};
   return c;
 }

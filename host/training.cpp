@@ -8,8 +8,8 @@
 #include <stdexcept>
 
 #include "io.hpp"
-#include "jcas/cuda_backend.hpp"
 #include "jcas/core/training.hpp"
+#include "jcas/cuda_backend.hpp"
 #include "realization.hpp"
 #include "solver_config.hpp"
 
@@ -65,16 +65,17 @@ loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0
       const core::cview<double> fv(reinterpret_cast<const cplx<double>*>(f0.data()) + b * long(d.nr) * d.m, d.nr, d.m);
       double* g = per.data() + i * np;
       rc.visit([&](const auto& ch) {
-        st[i] = int(core::unfolded_loss_grad<double>(ch, d, sys, up, wv, fv, scale, ws, &losses[i], g,
-                                                     g + model.beta.size()));
+        st[i] = int(
+            core::unfolded_loss_grad<double>(ch, d, sys, up, wv, fv, scale, ws, &losses[i], g, g + model.beta.size()));
       });
     }
   }
   loss_grad out;
   out.grad.assign(size_t(np), 0.0);
   for (long i = 0; i < n; ++i) {  // fixed order: same sum for any thread count
-    if (st[i] != 0) throw std::runtime_error("training: realization " + std::to_string(idx[i]) + " failed (status " +
-                                             std::to_string(st[i]) + ")");
+    if (st[i] != 0)
+      throw std::runtime_error("training: realization " + std::to_string(idx[i]) + " failed (status " +
+                               std::to_string(st[i]) + ")");
     out.loss += losses[i];
     for (long p = 0; p < np; ++p) out.grad[p] += per[i * np + p];
   }
@@ -149,7 +150,9 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
 // --- checkpoint files ------------------------------------------------------------------
 
 namespace {
-[[noreturn]] void fail(const std::string& path, const std::string& what) { throw std::runtime_error(path + ": " + what); }
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw std::runtime_error(path + ": " + what);
+}
 
 void write_vec(hid_t f, const char* name, const std::vector<double>& v) {
   const hsize_t n = v.size();
@@ -213,7 +216,8 @@ checkpoint read_checkpoint(const std::string& path) {
   }
   H5Fclose(f);
   const size_t np = c.model.beta.size() + 2;
-  if (c.opt.step > 0 && (c.opt.m.size() != np || c.opt.v.size() != np)) fail(path, "Adam state does not match the model");
+  if (c.opt.step > 0 && (c.opt.m.size() != np || c.opt.v.size() != np))
+    fail(path, "Adam state does not match the model");
   return c;
 }
 

@@ -12,10 +12,10 @@
 #include "jcas/core/training.hpp"
 #include "kernels/device_batch.hpp"
 
-#define JCAS_CUDA_CHECK(call)                                                                        \
-  do {                                                                                               \
-    const cudaError_t e_ = (call);                                                                   \
-    if (e_ != cudaSuccess)                                                                           \
+#define JCAS_CUDA_CHECK(call)                                                                          \
+  do {                                                                                                 \
+    const cudaError_t e_ = (call);                                                                     \
+    if (e_ != cudaSuccess)                                                                             \
       throw std::runtime_error(std::string("CUDA error in ") + #call + ": " + cudaGetErrorString(e_)); \
   } while (0)
 
@@ -42,9 +42,9 @@ void to_host(E* dst, const E* src, size_t n) {
 }
 
 template <class T>
-__global__ void solve_kernel(problem_dims d, system_params<T> sys, core::solver_config<T> cfg, long count,
-                             bool rank1, const cplx<T>* h, const cplx<T>* g, const cplx<T>* u, const cplx<T>* v,
-                             cplx<T>* wf, T* curve, T* res, int* st, char* scratch, long ws_bytes) {
+__global__ void solve_kernel(problem_dims d, system_params<T> sys, core::solver_config<T> cfg, long count, bool rank1,
+                             const cplx<T>* h, const cplx<T>* g, const cplx<T>* u, const cplx<T>* v, cplx<T>* wf,
+                             T* curve, T* res, int* st, char* scratch, long ws_bytes) {
   const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
   if (b >= count) return;
   arena ar{scratch + b * ws_bytes};
@@ -80,8 +80,7 @@ __global__ void loss_grad_kernel(problem_dims d, system_params<T> sys, core::unf
   arena ar{scratch + b * ws_bytes};
   core::training_ws<T> ws;
   ws.carve(ar, d, up.l_out, steps);
-  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m, nbeta = long(up.l_out) * up.l_in,
-             np = nbeta + up.mu_count();
+  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m, nbeta = long(up.l_out) * up.l_in, np = nbeta + up.mu_count();
   const core::cview<T> w0(wf + b * wf_len, d.nt, d.k), f0(wf + b * wf_len + d.nt * d.k, d.nr, d.m);
   const core::cview<T> hv(h + b * d.nt * d.k, d.nt, d.k);
   T* gb = grad + b * np;
@@ -102,8 +101,7 @@ __global__ void generate_kernel(scenario sc, std::uint64_t seed, long first, lon
   const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
   if (b >= count) return;
   const problem_dims& d = sc.dims;
-  core::generate_realization(sc, seed, std::uint64_t(first + b), h + b * d.nt * d.k,
-                             g + b * long(d.j()) * d.nr * d.nt);
+  core::generate_realization(sc, seed, std::uint64_t(first + b), h + b * d.nt * d.k, g + b * long(d.j()) * d.nr * d.nt);
 }
 
 }  // namespace

@@ -54,8 +54,8 @@ int run_bench(const bench_args& a) {
       };
       for (precision p : {precision::f32, precision::f64}) {
         const std::string ps = p == precision::f32 ? "f32" : "f64";
-        for (algorithm alg : {algorithm::unfolded, algorithm::ao_backtracking, algorithm::heuristic,
-                              algorithm::ao_fixed}) {
+        for (algorithm alg :
+             {algorithm::unfolded, algorithm::ao_backtracking, algorithm::heuristic, algorithm::ao_fixed}) {
           if (a.quick && alg != algorithm::unfolded) continue;
           solve_options o;
           o.algo = alg;
@@ -82,7 +82,10 @@ int run_bench(const bench_args& a) {
   if (a.json) {
     nlohmann::json j = nlohmann::json::array();
     for (const row& r : rows)
-      j.push_back({{"device", r.device}, {"workload", r.workload}, {"precision", r.prec}, {"batch", r.batch},
+      j.push_back({{"device", r.device},
+                   {"workload", r.workload},
+                   {"precision", r.prec},
+                   {"batch", r.batch},
                    {"realizations_per_second", r.per_second}});
     std::cout << nlohmann::json{{"results", j}, {"notes", notes}}.dump() << std::endl;
     return 0;

@@ -1,10 +1,10 @@
 // The `jcas` command line: generate channel sets, solve them, print and save results.
 #include <CLI/CLI.hpp>
-#include <cstdlib>
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -334,8 +334,9 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
   if (!quiet) {
     for (const auto& r : c.log)
       if (r.batch < 0)
-        std::fprintf(stderr, "epoch %3d  mean loss %.5f%s\n", r.epoch, r.loss,
-                     std::isnan(r.validation) ? "" : ("  validation objective " + std::to_string(r.validation)).c_str());
+        std::fprintf(
+            stderr, "epoch %3d  mean loss %.5f%s\n", r.epoch, r.loss,
+            std::isnan(r.validation) ? "" : ("  validation objective " + std::to_string(r.validation)).c_str());
     std::fprintf(stderr, "wrote %s (mu_c %.4f, mu_s %.4f)\n", a.out.c_str(), c.model.mu_c, c.model.mu_s);
   }
   return c.model;
@@ -368,14 +369,16 @@ int run_demo(const demo_args& a) {
   ta.ts.epochs = a.epochs;
   ta.threads = a.threads;
   ta.device = a.device;
-  std::fprintf(stderr, "training the unfolded optimiser: %ld realizations (seed 1), %d epochs, batch 32 ...\n",
-               a.train, a.epochs);
+  std::fprintf(stderr, "training the unfolded optimiser: %ld realizations (seed 1), %d epochs, batch 32 ...\n", a.train,
+               a.epochs);
   const auto t0 = std::chrono::steady_clock::now();
   const unfolded_model trained = run_train(ta, true);
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("default scenario: Nt %d, Nr %d, K %d, M %d, C %d, SNR 20 dB, delta 1; %ld test realizations (seed %llu)\n",
-              sc.dims.nt, sc.dims.nr, sc.dims.k, sc.dims.m, sc.dims.c, a.test, (unsigned long long)a.seed);
-  std::printf("training: %.1f s on %s (%d epochs); model in %s/model.h5\n", train_s, a.device.c_str(), a.epochs, a.out.c_str());
+  std::printf(
+      "default scenario: Nt %d, Nr %d, K %d, M %d, C %d, SNR 20 dB, delta 1; %ld test realizations (seed %llu)\n",
+      sc.dims.nt, sc.dims.nr, sc.dims.k, sc.dims.m, sc.dims.c, a.test, (unsigned long long)a.seed);
+  std::printf("training: %.1f s on %s (%d epochs); model in %s/model.h5\n", train_s, a.device.c_str(), a.epochs,
+              a.out.c_str());
   std::printf("%-28s %14s %12s %12s %12s %14s\n", "method", "mean objective", "min SINR dB", "min SCNR dB",
               "iterations", "ms/realization");
   const struct {
@@ -404,8 +407,8 @@ int run_demo(const demo_args& a) {
     io::write_results(file, out, o, {{"data", test_file}, {"device", a.device}});
     plot_args += std::string(" '") + m.name + "=" + file + "'";
     const summary s = summarize(out);
-    std::printf("%-28s %14.4f %12.2f %12.2f %12.1f %14.4f\n", m.name, s.mean_objective, s.min_sinr_db,
-                s.min_scnr_db, s.mean_iterations, 1e3 * s.seconds_per_realization);
+    std::printf("%-28s %14.4f %12.2f %12.2f %12.1f %14.4f\n", m.name, s.mean_objective, s.min_sinr_db, s.min_scnr_db,
+                s.mean_iterations, 1e3 * s.seconds_per_realization);
     std::fflush(stdout);
   }
   // Pictures: Debian's matplotlib through tools/plot_results.py, when both are present.

@@ -64,7 +64,7 @@ struct solve_options {
   ao_settings ao{};
   f0_method f0 = f0_method::lapack;
   precision prec = precision::f64;
-  int threads = 0;  // 0: all cores
+  int threads = 0;                                      // 0: all cores
   std::function<void(long done, long total)> progress;  // called from one thread
 };
 
@@ -74,12 +74,12 @@ struct solve_output {
   problem_dims dims{};
   long count = 0;
   int curve_len = 0;
-  std::vector<zd> w, f;              // count x (Nt x K), count x (Nr x M)
+  std::vector<zd> w, f;  // count x (Nt x K), count x (Nr x M)
   std::vector<double> curve;
   std::vector<double> objective, min_sinr, min_scnr;  // linear min SINR / SCNR
   std::vector<int> outer;
   std::vector<long> inner;
-  double seconds = 0;                // wall time of the solve itself
+  double seconds = 0;  // wall time of the solve itself
 };
 
 /// Throws std::invalid_argument naming the field and value on any bad input.
@@ -90,8 +90,7 @@ void validate(const solve_options& o, const problem_dims& d);
 /// Summary over a batch in the paper's reporting convention (SPEC.md section 2).
 struct summary {
   long realizations = 0;
-  double mean_objective = 0, min_sinr_db = 0, min_scnr_db = 0, mean_iterations = 0,
-         seconds_per_realization = 0;
+  double mean_objective = 0, min_sinr_db = 0, min_scnr_db = 0, mean_iterations = 0, seconds_per_realization = 0;
 };
 summary summarize(const solve_output& out);
 

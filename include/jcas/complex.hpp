@@ -23,9 +23,21 @@ struct cplx {
   template <class U>
   JCAS_HD explicit constexpr cplx(const cplx<U>& o) : re(T(o.re)), im(T(o.im)) {}
 
-  JCAS_HD cplx& operator+=(const cplx& o) { re += o.re; im += o.im; return *this; }
-  JCAS_HD cplx& operator-=(const cplx& o) { re -= o.re; im -= o.im; return *this; }
-  JCAS_HD cplx& operator*=(T s) { re *= s; im *= s; return *this; }
+  JCAS_HD cplx& operator+=(const cplx& o) {
+    re += o.re;
+    im += o.im;
+    return *this;
+  }
+  JCAS_HD cplx& operator-=(const cplx& o) {
+    re -= o.re;
+    im -= o.im;
+    return *this;
+  }
+  JCAS_HD cplx& operator*=(T s) {
+    re *= s;
+    im *= s;
+    return *this;
+  }
   JCAS_HD cplx& operator*=(const cplx& o) {
     const T r = re * o.re - im * o.im;
     im = re * o.im + im * o.re;
@@ -34,27 +46,60 @@ struct cplx {
   }
 };
 
-template <class T> JCAS_HD inline cplx<T> operator+(cplx<T> a, cplx<T> b) { return {a.re + b.re, a.im + b.im}; }
-template <class T> JCAS_HD inline cplx<T> operator-(cplx<T> a, cplx<T> b) { return {a.re - b.re, a.im - b.im}; }
-template <class T> JCAS_HD inline cplx<T> operator-(cplx<T> a) { return {-a.re, -a.im}; }
-template <class T> JCAS_HD inline cplx<T> operator*(cplx<T> a, cplx<T> b) {
+template <class T>
+JCAS_HD inline cplx<T> operator+(cplx<T> a, cplx<T> b) {
+  return {a.re + b.re, a.im + b.im};
+}
+template <class T>
+JCAS_HD inline cplx<T> operator-(cplx<T> a, cplx<T> b) {
+  return {a.re - b.re, a.im - b.im};
+}
+template <class T>
+JCAS_HD inline cplx<T> operator-(cplx<T> a) {
+  return {-a.re, -a.im};
+}
+template <class T>
+JCAS_HD inline cplx<T> operator*(cplx<T> a, cplx<T> b) {
   return {a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re};
 }
-template <class T> JCAS_HD inline cplx<T> operator*(cplx<T> a, T s) { return {a.re * s, a.im * s}; }
-template <class T> JCAS_HD inline cplx<T> operator*(T s, cplx<T> a) { return {a.re * s, a.im * s}; }
-template <class T> JCAS_HD inline cplx<T> operator/(cplx<T> a, T s) { return {a.re / s, a.im / s}; }
-template <class T> JCAS_HD inline cplx<T> conj(cplx<T> a) { return {a.re, -a.im}; }
+template <class T>
+JCAS_HD inline cplx<T> operator*(cplx<T> a, T s) {
+  return {a.re * s, a.im * s};
+}
+template <class T>
+JCAS_HD inline cplx<T> operator*(T s, cplx<T> a) {
+  return {a.re * s, a.im * s};
+}
+template <class T>
+JCAS_HD inline cplx<T> operator/(cplx<T> a, T s) {
+  return {a.re / s, a.im / s};
+}
+template <class T>
+JCAS_HD inline cplx<T> conj(cplx<T> a) {
+  return {a.re, -a.im};
+}
 /// |a|^2
-template <class T> JCAS_HD inline T norm2(cplx<T> a) { return a.re * a.re + a.im * a.im; }
-template <class T> JCAS_HD inline T abs(cplx<T> a) { return sqrt(norm2(a)); }
-template <class T> JCAS_HD inline cplx<T> operator/(cplx<T> a, cplx<T> b) {
+template <class T>
+JCAS_HD inline T norm2(cplx<T> a) {
+  return a.re * a.re + a.im * a.im;
+}
+template <class T>
+JCAS_HD inline T abs(cplx<T> a) {
+  return sqrt(norm2(a));
+}
+template <class T>
+JCAS_HD inline cplx<T> operator/(cplx<T> a, cplx<T> b) {
   const T d = norm2(b);
   return {(a.re * b.re + a.im * b.im) / d, (a.im * b.re - a.re * b.im) / d};
 }
 /// conj(a) * b, the building block of every Hermitian inner product.
-template <class T> JCAS_HD inline cplx<T> cmulc(cplx<T> a, cplx<T> b) {
+template <class T>
+JCAS_HD inline cplx<T> cmulc(cplx<T> a, cplx<T> b) {
   return {a.re * b.re + a.im * b.im, a.re * b.im - a.im * b.re};
 }
-template <class T> JCAS_HD inline cplx<T> expi(T phase) { return {cos(phase), sin(phase)}; }
+template <class T>
+JCAS_HD inline cplx<T> expi(T phase) {
+  return {cos(phase), sin(phase)};
+}
 
 }  // namespace jcas

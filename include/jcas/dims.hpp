@@ -16,10 +16,10 @@ struct problem_dims {
 /// pt = 10^(snr_db/10).
 template <class T>
 struct system_params {
-  T pt = 100;        // total transmit power; per-antenna limit is pt / nt
-  T sigma_c2 = 1;    // user noise power (common to all users)
-  T sigma_s2 = 1;    // radar noise power per receive antenna
-  T delta = 1;       // weight of min sensing MI in the objective
+  T pt = 100;      // total transmit power; per-antenna limit is pt / nt
+  T sigma_c2 = 1;  // user noise power (common to all users)
+  T sigma_s2 = 1;  // radar noise power per receive antenna
+  T delta = 1;     // weight of min sensing MI in the objective
 };
 
 /// The solvers of SPEC.md section 5.

@@ -45,7 +45,9 @@ struct arena_t {
     return p;
   }
   template <class T>
-  JCAS_HD mat_view<cplx<T>> mat(index_t r, index_t c) { return {take<cplx<T>>(long(r) * c), r, c, r}; }
+  JCAS_HD mat_view<cplx<T>> mat(index_t r, index_t c) {
+    return {take<cplx<T>>(long(r) * c), r, c, r};
+  }
 };
 using arena = arena_t<false>;
 using arena_counter = arena_t<true>;

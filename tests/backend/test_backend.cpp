@@ -122,7 +122,8 @@ TEST_F(Backend, LargeArraysDenseChannels) {
   solve_options o;
   o.model.l_out = 5;
   const solve_output ref = cpu::solve_batch(cs, o), got = backend::solve(cs, o);
-  for (long b = 0; b < cs.count; ++b) EXPECT_NEAR(got.objective[b], ref.objective[b], 1e-9 * std::abs(ref.objective[b]));
+  for (long b = 0; b < cs.count; ++b)
+    EXPECT_NEAR(got.objective[b], ref.objective[b], 1e-9 * std::abs(ref.objective[b]));
 }
 
 }  // namespace

@@ -17,8 +17,8 @@ using Vr = Eigen::VectorXd;
 using cd = std::complex<double>;
 
 struct problem {
-  Mat h;                // Nt x K
-  std::vector<Mat> g;   // J of Nr x Nt
+  Mat h;               // Nt x K
+  std::vector<Mat> g;  // J of Nr x Nt
   int m = 2;
   double pt = 100, sc2 = 1, ss2 = 1, delta = 1;
   int nr() const { return int(g[0].rows()); }

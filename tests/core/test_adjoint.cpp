@@ -26,7 +26,7 @@ double fd(const std::function<double(const Mat&)>& phi, const Mat& x, const Mat&
   return (phi(x + h * v) - phi(x - h * v)) / (2 * h);
 }
 
-#define EXPECT_REL(a, b, tol) EXPECT_NEAR(a, b, (tol) * std::max({std::abs(a), std::abs(b), 1e-12}))
+#define EXPECT_REL(a, b, tol) EXPECT_NEAR(a, b, (tol)*std::max({std::abs(a), std::abs(b), 1e-12}))
 
 TEST(Adjoint, Projection) {
   std::mt19937_64 rng(1);
@@ -54,8 +54,8 @@ TEST(Adjoint, NormalizedStep) {
   };
   const Mat v = w - beta * dir / dir.norm();
   cmat vc(v), dc(dir), yc(ybar), vb(6, 3), wb(6, 3), db(6, 3);
-  const double bbar = core::normalized_step_adjoint<double>(vc.view(), dc.view(), beta, pt, yc.view(), vb.view(),
-                                                            wb.view(), db.view());
+  const double bbar =
+      core::normalized_step_adjoint<double>(vc.view(), dc.view(), beta, pt, yc.view(), vb.view(), wb.view(), db.view());
   EXPECT_REL(fd([&](const Mat& x) { return step(x, dir, beta); }, w, dw, 1e-6), re_dot(wb.eigen(), dw), 1e-7);
   EXPECT_REL(fd([&](const Mat& x) { return step(w, x, beta); }, dir, dd, 1e-6), re_dot(db.eigen(), dd), 1e-7);
   const double h = 1e-6;
@@ -102,7 +102,8 @@ TEST_P(AdjointShapes, MetricsAndObjective) {
     core::metrics<double>& mt = ws.ws.mt;
     L.rc.visit([&](const auto& ch) { core::evaluate_metrics<double>(ch, wc.view(), fc.view(), L.d, L.sys, mt); });
     double s = hbar * mt.objective;
-    for (int k = 0; k < K; ++k) s += gc[k] * mt.gamma_c[k] + tc[k] * mt.t_c[k] + (std::conj(eb(k)) * zd(mt.e[k].re, mt.e[k].im)).real();
+    for (int k = 0; k < K; ++k)
+      s += gc[k] * mt.gamma_c[k] + tc[k] * mt.t_c[k] + (std::conj(eb(k)) * zd(mt.e[k].re, mt.e[k].im)).real();
     for (int m = 0; m < M; ++m) {
       s += gs[m] * mt.gamma_s[m] + ts[m] * mt.t_s[m];
       for (int k = 0; k < K; ++k) s += (std::conj(qb(k, m)) * zd(mt.q[m * K + k].re, mt.q[m * K + k].im)).real();
@@ -117,7 +118,11 @@ TEST_P(AdjointShapes, MetricsAndObjective) {
   core::metrics_bar<double> mb;
   mb.carve(a, L.d);
   mb.zero(L.d);
-  for (int k = 0; k < K; ++k) { mb.gamma_c[k] = gc[k]; mb.t_c[k] = tc[k]; mb.e[k] = {eb(k).real(), eb(k).imag()}; }
+  for (int k = 0; k < K; ++k) {
+    mb.gamma_c[k] = gc[k];
+    mb.t_c[k] = tc[k];
+    mb.e[k] = {eb(k).real(), eb(k).imag()};
+  }
   for (int m = 0; m < M; ++m) {
     mb.gamma_s[m] = gs[m];
     mb.t_s[m] = ts[m];
@@ -272,7 +277,8 @@ void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = fal
     qp.beta = bp.data();
     qm.beta = bm.data();
     const double num = (loss_of(qp, nullptr, nullptr) - loss_of(qm, nullptr, nullptr)) / (2 * h);
-    EXPECT_NEAR(gb[i], num, 1e-5 * std::max(std::abs(num), 1e-3)) << "beta " << i << " rank1 " << rank1 << " frozen " << frozen;
+    EXPECT_NEAR(gb[i], num, 1e-5 * std::max(std::abs(num), 1e-3))
+        << "beta " << i << " rank1 " << rank1 << " frozen " << frozen;
   }
   for (int slot = 0; slot < nmu; ++slot) {
     core::unfolded_params<double> qp = up, qm = up;

@@ -123,7 +123,7 @@ TEST(Metrics, SingleUserSingleTargetByHand) {
   cmat w(Mat::Constant(1, 1, ref::cd(2, 0))), f(Mat::Constant(1, 1, ref::cd(1, 1)));
   workspace<core::solver_ws<double>> ws(L.d);
   L.rc.visit([&](const auto& ch) { core::evaluate_metrics<double>(ch, w.view(), f.view(), L.d, L.sys, ws.ws.mt); });
-  EXPECT_DOUBLE_EQ(ws.ws.mt.gamma_c[0], 16.0 / 2.0);               // |2*2|^2 / 2
+  EXPECT_DOUBLE_EQ(ws.ws.mt.gamma_c[0], 16.0 / 2.0);                 // |2*2|^2 / 2
   EXPECT_DOUBLE_EQ(ws.ws.mt.gamma_s[0], (2.0 * 9 * 4) / (0.5 * 2));  // |f|^2|g|^2|w|^2 / (ss2 |f|^2)
   EXPECT_NEAR(ws.ws.mt.objective, std::log(9.0) + 10 * std::log(73.0), 1e-12);
 }

@@ -40,7 +40,8 @@ TEST_P(SizesTest, HermitianJacobiMatchesEigen) {
   Eigen::SelfAdjointEigenSolver<Mat> es(a);
   std::vector<double> sorted = ev;
   std::sort(sorted.begin(), sorted.end());
-  for (int i = 0; i < n; ++i) EXPECT_NEAR(sorted[i], es.eigenvalues()(i), 1e-10 * es.eigenvalues().cwiseAbs().maxCoeff());
+  for (int i = 0; i < n; ++i)
+    EXPECT_NEAR(sorted[i], es.eigenvalues()(i), 1e-10 * es.eigenvalues().cwiseAbs().maxCoeff());
   // A V = V diag(ev), V unitary.
   const Mat vm = v.eigen();
   Mat lam = Mat::Zero(n, n);

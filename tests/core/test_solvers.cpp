@@ -18,8 +18,7 @@ struct first_layer {
   loaded L;
   cmat w, f;
   workspace<core::solver_ws<double>> ws;
-  explicit first_layer(const ref::problem& p)
-      : L(p), w(ref::project(p.h, p.pt)), f(Mat::Ones(p.nr(), p.m)), ws(L.d) {
+  explicit first_layer(const ref::problem& p) : L(p), w(ref::project(p.h, p.pt)), f(Mat::Ones(p.nr(), p.m)), ws(L.d) {
     L.rc.visit([&](const auto& ch) {
       core::evaluate_metrics<double>(ch, w.view(), f.view(), L.d, L.sys, ws.ws.mt);
       EXPECT_EQ(core::layer_prepare<double>(ch, L.d, L.sys, 10.0, 10.0, ws.ws.mt, f.view(), ws.ws.lw), status::ok);
@@ -57,7 +56,8 @@ TEST(AoSolvers, ImproveOnTheStartAndStayFeasible) {
       EXPECT_LE(out.outer[b], o.ao.max_outer);
       EXPECT_DOUBLE_EQ(c[out.curve_len - 1], out.objective[b]);
       cmat w(cs.dims.nt, cs.dims.k);
-      for (long i = 0; i < cs.h_stride(); ++i) w.v[i] = {out.w[b * cs.h_stride() + i].real(), out.w[b * cs.h_stride() + i].imag()};
+      for (long i = 0; i < cs.h_stride(); ++i)
+        w.v[i] = {out.w[b * cs.h_stride() + i].real(), out.w[b * cs.h_stride() + i].imag()};
       EXPECT_LE(core::power_violation<double>(w.view(), o.sys.pt), 1e-12);
       // The reported objective is the true h at the returned (W, F).
       Mat f(cs.dims.nr, cs.dims.m);

@@ -123,8 +123,8 @@ std::string npy(const std::string& descr, const std::vector<long>& shape, const 
   std::string sh = "(";
   for (long s : shape) sh += std::to_string(s) + ", ";
   sh += ")";
-  std::string header = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") +
-                       ", 'shape': " + sh + ", }";
+  std::string header =
+      "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") + ", 'shape': " + sh + ", }";
   while ((10 + header.size() + 1) % 64) header += ' ';
   header += '\n';
   std::string out = "\x93NUMPY";
@@ -198,11 +198,12 @@ TEST(Npz, BadFilesGiveOneClearError) {
   write_zip(t / "ok.npz", {{"Hall.npy", H}, {"Gall.npy", G}});
   // 12 rows: nr 4 gives J = 3; nr 5 does not divide.
   EXPECT_NO_THROW(io::read_channels(t / "ok.npz", {-1, 2, 4, -1}));
-  EXPECT_NE(error_of([&] { io::read_channels(t / "ok.npz", {-1, 2, 5, -1}); }).find("not a multiple of nr = 5"),
+  EXPECT_NE(error_of([&] {
+              io::read_channels(t / "ok.npz", {-1, 2, 5, -1});
+            }).find("not a multiple of nr = 5"),
             std::string::npos);
   EXPECT_NE(error_of([&] { io::read_channels(t / "ok.npz", {3, 2, 4, -1}); }).find("users = 3"), std::string::npos);
-  EXPECT_NE(error_of([&] { io::read_channels(t / "ok.npz", {-1, 4, 4, -1}); }).find("targets = 4"),
-            std::string::npos);
+  EXPECT_NE(error_of([&] { io::read_channels(t / "ok.npz", {-1, 4, 4, -1}); }).find("targets = 4"), std::string::npos);
   write_zip(t / "noG.npz", {{"Hall.npy", H}});
   EXPECT_NE(error_of([&] { io::read_channels(t / "noG.npz"); }).find("missing array 'Gall.npy'"), std::string::npos);
   std::vector<double> real(16);
@@ -212,7 +213,9 @@ TEST(Npz, BadFilesGiveOneClearError) {
   EXPECT_NE(error_of([&] { io::read_channels(t / "short.npz"); }).find("corrupt"), std::string::npos);
   h[3] = zd(std::numeric_limits<double>::infinity(), 0);
   write_zip(t / "inf.npz", {{"Hall.npy", npy("<c16", {2, 4, 2}, h.data(), h.size() * 16)}, {"Gall.npy", G}});
-  EXPECT_NE(error_of([&] { io::read_channels(t / "inf.npz", {-1, 2, 4, -1}); }).find("must be finite"),
+  EXPECT_NE(error_of([&] {
+              io::read_channels(t / "inf.npz", {-1, 2, 4, -1});
+            }).find("must be finite"),
             std::string::npos);
   std::ofstream(t / "junk.npz") << "not a zip";
   EXPECT_NE(error_of([&] { io::read_channels(t / "junk.npz"); }).find("not a readable .npz"), std::string::npos);

@@ -11,8 +11,8 @@ namespace jcas::core {
 
 template <class T>
 struct dense_channels {
-  cview<T> h;            // Nt x K, column k = h_k
-  const cplx<T>* g;      // J blocks, each Nr x Nt column-major, block j at g + j*Nr*Nt
+  cview<T> h;        // Nt x K, column k = h_k
+  const cplx<T>* g;  // J blocks, each Nr x Nt column-major, block j at g + j*Nr*Nt
   index_t nr, nt, nj;
 
   JCAS_HD cview<T> gmat(index_t j) const { return {g + long(j) * nr * nt, nr, nt, nr}; }
@@ -35,9 +35,9 @@ struct dense_channels {
 
 template <class T>
 struct rank1_channels {
-  cview<T> h;            // Nt x K
-  const cplx<T>* u;      // Nr x J, column j = u_j
-  const cplx<T>* v;      // Nt x J, column j = v_j
+  cview<T> h;        // Nt x K
+  const cplx<T>* u;  // Nr x J, column j = u_j
+  const cplx<T>* v;  // Nt x J, column j = v_j
   index_t nr, nt, nj;
 
   JCAS_HD void apply(index_t j, const cplx<T>* x, cplx<T>* y) const {
@@ -62,7 +62,10 @@ JCAS_HD inline bool factor_rank1(cview<T> g, cplx<T>* u, cplx<T>* v, T tol) {
   for (index_t c = 0; c < g.cols; ++c) {
     const T n = nrm2sq(g.rows, g.col(c));
     total += n;
-    if (n > best_n) { best_n = n; best = c; }
+    if (n > best_n) {
+      best_n = n;
+      best = c;
+    }
   }
   if (!(best_n > 0)) return false;
   for (index_t r = 0; r < g.rows; ++r) u[r] = g(r, best);

@@ -23,11 +23,14 @@ JCAS_HD inline status solve_one(const Ch& ch, const problem_dims& d, const syste
                                 const solver_config<T>& cfg, mview<T> w, mview<T> f, T* curve, solver_ws<T>& ws,
                                 solve_result<T>& res) {
   switch (cfg.algo) {
-    case algorithm::unfolded: return unfolded_forward<T>(ch, d, sys, cfg.unfolded, w, f, curve, ws, res);
-    case algorithm::ao_fixed: return ao_solve<T>(ch, d, sys, cfg.outer, cfg.fixed, w, f, curve, ws, res);
+    case algorithm::unfolded:
+      return unfolded_forward<T>(ch, d, sys, cfg.unfolded, w, f, curve, ws, res);
+    case algorithm::ao_fixed:
+      return ao_solve<T>(ch, d, sys, cfg.outer, cfg.fixed, w, f, curve, ws, res);
     case algorithm::ao_backtracking:
       return ao_solve<T>(ch, d, sys, cfg.outer, cfg.backtracking, w, f, curve, ws, res);
-    case algorithm::heuristic: return ao_solve<T>(ch, d, sys, cfg.outer, cfg.heuristic, w, f, curve, ws, res);
+    case algorithm::heuristic:
+      return ao_solve<T>(ch, d, sys, cfg.outer, cfg.heuristic, w, f, curve, ws, res);
   }
   return status::ok;
 }

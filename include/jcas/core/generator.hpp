@@ -22,9 +22,9 @@ struct scenario {
   double zeta0_db = -10;                            // path loss at 1 m
   double eps_c = 3, eps_s = 2;                      // beta = sqrt(zeta0 d^-eps)
   double angle_min = -3.14159265358979323846 / 3, angle_max = 3.14159265358979323846;
-  double rician_k = 5;                              // linear
-  double noise_db = -80;                            // sigma^2; channels divided by sigma
-  bool clutter_reuses_target_pathloss = true;       // the reference's quirk
+  double rician_k = 5;                         // linear
+  double noise_db = -80;                       // sigma^2; channels divided by sigma
+  bool clutter_reuses_target_pathloss = true;  // the reference's quirk
 
   /// The constants stated in the paper's text: zeta0 = -30 dB, Rician factor 3 dB,
   /// independent clutter path loss, no height offset.
@@ -55,7 +55,10 @@ class philox_stream {
   }
   /// Standard normal (Box-Muller; the second value of each pair is kept for the next call).
   JCAS_HD double normal() {
-    if (has_spare_) { has_spare_ = false; return spare_; }
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
     const double u1 = uniform(), u2 = uniform();
     const double r = sqrt(-2.0 * log(u1)), t = 6.283185307179586476925 * u2;
     spare_ = r * sin(t);
@@ -89,8 +92,8 @@ JCAS_HD inline double pathloss_amplitude(double zeta0_db, double dist, double ep
 constexpr std::uint32_t sensing_entity_base = 1u << 20;
 
 /// One realization: h (Nt x K, column-major) and g (J blocks Nr x Nt, column-major).
-JCAS_HD inline void generate_realization(const scenario& sc, std::uint64_t seed, std::uint64_t index,
-                                         cplx<double>* h, cplx<double>* g) {
+JCAS_HD inline void generate_realization(const scenario& sc, std::uint64_t seed, std::uint64_t index, cplx<double>* h,
+                                         cplx<double>* g) {
   const problem_dims& d = sc.dims;
   const double sigma = sqrt(pow(10.0, sc.noise_db / 10.0));
   const double los = sqrt(sc.rician_k / (sc.rician_k + 1)), nlos = sqrt(1 / (sc.rician_k + 1));

@@ -22,12 +22,12 @@ JCAS_HD inline void mrt_init(cview<T> h, mview<T> w, T pt) {
 
 template <class T>
 struct f0_ws {
-  cplx<T>* p;    // J blocks Nr x K
-  mview<T> b;    // Nr x Nr
-  mview<T> c;    // Nr x K
-  mview<T> gram; // K x K
-  mview<T> vec;  // K x K
-  T* eval;       // K
+  cplx<T>* p;     // J blocks Nr x K
+  mview<T> b;     // Nr x Nr
+  mview<T> c;     // Nr x K
+  mview<T> gram;  // K x K
+  mview<T> vec;   // K x K
+  T* eval;        // K
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d) {
     p = a.template take<cplx<T>>(long(d.nr) * d.k * d.j());
@@ -84,7 +84,8 @@ JCAS_HD inline status f0_lowrank(const Ch& ch, const problem_dims& d, const syst
     gemm_hn<T>(ws.c, ws.c, ws.gram);
     hermitian_eig<T>(ws.gram, ws.eval, ws.vec);
     index_t top = 0;
-    for (index_t k = 1; k < d.k; ++k) if (ws.eval[k] > ws.eval[top]) top = k;
+    for (index_t k = 1; k < d.k; ++k)
+      if (ws.eval[k] > ws.eval[top]) top = k;
     cplx<T>* fm = f.col(m);
     for (index_t r = 0; r < d.nr; ++r) fm[r] = cplx<T>();
     for (index_t k = 0; k < d.k; ++k) {

@@ -95,11 +95,11 @@ JCAS_HD inline T normalized_step(mview<T> w, cview<T> dir, T beta, T pt) {
 /// Scratch of layer_prepare.
 template <class T>
 struct layer_ws {
-  T* z_c;          // K
-  T* z_s;          // M
-  cplx<T>* th_c;   // K: theta_ck
-  cplx<T>* th_s;   // K x M: column m = theta_sm^T
-  mview<T> q;      // Nr x Nr: Q, then its Cholesky factor
+  T* z_c;         // K
+  T* z_s;         // M
+  cplx<T>* th_c;  // K: theta_ck
+  cplx<T>* th_s;  // K x M: column m = theta_sm^T
+  mview<T> q;     // Nr x Nr: Q, then its Cholesky factor
   surrogate<T> sur;
 
   template <class A>
@@ -117,8 +117,8 @@ struct layer_ws {
 /// Writes F' into f (Nr x M, in/out) and the W-subproblem into ws.sur.
 /// A combiner whose theta_sm is zero (no echo at all) is left unchanged.
 template <class T, class Ch>
-JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
-                                    T mu_c, T mu_s, const metrics<T>& mt, mview<T> f, layer_ws<T>& ws) {
+JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
+                                    const metrics<T>& mt, mview<T> f, layer_ws<T>& ws) {
   // Steps 1-2: xi = gamma; weights (eq. 8).
   softmin_weights(d.k, mt.gamma_c, mu_c, ws.z_c);
   softmin_weights(d.m, mt.gamma_s, mu_s, ws.z_s);
@@ -242,7 +242,7 @@ JCAS_HD inline void surrogate_direction_adjoint(const surrogate<T>& sur, cview<T
     cplx<T>* lb = sb.l.col(r);
     const cplx<T>* lr = sur.l.col(r);
     for (index_t k = 0; k < kk; ++k) {
-      const cplx<T> m = sb.n(r, k) * sur.d[r];    // M = d .* N
+      const cplx<T> m = sb.n(r, k) * sur.d[r];      // M = d .* N
       const cplx<T> nbar = sb.mb(r, k) * sur.d[r];  // Nbar = d .* Mbar
       sb.d[r] += cmulc(sb.mb(r, k), sb.n(r, k)).re;
       const cplx<T> cm = conj(m), cn = conj(nbar);
@@ -283,22 +283,21 @@ JCAS_HD inline T normalized_step_adjoint(cview<T> v, cview<T> dir, T beta, T pt,
       uu -= beta * re;
     }
   for (index_t k = 0; k < v.cols; ++k)
-    for (index_t n = 0; n < v.rows; ++n)
-      dirbar(n, k) += (vbar(n, k) * (-beta) - dir(n, k) * (uu * inv)) * inv;
+    for (index_t n = 0; n < v.rows; ++n) dirbar(n, k) += (vbar(n, k) * (-beta) - dir(n, k) * (uu * inv)) * inv;
   return beta_bar;
 }
 
 /// Scratch of layer_prepare_adjoint.
 template <class T>
 struct layer_bar {
-  T* z_c;          // K
-  T* z_s;          // M
-  cplx<T>* th_c;   // K
-  cplx<T>* th_s;   // K x M
-  mview<T> fnew;   // Nr x M: adjoint of F' (caller sets)
-  cplx<T>* vr;     // Nr scratch
-  cplx<T>* vr2;    // Nr scratch
-  cplx<T>* vt;     // Nt scratch
+  T* z_c;         // K
+  T* z_s;         // M
+  cplx<T>* th_c;  // K
+  cplx<T>* th_s;  // K x M
+  mview<T> fnew;  // Nr x M: adjoint of F' (caller sets)
+  cplx<T>* vr;    // Nr scratch
+  cplx<T>* vr2;   // Nr scratch
+  cplx<T>* vt;    // Nt scratch
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d) {
     z_c = a.template take<T>(d.k);
@@ -311,7 +310,10 @@ struct layer_bar {
     vt = a.template take<cplx<T>>(d.nt);
   }
   JCAS_HD void zero(const problem_dims& d) {
-    for (index_t k = 0; k < d.k; ++k) { z_c[k] = 0; th_c[k] = cplx<T>(); }
+    for (index_t k = 0; k < d.k; ++k) {
+      z_c[k] = 0;
+      th_c[k] = cplx<T>();
+    }
     for (index_t m = 0; m < d.m; ++m) z_s[m] = 0;
     for (long i = 0; i < long(d.k) * d.m; ++i) th_s[i] = cplx<T>();
   }
@@ -383,7 +385,7 @@ JCAS_HD inline void layer_prepare_adjoint(const Ch& ch, const problem_dims& d, c
     for (index_t r = 0; r < d.nr; ++r) {
       lb.vr2[r] = fm[r] / a;  // x_m
       abar += cmulc(lb.vr2[r], fb[r]).re;
-      lb.vr[r] = fb[r] * a;   // xbar, then bbar = Q^{-1} xbar
+      lb.vr[r] = fb[r] * a;  // xbar, then bbar = Q^{-1} xbar
     }
     cholesky_solve<T>(ws.q, lb.vr);
     const cplx<T>* bb = lb.vr;

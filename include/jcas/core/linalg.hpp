@@ -9,8 +9,10 @@
 
 namespace jcas::core {
 
-template <class T> using cview = mat_view<const cplx<T>>;
-template <class T> using mview = mat_view<cplx<T>>;
+template <class T>
+using cview = mat_view<const cplx<T>>;
+template <class T>
+using mview = mat_view<cplx<T>>;
 
 /// <a, b> = a^H b over n entries.
 template <class T>
@@ -120,7 +122,10 @@ JCAS_HD inline status hermitian_eig(mview<T> a, T* eval, mview<T> v, int max_swe
     T off = 0;
     for (index_t j = 0; j < n; ++j)
       for (index_t i = 0; i < j; ++i) off += norm2(a(i, j));
-    if (off <= eps * diag_scale) { st = status::ok; break; }
+    if (off <= eps * diag_scale) {
+      st = status::ok;
+      break;
+    }
     for (index_t p = 0; p < n - 1; ++p) {
       for (index_t q = p + 1; q < n; ++q) {
         const cplx<T> apq = a(p, q);

@@ -7,14 +7,14 @@ namespace jcas::core {
 /// Everything the layer needs from one evaluation of the metrics at (W, F).
 template <class T>
 struct metrics {
-  cplx<T>* p;       // J blocks Nr x K: P_j = G_j W
-  cplx<T>* e;       // K: h_k^H w_k
-  T* t_c;           // K: T_ck = sum_j |h_k^H w_j|^2 + sigma_c^2
-  T* gamma_c;       // K: SINR
-  cplx<T>* q;       // K x M: column m = (f_m^H G_m W)^T
-  T* t_s;           // M: T_sm
-  T* gamma_s;       // M: SCNR
-  T objective;      // h(W, F)
+  cplx<T>* p;   // J blocks Nr x K: P_j = G_j W
+  cplx<T>* e;   // K: h_k^H w_k
+  T* t_c;       // K: T_ck = sum_j |h_k^H w_j|^2 + sigma_c^2
+  T* gamma_c;   // K: SINR
+  cplx<T>* q;   // K x M: column m = (f_m^H G_m W)^T
+  T* t_s;       // M: T_sm
+  T* gamma_s;   // M: SCNR
+  T objective;  // h(W, F)
   T min_gamma_c, min_gamma_s;
 
   template <class A>
@@ -27,9 +27,7 @@ struct metrics {
     t_s = a.template take<T>(d.m);
     gamma_s = a.template take<T>(d.m);
   }
-  JCAS_HD cplx<T>* pcol(index_t j, index_t k, const problem_dims& d) const {
-    return p + (long(j) * d.k + k) * d.nr;
-  }
+  JCAS_HD cplx<T>* pcol(index_t j, index_t k, const problem_dims& d) const { return p + (long(j) * d.k + k) * d.nr; }
 };
 
 /// min over x of ln(1 + x) for n entries.
@@ -51,8 +49,11 @@ JCAS_HD inline void evaluate_metrics(const Ch& ch, cview<T> w, cview<T> f, const
     T interference = sys.sigma_c2, signal = 0;
     for (index_t j = 0; j < d.k; ++j) {
       const cplx<T> ekj = dotc(d.nt, ch.h.col(k), w.col(j));
-      if (j == k) { out.e[k] = ekj; signal = norm2(ekj); }
-      else interference += norm2(ekj);
+      if (j == k) {
+        out.e[k] = ekj;
+        signal = norm2(ekj);
+      } else
+        interference += norm2(ekj);
     }
     out.t_c[k] = signal + interference;
     out.gamma_c[k] = signal / interference;
@@ -67,8 +68,11 @@ JCAS_HD inline void evaluate_metrics(const Ch& ch, cview<T> w, cview<T> f, const
     for (index_t j = 0; j < d.j(); ++j)
       for (index_t k = 0; k < d.k; ++k) {
         const cplx<T> v = dotc(d.nr, f.col(m), out.pcol(j, k, d));
-        if (j == m) { out.q[long(m) * d.k + k] = v; signal += norm2(v); }
-        else clutter += norm2(v);
+        if (j == m) {
+          out.q[long(m) * d.k + k] = v;
+          signal += norm2(v);
+        } else
+          clutter += norm2(v);
       }
     out.t_s[m] = signal + clutter;
     out.gamma_s[m] = signal / clutter;
@@ -104,8 +108,15 @@ struct metrics_bar {
     tmp = a.template take<cplx<T>>(d.nt);
   }
   JCAS_HD void zero(const problem_dims& d) {
-    for (index_t k = 0; k < d.k; ++k) { gamma_c[k] = 0; t_c[k] = 0; e[k] = cplx<T>(); }
-    for (index_t m = 0; m < d.m; ++m) { gamma_s[m] = 0; t_s[m] = 0; }
+    for (index_t k = 0; k < d.k; ++k) {
+      gamma_c[k] = 0;
+      t_c[k] = 0;
+      e[k] = cplx<T>();
+    }
+    for (index_t m = 0; m < d.m; ++m) {
+      gamma_s[m] = 0;
+      t_s[m] = 0;
+    }
     for (long i = 0; i < long(d.k) * d.m; ++i) q[i] = cplx<T>();
     for (long i = 0; i < long(d.nr) * d.k * d.j(); ++i) p[i] = cplx<T>();
   }
@@ -117,8 +128,10 @@ template <class T>
 JCAS_HD inline void objective_adjoint(const problem_dims& d, const system_params<T>& sys, const metrics<T>& mt, T hbar,
                                       metrics_bar<T>& mb) {
   index_t kc = 0, ms = 0;
-  for (index_t k = 1; k < d.k; ++k) if (mt.gamma_c[k] < mt.gamma_c[kc]) kc = k;
-  for (index_t m = 1; m < d.m; ++m) if (mt.gamma_s[m] < mt.gamma_s[ms]) ms = m;
+  for (index_t k = 1; k < d.k; ++k)
+    if (mt.gamma_c[k] < mt.gamma_c[kc]) kc = k;
+  for (index_t m = 1; m < d.m; ++m)
+    if (mt.gamma_s[m] < mt.gamma_s[ms]) ms = m;
   mb.gamma_c[kc] += hbar / (1 + mt.gamma_c[kc]);
   mb.gamma_s[ms] += sys.delta * hbar / (1 + mt.gamma_s[ms]);
 }

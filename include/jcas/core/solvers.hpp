@@ -12,8 +12,8 @@ namespace jcas::core {
 template <class T>
 struct solve_result {
   T objective = 0, min_gamma_c = 0, min_gamma_s = 0;
-  int outer = 0;  // outer layers / iterations run
-  long inner = 0; // W-updates (projected steps) taken in all
+  int outer = 0;   // outer layers / iterations run
+  long inner = 0;  // W-updates (projected steps) taken in all
 };
 
 /// Scratch of every solver for one realization.
@@ -21,10 +21,10 @@ template <class T>
 struct solver_ws {
   metrics<T> mt;
   layer_ws<T> lw;
-  mview<T> dir;     // Nt x K
-  mview<T> trial;   // Nt x K
-  mview<T> gram;    // R x R (fixed_point only)
-  T* eval;          // R
+  mview<T> dir;    // Nt x K
+  mview<T> trial;  // Nt x K
+  mview<T> gram;   // R x R (fixed_point only)
+  T* eval;         // R
 
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d) {
@@ -89,8 +89,8 @@ JCAS_HD inline void fill_result(const metrics<T>& mt, solve_result<T>& res) {
 /// h(W^[l], F^[l]) after layer l (SPEC.md 4.7: after the update, unlike the reference).
 template <class T, class Ch>
 JCAS_HD inline status unfolded_forward(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
-                                       const unfolded_params<T>& p, mview<T> w, mview<T> f, T* curve,
-                                       solver_ws<T>& ws, solve_result<T>& res) {
+                                       const unfolded_params<T>& p, mview<T> w, mview<T> f, T* curve, solver_ws<T>& ws,
+                                       solve_result<T>& res) {
   evaluate_metrics<T>(ch, w, f, d, sys, ws.mt);
   if (curve) curve[0] = ws.mt.objective;
   for (index_t l = 0; l < p.l_out; ++l) {
@@ -151,7 +151,10 @@ struct pgd_backtracking {
           for (index_t i = 0; i < w.rows; ++i) ws.trial(i, k) = w(i, k) - ws.dir(i, k) * (t / nd);
         project_power(ws.trial, pt);
         const T gt = surrogate_eval<T>(sur, ws.trial, mview<T>());
-        if (gt < g - armijo * t) { accepted = true; break; }
+        if (gt < g - armijo * t) {
+          accepted = true;
+          break;
+        }
       }
       if (!accepted) break;
       copy<T>(ws.trial, w);
@@ -213,9 +216,9 @@ struct ao_outer {
 /// curve[0] = h at the start, curve[i] = h after outer iteration i, the final value
 /// repeated after convergence.
 template <class T, class Ch, class Policy>
-JCAS_HD inline status ao_solve(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
-                               const ao_outer<T>& o, const Policy& policy, mview<T> w, mview<T> f, T* curve,
-                               solver_ws<T>& ws, solve_result<T>& res) {
+JCAS_HD inline status ao_solve(const Ch& ch, const problem_dims& d, const system_params<T>& sys, const ao_outer<T>& o,
+                               const Policy& policy, mview<T> w, mview<T> f, T* curve, solver_ws<T>& ws,
+                               solve_result<T>& res) {
   evaluate_metrics<T>(ch, w, f, d, sys, ws.mt);
   T h_prev = ws.mt.objective;
   if (curve) curve[0] = h_prev;

@@ -67,8 +67,8 @@ JCAS_HD inline void set_zero(mview<T> a) {
 /// steps, recording every iterate in ws.iter_*. w_out receives the layer's output W.
 template <class T, class Ch>
 JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
-                                   const unfolded_params<T>& p, index_t l, cview<T> w_in, cview<T> f_in,
-                                   mview<T> f_out, training_ws<T>& ws) {
+                                   const unfolded_params<T>& p, index_t l, cview<T> w_in, cview<T> f_in, mview<T> f_out,
+                                   training_ws<T>& ws) {
   solver_ws<T>& sw = ws.sw;
   evaluate_metrics<T>(ch, w_in, f_in, d, sys, sw.mt);
   copy<T>(f_in, f_out);
@@ -80,8 +80,10 @@ JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const sy
   for (index_t rep = 0; rep < p.i_w; ++rep)
     for (index_t i = 0; i < p.l_in; ++i, ++s) {
       mview<T> w = ws.it(ws.iter_w, s, d), dir = ws.it(ws.iter_d, s, d), v = ws.it(ws.iter_v, s, d);
-      if (!p.frozen || s == 0) surrogate_eval<T>(sw.lw.sur, w, dir);
-      else copy<T>(ws.it(ws.iter_d, 0, d), dir);
+      if (!p.frozen || s == 0)
+        surrogate_eval<T>(sw.lw.sur, w, dir);
+      else
+        copy<T>(ws.it(ws.iter_d, 0, d), dir);
       const T nd = sqrt(frob2<T>(dir));
       const T a = nd > T(0) ? beta[i] / nd : T(0);
       for (index_t k = 0; k < d.k; ++k)
