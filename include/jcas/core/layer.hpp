@@ -92,22 +92,41 @@ JCAS_HD inline T normalized_step(mview<T> w, cview<T> dir, T beta, T pt) {
   return nd;
 }
 
-/// Scratch of layer_prepare.
+/// The quadratic-transform auxiliaries of one layer (steps 2-3). The same layout holds
+/// their values (layer_ws) and their adjoints (layer_bar).
 template <class T>
-struct layer_ws {
-  T* z_c;         // K
-  T* z_s;         // M
+struct layer_aux {
+  T* z_c;         // K: smoothed-min weights of the users
+  T* z_s;         // M: ... of the targets
   cplx<T>* th_c;  // K: theta_ck
   cplx<T>* th_s;  // K x M: column m = theta_sm^T
-  mview<T> q;     // Nr x Nr: Q, then its Cholesky factor
-  surrogate<T> sur;
 
   template <class A>
-  JCAS_HD void carve(A& a, const problem_dims& d) {
+  JCAS_HD void carve_aux(A& a, const problem_dims& d) {
     z_c = a.template take<T>(d.k);
     z_s = a.template take<T>(d.m);
     th_c = a.template take<cplx<T>>(d.k);
     th_s = a.template take<cplx<T>>(long(d.k) * d.m);
+  }
+  JCAS_HD void zero_aux(const problem_dims& d) {
+    for (index_t k = 0; k < d.k; ++k) {
+      z_c[k] = 0;
+      th_c[k] = cplx<T>();
+    }
+    for (index_t m = 0; m < d.m; ++m) z_s[m] = 0;
+    for (long i = 0; i < long(d.k) * d.m; ++i) th_s[i] = cplx<T>();
+  }
+};
+
+/// Scratch of layer_prepare.
+template <class T>
+struct layer_ws : layer_aux<T> {
+  mview<T> q;  // Nr x Nr: Q, then its Cholesky factor
+  surrogate<T> sur;
+
+  template <class A>
+  JCAS_HD void carve(A& a, const problem_dims& d) {
+    this->carve_aux(a, d);
     q = a.template mat<T>(d.nr, d.nr);
     sur.carve(a, d);
   }
@@ -287,35 +306,20 @@ JCAS_HD inline T normalized_step_adjoint(cview<T> v, cview<T> dir, T beta, T pt,
   return beta_bar;
 }
 
-/// Scratch of layer_prepare_adjoint.
+/// Scratch of layer_prepare_adjoint: the auxiliaries' adjoints, F''s adjoint, vectors.
 template <class T>
-struct layer_bar {
-  T* z_c;         // K
-  T* z_s;         // M
-  cplx<T>* th_c;  // K
-  cplx<T>* th_s;  // K x M
+struct layer_bar : layer_aux<T> {
   mview<T> fnew;  // Nr x M: adjoint of F' (caller sets)
   cplx<T>* vr;    // Nr scratch
   cplx<T>* vr2;   // Nr scratch
   cplx<T>* vt;    // Nt scratch
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d) {
-    z_c = a.template take<T>(d.k);
-    z_s = a.template take<T>(d.m);
-    th_c = a.template take<cplx<T>>(d.k);
-    th_s = a.template take<cplx<T>>(long(d.k) * d.m);
+    this->carve_aux(a, d);
     fnew = a.template mat<T>(d.nr, d.m);
     vr = a.template take<cplx<T>>(d.nr);
     vr2 = a.template take<cplx<T>>(d.nr);
     vt = a.template take<cplx<T>>(d.nt);
-  }
-  JCAS_HD void zero(const problem_dims& d) {
-    for (index_t k = 0; k < d.k; ++k) {
-      z_c[k] = 0;
-      th_c[k] = cplx<T>();
-    }
-    for (index_t m = 0; m < d.m; ++m) z_s[m] = 0;
-    for (long i = 0; i < long(d.k) * d.m; ++i) th_s[i] = cplx<T>();
   }
 };
 
@@ -330,7 +334,7 @@ JCAS_HD inline void layer_prepare_adjoint(const Ch& ch, const problem_dims& d, c
                                           const surrogate_bar<T>& sb, layer_bar<T>& lb, metrics_bar<T>& mb,
                                           mview<T> fbar_in, T* mu_c_bar, T* mu_s_bar) {
   const surrogate<T>& sur = ws.sur;
-  lb.zero(d);
+  lb.zero_aux(d);
   // Step 5, sensing columns y_jm = G_j^H f'_m with d_jm = delta z_sm ||theta_sm||^2.
   for (index_t m = 0; m < d.m; ++m) {
     const cplx<T>* th = ws.th_s + long(m) * d.k;
