@@ -4,6 +4,7 @@
 // host/cuda_dispatch.cpp; this file holds only device code and its launches.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -196,27 +197,32 @@ void loss_grad(const device_batch<double>& hb, double scale, double* loss, doubl
   }
   const long hs = long(d.nt) * d.k, gs = long(d.j()) * d.nr * d.nt, us = long(d.nr) * d.j(), vs = long(d.nt) * d.j();
   const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
-  dev_buf<cplx<double>> h(size_t(n * hs)), g(hb.rank1 ? 1 : size_t(n * gs)), u(hb.rank1 ? size_t(n * us) : 1),
-      v(hb.rank1 ? size_t(n * vs) : 1), wf(size_t(n * wf_len));
-  dev_buf<double> l{size_t(n)}, gr{size_t(n * np)};
-  dev_buf<int> st{size_t(n)};
-  dev_buf<char> scratch(size_t(n * ws_bytes));
-  to_device(h.p, hb.h, size_t(n * hs));
-  if (hb.rank1) {
-    to_device(u.p, hb.u, size_t(n * us));
-    to_device(v.p, hb.v, size_t(n * vs));
-  } else {
-    to_device(g.p, hb.g, size_t(n * gs));
+  // Chunks bound the per-thread training scratch (~250 KB each at the paper's sizes).
+  const long chunk = std::max(1L, std::min<long>(n, (1L << 32) / std::max(ws_bytes, 1L)));
+  dev_buf<cplx<double>> h(size_t(chunk * hs)), g(hb.rank1 ? 1 : size_t(chunk * gs)),
+      u(hb.rank1 ? size_t(chunk * us) : 1), v(hb.rank1 ? size_t(chunk * vs) : 1), wf(size_t(chunk * wf_len));
+  dev_buf<double> l{size_t(chunk)}, gr{size_t(chunk * np)};
+  dev_buf<int> st{size_t(chunk)};
+  dev_buf<char> scratch(size_t(chunk * ws_bytes));
+  for (long b0 = 0; b0 < n; b0 += chunk) {
+    const long c = std::min(chunk, n - b0);
+    to_device(h.p, hb.h + b0 * hs, size_t(c * hs));
+    if (hb.rank1) {
+      to_device(u.p, hb.u + b0 * us, size_t(c * us));
+      to_device(v.p, hb.v + b0 * vs, size_t(c * vs));
+    } else {
+      to_device(g.p, hb.g + b0 * gs, size_t(c * gs));
+    }
+    to_device(wf.p, hb.wf + b0 * wf_len, size_t(c * wf_len));
+    const int threads = 32;
+    loss_grad_kernel<double><<<unsigned((c + threads - 1) / threads), threads>>>(
+        d, hb.sys, up, c, hb.rank1, h.p, g.p, u.p, v.p, wf.p, scale, l.p, gr.p, st.p, scratch.p, ws_bytes);
+    JCAS_CUDA_CHECK(cudaGetLastError());
+    JCAS_CUDA_CHECK(cudaDeviceSynchronize());
+    to_host(loss + b0, l.p, size_t(c));
+    to_host(grad + b0 * np, gr.p, size_t(c * np));
+    to_host(hb.status + b0, st.p, size_t(c));
   }
-  to_device(wf.p, hb.wf, size_t(n * wf_len));
-  const int threads = 32;
-  loss_grad_kernel<double><<<unsigned((n + threads - 1) / threads), threads>>>(
-      d, hb.sys, up, n, hb.rank1, h.p, g.p, u.p, v.p, wf.p, scale, l.p, gr.p, st.p, scratch.p, ws_bytes);
-  JCAS_CUDA_CHECK(cudaGetLastError());
-  JCAS_CUDA_CHECK(cudaDeviceSynchronize());
-  to_host(loss, l.p, size_t(n));
-  to_host(grad, gr.p, size_t(n * np));
-  to_host(hb.status, st.p, size_t(n));
 }
 
 template void solve<float>(const device_batch<float>&, int);
