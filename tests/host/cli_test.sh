@@ -86,5 +86,15 @@ for f in demo_convergence.png demo_cdf.png unfolded_trained.h5 ao_fixed.h5; do
 done
 head -c 8 "$dir/demo/demo_cdf.png" | od -c | grep -q "P   N   G" && ok || bad "not a PNG"
 
+# jcas bench: one JSON object with a row per workload and precision; CUDA noted when absent.
+"$jcas" bench --batch 4 --quick --json 2>/dev/null | /usr/bin/python3 -c "
+import json,sys
+j=json.load(sys.stdin); r=j['results']
+cpu=[x for x in r if x['device']=='cpu']
+assert {(x['workload'],x['precision']) for x in cpu}=={('unfolded','f32'),('unfolded','f64'),('train-step','f64')}, cpu
+assert all(x['realizations_per_second']>0 for x in r)
+assert any(x['device']=='cuda' for x in r) or any('cuda' in n for n in j['notes']), j
+" && ok || bad "bench json"
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
