@@ -8,10 +8,12 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include "bench.hpp"
 #include "io.hpp"
+#include "montecarlo.hpp"
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
 #include "progress.hpp"
@@ -342,6 +344,52 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
   return c.model;
 }
 
+struct mc_args {
+  mc::settings s;
+  std::string algos = "unfolded", params, out, device = "cpu";
+  double delta = 1, snr_db = 20;
+  bool json = false, resume = false;
+};
+
+/// `jcas montecarlo`: N realizations generated on the fly, several algorithms on the same
+/// channels, statistics with 95 % intervals, checkpoint per chunk, resume.
+int run_montecarlo(mc_args& a) {
+  mc::settings& s = a.s;
+  s.algos.clear();
+  std::stringstream ss(a.algos);
+  for (std::string x; std::getline(ss, x, ',');) s.algos.push_back(parse_algorithm(x));
+  s.device = parse_device(a.device);
+  s.solve.sys.pt = std::pow(10.0, a.snr_db / 10.0);
+  s.solve.sys.delta = a.delta;
+  if (!a.params.empty()) s.solve.model = io::read_model(a.params);
+  s.solve.model.finalize();
+  validate(s.solve, s.sc.dims);
+  const std::string ckpt = a.out + ".ckpt.h5";
+  mc::state st;
+  if (a.resume) st = mc::read_state(ckpt, s);
+  host::progress_bar bar("montecarlo");
+  mc::run(
+      s, st, [&](long d, long t) { bar.update(d, t); }, [&](const mc::state& x) { mc::write_state(ckpt, s, x); });
+  bar.finish();
+  mc::write_summary(a.out + ".h5", a.out + ".csv", s, st);
+  nlohmann::json j = nlohmann::json::array();
+  if (!a.json)
+    std::printf("%-16s %12s %14s %10s %12s %12s %9s %9s %9s\n", "algo", "realizations", "mean objective", "95% CI",
+                "min SINR dB", "min SCNR dB", "q05", "median", "q95");
+  for (size_t i = 0; i < s.algos.size(); ++i) {
+    const mc::stats r = mc::summarize(st.objective[i], st.min_sinr[i], st.min_scnr[i]);
+    if (a.json)
+      j.push_back({{"algo", to_string(s.algos[i])}, {"realizations", r.n}, {"mean_objective", r.mean},
+                   {"ci95_objective", r.ci95}, {"min_sinr_db", r.min_sinr_db}, {"min_scnr_db", r.min_scnr_db},
+                   {"q05", r.q05}, {"q50", r.q50}, {"q95", r.q95}});
+    else
+      std::printf("%-16s %12ld %14.4f %10.4f %12.2f %12.2f %9.3f %9.3f %9.3f\n", to_string(s.algos[i]).c_str(), r.n,
+                  r.mean, r.ci95, r.min_sinr_db, r.min_scnr_db, r.q05, r.q50, r.q95);
+  }
+  if (a.json) std::cout << nlohmann::json{{"results", j}}.dump() << std::endl;
+  return 0;
+}
+
 struct demo_args {
   long train = 500;
   int epochs = 30;
@@ -438,6 +486,25 @@ int main(int argc, char** argv) {
   CLI::App* trn = app.add_subcommand("train", "train the unfolded optimiser's step sizes and smoothing constants");
   add_train_options(trn, ta);
   demo_args da;
+  mc_args ma;
+  CLI::App* mcc = app.add_subcommand("montecarlo", "statistics over many realizations generated on the fly");
+  mcc->add_option("--count", ma.s.count, "realizations")->check(at_least(1));
+  mcc->add_option("--chunk", ma.s.chunk, "realizations per chunk (and checkpoint)")->check(at_least(1));
+  mcc->add_option("--seed", ma.s.seed, "channel seed");
+  mcc->add_option("--algos", ma.algos, "comma-separated algorithms, run on the same channels");
+  mcc->add_option("--params", ma.params, "unfolded parameter file");
+  mcc->add_option("--users", ma.s.sc.dims.k, "K")->check(at_least(1));
+  mcc->add_option("--targets", ma.s.sc.dims.m, "M")->check(at_least(1));
+  mcc->add_option("--clutter", ma.s.sc.dims.c, "C")->check(at_least(0));
+  mcc->add_option("--nt", ma.s.sc.dims.nt, "transmit antennas")->check(at_least(1));
+  mcc->add_option("--nr", ma.s.sc.dims.nr, "receive antennas")->check(at_least(1));
+  mcc->add_option("--delta", ma.delta, "trade-off weight");
+  mcc->add_option("--snr-db", ma.snr_db, "Pt = 10^(snr/10)");
+  mcc->add_option("--device", ma.device, "cpu, cuda or cuda:N");
+  mcc->add_option("--threads", ma.s.solve.threads, "CPU threads (0 = all)")->check(at_least(0));
+  mcc->add_option("--out", ma.out, "output prefix: PREFIX.h5, PREFIX.csv, PREFIX.ckpt.h5")->required();
+  mcc->add_flag("--resume", ma.resume, "continue from PREFIX.ckpt.h5");
+  mcc->add_flag("--json", ma.json, "one JSON object on stdout");
   cli::bench_args ba;
   CLI::App* bench = app.add_subcommand("bench", "throughput of the CPU and CUDA backends side by side");
   bench->add_option("--batch", ba.batches, "batch sizes (CUDA runs each; the CPU at most 512)");
@@ -468,6 +535,7 @@ int main(int argc, char** argv) {
     if (*sol) return run_solve(sa);
     if (*demo) return run_demo(da);
     if (*bench) return cli::run_bench(ba);
+    if (*mcc) return run_montecarlo(ma);
     if (*trn) return run_train(ta), 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "jcas: error: %s\n", e.what());

@@ -86,6 +86,19 @@ for f in demo_convergence.png demo_cdf.png unfolded_trained.h5 ao_fixed.h5; do
 done
 head -c 8 "$dir/demo/demo_cdf.png" | od -c | grep -q "P   N   G" && ok || bad "not a PNG"
 
+# jcas montecarlo: summary files and JSON; --resume finishes a run to the same summary.
+"$jcas" montecarlo --count 9 --chunk 4 --algos unfolded,heuristic --out "$dir/mc" --json >"$dir/mc.json" 2>/dev/null && ok || bad "montecarlo"
+/usr/bin/python3 -c "
+import json,h5py
+j=json.load(open('$dir/mc.json'))['results']; assert [x['algo'] for x in j]==['unfolded','heuristic'] and j[0]['realizations']==9, j
+f=h5py.File('$dir/mc.h5','r'); assert f['unfolded/objective_sorted'].shape==(9,)
+" && ok || bad "montecarlo outputs"
+[ "$(wc -l <"$dir/mc.csv")" -eq 3 ] && ok || bad "montecarlo csv"
+"$jcas" montecarlo --count 5 --chunk 4 --algos unfolded,heuristic --out "$dir/mc2" >/dev/null 2>&1 && ok || bad "mc part"
+"$jcas" montecarlo --count 9 --chunk 4 --algos unfolded,heuristic --out "$dir/mc2" --resume --json >"$dir/mc2.json" 2>/dev/null && ok || bad "mc resume"
+cmp -s "$dir/mc.csv" "$dir/mc2.csv" && ok || bad "resumed montecarlo summary differs"
+expect_error "another run" "$jcas" montecarlo --count 9 --seed 2 --algos unfolded,heuristic --out "$dir/mc2" --resume
+
 # jcas bench: one JSON object with a row per workload and precision; CUDA noted when absent.
 "$jcas" bench --batch 4 --quick --json 2>/dev/null | /usr/bin/python3 -c "
 import json,sys

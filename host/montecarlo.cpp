@@ -1,0 +1,215 @@
+#include "montecarlo.hpp"
+
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+#include "io.hpp"
+#include "jcas/cuda_backend.hpp"
+
+namespace jcas::mc {
+
+namespace {
+double quantile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return std::nan("");
+  const double pos = q * double(sorted.size() - 1);
+  const size_t lo = size_t(pos);
+  const size_t hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - double(lo)) * (sorted[hi] - sorted[lo]);
+}
+
+std::string algos_string(const std::vector<algorithm>& a) {
+  std::string s;
+  for (algorithm x : a) {
+    if (!s.empty()) s += ',';
+    s += to_string(x);
+  }
+  return s;
+}
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) { throw std::runtime_error(path + ": " + what); }
+
+void write_vec(hid_t loc, const std::string& name, const std::vector<double>& v) {
+  const hsize_t n = v.size();
+  const hid_t sp = H5Screate_simple(1, &n, nullptr);
+  const hid_t ds = H5Dcreate2(loc, name.c_str(), H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (n) H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
+  H5Dclose(ds);
+  H5Sclose(sp);
+}
+std::vector<double> read_vec(hid_t loc, const std::string& path, const std::string& name) {
+  if (H5Lexists(loc, name.c_str(), H5P_DEFAULT) <= 0) fail(path, "missing dataset '" + name + "'");
+  const hid_t ds = H5Dopen2(loc, name.c_str(), H5P_DEFAULT);
+  const hid_t sp = H5Dget_space(ds);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(sp, &n, nullptr);
+  std::vector<double> v(n);
+  if (n) H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
+  H5Sclose(sp);
+  H5Dclose(ds);
+  return v;
+}
+void attr_d(hid_t loc, const char* name, double v) {
+  const hid_t sp = H5Screate(H5S_SCALAR);
+  const hid_t a = H5Acreate2(loc, name, H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, H5T_NATIVE_DOUBLE, &v);
+  H5Aclose(a);
+  H5Sclose(sp);
+}
+double read_attr_d(hid_t loc, const std::string& path, const char* name) {
+  if (H5Aexists(loc, name) <= 0) fail(path, std::string("missing attribute '") + name + "'");
+  double v = 0;
+  const hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+  H5Aread(a, H5T_NATIVE_DOUBLE, &v);
+  H5Aclose(a);
+  return v;
+}
+/// A fingerprint of what the results belong to, to refuse resuming a different run.
+std::vector<double> identity(const settings& s) {
+  const problem_dims& d = s.sc.dims;
+  std::vector<double> id = {double(s.seed), double(d.nt), double(d.nr), double(d.k), double(d.m), double(d.c),
+                            s.solve.sys.pt, s.solve.sys.delta, double(s.solve.model.l_out)};
+  for (algorithm a : s.algos) id.push_back(double(int(a)));
+  return id;
+}
+}  // namespace
+
+stats summarize(const std::vector<double>& obj, const std::vector<double>& sinr, const std::vector<double>& scnr) {
+  stats r;
+  r.n = long(obj.size());
+  if (r.n == 0) return r;
+  double sum = 0, ss = 0, a = 0, b = 0;
+  for (size_t i = 0; i < obj.size(); ++i) {
+    sum += obj[i];
+    a += sinr[i];
+    b += scnr[i];
+  }
+  r.mean = sum / double(r.n);
+  for (double x : obj) ss += (x - r.mean) * (x - r.mean);
+  const double sd = r.n > 1 ? std::sqrt(ss / double(r.n - 1)) : 0.0;
+  r.ci95 = 1.959963984540054 * sd / std::sqrt(double(r.n));
+  r.min_sinr_db = 10 * std::log10(a / double(r.n));
+  r.min_scnr_db = 10 * std::log10(b / double(r.n));
+  std::vector<double> sorted = obj;
+  std::sort(sorted.begin(), sorted.end());
+  r.q05 = quantile(sorted, 0.05);
+  r.q25 = quantile(sorted, 0.25);
+  r.q50 = quantile(sorted, 0.50);
+  r.q75 = quantile(sorted, 0.75);
+  r.q95 = quantile(sorted, 0.95);
+  return r;
+}
+
+void run(const settings& s, state& st, const std::function<void(long, long)>& progress,
+         const std::function<void(const state&)>& on_chunk) {
+  if (s.count < 1) throw std::invalid_argument("count = " + std::to_string(s.count) + ": must be >= 1");
+  if (s.chunk < 1) throw std::invalid_argument("chunk = " + std::to_string(s.chunk) + ": must be >= 1");
+  if (s.algos.empty()) throw std::invalid_argument("algos: none given");
+  const size_t na = s.algos.size();
+  st.objective.resize(na);
+  st.min_sinr.resize(na);
+  st.min_scnr.resize(na);
+  while (st.done < s.count) {
+    const long n = std::min(s.chunk, s.count - st.done);
+    const channel_set cs = cpu::generate_batch(s.sc, s.seed, st.done, n, s.solve.threads);
+    for (size_t a = 0; a < na; ++a) {
+      solve_options o = s.solve;
+      o.algo = s.algos[a];
+      o.progress = nullptr;
+      const solve_output out = s.device < 0 ? cpu::solve_batch(cs, o) : cuda::solve_batch(cs, o, s.device);
+      st.objective[a].insert(st.objective[a].end(), out.objective.begin(), out.objective.end());
+      st.min_sinr[a].insert(st.min_sinr[a].end(), out.min_sinr.begin(), out.min_sinr.end());
+      st.min_scnr[a].insert(st.min_scnr[a].end(), out.min_scnr.begin(), out.min_scnr.end());
+    }
+    st.done += n;
+    if (progress) progress(st.done, s.count);
+    if (on_chunk) on_chunk(st);
+  }
+}
+
+void write_state(const std::string& path, const settings& s, const state& st) {
+  io::atomic_path ap(path);
+  {
+    const hid_t f = H5Fcreate(ap.tmp().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) fail(path, "cannot create checkpoint");
+    write_vec(f, "identity", identity(s));
+    attr_d(f, "done", double(st.done));
+    for (size_t a = 0; a < st.objective.size(); ++a) {
+      const std::string n = to_string(s.algos[a]);
+      write_vec(f, "objective_" + n, st.objective[a]);
+      write_vec(f, "min_sinr_" + n, st.min_sinr[a]);
+      write_vec(f, "min_scnr_" + n, st.min_scnr[a]);
+    }
+    H5Fclose(f);
+  }
+  ap.commit();
+}
+
+state read_state(const std::string& path, const settings& s) {
+  if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, "no readable checkpoint (missing or corrupt)");
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  state st;
+  try {
+    if (read_vec(f, path, "identity") != identity(s))
+      fail(path, "checkpoint belongs to another run (seed, sizes, power, delta, layers or algos = " +
+                     algos_string(s.algos) + " differ)");
+    st.done = long(read_attr_d(f, path, "done"));
+    for (algorithm a : s.algos) {
+      const std::string n = to_string(a);
+      st.objective.push_back(read_vec(f, path, "objective_" + n));
+      st.min_sinr.push_back(read_vec(f, path, "min_sinr_" + n));
+      st.min_scnr.push_back(read_vec(f, path, "min_scnr_" + n));
+      if (long(st.objective.back().size()) != st.done) fail(path, "corrupt checkpoint (" + n + " length)");
+    }
+  } catch (...) {
+    H5Fclose(f);
+    throw;
+  }
+  H5Fclose(f);
+  if (st.done > s.count) fail(path, "checkpoint has " + std::to_string(st.done) + " realizations, more than count");
+  return st;
+}
+
+void write_summary(const std::string& h5_path, const std::string& csv_path, const settings& s, const state& st) {
+  {
+    io::atomic_path ap(h5_path);
+    const hid_t f = H5Fcreate(ap.tmp().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) fail(h5_path, "cannot create file");
+    for (size_t a = 0; a < s.algos.size(); ++a) {
+      const stats r = summarize(st.objective[a], st.min_sinr[a], st.min_scnr[a]);
+      const hid_t g = H5Gcreate2(f, to_string(s.algos[a]).c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      attr_d(g, "realizations", double(r.n));
+      attr_d(g, "mean_objective", r.mean);
+      attr_d(g, "ci95_objective", r.ci95);
+      attr_d(g, "min_sinr_db", r.min_sinr_db);
+      attr_d(g, "min_scnr_db", r.min_scnr_db);
+      for (auto [name, v] : {std::pair{"q05", r.q05}, {"q25", r.q25}, {"q50", r.q50}, {"q75", r.q75}, {"q95", r.q95}})
+        attr_d(g, name, v);
+      std::vector<double> cdf = st.objective[a];
+      std::sort(cdf.begin(), cdf.end());
+      write_vec(g, "objective_sorted", cdf);  // empirical CDF: value i has probability (i+1)/n
+      H5Gclose(g);
+    }
+    attr_d(f, "seed", double(s.seed));
+    H5Fclose(f);
+    ap.commit();
+  }
+  io::atomic_path ap(csv_path);
+  {
+    std::FILE* c = std::fopen(ap.tmp().c_str(), "w");
+    if (!c) fail(csv_path, "cannot write");
+    std::fprintf(c, "algo,realizations,mean_objective,ci95_objective,min_sinr_db,min_scnr_db,q05,q25,q50,q75,q95\n");
+    for (size_t a = 0; a < s.algos.size(); ++a) {
+      const stats r = summarize(st.objective[a], st.min_sinr[a], st.min_scnr[a]);
+      std::fprintf(c, "%s,%ld,%.10g,%.10g,%.6g,%.6g,%.10g,%.10g,%.10g,%.10g,%.10g\n", to_string(s.algos[a]).c_str(),
+                   r.n, r.mean, r.ci95, r.min_sinr_db, r.min_scnr_db, r.q05, r.q25, r.q50, r.q75, r.q95);
+    }
+    std::fclose(c);
+  }
+  ap.commit();
+}
+
+}  // namespace jcas::mc
