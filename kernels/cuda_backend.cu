@@ -42,6 +42,53 @@ void to_host(E* dst, const E* src, size_t n) {
   if (n) JCAS_CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(E), cudaMemcpyDeviceToHost));
 }
 
+/// The model's tables (beta, per-layer mu) on the device; `up` points to them.
+template <class T>
+struct device_model {
+  dev_buf<T> beta, mu_c, mu_s;
+  core::unfolded_params<T> up;
+  explicit device_model(const core::unfolded_params<T>& host)
+      : beta(size_t(host.l_out) * host.l_in), mu_c(size_t(host.l_out)), mu_s(size_t(host.l_out)), up(host) {
+    to_device(beta.p, host.beta, size_t(host.l_out) * host.l_in);
+    up.beta = beta.p;
+    if (host.per_layer_mu()) {
+      to_device(mu_c.p, host.mu_c_layer, size_t(host.l_out));
+      to_device(mu_s.p, host.mu_s_layer, size_t(host.l_out));
+      up.mu_c_layer = mu_c.p;
+      up.mu_s_layer = mu_s.p;
+    }
+  }
+};
+
+/// Device buffers for `chunk` realizations of a batch's inputs, filled chunk by chunk.
+template <class T>
+struct device_inputs {
+  long hs, gs, us, vs, wf_len;
+  dev_buf<cplx<T>> h, g, u, v, wf;
+  device_inputs(const device_batch<T>& hb, long chunk)
+      : hs(long(hb.dims.nt) * hb.dims.k),
+        gs(long(hb.dims.j()) * hb.dims.nr * hb.dims.nt),
+        us(long(hb.dims.nr) * hb.dims.j()),
+        vs(long(hb.dims.nt) * hb.dims.j()),
+        wf_len(long(hb.dims.nt) * hb.dims.k + long(hb.dims.nr) * hb.dims.m),
+        h(size_t(chunk * hs)),
+        g(hb.rank1 ? 1 : size_t(chunk * gs)),
+        u(hb.rank1 ? size_t(chunk * us) : 1),
+        v(hb.rank1 ? size_t(chunk * vs) : 1),
+        wf(size_t(chunk * wf_len)) {}
+  /// Copies realizations b0 .. b0+n-1 of hb to the device.
+  void upload(const device_batch<T>& hb, long b0, long n) {
+    to_device(h.p, hb.h + b0 * hs, size_t(n * hs));
+    if (hb.rank1) {
+      to_device(u.p, hb.u + b0 * us, size_t(n * us));
+      to_device(v.p, hb.v + b0 * vs, size_t(n * vs));
+    } else {
+      to_device(g.p, hb.g + b0 * gs, size_t(n * gs));
+    }
+    to_device(wf.p, hb.wf + b0 * wf_len, size_t(n * wf_len));
+  }
+};
+
 template <class T>
 __global__ void solve_kernel(problem_dims d, system_params<T> sys, core::solver_config<T> cfg, long count, bool rank1,
                              const cplx<T>* h, const cplx<T>* g, const cplx<T>* u, const cplx<T>* v, cplx<T>* wf,
@@ -137,42 +184,24 @@ void solve(const device_batch<T>& hb, int device) {
   const problem_dims d = hb.dims;
   const long ws_bytes = core::solver_ws<T>::bytes(d);
   const int clen = hb.cfg.curve_len();
-  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
-  const size_t nbeta = size_t(hb.cfg.unfolded.l_out) * hb.cfg.unfolded.l_in;
-  dev_buf<T> beta(nbeta), mu_c(size_t(hb.cfg.unfolded.l_out)), mu_s(size_t(hb.cfg.unfolded.l_out));
-  to_device(beta.p, hb.cfg.unfolded.beta, nbeta);
+  const device_model<T> model(hb.cfg.unfolded);
   core::solver_config<T> cfg = hb.cfg;
-  cfg.unfolded.beta = beta.p;
-  if (cfg.unfolded.per_layer_mu()) {
-    to_device(mu_c.p, hb.cfg.unfolded.mu_c_layer, size_t(cfg.unfolded.l_out));
-    to_device(mu_s.p, hb.cfg.unfolded.mu_s_layer, size_t(cfg.unfolded.l_out));
-    cfg.unfolded.mu_c_layer = mu_c.p;
-    cfg.unfolded.mu_s_layer = mu_s.p;
-  }
+  cfg.unfolded = model.up;
   // Chunks bound the per-thread scratch in device memory.
   const long chunk = std::min<long>(hb.count, 1L << 16);
-  const long hs = long(d.nt) * d.k, gs = long(d.j()) * d.nr * d.nt, us = long(d.nr) * d.j(), vs = long(d.nt) * d.j();
-  dev_buf<cplx<T>> h(size_t(chunk * hs)), g(hb.rank1 ? 1 : size_t(chunk * gs)), u(hb.rank1 ? size_t(chunk * us) : 1),
-      v(hb.rank1 ? size_t(chunk * vs) : 1), wf(size_t(chunk * wf_len));
+  device_inputs<T> in(hb, chunk);
   dev_buf<T> curve(size_t(chunk) * clen), res(size_t(chunk) * 4);
   dev_buf<int> st{size_t(chunk)};
   dev_buf<char> scratch(size_t(chunk * ws_bytes));
   for (long b0 = 0; b0 < hb.count; b0 += chunk) {
     const long n = std::min(chunk, hb.count - b0);
-    to_device(h.p, hb.h + b0 * hs, size_t(n * hs));
-    if (hb.rank1) {
-      to_device(u.p, hb.u + b0 * us, size_t(n * us));
-      to_device(v.p, hb.v + b0 * vs, size_t(n * vs));
-    } else {
-      to_device(g.p, hb.g + b0 * gs, size_t(n * gs));
-    }
-    to_device(wf.p, hb.wf + b0 * wf_len, size_t(n * wf_len));
+    in.upload(hb, b0, n);
     const int threads = 64;
     solve_kernel<T><<<unsigned((n + threads - 1) / threads), threads>>>(
-        d, hb.sys, cfg, n, hb.rank1, h.p, g.p, u.p, v.p, wf.p, curve.p, res.p, st.p, scratch.p, ws_bytes);
+        d, hb.sys, cfg, n, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, curve.p, res.p, st.p, scratch.p, ws_bytes);
     JCAS_CUDA_CHECK(cudaGetLastError());
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());
-    to_host(hb.wf + b0 * wf_len, wf.p, size_t(n * wf_len));
+    to_host(hb.wf + b0 * in.wf_len, in.wf.p, size_t(n * in.wf_len));
     to_host(hb.curve + b0 * clen, curve.p, size_t(n) * clen);
     to_host(hb.res + b0 * 4, res.p, size_t(n) * 4);
     to_host(hb.status + b0, st.p, size_t(n));
@@ -186,37 +215,20 @@ void loss_grad(const device_batch<double>& hb, double scale, double* loss, doubl
   const index_t steps = up.l_in * up.i_w;
   const long ws_bytes = core::training_ws<double>::bytes(d, up.l_out, steps);
   const long nbeta = long(up.l_out) * up.l_in, np = nbeta + up.mu_count(), n = hb.count;
-  dev_buf<double> beta{size_t(nbeta)}, mu_c{size_t(up.l_out)}, mu_s{size_t(up.l_out)};
-  to_device(beta.p, up.beta, size_t(nbeta));
-  up.beta = beta.p;
-  if (up.per_layer_mu()) {
-    to_device(mu_c.p, up.mu_c_layer, size_t(up.l_out));
-    to_device(mu_s.p, up.mu_s_layer, size_t(up.l_out));
-    up.mu_c_layer = mu_c.p;
-    up.mu_s_layer = mu_s.p;
-  }
-  const long hs = long(d.nt) * d.k, gs = long(d.j()) * d.nr * d.nt, us = long(d.nr) * d.j(), vs = long(d.nt) * d.j();
-  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
+  const device_model<double> model(hb.cfg.unfolded);
   // Chunks bound the per-thread training scratch (~250 KB each at the paper's sizes).
   const long chunk = std::max(1L, std::min<long>(n, (1L << 32) / std::max(ws_bytes, 1L)));
-  dev_buf<cplx<double>> h(size_t(chunk * hs)), g(hb.rank1 ? 1 : size_t(chunk * gs)),
-      u(hb.rank1 ? size_t(chunk * us) : 1), v(hb.rank1 ? size_t(chunk * vs) : 1), wf(size_t(chunk * wf_len));
+  device_inputs<double> in(hb, chunk);
   dev_buf<double> l{size_t(chunk)}, gr{size_t(chunk * np)};
   dev_buf<int> st{size_t(chunk)};
   dev_buf<char> scratch(size_t(chunk * ws_bytes));
   for (long b0 = 0; b0 < n; b0 += chunk) {
     const long c = std::min(chunk, n - b0);
-    to_device(h.p, hb.h + b0 * hs, size_t(c * hs));
-    if (hb.rank1) {
-      to_device(u.p, hb.u + b0 * us, size_t(c * us));
-      to_device(v.p, hb.v + b0 * vs, size_t(c * vs));
-    } else {
-      to_device(g.p, hb.g + b0 * gs, size_t(c * gs));
-    }
-    to_device(wf.p, hb.wf + b0 * wf_len, size_t(c * wf_len));
+    in.upload(hb, b0, c);
     const int threads = 32;
     loss_grad_kernel<double><<<unsigned((c + threads - 1) / threads), threads>>>(
-        d, hb.sys, up, c, hb.rank1, h.p, g.p, u.p, v.p, wf.p, scale, l.p, gr.p, st.p, scratch.p, ws_bytes);
+        d, hb.sys, model.up, c, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, scale, l.p, gr.p, st.p, scratch.p,
+        ws_bytes);
     JCAS_CUDA_CHECK(cudaGetLastError());
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());
     to_host(loss + b0, l.p, size_t(c));
