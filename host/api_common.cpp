@@ -67,6 +67,20 @@ std::string to_string(algorithm a) {
   return "?";
 }
 
+std::string to_string(status s) {
+  switch (s) {
+    case status::ok:
+      return "ok";
+    case status::not_positive_definite:
+      return "matrix not positive definite (Q or B_m)";
+    case status::non_finite:
+      return "non-finite value";
+    case status::no_convergence:
+      return "no convergence";
+  }
+  return "unknown status " + std::to_string(int(s));
+}
+
 void validate(const problem_dims& d) {
   if (d.nt < 1) bad("nt", std::to_string(d.nt), "must be >= 1");
   if (d.nr < 1) bad("nr", std::to_string(d.nr), "must be >= 1");

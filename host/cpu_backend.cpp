@@ -53,21 +53,8 @@ void parallel_realizations(long count, int threads, const std::function<void(lon
   if (failed_at >= 0) throw std::runtime_error("realization " + std::to_string(failed_at) + ": " + failure);
 }
 
-const char* status_text(status s) {
-  switch (s) {
-    case status::ok:
-      return "ok";
-    case status::not_positive_definite:
-      return "matrix not positive definite (Q or B_m)";
-    case status::non_finite:
-      return "non-finite value";
-    case status::no_convergence:
-      return "no convergence";
-  }
-  return "?";
-}
 void check(status s, const char* what) {
-  if (s != status::ok) throw std::runtime_error(std::string(what) + ": " + status_text(s));
+  if (s != status::ok) throw std::runtime_error(std::string(what) + ": " + to_string(s));
 }
 
 template <class T>
@@ -105,7 +92,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
     core::solver_ws<T> ws;
     ws.carve(ar, d);
     // W and F in T precision, from the double W0/F0.
-    std::vector<cplx<T>>& wf = rc.wf;
+    thread_local std::vector<cplx<T>> wf;  // W | F in precision T
     wf.resize(size_t(d.nt) * d.k + size_t(d.nr) * d.m);
     const zd* w0 = out.w.data() + b * cs.h_stride();
     const zd* f0 = out.f.data() + b * long(d.nr) * d.m;

@@ -116,7 +116,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   for (long i = 0; i < cs.count; ++i)
     if (st[i] != 0)
       throw std::runtime_error("realization " + std::to_string(i) + ": " + to_string(o.algo) +
-                               " failed on the GPU (status " + std::to_string(st[i]) + ")");
+                               " failed on the GPU: " + to_string(status(st[i])));
   out.curve.assign(curve.begin(), curve.end());
   out.objective.resize(cs.count);
   out.min_sinr.resize(cs.count);
@@ -186,8 +186,8 @@ double loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const
   double loss = 0;
   for (long i = 0; i < b.count; ++i) {  // fixed order, as on the CPU
     if (st[i] != 0)
-      throw std::runtime_error("training: realization " + std::to_string(idx[i]) + " failed on the GPU (status " +
-                               std::to_string(st[i]) + ")");
+      throw std::runtime_error("training: realization " + std::to_string(idx[i]) +
+                               " failed on the GPU: " + to_string(status(st[i])));
     loss += losses[i];
     for (long p = 0; p < np; ++p) grad[p] += per[i * np + p];
   }

@@ -29,6 +29,12 @@ channel_set read_npz(const std::string& path, const channel_select& sel = {});
 void write_channels(const std::string& path, const channel_set& cs, const scenario* sc = nullptr,
                     std::uint64_t seed = 0, long first = 0);
 
+/// Shared by the .h5 and .npz readers: file arrays Hall (B, Nt, Kf) and Gall
+/// (B, J*Nr, Nt) in C order to a channel_set, with the selection applied and validated.
+channel_set channels_from_arrays(const std::string& path, const std::vector<zd>& hall, const std::vector<zd>& gall,
+                                 long count, long nt, long kf, long grows, long gcols, int nr, int targets,
+                                 const channel_select& sel);
+
 unfolded_model read_model(const std::string& path);
 void write_model(const std::string& path, const unfolded_model& m);
 

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "h5.hpp"
 #include "io.hpp"
 
 namespace jcas::io {
@@ -151,12 +152,6 @@ std::vector<zd> to_row_major(const zd* src, long count, long rows, long cols) {
 
 }  // namespace
 
-/// Shared by the .h5 and .npz readers: file arrays (B, Nt, Kf) and (B, J*Nr, Nt) in row
-/// major to a channel_set with the selection applied.
-channel_set channels_from_arrays(const std::string& path, const std::vector<zd>& hall, const std::vector<zd>& gall,
-                                 long count, long nt, long kf, long grows, long gcols, int nr, int targets,
-                                 const channel_select& sel);
-
 channel_set channels_from_arrays(const std::string& path, const std::vector<zd>& hall, const std::vector<zd>& gall,
                                  long count, long nt, long kf, long grows, long gcols, int nr, int targets,
                                  const channel_select& sel) {
@@ -192,6 +187,28 @@ channel_set channels_from_arrays(const std::string& path, const std::vector<zd>&
   }
   return cs;
 }
+
+}  // namespace jcas::io
+
+namespace jcas::h5 {
+
+void write_doubles(hid_t loc, const std::string& path, const std::string& name, const std::vector<double>& v) {
+  static const double none = 0;  // HDF5 wants a buffer even for zero elements
+  io::write_dataset(loc, path, name.c_str(), H5T_NATIVE_DOUBLE, {hsize_t(v.size())}, v.empty() ? &none : v.data());
+}
+std::vector<double> read_doubles(hid_t loc, const std::string& path, const std::string& name) {
+  const auto dims = io::dataset_dims(loc, path, name.c_str(), 1);
+  std::vector<double> v;
+  if (dims[0] == 0) return v;
+  io::read_dataset(loc, path, name.c_str(), H5T_NATIVE_DOUBLE, v, size_t(dims[0]));
+  return v;
+}
+void write_attr(hid_t loc, const char* name, double v) { io::attr_d(loc, name, v); }
+double read_attr(hid_t loc, const std::string& path, const char* name) { return io::read_attr_d(loc, path, name); }
+
+}  // namespace jcas::h5
+
+namespace jcas::io {
 
 channel_set read_channels(const std::string& path, const channel_select& sel) {
   if (path.size() >= 4 && path.substr(path.size() - 4) == ".npz") return read_npz(path, sel);

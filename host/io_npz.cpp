@@ -13,10 +13,6 @@
 
 namespace jcas::io {
 
-channel_set channels_from_arrays(const std::string& path, const std::vector<zd>& hall, const std::vector<zd>& gall,
-                                 long count, long nt, long kf, long grows, long gcols, int nr, int targets,
-                                 const channel_select& sel);
-
 namespace {
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {

@@ -1,12 +1,11 @@
 #include "montecarlo.hpp"
 
-#include <hdf5.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
 
+#include "h5.hpp"
 #include "io.hpp"
 #include "jcas/cuda_backend.hpp"
 
@@ -30,47 +29,15 @@ std::string algos_string(const std::vector<algorithm>& a) {
   return s;
 }
 
-[[noreturn]] void fail(const std::string& path, const std::string& what) { throw std::runtime_error(path + ": " + what); }
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw std::runtime_error(path + ": " + what);
+}
 
-void write_vec(hid_t loc, const std::string& name, const std::vector<double>& v) {
-  const hsize_t n = v.size();
-  const hid_t sp = H5Screate_simple(1, &n, nullptr);
-  const hid_t ds = H5Dcreate2(loc, name.c_str(), H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  if (n) H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
-  H5Dclose(ds);
-  H5Sclose(sp);
-}
-std::vector<double> read_vec(hid_t loc, const std::string& path, const std::string& name) {
-  if (H5Lexists(loc, name.c_str(), H5P_DEFAULT) <= 0) fail(path, "missing dataset '" + name + "'");
-  const hid_t ds = H5Dopen2(loc, name.c_str(), H5P_DEFAULT);
-  const hid_t sp = H5Dget_space(ds);
-  hsize_t n = 0;
-  H5Sget_simple_extent_dims(sp, &n, nullptr);
-  std::vector<double> v(n);
-  if (n) H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
-  H5Sclose(sp);
-  H5Dclose(ds);
-  return v;
-}
-void attr_d(hid_t loc, const char* name, double v) {
-  const hid_t sp = H5Screate(H5S_SCALAR);
-  const hid_t a = H5Acreate2(loc, name, H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT);
-  H5Awrite(a, H5T_NATIVE_DOUBLE, &v);
-  H5Aclose(a);
-  H5Sclose(sp);
-}
-double read_attr_d(hid_t loc, const std::string& path, const char* name) {
-  if (H5Aexists(loc, name) <= 0) fail(path, std::string("missing attribute '") + name + "'");
-  double v = 0;
-  const hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-  H5Aread(a, H5T_NATIVE_DOUBLE, &v);
-  H5Aclose(a);
-  return v;
-}
 /// A fingerprint of what the results belong to, to refuse resuming a different run.
 std::vector<double> identity(const settings& s) {
   const problem_dims& d = s.sc.dims;
-  std::vector<double> id = {double(s.seed), double(d.nt), double(d.nr), double(d.k), double(d.m), double(d.c),
+  std::vector<double> id = {double(s.seed), double(d.nt),      double(d.nr),
+                            double(d.k),    double(d.m),       double(d.c),
                             s.solve.sys.pt, s.solve.sys.delta, double(s.solve.model.l_out)};
   for (algorithm a : s.algos) id.push_back(double(int(a)));
   return id;
@@ -135,13 +102,13 @@ void write_state(const std::string& path, const settings& s, const state& st) {
   {
     const hid_t f = H5Fcreate(ap.tmp().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) fail(path, "cannot create checkpoint");
-    write_vec(f, "identity", identity(s));
-    attr_d(f, "done", double(st.done));
+    h5::write_doubles(f, path, "identity", identity(s));
+    h5::write_attr(f, "done", double(st.done));
     for (size_t a = 0; a < st.objective.size(); ++a) {
       const std::string n = to_string(s.algos[a]);
-      write_vec(f, "objective_" + n, st.objective[a]);
-      write_vec(f, "min_sinr_" + n, st.min_sinr[a]);
-      write_vec(f, "min_scnr_" + n, st.min_scnr[a]);
+      h5::write_doubles(f, path, "objective_" + n, st.objective[a]);
+      h5::write_doubles(f, path, "min_sinr_" + n, st.min_sinr[a]);
+      h5::write_doubles(f, path, "min_scnr_" + n, st.min_scnr[a]);
     }
     H5Fclose(f);
   }
@@ -153,15 +120,15 @@ state read_state(const std::string& path, const settings& s) {
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   state st;
   try {
-    if (read_vec(f, path, "identity") != identity(s))
+    if (h5::read_doubles(f, path, "identity") != identity(s))
       fail(path, "checkpoint belongs to another run (seed, sizes, power, delta, layers or algos = " +
                      algos_string(s.algos) + " differ)");
-    st.done = long(read_attr_d(f, path, "done"));
+    st.done = long(h5::read_attr(f, path, "done"));
     for (algorithm a : s.algos) {
       const std::string n = to_string(a);
-      st.objective.push_back(read_vec(f, path, "objective_" + n));
-      st.min_sinr.push_back(read_vec(f, path, "min_sinr_" + n));
-      st.min_scnr.push_back(read_vec(f, path, "min_scnr_" + n));
+      st.objective.push_back(h5::read_doubles(f, path, "objective_" + n));
+      st.min_sinr.push_back(h5::read_doubles(f, path, "min_sinr_" + n));
+      st.min_scnr.push_back(h5::read_doubles(f, path, "min_scnr_" + n));
       if (long(st.objective.back().size()) != st.done) fail(path, "corrupt checkpoint (" + n + " length)");
     }
   } catch (...) {
@@ -181,19 +148,19 @@ void write_summary(const std::string& h5_path, const std::string& csv_path, cons
     for (size_t a = 0; a < s.algos.size(); ++a) {
       const stats r = summarize(st.objective[a], st.min_sinr[a], st.min_scnr[a]);
       const hid_t g = H5Gcreate2(f, to_string(s.algos[a]).c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-      attr_d(g, "realizations", double(r.n));
-      attr_d(g, "mean_objective", r.mean);
-      attr_d(g, "ci95_objective", r.ci95);
-      attr_d(g, "min_sinr_db", r.min_sinr_db);
-      attr_d(g, "min_scnr_db", r.min_scnr_db);
+      h5::write_attr(g, "realizations", double(r.n));
+      h5::write_attr(g, "mean_objective", r.mean);
+      h5::write_attr(g, "ci95_objective", r.ci95);
+      h5::write_attr(g, "min_sinr_db", r.min_sinr_db);
+      h5::write_attr(g, "min_scnr_db", r.min_scnr_db);
       for (auto [name, v] : {std::pair{"q05", r.q05}, {"q25", r.q25}, {"q50", r.q50}, {"q75", r.q75}, {"q95", r.q95}})
-        attr_d(g, name, v);
+        h5::write_attr(g, name, v);
       std::vector<double> cdf = st.objective[a];
       std::sort(cdf.begin(), cdf.end());
-      write_vec(g, "objective_sorted", cdf);  // empirical CDF: value i has probability (i+1)/n
+      h5::write_doubles(g, h5_path, "objective_sorted", cdf);  // empirical CDF: value i has probability (i+1)/n
       H5Gclose(g);
     }
-    attr_d(f, "seed", double(s.seed));
+    h5::write_attr(f, "seed", double(s.seed));
     H5Fclose(f);
     ap.commit();
   }

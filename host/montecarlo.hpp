@@ -28,12 +28,11 @@ struct state {
 
 struct stats {
   long n = 0;
-  double mean = 0, ci95 = 0;  // objective: mean and half-width of the 95 % interval
-  double min_sinr_db = 0, min_scnr_db = 0;  // dB of the mean linear minimum (SPEC.md 2)
+  double mean = 0, ci95 = 0;                           // objective: mean and half-width of the 95 % interval
+  double min_sinr_db = 0, min_scnr_db = 0;             // dB of the mean linear minimum (SPEC.md 2)
   double q05 = 0, q25 = 0, q50 = 0, q75 = 0, q95 = 0;  // objective quantiles
 };
-stats summarize(const std::vector<double>& objective, const std::vector<double>& sinr,
-                const std::vector<double>& scnr);
+stats summarize(const std::vector<double>& objective, const std::vector<double>& sinr, const std::vector<double>& scnr);
 
 /// Continues s until st.done == s.count. on_chunk is called after every chunk (e.g. to
 /// checkpoint); progress(done, total).

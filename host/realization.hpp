@@ -12,7 +12,6 @@ template <class T>
 struct realization {
   problem_dims d{};
   std::vector<cplx<T>> h, g, u, v;
-  std::vector<cplx<T>> wf;  // spare storage for callers (W and F in precision T)
   bool rank1 = false;
 
   void load(const channel_set& cs, long b) {

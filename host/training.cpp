@@ -1,12 +1,12 @@
 #include "training.hpp"
 
-#include <hdf5.h>
 #include <omp.h>
 
 #include <cmath>
 #include <random>
 #include <stdexcept>
 
+#include "h5.hpp"
 #include "io.hpp"
 #include "jcas/core/training.hpp"
 #include "jcas/cuda_backend.hpp"
@@ -74,8 +74,8 @@ loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0
   out.grad.assign(size_t(np), 0.0);
   for (long i = 0; i < n; ++i) {  // fixed order: same sum for any thread count
     if (st[i] != 0)
-      throw std::runtime_error("training: realization " + std::to_string(idx[i]) + " failed (status " +
-                               std::to_string(st[i]) + ")");
+      throw std::runtime_error("training: realization " + std::to_string(idx[i]) +
+                               " failed: " + to_string(status(st[i])));
     out.loss += losses[i];
     for (long p = 0; p < np; ++p) out.grad[p] += per[i * np + p];
   }
@@ -154,27 +154,6 @@ namespace {
   throw std::runtime_error(path + ": " + what);
 }
 
-void write_vec(hid_t f, const char* name, const std::vector<double>& v) {
-  const hsize_t n = v.size();
-  const hid_t sp = H5Screate_simple(1, &n, nullptr);
-  const hid_t ds = H5Dcreate2(f, name, H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  if (n) H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
-  H5Dclose(ds);
-  H5Sclose(sp);
-}
-std::vector<double> read_vec(hid_t f, const std::string& path, const char* name) {
-  if (H5Lexists(f, name, H5P_DEFAULT) <= 0) fail(path, std::string("missing dataset '") + name + "'");
-  const hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
-  const hid_t sp = H5Dget_space(ds);
-  hsize_t n = 0;
-  H5Sget_simple_extent_dims(sp, &n, nullptr);
-  std::vector<double> v(n);
-  const herr_t r = n ? H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) : 0;
-  H5Sclose(sp);
-  H5Dclose(ds);
-  if (r < 0) fail(path, std::string("cannot read '") + name + "'");
-  return v;
-}
 }  // namespace
 
 void write_checkpoint(const std::string& path, const checkpoint& c) {
@@ -184,12 +163,12 @@ void write_checkpoint(const std::string& path, const checkpoint& c) {
   {
     const hid_t f = H5Fopen(ap.tmp().c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     if (f < 0) fail(path, "cannot reopen checkpoint");
-    write_vec(f, "adam_m", c.opt.m);
-    write_vec(f, "adam_v", c.opt.v);
+    h5::write_doubles(f, path, "adam_m", c.opt.m);
+    h5::write_doubles(f, path, "adam_v", c.opt.v);
     std::vector<double> log;
     for (const log_row& r : c.log) log.insert(log.end(), {double(r.epoch), double(r.batch), r.loss, r.validation});
-    write_vec(f, "log", log);
-    write_vec(f, "state", {double(c.opt.step), double(c.epochs_done), c.lr});
+    h5::write_doubles(f, path, "log", log);
+    h5::write_doubles(f, path, "state", {double(c.opt.step), double(c.epochs_done), c.lr});
     H5Fclose(f);
   }
   ap.commit();
@@ -201,10 +180,10 @@ checkpoint read_checkpoint(const std::string& path) {
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) fail(path, "cannot open checkpoint");
   try {
-    c.opt.m = read_vec(f, path, "adam_m");
-    c.opt.v = read_vec(f, path, "adam_v");
-    const auto st = read_vec(f, path, "state");
-    const auto log = read_vec(f, path, "log");
+    c.opt.m = h5::read_doubles(f, path, "adam_m");
+    c.opt.v = h5::read_doubles(f, path, "adam_v");
+    const auto st = h5::read_doubles(f, path, "state");
+    const auto log = h5::read_doubles(f, path, "log");
     if (st.size() != 3 || log.size() % 4 != 0) fail(path, "corrupt training state");
     c.opt.step = long(st[0]);
     c.epochs_done = int(st[1]);

@@ -42,6 +42,7 @@ struct unfolded_model {
 
 algorithm parse_algorithm(const std::string& s);  // throws on unknown names
 std::string to_string(algorithm a);
+std::string to_string(status s);  // a core status code as words
 
 enum class f0_method { lapack, lowrank };
 enum class precision { f64, f32 };
