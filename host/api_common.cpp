@@ -50,7 +50,9 @@ algorithm parse_algorithm(const std::string& s) {
   if (s == "ao-fixed") return algorithm::ao_fixed;
   if (s == "ao-backtracking") return algorithm::ao_backtracking;
   if (s == "heuristic") return algorithm::heuristic;
-  bad("algo", s, "unknown algorithm (unfolded, ao-fixed, ao-backtracking, heuristic)");
+  if (s == "ao-monotone") return algorithm::ao_monotone;
+  if (s == "ascent") return algorithm::ascent;
+  bad("algo", s, "unknown algorithm (unfolded, ao-fixed, ao-backtracking, heuristic, ao-monotone, ascent)");
 }
 
 std::string to_string(algorithm a) {
@@ -63,6 +65,10 @@ std::string to_string(algorithm a) {
       return "ao-backtracking";
     case algorithm::heuristic:
       return "heuristic";
+    case algorithm::ao_monotone:
+      return "ao-monotone";
+    case algorithm::ascent:
+      return "ascent";
   }
   return "?";
 }
@@ -122,6 +128,33 @@ void validate(const solve_options& o, const problem_dims& d) {
   positive(o.ao.mu_c, "ao mu_c");
   positive(o.ao.mu_s, "ao mu_s");
   if (o.ao.max_outer < 1) bad("max outer", std::to_string(o.ao.max_outer), "must be >= 1");
+  const ascent_settings& a = o.ascent;
+  positive(a.mu_first, "ascent mu_first");
+  positive(a.mu_last, "ascent mu_last");
+  if (a.stages < 1) bad("ascent stages", std::to_string(a.stages), "must be >= 1");
+  if (a.max_steps < 1) bad("ascent max steps", std::to_string(a.max_steps), "must be >= 1");
+  if (!(a.tol >= 0)) bad("ascent tol", num(a.tol), "must be >= 0");
+  if (a.starts < 1 || a.starts > 15) bad("ascent starts", std::to_string(a.starts), "must be a non-empty subset");
+}
+
+int parse_ascent_starts(const std::string& s) {
+  if (s == "all") return 15;
+  int mask = 0;
+  std::stringstream ss(s);
+  for (std::string x; std::getline(ss, x, ',');) {
+    if (x == "given" || x == "mrt")
+      mask |= 1;
+    else if (x == "zf")
+      mask |= 2;
+    else if (x == "random")
+      mask |= 4;
+    else if (x == "nulls")
+      mask |= 8;
+    else
+      bad("ascent starts", x, "unknown start (given/mrt, zf, random, nulls, all)");
+  }
+  if (mask == 0) bad("ascent starts", s, "no start given");
+  return mask;
 }
 
 summary summarize(const solve_output& out) {

@@ -79,7 +79,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
   out.outer.assign(cs.count, 0);
   out.inner.assign(cs.count, 0);
   const system_params<T> sys{T(o.sys.pt), T(o.sys.sigma_c2), T(o.sys.sigma_s2), T(o.sys.delta)};
-  const long ws_bytes = core::solver_ws<T>::bytes(d);
+  const long ws_bytes = core::solver_ws<T>::bytes(d, cfg.smooth());
 
   parallel_realizations(cs.count, o.threads, o.progress, [&](long b) {
     thread_local std::vector<char> scratch;
@@ -90,7 +90,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
     rc.load(cs, b);
     arena ar{scratch.data()};
     core::solver_ws<T> ws;
-    ws.carve(ar, d);
+    ws.carve(ar, d, cfg.smooth());
     // W and F in T precision, from the double W0/F0.
     thread_local std::vector<cplx<T>> wf;  // W | F in precision T
     wf.resize(size_t(d.nt) * d.k + size_t(d.nr) * d.m);

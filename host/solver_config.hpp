@@ -46,6 +46,16 @@ core::solver_config<T> make_config(const solve_options& o, const unfolded_model&
   c.backtracking = {T(o.ao.bt_t0),     T(o.ao.bt_shrink), T(o.ao.bt_armijo),
                     T(o.ao.inner_tol), o.ao.bt_max_steps, o.ao.bt_max_shrinks};
   c.heuristic = {T(o.ao.inner_tol), o.ao.fp_max_steps};
+  // ao-monotone: the backtracking settings; every W-step starts again at t0.
+  c.monotone = {T(o.ao.bt_t0), T(o.ao.bt_shrink), T(0), T(o.ao.inner_tol), o.ao.bt_max_steps, o.ao.bt_max_shrinks};
+  const ascent_settings& a = o.ascent;
+  c.ascent.mu_first = T(a.mu_first);
+  c.ascent.mu_last = T(a.mu_last);
+  c.ascent.stages = a.stages;
+  c.ascent.step.tol = T(a.tol);
+  c.ascent.step.max_steps = a.max_steps;
+  c.ascent.starts = a.starts;
+  c.ascent.seed = a.seed;
   return c;
 }
 

@@ -97,7 +97,7 @@ __global__ void solve_kernel(problem_dims d, system_params<T> sys, core::solver_
   if (b >= count) return;
   arena ar{scratch + b * ws_bytes};
   core::solver_ws<T> ws;
-  ws.carve(ar, d);
+  ws.carve(ar, d, cfg.smooth());
   const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
   core::mview<T> w(wf + b * wf_len, d.nt, d.k), f(wf + b * wf_len + d.nt * d.k, d.nr, d.m);
   const core::cview<T> hv(h + b * d.nt * d.k, d.nt, d.k);
@@ -182,7 +182,7 @@ template <class T>
 void solve(const device_batch<T>& hb, int device) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   const problem_dims d = hb.dims;
-  const long ws_bytes = core::solver_ws<T>::bytes(d);
+  const long ws_bytes = core::solver_ws<T>::bytes(d, hb.cfg.smooth());
   const int clen = hb.cfg.curve_len();
   const device_model<T> model(hb.cfg.unfolded);
   core::solver_config<T> cfg = hb.cfg;

@@ -13,9 +13,9 @@
 
 #include "bench.hpp"
 #include "io.hpp"
-#include "montecarlo.hpp"
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
+#include "montecarlo.hpp"
 #include "progress.hpp"
 #include "training.hpp"
 
@@ -73,6 +73,8 @@ struct solve_args {
   std::optional<double> ao_mu;
   int threads = 0;
   ao_settings ao;
+  ascent_settings ascent;
+  std::string ascent_starts = "all";
 };
 
 void add_scenario_options(CLI::App* c, generate_args& a) {
@@ -130,7 +132,7 @@ int run_generate(generate_args& a, CLI::App* c) {
 
 void add_solve_options(CLI::App* c, solve_args& a) {
   c->add_option("--data", a.data, "channel file (.h5 or .npz)")->required();
-  c->add_option("--algo", a.algo, "unfolded, ao-fixed, ao-backtracking or heuristic");
+  c->add_option("--algo", a.algo, "unfolded, ao-fixed, ao-backtracking, heuristic, ao-monotone or ascent");
   c->add_option("--users", a.sel.users, "K: first K users of the file");
   c->add_option("--targets", a.sel.targets, "M: the first M G blocks are targets, the rest clutter");
   c->add_option("--nr", a.sel.nr, "receive antennas (for .npz; default Nt)");
@@ -147,6 +149,13 @@ void add_solve_options(CLI::App* c, solve_args& a) {
   c->add_option("--outer-tol", a.ao.outer_tol, "AO: relative change of h that stops the outer loop");
   c->add_option("--inner-tol", a.ao.inner_tol, "AO: relative change of g that stops the W-subproblem");
   c->add_option("--step", a.ao.fixed_step, "ao-fixed: step size");
+  c->add_option("--ascent-mu", a.ascent.mu_first, "ascent: first smoothing constant (default 10)");
+  c->add_option("--ascent-mu-last", a.ascent.mu_last, "ascent: last smoothing constant (default 3000)");
+  c->add_option("--ascent-stages", a.ascent.stages, "ascent: number of mu stages (default 6)");
+  c->add_option("--ascent-steps", a.ascent.max_steps, "ascent: step cap per stage (default 1000)");
+  c->add_option("--ascent-tol", a.ascent.tol, "ascent: relative rise that ends a stage (default 1e-8)");
+  c->add_option("--ascent-starts", a.ascent_starts, "ascent: given (MRT), zf, random, nulls, comma-separated, or all");
+  c->add_option("--ascent-seed", a.ascent.seed, "ascent: seed of the random start");
   c->add_option("--precision", a.prec, "f64 or f32")->check(CLI::IsMember({"f64", "f32"}));
   c->add_option("--f0", a.f0, "F0 solver: lapack or lowrank")->check(CLI::IsMember({"lapack", "lowrank"}));
   c->add_option("--device", a.device, "cpu, cuda or cuda:N");
@@ -177,6 +186,8 @@ int run_solve(solve_args& a) {
   if (a.frozen) o.model.frozen = true;
   o.model.finalize();
   o.ao = a.ao;
+  o.ascent = a.ascent;
+  o.ascent.starts = parse_ascent_starts(a.ascent_starts);
   if (a.ao_mu) o.ao.mu_c = o.ao.mu_s = *a.ao_mu;
   o.prec = a.prec == "f32" ? precision::f32 : precision::f64;
   o.f0 = a.f0 == "lowrank" ? f0_method::lowrank : f0_method::lapack;
@@ -379,9 +390,15 @@ int run_montecarlo(mc_args& a) {
   for (size_t i = 0; i < s.algos.size(); ++i) {
     const mc::stats r = mc::summarize(st.objective[i], st.min_sinr[i], st.min_scnr[i]);
     if (a.json)
-      j.push_back({{"algo", to_string(s.algos[i])}, {"realizations", r.n}, {"mean_objective", r.mean},
-                   {"ci95_objective", r.ci95}, {"min_sinr_db", r.min_sinr_db}, {"min_scnr_db", r.min_scnr_db},
-                   {"q05", r.q05}, {"q50", r.q50}, {"q95", r.q95}});
+      j.push_back({{"algo", to_string(s.algos[i])},
+                   {"realizations", r.n},
+                   {"mean_objective", r.mean},
+                   {"ci95_objective", r.ci95},
+                   {"min_sinr_db", r.min_sinr_db},
+                   {"min_scnr_db", r.min_scnr_db},
+                   {"q05", r.q05},
+                   {"q50", r.q50},
+                   {"q95", r.q95}});
     else
       std::printf("%-16s %12ld %14.4f %10.4f %12.2f %12.2f %9.3f %9.3f %9.3f\n", to_string(s.algos[i]).c_str(), r.n,
                   r.mean, r.ci95, r.min_sinr_db, r.min_scnr_db, r.q05, r.q50, r.q95);

@@ -58,11 +58,25 @@ struct ao_settings {
   int fp_max_steps = 100;
 };
 
+/// --algo ascent (core/ascent.hpp): mu raised geometrically from mu_first to mu_last over
+/// `stages`; at most max_steps accepted steps per stage, a stage ends when one step
+/// raises h_mu by <= tol (relative). starts: bit mask given=1, zf=2, random=4, nulls=8.
+struct ascent_settings {
+  double mu_first = 10, mu_last = 3000;
+  int stages = 6, max_steps = 1000;
+  double tol = 1e-8;
+  int starts = 15;
+  std::uint64_t seed = 1;
+};
+/// Parses "given,zf,random,nulls" (or "all") into the mask; throws naming a bad entry.
+int parse_ascent_starts(const std::string& s);
+
 struct solve_options {
   algorithm algo = algorithm::unfolded;
   system_params<double> sys{};
   unfolded_model model{};
   ao_settings ao{};
+  ascent_settings ascent{};
   f0_method f0 = f0_method::lapack;
   precision prec = precision::f64;
   int threads = 0;                                      // 0: all cores

@@ -22,8 +22,8 @@ struct system_params {
   T delta = 1;     // weight of min sensing MI in the objective
 };
 
-/// The solvers of SPEC.md section 5.
-enum class algorithm { unfolded, ao_fixed, ao_backtracking, heuristic };
+/// The solvers of SPEC.md section 5, then two beyond the paper (core/ascent.hpp).
+enum class algorithm { unfolded, ao_fixed, ao_backtracking, heuristic, ao_monotone, ascent };
 
 /// Status codes returned by core code (core never throws).
 enum class status : int { ok = 0, not_positive_definite = 1, non_finite = 2, no_convergence = 3 };

@@ -1,7 +1,8 @@
 // One outer layer of the AO / unfolded method (SPEC.md section 4, paper eqs. 8-18),
 // split into the steps that every algorithm shares:
-//   layer_prepare   steps 1-5: weights, quadratic-transform auxiliaries, receiver
-//                   update F -> F', and the W-subproblem g(W) = tr(W^H B_t W) - 2 Re tr(W A_t)
+//   layer_prepare   steps 1-5: layer_receiver (weights, quadratic-transform auxiliaries,
+//                   receiver update F -> F') then layer_surrogate (the W-subproblem
+//                   g(W) = tr(W^H B_t W) - 2 Re tr(W A_t))
 //   surrogate_eval  g(W) and its direction D(W) = B_t W - A_t^H (eq. 16 without the 2)
 //   normalized_step step 6, one projected normalised gradient step (eq. 18)
 // B_t is kept factored, B_t = L diag(d) L^H with L = [H | y_jm] (y_jm = G_j^H f'_m),
@@ -132,12 +133,14 @@ struct layer_ws : layer_aux<T> {
   }
 };
 
-/// Steps 1-5 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`.
-/// Writes F' into f (Nr x M, in/out) and the W-subproblem into ws.sur.
-/// A combiner whose theta_sm is zero (no echo at all) is left unchanged.
-template <class T, class Ch>
-JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
-                                    const metrics<T>& mt, mview<T> f, layer_ws<T>& ws) {
+/// Steps 1-4 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`:
+/// weights, auxiliaries and the receiver update (eq. 13) written into f (in/out); the
+/// Cholesky factor of Q stays in ws.q. A combiner whose theta_sm is zero (no echo at
+/// all) is left unchanged. For fixed W, f' ∝ Q^{-1} G_m W W^H G_m^H f_m is one power
+/// step of the pencil (A_m, Q), so no SCNR decreases.
+template <class T>
+JCAS_HD inline status layer_receiver(const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
+                                     const metrics<T>& mt, mview<T> f, layer_ws<T>& ws) {
   // Steps 1-2: xi = gamma; weights (eq. 8).
   softmin_weights(d.k, mt.gamma_c, mu_c, ws.z_c);
   softmin_weights(d.m, mt.gamma_s, mu_s, ws.z_s);
@@ -175,7 +178,14 @@ JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const s
     const T a = sqrt(1 + mt.gamma_s[m]) / th2;
     for (index_t r = 0; r < d.nr; ++r) fm[r] *= a;
   }
-  // Step 5: B_t = L diag(d) L^H and A_t^H (eqs. 14-15), built with F'. (L^H is filled below.)
+  return status::ok;
+}
+
+/// Step 5 of SPEC.md section 4: B_t = L diag(d) L^H and A_t^H (eqs. 14-15), built with
+/// F' (in f) and the step 1-3 quantities that layer_receiver left in ws.
+template <class T, class Ch>
+JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
+                                    const metrics<T>& mt, cview<T> f, layer_ws<T>& ws) {
   surrogate<T>& sur = ws.sur;
   for (index_t k = 0; k < d.k; ++k) {
     for (index_t n = 0; n < d.nt; ++n) sur.l(n, k) = ch.h(n, k);
@@ -202,7 +212,16 @@ JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const s
   }
   for (index_t n = 0; n < d.nt; ++n)
     for (index_t r = 0; r < sur.l.cols; ++r) sur.lh(r, n) = conj(sur.l(n, r));
-  return status::ok;
+}
+
+/// Steps 1-5 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`.
+/// Writes F' into f (Nr x M, in/out) and the W-subproblem into ws.sur.
+template <class T, class Ch>
+JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
+                                    const metrics<T>& mt, mview<T> f, layer_ws<T>& ws) {
+  const status st = layer_receiver<T>(d, sys, mu_c, mu_s, mt, f, ws);
+  if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws);
+  return st;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -4,8 +4,10 @@
 //     pgd_fixed        constant normalised step
 //     pgd_backtracking Armijo backtracking along the normalised direction
 //     fixed_point      majorisation iteration of ref. [32]
+// (ao-monotone and ascent, which climb the smoothed objective itself: core/ascent.hpp)
 #pragma once
 #include "jcas/core/layer.hpp"
+#include "jcas/core/smooth.hpp"
 
 namespace jcas::core {
 
@@ -21,24 +23,26 @@ template <class T>
 struct solver_ws {
   metrics<T> mt;
   layer_ws<T> lw;
-  mview<T> dir;    // Nt x K
-  mview<T> trial;  // Nt x K
-  mview<T> gram;   // R x R (fixed_point only)
-  T* eval;         // R
+  mview<T> dir;     // Nt x K
+  mview<T> trial;   // Nt x K
+  mview<T> gram;    // R x R (fixed_point only)
+  T* eval;          // R
+  smooth_ws<T> sm;  // ao-monotone and ascent only (carved when `smooth`)
 
   template <class A>
-  JCAS_HD void carve(A& a, const problem_dims& d) {
+  JCAS_HD void carve(A& a, const problem_dims& d, bool smooth = false) {
     mt.carve(a, d);
     lw.carve(a, d);
     dir = a.template mat<T>(d.nt, d.k);
     trial = a.template mat<T>(d.nt, d.k);
     gram = a.template mat<T>(d.rank_bt(), d.rank_bt());
     eval = a.template take<T>(d.rank_bt());
+    if (smooth) sm.carve(a, d);
   }
-  static long bytes(const problem_dims& d) {
+  static long bytes(const problem_dims& d, bool smooth = false) {
     arena_counter c;
     solver_ws w;
-    w.carve(c, d);
+    w.carve(c, d, smooth);
     return c.used;
   }
 };
