@@ -8,6 +8,7 @@
 #include "h5.hpp"
 #include "io.hpp"
 #include "jcas/cuda_backend.hpp"
+#include "mpi.hpp"
 
 namespace jcas::mc {
 
@@ -79,21 +80,34 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
   st.objective.resize(na);
   st.min_sinr.resize(na);
   st.min_scnr.resize(na);
+  const mpi::world& w = mpi::get();
   while (st.done < s.count) {
+    // Each rank generates and solves its block of the chunk; the per-realization results
+    // are gathered in index order, so every rank holds what one process would.
     const long n = std::min(s.chunk, s.count - st.done);
-    const channel_set cs = cpu::generate_batch(s.sc, s.seed, st.done, n, s.solve.threads);
+    const auto [lo, hi] = mpi::block(n, w.rank, w.size);
+    channel_set cs;
+    if (hi > lo) cs = cpu::generate_batch(s.sc, s.seed, st.done + lo, hi - lo, s.solve.threads);
     for (size_t a = 0; a < na; ++a) {
-      solve_options o = s.solve;
-      o.algo = s.algos[a];
-      o.progress = nullptr;
-      const solve_output out = s.device < 0 ? cpu::solve_batch(cs, o) : cuda::solve_batch(cs, o, s.device);
-      st.objective[a].insert(st.objective[a].end(), out.objective.begin(), out.objective.end());
-      st.min_sinr[a].insert(st.min_sinr[a].end(), out.min_sinr.begin(), out.min_sinr.end());
-      st.min_scnr[a].insert(st.min_scnr[a].end(), out.min_scnr.begin(), out.min_scnr.end());
+      std::vector<double> mine;  // 3 values per realization of this rank's block
+      if (hi > lo) {
+        solve_options o = s.solve;
+        o.algo = s.algos[a];
+        o.progress = nullptr;
+        const solve_output out = s.device < 0 ? cpu::solve_batch(cs, o) : cuda::solve_batch(cs, o, s.device);
+        for (long b = 0; b < out.count; ++b)
+          mine.insert(mine.end(), {out.objective[b], out.min_sinr[b], out.min_scnr[b]});
+      }
+      const std::vector<double> all = mpi::allgather_blocks(mine, n, 3);
+      for (long b = 0; b < n; ++b) {
+        st.objective[a].push_back(all[3 * b]);
+        st.min_sinr[a].push_back(all[3 * b + 1]);
+        st.min_scnr[a].push_back(all[3 * b + 2]);
+      }
     }
     st.done += n;
-    if (progress) progress(st.done, s.count);
-    if (on_chunk) on_chunk(st);
+    if (w.root() && progress) progress(st.done, s.count);
+    if (w.root() && on_chunk) on_chunk(st);
   }
 }
 

@@ -10,6 +10,7 @@
 #include "io.hpp"
 #include "jcas/core/training.hpp"
 #include "jcas/cuda_backend.hpp"
+#include "mpi.hpp"
 #include "realization.hpp"
 #include "solver_config.hpp"
 
@@ -50,12 +51,14 @@ loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0
   std::vector<double> per(size_t(n * np), 0.0), losses(size_t(n), 0.0);
   std::vector<int> st(size_t(n), 0);
   const double scale = -1.0 / double(n);
+  // This process's block of the batch (all of it without MPI).
+  const auto [lo, hi] = mpi::block(n, mpi::get().rank, mpi::get().size);
 #pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
   {
     std::vector<char> scratch(static_cast<size_t>(bytes));
     host::realization<double> rc;
 #pragma omp for schedule(dynamic, 1)
-    for (long i = 0; i < n; ++i) {
+    for (long i = lo; i < hi; ++i) {
       const long b = idx[i];
       rc.load(cs, b);
       arena a{scratch.data()};
@@ -70,6 +73,22 @@ loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0
       });
     }
   }
+  if (mpi::get().size > 1) {  // every rank gets every realization's gradient, loss and status
+    std::vector<double> mine(size_t((hi - lo) * (np + 2)));
+    for (long i = lo; i < hi; ++i) {
+      double* m = mine.data() + (i - lo) * (np + 2);
+      std::copy(per.begin() + i * np, per.begin() + (i + 1) * np, m);
+      m[np] = losses[i];
+      m[np + 1] = double(st[i]);
+    }
+    const std::vector<double> all = mpi::allgather_blocks(mine, n, np + 2);
+    for (long i = 0; i < n; ++i) {
+      const double* m = all.data() + i * (np + 2);
+      std::copy(m, m + np, per.begin() + i * np);
+      losses[i] = m[np];
+      st[i] = int(m[np + 1]);
+    }
+  }
   loss_grad out;
   out.grad.assign(size_t(np), 0.0);
   for (long i = 0; i < n; ++i) {  // fixed order: same sum for any thread count
@@ -80,6 +99,38 @@ loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0
     for (long p = 0; p < np; ++p) out.grad[p] += per[i * np + p];
   }
   return out;
+}
+
+/// The CUDA backend's batch gradient. Under MPI each rank takes its block of the batch
+/// and the block sums are added in rank order (deterministic for a given rank count, but
+/// not bit-identical to one process, unlike the CPU path).
+loss_grad cuda_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
+                                 const std::vector<long>& idx, const unfolded_model& m,
+                                 const system_params<double>& sys, int device) {
+  const mpi::world& w = mpi::get();
+  const auto [lo, hi] = mpi::block(long(idx.size()), w.rank, w.size);
+  loss_grad lg;
+  if (w.size == 1) {
+    lg.loss = cuda::loss_and_gradient(cs, w0, f0, idx, m, sys, lg.grad, device);
+    return lg;
+  }
+  const std::vector<long> mine_idx(idx.begin() + lo, idx.begin() + hi);
+  std::vector<double> g;
+  double loss = 0;
+  if (!mine_idx.empty()) loss = cuda::loss_and_gradient(cs, w0, f0, mine_idx, m, sys, g, device);
+  const long np = long(pack(m).size());
+  // Block sums are means over the block: scale back to the batch mean.
+  const double share = double(hi - lo) / double(idx.size());
+  std::vector<double> mine(size_t(np + 1), 0.0);
+  for (long p = 0; p < np && !g.empty(); ++p) mine[p] = g[p] * share;
+  mine[np] = loss * share;
+  const std::vector<double> all = mpi::allgather_blocks(mine, w.size, np + 1);
+  lg.grad.assign(size_t(np), 0.0);
+  for (int r = 0; r < w.size; ++r) {
+    for (long p = 0; p < np; ++p) lg.grad[p] += all[r * (np + 1) + p];
+    lg.loss += all[r * (np + 1) + np];
+  }
+  return lg;
 }
 
 void adam::update(std::vector<double>& theta, const std::vector<double>& grad, double lr, const settings& s,
@@ -132,7 +183,7 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
       if (device < 0)
         lg = cpu_loss_and_gradient(data, w0, f0, idx, c.model, sys, threads);
       else
-        lg.loss = cuda::loss_and_gradient(data, w0, f0, idx, c.model, sys, lg.grad, device);
+        lg = cuda_loss_and_gradient(data, w0, f0, idx, c.model, sys, device);
       c.opt.update(theta, lg.grad, c.lr, s, c.model.beta.size());
       unpack(theta, c.model);
       epoch_loss += lg.loss * double(hi - lo);
@@ -194,7 +245,7 @@ checkpoint read_checkpoint(const std::string& path) {
     throw;
   }
   H5Fclose(f);
-  const size_t np = c.model.beta.size() + 2;
+  const size_t np = pack(c.model).size();
   if (c.opt.step > 0 && (c.opt.m.size() != np || c.opt.v.size() != np))
     fail(path, "Adam state does not match the model");
   return c;

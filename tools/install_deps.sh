@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(cmake g++ make pkg-config libgtest-dev libeigen3-dev libcli11-dev libhdf5-dev liblapacke-dev
       libopenblas-dev libzip-dev nlohmann-json3-dev librandom123-dev python3-matplotlib python3-h5py
-      python3-numpy)
+      python3-numpy openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

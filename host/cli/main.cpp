@@ -1,5 +1,8 @@
 // The `jcas` command line: generate channel sets, solve them, print and save results.
+#include <omp.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +19,7 @@
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
 #include "montecarlo.hpp"
+#include "mpi.hpp"
 #include "progress.hpp"
 #include "training.hpp"
 
@@ -26,7 +30,10 @@ using namespace jcas;
 /// "cpu", "cuda" or "cuda:N" -> -1 for the CPU, else the device index.
 int parse_device(const std::string& s) {
   if (s == "cpu") return -1;
-  if (s == "cuda") return 0;
+  if (s == "cuda") {  // under MPI: one GPU per rank on each node
+    const mpi::world& w = mpi::get();
+    return w.local_size > 1 ? w.local_rank % std::max(1, cuda::device_count()) : 0;
+  }
   if (s.rfind("cuda:", 0) == 0) {
     try {
       size_t used = 0;
@@ -36,6 +43,14 @@ int parse_device(const std::string& s) {
     }
   }
   throw std::invalid_argument("device = " + s + ": expected cpu, cuda or cuda:N");
+}
+
+/// CPU threads of this process: the request, or under MPI the node's cores shared
+/// among its ranks (0 = all cores in a single process).
+int threads_per_rank(int requested) {
+  const mpi::world& w = mpi::get();
+  if (requested > 0 || w.local_size == 1) return requested;
+  return std::max(1, omp_get_num_procs() / w.local_size);
 }
 
 /// Integer validators whose messages name the value ("must be >= 1"), not a float range.
@@ -321,7 +336,9 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
                 a.ts.weight_decay, a.ts.lr_decay, a.ts.mu_lr_factor, (unsigned long long)a.ts.seed, a.delta, sys.pt,
                 a.frozen ? "frozen-gradient" : "paper", a.per_layer_mu ? "+per-layer-mu" : "",
                 a.init.empty() ? "none" : a.init.c_str());
-  host::progress_bar bar("train", !quiet);
+  const bool root = mpi::get().root();  // only rank 0 draws and writes
+  const int threads = threads_per_rank(a.threads);
+  host::progress_bar bar("train", !quiet && root);
   train::callbacks cb;
   cb.on_batch = [&](int e, int b, int nb, double loss) {
     char extra[64];
@@ -333,18 +350,19 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
       solve_options o;
       o.model = m;
       o.sys = sys;
-      o.threads = a.threads;
+      o.threads = threads;
       return summarize(dev < 0 ? cpu::solve_batch(val, o) : cuda::solve_batch(val, o, dev)).mean_objective;
     };
   cb.on_epoch = [&](const train::checkpoint& cc) {
+    if (!root) return;
     train::write_checkpoint(ckpt, cc);
     write_log_csv(log, cc.log);
   };
-  train::run(data, sys, a.ts, c, cb, a.threads, dev);
+  train::run(data, sys, a.ts, c, cb, threads, dev);
   bar.finish();
   c.model.provenance = prov;
-  io::write_model(a.out, c.model);
-  if (!quiet) {
+  if (root) io::write_model(a.out, c.model);
+  if (!quiet && root) {
     for (const auto& r : c.log)
       if (r.batch < 0)
         std::fprintf(
@@ -374,14 +392,17 @@ int run_montecarlo(mc_args& a) {
   s.solve.sys.delta = a.delta;
   if (!a.params.empty()) s.solve.model = io::read_model(a.params);
   s.solve.model.finalize();
+  s.solve.threads = threads_per_rank(s.solve.threads);
   validate(s.solve, s.sc.dims);
   const std::string ckpt = a.out + ".ckpt.h5";
   mc::state st;
   if (a.resume) st = mc::read_state(ckpt, s);
-  host::progress_bar bar("montecarlo");
+  const bool root = mpi::get().root();  // mc::run reports and checkpoints on rank 0 only
+  host::progress_bar bar("montecarlo", root);
   mc::run(
       s, st, [&](long d, long t) { bar.update(d, t); }, [&](const mc::state& x) { mc::write_state(ckpt, s, x); });
   bar.finish();
+  if (!root) return 0;
   mc::write_summary(a.out + ".h5", a.out + ".csv", s, st);
   nlohmann::json j = nlohmann::json::array();
   if (!a.json)
@@ -490,7 +511,17 @@ int run_demo(const demo_args& a) {
 
 }  // namespace
 
+int run_cli(int argc, char** argv);
+
 int main(int argc, char** argv) {
+  jcas::mpi::init(&argc, &argv);
+  const int rc = run_cli(argc, argv);
+  if (rc != 0 && jcas::mpi::get().size > 1) jcas::mpi::abort_all(rc);  // no rank left waiting
+  jcas::mpi::finalize();
+  return rc;
+}
+
+int run_cli(int argc, char** argv) {
   CLI::App app{"jcas: max-min fair beamforming for joint communications and sensing"};
   app.require_subcommand(1);
   generate_args ga;

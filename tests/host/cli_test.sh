@@ -25,7 +25,7 @@ expect_error() {
 
 "$jcas" generate --count 6 --seed 3 --out "$dir/c.h5" 2>/dev/null && ok || bad "generate"
 "$jcas" generate --count 4 --seed 3 --preset paper --users 2 --out "$dir/p.h5" 2>/dev/null && ok || bad "generate paper"
-for a in unfolded ao-fixed ao-backtracking heuristic; do
+for a in unfolded ao-fixed ao-backtracking heuristic ao-monotone ascent; do
   out=$("$jcas" solve --data "$dir/c.h5" --algo $a --outer 5 --max-outer 5 --json --out "$dir/r_$a.h5" 2>/dev/null)
   [ $? -eq 0 ] && ok || bad "solve $a"
   # Exactly one JSON object with the documented keys.
@@ -75,6 +75,15 @@ assert not np.allclose(a['beta'][()], 0.01)
 " && ok || bad "resume differs from uninterrupted"
 [ "$(grep -c ',end,' "$dir/part.h5.log.csv")" -eq 3 ] && ok || bad "log csv epochs"
 "$jcas" solve --data "$dir/c.h5" --params "$dir/whole.h5" --json >/dev/null 2>&1 && ok || bad "solve with trained params"
+# The same for the richer model (its Adam state is longer: 2 L_out smoothing constants).
+"$jcas" train --data "$dir/c.h5" --outer 4 --epochs 2 --batch 4 --per-layer-mu --out "$dir/rw.h5" 2>/dev/null && ok || bad "train per-layer"
+"$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --batch 4 --per-layer-mu --out "$dir/rp.h5" 2>/dev/null && ok || bad "train per-layer part"
+"$jcas" train --data "$dir/c.h5" --outer 4 --epochs 2 --batch 4 --per-layer-mu --out "$dir/rp.h5" --resume 2>/dev/null && ok || bad "train per-layer resume"
+/usr/bin/python3 -c "
+import h5py,numpy as np
+a=h5py.File('$dir/rw.h5','r'); b=h5py.File('$dir/rp.h5','r')
+assert all(np.array_equal(a[k][()], b[k][()]) for k in a), 'per-layer resume differs'
+" && ok || bad "per-layer resume differs from uninterrupted"
 expect_error "checkpoint" "$jcas" train --data "$dir/c.h5" --outer 5 --epochs 3 --out "$dir/part.h5" --resume
 expect_error "batch" "$jcas" train --data "$dir/c.h5" --batch 0 --out "$dir/out.h5"
 
