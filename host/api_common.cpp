@@ -45,6 +45,20 @@ void unfolded_model::finalize() {
   }
 }
 
+unfolded_model unfolded_model::first_layers(int layers) const {
+  if (layers < 1 || layers > l_out)
+    bad("layers", std::to_string(layers), "must be in 1 .. L_out = " + std::to_string(l_out));
+  unfolded_model m = *this;
+  m.finalize();
+  m.l_out = layers;
+  m.beta.resize(size_t(layers) * l_in);
+  if (m.per_layer_mu) {
+    m.mu_c_layer.resize(size_t(layers));
+    m.mu_s_layer.resize(size_t(layers));
+  }
+  return m;
+}
+
 algorithm parse_algorithm(const std::string& s) {
   if (s == "unfolded") return algorithm::unfolded;
   if (s == "ao-fixed") return algorithm::ao_fixed;

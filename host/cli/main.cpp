@@ -378,10 +378,47 @@ struct mc_args {
   std::string algos = "unfolded", params, out, device = "cpu";
   double delta = 1, snr_db = 20;
   bool json = false, resume = false;
+  // Sweeps: every combination is one Monte Carlo point on the same channels (same seed;
+  // a user's channel does not depend on K).
+  std::vector<int> sweep_users, sweep_layers;
+  std::vector<double> sweep_delta, sweep_snr;
 };
 
+/// One Monte Carlo point: runs (or resumes) it, writes PREFIX.h5/.csv (rank 0).
+/// With --resume a sweep point without a checkpoint starts afresh; a single run needs one.
+std::vector<mc::stats> run_mc_point(const mc_args& a, mc::settings s, const std::string& prefix,
+                                    const std::string& label, bool sweep_point) {
+  validate(s.solve, s.sc.dims);
+  const std::string ckpt = prefix + ".ckpt.h5";
+  mc::state st;
+  if (a.resume && (!sweep_point || std::filesystem::exists(ckpt))) st = mc::read_state(ckpt, s);
+  const bool root = mpi::get().root();  // mc::run reports and checkpoints on rank 0 only
+  host::progress_bar bar(label, root);
+  mc::run(
+      s, st, [&](long d, long t) { bar.update(d, t); }, [&](const mc::state& x) { mc::write_state(ckpt, s, x); });
+  bar.finish();
+  if (root) mc::write_summary(prefix + ".h5", prefix + ".csv", s, st);
+  std::vector<mc::stats> r;
+  for (size_t i = 0; i < s.algos.size(); ++i)
+    r.push_back(mc::summarize(st.objective[i], st.min_sinr[i], st.min_scnr[i]));
+  return r;
+}
+
+nlohmann::json stats_json(algorithm algo, const mc::stats& r) {
+  return {{"algo", to_string(algo)},
+          {"realizations", r.n},
+          {"mean_objective", r.mean},
+          {"ci95_objective", r.ci95},
+          {"min_sinr_db", r.min_sinr_db},
+          {"min_scnr_db", r.min_scnr_db},
+          {"q05", r.q05},
+          {"q50", r.q50},
+          {"q95", r.q95}};
+}
+
 /// `jcas montecarlo`: N realizations generated on the fly, several algorithms on the same
-/// channels, statistics with 95 % intervals, checkpoint per chunk, resume.
+/// channels, statistics with 95 % intervals, checkpoint per chunk, resume; optionally a
+/// sweep over K, delta, SNR and layers (PREFIX.sweep.csv, one row per point and algo).
 int run_montecarlo(mc_args& a) {
   mc::settings& s = a.s;
   s.algos.clear();
@@ -393,37 +430,83 @@ int run_montecarlo(mc_args& a) {
   if (!a.params.empty()) s.solve.model = io::read_model(a.params);
   s.solve.model.finalize();
   s.solve.threads = threads_per_rank(s.solve.threads);
-  validate(s.solve, s.sc.dims);
-  const std::string ckpt = a.out + ".ckpt.h5";
-  mc::state st;
-  if (a.resume) st = mc::read_state(ckpt, s);
-  const bool root = mpi::get().root();  // mc::run reports and checkpoints on rank 0 only
-  host::progress_bar bar("montecarlo", root);
-  mc::run(
-      s, st, [&](long d, long t) { bar.update(d, t); }, [&](const mc::state& x) { mc::write_state(ckpt, s, x); });
-  bar.finish();
-  if (!root) return 0;
-  mc::write_summary(a.out + ".h5", a.out + ".csv", s, st);
-  nlohmann::json j = nlohmann::json::array();
-  if (!a.json)
-    std::printf("%-16s %12s %14s %10s %12s %12s %9s %9s %9s\n", "algo", "realizations", "mean objective", "95% CI",
-                "min SINR dB", "min SCNR dB", "q05", "median", "q95");
-  for (size_t i = 0; i < s.algos.size(); ++i) {
-    const mc::stats r = mc::summarize(st.objective[i], st.min_sinr[i], st.min_scnr[i]);
-    if (a.json)
-      j.push_back({{"algo", to_string(s.algos[i])},
-                   {"realizations", r.n},
-                   {"mean_objective", r.mean},
-                   {"ci95_objective", r.ci95},
-                   {"min_sinr_db", r.min_sinr_db},
-                   {"min_scnr_db", r.min_scnr_db},
-                   {"q05", r.q05},
-                   {"q50", r.q50},
-                   {"q95", r.q95}});
-    else
-      std::printf("%-16s %12ld %14.4f %10.4f %12.2f %12.2f %9.3f %9.3f %9.3f\n", to_string(s.algos[i]).c_str(), r.n,
-                  r.mean, r.ci95, r.min_sinr_db, r.min_scnr_db, r.q05, r.q50, r.q95);
+  const bool root = mpi::get().root();
+  const bool sweep =
+      !a.sweep_users.empty() || !a.sweep_delta.empty() || !a.sweep_snr.empty() || !a.sweep_layers.empty();
+  if (!sweep) {
+    const std::vector<mc::stats> r = run_mc_point(a, s, a.out, "montecarlo", false);
+    if (!root) return 0;
+    nlohmann::json j = nlohmann::json::array();
+    if (!a.json)
+      std::printf("%-16s %12s %14s %10s %12s %12s %9s %9s %9s\n", "algo", "realizations", "mean objective", "95% CI",
+                  "min SINR dB", "min SCNR dB", "q05", "median", "q95");
+    for (size_t i = 0; i < s.algos.size(); ++i) {
+      if (a.json)
+        j.push_back(stats_json(s.algos[i], r[i]));
+      else
+        std::printf("%-16s %12ld %14.4f %10.4f %12.2f %12.2f %9.3f %9.3f %9.3f\n", to_string(s.algos[i]).c_str(),
+                    r[i].n, r[i].mean, r[i].ci95, r[i].min_sinr_db, r[i].min_scnr_db, r[i].q05, r[i].q50, r[i].q95);
+    }
+    if (a.json) std::cout << nlohmann::json{{"results", j}}.dump() << std::endl;
+    return 0;
   }
+  const auto or_one = [](auto v, auto x) { return v.empty() ? decltype(v){x} : v; };
+  const std::vector<int> users = or_one(a.sweep_users, s.sc.dims.k);
+  const std::vector<double> deltas = or_one(a.sweep_delta, a.delta), snrs = or_one(a.sweep_snr, a.snr_db);
+  const std::vector<int> layers = or_one(a.sweep_layers, s.solve.model.l_out);
+  for (int k : users)
+    if (k < 1) throw std::invalid_argument("sweep-users = " + std::to_string(k) + ": must be >= 1");
+  for (double d : deltas)
+    if (!(d >= 0) || !std::isfinite(d))
+      throw std::invalid_argument("sweep-delta = " + std::to_string(d) + ": must be >= 0");
+  for (double x : snrs)
+    if (!std::isfinite(x)) throw std::invalid_argument("sweep-snr = " + std::to_string(x) + ": must be finite");
+  for (int l : layers) (void)s.solve.model.first_layers(l);  // checks the range before any work
+  io::atomic_path csv(a.out + ".sweep.csv");
+  std::FILE* f = root ? std::fopen(csv.tmp().c_str(), "w") : nullptr;
+  if (root && !f) throw std::runtime_error(a.out + ".sweep.csv: cannot write");
+  if (f)
+    std::fprintf(f,
+                 "users,delta,snr_db,layers,algo,realizations,mean_objective,ci95_objective,min_sinr_db,"
+                 "min_scnr_db,q05,q50,q95\n");
+  nlohmann::json j = nlohmann::json::array();
+  const size_t total = users.size() * deltas.size() * snrs.size() * layers.size();
+  size_t idx = 0;
+  for (int k : users)
+    for (double d : deltas)
+      for (double snr : snrs)
+        for (int l : layers) {
+          mc::settings p = s;
+          p.sc.dims.k = k;
+          p.solve.sys.delta = d;
+          p.solve.sys.pt = std::pow(10.0, snr / 10.0);
+          p.solve.model = s.solve.model.first_layers(l);
+          char tag[160];
+          std::snprintf(tag, sizeof tag, "K%d_delta%g_snr%g_L%d", k, d, snr, l);
+          char label[200];
+          std::snprintf(label, sizeof label, "point %zu/%zu %s", ++idx, total, tag);
+          const std::string prefix = a.out + "." + tag;
+          if (!a.resume) std::filesystem::remove(prefix + ".ckpt.h5");
+          const std::vector<mc::stats> r = run_mc_point(a, p, prefix, label, true);
+          for (size_t i = 0; i < p.algos.size() && root; ++i) {
+            std::fprintf(f, "%d,%g,%g,%d,%s,%ld,%.10g,%.10g,%.6g,%.6g,%.10g,%.10g,%.10g\n", k, d, snr, l,
+                         to_string(p.algos[i]).c_str(), r[i].n, r[i].mean, r[i].ci95, r[i].min_sinr_db,
+                         r[i].min_scnr_db, r[i].q05, r[i].q50, r[i].q95);
+            nlohmann::json o = stats_json(p.algos[i], r[i]);
+            o["users"] = k;
+            o["delta"] = d;
+            o["snr_db"] = snr;
+            o["layers"] = l;
+            j.push_back(o);
+            if (!a.json)
+              std::printf(
+                  "K %2d delta %6g snr %5g L %3d  %-16s mean %.4f +- %.4f  min SINR %6.2f dB  min SCNR %6.2f dB\n", k,
+                  d, snr, l, to_string(p.algos[i]).c_str(), r[i].mean, r[i].ci95, r[i].min_sinr_db, r[i].min_scnr_db);
+          }
+        }
+  if (!root) return 0;
+  std::fclose(f);
+  csv.commit();
   if (a.json) std::cout << nlohmann::json{{"results", j}}.dump() << std::endl;
   return 0;
 }
@@ -553,6 +636,12 @@ int run_cli(int argc, char** argv) {
   mcc->add_option("--out", ma.out, "output prefix: PREFIX.h5, PREFIX.csv, PREFIX.ckpt.h5")->required();
   mcc->add_flag("--resume", ma.resume, "continue from PREFIX.ckpt.h5");
   mcc->add_flag("--json", ma.json, "one JSON object on stdout");
+  mcc->add_option("--sweep-users", ma.sweep_users, "sweep: K values (same channels: user k's channel is fixed)")
+      ->delimiter(',');
+  mcc->add_option("--sweep-delta", ma.sweep_delta, "sweep: delta values")->delimiter(',');
+  mcc->add_option("--sweep-snr", ma.sweep_snr, "sweep: SNR values [dB]")->delimiter(',');
+  mcc->add_option("--sweep-layers", ma.sweep_layers, "sweep: unfolded layers (the first L of the model)")
+      ->delimiter(',');
   cli::bench_args ba;
   CLI::App* bench = app.add_subcommand("bench", "throughput of the CPU and CUDA backends side by side");
   bench->add_option("--batch", ba.batches, "batch sizes (CUDA runs each; the CPU at most 512)");

@@ -38,6 +38,9 @@ struct unfolded_model {
   std::string provenance = "untrained";  // how it was made (training settings, data)
   /// Fills beta with the untrained value when empty; checks the table size.
   void finalize();
+  /// The model cut after its first `layers` outer layers (1 <= layers <= l_out; a
+  /// layers sweep). Throws naming the value otherwise.
+  unfolded_model first_layers(int layers) const;
 };
 
 algorithm parse_algorithm(const std::string& s);  // throws on unknown names

@@ -106,6 +106,12 @@ f=h5py.File('$dir/mc.h5','r'); assert f['unfolded/objective_sorted'].shape==(9,)
 "$jcas" montecarlo --count 5 --chunk 4 --algos unfolded,heuristic --out "$dir/mc2" >/dev/null 2>&1 && ok || bad "mc part"
 "$jcas" montecarlo --count 9 --chunk 4 --algos unfolded,heuristic --out "$dir/mc2" --resume --json >"$dir/mc2.json" 2>/dev/null && ok || bad "mc resume"
 cmp -s "$dir/mc.csv" "$dir/mc2.csv" && ok || bad "resumed montecarlo summary differs"
+# Sweeps: each point on the same channels, so a point equals the plain run at its values.
+"$jcas" montecarlo --count 6 --algos unfolded,ao-monotone --sweep-users 2,4 --sweep-layers 5,150 --out "$dir/sw" >/dev/null 2>&1 && ok || bad "sweep"
+[ "$(wc -l <"$dir/sw.sweep.csv")" -eq 9 ] && ok || bad "sweep csv rows: $(wc -l <"$dir/sw.sweep.csv")"
+"$jcas" montecarlo --count 6 --algos unfolded,ao-monotone --users 4 --out "$dir/pt" >/dev/null 2>&1 && ok || bad "sweep point alone"
+cmp -s "$dir/pt.csv" "$dir/sw.K4_delta1_snr20_L150.csv" && ok || bad "sweep point differs from the plain run"
+expect_error "layers = 300" "$jcas" montecarlo --count 6 --sweep-layers 5,300 --out "$dir/out"
 expect_error "another run" "$jcas" montecarlo --count 9 --seed 2 --algos unfolded,heuristic --out "$dir/mc2" --resume
 
 # jcas bench: one JSON object with a row per workload and precision; CUDA noted when absent.

@@ -187,3 +187,44 @@ TEST(Training, CheckpointIsAlsoAModelFile) {
 
 }  // namespace
 }  // namespace jcas::test
+
+namespace jcas::test {
+namespace {
+
+double validation_objective(const channel_set& val, const unfolded_model& m) {
+  solve_options o;
+  o.model = m;
+  return summarize(cpu::solve_batch(val, o)).mean_objective;
+}
+
+// Issue 6: the richer model (per-layer mu) trained from the paper model's parameters,
+// with its own learning rate for mu, does not lower the validation objective.
+TEST(Training, RicherModelFromPaperParamsDoesNotLowerValidation) {
+  const channel_set train_set = cpu::generate_batch(scenario{}, 1, 0, 128);
+  const channel_set val = cpu::generate_batch(scenario{}, 2, 0, 48);
+  train::settings s;
+  s.epochs = 4;
+  s.batch = 16;
+  train::checkpoint paper;
+  paper.model.l_out = 40;
+  paper.model.finalize();
+  train::run(train_set, system_params<double>{}, s, paper, {}, 0);
+  const double before = validation_objective(val, paper.model);
+
+  train::checkpoint rich;
+  rich.model = paper.model;
+  rich.model.per_layer_mu = true;
+  rich.model.mu_c_layer.assign(size_t(rich.model.l_out), rich.model.mu_c);
+  rich.model.mu_s_layer.assign(size_t(rich.model.l_out), rich.model.mu_s);
+  EXPECT_DOUBLE_EQ(validation_objective(val, rich.model), before);  // same function at the start
+  s.mu_lr_factor = 1000;
+  s.weight_decay = 0;
+  train::run(train_set, system_params<double>{}, s, rich, {}, 0);
+  const double after = validation_objective(val, rich.model);
+  std::printf("validation objective: paper model %.5f, richer model %.5f\n", before, after);
+  EXPECT_GE(after, before);
+  EXPECT_NE(rich.model.mu_c_layer, std::vector<double>(size_t(rich.model.l_out), paper.model.mu_c));
+}
+
+}  // namespace
+}  // namespace jcas::test
