@@ -592,6 +592,31 @@ int run_demo(const demo_args& a) {
   return 0;
 }
 
+struct reproduce_args {
+  std::string out = "reproduce_out", device = "cpu";
+  bool quick = false;
+};
+
+/// `jcas reproduce`: the paper's Fig. 2, 3a, 3b and Table I (tools/reproduce.py drives
+/// this binary and draws the PNGs with Debian's matplotlib).
+int run_reproduce(const reproduce_args& a) {
+  const std::string script = std::string(JCAS_TOOLS_DIR) + "/reproduce.py";
+  if (!std::filesystem::exists(script)) throw std::runtime_error("reproduce: " + script + " not found");
+  if (!std::filesystem::exists("/usr/bin/python3"))
+    throw std::runtime_error("reproduce: /usr/bin/python3 not found (tools/install_deps.sh installs it)");
+  const std::string self = std::filesystem::canonical("/proc/self/exe").string();
+  parse_device(a.device);
+  const auto quote = [](const std::string& x) {
+    std::string q = "'";
+    for (char c : x) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  };
+  const std::string cmd = "/usr/bin/python3 " + quote(script) + " --jcas " + quote(self) + " --out " + quote(a.out) +
+                          " --device " + quote(a.device) + (a.quick ? " --quick" : "");
+  const int rc = std::system(cmd.c_str());
+  return rc == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv);
@@ -657,6 +682,11 @@ int run_cli(int argc, char** argv) {
   demo->add_option("--seed", da.seed, "seed of the held-out set");
   demo->add_option("--threads", da.threads, "CPU threads (0 = all)")->check(at_least(0));
   demo->add_option("--device", da.device, "cpu, cuda or cuda:N");
+  reproduce_args ra;
+  CLI::App* rep = app.add_subcommand("reproduce", "the paper's Fig. 2, 3a, 3b and Table I as PNG files and markdown");
+  rep->add_option("--out", ra.out, "output folder (default reproduce_out)");
+  rep->add_option("--device", ra.device, "cpu, cuda or cuda:N (training and unfolded solves)");
+  rep->add_flag("--quick", ra.quick, "a small configuration (minutes -> seconds)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -674,6 +704,7 @@ int run_cli(int argc, char** argv) {
     if (*bench) return cli::run_bench(ba);
     if (*mcc) return run_montecarlo(ma);
     if (*trn) return run_train(ta), 0;
+    if (*rep) return run_reproduce(ra);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "jcas: error: %s\n", e.what());
     return 1;

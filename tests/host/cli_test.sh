@@ -95,6 +95,13 @@ for f in demo_convergence.png demo_cdf.png unfolded_trained.h5 ao_fixed.h5; do
 done
 head -c 8 "$dir/demo/demo_cdf.png" | od -c | grep -q "P   N   G" && ok || bad "not a PNG"
 
+# jcas reproduce: the paper's figures on a small configuration, as non-empty PNGs.
+"$jcas" reproduce --quick --out "$dir/rep" >/dev/null 2>&1 && ok || bad "reproduce --quick"
+for f in fig2.png fig3a.png fig3b.png table1.md reproduce.md; do
+  [ -s "$dir/rep/$f" ] && ok || bad "reproduce did not write $f"
+done
+head -c 8 "$dir/rep/fig3b.png" | od -c | grep -q "P   N   G" && ok || bad "fig3b is not a PNG"
+
 # jcas montecarlo: summary files and JSON; --resume finishes a run to the same summary.
 "$jcas" montecarlo --count 9 --chunk 4 --algos unfolded,heuristic --out "$dir/mc" --json >"$dir/mc.json" 2>/dev/null && ok || bad "montecarlo"
 /usr/bin/python3 -c "
