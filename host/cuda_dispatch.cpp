@@ -1,5 +1,5 @@
 // Host side of the CUDA backend: validation, W0/F0 on the host (LAPACK, identical to the
-// CPU backend's starting point), conversion of a batch to precision T with rank-one
+// CPU backend's starting point) or on the device (--f0 lowrank), conversion of a batch to precision T with rank-one
 // factors when every realization allows them, then the kernels (kernels/).
 #include <chrono>
 #include <stdexcept>
@@ -95,7 +95,15 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   out.dims = d;
   out.count = cs.count;
   const auto t0 = std::chrono::steady_clock::now();
-  cpu::init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads);
+  // f0 = lapack: (W0, F0) from the host, exactly the CPU backend's start; lowrank: on the
+  // device inside the solve kernel (no host work in the timed path).
+  const bool on_device = o.f0 == f0_method::lowrank;
+  if (on_device) {
+    out.w.assign(size_t(cs.count * cs.h_stride()), zd());
+    out.f.assign(size_t(cs.count) * d.nr * d.m, zd());
+  } else {
+    cpu::init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads);
+  }
   unfolded_model model = o.model;
   model.finalize();
   const host::model_tables<T> tables(model);
@@ -107,6 +115,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   out.curve_len = b.cfg.curve_len();
   host_inputs<T> in(cs, out.w, out.f, all_of(cs.count));
   in.attach(b);
+  b.init_on_device = on_device;
   std::vector<T> curve(size_t(cs.count) * out.curve_len), res(size_t(cs.count) * 4);
   std::vector<int> st(size_t(cs.count));
   b.curve = curve.data();

@@ -92,25 +92,34 @@ struct device_inputs {
 template <class T>
 __global__ void solve_kernel(problem_dims d, system_params<T> sys, core::solver_config<T> cfg, long count, bool rank1,
                              const cplx<T>* h, const cplx<T>* g, const cplx<T>* u, const cplx<T>* v, cplx<T>* wf,
-                             T* curve, T* res, int* st, char* scratch, long ws_bytes) {
+                             T* curve, T* res, int* st, char* scratch, long ws_bytes, bool init) {
   const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
   if (b >= count) return;
   arena ar{scratch + b * ws_bytes};
   core::solver_ws<T> ws;
   ws.carve(ar, d, cfg.smooth());
+  core::f0_ws<T> f0w;
+  if (init) f0w.carve(ar, d);
   const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
   core::mview<T> w(wf + b * wf_len, d.nt, d.k), f(wf + b * wf_len + d.nt * d.k, d.nr, d.m);
   const core::cview<T> hv(h + b * d.nt * d.k, d.nt, d.k);
   core::solve_result<T> r;
   status s;
   T* cv = curve + b * cfg.curve_len();
-  if (rank1) {
-    const core::rank1_channels<T> ch{hv, u + b * d.nr * d.j(), v + b * d.nt * d.j(), d.nr, d.nt, d.j()};
-    s = core::solve_one<T>(ch, d, sys, cfg, w, f, cv, ws, r);
-  } else {
-    const core::dense_channels<T> ch{hv, g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()};
-    s = core::solve_one<T>(ch, d, sys, cfg, w, f, cv, ws, r);
-  }
+  // SPEC.md 3 on the device: W0 = Pi_S(H), F0 by the rank-one closed form or the
+  // low-rank route (core/init.hpp), then the solver.
+  const auto run = [&](const auto& ch) {
+    if (init) {
+      core::mrt_init<T>(hv, w, sys.pt);
+      const status s0 = core::optimal_combiner<T>(ch, d, sys, w, f, f0w);
+      if (s0 != status::ok) return s0;
+    }
+    return core::solve_one<T>(ch, d, sys, cfg, w, f, cv, ws, r);
+  };
+  if (rank1)
+    s = run(core::rank1_channels<T>{hv, u + b * d.nr * d.j(), v + b * d.nt * d.j(), d.nr, d.nt, d.j()});
+  else
+    s = run(core::dense_channels<T>{hv, g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()});
   st[b] = int(s);
   res[4 * b + 0] = r.objective;
   res[4 * b + 1] = r.min_gamma_c;
@@ -182,7 +191,8 @@ template <class T>
 void solve(const device_batch<T>& hb, int device) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   const problem_dims d = hb.dims;
-  const long ws_bytes = core::solver_ws<T>::bytes(d, hb.cfg.smooth());
+  const long ws_bytes =
+      core::solver_ws<T>::bytes(d, hb.cfg.smooth()) + (hb.init_on_device ? core::f0_ws<T>::bytes(d) : 0);
   const int clen = hb.cfg.curve_len();
   const device_model<T> model(hb.cfg.unfolded);
   core::solver_config<T> cfg = hb.cfg;
@@ -198,7 +208,8 @@ void solve(const device_batch<T>& hb, int device) {
     in.upload(hb, b0, n);
     const int threads = 64;
     solve_kernel<T><<<unsigned((n + threads - 1) / threads), threads>>>(
-        d, hb.sys, cfg, n, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, curve.p, res.p, st.p, scratch.p, ws_bytes);
+        d, hb.sys, cfg, n, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, curve.p, res.p, st.p, scratch.p, ws_bytes,
+        hb.init_on_device);
     JCAS_CUDA_CHECK(cudaGetLastError());
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());
     to_host(hb.wf + b0 * in.wf_len, in.wf.p, size_t(n * in.wf_len));

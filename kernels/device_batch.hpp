@@ -21,6 +21,7 @@ struct device_batch {
   const cplx<T>* u = nullptr;  // count x Nr x J (rank1 only)
   const cplx<T>* v = nullptr;  // count x Nt x J (rank1 only)
   cplx<T>* wf = nullptr;       // in/out: count x (W | F)
+  bool init_on_device = false;  // W0 = Pi_S(H) and F0 in the kernel (wf is output only)
   T* curve = nullptr;          // out: count x curve_len
   T* res = nullptr;            // out: count x {objective, min_gamma_c, min_gamma_s, outer}
   int* status = nullptr;       // out: count

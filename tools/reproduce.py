@@ -160,18 +160,18 @@ def main():
           "|---|" + "---|" * len(record["fig2"]["delta=1,I_w=2"])]
     for setting, vals in record["fig2"].items():
         md.append(f"| {setting} | " + " | ".join(f"{v:.3f}" for v in vals.values()) + " |")
-    md += ["", "![Fig. 2](fig2.png)", "", "## Fig. 3a: min SINR / min SCNR [dB] vs K (delta = 1)", "",
-           "| method | " + " | ".join(f"K = {k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
-    for name, _, _ in methods:
-        r = record["fig3a"][name]
-        md.append(f"| {name} | " + " | ".join(f"{r[str(k)]['min_sinr_db']:.1f} / {r[str(k)]['min_scnr_db']:.1f}"
-                                              for k in ks) + " |")
-    md += ["", "![Fig. 3a](fig3a.png)", "", "## Fig. 3b: min SINR / min SCNR [dB] vs delta (K = 4)", "",
-           "| method | " + " | ".join(f"delta = {d}" for d in deltas) + " |", "|---|" + "---|" * len(deltas)]
-    for name, _, _ in methods:
-        r = record["fig3b"][name]
-        md.append(f"| {name} | " + " | ".join(f"{r[str(d)]['min_sinr_db']:.1f} / {r[str(d)]['min_scnr_db']:.1f}"
-                                              for d in deltas) + " |")
+    def sinr_scnr_table(fig, points, head):
+        rows = ["| method | " + " | ".join(f"{head} = {x}" for x in points) + " |", "|---|" + "---|" * len(points)]
+        for name, _, _ in methods:
+            r = record[fig][name]
+            rows.append(f"| {name} | " + " | ".join(
+                f"{r[str(x)]['min_sinr_db']:.1f} / {r[str(x)]['min_scnr_db']:.1f}" for x in points) + " |")
+        return rows
+
+    md += ["", "![Fig. 2](fig2.png)", "", "## Fig. 3a: min SINR / min SCNR [dB] vs K (delta = 1)", ""]
+    md += sinr_scnr_table("fig3a", ks, "K")
+    md += ["", "![Fig. 3a](fig3a.png)", "", "## Fig. 3b: min SINR / min SCNR [dB] vs delta (K = 4)", ""]
+    md += sinr_scnr_table("fig3b", deltas, "delta")
     md += ["", "![Fig. 3b](fig3b.png)", "", "## Table I: time per realization [ms]", "", table1, ""]
     with open(p("reproduce.md"), "w") as f:
         f.write("\n".join(md))

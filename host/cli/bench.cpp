@@ -22,6 +22,7 @@ struct row {
 
 /// Realizations per second of unfolded inference (paper settings), each AO baseline and
 /// a training step (forward + backward, double), per device, batch size and precision.
+/// Solves include W0/F0 (the CPU by LAPACK, the GPU in the solve kernel).
 int run_bench(const bench_args& a) {
   std::vector<std::string> devs;
   std::stringstream ss(a.devices);
@@ -61,6 +62,8 @@ int run_bench(const bench_args& a) {
           o.algo = alg;
           o.prec = p;
           o.threads = a.threads;
+          // Each backend's own initialisation: LAPACK on the CPU, in the kernel on the GPU.
+          o.f0 = gpu ? f0_method::lowrank : f0_method::lapack;
           timed(to_string(alg), ps, [&] { gpu ? cuda::solve_batch(cs, o, 0) : cpu::solve_batch(cs, o); });
         }
       }

@@ -12,8 +12,9 @@ namespace jcas::cuda {
 int device_count(std::string* why = nullptr);
 /// Same realizations as cpu::generate_batch (within rounding of sin/cos/log).
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device = 0);
-/// Same results as cpu::solve_batch, one thread per realization. (W0, F0) come from the
-/// host (LAPACK) so both backends start from the same point.
+/// Same results as cpu::solve_batch, one thread per realization. With o.f0 = lapack,
+/// (W0, F0) come from the host (LAPACK) so both backends start from the same point; with
+/// lowrank they are computed on the device (rank-one closed form or low-rank route).
 solve_output solve_batch(const channel_set& ch, const solve_options& o, int device = 0);
 /// The training loss (eq. 19, mean over idx) and its gradient [beta..., mu_c, mu_s] in
 /// double, one thread per realization; per-realization gradients summed on the host in

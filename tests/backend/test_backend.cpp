@@ -74,13 +74,16 @@ TEST_F(Backend, GeneratorMatchesCpu) {
 
 TEST_F(Backend, EverySolverMatchesCpuOnAnOddBatch) {
   const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 37);  // not a multiple of 32
-  for (algorithm a : {algorithm::unfolded, algorithm::ao_fixed, algorithm::ao_backtracking, algorithm::heuristic}) {
+  for (algorithm a : {algorithm::unfolded, algorithm::ao_fixed, algorithm::ao_backtracking, algorithm::heuristic,
+                      algorithm::ao_monotone, algorithm::ascent}) {
     for (precision p : {precision::f64, precision::f32}) {
       solve_options o;
       o.algo = a;
       o.prec = p;
       o.model.l_out = 30;
       o.ao.max_outer = 30;
+      o.ascent.stages = 3;
+      o.ascent.max_steps = 60;
       const solve_output ref = cpu::solve_batch(cs, o), got = backend::solve(cs, o);
       // Iterative AO stopping rules can flip on rounding; compare the final objectives.
       const double tol = p == precision::f64 ? (a == algorithm::unfolded ? 1e-9 : 1e-3) : 2e-2;
@@ -88,6 +91,21 @@ TEST_F(Backend, EverySolverMatchesCpuOnAnOddBatch) {
         EXPECT_NEAR(got.objective[b], ref.objective[b], tol * std::abs(ref.objective[b]))
             << to_string(a) << (p == precision::f32 ? " f32" : " f64") << " realization " << b;
     }
+  }
+}
+
+// --f0 lowrank: the CUDA backend computes (W0, F0) in the kernel; the same start as the
+// CPU's low-rank route (F up to a phase, which no metric sees), so the same results.
+TEST_F(Backend, InitialisationOnTheDeviceMatchesCpu) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 6, 0, 33);
+  solve_options o;
+  o.f0 = f0_method::lowrank;
+  o.model.l_out = 20;
+  const solve_output ref = cpu::solve_batch(cs, o), got = backend::solve(cs, o);
+  for (long b = 0; b < cs.count; ++b) {
+    EXPECT_NEAR(got.objective[b], ref.objective[b], 1e-9 * std::abs(ref.objective[b])) << b;
+    EXPECT_NEAR(got.curve[size_t(b) * got.curve_len], ref.curve[size_t(b) * ref.curve_len],
+                1e-10 * std::abs(ref.curve[size_t(b) * ref.curve_len]));
   }
 }
 
