@@ -556,11 +556,14 @@ int run_demo(const demo_args& a) {
     bool frozen;
     bool trained;
     const char* file;
-  } methods[] = {{"unfolded (trained)", algorithm::unfolded, false, true, "unfolded_trained"},
-                 {"unfolded (untrained)", algorithm::unfolded, false, false, "unfolded_untrained"},
-                 {"AO backtracking", algorithm::ao_backtracking, false, false, "ao_backtracking"},
-                 {"heuristic [32]", algorithm::heuristic, false, false, "heuristic"},
-                 {"AO fixed step", algorithm::ao_fixed, false, false, "ao_fixed"}};
+    bool plot;  // the ascent's curve is per stage, not per iteration: table only
+  } methods[] = {{"unfolded (trained)", algorithm::unfolded, false, true, "unfolded_trained", true},
+                 {"unfolded (untrained)", algorithm::unfolded, false, false, "unfolded_untrained", true},
+                 {"AO backtracking", algorithm::ao_backtracking, false, false, "ao_backtracking", true},
+                 {"heuristic [32]", algorithm::heuristic, false, false, "heuristic", true},
+                 {"AO fixed step", algorithm::ao_fixed, false, false, "ao_fixed", true},
+                 {"AO monotone (new)", algorithm::ao_monotone, false, false, "ao_monotone", true},
+                 {"ascent (yardstick, slow)", algorithm::ascent, false, false, "ascent", false}};
   std::string plot_args;
   for (const auto& m : methods) {
     solve_options o;
@@ -574,7 +577,7 @@ int run_demo(const demo_args& a) {
     bar.finish();
     const std::string file = a.out + "/" + m.file + ".h5";
     io::write_results(file, out, o, {{"data", test_file}, {"device", a.device}});
-    plot_args += std::string(" '") + m.name + "=" + file + "'";
+    if (m.plot) plot_args += std::string(" '") + m.name + "=" + file + "'";
     const summary s = summarize(out);
     std::printf("%-28s %14.4f %12.2f %12.2f %12.1f %14.4f\n", m.name, s.mean_objective, s.min_sinr_db, s.min_scnr_db,
                 s.mean_iterations, 1e3 * s.seconds_per_realization);
