@@ -207,9 +207,9 @@ void solve(const device_batch<T>& hb, int device) {
     const long n = std::min(chunk, hb.count - b0);
     in.upload(hb, b0, n);
     const int threads = 64;
-    solve_kernel<T><<<unsigned((n + threads - 1) / threads), threads>>>(
-        d, hb.sys, cfg, n, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, curve.p, res.p, st.p, scratch.p, ws_bytes,
-        hb.init_on_device);
+    solve_kernel<T><<<unsigned((n + threads - 1) / threads), threads>>>(d, hb.sys, cfg, n, hb.rank1, in.h.p, in.g.p,
+                                                                        in.u.p, in.v.p, in.wf.p, curve.p, res.p, st.p,
+                                                                        scratch.p, ws_bytes, hb.init_on_device);
     JCAS_CUDA_CHECK(cudaGetLastError());
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());
     to_host(hb.wf + b0 * in.wf_len, in.wf.p, size_t(n * in.wf_len));

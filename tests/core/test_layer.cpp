@@ -72,6 +72,35 @@ TEST_P(LayerTest, ReceiverUpdateAndSurrogateMatchReference) {
   EXPECT_NEAR(fd, 2 * (s.d(w2).adjoint() * v).trace().real(), 1e-6 * std::abs(fd) + 1e-8);
 }
 
+// Rank-one G: the merged surrogate (K + J columns) is the same g and D as the full
+// layout (K + J M columns) that the adjoint reads.
+TEST(Layer, MergedRankOneSurrogateEqualsTheFullOne) {
+  std::mt19937_64 rng(8);
+  const ref::problem p = ref::random_problem(rng, 8, 6, 3, 2, 2, true);
+  loaded L(p);
+  ASSERT_TRUE(L.rc.rank1);
+  const Mat f0 = Mat::Random(p.nr(), p.m);
+  cmat w(ref::project(p.h, p.pt)), f1(f0), f2(f0);
+  workspace<core::solver_ws<double>> merged(L.d), full(L.d);
+  L.rc.visit([&](const auto& ch) {
+    core::evaluate_metrics<double>(ch, w.view(), f1.view(), L.d, L.sys, merged.ws.mt);
+    core::evaluate_metrics<double>(ch, w.view(), f2.view(), L.d, L.sys, full.ws.mt);
+    ASSERT_EQ(core::layer_prepare<double>(ch, L.d, L.sys, 5.0, 3.0, merged.ws.mt, f1.view(), merged.ws.lw, true),
+              status::ok);
+    ASSERT_EQ(core::layer_prepare<double>(ch, L.d, L.sys, 5.0, 3.0, full.ws.mt, f2.view(), full.ws.lw, false),
+              status::ok);
+  });
+  EXPECT_EQ(merged.ws.lw.sur.l.cols, L.d.k + L.d.j());
+  EXPECT_EQ(full.ws.lw.sur.l.cols, L.d.rank_bt());
+  for (int t = 0; t < 3; ++t) {
+    cmat w2(ref::project(Mat::Random(p.nt(), p.k()), p.pt)), d1(p.nt(), p.k()), d2(p.nt(), p.k());
+    const double g1 = core::surrogate_eval<double>(merged.ws.lw.sur, w2.view(), d1.view());
+    const double g2 = core::surrogate_eval<double>(full.ws.lw.sur, w2.view(), d2.view());
+    EXPECT_NEAR(g1, g2, 1e-12 * std::abs(g2));
+    EXPECT_LT(rel(d1.eigen(), d2.eigen()), 1e-12);
+  }
+}
+
 TEST_P(LayerTest, UnfoldedForwardMatchesReferenceBothVariants) {
   for (bool frozen : {false, true}) {
     const ref::problem p = make(3);

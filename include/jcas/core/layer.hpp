@@ -181,12 +181,72 @@ JCAS_HD inline status layer_receiver(const problem_dims& d, const system_params<
   return status::ok;
 }
 
+/// layer_surrogate for rank-one G with the sensing columns merged per channel j.
+template <class T>
+JCAS_HD inline void layer_surrogate_rank1(const rank1_channels<T>& ch, const problem_dims& d,
+                                          const system_params<T>& sys, const metrics<T>& mt, cview<T> f,
+                                          layer_ws<T>& ws) {
+  surrogate<T>& sur = ws.sur;
+  sur.l.cols = d.k + d.j();
+  for (index_t k = 0; k < d.k; ++k) {
+    for (index_t n = 0; n < d.nt; ++n) sur.l(n, k) = ch.h(n, k);
+    sur.d[k] = ws.z_c[k] * norm2(ws.th_c[k]);
+    const cplx<T> a = ws.th_c[k] * (ws.z_c[k] * sqrt(1 + mt.gamma_c[k]));  // column k of A_c^H
+    for (index_t n = 0; n < d.nt; ++n) sur.ah(n, k) = ch.h(n, k) * a;
+  }
+  for (index_t j = 0; j < d.j(); ++j) {
+    const cplx<T>* vj = ch.v + long(j) * d.nt;
+    for (index_t n = 0; n < d.nt; ++n) sur.l(n, d.k + j) = vj[n];
+    sur.d[d.k + j] = 0;
+  }
+  for (index_t m = 0; m < d.m; ++m) {
+    const cplx<T>* th = ws.th_s + long(m) * d.k;
+    const T cm = sys.delta * ws.z_s[m] * nrm2sq(d.k, th);
+    cplx<T> umm{};  // u_m^H f'_m: y_mm = v_m umm
+    for (index_t j = 0; j < d.j(); ++j) {
+      const cplx<T> ujf = dotc(d.nr, ch.u + long(j) * d.nr, f.col(m));
+      sur.d[d.k + j] += cm * norm2(ujf);
+      if (j == m) umm = ujf;
+    }
+    // delta X^H: column k += delta z_sm sqrt(1 + xi_sm) theta_sm,k y_mm.
+    const T xm = sys.delta * ws.z_s[m] * sqrt(1 + mt.gamma_s[m]);
+    const cplx<T>* vm = ch.v + long(m) * d.nt;
+    for (index_t k = 0; k < d.k; ++k) {
+      const cplx<T> c = th[k] * umm * xm;
+      for (index_t n = 0; n < d.nt; ++n) sur.ah(n, k) += vm[n] * c;
+    }
+  }
+  for (index_t n = 0; n < d.nt; ++n)
+    for (index_t r = 0; r < sur.l.cols; ++r) sur.lh(r, n) = conj(sur.l(n, r));
+}
+
+template <class Ch>
+struct is_rank1 {
+  static constexpr bool value = false;
+};
+template <class T>
+struct is_rank1<rank1_channels<T>> {
+  static constexpr bool value = true;
+};
+
 /// Step 5 of SPEC.md section 4: B_t = L diag(d) L^H and A_t^H (eqs. 14-15), built with
 /// F' (in f) and the step 1-3 quantities that layer_receiver left in ws.
+/// Layout of L: [H | y_jm], y_jm = G_j^H f'_m in column K + m J + j (R = K + J M), the
+/// one the adjoint reads. With rank-one G_j = u_j v_j^H and `merge`, y_jm = v_j (u_j^H f'_m)
+/// are all parallel to v_j, so the sensing part of B_t is sum_j v_j v_j^H c_j with
+/// c_j = sum_m d_m |u_j^H f'_m|^2: L = [H | v_j] has K + J columns and every W-step costs
+/// (K + J) / (K + J M) of the full form (8 / 12 in the paper's configuration).
 template <class T, class Ch>
 JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
-                                    const metrics<T>& mt, cview<T> f, layer_ws<T>& ws) {
+                                    const metrics<T>& mt, cview<T> f, layer_ws<T>& ws, bool merge = true) {
   surrogate<T>& sur = ws.sur;
+  if constexpr (is_rank1<Ch>::value) {
+    if (merge) {
+      layer_surrogate_rank1<T>(ch, d, sys, mt, f, ws);
+      return;
+    }
+  }
+  sur.l.cols = d.rank_bt();
   for (index_t k = 0; k < d.k; ++k) {
     for (index_t n = 0; n < d.nt; ++n) sur.l(n, k) = ch.h(n, k);
     sur.d[k] = ws.z_c[k] * norm2(ws.th_c[k]);
@@ -215,12 +275,13 @@ JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, const s
 }
 
 /// Steps 1-5 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`.
-/// Writes F' into f (Nr x M, in/out) and the W-subproblem into ws.sur.
+/// Writes F' into f (Nr x M, in/out) and the W-subproblem into ws.sur. merge: see
+/// layer_surrogate (training passes false: its adjoint reads the full layout).
 template <class T, class Ch>
 JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
-                                    const metrics<T>& mt, mview<T> f, layer_ws<T>& ws) {
+                                    const metrics<T>& mt, mview<T> f, layer_ws<T>& ws, bool merge = true) {
   const status st = layer_receiver<T>(d, sys, mu_c, mu_s, mt, f, ws);
-  if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws);
+  if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws, merge);
   return st;
 }
 
