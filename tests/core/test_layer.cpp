@@ -72,9 +72,10 @@ TEST_P(LayerTest, ReceiverUpdateAndSurrogateMatchReference) {
   EXPECT_NEAR(fd, 2 * (s.d(w2).adjoint() * v).trace().real(), 1e-6 * std::abs(fd) + 1e-8);
 }
 
-// Rank-one G: the merged surrogate (K + J columns) is the same g and D as the full
-// layout (K + J M columns) that the adjoint reads.
-TEST(Layer, MergedRankOneSurrogateEqualsTheFullOne) {
+// Rank-one G: the Woodbury receiver and the merged surrogate (K + J columns) give the
+// same F', g and D as the Cholesky of Q and the full layout (K + J M columns) that the
+// adjoint reads.
+TEST(Layer, RankOneShortcutsEqualTheGeneralRoute) {
   std::mt19937_64 rng(8);
   const ref::problem p = ref::random_problem(rng, 8, 6, 3, 2, 2, true);
   loaded L(p);
@@ -90,6 +91,7 @@ TEST(Layer, MergedRankOneSurrogateEqualsTheFullOne) {
     ASSERT_EQ(core::layer_prepare<double>(ch, L.d, L.sys, 5.0, 3.0, full.ws.mt, f2.view(), full.ws.lw, false),
               status::ok);
   });
+  EXPECT_LT(rel(f1.eigen(), f2.eigen()), 1e-12);  // Woodbury receiver = Cholesky of Q
   EXPECT_EQ(merged.ws.lw.sur.l.cols, L.d.k + L.d.j());
   EXPECT_EQ(full.ws.lw.sur.l.cols, L.d.rank_bt());
   for (int t = 0; t < 3; ++t) {

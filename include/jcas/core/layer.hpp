@@ -124,14 +124,85 @@ template <class T>
 struct layer_ws : layer_aux<T> {
   mview<T> q;  // Nr x Nr: Q, then its Cholesky factor
   surrogate<T> sur;
+  mview<T> gram, core;  // J x J: U^H U and the Woodbury core (rank-one receiver)
+  cplx<T>* y;           // J
+  T* c;                 // J
 
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d) {
     this->carve_aux(a, d);
     q = a.template mat<T>(d.nr, d.nr);
     sur.carve(a, d);
+    gram = a.template mat<T>(d.j(), d.j());
+    core = a.template mat<T>(d.j(), d.j());
+    y = a.template take<cplx<T>>(d.j());
+    c = a.template take<T>(d.j());
   }
 };
+
+/// Steps 1-3 of SPEC.md section 4: xi = gamma, the smoothed-min weights (eq. 8) and the
+/// quadratic-transform auxiliaries (eq. 12) at the incoming (W, F).
+template <class T>
+JCAS_HD inline void layer_auxiliaries(const problem_dims& d, T mu_c, T mu_s, const metrics<T>& mt, layer_ws<T>& ws) {
+  softmin_weights(d.k, mt.gamma_c, mu_c, ws.z_c);
+  softmin_weights(d.m, mt.gamma_s, mu_s, ws.z_s);
+  for (index_t k = 0; k < d.k; ++k) ws.th_c[k] = mt.e[k] * (sqrt(1 + mt.gamma_c[k]) / mt.t_c[k]);
+  for (index_t m = 0; m < d.m; ++m) {
+    const T a = sqrt(1 + mt.gamma_s[m]) / mt.t_s[m];
+    for (index_t k = 0; k < d.k; ++k) ws.th_s[long(m) * d.k + k] = mt.q[long(m) * d.k + k] * a;
+  }
+}
+
+/// Step 4 (eq. 13) for rank-one G_j = u_j v_j^H, without any Nr x Nr matrix: P_j = u_j a_j,
+/// so Q = sigma I + U C U^H with C = diag(||a_j||^2), sigma = Nr sigma_s^2, and
+/// f'_m = s_m Q^{-1} u_m (a_m theta_m^H). Woodbury with S = C^{1/2}:
+/// Q^{-1} u = (u - U S M^{-1} S U^H u) / sigma, M = sigma I + S U^H U S (J x J, PD).
+/// Same result as the Cholesky route of layer_receiver up to rounding.
+template <class T>
+JCAS_HD inline status receiver_update_rank1(const rank1_channels<T>& ch, const problem_dims& d,
+                                            const system_params<T>& sys, const metrics<T>& mt, mview<T> f,
+                                            layer_ws<T>& ws) {
+  const index_t nj = d.j();
+  const T sigma = T(d.nr) * sys.sigma_s2;
+  for (index_t j = 0; j < nj; ++j) {  // c_j = ||a_j||^2 = sum_k ||P_j e_k||^2 / ||u_j||^2
+    const cplx<T>* uj = ch.u + long(j) * d.nr;
+    T p2 = 0;
+    for (index_t k = 0; k < d.k; ++k) p2 += nrm2sq(d.nr, mt.pcol(j, k, d));
+    ws.c[j] = p2 / nrm2sq(d.nr, uj);
+    for (index_t i = 0; i <= j; ++i) ws.gram(j, i) = dotc(d.nr, uj, ch.u + long(i) * d.nr);  // (U^H U)_ji
+  }
+  for (index_t j = 0; j < nj; ++j)
+    for (index_t i = 0; i <= j; ++i) {
+      ws.core(j, i) = ws.gram(j, i) * sqrt(ws.c[j] * ws.c[i]);
+      if (i == j) ws.core(j, j) += cplx<T>(sigma);
+    }
+  const status st = cholesky(ws.core);
+  if (st != status::ok) return st;
+  for (index_t m = 0; m < d.m; ++m) {
+    const cplx<T>* th = ws.th_s + long(m) * d.k;
+    const T th2 = nrm2sq(d.k, th);
+    if (!(th2 > T(0))) continue;
+    const cplx<T>* um = ch.u + long(m) * d.nr;
+    // a_m theta_m^H = u_m^H (P_m theta_m^H) / ||u_m||^2.
+    cplx<T> at{};
+    for (index_t k = 0; k < d.k; ++k) at += dotc(d.nr, um, mt.pcol(m, k, d)) * conj(th[k]);
+    at = at / nrm2sq(d.nr, um);
+    for (index_t j = 0; j < nj; ++j)  // y = S U^H u_m
+      ws.y[j] = (j >= m ? ws.gram(j, m) : conj(ws.gram(m, j))) * sqrt(ws.c[j]);
+    cholesky_solve<T>(ws.core, ws.y);
+    const T s = sqrt(1 + mt.gamma_s[m]) / th2;
+    cplx<T>* fm = f.col(m);
+    for (index_t r = 0; r < d.nr; ++r) fm[r] = um[r];
+    for (index_t j = 0; j < nj; ++j) {
+      const cplx<T> cj = ws.y[j] * sqrt(ws.c[j]);
+      const cplx<T>* uj = ch.u + long(j) * d.nr;
+      for (index_t r = 0; r < d.nr; ++r) fm[r] -= uj[r] * cj;
+    }
+    const cplx<T> scale = at * (s / sigma);
+    for (index_t r = 0; r < d.nr; ++r) fm[r] = fm[r] * scale;
+  }
+  return status::ok;
+}
 
 /// Steps 1-4 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`:
 /// weights, auxiliaries and the receiver update (eq. 13) written into f (in/out); the
@@ -141,15 +212,7 @@ struct layer_ws : layer_aux<T> {
 template <class T>
 JCAS_HD inline status layer_receiver(const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
                                      const metrics<T>& mt, mview<T> f, layer_ws<T>& ws) {
-  // Steps 1-2: xi = gamma; weights (eq. 8).
-  softmin_weights(d.k, mt.gamma_c, mu_c, ws.z_c);
-  softmin_weights(d.m, mt.gamma_s, mu_s, ws.z_s);
-  // Step 3: auxiliaries (eq. 12).
-  for (index_t k = 0; k < d.k; ++k) ws.th_c[k] = mt.e[k] * (sqrt(1 + mt.gamma_c[k]) / mt.t_c[k]);
-  for (index_t m = 0; m < d.m; ++m) {
-    const T a = sqrt(1 + mt.gamma_s[m]) / mt.t_s[m];
-    for (index_t k = 0; k < d.k; ++k) ws.th_s[long(m) * d.k + k] = mt.q[long(m) * d.k + k] * a;
-  }
+  layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
   // Step 4: Q = sum_j P_j P_j^H + Nr sigma_s^2 I (lower triangle), f'_m (eq. 13).
   for (index_t c = 0; c < d.nr; ++c)
     for (index_t r = c; r < d.nr; ++r) ws.q(r, c) = cplx<T>(r == c ? T(d.nr) * sys.sigma_s2 : T(0));
@@ -275,13 +338,23 @@ JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, const s
 }
 
 /// Steps 1-5 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`.
-/// Writes F' into f (Nr x M, in/out) and the W-subproblem into ws.sur. merge: see
-/// layer_surrogate (training passes false: its adjoint reads the full layout).
+/// Writes F' into f (Nr x M, in/out) and the W-subproblem into ws.sur. merge (rank-one
+/// G only): the Woodbury receiver and the merged surrogate; training passes false, since
+/// its adjoint reads the Cholesky factor of Q and the full layout of L.
 template <class T, class Ch>
 JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
                                     const metrics<T>& mt, mview<T> f, layer_ws<T>& ws, bool merge = true) {
-  const status st = layer_receiver<T>(d, sys, mu_c, mu_s, mt, f, ws);
-  if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws, merge);
+  status st;
+  if constexpr (is_rank1<Ch>::value) {
+    if (merge) {  // rank-one shortcuts: Woodbury receiver, merged surrogate
+      layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
+      st = receiver_update_rank1<T>(ch, d, sys, mt, f, ws);
+      if (st == status::ok) layer_surrogate_rank1<T>(ch, d, sys, mt, f, ws);
+      return st;
+    }
+  }
+  st = layer_receiver<T>(d, sys, mu_c, mu_s, mt, f, ws);
+  if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws, false);
   return st;
 }
 
