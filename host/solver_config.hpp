@@ -28,6 +28,7 @@ core::unfolded_params<T> make_unfolded(const unfolded_model& model, const model_
   u.mu_c = T(model.mu_c);
   u.mu_s = T(model.mu_s);
   u.beta = t.beta.data();
+  u.loss_final_weight = T(model.loss_final_weight);
   if (model.per_layer_mu) {
     u.mu_c_layer = t.mu_c.data();
     u.mu_s_layer = t.mu_s.data();

@@ -238,7 +238,7 @@ struct train_args {
   int outer = 150, inner = 3, iw = 2, threads = 0;
   bool frozen = false, resume = false, per_layer_mu = false;
   std::string init;
-  double delta = 1;
+  double delta = 1, final_weight = 0;
   std::optional<double> snr_db;
   std::string device = "cpu";
 };
@@ -263,6 +263,9 @@ void add_train_options(CLI::App* c, train_args& a) {
   c->add_flag("--per-layer-mu", a.per_layer_mu,
               "richer model: learn mu_c and mu_s for every layer (its own annealing schedule)");
   c->add_option("--init", a.init, "start from this model file's parameters (e.g. a trained paper model)");
+  c->add_option("--final-weight", a.final_weight,
+                "extra loss weight of the last layer's objective (0 = eq. 19; emphasises the end result)")
+      ->check(CLI::NonNegativeNumber);
   c->add_option("--delta", a.delta, "trade-off weight delta");
   c->add_option("--snr-db", a.snr_db, "Pt = 10^(snr/10) (default: the file's, else 20)");
   c->add_option("--validation", a.validation, "held-out channels: objective after each epoch");
@@ -328,13 +331,14 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
     c.model.per_layer_mu = c.model.per_layer_mu || a.per_layer_mu;
     c.model.finalize();
   }
+  c.model.loss_final_weight = a.final_weight;  // a training setting, not stored in the model
   char prov[1024];
   std::snprintf(prov, sizeof prov,
                 "trained: data=%s users=%d targets=%d realizations=%ld epochs=%d batch=%d lr=%g weight_decay=%g "
-                "lr_decay=%g mu_lr_factor=%g seed=%llu delta=%g pt=%g variant=%s%s init=%s",
+                "lr_decay=%g mu_lr_factor=%g final_weight=%g seed=%llu delta=%g pt=%g variant=%s%s init=%s",
                 a.data.c_str(), data.dims.k, data.dims.m, data.count, a.ts.epochs, a.ts.batch, a.ts.lr,
-                a.ts.weight_decay, a.ts.lr_decay, a.ts.mu_lr_factor, (unsigned long long)a.ts.seed, a.delta, sys.pt,
-                a.frozen ? "frozen-gradient" : "paper", a.per_layer_mu ? "+per-layer-mu" : "",
+                a.ts.weight_decay, a.ts.lr_decay, a.ts.mu_lr_factor, a.final_weight, (unsigned long long)a.ts.seed,
+                a.delta, sys.pt, a.frozen ? "frozen-gradient" : "paper", a.per_layer_mu ? "+per-layer-mu" : "",
                 a.init.empty() ? "none" : a.init.c_str());
   const bool root = mpi::get().root();  // only rank 0 draws and writes
   const int threads = threads_per_rank(a.threads);

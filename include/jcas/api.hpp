@@ -36,6 +36,9 @@ struct unfolded_model {
   bool per_layer_mu = false;
   std::vector<double> mu_c_layer, mu_s_layer;
   std::string provenance = "untrained";  // how it was made (training settings, data)
+  /// Training only (not stored in model files): extra weight of the last layer's h in
+  /// the loss, L = -(1/B) sum_b [sum_l h^[l] / l + final_weight h^[L]]. 0 = eq. 19.
+  double loss_final_weight = 0;
   /// Fills beta with the untrained value when empty; checks the table size.
   void finalize();
   /// The model cut after its first `layers` outer layers (1 <= layers <= l_out; a

@@ -209,7 +209,7 @@ TEST_P(AdjointShapes, LayerPrepareAndSurrogateDirection) {
 }
 
 /// Full loss gradient vs finite differences for every parameter kind.
-void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = false) {
+void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = false, double final_weight = 0) {
   std::mt19937_64 rng(seed);
   const ref::problem p = ref::random_problem(rng, 6, 5, 3, 2, 1, rank1);
   loaded L(p);
@@ -221,6 +221,7 @@ void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = fal
   up.frozen = frozen;
   up.mu_c = 8;
   up.mu_s = 5;
+  up.loss_final_weight = final_weight;
   std::vector<double> beta(up.l_out * up.l_in);
   for (size_t i = 0; i < beta.size(); ++i) beta[i] = 0.05 + 0.02 * double(i % 3);
   up.beta = beta.data();
@@ -266,6 +267,7 @@ void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = fal
     });
     double expect = 0;
     for (int l = 1; l <= up.l_out; ++l) expect += curve[l] / l;
+    expect += final_weight * curve[up.l_out];
     EXPECT_NEAR(loss, scale * expect, 1e-12 * std::abs(loss));
   }
   const double h = 1e-6;
@@ -302,6 +304,7 @@ void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = fal
 TEST_P(AdjointShapes, FullLossGradientPaperVariant) { check_full_gradient(GetParam(), false, 5); }
 TEST_P(AdjointShapes, FullLossGradientFrozenVariant) { check_full_gradient(GetParam(), true, 6); }
 TEST_P(AdjointShapes, FullLossGradientPerLayerMu) { check_full_gradient(GetParam(), false, 7, true); }
+TEST_P(AdjointShapes, FullLossGradientFinalLayerWeight) { check_full_gradient(GetParam(), false, 8, true, 3.0); }
 
 INSTANTIATE_TEST_SUITE_P(Channels, AdjointShapes, ::testing::Values(true, false),
                          [](const auto& i) { return i.param ? "rank1" : "dense"; });

@@ -59,6 +59,7 @@ struct unfolded_params {
   const T* beta = nullptr;
   const T* mu_c_layer = nullptr;
   const T* mu_s_layer = nullptr;
+  T loss_final_weight = 0;  // training loss only: see unfolded_model
 
   JCAS_HD bool per_layer_mu() const { return mu_c_layer != nullptr; }
   JCAS_HD T mu_c_at(index_t l) const { return per_layer_mu() ? mu_c_layer[l] : mu_c; }

@@ -1,7 +1,8 @@
 // The training loss of SPEC.md section 6 (paper eq. 19) for one realization and its
 // gradient with respect to every beta_{l,i}, mu_c and mu_s, by a handwritten reverse
 // pass through all layers.
-//   loss = scale * sum_{l=1}^{L} (1/l) h(W^[l], F^[l])      (scale = -1/B for eq. 19)
+//   loss = scale * [sum_{l=1}^{L} (1/l) h(W^[l], F^[l]) + final_weight h(W^[L], F^[L])]
+//   (scale = -1/B and final_weight = 0 for eq. 19)
 // Memory: the forward saves (W, F) after every layer (the only per-layer state); the
 // backward recomputes each layer's inside from its input (metrics, F', surrogate, the
 // I_w * L_in iterates of W) and runs its adjoint.
@@ -116,14 +117,14 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
     copy<T>(ws.it(ws.iter_w, steps, d), ws.w_of(l + 1, d));
   }
   evaluate_metrics<T>(ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, mt);
-  total += mt.objective / T(p.l_out);
+  total += mt.objective * (T(1) / T(p.l_out) + p.loss_final_weight);
   *loss = scale * total;
 
   // Backward. Adjoint of h^[L] at the last state.
   set_zero(ws.wbar);
   set_zero(ws.fbar);
   ws.mb.zero(d);
-  objective_adjoint<T>(d, sys, mt, scale / T(p.l_out), ws.mb);
+  objective_adjoint<T>(d, sys, mt, scale * (T(1) / T(p.l_out) + p.loss_final_weight), ws.mb);
   metrics_adjoint<T>(ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, mt, ws.mb, ws.wbar, ws.fbar);
   for (index_t l = p.l_out - 1; l >= 0; --l) {
     const status st = layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.lb.fnew, ws);
