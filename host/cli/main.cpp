@@ -705,6 +705,9 @@ int run_cli(int argc, char** argv) {
     return 2;
   }
   try {
+    if (mpi::get().size > 1 && !*mcc && !*trn)  // the others would write the same files from every rank
+      throw std::invalid_argument("mpirun: only montecarlo and train run across processes (this command: " +
+                                  app.get_subcommands().front()->get_name() + ")");
     if (*gen) return run_generate(ga, gen);
     if (*sol) return run_solve(sa);
     if (*demo) return run_demo(da);

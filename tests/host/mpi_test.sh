@@ -53,5 +53,12 @@ rc=$?
 grep -q "missing.h5" err.txt && ok || bad "no error naming the file: $(cat err.txt)"
 [ ! -e x.h5 ] && ok || bad "output left behind"
 
+# Commands that write one set of files refuse to run on several ranks.
+timeout 60 $mpirun "$jcas" generate --count 2 --out g.h5 >/dev/null 2>err2.txt
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && ok || bad "2-rank generate: exit $rc"
+grep -q "only montecarlo and train" err2.txt && ok || bad "no clear error for 2-rank generate: $(cat err2.txt)"
+[ ! -e g.h5 ] && ok || bad "2-rank generate wrote a file"
+
 echo "mpi_test: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
