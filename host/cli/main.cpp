@@ -54,6 +54,27 @@ int threads_per_rank(int requested) {
 }
 
 /// Integer validators whose messages name the value ("must be >= 1"), not a float range.
+std::string fmt_g(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", x);
+  return b;
+}
+
+/// A finite number >= 0, with a message that names the value.
+CLI::Validator non_negative() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        try {
+          size_t used = 0;
+          const double x = std::stod(v, &used);
+          if (used == v.size() && std::isfinite(x) && x >= 0) return {};
+        } catch (const std::exception&) {
+        }
+        return "value " + v + " must be a finite number >= 0";
+      },
+      ">=0");
+}
+
 CLI::Validator at_least(long lo) {
   return CLI::Validator(
       [lo](std::string& v) -> std::string {
@@ -115,7 +136,7 @@ void add_scenario_options(CLI::App* c, generate_args& a) {
   c->add_option("--eps-s", s.eps_s, "sensing path loss exponent");
   c->add_option("--angle-min", s.angle_min, "smallest angle [rad]");
   c->add_option("--angle-max", s.angle_max, "largest angle [rad]");
-  c->add_option("--rician-k", s.rician_k, "Rician factor (linear)")->check(CLI::NonNegativeNumber);
+  c->add_option("--rician-k", s.rician_k, "Rician factor (linear)")->check(non_negative());
   c->add_option("--noise-db", s.noise_db, "noise power [dB]");
   c->add_flag("!--independent-clutter", s.clutter_reuses_target_pathloss,
               "draw clutter path loss independently (the code reuses target i-M's)");
@@ -265,7 +286,7 @@ void add_train_options(CLI::App* c, train_args& a) {
   c->add_option("--init", a.init, "start from this model file's parameters (e.g. a trained paper model)");
   c->add_option("--final-weight", a.final_weight,
                 "extra loss weight of the last layer's objective (0 = eq. 19; emphasises the end result)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   c->add_option("--delta", a.delta, "trade-off weight delta");
   c->add_option("--snr-db", a.snr_db, "Pt = 10^(snr/10) (default: the file's, else 20)");
   c->add_option("--validation", a.validation, "held-out channels: objective after each epoch");
@@ -462,7 +483,7 @@ int run_montecarlo(mc_args& a) {
     if (k < 1) throw std::invalid_argument("sweep-users = " + std::to_string(k) + ": must be >= 1");
   for (double d : deltas)
     if (!(d >= 0) || !std::isfinite(d))
-      throw std::invalid_argument("sweep-delta = " + std::to_string(d) + ": must be >= 0");
+      throw std::invalid_argument("sweep-delta = " + fmt_g(d) + ": must be >= 0 and finite");
   for (double x : snrs)
     if (!std::isfinite(x)) throw std::invalid_argument("sweep-snr = " + std::to_string(x) + ": must be finite");
   for (int l : layers) (void)s.solve.model.first_layers(l);  // checks the range before any work

@@ -118,6 +118,11 @@ cmp -s "$dir/mc.csv" "$dir/mc2.csv" && ok || bad "resumed montecarlo summary dif
 [ "$(wc -l <"$dir/sw.sweep.csv")" -eq 9 ] && ok || bad "sweep csv rows: $(wc -l <"$dir/sw.sweep.csv")"
 "$jcas" montecarlo --count 6 --algos unfolded,ao-monotone --users 4 --out "$dir/pt" >/dev/null 2>&1 && ok || bad "sweep point alone"
 cmp -s "$dir/pt.csv" "$dir/sw.K4_delta1_snr20_L150.csv" && ok || bad "sweep point differs from the plain run"
+expect_error "ascent starts = foo" "$jcas" solve --data "$dir/c.h5" --algo ascent --ascent-starts foo --out "$dir/out.h5"
+expect_error "ascent stages = 0" "$jcas" solve --data "$dir/c.h5" --algo ascent --ascent-stages 0 --out "$dir/out.h5"
+expect_error "sweep-delta = -1" "$jcas" montecarlo --count 4 --sweep-delta 1,-1 --out "$dir/out"
+expect_error "sweep-users = 0" "$jcas" montecarlo --count 4 --sweep-users 0 --out "$dir/out"
+expect_error "value -1 must be a finite number >= 0" "$jcas" train --data "$dir/c.h5" --final-weight -1 --out "$dir/out.h5"
 expect_error "layers = 300" "$jcas" montecarlo --count 6 --sweep-layers 5,300 --out "$dir/out"
 expect_error "another run" "$jcas" montecarlo --count 9 --seed 2 --algos unfolded,heuristic --out "$dir/mc2" --resume
 
