@@ -7,7 +7,8 @@
 Writes into DIR: fig2.png (objective vs iteration, K = 4, delta in {1, 10}, I_w in
 {2, 4}, every method), fig3a.png (min SINR and min SCNR vs K = 2..12, model trained at
 K = 4), fig3b.png (min SINR vs min SCNR over delta in [0, 100]), table1.md (time per
-realization vs K, every method, this machine's CPU; the GPU too when one is present),
+realization vs K, every method; with --device cuda the training and the unfolded solves
+run on the GPU, the other methods always on the CPU),
 and reproduce.md (every number behind the figures). Data: training set seed 1 (500
 realizations at K = 4, the reference set-up), test set seed 3 (the first 50, Kmax 12).
 --quick: a small configuration (for tests): 32 training realizations, 1 epoch, 20
