@@ -33,6 +33,24 @@ struct dev_buf {
   dev_buf& operator=(const dev_buf&) = delete;
 };
 
+/// Items per chunk so that a chunk's device buffers (bytes_per_item each) take at most
+/// half of the free device memory, capped at `cap`: batches larger than the device are
+/// processed chunk by chunk.
+inline long chunk_size(long count, size_t bytes_per_item, long cap) {
+  size_t free_b = 0, total_b = 0;
+  JCAS_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  const long fit = long(free_b / 2 / std::max<size_t>(bytes_per_item, 1));
+  return std::max(1L, std::min({count, cap, fit}));
+}
+
+/// Device bytes of one realization's inputs in device_inputs (an upper bound: H, W|F,
+/// dense G and the rank-one factors).
+template <class T>
+size_t input_bytes(const problem_dims& d) {
+  const long n = long(d.nt) * d.k * 2 + long(d.nr) * d.m + long(d.j()) * d.nr * d.nt + long(d.j()) * (d.nr + d.nt);
+  return sizeof(cplx<T>) * size_t(n);
+}
+
 template <class E>
 void to_device(E* dst, const E* src, size_t n) {
   if (n) JCAS_CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(E), cudaMemcpyHostToDevice));
@@ -178,13 +196,17 @@ void generate(const scenario& sc, std::uint64_t seed, long first, long count, in
               cplx<double>* g) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   const problem_dims& d = sc.dims;
-  const size_t nh = size_t(count) * d.nt * d.k, ng = size_t(count) * d.j() * d.nr * d.nt;
-  dev_buf<cplx<double>> dh(nh), dg(ng);
-  const int threads = 128;
-  generate_kernel<<<unsigned((count + threads - 1) / threads), threads>>>(sc, seed, first, count, dh.p, dg.p);
-  JCAS_CUDA_CHECK(cudaGetLastError());
-  to_host(h, dh.p, nh);
-  to_host(g, dg.p, ng);
+  const size_t hs = size_t(d.nt) * d.k, gs = size_t(d.j()) * d.nr * d.nt;
+  const long chunk = chunk_size(count, (hs + gs) * sizeof(cplx<double>), 1L << 20);
+  dev_buf<cplx<double>> dh(size_t(chunk) * hs), dg(size_t(chunk) * gs);
+  for (long b0 = 0; b0 < count; b0 += chunk) {
+    const long n = std::min(chunk, count - b0);
+    const int threads = 128;
+    generate_kernel<<<unsigned((n + threads - 1) / threads), threads>>>(sc, seed, first + b0, n, dh.p, dg.p);
+    JCAS_CUDA_CHECK(cudaGetLastError());
+    to_host(h + size_t(b0) * hs, dh.p, size_t(n) * hs);
+    to_host(g + size_t(b0) * gs, dg.p, size_t(n) * gs);
+  }
 }
 
 template <class T>
@@ -197,8 +219,9 @@ void solve(const device_batch<T>& hb, int device) {
   const device_model<T> model(hb.cfg.unfolded);
   core::solver_config<T> cfg = hb.cfg;
   cfg.unfolded = model.up;
-  // Chunks bound the per-thread scratch in device memory.
-  const long chunk = std::min<long>(hb.count, 1L << 16);
+  // Chunks bound the per-thread scratch (and the inputs and outputs) in device memory.
+  const size_t item = size_t(ws_bytes) + sizeof(T) * (size_t(clen) + 4) + sizeof(int) + input_bytes<T>(d);
+  const long chunk = chunk_size(hb.count, item, 1L << 16);
   device_inputs<T> in(hb, chunk);
   dev_buf<T> curve(size_t(chunk) * clen), res(size_t(chunk) * 4);
   dev_buf<int> st{size_t(chunk)};
@@ -228,7 +251,8 @@ void loss_grad(const device_batch<double>& hb, double scale, double* loss, doubl
   const long nbeta = long(up.l_out) * up.l_in, np = nbeta + up.mu_count(), n = hb.count;
   const device_model<double> model(hb.cfg.unfolded);
   // Chunks bound the per-thread training scratch (~250 KB each at the paper's sizes).
-  const long chunk = std::max(1L, std::min<long>(n, (1L << 32) / std::max(ws_bytes, 1L)));
+  const size_t item = size_t(ws_bytes) + sizeof(double) * size_t(np + 1) + sizeof(int) + input_bytes<double>(d);
+  const long chunk = chunk_size(n, item, 1L << 16);
   device_inputs<double> in(hb, chunk);
   dev_buf<double> l{size_t(chunk)}, gr{size_t(chunk * np)};
   dev_buf<int> st{size_t(chunk)};
