@@ -3,7 +3,8 @@
 # held-out data of the default scenario, K = 2 ... 12, delta in {1, 10}.
 #   bench/study.sh [OUTDIR]          (JCAS=path/to/jcas, COUNT=100, KS="2 4 ...", DELTAS="1 10")
 # For each delta it trains the paper's model (500 realizations at K = 4, seed 1, the
-# reference set-up) and the richer model (per-layer mu, from the paper model), then
+# reference set-up) and the richer model (per-layer mu, from the paper model; from MRT
+# and from zero-forcing starts; the MRT-trained one is also run from ZF), then
 # prints one markdown table per delta. Test data: seed 3; validation: seed 2.
 set -euo pipefail
 jcas="${JCAS:-$(dirname "$0")/../build/jcas}"
@@ -18,6 +19,10 @@ for delta in ${DELTAS:-1 10}; do
     --out "$paper" 2>/dev/null >/dev/null
   [ -f "$rich" ] || "$jcas" train --data "$out/train.h5" --validation "$out/val.h5" --delta "$delta" \
     --per-layer-mu --init "$paper" --mu-lr-factor 1000 --weight-decay 0 --out "$rich" 2>/dev/null >/dev/null
+  # The same richer model trained from zero-forcing starts (W0 = ZF instead of MRT).
+  [ -f "$out/rich_zf_d$delta.h5" ] || "$jcas" train --data "$out/train.h5" --validation "$out/val.h5" \
+    --delta "$delta" --per-layer-mu --init "$paper" --mu-lr-factor 1000 --weight-decay 0 --w0 zf \
+    --out "$out/rich_zf_d$delta.h5" 2>/dev/null >/dev/null
 done
 /usr/bin/python3 - "$jcas" "$out" "${KS:-2 4 6 8 10 12}" "${DELTAS:-1 10}" <<'EOF'
 import json, subprocess, sys
@@ -26,6 +31,8 @@ methods = [("AO fixed", ["--algo", "ao-fixed"]), ("AO backtracking", ["--algo", 
            ("heuristic [32]", ["--algo", "heuristic"]), ("AO monotone", ["--algo", "ao-monotone"]),
            ("unfolded, paper model", ["--algo", "unfolded", "--params", f"{out}/paper_d{{d}}.h5"]),
            ("unfolded, per-layer mu", ["--algo", "unfolded", "--params", f"{out}/rich_d{{d}}.h5"]),
+           ("per-layer mu, run from ZF", ["--algo", "unfolded", "--params", f"{out}/rich_d{{d}}.h5", "--w0", "zf"]),
+           ("per-layer mu, trained from ZF", ["--algo", "unfolded", "--params", f"{out}/rich_zf_d{{d}}.h5"]),
            ("ascent", ["--algo", "ascent"])]
 rows = {}
 for d in deltas:

@@ -65,7 +65,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
   out.dims = d;
   out.count = cs.count;
   const auto t0 = std::chrono::steady_clock::now();
-  init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads);
+  init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads, o.w0);
 
   unfolded_model model = o.model;
   model.finalize();
@@ -136,7 +136,7 @@ channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, l
 }
 
 void init_batch(const channel_set& cs, const system_params<double>& sys, f0_method how, std::vector<zd>& w,
-                std::vector<zd>& f, int threads) {
+                std::vector<zd>& f, int threads, w0_method w0) {
   const problem_dims d = cs.dims;
   w.assign(size_t(cs.count * cs.h_stride()), zd(0));
   f.assign(size_t(cs.count) * d.nr * d.m, zd(0));
@@ -148,10 +148,15 @@ void init_batch(const channel_set& cs, const system_params<double>& sys, f0_meth
     rc.load(cs, b);
     core::mview<double> wv(reinterpret_cast<cplx<double>*>(w.data() + b * cs.h_stride()), d.nt, d.k);
     core::mview<double> fv(reinterpret_cast<cplx<double>*>(f.data() + b * long(d.nr) * d.m), d.nr, d.m);
-    core::mrt_init<double>(rc.hview(), wv, sys.pt);
     arena ar{scratch.data()};
     core::f0_ws<double> ws;
     ws.carve(ar, d);
+    if (w0 == w0_method::zf) {
+      check(core::zf_start<double>(rc.hview(), d, sys, wv, ws.gram, ws.vec.col(0)), "W0 (zero-forcing)");
+      core::project_power(wv, sys.pt);
+    } else {
+      core::mrt_init<double>(rc.hview(), wv, sys.pt);
+    }
     rc.visit([&](const auto& ch) {
       if (how == f0_method::lowrank) {
         check(core::f0_lowrank<double>(ch, d, sys, wv, fv, ws), "F0");

@@ -286,6 +286,7 @@ unfolded_model read_model(const std::string& path) {
                    ", expected l_out x l_in = " + std::to_string(m.l_out) + " x " + std::to_string(m.l_in));
   read_dataset(f, path, "beta", H5T_NATIVE_DOUBLE, m.beta, size_t(bd[0] * bd[1]));
   m.per_layer_mu = has_attr(f, "per_layer_mu") && read_attr_i(f, path, "per_layer_mu") != 0;
+  m.w0 = has_attr(f, "w0_zf") && read_attr_i(f, path, "w0_zf") != 0 ? w0_method::zf : w0_method::mrt;
   if (m.per_layer_mu) {
     for (const char* name : {"mu_c_layer", "mu_s_layer"}) {
       const auto md = dataset_dims(f, path, name, 1);
@@ -320,6 +321,7 @@ void write_model(const std::string& path, const unfolded_model& model) {
     attr_d(f, "mu_s", m.mu_s);
     attr_s(f, "provenance", m.provenance);
     attr_i(f, "per_layer_mu", m.per_layer_mu);
+    attr_i(f, "w0_zf", m.w0 == w0_method::zf);
     if (m.per_layer_mu) {
       write_dataset(f, path, "mu_c_layer", H5T_NATIVE_DOUBLE, {hsize_t(m.l_out)}, m.mu_c_layer.data());
       write_dataset(f, path, "mu_s_layer", H5T_NATIVE_DOUBLE, {hsize_t(m.l_out)}, m.mu_s_layer.data());

@@ -169,7 +169,7 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
   if (data.count < 1) throw std::invalid_argument("training data: no realizations");
   c.model.finalize();
   std::vector<zd> w0, f0;
-  cpu::init_batch(data, sys, f0_method::lapack, w0, f0, threads);
+  cpu::init_batch(data, sys, f0_method::lapack, w0, f0, threads, c.model.w0);
   std::vector<double> theta = pack(c.model);
   if (c.epochs_done == 0 && c.lr == 0) c.lr = s.lr;
   const int batches = int((data.count + s.batch - 1) / s.batch);

@@ -111,6 +111,7 @@ struct solve_args {
   ao_settings ao;
   ascent_settings ascent;
   std::string ascent_starts = "all";
+  std::string w0;  // empty: the model's (unfolded with --params), else mrt
 };
 
 void add_scenario_options(CLI::App* c, generate_args& a) {
@@ -194,6 +195,8 @@ void add_solve_options(CLI::App* c, solve_args& a) {
   c->add_option("--ascent-seed", a.ascent.seed, "ascent: seed of the random start");
   c->add_option("--precision", a.prec, "f64 or f32")->check(CLI::IsMember({"f64", "f32"}));
   c->add_option("--f0", a.f0, "F0 solver: lapack or lowrank")->check(CLI::IsMember({"lapack", "lowrank"}));
+  c->add_option("--w0", a.w0, "W0: mrt (the paper) or zf (zero-forcing); default: the model's, else mrt")
+      ->check(CLI::IsMember({"mrt", "zf"}));
   c->add_option("--device", a.device, "cpu, cuda or cuda:N");
   c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(at_least(0));
   c->add_option("--out", a.out, "results HDF5 file");
@@ -227,6 +230,8 @@ int run_solve(solve_args& a) {
   if (a.ao_mu) o.ao.mu_c = o.ao.mu_s = *a.ao_mu;
   o.prec = a.prec == "f32" ? precision::f32 : precision::f64;
   o.f0 = a.f0 == "lowrank" ? f0_method::lowrank : f0_method::lapack;
+  o.w0 = a.w0.empty() ? (o.algo == algorithm::unfolded ? o.model.w0 : w0_method::mrt)
+                      : (a.w0 == "zf" ? w0_method::zf : w0_method::mrt);
   o.threads = a.threads;
   host::progress_bar bar("solve " + a.algo);
   o.progress = [&](long done, long total) { bar.update(done, total); };
@@ -260,6 +265,7 @@ struct train_args {
   bool frozen = false, resume = false, per_layer_mu = false;
   std::string init;
   double delta = 1, final_weight = 0;
+  std::string w0 = "mrt";
   std::optional<double> snr_db;
   std::string device = "cpu";
 };
@@ -284,6 +290,8 @@ void add_train_options(CLI::App* c, train_args& a) {
   c->add_flag("--per-layer-mu", a.per_layer_mu,
               "richer model: learn mu_c and mu_s for every layer (its own annealing schedule)");
   c->add_option("--init", a.init, "start from this model file's parameters (e.g. a trained paper model)");
+  c->add_option("--w0", a.w0, "W0 the model starts from: mrt (the paper) or zf (zero-forcing)")
+      ->check(CLI::IsMember({"mrt", "zf"}));
   c->add_option("--final-weight", a.final_weight,
                 "extra loss weight of the last layer's objective (0 = eq. 19; emphasises the end result)")
       ->check(non_negative());
@@ -353,14 +361,15 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
     c.model.finalize();
   }
   c.model.loss_final_weight = a.final_weight;  // a training setting, not stored in the model
+  if (!a.resume) c.model.w0 = a.w0 == "zf" ? w0_method::zf : w0_method::mrt;
   char prov[1024];
   std::snprintf(prov, sizeof prov,
                 "trained: data=%s users=%d targets=%d realizations=%ld epochs=%d batch=%d lr=%g weight_decay=%g "
-                "lr_decay=%g mu_lr_factor=%g final_weight=%g seed=%llu delta=%g pt=%g variant=%s%s init=%s",
+                "lr_decay=%g mu_lr_factor=%g final_weight=%g seed=%llu delta=%g pt=%g variant=%s%s w0=%s init=%s",
                 a.data.c_str(), data.dims.k, data.dims.m, data.count, a.ts.epochs, a.ts.batch, a.ts.lr,
                 a.ts.weight_decay, a.ts.lr_decay, a.ts.mu_lr_factor, a.final_weight, (unsigned long long)a.ts.seed,
                 a.delta, sys.pt, a.frozen ? "frozen-gradient" : "paper", a.per_layer_mu ? "+per-layer-mu" : "",
-                a.init.empty() ? "none" : a.init.c_str());
+                a.w0.c_str(), a.init.empty() ? "none" : a.init.c_str());
   const bool root = mpi::get().root();  // only rank 0 draws and writes
   const int threads = threads_per_rank(a.threads);
   host::progress_bar bar("train", !quiet && root);
@@ -374,6 +383,7 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
     cb.validate = [&](const unfolded_model& m) {
       solve_options o;
       o.model = m;
+      o.w0 = m.w0;
       o.sys = sys;
       o.threads = threads;
       return summarize(dev < 0 ? cpu::solve_batch(val, o) : cuda::solve_batch(val, o, dev)).mean_objective;

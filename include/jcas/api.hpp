@@ -25,6 +25,11 @@ struct channel_set {
   long g_stride() const { return long(dims.j()) * dims.nr * dims.nt; }
 };
 
+/// W0: maximum-ratio transmission Pi_S(H) (SPEC.md 3, the paper), or regularised
+/// zero-forcing Pi_S(H (H^H H + K sigma_c^2 / Pt I)^{-1}) (beyond the paper: far closer
+/// to the optimum when K is large).
+enum class w0_method { mrt, zf };
+
 /// Parameters of the unfolded optimiser (SPEC.md sections 4-6). beta[l * l_in + i].
 struct unfolded_model {
   int l_out = 150, l_in = 3, i_w = 2;
@@ -34,6 +39,8 @@ struct unfolded_model {
   /// Richer model (issue 6): one (mu_c, mu_s) per layer. finalize() fills empty tables
   /// with mu_c / mu_s.
   bool per_layer_mu = false;
+  /// The start the model was trained from (solve uses it unless told otherwise).
+  w0_method w0 = w0_method::mrt;
   std::vector<double> mu_c_layer, mu_s_layer;
   std::string provenance = "untrained";  // how it was made (training settings, data)
   /// Training only (not stored in model files): extra weight of the last layer's h in
@@ -84,6 +91,7 @@ struct solve_options {
   ao_settings ao{};
   ascent_settings ascent{};
   f0_method f0 = f0_method::lapack;
+  w0_method w0 = w0_method::mrt;
   precision prec = precision::f64;
   int threads = 0;                                      // 0: all cores
   std::function<void(long done, long total)> progress;  // called from one thread
@@ -118,9 +126,9 @@ summary summarize(const solve_output& out);
 namespace cpu {
 /// Channels of realizations first .. first+count-1 of (scenario, seed).
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads = 0);
-/// W0 = Pi_S(H) and F0 (SPEC.md section 3) for every realization.
+/// W0 (Pi_S(H), or zero-forcing) and F0 (SPEC.md section 3) for every realization.
 void init_batch(const channel_set& ch, const system_params<double>& sys, f0_method how, std::vector<zd>& w,
-                std::vector<zd>& f, int threads = 0);
+                std::vector<zd>& f, int threads = 0, w0_method w0 = w0_method::mrt);
 /// Runs the chosen algorithm from (W0, F0) on every realization.
 solve_output solve_batch(const channel_set& ch, const solve_options& o);
 }  // namespace cpu

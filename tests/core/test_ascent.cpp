@@ -193,7 +193,7 @@ TEST(Ascent, NeverWorseThanItsBestStart) {
         cmat w(ref::project(ps[b].h, ps[b].pt)), f(L.d.nr, L.d.m);
         L.rc.visit([&](const auto& ch) {
           if (s == 1) {
-            ASSERT_EQ(core::zf_start<double>(ch, L.d, L.sys, w.view(), sm), status::ok);
+            ASSERT_EQ(core::zf_start<double>(ch.h, L.d, L.sys, w.view(), sm.gram, sm.kvec), status::ok);
           }
           if (s == 2) core::random_start<double>(1, w.view());
           if (s == 3) core::nulls_start<double>(ch, L.d, w.view(), sm);

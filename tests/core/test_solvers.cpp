@@ -103,6 +103,32 @@ TEST(F0, LapackLowrankAndRank1ClosedFormAgree) {
   }
 }
 
+// W0 = zero-forcing: Pi_S(H (H^H H + K sigma_c^2 / Pt I)^{-1}) against Eigen, and F0
+// computed at that W0 (the same combiner routine as for MRT).
+TEST(Init, ZeroForcingStart) {
+  for (bool rank1 : {true, false}) {
+    const auto ps = problems(3, rank1);
+    const channel_set cs = ref::to_channels(ps);
+    const system_params<double> sys{ps[0].pt, ps[0].sc2, ps[0].ss2, ps[0].delta};
+    std::vector<zd> w, f, wm, fm;
+    cpu::init_batch(cs, sys, f0_method::lapack, w, f, 0, w0_method::zf);
+    cpu::init_batch(cs, sys, f0_method::lapack, wm, fm, 0, w0_method::mrt);
+    for (long b = 0; b < cs.count; ++b) {
+      const ref::problem& p = ps[b];
+      const Mat g = p.h.adjoint() * p.h + (double(p.k()) * p.sc2 / p.pt) * Mat::Identity(p.k(), p.k());
+      const Mat expect = ref::project(p.h * g.inverse(), p.pt);
+      Mat got(p.nt(), p.k());
+      for (long i = 0; i < got.size(); ++i) got.data()[i] = w[b * got.size() + i];
+      EXPECT_LT(rel(got, expect), 1e-12);
+      // The zero-forcing start serves the weakest user better than MRT here.
+      Mat f0(p.nr(), p.m), wmrt(p.nt(), p.k());
+      for (long i = 0; i < f0.size(); ++i) f0.data()[i] = f[b * f0.size() + i];
+      for (long i = 0; i < wmrt.size(); ++i) wmrt.data()[i] = wm[b * wmrt.size() + i];
+      EXPECT_GT(ref::evaluate(p, got, f0).gc.minCoeff(), ref::evaluate(p, wmrt, f0).gc.minCoeff());
+    }
+  }
+}
+
 TEST(F0, BeatsRandomCombiners) {
   const auto ps = problems(5, true, 21);
   const channel_set cs = ref::to_channels(ps);

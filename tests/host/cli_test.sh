@@ -118,6 +118,11 @@ cmp -s "$dir/mc.csv" "$dir/mc2.csv" && ok || bad "resumed montecarlo summary dif
 [ "$(wc -l <"$dir/sw.sweep.csv")" -eq 9 ] && ok || bad "sweep csv rows: $(wc -l <"$dir/sw.sweep.csv")"
 "$jcas" montecarlo --count 6 --algos unfolded,ao-monotone --users 4 --out "$dir/pt" >/dev/null 2>&1 && ok || bad "sweep point alone"
 cmp -s "$dir/pt.csv" "$dir/sw.K4_delta1_snr20_L150.csv" && ok || bad "sweep point differs from the plain run"
+# W0 by zero-forcing: solve and train accept it, the model remembers it.
+"$jcas" solve --data "$dir/c.h5" --w0 zf --outer 5 --json >/dev/null 2>&1 && ok || bad "solve --w0 zf"
+"$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --batch 4 --w0 zf --out "$dir/zf.h5" >/dev/null 2>&1 && ok || bad "train --w0 zf"
+/usr/bin/python3 -c "import h5py; assert h5py.File('$dir/zf.h5','r').attrs['w0_zf'] == 1" && ok || bad "model does not record w0"
+expect_error "--w0" "$jcas" solve --data "$dir/c.h5" --w0 foo --out "$dir/out.h5"
 expect_error "ascent starts = foo" "$jcas" solve --data "$dir/c.h5" --algo ascent --ascent-starts foo --out "$dir/out.h5"
 expect_error "ascent stages = 0" "$jcas" solve --data "$dir/c.h5" --algo ascent --ascent-stages 0 --out "$dir/out.h5"
 expect_error "sweep-delta = -1" "$jcas" montecarlo --count 4 --sweep-delta 1,-1 --out "$dir/out"

@@ -158,10 +158,12 @@ TEST(Training, PerLayerModelFileRoundTrip) {
   m.per_layer_mu = true;
   m.mu_c_layer = {1, 2, 3, 4, 5, 6};
   m.mu_s_layer = {6, 5, 4, 3, 2, 1};
+  m.w0 = w0_method::zf;
   m.finalize();
   io::write_model(path.string(), m);
   const unfolded_model r = io::read_model(path.string());
   EXPECT_TRUE(r.per_layer_mu);
+  EXPECT_EQ(r.w0, w0_method::zf);
   EXPECT_EQ(r.mu_c_layer, m.mu_c_layer);
   EXPECT_EQ(r.mu_s_layer, m.mu_s_layer);
   std::filesystem::remove(path);

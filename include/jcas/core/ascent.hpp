@@ -94,27 +94,6 @@ struct ascent_params {
   JCAS_HD int curve_len() const { return start_count() * stages + 1; }
 };
 
-/// Regularised zero-forcing W = H (H^H H + (K sigma_c^2 / Pt) I)^{-1}, before projection.
-template <class T, class Ch>
-JCAS_HD inline status zf_start(const Ch& ch, const problem_dims& d, const system_params<T>& sys, mview<T> w,
-                               smooth_ws<T>& sm) {
-  gemm_hn<T>(ch.h, ch.h, sm.gram);
-  for (index_t k = 0; k < d.k; ++k) sm.gram(k, k) += cplx<T>(T(d.k) * sys.sigma_c2 / sys.pt);
-  const status st = cholesky(sm.gram);
-  if (st != status::ok) return st;
-  cplx<T>* x = sm.kvec;
-  for (index_t k = 0; k < d.k; ++k) {
-    for (index_t j = 0; j < d.k; ++j) x[j] = cplx<T>(j == k ? T(1) : T(0));
-    cholesky_solve<T>(sm.gram, x);  // column k of (H^H H + eps I)^{-1}
-    for (index_t n = 0; n < d.nt; ++n) {
-      cplx<T> s{};
-      for (index_t j = 0; j < d.k; ++j) s += ch.h(n, j) * x[j];
-      w(n, k) = s;
-    }
-  }
-  return status::ok;
-}
-
 /// Gaussian W from the Philox stream of (seed, entity 0, index 0): the same for every
 /// realization, so any backend and batch split starts from the same point.
 template <class T>
@@ -191,7 +170,7 @@ JCAS_HD inline status ascent_solve(const Ch& ch, const problem_dims& d, const sy
     if (s == 0)
       copy<T>(w, p.w);
     else if (s == 1) {
-      st = zf_start<T>(ch, d, sys, p.w, sm);
+      st = zf_start<T>(ch.h, d, sys, p.w, sm.gram, sm.kvec);
       if (st != status::ok) return st;
     } else if (s == 2)
       random_start<T>(ap.seed, p.w);

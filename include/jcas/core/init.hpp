@@ -20,6 +20,28 @@ JCAS_HD inline void mrt_init(cview<T> h, mview<T> w, T pt) {
   project_power(w, pt);
 }
 
+/// Regularised zero-forcing W = H (H^H H + (K sigma_c^2 / Pt) I)^{-1}, before projection
+/// (w0_method::zf; also a start of the ascent solver).
+/// gram: K x K scratch, x: K scratch.
+template <class T>
+JCAS_HD inline status zf_start(cview<T> h, const problem_dims& d, const system_params<T>& sys, mview<T> w,
+                               mview<T> gram, cplx<T>* x) {
+  gemm_hn<T>(h, h, gram);
+  for (index_t k = 0; k < d.k; ++k) gram(k, k) += cplx<T>(T(d.k) * sys.sigma_c2 / sys.pt);
+  const status st = cholesky(gram);
+  if (st != status::ok) return st;
+  for (index_t k = 0; k < d.k; ++k) {
+    for (index_t j = 0; j < d.k; ++j) x[j] = cplx<T>(j == k ? T(1) : T(0));
+    cholesky_solve<T>(gram, x);  // column k of (H^H H + eps I)^{-1}
+    for (index_t n = 0; n < d.nt; ++n) {
+      cplx<T> s{};
+      for (index_t j = 0; j < d.k; ++j) s += h(n, j) * x[j];
+      w(n, k) = s;
+    }
+  }
+  return status::ok;
+}
+
 template <class T>
 struct f0_ws {
   cplx<T>* p;     // J blocks Nr x K
