@@ -148,22 +148,28 @@ void validate(const solve_options& o, const problem_dims& d) {
   if (a.stages < 1) bad("ascent stages", std::to_string(a.stages), "must be >= 1");
   if (a.max_steps < 1) bad("ascent max steps", std::to_string(a.max_steps), "must be >= 1");
   if (!(a.tol >= 0)) bad("ascent tol", num(a.tol), "must be >= 0");
-  if (a.starts < 1 || a.starts > 15) bad("ascent starts", std::to_string(a.starts), "must be a non-empty subset");
+  if (a.starts < 1 || a.starts > start_all)
+    bad("ascent starts", std::to_string(a.starts), "must be a non-empty subset");
+}
+
+w0_method start_of(const solve_options& o) {
+  if (o.w0) return *o.w0;
+  return o.algo == algorithm::unfolded ? o.model.w0 : w0_method::mrt;
 }
 
 int parse_ascent_starts(const std::string& s) {
-  if (s == "all") return 15;
+  if (s == "all") return start_all;
   int mask = 0;
   std::stringstream ss(s);
   for (std::string x; std::getline(ss, x, ',');) {
     if (x == "given" || x == "mrt")
-      mask |= 1;
+      mask |= start_given;
     else if (x == "zf")
-      mask |= 2;
+      mask |= start_zf;
     else if (x == "random")
-      mask |= 4;
+      mask |= start_random;
     else if (x == "nulls")
-      mask |= 8;
+      mask |= start_nulls;
     else
       bad("ascent starts", x, "unknown start (given/mrt, zf, random, nulls, all)");
   }

@@ -65,7 +65,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
   out.dims = d;
   out.count = cs.count;
   const auto t0 = std::chrono::steady_clock::now();
-  init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads, o.w0);
+  init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads, start_of(o));
 
   unfolded_model model = o.model;
   model.finalize();

@@ -97,12 +97,12 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   const auto t0 = std::chrono::steady_clock::now();
   // f0 = lapack: (W0, F0) from the host, exactly the CPU backend's start; lowrank: on the
   // device inside the solve kernel (no host work in the timed path).
-  const bool on_device = o.f0 == f0_method::lowrank && o.w0 == w0_method::mrt;
+  const bool on_device = o.f0 == f0_method::lowrank && start_of(o) == w0_method::mrt;
   if (on_device) {
     out.w.assign(size_t(cs.count * cs.h_stride()), zd());
     out.f.assign(size_t(cs.count) * d.nr * d.m, zd());
   } else {
-    cpu::init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads, o.w0);
+    cpu::init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads, start_of(o));
   }
   unfolded_model model = o.model;
   model.finalize();

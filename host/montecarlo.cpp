@@ -96,8 +96,7 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
         solve_options o = s.solve;
         o.algo = s.algos[a];
         o.progress = nullptr;
-        if (o.algo == algorithm::unfolded) o.w0 = o.model.w0;  // the start the model was trained from
-        if (s.device >= 0) o.f0 = f0_method::lowrank;          // initialisation in the solve kernel
+        if (s.device >= 0) o.f0 = f0_method::lowrank;  // initialisation in the solve kernel
         const solve_output out = s.device < 0 ? cpu::solve_batch(cs, o) : cuda::solve_batch(cs, o, s.device);
         for (long b = 0; b < out.count; ++b)
           mine.insert(mine.end(), {out.objective[b], out.min_sinr[b], out.min_scnr[b]});

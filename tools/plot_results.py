@@ -31,25 +31,23 @@ def main(argv):
             return 1
         with h5py.File(path, "r") as f:
             runs.append((label, f["curve"][()], f["objective"][()]))
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, curve, _ in runs:
-        ax.plot(np.arange(curve.shape[1]), curve.mean(axis=0), label=label)
-    ax.set_xlabel("layer / outer iteration")
-    ax.set_ylabel("mean objective  min rate + delta min MI  [nat]")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(prefix + "_convergence.png", dpi=120)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, _, obj in runs:
-        x = np.sort(obj)
-        ax.step(x, np.arange(1, len(x) + 1) / len(x), where="post", label=label)
-    ax.set_xlabel("final objective per realization [nat]")
-    ax.set_ylabel("empirical CDF")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(prefix + "_cdf.png", dpi=120)
+    def figure(path, xlabel, ylabel, draw):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for label, curve, obj in runs:
+            draw(ax, label, curve, obj)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+
+    figure(prefix + "_convergence.png", "layer / outer iteration", "mean objective  min rate + delta min MI  [nat]",
+           lambda ax, label, curve, _: ax.plot(np.arange(curve.shape[1]), curve.mean(axis=0), label=label))
+    figure(prefix + "_cdf.png", "final objective per realization [nat]", "empirical CDF",
+           lambda ax, label, _, obj: ax.step(np.sort(obj), np.arange(1, len(obj) + 1) / len(obj), where="post",
+                                             label=label))
     print(f"wrote {prefix}_convergence.png and {prefix}_cdf.png")
     return 0
 

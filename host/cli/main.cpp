@@ -230,8 +230,7 @@ int run_solve(solve_args& a) {
   if (a.ao_mu) o.ao.mu_c = o.ao.mu_s = *a.ao_mu;
   o.prec = a.prec == "f32" ? precision::f32 : precision::f64;
   o.f0 = a.f0 == "lowrank" ? f0_method::lowrank : f0_method::lapack;
-  o.w0 = a.w0.empty() ? (o.algo == algorithm::unfolded ? o.model.w0 : w0_method::mrt)
-                      : (a.w0 == "zf" ? w0_method::zf : w0_method::mrt);
+  if (!a.w0.empty()) o.w0 = a.w0 == "zf" ? w0_method::zf : w0_method::mrt;
   o.threads = a.threads;
   host::progress_bar bar("solve " + a.algo);
   o.progress = [&](long done, long total) { bar.update(done, total); };
@@ -383,7 +382,6 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
     cb.validate = [&](const unfolded_model& m) {
       solve_options o;
       o.model = m;
-      o.w0 = m.w0;
       o.sys = sys;
       o.threads = threads;
       return summarize(dev < 0 ? cpu::solve_batch(val, o) : cuda::solve_batch(val, o, dev)).mean_objective;
@@ -588,23 +586,21 @@ int run_demo(const demo_args& a) {
   const struct {
     const char* name;
     algorithm algo;
-    bool frozen;
     bool trained;
     const char* file;
     bool plot;  // the ascent's curve is per stage, not per iteration: table only
-  } methods[] = {{"unfolded (trained)", algorithm::unfolded, false, true, "unfolded_trained", true},
-                 {"unfolded (untrained)", algorithm::unfolded, false, false, "unfolded_untrained", true},
-                 {"AO backtracking", algorithm::ao_backtracking, false, false, "ao_backtracking", true},
-                 {"heuristic [32]", algorithm::heuristic, false, false, "heuristic", true},
-                 {"AO fixed step", algorithm::ao_fixed, false, false, "ao_fixed", true},
-                 {"AO monotone (new)", algorithm::ao_monotone, false, false, "ao_monotone", true},
-                 {"ascent (yardstick, slow)", algorithm::ascent, false, false, "ascent", false}};
+  } methods[] = {{"unfolded (trained)", algorithm::unfolded, true, "unfolded_trained", true},
+                 {"unfolded (untrained)", algorithm::unfolded, false, "unfolded_untrained", true},
+                 {"AO backtracking", algorithm::ao_backtracking, false, "ao_backtracking", true},
+                 {"heuristic [32]", algorithm::heuristic, false, "heuristic", true},
+                 {"AO fixed step", algorithm::ao_fixed, false, "ao_fixed", true},
+                 {"AO monotone (new)", algorithm::ao_monotone, false, "ao_monotone", true},
+                 {"ascent (yardstick, slow)", algorithm::ascent, false, "ascent", false}};
   std::string plot_args;
   for (const auto& m : methods) {
     solve_options o;
     o.algo = m.algo;
     if (m.trained) o.model = trained;
-    o.model.frozen = m.frozen;
     o.threads = a.threads;
     host::progress_bar bar(m.name);
     o.progress = [&](long d, long t) { bar.update(d, t); };

@@ -5,6 +5,7 @@
 #include <complex>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,12 +74,12 @@ struct ao_settings {
 
 /// --algo ascent (core/ascent.hpp): mu raised geometrically from mu_first to mu_last over
 /// `stages`; at most max_steps accepted steps per stage, a stage ends when one step
-/// raises h_mu by <= tol (relative). starts: bit mask given=1, zf=2, random=4, nulls=8.
+/// raises h_mu by <= tol (relative). starts: a mask of ascent_start (dims.hpp).
 struct ascent_settings {
   double mu_first = 10, mu_last = 3000;
   int stages = 6, max_steps = 1000;
   double tol = 1e-8;
-  int starts = 15;
+  int starts = start_all;
   std::uint64_t seed = 1;
 };
 /// Parses "given,zf,random,nulls" (or "all") into the mask; throws naming a bad entry.
@@ -91,7 +92,7 @@ struct solve_options {
   ao_settings ao{};
   ascent_settings ascent{};
   f0_method f0 = f0_method::lapack;
-  w0_method w0 = w0_method::mrt;
+  std::optional<w0_method> w0;  // empty: the model's start for unfolded, MRT otherwise
   precision prec = precision::f64;
   int threads = 0;                                      // 0: all cores
   std::function<void(long done, long total)> progress;  // called from one thread
@@ -115,6 +116,8 @@ struct solve_output {
 void validate(const channel_set& ch);
 void validate(const problem_dims& d);
 void validate(const solve_options& o, const problem_dims& d);
+/// The W0 a solve starts from (solve_options::w0 resolved).
+w0_method start_of(const solve_options& o);
 
 /// Summary over a batch in the paper's reporting convention (SPEC.md section 2).
 struct summary {

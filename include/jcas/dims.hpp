@@ -25,6 +25,9 @@ struct system_params {
 /// The solvers of SPEC.md section 5, then two beyond the paper (core/ascent.hpp).
 enum class algorithm { unfolded, ao_fixed, ao_backtracking, heuristic, ao_monotone, ascent };
 
+/// Starting points of the ascent solver (core/ascent.hpp), a bit mask.
+enum ascent_start : int { start_given = 1, start_zf = 2, start_random = 4, start_nulls = 8, start_all = 15 };
+
 /// Status codes returned by core code (core never throws).
 enum class status : int { ok = 0, not_positive_definite = 1, non_finite = 2, no_convergence = 3 };
 

@@ -72,9 +72,6 @@ JCAS_HD inline status ao_monotone_solve(const Ch& ch, const problem_dims& d, con
   return status::ok;
 }
 
-/// Starting points of the ascent solver (a bit mask).
-enum ascent_start : int { start_given = 1, start_zf = 2, start_random = 4, start_nulls = 8, start_all = 15 };
-
 template <class T>
 struct ascent_params {
   T mu_first = 10, mu_last = 3000;  // mu_c = mu_s, raised geometrically over the stages

@@ -244,19 +244,37 @@ JCAS_HD inline status layer_receiver(const problem_dims& d, const system_params<
   return status::ok;
 }
 
-/// layer_surrogate for rank-one G with the sensing columns merged per channel j.
+/// Step 5, the users' part shared by both layouts: columns 0..K-1 of L (= H), their
+/// weights d_k = z_ck |theta_ck|^2, and A_c^H.
+template <class T>
+JCAS_HD inline void surrogate_users(cview<T> h, const problem_dims& d, const metrics<T>& mt, layer_ws<T>& ws) {
+  surrogate<T>& sur = ws.sur;
+  for (index_t k = 0; k < d.k; ++k) {
+    for (index_t n = 0; n < d.nt; ++n) sur.l(n, k) = h(n, k);
+    sur.d[k] = ws.z_c[k] * norm2(ws.th_c[k]);
+    const cplx<T> a = ws.th_c[k] * (ws.z_c[k] * sqrt(1 + mt.gamma_c[k]));  // column k of A_c^H
+    for (index_t n = 0; n < d.nt; ++n) sur.ah(n, k) = h(n, k) * a;
+  }
+}
+
+/// L^H beside L, so that both products of D(W) are axpy loops.
+template <class T>
+JCAS_HD inline void surrogate_fill_lh(surrogate<T>& sur, index_t nt) {
+  for (index_t n = 0; n < nt; ++n)
+    for (index_t r = 0; r < sur.l.cols; ++r) sur.lh(r, n) = conj(sur.l(n, r));
+}
+
+/// layer_surrogate for rank-one G_j = u_j v_j^H (forward solvers only): y_jm = v_j (u_j^H f'_m)
+/// are all parallel to v_j, so the sensing part of B_t is sum_j c_j v_j v_j^H with
+/// c_j = sum_m d_m |u_j^H f'_m|^2: L = [H | v_j] has K + J columns and every W-step costs
+/// (K + J) / (K + J M) of the full form (8 / 12 in the paper's configuration).
 template <class T>
 JCAS_HD inline void layer_surrogate_rank1(const rank1_channels<T>& ch, const problem_dims& d,
                                           const system_params<T>& sys, const metrics<T>& mt, cview<T> f,
                                           layer_ws<T>& ws) {
   surrogate<T>& sur = ws.sur;
   sur.l.cols = d.k + d.j();
-  for (index_t k = 0; k < d.k; ++k) {
-    for (index_t n = 0; n < d.nt; ++n) sur.l(n, k) = ch.h(n, k);
-    sur.d[k] = ws.z_c[k] * norm2(ws.th_c[k]);
-    const cplx<T> a = ws.th_c[k] * (ws.z_c[k] * sqrt(1 + mt.gamma_c[k]));  // column k of A_c^H
-    for (index_t n = 0; n < d.nt; ++n) sur.ah(n, k) = ch.h(n, k) * a;
-  }
+  surrogate_users<T>(ch.h, d, mt, ws);
   for (index_t j = 0; j < d.j(); ++j) {
     const cplx<T>* vj = ch.v + long(j) * d.nt;
     for (index_t n = 0; n < d.nt; ++n) sur.l(n, d.k + j) = vj[n];
@@ -279,8 +297,7 @@ JCAS_HD inline void layer_surrogate_rank1(const rank1_channels<T>& ch, const pro
       for (index_t n = 0; n < d.nt; ++n) sur.ah(n, k) += vm[n] * c;
     }
   }
-  for (index_t n = 0; n < d.nt; ++n)
-    for (index_t r = 0; r < sur.l.cols; ++r) sur.lh(r, n) = conj(sur.l(n, r));
+  surrogate_fill_lh(sur, d.nt);
 }
 
 template <class Ch>
@@ -295,27 +312,13 @@ struct is_rank1<rank1_channels<T>> {
 /// Step 5 of SPEC.md section 4: B_t = L diag(d) L^H and A_t^H (eqs. 14-15), built with
 /// F' (in f) and the step 1-3 quantities that layer_receiver left in ws.
 /// Layout of L: [H | y_jm], y_jm = G_j^H f'_m in column K + m J + j (R = K + J M), the
-/// one the adjoint reads. With rank-one G_j = u_j v_j^H and `merge`, y_jm = v_j (u_j^H f'_m)
-/// are all parallel to v_j, so the sensing part of B_t is sum_j v_j v_j^H c_j with
-/// c_j = sum_m d_m |u_j^H f'_m|^2: L = [H | v_j] has K + J columns and every W-step costs
-/// (K + J) / (K + J M) of the full form (8 / 12 in the paper's configuration).
+/// one the adjoint reads (layer_surrogate_rank1 is the merged form for rank-one G).
 template <class T, class Ch>
 JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
-                                    const metrics<T>& mt, cview<T> f, layer_ws<T>& ws, bool merge = true) {
+                                    const metrics<T>& mt, cview<T> f, layer_ws<T>& ws) {
   surrogate<T>& sur = ws.sur;
-  if constexpr (is_rank1<Ch>::value) {
-    if (merge) {
-      layer_surrogate_rank1<T>(ch, d, sys, mt, f, ws);
-      return;
-    }
-  }
   sur.l.cols = d.rank_bt();
-  for (index_t k = 0; k < d.k; ++k) {
-    for (index_t n = 0; n < d.nt; ++n) sur.l(n, k) = ch.h(n, k);
-    sur.d[k] = ws.z_c[k] * norm2(ws.th_c[k]);
-    const cplx<T> a = ws.th_c[k] * (ws.z_c[k] * sqrt(1 + mt.gamma_c[k]));  // column k of A_c^H
-    for (index_t n = 0; n < d.nt; ++n) sur.ah(n, k) = ch.h(n, k) * a;
-  }
+  surrogate_users<T>(ch.h, d, mt, ws);
   for (index_t m = 0; m < d.m; ++m) {
     const cplx<T>* th = ws.th_s + long(m) * d.k;
     const T cm = sys.delta * ws.z_s[m] * nrm2sq(d.k, th);
@@ -333,8 +336,7 @@ JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, const s
       for (index_t n = 0; n < d.nt; ++n) sur.ah(n, k) += ymm[n] * c;
     }
   }
-  for (index_t n = 0; n < d.nt; ++n)
-    for (index_t r = 0; r < sur.l.cols; ++r) sur.lh(r, n) = conj(sur.l(n, r));
+  surrogate_fill_lh(sur, d.nt);
 }
 
 /// Steps 1-5 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`.
@@ -354,7 +356,7 @@ JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const s
     }
   }
   st = layer_receiver<T>(d, sys, mu_c, mu_s, mt, f, ws);
-  if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws, false);
+  if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws);
   return st;
 }
 
