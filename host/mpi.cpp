@@ -14,7 +14,7 @@ namespace jcas::mpi {
 namespace {
 world g_world;
 bool g_started = false;
-bool g_mpi = false;  // MPI_Init was called
+[[maybe_unused]] bool g_mpi = false;  // MPI_Init was called (only ever set in MPI builds)
 }  // namespace
 
 bool built_with_mpi() {
