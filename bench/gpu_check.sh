@@ -20,10 +20,20 @@ t1=$(date +%s.%N)
 build-gpu/jcas montecarlo --count 262144 --chunk 65536 --algos unfolded --device cuda --out "$out/mc" \
   >"$out/mc.txt" 2>"$out/mc.err" || tail -3 "$out/mc.err"
 t2=$(date +%s.%N)
+# F0 routes on the device: 65536 realizations, host LAPACK vs batched cuSOLVER (W0 on the host).
+build-gpu/jcas generate --count 65536 --seed 9 --out "$out/f0.h5" >/dev/null 2>&1
+for f0 in lapack cusolver lowrank; do
+  build-gpu/jcas solve --data "$out/f0.h5" --device cuda --f0 "$f0" --outer 1 --json >"$out/f0_$f0.json" \
+    2>"$out/f0_$f0.err" || tail -3 "$out/f0_$f0.err"
+done
 echo
 echo "== summary =="
 grep -E "tests passed|tests failed" "$out/gpu_tests.log"
 echo "montecarlo --device cuda: 262144 realizations in $(echo "$t2 - $t1" | bc -l | cut -c1-6) s"
+for f0 in lapack cusolver lowrank; do
+  /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'solve --outer 1 --f0 {sys.argv[2]:8s}: {1e6*d[\"seconds_per_realization\"]:.2f} us/realization, mean h(L=1) {d[\"mean_objective\"]:.6f}')" \
+    "$out/f0_$f0.json" "$f0" 2>/dev/null || echo "f0 $f0: no result"
+done
 /usr/bin/python3 - "$out/bench.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]

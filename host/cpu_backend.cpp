@@ -157,6 +157,7 @@ void init_batch(const channel_set& cs, const system_params<double>& sys, f0_meth
     } else {
       core::mrt_init<double>(rc.hview(), wv, sys.pt);
     }
+    if (how == f0_method::cusolver) return;  // F0 on the device (cuda_dispatch.cpp)
     rc.visit([&](const auto& ch) {
       if (how == f0_method::lowrank) {
         check(core::f0_lowrank<double>(ch, d, sys, wv, fv, ws), "F0");
@@ -171,6 +172,8 @@ void init_batch(const channel_set& cs, const system_params<double>& sys, f0_meth
 solve_output solve_batch(const channel_set& cs, const solve_options& o) {
   validate(cs);
   validate(o, cs.dims);
+  if (o.f0 == f0_method::cusolver)
+    throw std::invalid_argument("f0 = cusolver: runs on the CUDA backend only (--device cuda); the CPU uses lapack");
   return o.prec == precision::f64 ? solve_typed<double>(cs, o) : solve_typed<float>(cs, o);
 }
 

@@ -1,6 +1,7 @@
 // Host side of the CUDA backend: validation, W0/F0 on the host (LAPACK, identical to the
-// CPU backend's starting point) or on the device (--f0 lowrank), conversion of a batch to precision T with rank-one
-// factors when every realization allows them, then the kernels (kernels/).
+// CPU backend's starting point) or on the device (--f0 lowrank: in the solve kernel;
+// --f0 cusolver: W0 here, F0 by cuSOLVER), conversion of a batch to precision T with
+// rank-one factors when every realization allows them, then the kernels (kernels/).
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -96,7 +97,8 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   out.count = cs.count;
   const auto t0 = std::chrono::steady_clock::now();
   // f0 = lapack: (W0, F0) from the host, exactly the CPU backend's start; lowrank: on the
-  // device inside the solve kernel (no host work in the timed path).
+  // device inside the solve kernel (no host work in the timed path); cusolver: W0 on the
+  // host, F0 by the batched cuSOLVER route (kernels/f0_cusolver.hpp).
   const bool on_device = o.f0 == f0_method::lowrank && start_of(o) == w0_method::mrt;
   if (on_device) {
     out.w.assign(size_t(cs.count * cs.h_stride()), zd());
@@ -116,6 +118,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   host_inputs<T> in(cs, out.w, out.f, all_of(cs.count));
   in.attach(b);
   b.init_on_device = on_device;
+  b.f0_cusolver = o.f0 == f0_method::cusolver;  // init_batch wrote W0 only
   std::vector<T> curve(size_t(cs.count) * out.curve_len), res(size_t(cs.count) * 4);
   std::vector<int> st(size_t(cs.count));
   b.curve = curve.data();

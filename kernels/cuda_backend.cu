@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -12,26 +13,12 @@
 #include "jcas/core/generator.hpp"
 #include "jcas/core/training.hpp"
 #include "kernels/device_batch.hpp"
-
-#define JCAS_CUDA_CHECK(call)                                                                          \
-  do {                                                                                                 \
-    const cudaError_t e_ = (call);                                                                     \
-    if (e_ != cudaSuccess)                                                                             \
-      throw std::runtime_error(std::string("CUDA error in ") + #call + ": " + cudaGetErrorString(e_)); \
-  } while (0)
+#include "kernels/device_util.hpp"
+#include "kernels/f0_cusolver.hpp"
 
 namespace jcas::cuda::detail {
 
 namespace {
-
-template <class E>
-struct dev_buf {
-  E* p = nullptr;
-  explicit dev_buf(size_t n) { JCAS_CUDA_CHECK(cudaMalloc(&p, n * sizeof(E) + 1)); }
-  ~dev_buf() { cudaFree(p); }
-  dev_buf(const dev_buf&) = delete;
-  dev_buf& operator=(const dev_buf&) = delete;
-};
 
 /// Items per chunk so that a chunk's device buffers (bytes_per_item each) take at most
 /// half of the free device memory, capped at `cap`: batches larger than the device are
@@ -49,15 +36,6 @@ template <class T>
 size_t input_bytes(const problem_dims& d) {
   const long n = long(d.nt) * d.k * 2 + long(d.nr) * d.m + long(d.j()) * d.nr * d.nt + long(d.j()) * (d.nr + d.nt);
   return sizeof(cplx<T>) * size_t(n);
-}
-
-template <class E>
-void to_device(E* dst, const E* src, size_t n) {
-  if (n) JCAS_CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(E), cudaMemcpyHostToDevice));
-}
-template <class E>
-void to_host(E* dst, const E* src, size_t n) {
-  if (n) JCAS_CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(E), cudaMemcpyDeviceToHost));
 }
 
 /// The model's tables (beta, per-layer mu) on the device; `up` points to them.
@@ -220,15 +198,19 @@ void solve(const device_batch<T>& hb, int device) {
   core::solver_config<T> cfg = hb.cfg;
   cfg.unfolded = model.up;
   // Chunks bound the per-thread scratch (and the inputs and outputs) in device memory.
-  const size_t item = size_t(ws_bytes) + sizeof(T) * (size_t(clen) + 4) + sizeof(int) + input_bytes<T>(d);
+  const size_t item = size_t(ws_bytes) + sizeof(T) * (size_t(clen) + 4) + sizeof(int) + input_bytes<T>(d) +
+                      (hb.f0_cusolver ? f0_cusolver_route<T>::bytes_per_item(d) : 0);
   const long chunk = chunk_size(hb.count, item, 1L << 16);
   device_inputs<T> in(hb, chunk);
+  std::unique_ptr<f0_cusolver_route<T>> f0;
+  if (hb.f0_cusolver) f0 = std::make_unique<f0_cusolver_route<T>>(d, chunk);
   dev_buf<T> curve(size_t(chunk) * clen), res(size_t(chunk) * 4);
   dev_buf<int> st{size_t(chunk)};
   dev_buf<char> scratch(size_t(chunk * ws_bytes));
   for (long b0 = 0; b0 < hb.count; b0 += chunk) {
     const long n = std::min(chunk, hb.count - b0);
     in.upload(hb, b0, n);
+    if (f0) f0->run(hb.sys, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, n, b0);
     const int threads = 64;
     solve_kernel<T><<<unsigned((n + threads - 1) / threads), threads>>>(d, hb.sys, cfg, n, hb.rank1, in.h.p, in.g.p,
                                                                         in.u.p, in.v.p, in.wf.p, curve.p, res.p, st.p,

@@ -16,15 +16,16 @@ struct device_batch {
   system_params<T> sys{};
   core::solver_config<T> cfg{};  // cfg.unfolded.beta points to host memory
   bool rank1 = false;
-  const cplx<T>* h = nullptr;  // count x Nt x K
-  const cplx<T>* g = nullptr;  // count x J x Nr x Nt (dense only)
-  const cplx<T>* u = nullptr;  // count x Nr x J (rank1 only)
-  const cplx<T>* v = nullptr;  // count x Nt x J (rank1 only)
-  cplx<T>* wf = nullptr;       // in/out: count x (W | F)
+  const cplx<T>* h = nullptr;   // count x Nt x K
+  const cplx<T>* g = nullptr;   // count x J x Nr x Nt (dense only)
+  const cplx<T>* u = nullptr;   // count x Nr x J (rank1 only)
+  const cplx<T>* v = nullptr;   // count x Nt x J (rank1 only)
+  cplx<T>* wf = nullptr;        // in/out: count x (W | F)
   bool init_on_device = false;  // W0 = Pi_S(H) and F0 in the kernel (wf is output only)
-  T* curve = nullptr;          // out: count x curve_len
-  T* res = nullptr;            // out: count x {objective, min_gamma_c, min_gamma_s, outer}
-  int* status = nullptr;       // out: count
+  bool f0_cusolver = false;     // F0 by cuSOLVER before the kernel (wf holds W0 on entry)
+  T* curve = nullptr;           // out: count x curve_len
+  T* res = nullptr;             // out: count x {objective, min_gamma_c, min_gamma_s, outer}
+  int* status = nullptr;        // out: count
 };
 
 int device_count(std::string* why);

@@ -194,7 +194,8 @@ void add_solve_options(CLI::App* c, solve_args& a) {
   c->add_option("--ascent-starts", a.ascent_starts, "ascent: given (MRT), zf, random, nulls, comma-separated, or all");
   c->add_option("--ascent-seed", a.ascent.seed, "ascent: seed of the random start");
   c->add_option("--precision", a.prec, "f64 or f32")->check(CLI::IsMember({"f64", "f32"}));
-  c->add_option("--f0", a.f0, "F0 solver: lapack or lowrank")->check(CLI::IsMember({"lapack", "lowrank"}));
+  c->add_option("--f0", a.f0, "F0 solver: lapack, lowrank or cusolver (CUDA only)")
+      ->check(CLI::IsMember({"lapack", "lowrank", "cusolver"}));
   c->add_option("--w0", a.w0, "W0: mrt (the paper) or zf (zero-forcing); default: the model's, else mrt")
       ->check(CLI::IsMember({"mrt", "zf"}));
   c->add_option("--device", a.device, "cpu, cuda or cuda:N");
@@ -229,7 +230,7 @@ int run_solve(solve_args& a) {
   o.ascent.starts = parse_ascent_starts(a.ascent_starts);
   if (a.ao_mu) o.ao.mu_c = o.ao.mu_s = *a.ao_mu;
   o.prec = a.prec == "f32" ? precision::f32 : precision::f64;
-  o.f0 = a.f0 == "lowrank" ? f0_method::lowrank : f0_method::lapack;
+  o.f0 = a.f0 == "lowrank" ? f0_method::lowrank : a.f0 == "cusolver" ? f0_method::cusolver : f0_method::lapack;
   if (!a.w0.empty()) o.w0 = a.w0 == "zf" ? w0_method::zf : w0_method::mrt;
   o.threads = a.threads;
   host::progress_bar bar("solve " + a.algo);

@@ -58,7 +58,11 @@ algorithm parse_algorithm(const std::string& s);  // throws on unknown names
 std::string to_string(algorithm a);
 std::string to_string(status s);  // a core status code as words
 
-enum class f0_method { lapack, lowrank };
+/// How F0 is computed (SPEC.md 3): lapack = host zhegv (the CPU's route; the CUDA backend
+/// copies it), lowrank = the library-free core route (core/init.hpp; in the CUDA solve
+/// kernel), cusolver = the CUDA backend's batched cuSOLVER/cuBLAS route
+/// (kernels/f0_cusolver.cu; CUDA only).
+enum class f0_method { lapack, lowrank, cusolver };
 enum class precision { f64, f32 };
 
 struct ao_settings {
@@ -130,6 +134,7 @@ namespace cpu {
 /// Channels of realizations first .. first+count-1 of (scenario, seed).
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads = 0);
 /// W0 (Pi_S(H), or zero-forcing) and F0 (SPEC.md section 3) for every realization.
+/// how = cusolver writes W0 only (F0 = 0: the CUDA backend computes it on the device).
 void init_batch(const channel_set& ch, const system_params<double>& sys, f0_method how, std::vector<zd>& w,
                 std::vector<zd>& f, int threads = 0, w0_method w0 = w0_method::mrt);
 /// Runs the chosen algorithm from (W0, F0) on every realization.

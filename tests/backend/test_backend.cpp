@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <random>
+#include <stdexcept>
+#include <string>
 
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
@@ -109,6 +111,54 @@ TEST_F(Backend, InitialisationOnTheDeviceMatchesCpu) {
   }
 }
 
+channel_set dense_random(problem_dims d, long count, std::uint64_t seed) {
+  channel_set cs;
+  cs.dims = d;
+  cs.count = count;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> n(0, 1);
+  for (long i = 0; i < cs.count * cs.h_stride(); ++i) cs.h.emplace_back(n(rng), n(rng));
+  for (long i = 0; i < cs.count * cs.g_stride(); ++i) cs.g.emplace_back(0.2 * n(rng), 0.2 * n(rng));
+  return cs;
+}
+
+#ifdef JCAS_TEST_CUDA
+// --f0 cusolver: F0 by batched Cholesky, two triangular solves and a batched Hermitian
+// eigen-solver on the device; the same pencil and reduction as the CPU's LAPACK zhegv,
+// so the same start h(W0, F0) and the same results. Rank-one LoS (the default scenario),
+// dense G, and Nr = 48 (beyond the 32 x 32 limit of the Jacobi batched solver).
+TEST_F(Backend, CusolverF0MatchesLapack) {
+  const channel_set los = cpu::generate_batch(scenario{}, 8, 0, 45);
+  for (const channel_set& cs : {los, dense_random({16, 16, 4, 2, 2}, 37, 5), dense_random({48, 48, 8, 2, 2}, 5, 6)})
+    for (precision p : {precision::f64, precision::f32}) {
+      solve_options o;
+      o.prec = p;
+      o.model.l_out = 10;
+      const solve_output ref = cpu::solve_batch(cs, o);
+      o.f0 = f0_method::cusolver;
+      const solve_output got = backend::solve(cs, o);
+      const double tol = p == precision::f64 ? 1e-9 : 1e-3;
+      for (long b = 0; b < cs.count; ++b) {
+        const double h0 = ref.curve[size_t(b) * ref.curve_len];
+        EXPECT_NEAR(got.curve[size_t(b) * got.curve_len], h0, tol * std::abs(h0)) << "Nr " << cs.dims.nr << " " << b;
+        EXPECT_NEAR(got.objective[b], ref.objective[b], tol * std::abs(ref.objective[b])) << b;
+      }
+    }
+}
+#else
+TEST_F(Backend, CusolverF0IsRefusedOnTheCpu) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 8, 0, 3);
+  solve_options o;
+  o.f0 = f0_method::cusolver;
+  try {
+    cpu::solve_batch(cs, o);
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("f0 = cusolver"), std::string::npos) << e.what();
+  }
+}
+#endif
+
 TEST_F(Backend, TrainingGradientMatchesCpu) {
   const channel_set cs = cpu::generate_batch(scenario{}, 4, 0, 9);
   const system_params<double> sys{};
@@ -129,14 +179,7 @@ TEST_F(Backend, TrainingGradientMatchesCpu) {
 TEST_F(Backend, LargeArraysDenseChannels) {
   // Nt = Nr = 64, K = 16: one realization is far larger than a thread block's shared
   // memory; dense (not rank-one) G exercises the general channel path.
-  problem_dims d{64, 64, 16, 2, 2};
-  channel_set cs;
-  cs.dims = d;
-  cs.count = 3;
-  std::mt19937_64 rng(1);
-  std::normal_distribution<double> n(0, 1);
-  for (long i = 0; i < cs.count * cs.h_stride(); ++i) cs.h.emplace_back(n(rng), n(rng));
-  for (long i = 0; i < cs.count * cs.g_stride(); ++i) cs.g.emplace_back(0.2 * n(rng), 0.2 * n(rng));
+  const channel_set cs = dense_random({64, 64, 16, 2, 2}, 3, 1);
   solve_options o;
   o.model.l_out = 5;
   const solve_output ref = cpu::solve_batch(cs, o), got = backend::solve(cs, o);

@@ -58,6 +58,7 @@ expect_error "not an HDF5 file" "$jcas" solve --data "$dir/junk.h5" --out "$dir/
 expect_error "--bogus" "$jcas" solve --data "$dir/c.h5" --bogus --out "$dir/out.h5"
 expect_error "device = gpu" "$jcas" solve --data "$dir/c.h5" --device gpu --out "$dir/out.h5"
 expect_error "snr-db = inf" "$jcas" solve --data "$dir/c.h5" --snr-db inf --out "$dir/out.h5"
+expect_error "f0 = cusolver" "$jcas" solve --data "$dir/c.h5" --f0 cusolver --out "$dir/out.h5"
 expect_error "count" "$jcas" generate --count 0 --out "$dir/out.h5"
 expect_error "users" "$jcas" generate --users 0 --out "$dir/out.h5"
 expect_error "not a jcas model file" "$jcas" solve --data "$dir/c.h5" --params "$dir/c.h5" --out "$dir/out.h5"

@@ -67,6 +67,29 @@ struct f0_ws {
   }
 };
 
+/// The pencil (A_m, B_m) of target m (see top) in full Hermitian storage, a and b
+/// Nr x Nr, from p = [G_j W] (f0_products). The LAPACK (host) and cuSOLVER (device)
+/// routes both start here.
+template <class T>
+JCAS_HD inline void f0_pencil(const problem_dims& d, const system_params<T>& sys, const cplx<T>* p, index_t m,
+                              mview<T> a, mview<T> b) {
+  for (index_t c = 0; c < d.nr; ++c)
+    for (index_t r = 0; r < d.nr; ++r) {
+      a(r, c) = cplx<T>();
+      b(r, c) = cplx<T>(r == c ? T(d.nr) * sys.sigma_s2 : T(0));
+    }
+  for (index_t j = 0; j < d.j(); ++j) {
+    mview<T> t = j == m ? a : b;
+    for (index_t k = 0; k < d.k; ++k) {
+      const cplx<T>* pk = p + (long(j) * d.k + k) * d.nr;
+      for (index_t c = 0; c < d.nr; ++c) {
+        const cplx<T> pc = conj(pk[c]);
+        for (index_t r = 0; r < d.nr; ++r) t(r, c) += pk[r] * pc;
+      }
+    }
+  }
+}
+
 /// Lower Cholesky factor of B_m (see top) into ws.b; needs ws.p = [G_j W].
 template <class T>
 JCAS_HD inline status f0_factor_bm(const problem_dims& d, const system_params<T>& sys, index_t m, f0_ws<T>& ws) {
@@ -83,10 +106,15 @@ JCAS_HD inline status f0_factor_bm(const problem_dims& d, const system_params<T>
   return cholesky(ws.b);
 }
 
+/// p = [G_j W]: J blocks Nr x K, block j column k = G_j w_k.
+template <class T, class Ch>
+JCAS_HD inline void f0_products(const Ch& ch, const problem_dims& d, cview<T> w, cplx<T>* p) {
+  for (index_t j = 0; j < d.j(); ++j)
+    for (index_t k = 0; k < d.k; ++k) ch.apply(j, w.col(k), p + (long(j) * d.k + k) * d.nr);
+}
 template <class T, class Ch>
 JCAS_HD inline void f0_products(const Ch& ch, const problem_dims& d, cview<T> w, f0_ws<T>& ws) {
-  for (index_t j = 0; j < d.j(); ++j)
-    for (index_t k = 0; k < d.k; ++k) ch.apply(j, w.col(k), ws.p + (long(j) * d.k + k) * d.nr);
+  f0_products<T>(ch, d, w, ws.p);
 }
 
 /// F0 by the low-rank route (any G). Columns of f are unit-norm.
