@@ -190,19 +190,15 @@ double loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const
   host_inputs<double> in(cs, w0, f0, idx);
   in.attach(b);
   const long np = long(model.beta.size()) + b.cfg.unfolded.mu_count();
-  std::vector<double> per(size_t(b.count * np)), losses(size_t(b.count));
   std::vector<int> st(size_t(b.count));
   b.status = st.data();
-  detail::loss_grad(b, -1.0 / double(b.count), losses.data(), per.data(), device);
   grad.assign(size_t(np), 0.0);
-  double loss = 0;
-  for (long i = 0; i < b.count; ++i) {  // fixed order, as on the CPU
+  // Summed on the device in realization order, as the CPU sums (kernels/: accumulate_kernel).
+  const double loss = detail::loss_grad(b, -1.0 / double(b.count), grad.data(), device);
+  for (long i = 0; i < b.count; ++i)
     if (st[i] != 0)
       throw std::runtime_error("training: realization " + std::to_string(idx[i]) +
                                " failed on the GPU: " + to_string(status(st[i])));
-    loss += losses[i];
-    for (long p = 0; p < np; ++p) grad[p] += per[i * np + p];
-  }
   return loss;
 }
 

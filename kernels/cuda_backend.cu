@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "jcas/core/dispatch.hpp"
 #include "jcas/core/generator.hpp"
@@ -149,6 +150,21 @@ __global__ void loss_grad_kernel(problem_dims d, system_params<T> sys, core::unf
   st[b] = int(s);
 }
 
+/// Deterministic reduction over realizations: thread p < np adds the chunk's gradients
+/// of parameter p, thread np its losses, into acc, in realization order, the order of a
+/// sequential host loop: the sum is the same bit for bit whatever the chunking or launch
+/// shape, and only np + 1 numbers leave the device.
+__global__ void accumulate_kernel(long count, long np, const double* grad, const double* loss, double* acc) {
+  const long p = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (p > np) return;
+  double s = acc[p];
+  if (p < np)
+    for (long i = 0; i < count; ++i) s += grad[i * np + p];  // coalesced across p
+  else
+    for (long i = 0; i < count; ++i) s += loss[i];
+  acc[p] = s;
+}
+
 __global__ void generate_kernel(scenario sc, std::uint64_t seed, long first, long count, cplx<double>* h,
                                 cplx<double>* g) {
   const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -224,7 +240,7 @@ void solve(const device_batch<T>& hb, int device) {
   }
 }
 
-void loss_grad(const device_batch<double>& hb, double scale, double* loss, double* grad, int device) {
+double loss_grad(const device_batch<double>& hb, double scale, double* grad, int device) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   const problem_dims d = hb.dims;
   core::unfolded_params<double> up = hb.cfg.unfolded;
@@ -239,6 +255,8 @@ void loss_grad(const device_batch<double>& hb, double scale, double* loss, doubl
   dev_buf<double> l{size_t(chunk)}, gr{size_t(chunk * np)};
   dev_buf<int> st{size_t(chunk)};
   dev_buf<char> scratch(size_t(chunk * ws_bytes));
+  dev_buf<double> acc{size_t(np + 1)};  // [gradient sums..., loss sum]
+  JCAS_CUDA_CHECK(cudaMemset(acc.p, 0, sizeof(double) * size_t(np + 1)));
   for (long b0 = 0; b0 < n; b0 += chunk) {
     const long c = std::min(chunk, n - b0);
     in.upload(hb, b0, c);
@@ -247,11 +265,15 @@ void loss_grad(const device_batch<double>& hb, double scale, double* loss, doubl
         d, hb.sys, model.up, c, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, scale, l.p, gr.p, st.p, scratch.p,
         ws_bytes);
     JCAS_CUDA_CHECK(cudaGetLastError());
+    accumulate_kernel<<<unsigned((np + 1 + 127) / 128), 128>>>(c, np, gr.p, l.p, acc.p);
+    JCAS_CUDA_CHECK(cudaGetLastError());
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());
-    to_host(loss + b0, l.p, size_t(c));
-    to_host(grad + b0 * np, gr.p, size_t(c * np));
     to_host(hb.status + b0, st.p, size_t(c));
   }
+  std::vector<double> sums(size_t(np + 1));
+  to_host(sums.data(), acc.p, size_t(np + 1));
+  std::copy(sums.begin(), sums.begin() + np, grad);
+  return sums[size_t(np)];
 }
 
 template void solve<float>(const device_batch<float>&, int);

@@ -33,8 +33,9 @@ void generate(const scenario& sc, std::uint64_t seed, long first, long count, in
               cplx<double>* g);
 template <class T>
 void solve(const device_batch<T>& b, int device);
-/// Per-realization eq. 19 loss (scaled) and gradient [beta..., mu_c, mu_s] of b.count
-/// realizations; b.cfg.unfolded describes the model (beta in host memory).
-void loss_grad(const device_batch<double>& b, double scale, double* loss, double* grad, int device);
+/// Eq. 19 loss (scaled) and its gradient [beta..., mu...] summed over b.count
+/// realizations on the device (in realization order); b.status gets each realization's
+/// status; b.cfg.unfolded describes the model (beta in host memory). Returns the loss.
+double loss_grad(const device_batch<double>& b, double scale, double* grad, int device);
 
 }  // namespace jcas::cuda::detail
