@@ -1,7 +1,9 @@
 // CPU backend benchmark: time per realization of every solver on the default scenario
 // with the paper's settings (Nt = Nr = 16, K = 4, M = C = 2; unfolded L_out 150, L_in 3,
 // I_w 2), all measured in one run so the ratios are fair. Prints medians over repeats.
-//   jcas_bench [--count N] [--repeats R] [--threads T] [--quick]
+// The slow solvers run on fewer realizations: the AO ones on count/4, the ascent
+// yardstick (issue 6) on count/40.
+//   jcas_bench [--count N] [--repeats R] [--threads T] [--users K] [--quick]
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -21,7 +23,7 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   long count = 400;
-  int repeats = 5, threads = 0;
+  int repeats = 5, threads = 0, users = 4;
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -31,6 +33,8 @@ int main(int argc, char** argv) {
       repeats = std::stoi(argv[++i]);
     else if (a == "--threads" && i + 1 < argc)
       threads = std::stoi(argv[++i]);
+    else if (a == "--users" && i + 1 < argc)
+      users = std::stoi(argv[++i]);
     else if (a == "--quick")
       quick = true;
     else {
@@ -38,7 +42,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const channel_set cs = cpu::generate_batch(scenario{}, 2024, 0, count);
+  scenario sc;
+  sc.dims.k = users;
+  const channel_set cs = cpu::generate_batch(sc, 2024, 0, count);
   struct row {
     std::string name;
     solve_options o;
@@ -56,10 +62,13 @@ int main(int argc, char** argv) {
   add("unfolded f64", algorithm::unfolded, false, precision::f64, count);
   add("unfolded f64 frozen", algorithm::unfolded, true, precision::f64, count);
   add("unfolded f32", algorithm::unfolded, false, precision::f32, count);
+  add("unfolded f32 frozen", algorithm::unfolded, true, precision::f32, count);
   if (!quick) {
     add("ao-fixed f64", algorithm::ao_fixed, false, precision::f64, count / 4);
     add("ao-backtracking f64", algorithm::ao_backtracking, false, precision::f64, count / 4);
     add("heuristic f64", algorithm::heuristic, false, precision::f64, count / 4);
+    add("ao-monotone f64", algorithm::ao_monotone, false, precision::f64, count / 4);
+    add("ascent f64", algorithm::ascent, false, precision::f64, std::max(4L, count / 40));
   }
   std::printf("%-22s %8s %14s %14s %12s\n", "solver", "count", "median ms/real", "min ms/real", "mean h");
   for (const row& r : rows) {
