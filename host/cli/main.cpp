@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -418,22 +419,47 @@ struct mc_args {
   std::vector<double> sweep_delta, sweep_snr;
 };
 
-/// One Monte Carlo point: runs (or resumes) it, writes PREFIX.h5/.csv (rank 0).
+/// One Monte Carlo point: runs (or resumes) it, writes PREFIX.h5/.csv (rank 0) and
+/// returns its final state. `reuse` (optional) holds the finished results of some of
+/// s.algos on the same channels (a layers sweep: everything but the unfolded solver is
+/// independent of L); only the others run, and the summary has them all.
 /// With --resume a sweep point without a checkpoint starts afresh; a single run needs one.
-std::vector<mc::stats> run_mc_point(const mc_args& a, mc::settings s, const std::string& prefix,
-                                    const std::string& label, bool sweep_point) {
+mc::state run_mc_point(const mc_args& a, const mc::settings& s, const std::string& prefix, const std::string& label,
+                       bool sweep_point, const std::map<algorithm, size_t>& reuse = {},
+                       const mc::state* reused = nullptr) {
   validate(s.solve, s.sc.dims);
-  const std::string ckpt = prefix + ".ckpt.h5";
+  mc::settings todo = s;  // the algorithms that run here
+  todo.algos.clear();
+  for (algorithm x : s.algos)
+    if (!reuse.count(x)) todo.algos.push_back(x);
   mc::state st;
-  if (a.resume && (!sweep_point || std::filesystem::exists(ckpt))) st = mc::read_state(ckpt, s);
-  const bool root = mpi::get().root();  // mc::run reports and checkpoints on rank 0 only
-  host::progress_bar bar(label, root);
-  mc::run(
-      s, st, [&](long d, long t) { bar.update(d, t); }, [&](const mc::state& x) { mc::write_state(ckpt, s, x); });
-  bar.finish();
-  if (root) mc::write_summary(prefix + ".h5", prefix + ".csv", s, st);
+  if (!todo.algos.empty()) {
+    const std::string ckpt = prefix + ".ckpt.h5";
+    if (a.resume && (!sweep_point || std::filesystem::exists(ckpt))) st = mc::read_state(ckpt, todo);
+    host::progress_bar bar(label, mpi::get().root());  // mc::run reports and checkpoints on rank 0 only
+    mc::run(
+        todo, st, [&](long d, long t) { bar.update(d, t); },
+        [&](const mc::state& x) { mc::write_state(ckpt, todo, x); });
+    bar.finish();
+  }
+  mc::state all;  // in the order of s.algos
+  all.done = s.count;
+  for (algorithm x : s.algos) {
+    const auto it = reuse.find(x);
+    const mc::state& from = it == reuse.end() ? st : *reused;
+    const size_t i = it == reuse.end() ? size_t(std::find(todo.algos.begin(), todo.algos.end(), x) - todo.algos.begin())
+                                       : it->second;
+    all.objective.push_back(from.objective[i]);
+    all.min_sinr.push_back(from.min_sinr[i]);
+    all.min_scnr.push_back(from.min_scnr[i]);
+  }
+  if (mpi::get().root()) mc::write_summary(prefix + ".h5", prefix + ".csv", s, all);
+  return all;
+}
+
+std::vector<mc::stats> summarize_all(const mc::state& st) {
   std::vector<mc::stats> r;
-  for (size_t i = 0; i < s.algos.size(); ++i)
+  for (size_t i = 0; i < st.objective.size(); ++i)
     r.push_back(mc::summarize(st.objective[i], st.min_sinr[i], st.min_scnr[i]));
   return r;
 }
@@ -468,7 +494,7 @@ int run_montecarlo(mc_args& a) {
   const bool sweep =
       !a.sweep_users.empty() || !a.sweep_delta.empty() || !a.sweep_snr.empty() || !a.sweep_layers.empty();
   if (!sweep) {
-    const std::vector<mc::stats> r = run_mc_point(a, s, a.out, "montecarlo", false);
+    const std::vector<mc::stats> r = summarize_all(run_mc_point(a, s, a.out, "montecarlo", false));
     if (!root) return 0;
     nlohmann::json j = nlohmann::json::array();
     if (!a.json)
@@ -508,7 +534,11 @@ int run_montecarlo(mc_args& a) {
   size_t idx = 0;
   for (int k : users)
     for (double d : deltas)
-      for (double snr : snrs)
+      for (double snr : snrs) {
+        // Only the unfolded solver depends on L: the others run at the first L of this
+        // (K, delta, SNR) and their results are reused (the same channels and settings).
+        mc::state first;
+        std::map<algorithm, size_t> reuse;
         for (int l : layers) {
           mc::settings p = s;
           p.sc.dims.k = k;
@@ -521,7 +551,13 @@ int run_montecarlo(mc_args& a) {
           std::snprintf(label, sizeof label, "point %zu/%zu %s", ++idx, total, tag);
           const std::string prefix = a.out + "." + tag;
           if (!a.resume) std::filesystem::remove(prefix + ".ckpt.h5");
-          const std::vector<mc::stats> r = run_mc_point(a, p, prefix, label, true);
+          const mc::state st = run_mc_point(a, p, prefix, label, true, reuse, &first);
+          if (reuse.empty()) {
+            first = st;
+            for (size_t i = 0; i < p.algos.size(); ++i)
+              if (p.algos[i] != algorithm::unfolded) reuse[p.algos[i]] = i;
+          }
+          const std::vector<mc::stats> r = summarize_all(st);
           for (size_t i = 0; i < p.algos.size() && root; ++i) {
             std::fprintf(f, "%d,%g,%g,%d,%s,%ld,%.10g,%.10g,%.6g,%.6g,%.10g,%.10g,%.10g\n", k, d, snr, l,
                          to_string(p.algos[i]).c_str(), r[i].n, r[i].mean, r[i].ci95, r[i].min_sinr_db,
@@ -538,6 +574,7 @@ int run_montecarlo(mc_args& a) {
                   d, snr, l, to_string(p.algos[i]).c_str(), r[i].mean, r[i].ci95, r[i].min_sinr_db, r[i].min_scnr_db);
           }
         }
+      }
   if (!root) return 0;
   std::fclose(f);
   csv.commit();
