@@ -7,6 +7,7 @@
 # and from zero-forcing starts; the MRT-trained one is also run from ZF), then
 # prints one markdown table per delta. Test data: seed 3; validation: seed 2.
 set -euo pipefail
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"  # no idle BLAS pool spinning in the timed solves
 jcas="${JCAS:-$(dirname "$0")/../build/jcas}"
 out="${1:-study_out}"; count="${COUNT:-100}"
 mkdir -p "$out"

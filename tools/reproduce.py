@@ -27,6 +27,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+# jcas parallelises over realizations: an idle OpenBLAS thread pool would only spin and
+# steal a core from the short timed solves of Table I.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 BASELINES = [("AO fixed", "ao-fixed"), ("AO backtracking", "ao-backtracking"), ("heuristic [32]", "heuristic"),
              ("AO monotone", "ao-monotone")]
 
