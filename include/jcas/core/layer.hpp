@@ -52,12 +52,16 @@ struct surrogate {
 template <class T>
 JCAS_HD inline T surrogate_eval(surrogate<T>& sur, cview<T> w, mview<T> dir) {
   const index_t rr = sur.l.cols;
-  for (index_t k = 0; k < w.cols; ++k) {  // S = L^H W, column by column as axpys
-    cplx<T>* sk = sur.s.col(k);
-    for (index_t r = 0; r < rr; ++r) sk[r] = cplx<T>();
-    for (index_t n = 0; n < w.rows; ++n) {
+  // S = L^H W as axpys. The K columns are interleaved inside the loop over n (and over r
+  // below) so that K independent accumulation chains hide the FMA latency: with one
+  // column at a time each product was a single dependent chain, latency-bound.
+  for (index_t k = 0; k < w.cols; ++k)
+    for (index_t r = 0; r < rr; ++r) sur.s(r, k) = cplx<T>();
+  for (index_t n = 0; n < w.rows; ++n) {
+    const cplx<T>* ln = sur.lh.col(n);
+    for (index_t k = 0; k < w.cols; ++k) {
       const cplx<T> wn = w(n, k);
-      const cplx<T>* ln = sur.lh.col(n);
+      cplx<T>* sk = sur.s.col(k);
       for (index_t r = 0; r < rr; ++r) sk[r] += ln[r] * wn;
     }
   }
@@ -67,16 +71,18 @@ JCAS_HD inline T surrogate_eval(surrogate<T>& sur, cview<T> w, mview<T> dir) {
       g += sur.d[r] * norm2(sur.s(r, k));
       sur.s(r, k) *= sur.d[r];
     }
-  if (dir.data != nullptr)
-    for (index_t k = 0; k < w.cols; ++k) {
-      cplx<T>* dk = dir.col(k);
-      for (index_t n = 0; n < w.rows; ++n) dk[n] = -sur.ah(n, k);
-      for (index_t r = 0; r < sur.l.cols; ++r) {
+  if (dir.data != nullptr) {
+    for (index_t k = 0; k < w.cols; ++k)
+      for (index_t n = 0; n < w.rows; ++n) dir(n, k) = -sur.ah(n, k);
+    for (index_t r = 0; r < sur.l.cols; ++r) {
+      const cplx<T>* lr = sur.l.col(r);
+      for (index_t k = 0; k < w.cols; ++k) {
         const cplx<T> c = sur.s(r, k);
-        const cplx<T>* lr = sur.l.col(r);
+        cplx<T>* dk = dir.col(k);
         for (index_t n = 0; n < w.rows; ++n) dk[n] += lr[n] * c;
       }
     }
+  }
   return g;
 }
 
