@@ -1,128 +1,15 @@
-// CUDA backend, first stage: one thread per realization running the shared core
-// (core/dispatch.hpp), per-thread scratch in global memory, batches in chunks.
-// Host preparation (validation, W0/F0 by LAPACK, channel factoring) is in
-// host/cuda_dispatch.cpp; this file holds only device code and its launches.
-#include <cuda_runtime.h>
-
-#include <algorithm>
-#include <memory>
-#include <stdexcept>
-#include <string>
-#include <vector>
-
-#include "jcas/core/dispatch.hpp"
+// CUDA backend: one thread per realization running the shared core (core/dispatch.hpp),
+// per-thread scratch in global memory, batches in chunks. This file: device queries,
+// the channel generator and the training gradient; the solve launcher is in
+// kernels/cuda_common.cuh (instantiated by solve_f32.cu / solve_f64.cu). Host
+// preparation (validation, W0/F0, channel factoring) is in host/cuda_dispatch.cpp.
 #include "jcas/core/generator.hpp"
 #include "jcas/core/training.hpp"
-#include "kernels/device_batch.hpp"
-#include "kernels/device_util.hpp"
-#include "kernels/f0_cusolver.hpp"
+#include "kernels/cuda_common.cuh"
 
 namespace jcas::cuda::detail {
 
 namespace {
-
-/// Items per chunk so that a chunk's device buffers (bytes_per_item each) take at most
-/// half of the free device memory, capped at `cap`: batches larger than the device are
-/// processed chunk by chunk.
-inline long chunk_size(long count, size_t bytes_per_item, long cap) {
-  size_t free_b = 0, total_b = 0;
-  JCAS_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-  const long fit = long(free_b / 2 / std::max<size_t>(bytes_per_item, 1));
-  return std::max(1L, std::min({count, cap, fit}));
-}
-
-/// Device bytes of one realization's inputs in device_inputs (an upper bound: H, W|F,
-/// dense G and the rank-one factors).
-template <class T>
-size_t input_bytes(const problem_dims& d) {
-  const long n = long(d.nt) * d.k * 2 + long(d.nr) * d.m + long(d.j()) * d.nr * d.nt + long(d.j()) * (d.nr + d.nt);
-  return sizeof(cplx<T>) * size_t(n);
-}
-
-/// The model's tables (beta, per-layer mu) on the device; `up` points to them.
-template <class T>
-struct device_model {
-  dev_buf<T> beta, mu_c, mu_s;
-  core::unfolded_params<T> up;
-  explicit device_model(const core::unfolded_params<T>& host)
-      : beta(size_t(host.l_out) * host.l_in), mu_c(size_t(host.l_out)), mu_s(size_t(host.l_out)), up(host) {
-    to_device(beta.p, host.beta, size_t(host.l_out) * host.l_in);
-    up.beta = beta.p;
-    if (host.per_layer_mu()) {
-      to_device(mu_c.p, host.mu_c_layer, size_t(host.l_out));
-      to_device(mu_s.p, host.mu_s_layer, size_t(host.l_out));
-      up.mu_c_layer = mu_c.p;
-      up.mu_s_layer = mu_s.p;
-    }
-  }
-};
-
-/// Device buffers for `chunk` realizations of a batch's inputs, filled chunk by chunk.
-template <class T>
-struct device_inputs {
-  long hs, gs, us, vs, wf_len;
-  dev_buf<cplx<T>> h, g, u, v, wf;
-  device_inputs(const device_batch<T>& hb, long chunk)
-      : hs(long(hb.dims.nt) * hb.dims.k),
-        gs(long(hb.dims.j()) * hb.dims.nr * hb.dims.nt),
-        us(long(hb.dims.nr) * hb.dims.j()),
-        vs(long(hb.dims.nt) * hb.dims.j()),
-        wf_len(long(hb.dims.nt) * hb.dims.k + long(hb.dims.nr) * hb.dims.m),
-        h(size_t(chunk * hs)),
-        g(hb.rank1 ? 1 : size_t(chunk * gs)),
-        u(hb.rank1 ? size_t(chunk * us) : 1),
-        v(hb.rank1 ? size_t(chunk * vs) : 1),
-        wf(size_t(chunk * wf_len)) {}
-  /// Copies realizations b0 .. b0+n-1 of hb to the device.
-  void upload(const device_batch<T>& hb, long b0, long n) {
-    to_device(h.p, hb.h + b0 * hs, size_t(n * hs));
-    if (hb.rank1) {
-      to_device(u.p, hb.u + b0 * us, size_t(n * us));
-      to_device(v.p, hb.v + b0 * vs, size_t(n * vs));
-    } else {
-      to_device(g.p, hb.g + b0 * gs, size_t(n * gs));
-    }
-    to_device(wf.p, hb.wf + b0 * wf_len, size_t(n * wf_len));
-  }
-};
-
-template <class T>
-__global__ void solve_kernel(problem_dims d, system_params<T> sys, core::solver_config<T> cfg, long count, bool rank1,
-                             const cplx<T>* h, const cplx<T>* g, const cplx<T>* u, const cplx<T>* v, cplx<T>* wf,
-                             T* curve, T* res, int* st, char* scratch, long ws_bytes, bool init) {
-  const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (b >= count) return;
-  arena ar{scratch + b * ws_bytes};
-  core::solver_ws<T> ws;
-  ws.carve(ar, d, cfg.smooth());
-  core::f0_ws<T> f0w;
-  if (init) f0w.carve(ar, d);
-  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
-  core::mview<T> w(wf + b * wf_len, d.nt, d.k), f(wf + b * wf_len + d.nt * d.k, d.nr, d.m);
-  const core::cview<T> hv(h + b * d.nt * d.k, d.nt, d.k);
-  core::solve_result<T> r;
-  status s;
-  T* cv = curve + b * cfg.curve_len();
-  // SPEC.md 3 on the device: W0 = Pi_S(H), F0 by the rank-one closed form or the
-  // low-rank route (core/init.hpp), then the solver.
-  const auto run = [&](const auto& ch) {
-    if (init) {
-      core::mrt_init<T>(hv, w, sys.pt);
-      const status s0 = core::optimal_combiner<T>(ch, d, sys, w, f, f0w);
-      if (s0 != status::ok) return s0;
-    }
-    return core::solve_one<T>(ch, d, sys, cfg, w, f, cv, ws, r);
-  };
-  if (rank1)
-    s = run(core::rank1_channels<T>{hv, u + b * d.nr * d.j(), v + b * d.nt * d.j(), d.nr, d.nt, d.j()});
-  else
-    s = run(core::dense_channels<T>{hv, g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()});
-  st[b] = int(s);
-  res[4 * b + 0] = r.objective;
-  res[4 * b + 1] = r.min_gamma_c;
-  res[4 * b + 2] = r.min_gamma_s;
-  res[4 * b + 3] = T(r.outer);
-}
 
 template <class T>
 __global__ void loss_grad_kernel(problem_dims d, system_params<T> sys, core::unfolded_params<T> up, long count,
@@ -203,43 +90,6 @@ void generate(const scenario& sc, std::uint64_t seed, long first, long count, in
   }
 }
 
-template <class T>
-void solve(const device_batch<T>& hb, int device) {
-  JCAS_CUDA_CHECK(cudaSetDevice(device));
-  const problem_dims d = hb.dims;
-  const long ws_bytes =
-      core::solver_ws<T>::bytes(d, hb.cfg.smooth()) + (hb.init_on_device ? core::f0_ws<T>::bytes(d) : 0);
-  const int clen = hb.cfg.curve_len();
-  const device_model<T> model(hb.cfg.unfolded);
-  core::solver_config<T> cfg = hb.cfg;
-  cfg.unfolded = model.up;
-  // Chunks bound the per-thread scratch (and the inputs and outputs) in device memory.
-  const size_t item = size_t(ws_bytes) + sizeof(T) * (size_t(clen) + 4) + sizeof(int) + input_bytes<T>(d) +
-                      (hb.f0_cusolver ? f0_cusolver_route<T>::bytes_per_item(d) : 0);
-  const long chunk = chunk_size(hb.count, item, 1L << 16);
-  device_inputs<T> in(hb, chunk);
-  std::unique_ptr<f0_cusolver_route<T>> f0;
-  if (hb.f0_cusolver) f0 = std::make_unique<f0_cusolver_route<T>>(d, chunk);
-  dev_buf<T> curve(size_t(chunk) * clen), res(size_t(chunk) * 4);
-  dev_buf<int> st{size_t(chunk)};
-  dev_buf<char> scratch(size_t(chunk * ws_bytes));
-  for (long b0 = 0; b0 < hb.count; b0 += chunk) {
-    const long n = std::min(chunk, hb.count - b0);
-    in.upload(hb, b0, n);
-    if (f0) f0->run(hb.sys, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, n, b0);
-    const int threads = 64;
-    solve_kernel<T><<<unsigned((n + threads - 1) / threads), threads>>>(d, hb.sys, cfg, n, hb.rank1, in.h.p, in.g.p,
-                                                                        in.u.p, in.v.p, in.wf.p, curve.p, res.p, st.p,
-                                                                        scratch.p, ws_bytes, hb.init_on_device);
-    JCAS_CUDA_CHECK(cudaGetLastError());
-    JCAS_CUDA_CHECK(cudaDeviceSynchronize());
-    to_host(hb.wf + b0 * in.wf_len, in.wf.p, size_t(n * in.wf_len));
-    to_host(hb.curve + b0 * clen, curve.p, size_t(n) * clen);
-    to_host(hb.res + b0 * 4, res.p, size_t(n) * 4);
-    to_host(hb.status + b0, st.p, size_t(n));
-  }
-}
-
 double loss_grad(const device_batch<double>& hb, double scale, double* grad, int device) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   const problem_dims d = hb.dims;
@@ -275,8 +125,5 @@ double loss_grad(const device_batch<double>& hb, double scale, double* grad, int
   std::copy(sums.begin(), sums.begin() + np, grad);
   return sums[size_t(np)];
 }
-
-template void solve<float>(const device_batch<float>&, int);
-template void solve<double>(const device_batch<double>&, int);
 
 }  // namespace jcas::cuda::detail
