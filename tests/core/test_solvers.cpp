@@ -129,6 +129,43 @@ TEST(Init, ZeroForcingStart) {
   }
 }
 
+// The pencil (A_m, B_m) of SPEC.md 3 formed by core::f0_pencil (shared by the LAPACK and
+// cuSOLVER routes) against Eigen, and the LAPACK F0 against Eigen's own generalised
+// Hermitian eigen-solver (principal vector, up to phase).
+TEST(F0, PencilAndPrincipalVectorMatchEigen) {
+  for (bool rank1 : {false, true}) {
+    const auto ps = problems(3, rank1, 5);
+    const channel_set cs = ref::to_channels(ps);
+    const system_params<double> sys{ps[0].pt, ps[0].sc2, ps[0].ss2, ps[0].delta};
+    std::vector<zd> w, f;
+    cpu::init_batch(cs, sys, f0_method::lapack, w, f);
+    for (long b = 0; b < cs.count; ++b) {
+      const ref::problem& p = ps[b];
+      loaded L(p);
+      const Mat w0 = ref::project(p.h, p.pt);
+      workspace<core::f0_ws<double>> ws(L.d);
+      cmat wv(w0), a(p.nr(), p.nr()), bm(p.nr(), p.nr());
+      L.rc.visit([&](const auto& ch) { core::f0_products<double>(ch, L.d, wv.view(), ws.ws); });
+      for (int m = 0; m < p.m; ++m) {
+        Mat ea = p.g[m] * w0 * w0.adjoint() * p.g[m].adjoint();
+        Mat eb = double(p.nr()) * p.ss2 * Mat::Identity(p.nr(), p.nr());
+        for (int j = 0; j < p.j(); ++j)
+          if (j != m) eb += p.g[j] * w0 * w0.adjoint() * p.g[j].adjoint();
+        core::f0_pencil<double>(L.d, L.sys, ws.ws.p, m, a.view(), bm.view());
+        EXPECT_LT(rel(a.eigen(), ea), 1e-13);
+        EXPECT_LT(rel(bm.eigen(), eb), 1e-13);
+        Eigen::GeneralizedSelfAdjointEigenSolver<Mat> ges(ea, eb);
+        ASSERT_EQ(ges.info(), Eigen::Success);
+        const ref::Vec x = ges.eigenvectors().col(p.nr() - 1).normalized();  // eigenvalues ascend
+        ref::Vec got(p.nr());
+        for (int r = 0; r < p.nr(); ++r) got(r) = f[(b * p.m + m) * p.nr() + r];
+        EXPECT_NEAR(got.norm(), 1.0, 1e-12);
+        EXPECT_NEAR(std::abs(got.dot(x)), 1.0, 1e-9) << "rank1 " << rank1 << " realization " << b << " target " << m;
+      }
+    }
+  }
+}
+
 TEST(F0, BeatsRandomCombiners) {
   const auto ps = problems(5, true, 21);
   const channel_set cs = ref::to_channels(ps);
