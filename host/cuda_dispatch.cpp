@@ -117,8 +117,9 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   out.curve_len = b.cfg.curve_len();
   host_inputs<T> in(cs, out.w, out.f, all_of(cs.count));
   in.attach(b);
-  b.init_on_device = on_device;
-  b.f0_cusolver = o.f0 == f0_method::cusolver;  // init_batch wrote W0 only
+  b.init = on_device                     ? detail::device_init::core
+           : o.f0 == f0_method::cusolver ? detail::device_init::cusolver  // init_batch wrote W0 only
+                                         : detail::device_init::none;
   std::vector<T> curve(size_t(cs.count) * out.curve_len), res(size_t(cs.count) * 4);
   std::vector<int> st(size_t(cs.count));
   b.curve = curve.data();

@@ -131,19 +131,19 @@ template <class T>
 void solve(const device_batch<T>& hb, int device) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   const problem_dims d = hb.dims;
-  const long ws_bytes =
-      core::solver_ws<T>::bytes(d, hb.cfg.smooth()) + (hb.init_on_device ? core::f0_ws<T>::bytes(d) : 0);
+  const bool in_kernel = hb.init == device_init::core, by_cusolver = hb.init == device_init::cusolver;
+  const long ws_bytes = core::solver_ws<T>::bytes(d, hb.cfg.smooth()) + (in_kernel ? core::f0_ws<T>::bytes(d) : 0);
   const int clen = hb.cfg.curve_len();
   const device_model<T> model(hb.cfg.unfolded);
   core::solver_config<T> cfg = hb.cfg;
   cfg.unfolded = model.up;
   // Chunks bound the per-thread scratch (and the inputs and outputs) in device memory.
   const size_t item = size_t(ws_bytes) + sizeof(T) * (size_t(clen) + 4) + sizeof(int) + input_bytes<T>(d) +
-                      (hb.f0_cusolver ? f0_cusolver_route<T>::bytes_per_item(d) : 0);
+                      (by_cusolver ? f0_cusolver_route<T>::bytes_per_item(d) : 0);
   const long chunk = chunk_size(hb.count, item, 1L << 16);
   device_inputs<T> in(hb, chunk);
   std::unique_ptr<f0_cusolver_route<T>> f0;
-  if (hb.f0_cusolver) f0 = std::make_unique<f0_cusolver_route<T>>(d, chunk);
+  if (by_cusolver) f0 = std::make_unique<f0_cusolver_route<T>>(d, chunk);
   dev_buf<T> curve(size_t(chunk) * clen), res(size_t(chunk) * 4);
   dev_buf<int> st{size_t(chunk)};
   dev_buf<char> scratch(size_t(chunk * ws_bytes));
@@ -154,7 +154,7 @@ void solve(const device_batch<T>& hb, int device) {
     const int threads = 64;
     solve_kernel<T><<<unsigned((n + threads - 1) / threads), threads>>>(d, hb.sys, cfg, n, hb.rank1, in.h.p, in.g.p,
                                                                         in.u.p, in.v.p, in.wf.p, curve.p, res.p, st.p,
-                                                                        scratch.p, ws_bytes, hb.init_on_device);
+                                                                        scratch.p, ws_bytes, in_kernel);
     JCAS_CUDA_CHECK(cudaGetLastError());
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());
     to_host(hb.wf + b0 * in.wf_len, in.wf.p, size_t(n * in.wf_len));

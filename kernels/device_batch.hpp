@@ -9,6 +9,10 @@
 
 namespace jcas::cuda::detail {
 
+/// The start on the device: none (wf holds W0 and F0), core (W0 = Pi_S(H) and F0 in the
+/// solve kernel; wf is output only), cusolver (wf holds W0; F0 by cuSOLVER first).
+enum class device_init { none, core, cusolver };
+
 template <class T>
 struct device_batch {
   problem_dims dims{};
@@ -16,16 +20,15 @@ struct device_batch {
   system_params<T> sys{};
   core::solver_config<T> cfg{};  // cfg.unfolded.beta points to host memory
   bool rank1 = false;
-  const cplx<T>* h = nullptr;   // count x Nt x K
-  const cplx<T>* g = nullptr;   // count x J x Nr x Nt (dense only)
-  const cplx<T>* u = nullptr;   // count x Nr x J (rank1 only)
-  const cplx<T>* v = nullptr;   // count x Nt x J (rank1 only)
-  cplx<T>* wf = nullptr;        // in/out: count x (W | F)
-  bool init_on_device = false;  // W0 = Pi_S(H) and F0 in the kernel (wf is output only)
-  bool f0_cusolver = false;     // F0 by cuSOLVER before the kernel (wf holds W0 on entry)
-  T* curve = nullptr;           // out: count x curve_len
-  T* res = nullptr;             // out: count x {objective, min_gamma_c, min_gamma_s, outer}
-  int* status = nullptr;        // out: count
+  const cplx<T>* h = nullptr;            // count x Nt x K
+  const cplx<T>* g = nullptr;            // count x J x Nr x Nt (dense only)
+  const cplx<T>* u = nullptr;            // count x Nr x J (rank1 only)
+  const cplx<T>* v = nullptr;            // count x Nt x J (rank1 only)
+  cplx<T>* wf = nullptr;                 // in/out: count x (W | F)
+  device_init init = device_init::none;  // what of (W0, F0) the device computes
+  T* curve = nullptr;                    // out: count x curve_len
+  T* res = nullptr;                      // out: count x {objective, min_gamma_c, min_gamma_s, outer}
+  int* status = nullptr;                 // out: count
 };
 
 int device_count(std::string* why);

@@ -73,36 +73,17 @@ struct f0_ws {
 template <class T>
 JCAS_HD inline void f0_pencil(const problem_dims& d, const system_params<T>& sys, const cplx<T>* p, index_t m,
                               mview<T> a, mview<T> b) {
-  for (index_t c = 0; c < d.nr; ++c)
-    for (index_t r = 0; r < d.nr; ++r) {
-      a(r, c) = cplx<T>();
-      b(r, c) = cplx<T>(r == c ? T(d.nr) * sys.sigma_s2 : T(0));
-    }
-  for (index_t j = 0; j < d.j(); ++j) {
-    mview<T> t = j == m ? a : b;
-    for (index_t k = 0; k < d.k; ++k) {
-      const cplx<T>* pk = p + (long(j) * d.k + k) * d.nr;
-      for (index_t c = 0; c < d.nr; ++c) {
-        const cplx<T> pc = conj(pk[c]);
-        for (index_t r = 0; r < d.nr; ++r) t(r, c) += pk[r] * pc;
-      }
-    }
-  }
+  set_scaled_identity<T>(a, T(0), true);
+  set_scaled_identity<T>(b, T(d.nr) * sys.sigma_s2, true);
+  for (index_t j = 0; j < d.j(); ++j) add_gram<T>(j == m ? a : b, p + long(j) * d.k * d.nr, d.k, true);
 }
 
 /// Lower Cholesky factor of B_m (see top) into ws.b; needs ws.p = [G_j W].
 template <class T>
 JCAS_HD inline status f0_factor_bm(const problem_dims& d, const system_params<T>& sys, index_t m, f0_ws<T>& ws) {
-  for (index_t c = 0; c < d.nr; ++c)
-    for (index_t r = c; r < d.nr; ++r) ws.b(r, c) = cplx<T>(r == c ? T(d.nr) * sys.sigma_s2 : T(0));
-  for (index_t j = 0; j < d.j(); ++j) {
-    if (j == m) continue;
-    for (index_t k = 0; k < d.k; ++k) {
-      const cplx<T>* pk = ws.p + (long(j) * d.k + k) * d.nr;
-      for (index_t c = 0; c < d.nr; ++c)
-        for (index_t r = c; r < d.nr; ++r) ws.b(r, c) += pk[r] * conj(pk[c]);
-    }
-  }
+  set_scaled_identity<T>(ws.b, T(d.nr) * sys.sigma_s2, false);
+  for (index_t j = 0; j < d.j(); ++j)
+    if (j != m) add_gram<T>(ws.b, ws.p + long(j) * d.k * d.nr, d.k, false);
   return cholesky(ws.b);
 }
 

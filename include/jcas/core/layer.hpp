@@ -220,16 +220,8 @@ JCAS_HD inline status layer_receiver(const problem_dims& d, const system_params<
                                      const metrics<T>& mt, mview<T> f, layer_ws<T>& ws) {
   layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
   // Step 4: Q = sum_j P_j P_j^H + Nr sigma_s^2 I (lower triangle), f'_m (eq. 13).
-  for (index_t c = 0; c < d.nr; ++c)
-    for (index_t r = c; r < d.nr; ++r) ws.q(r, c) = cplx<T>(r == c ? T(d.nr) * sys.sigma_s2 : T(0));
-  for (index_t j = 0; j < d.j(); ++j)
-    for (index_t k = 0; k < d.k; ++k) {
-      const cplx<T>* pk = mt.pcol(j, k, d);
-      for (index_t c = 0; c < d.nr; ++c) {
-        const cplx<T> pc = conj(pk[c]);
-        for (index_t r = c; r < d.nr; ++r) ws.q(r, c) += pk[r] * pc;
-      }
-    }
+  set_scaled_identity<T>(ws.q, T(d.nr) * sys.sigma_s2, false);
+  add_gram<T>(ws.q, mt.pcol(0, 0, d), d.j() * d.k, false);  // all J blocks of P, in order
   const status st = cholesky(ws.q);
   if (st != status::ok) return st;
   for (index_t m = 0; m < d.m; ++m) {

@@ -48,6 +48,26 @@ JCAS_HD inline void copy(cview<T> a, mview<T> b) {
     for (index_t i = 0; i < a.rows; ++i) b(i, j) = a(i, j);
 }
 
+/// t = s I; the lower triangle only unless full.
+template <class T>
+JCAS_HD inline void set_scaled_identity(mview<T> t, T s, bool full) {
+  for (index_t c = 0; c < t.cols; ++c)
+    for (index_t r = full ? 0 : c; r < t.rows; ++r) t(r, c) = cplx<T>(r == c ? s : T(0));
+}
+
+/// t += X X^H over the n columns of X (t.rows each, stored one after another); the
+/// lower triangle only unless full. Q of the receiver update and the F0 pencils.
+template <class T>
+JCAS_HD inline void add_gram(mview<T> t, const cplx<T>* x, index_t n, bool full) {
+  for (index_t k = 0; k < n; ++k) {
+    const cplx<T>* xk = x + long(k) * t.rows;
+    for (index_t c = 0; c < t.cols; ++c) {
+      const cplx<T> xc = conj(xk[c]);
+      for (index_t r = full ? 0 : c; r < t.rows; ++r) t(r, c) += xk[r] * xc;
+    }
+  }
+}
+
 /// C = A^H B   (A: n x p, B: n x q, C: p x q).
 template <class T>
 JCAS_HD inline void gemm_hn(cview<T> a, cview<T> b, mview<T> c) {
