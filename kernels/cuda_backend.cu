@@ -73,6 +73,34 @@ int device_count(std::string* why) {
   return n;
 }
 
+device_peaks peaks(int device) {
+  cudaDeviceProp p{};
+  JCAS_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+  const auto attr = [&](cudaDeviceAttr a) {
+    int v = 0;
+    JCAS_CUDA_CHECK(cudaDeviceGetAttribute(&v, a, device));
+    return double(v);
+  };
+  // FP32 / FP64 FMA lanes per SM (CUDA C++ Programming Guide, arithmetic throughput table).
+  struct lanes {
+    int major, minor, fp32, fp64;
+  };
+  constexpr lanes table[] = {{7, 0, 64, 32}, {8, 0, 64, 32},  {8, 6, 128, 2}, {8, 9, 128, 2},
+                             {9, 0, 128, 64}, {10, 0, 128, 64}, {12, 0, 128, 2}};
+  device_peaks r;
+  r.name = p.name;
+  r.major = p.major;
+  r.minor = p.minor;
+  const double sm_hz = attr(cudaDevAttrMultiProcessorCount) * attr(cudaDevAttrClockRate) * 1e3;
+  for (const lanes& l : table)
+    if (l.major == p.major && l.minor == p.minor) {
+      r.fp32 = 2 * l.fp32 * sm_hz;
+      r.fp64 = 2 * l.fp64 * sm_hz;
+    }
+  r.dram = 2 * attr(cudaDevAttrMemoryClockRate) * 1e3 * attr(cudaDevAttrGlobalMemoryBusWidth) / 8;
+  return r;
+}
+
 void generate(const scenario& sc, std::uint64_t seed, long first, long count, int device, cplx<double>* h,
               cplx<double>* g) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -18,6 +19,26 @@
 #include "kernels/f0_cusolver.hpp"
 
 namespace jcas::cuda::detail {
+
+/// The solve kernel's arguments (one realization per thread; arrays of the chunk).
+template <class T>
+struct solve_args {
+  problem_dims d;
+  system_params<T> sys;
+  core::solver_config<T> cfg;
+  long count;
+  bool rank1, init;  // init: W0 = Pi_S(H) and F0 in the kernel (device_init::core)
+  const cplx<T>*h, *g, *u, *v;
+  cplx<T>* wf;
+  T *curve, *res;
+  int* st;
+  char* scratch;  // global placement only: count x ws_bytes
+  long ws_bytes;
+};
+
+/// Bytes of the local-memory scratch slot: the paper's configuration with the in-kernel
+/// initialisation needs 31.6 KB in double and 15.8 KB in float.
+constexpr long local_slot_bytes = 32768;
 
 // Internal to each including translation unit (kernels included: no symbol is shared).
 namespace {
@@ -87,45 +108,93 @@ struct device_inputs {
   }
 };
 
-template <class T>
-__global__ void solve_kernel(problem_dims d, system_params<T> sys, core::solver_config<T> cfg, long count, bool rank1,
-                             const cplx<T>* h, const cplx<T>* g, const cplx<T>* u, const cplx<T>* v, cplx<T>* wf,
-                             T* curve, T* res, int* st, char* scratch, long ws_bytes, bool init) {
+/// Where a thread keeps its realization's scratch (solver_ws, f0_ws), chosen by the
+/// Slot parameter of solve_kernel:
+///   Slot > 0  a Slot-byte array in the thread's local memory. The hardware interleaves
+///             local memory word by word across the 32 threads of a warp, so when they
+///             all touch element i of their own scratch (they run the same code on the
+///             same dims) the warp makes one coalesced access.
+///   Slot = 0  slice b of one chunk-sized global buffer: any size (the large arrays), but
+///             a warp's access to element i touches 32 lines ws_bytes apart.
+template <long Slot>
+struct scratch_slot {
+  alignas(16) char buf[Slot];
+  __device__ char* at(char*, long, long) { return buf; }
+};
+template <>
+struct scratch_slot<0> {
+  __device__ char* at(char* scratch, long b, long ws_bytes) { return scratch + b * ws_bytes; }
+};
+
+template <class T, long Slot>
+__global__ void solve_kernel(solve_args<T> a) {
   const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (b >= count) return;
-  arena ar{scratch + b * ws_bytes};
+  if (b >= a.count) return;
+  const problem_dims d = a.d;
+  scratch_slot<Slot> slot;
+  arena ar{slot.at(a.scratch, b, a.ws_bytes)};
   core::solver_ws<T> ws;
-  ws.carve(ar, d, cfg.smooth());
+  ws.carve(ar, d, a.cfg.smooth());
   core::f0_ws<T> f0w;
-  if (init) f0w.carve(ar, d);
+  if (a.init) f0w.carve(ar, d);
   const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
-  core::mview<T> w(wf + b * wf_len, d.nt, d.k), f(wf + b * wf_len + d.nt * d.k, d.nr, d.m);
-  const core::cview<T> hv(h + b * d.nt * d.k, d.nt, d.k);
+  core::mview<T> w(a.wf + b * wf_len, d.nt, d.k), f(a.wf + b * wf_len + d.nt * d.k, d.nr, d.m);
+  const core::cview<T> hv(a.h + b * d.nt * d.k, d.nt, d.k);
   core::solve_result<T> r;
   status s;
-  T* cv = curve + b * cfg.curve_len();
+  T* cv = a.curve + b * a.cfg.curve_len();
   // SPEC.md 3 on the device: W0 = Pi_S(H), F0 by the rank-one closed form or the
   // low-rank route (core/init.hpp), then the solver.
   const auto run = [&](const auto& ch) {
-    if (init) {
-      core::mrt_init<T>(hv, w, sys.pt);
-      const status s0 = core::optimal_combiner<T>(ch, d, sys, w, f, f0w);
+    if (a.init) {
+      core::mrt_init<T>(hv, w, a.sys.pt);
+      const status s0 = core::optimal_combiner<T>(ch, d, a.sys, w, f, f0w);
       if (s0 != status::ok) return s0;
     }
-    return core::solve_one<T>(ch, d, sys, cfg, w, f, cv, ws, r);
+    return core::solve_one<T>(ch, d, a.sys, a.cfg, w, f, cv, ws, r);
   };
-  if (rank1)
-    s = run(core::rank1_channels<T>{hv, u + b * d.nr * d.j(), v + b * d.nt * d.j(), d.nr, d.nt, d.j()});
+  if (a.rank1)
+    s = run(core::rank1_channels<T>{hv, a.u + b * d.nr * d.j(), a.v + b * d.nt * d.j(), d.nr, d.nt, d.j()});
   else
-    s = run(core::dense_channels<T>{hv, g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()});
-  st[b] = int(s);
-  res[4 * b + 0] = r.objective;
-  res[4 * b + 1] = r.min_gamma_c;
-  res[4 * b + 2] = r.min_gamma_s;
-  res[4 * b + 3] = T(r.outer);
+    s = run(core::dense_channels<T>{hv, a.g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()});
+  a.st[b] = int(s);
+  a.res[4 * b + 0] = r.objective;
+  a.res[4 * b + 1] = r.min_gamma_c;
+  a.res[4 * b + 2] = r.min_gamma_s;
+  a.res[4 * b + 3] = T(r.outer);
+}
+
+/// The scratch placement of one solve: local when the scratch fits the slot, global
+/// otherwise; the environment variable JCAS_CUDA_SCRATCH=auto|local|global overrides
+/// (the benchmark's side-by-side comparison). Returns the slot size (0: global).
+inline long scratch_slot_for(long ws_bytes) {
+  const char* env = std::getenv("JCAS_CUDA_SCRATCH");
+  const std::string v = env ? env : "auto";
+  if (v != "auto" && v != "local" && v != "global")
+    throw std::invalid_argument("JCAS_CUDA_SCRATCH: unknown value '" + v + "' (auto, local or global)");
+  if (v == "global") return 0;
+  if (ws_bytes <= local_slot_bytes) return local_slot_bytes;
+  if (v == "local")
+    throw std::invalid_argument("JCAS_CUDA_SCRATCH=local: a realization's scratch (" + std::to_string(ws_bytes) +
+                                " bytes) exceeds the " + std::to_string(local_slot_bytes) + "-byte local slot");
+  return 0;
 }
 
 }  // namespace
+
+/// Launches solve_kernel<T, Slot> on a.count realizations; returns the launch's error.
+/// Each (T, Slot) is instantiated in its own translation unit (solve_f32.cu,
+/// solve_f32_local.cu, ...): each is a long compile, and they run in parallel.
+template <class T, long Slot>
+cudaError_t launch_solve(const solve_args<T>& a) {
+  const int threads = 64;
+  solve_kernel<T, Slot><<<unsigned((a.count + threads - 1) / threads), threads>>>(a);
+  return cudaGetLastError();
+}
+extern template cudaError_t launch_solve<float, 0>(const solve_args<float>&);
+extern template cudaError_t launch_solve<double, 0>(const solve_args<double>&);
+extern template cudaError_t launch_solve<float, local_slot_bytes>(const solve_args<float>&);
+extern template cudaError_t launch_solve<double, local_slot_bytes>(const solve_args<double>&);
 
 template <class T>
 void solve(const device_batch<T>& hb, int device) {
@@ -133,12 +202,13 @@ void solve(const device_batch<T>& hb, int device) {
   const problem_dims d = hb.dims;
   const bool in_kernel = hb.init == device_init::core, by_cusolver = hb.init == device_init::cusolver;
   const long ws_bytes = core::solver_ws<T>::bytes(d, hb.cfg.smooth()) + (in_kernel ? core::f0_ws<T>::bytes(d) : 0);
+  const long slot = scratch_slot_for(ws_bytes);
   const int clen = hb.cfg.curve_len();
   const device_model<T> model(hb.cfg.unfolded);
   core::solver_config<T> cfg = hb.cfg;
   cfg.unfolded = model.up;
-  // Chunks bound the per-thread scratch (and the inputs and outputs) in device memory.
-  const size_t item = size_t(ws_bytes) + sizeof(T) * (size_t(clen) + 4) + sizeof(int) + input_bytes<T>(d) +
+  // Chunks bound the global scratch (if any), the inputs and the outputs in device memory.
+  const size_t item = (slot ? 0 : size_t(ws_bytes)) + sizeof(T) * (size_t(clen) + 4) + sizeof(int) + input_bytes<T>(d) +
                       (by_cusolver ? f0_cusolver_route<T>::bytes_per_item(d) : 0);
   const long chunk = chunk_size(hb.count, item, 1L << 16);
   device_inputs<T> in(hb, chunk);
@@ -146,16 +216,18 @@ void solve(const device_batch<T>& hb, int device) {
   if (by_cusolver) f0 = std::make_unique<f0_cusolver_route<T>>(d, chunk);
   dev_buf<T> curve(size_t(chunk) * clen), res(size_t(chunk) * 4);
   dev_buf<int> st{size_t(chunk)};
-  dev_buf<char> scratch(size_t(chunk * ws_bytes));
+  dev_buf<char> scratch(slot ? 0 : size_t(chunk * ws_bytes));
   for (long b0 = 0; b0 < hb.count; b0 += chunk) {
     const long n = std::min(chunk, hb.count - b0);
     in.upload(hb, b0, n);
     if (f0) f0->run(hb.sys, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, n, b0);
-    const int threads = 64;
-    solve_kernel<T><<<unsigned((n + threads - 1) / threads), threads>>>(d, hb.sys, cfg, n, hb.rank1, in.h.p, in.g.p,
-                                                                        in.u.p, in.v.p, in.wf.p, curve.p, res.p, st.p,
-                                                                        scratch.p, ws_bytes, in_kernel);
-    JCAS_CUDA_CHECK(cudaGetLastError());
+    const solve_args<T> a{d,      hb.sys, cfg,     n,       hb.rank1, in_kernel, in.h.p,    in.g.p,
+                          in.u.p, in.v.p, in.wf.p, curve.p, res.p,    st.p,      scratch.p, ws_bytes};
+    const cudaError_t e = slot ? launch_solve<T, local_slot_bytes>(a) : launch_solve<T, 0>(a);
+    if (e != cudaSuccess)
+      throw std::runtime_error(std::string("CUDA solve kernel (") + (slot ? "local" : "global") +
+                               " scratch) failed to launch: " + cudaGetErrorString(e) +
+                               (slot ? "; JCAS_CUDA_SCRATCH=global keeps the scratch in global memory" : ""));
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());
     to_host(hb.wf + b0 * in.wf_len, in.wf.p, size_t(n * in.wf_len));
     to_host(hb.curve + b0 * clen, curve.p, size_t(n) * clen);

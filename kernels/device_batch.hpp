@@ -6,6 +6,7 @@
 
 #include "jcas/core/dispatch.hpp"
 #include "jcas/core/generator.hpp"
+#include "jcas/cuda_backend.hpp"
 
 namespace jcas::cuda::detail {
 
@@ -32,6 +33,7 @@ struct device_batch {
 };
 
 int device_count(std::string* why);
+device_peaks peaks(int device);
 void generate(const scenario& sc, std::uint64_t seed, long first, long count, int device, cplx<double>* h,
               cplx<double>* g);
 template <class T>

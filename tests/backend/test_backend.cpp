@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -144,6 +145,36 @@ TEST_F(Backend, CusolverF0MatchesLapack) {
         EXPECT_NEAR(got.objective[b], ref.objective[b], tol * std::abs(ref.objective[b])) << b;
       }
     }
+}
+
+// The solve kernel's scratch in local memory (the default where it fits, paper sizes)
+// and in global memory (JCAS_CUDA_SCRATCH=global): the same instructions on the same
+// data, so the same results bit for bit, f32 and f64, every solver; an unknown value of
+// the variable is refused naming it.
+TEST_F(Backend, ScratchPlacementsAgreeBitForBit) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 21, 0, 77);
+  for (precision p : {precision::f64, precision::f32})
+    for (algorithm a : {algorithm::unfolded, algorithm::ao_backtracking, algorithm::ascent}) {
+      solve_options o;
+      o.prec = p;
+      o.algo = a;
+      o.model.l_out = 20;
+      o.f0 = f0_method::lowrank;  // the in-kernel initialisation: the largest scratch
+      const solve_output local = backend::solve(cs, o);
+      setenv("JCAS_CUDA_SCRATCH", "global", 1);
+      const solve_output global = backend::solve(cs, o);
+      unsetenv("JCAS_CUDA_SCRATCH");
+      EXPECT_EQ(local.objective, global.objective) << to_string(a);
+      EXPECT_EQ(local.w, global.w) << to_string(a);
+    }
+  setenv("JCAS_CUDA_SCRATCH", "shared", 1);
+  try {
+    backend::solve(cs, solve_options{});
+    ADD_FAILURE() << "JCAS_CUDA_SCRATCH=shared accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("JCAS_CUDA_SCRATCH: unknown value 'shared'"), std::string::npos) << e.what();
+  }
+  unsetenv("JCAS_CUDA_SCRATCH");
 }
 #else
 TEST_F(Backend, CusolverF0IsRefusedOnTheCpu) {

@@ -1,0 +1,7 @@
+// The float solve kernel with its scratch in local memory (kernels/cuda_common.cuh), in its
+// own translation unit so that it compiles in parallel with the others.
+#include "kernels/cuda_common.cuh"
+
+namespace jcas::cuda::detail {
+template cudaError_t launch_solve<float, local_slot_bytes>(const solve_args<float>&);
+}  // namespace jcas::cuda::detail
