@@ -36,14 +36,24 @@ for f0 in lapack cusolver lowrank; do
 done
 /usr/bin/python3 - "$out/bench.json" <<'PY'
 import json, sys
-r = json.load(open(sys.argv[1]))["results"]
+j = json.load(open(sys.argv[1]))
+for n in j.get("notes", []): print(n)
 best = {}
-for x in r:
+for x in j["results"]:
     k = (x["device"], x["workload"], x["precision"])
-    best[k] = max(best.get(k, 0), x["realizations_per_second"])
-print(f"{'workload':16s} {'prec':5s} {'cpu/s':>12s} {'cuda/s':>14s} {'ratio':>8s}")
-for (dev, w, p), v in sorted(best.items()):
-    if dev != "cpu": continue
-    g = best.get(("cuda", w, p), 0)
-    print(f"{w:16s} {p:5s} {v:12.0f} {g:14.0f} {g / v if v else 0:8.0f}")
+    if x["realizations_per_second"] > best.get(k, {"realizations_per_second": 0})["realizations_per_second"]:
+        best[k] = x
+print(f"{'workload':18s} {'prec':5s} {'cpu/s':>10s} {'cuda/s':>12s} {'ratio':>7s} {'MFLOP':>7s} {'GFLOP/s':>9s} {'% peak':>7s} {'% DRAM':>7s}")
+for (dev, w, p) in sorted({(d, w, p) for d, w, p in best if d == "cuda"}, key=lambda t: (t[1], t[2])):
+    g = best[(dev, w, p)]
+    c = best.get(("cpu", w.split("/")[0], p))
+    cs = c["realizations_per_second"] if c else 0
+    print(f"{w:18s} {p:5s} {cs:10.0f} {g['realizations_per_second']:12.0f} "
+          f"{(g['realizations_per_second'] / cs if cs else 0):7.0f} {g['flop_per_realization'] / 1e6:7.2f} "
+          f"{g['gflop_per_second']:9.0f} {g['percent_of_peak']:7.2f} {g['percent_of_dram_bandwidth']:7.3f}")
+for p in ("f32", "f64"):
+    l, g = best.get(("cuda", "unfolded", p)), best.get(("cuda", "unfolded/global", p))
+    if l and g:
+        print(f"unfolded {p}: local-memory scratch / global scratch = "
+              f"{l['realizations_per_second'] / g['realizations_per_second']:.2f}x")
 PY

@@ -158,6 +158,11 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
 
 int device_count(std::string* why) { return detail::device_count(why); }
 
+device_peaks peaks(int device) {
+  require_device(device);
+  return detail::peaks(device);
+}
+
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device) {
   validate(sc.dims);
   require_device(device);

@@ -13,6 +13,7 @@ int device_count(std::string* why) {
   if (why) *why = "the CUDA backend was not compiled";
   return 0;
 }
+device_peaks peaks(int) { not_compiled(); }
 channel_set generate_batch(const scenario&, std::uint64_t, long, long, int) { not_compiled(); }
 solve_output solve_batch(const channel_set&, const solve_options&, int) { not_compiled(); }
 double loss_and_gradient(const channel_set&, const std::vector<zd>&, const std::vector<zd>&, const std::vector<long>&,

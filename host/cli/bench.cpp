@@ -2,10 +2,13 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "flop_count.hpp"
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
 #include "training.hpp"
@@ -17,26 +20,62 @@ struct row {
   std::string device, workload, prec;
   long batch = 0;
   double per_second = 0;  // realizations per second
+  double flop = 0;        // counted per realization (host/flop_count.hpp)
+  double peak = 0;        // the device's FLOP/s ceiling in this precision (0: unknown)
+  double bytes = 0;       // least DRAM traffic per realization (io_bytes)
+  double dram = 0;        // the device's DRAM bytes/s (0: unknown)
+  double gflops() const { return per_second * flop / 1e9; }
+  double percent_of_peak() const { return peak > 0 ? 100 * per_second * flop / peak : 0; }
+  double percent_of_dram() const { return dram > 0 ? 100 * per_second * bytes / dram : 0; }
+};
+
+/// The least memory traffic of one solve per realization: the channels read once (H and
+/// the rank-one factors of G), W|F read and written, the curve and 4 results written.
+double io_bytes(const problem_dims& d, int curve_len, size_t real) {
+  const double cplx_in = double(d.nt) * d.k + double(d.nr + d.nt) * d.j(), wf = double(d.nt) * d.k + double(d.nr) * d.m;
+  return double(real) * (2 * cplx_in + 4 * wf + curve_len + 4) + 4;
+};
+
+/// Sets JCAS_CUDA_SCRATCH for its lifetime (the CUDA solve's scratch placement,
+/// kernels/cuda_common.cuh), then restores what was there.
+struct scoped_env {
+  std::string name, old;
+  bool had;
+  scoped_env(const char* n, const char* v) : name(n), had(std::getenv(n) != nullptr) {
+    if (had) old = std::getenv(n);
+    setenv(n, v, 1);
+  }
+  ~scoped_env() { had ? setenv(name.c_str(), old.c_str(), 1) : unsetenv(name.c_str()); }
 };
 }  // namespace
 
 /// Realizations per second of unfolded inference (paper settings), each AO baseline and
 /// a training step (forward + backward, double), per device, batch size and precision.
-/// Solves include W0/F0 (the CPU by LAPACK, the GPU in the solve kernel).
+/// Solves include W0/F0 (the CPU by LAPACK, the GPU in the solve kernel). Each row also
+/// carries the solver's counted FLOP per realization (W0/F0 not counted), the GFLOP/s
+/// that makes, and on a GPU the percentage of the device's peak in that precision. On a
+/// GPU, unfolded inference is timed twice: scratch in local memory (the default where it
+/// fits) and in global memory, side by side.
 int run_bench(const bench_args& a) {
   std::vector<std::string> devs;
   std::stringstream ss(a.devices);
   for (std::string d; std::getline(ss, d, ',');) devs.push_back(d);
   std::vector<row> rows;
   std::vector<std::string> notes;
+  std::map<std::string, double> flop;  // per workload, counted once on the first batch
   for (const std::string& dev : devs) {
     const bool gpu = dev != "cpu";
+    cuda::device_peaks pk;
     if (gpu) {
       std::string why;
       if (cuda::device_count(&why) == 0) {
         notes.push_back("cuda: skipped (" + why + ")");
         continue;
       }
+      pk = cuda::peaks(0);
+      notes.push_back("cuda: " + pk.name + ", peak " + std::to_string(int(pk.fp32 / 1e9)) + " GFLOP/s f32, " +
+                      std::to_string(int(pk.fp64 / 1e9)) + " GFLOP/s f64, DRAM " + std::to_string(int(pk.dram / 1e9)) +
+                      " GB/s");
     }
     for (long batch : a.batches) {
       const long n = gpu ? batch : std::min<long>(batch, a.quick ? 64 : 512);  // the CPU is timed on fewer
@@ -47,11 +86,12 @@ int run_bench(const bench_args& a) {
         o.threads = a.threads;
         gpu ? cuda::solve_batch(cs, o, 0) : cpu::solve_batch(cs, o);
       }
-      auto timed = [&](const std::string& workload, const std::string& prec, auto&& fn) {
+      auto timed = [&](const std::string& workload, const std::string& prec, double fl, double bytes, auto&& fn) {
         const auto t0 = std::chrono::steady_clock::now();
         fn();
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        rows.push_back({dev, workload, prec, batch, double(n) / s});
+        rows.push_back(
+            {dev, workload, prec, batch, double(n) / s, fl, prec == "f32" ? pk.fp32 : pk.fp64, bytes, pk.dram});
       };
       for (precision p : {precision::f32, precision::f64}) {
         const std::string ps = p == precision::f32 ? "f32" : "f64";
@@ -64,7 +104,15 @@ int run_bench(const bench_args& a) {
           o.threads = a.threads;
           // Each backend's own initialisation: LAPACK on the CPU, in the kernel on the GPU.
           o.f0 = gpu ? f0_method::lowrank : f0_method::lapack;
-          timed(to_string(alg), ps, [&] { gpu ? cuda::solve_batch(cs, o, 0) : cpu::solve_batch(cs, o); });
+          const std::string wl = to_string(alg);
+          if (!flop.count(wl)) flop[wl] = host::counted_flops(cs, o);
+          const int clen = alg == algorithm::unfolded ? o.model.l_out + 1 : o.ao.max_outer + 1;
+          const double bytes = io_bytes(cs.dims, clen, p == precision::f32 ? 4 : 8);
+          timed(wl, ps, flop[wl], bytes, [&] { gpu ? cuda::solve_batch(cs, o, 0) : cpu::solve_batch(cs, o); });
+          if (gpu && alg == algorithm::unfolded) {
+            const scoped_env global("JCAS_CUDA_SCRATCH", "global");
+            timed(wl + "/global", ps, flop[wl], bytes, [&] { cuda::solve_batch(cs, o, 0); });
+          }
         }
       }
       std::vector<zd> w0, f0;
@@ -73,7 +121,10 @@ int run_bench(const bench_args& a) {
       m.finalize();
       std::vector<long> idx(static_cast<size_t>(n));
       for (long i = 0; i < n; ++i) idx[i] = i;
-      timed("train-step", "f64", [&] {
+      if (!flop.count("train-step")) flop["train-step"] = host::counted_train_flops(cs, m, system_params<double>{});
+      // Training reads the channels and W0|F0 and writes one gradient per realization.
+      const double train_bytes = io_bytes(cs.dims, 0, 8) + 8.0 * (m.beta.size() + 2 * m.l_out);
+      timed("train-step", "f64", flop["train-step"], train_bytes, [&] {
         std::vector<double> g;
         if (gpu)
           cuda::loss_and_gradient(cs, w0, f0, idx, m, system_params<double>{}, g, 0);
@@ -89,14 +140,23 @@ int run_bench(const bench_args& a) {
                    {"workload", r.workload},
                    {"precision", r.prec},
                    {"batch", r.batch},
-                   {"realizations_per_second", r.per_second}});
+                   {"realizations_per_second", r.per_second},
+                   {"flop_per_realization", r.flop},
+                   {"gflop_per_second", r.gflops()},
+                   {"percent_of_peak", r.percent_of_peak()},
+                   {"io_bytes_per_realization", r.bytes},
+                   {"percent_of_dram_bandwidth", r.percent_of_dram()}});
     std::cout << nlohmann::json{{"results", j}, {"notes", notes}}.dump() << std::endl;
     return 0;
   }
-  std::printf("%-6s %-16s %-5s %8s %16s\n", "device", "workload", "prec", "batch", "realizations/s");
-  for (const row& r : rows)
-    std::printf("%-6s %-16s %-5s %8ld %16.1f\n", r.device.c_str(), r.workload.c_str(), r.prec.c_str(), r.batch,
-                r.per_second);
+  std::printf("%-6s %-16s %-5s %8s %16s %12s %10s %7s %7s\n", "device", "workload", "prec", "batch", "realizations/s",
+              "MFLOP/real", "GFLOP/s", "% peak", "% DRAM");
+  for (const row& r : rows) {
+    std::printf("%-6s %-16s %-5s %8ld %16.1f %12.2f %10.2f ", r.device.c_str(), r.workload.c_str(), r.prec.c_str(),
+                r.batch, r.per_second, r.flop / 1e6, r.gflops());
+    r.peak > 0 ? std::printf("%7.2f ", r.percent_of_peak()) : std::printf("%7s ", "-");
+    r.dram > 0 ? std::printf("%7.3f\n", r.percent_of_dram()) : std::printf("%7s\n", "-");
+  }
   for (const auto& n : notes) std::printf("note: %s\n", n.c_str());
   return 0;
 }

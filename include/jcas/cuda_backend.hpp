@@ -10,6 +10,15 @@ namespace jcas::cuda {
 
 /// Number of usable devices; 0 with a reason in *why when there is none or no driver.
 int device_count(std::string* why = nullptr);
+/// A device's ceilings from its attributes, for stating how far a throughput is from its
+/// floor: peak FLOP/s = SMs x clock x FMA lanes per SM x 2 (0 where the lane count of the
+/// architecture is not in our table), DRAM bytes/s = 2 x memory clock x bus width / 8.
+struct device_peaks {
+  std::string name;
+  int major = 0, minor = 0;
+  double fp32 = 0, fp64 = 0, dram = 0;
+};
+device_peaks peaks(int device = 0);
 /// Same realizations as cpu::generate_batch (within rounding of sin/cos/log).
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device = 0);
 /// Same results as cpu::solve_batch, one thread per realization. With o.f0 = lapack,

@@ -1,0 +1,61 @@
+// Arithmetic per realization, counted rather than modelled: the shared core run with a
+// scalar type that counts each floating-point operation it performs. `jcas bench` divides
+// its measured throughput by these counts to say how far each figure is from the
+// device's FLOP floor.
+#pragma once
+#include <cmath>
+
+#include "jcas/api.hpp"
+
+namespace jcas::host {
+
+namespace counting {
+
+inline thread_local long long ops = 0;  // operations counted on this thread so far
+
+/// A double that counts its arithmetic. Converts from double implicitly (so literals
+/// and ints mix in as in the core), to double only explicitly.
+struct fc {
+  double v = 0;
+  fc() = default;
+  fc(double x) : v(x) {}  // NOLINT: implicit, like a real scalar
+  explicit operator double() const { return v; }
+  fc& operator+=(fc o) { return ++ops, v += o.v, *this; }
+  fc& operator-=(fc o) { return ++ops, v -= o.v, *this; }
+  fc& operator*=(fc o) { return ++ops, v *= o.v, *this; }
+  fc& operator/=(fc o) { return ++ops, v /= o.v, *this; }
+};
+inline fc operator+(fc a, fc b) { return ++ops, fc(a.v + b.v); }
+inline fc operator-(fc a, fc b) { return ++ops, fc(a.v - b.v); }
+inline fc operator*(fc a, fc b) { return ++ops, fc(a.v * b.v); }
+inline fc operator/(fc a, fc b) { return ++ops, fc(a.v / b.v); }
+inline fc operator-(fc a) { return fc(-a.v); }
+inline bool operator<(fc a, fc b) { return a.v < b.v; }
+inline bool operator>(fc a, fc b) { return a.v > b.v; }
+inline bool operator<=(fc a, fc b) { return a.v <= b.v; }
+inline bool operator>=(fc a, fc b) { return a.v >= b.v; }
+inline bool operator==(fc a, fc b) { return a.v == b.v; }
+inline bool operator!=(fc a, fc b) { return a.v != b.v; }
+inline fc sqrt(fc a) { return ++ops, fc(std::sqrt(a.v)); }
+inline fc exp(fc a) { return ++ops, fc(std::exp(a.v)); }
+inline fc log(fc a) { return ++ops, fc(std::log(a.v)); }
+inline fc log1p(fc a) { return ++ops, fc(std::log1p(a.v)); }
+inline fc pow(fc a, fc b) { return ++ops, fc(std::pow(a.v, b.v)); }
+inline fc fabs(fc a) { return fc(std::fabs(a.v)); }
+inline fc fmin(fc a, fc b) { return fc(std::fmin(a.v, b.v)); }
+inline fc fmax(fc a, fc b) { return fc(std::fmax(a.v, b.v)); }
+
+}  // namespace counting
+
+/// Real floating-point operations of solve_one (the solver after W0 and F0: the same
+/// code on every backend) per realization, averaged over the first `sample`
+/// realizations of cs. Counted: each real +, -, *, / (a complex multiply-add is 8) and
+/// each sqrt, exp, log, log1p, pow; not counted: comparisons, copies, fabs, fmin.
+/// W0 and F0 come from cpu::init_batch with o's settings and are not counted.
+double counted_flops(const channel_set& cs, const solve_options& o, long sample = 4);
+/// The same for one training step's loss and gradient (core::unfolded_loss_grad: forward
+/// and adjoint) per realization, from W0 = MRT and F0 by LAPACK as `jcas bench` trains.
+double counted_train_flops(const channel_set& cs, const unfolded_model& model, const system_params<double>& sys,
+                           long sample = 2);
+
+}  // namespace jcas::host
