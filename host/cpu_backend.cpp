@@ -94,10 +94,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
     // W and F in T precision, from the double W0/F0.
     thread_local std::vector<cplx<T>> wf;  // W | F in precision T
     wf.resize(size_t(d.nt) * d.k + size_t(d.nr) * d.m);
-    const zd* w0 = out.w.data() + b * cs.h_stride();
-    const zd* f0 = out.f.data() + b * long(d.nr) * d.m;
-    for (long i = 0; i < long(d.nt) * d.k; ++i) wf[i] = cplx<T>(T(w0[i].real()), T(w0[i].imag()));
-    for (long i = 0; i < long(d.nr) * d.m; ++i) wf[d.nt * d.k + i] = cplx<T>(T(f0[i].real()), T(f0[i].imag()));
+    host::load_start<T>(out.w, out.f, d, b, wf.data());
     core::mview<T> w(wf.data(), d.nt, d.k), f(wf.data() + d.nt * d.k, d.nr, d.m);
     core::solve_result<T> res;
     status st = status::ok;

@@ -35,8 +35,7 @@ double mean_count(const channel_set& cs, const system_params<double>& sys, f0_me
   counting::ops = 0;
   for (long b = 0; b < n; ++b) {
     rc.load(sub, b);
-    for (long i = 0; i < nw; ++i) wf[i] = cplx<fc>(w0[b * nw + i].real(), w0[b * nw + i].imag());
-    for (long i = 0; i < nf; ++i) wf[nw + i] = cplx<fc>(f0[b * nf + i].real(), f0[b * nf + i].imag());
+    load_start<fc>(w0, f0, d, b, wf.data());
     status st = status::ok;
     rc.visit([&](const auto& ch) {
       st = fn(ch, core::mview<fc>(wf.data(), d.nt, d.k), core::mview<fc>(wf.data() + nw, d.nr, d.m));

@@ -47,4 +47,13 @@ struct realization {
   }
 };
 
+/// Realization b's start (W0 | F0, from a batch's double arrays) into wf in precision T:
+/// W (Nt x K) then F (Nr x M).
+template <class T>
+void load_start(const std::vector<zd>& w0, const std::vector<zd>& f0, const problem_dims& d, long b, cplx<T>* wf) {
+  const long nw = long(d.nt) * d.k, nf = long(d.nr) * d.m;
+  for (long i = 0; i < nw; ++i) wf[i] = cplx<T>(T(w0[b * nw + i].real()), T(w0[b * nw + i].imag()));
+  for (long i = 0; i < nf; ++i) wf[nw + i] = cplx<T>(T(f0[b * nf + i].real()), T(f0[b * nf + i].imag()));
+}
+
 }  // namespace jcas::host

@@ -85,12 +85,10 @@ device_peaks peaks(int device) {
   struct lanes {
     int major, minor, fp32, fp64;
   };
-  constexpr lanes table[] = {{7, 0, 64, 32}, {8, 0, 64, 32},  {8, 6, 128, 2}, {8, 9, 128, 2},
+  constexpr lanes table[] = {{7, 0, 64, 32},  {8, 0, 64, 32},   {8, 6, 128, 2}, {8, 9, 128, 2},
                              {9, 0, 128, 64}, {10, 0, 128, 64}, {12, 0, 128, 2}};
   device_peaks r;
   r.name = p.name;
-  r.major = p.major;
-  r.minor = p.minor;
   const double sm_hz = attr(cudaDevAttrMultiProcessorCount) * attr(cudaDevAttrClockRate) * 1e3;
   for (const lanes& l : table)
     if (l.major == p.major && l.minor == p.minor) {

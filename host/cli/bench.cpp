@@ -25,7 +25,7 @@ struct row {
   double bytes = 0;       // least DRAM traffic per realization (io_bytes)
   double dram = 0;        // the device's DRAM bytes/s (0: unknown)
   double gflops() const { return per_second * flop / 1e9; }
-  double percent_of_peak() const { return peak > 0 ? 100 * per_second * flop / peak : 0; }
+  double percent_of_peak() const { return peak > 0 ? 100 * gflops() * 1e9 / peak : 0; }
   double percent_of_dram() const { return dram > 0 ? 100 * per_second * bytes / dram : 0; }
 };
 
@@ -34,7 +34,7 @@ struct row {
 double io_bytes(const problem_dims& d, int curve_len, size_t real) {
   const double cplx_in = double(d.nt) * d.k + double(d.nr + d.nt) * d.j(), wf = double(d.nt) * d.k + double(d.nr) * d.m;
   return double(real) * (2 * cplx_in + 4 * wf + curve_len + 4) + 4;
-};
+}
 
 /// Sets JCAS_CUDA_SCRATCH for its lifetime (the CUDA solve's scratch placement,
 /// kernels/cuda_common.cuh), then restores what was there.
@@ -86,12 +86,12 @@ int run_bench(const bench_args& a) {
         o.threads = a.threads;
         gpu ? cuda::solve_batch(cs, o, 0) : cpu::solve_batch(cs, o);
       }
-      auto timed = [&](const std::string& workload, const std::string& prec, double fl, double bytes, auto&& fn) {
+      // Times fn and adds its row; the caller sets the row's least traffic (bytes) after.
+      auto timed = [&](const std::string& workload, const std::string& prec, double fl, auto&& fn) {
         const auto t0 = std::chrono::steady_clock::now();
         fn();
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        rows.push_back(
-            {dev, workload, prec, batch, double(n) / s, fl, prec == "f32" ? pk.fp32 : pk.fp64, bytes, pk.dram});
+        rows.push_back({dev, workload, prec, batch, double(n) / s, fl, prec == "f32" ? pk.fp32 : pk.fp64, 0, pk.dram});
       };
       for (precision p : {precision::f32, precision::f64}) {
         const std::string ps = p == precision::f32 ? "f32" : "f64";
@@ -106,12 +106,14 @@ int run_bench(const bench_args& a) {
           o.f0 = gpu ? f0_method::lowrank : f0_method::lapack;
           const std::string wl = to_string(alg);
           if (!flop.count(wl)) flop[wl] = host::counted_flops(cs, o);
-          const int clen = alg == algorithm::unfolded ? o.model.l_out + 1 : o.ao.max_outer + 1;
-          const double bytes = io_bytes(cs.dims, clen, p == precision::f32 ? 4 : 8);
-          timed(wl, ps, flop[wl], bytes, [&] { gpu ? cuda::solve_batch(cs, o, 0) : cpu::solve_batch(cs, o); });
+          solve_output out;
+          timed(wl, ps, flop[wl], [&] { out = gpu ? cuda::solve_batch(cs, o, 0) : cpu::solve_batch(cs, o); });
+          const double bytes = io_bytes(cs.dims, out.curve_len, p == precision::f32 ? 4 : 8);
+          rows.back().bytes = bytes;
           if (gpu && alg == algorithm::unfolded) {
             const scoped_env global("JCAS_CUDA_SCRATCH", "global");
-            timed(wl + "/global", ps, flop[wl], bytes, [&] { cuda::solve_batch(cs, o, 0); });
+            timed(wl + "/global", ps, flop[wl], [&] { cuda::solve_batch(cs, o, 0); });
+            rows.back().bytes = bytes;
           }
         }
       }
@@ -122,15 +124,15 @@ int run_bench(const bench_args& a) {
       std::vector<long> idx(static_cast<size_t>(n));
       for (long i = 0; i < n; ++i) idx[i] = i;
       if (!flop.count("train-step")) flop["train-step"] = host::counted_train_flops(cs, m, system_params<double>{});
-      // Training reads the channels and W0|F0 and writes one gradient per realization.
-      const double train_bytes = io_bytes(cs.dims, 0, 8) + 8.0 * (m.beta.size() + 2 * m.l_out);
-      timed("train-step", "f64", flop["train-step"], train_bytes, [&] {
+      timed("train-step", "f64", flop["train-step"], [&] {
         std::vector<double> g;
         if (gpu)
           cuda::loss_and_gradient(cs, w0, f0, idx, m, system_params<double>{}, g, 0);
         else
           train::cpu_loss_and_gradient(cs, w0, f0, idx, m, system_params<double>{}, a.threads);
       });
+      // Training reads the channels and W0|F0 and writes one gradient per realization.
+      rows.back().bytes = io_bytes(cs.dims, 0, 8) + 8.0 * double(m.beta.size() + 2 * m.l_out);
     }
   }
   if (a.json) {

@@ -15,7 +15,6 @@ int device_count(std::string* why = nullptr);
 /// architecture is not in our table), DRAM bytes/s = 2 x memory clock x bus width / 8.
 struct device_peaks {
   std::string name;
-  int major = 0, minor = 0;
   double fp32 = 0, fp64 = 0, dram = 0;
 };
 device_peaks peaks(int device = 0);
