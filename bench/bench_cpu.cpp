@@ -4,7 +4,12 @@
 // The slow solvers run on fewer realizations: the AO ones on count/4, the ascent
 // yardstick (issue 6) on count/40.
 //   jcas_bench [--count N] [--repeats R] [--threads T] [--users K] [--quick]
+// --large instead: the unfolded solver's two routes for the products of D(W) (per-
+// realization loops, batched BLAS GEMMs) side by side from Nt = 16, K = 4 up to
+// Nt = 256, K = 64, time per realization without W0 / F0, alternated in each repeat.
+//   jcas_bench --large [--repeats R] [--threads T] [--layers L]
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -19,12 +24,45 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
+/// The two products routes of the unfolded solver at growing array sizes (M = C = 2).
+int bench_large(int repeats, int threads, int layers) {
+  std::printf("unfolded f64, L_out %d, ms per realization without W0/F0 (median of %d, alternated)\n", layers, repeats);
+  std::printf("%5s %4s %6s %12s %12s %12s %12s\n", "Nt", "K", "count", "loops ms", "gemm ms", "loops/gemm",
+              "max |dh|/h");
+  for (const int nt : {16, 32, 64, 128, 256}) {
+    scenario sc;
+    sc.dims.nt = sc.dims.nr = nt;
+    sc.dims.k = nt / 4;
+    const long count = std::max(8L, 4096L * 16 / (long(nt) * nt / 16));
+    const channel_set cs = cpu::generate_batch(sc, 2024, 0, count);
+    solve_options o;
+    o.threads = threads;
+    o.model.l_out = layers;
+    std::vector<double> t[2];
+    double dh = 0;
+    for (int rep = 0; rep < repeats; ++rep) {
+      std::vector<double> h[2];
+      for (int route = 0; route < 2; ++route) {
+        o.products = route == 0 ? products_route::loops : products_route::gemm;
+        const solve_output out = cpu::solve_batch(cs, o);
+        t[route].push_back(1e3 * (out.seconds - out.init_seconds) / double(count));
+        h[route] = out.objective;
+      }
+      for (long b = 0; b < count; ++b) dh = std::max(dh, std::abs(h[0][b] - h[1][b]) / std::abs(h[0][b]));
+    }
+    const double tl = median(t[0]), tg = median(t[1]);
+    std::printf("%5d %4d %6ld %12.3f %12.3f %12.2f %12.1e\n", nt, sc.dims.k, count, tl, tg, tl / tg, dh);
+    std::fflush(stdout);
+  }
+  return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   long count = 400;
   int repeats = 5, threads = 0, users = 4;
-  bool quick = false;
+  bool quick = false, large = false;
+  int layers = 10;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--count" && i + 1 < argc)
@@ -37,11 +75,16 @@ int main(int argc, char** argv) {
       users = std::stoi(argv[++i]);
     else if (a == "--quick")
       quick = true;
+    else if (a == "--large")
+      large = true;
+    else if (a == "--layers" && i + 1 < argc)
+      layers = std::stoi(argv[++i]);
     else {
       std::fprintf(stderr, "jcas_bench: unknown option %s\n", a.c_str());
       return 2;
     }
   }
+  if (large) return bench_large(repeats, threads, layers);
   scenario sc;
   sc.dims.k = users;
   const channel_set cs = cpu::generate_batch(sc, 2024, 0, count);

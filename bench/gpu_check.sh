@@ -26,6 +26,18 @@ for f0 in lapack cusolver lowrank; do
   build-gpu/jcas solve --data "$out/f0.h5" --device cuda --f0 "$f0" --outer 1 --json >"$out/f0_$f0.json" \
     2>"$out/f0_$f0.err" || tail -3 "$out/f0_$f0.err"
 done
+# Large arrays: unfolded inference with the products of D(W) in the per-thread loops
+# (global scratch) against cuBLAS strided batched GEMMs (core/batched.hpp), float, 10
+# layers, the start computed on the device (--f0 lowrank).
+for cfg in "64 16 1024" "256 64 64"; do
+  set -- $cfg
+  build-gpu/jcas generate --count "$3" --nt "$1" --nr "$1" --users "$2" --seed 4 --out "$out/big$1.h5" >/dev/null 2>&1
+  for p in loops gemm; do
+    timeout 120 build-gpu/jcas solve --data "$out/big$1.h5" --device cuda --f0 lowrank --outer 10 --precision f32 \
+      --products "$p" --json >"$out/big$1_$p.json" 2>"$out/big$1_$p.err" || tail -2 "$out/big$1_$p.err"
+  done
+  rm -f "$out/big$1.h5"
+done
 echo
 echo "== summary =="
 grep -E "tests passed|tests failed" "$out/gpu_tests.log"
@@ -33,6 +45,13 @@ echo "montecarlo --device cuda: 262144 realizations in $(echo "$t2 - $t1" | bc -
 for f0 in lapack cusolver lowrank; do
   /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'solve --outer 1 --f0 {sys.argv[2]:8s}: {1e6*d[\"seconds_per_realization\"]:.2f} us/realization, mean h(L=1) {d[\"mean_objective\"]:.6f}')" \
     "$out/f0_$f0.json" "$f0" 2>/dev/null || echo "f0 $f0: no result"
+done
+for cfg in "64 16" "256 64"; do
+  set -- $cfg
+  for p in loops gemm; do
+    /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'Nt {sys.argv[2]:>3s} K {sys.argv[3]:>2s} f32 10 layers --products {sys.argv[4]:5s}: {1e6*d[\"seconds_per_realization\"]:10.1f} us/realization, mean h {d[\"mean_objective\"]:.6f}')" \
+      "$out/big$1_$p.json" "$1" "$2" "$p" 2>/dev/null || echo "Nt $1 $p: no result"
+  done
 done
 /usr/bin/python3 - "$out/bench.json" <<'PY'
 import json, sys

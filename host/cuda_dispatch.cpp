@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "batch_inputs.hpp"
 #include "jcas/cuda_backend.hpp"
 #include "kernels/device_batch.hpp"
-#include "realization.hpp"
 #include "solver_config.hpp"
 
 namespace jcas::cuda {
@@ -26,56 +26,14 @@ void require_device(int device) {
 }
 
 template <class T>
-cplx<T> to_t(const zd& z) {
-  return cplx<T>(T(z.real()), T(z.imag()));
+void attach(host::batch_inputs<T>& in, detail::device_batch<T>& b) {
+  b.rank1 = in.rank1;
+  b.h = in.h.data();
+  b.g = in.g.data();
+  b.u = in.u.data();
+  b.v = in.v.data();
+  b.wf = in.wf.data();
 }
-
-/// Realizations idx of cs with their starting points, in the kernels' layout.
-template <class T>
-struct host_inputs {
-  std::vector<cplx<T>> h, g, u, v, wf;
-  bool rank1 = false;
-  host_inputs(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
-              const std::vector<long>& idx) {
-    const problem_dims d = cs.dims;
-    const long n = long(idx.size()), wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
-    host::realization<T> rc;
-    rank1 = n > 0;
-    for (long i = 0; i < n && rank1; ++i) {
-      rc.load(cs, idx[i]);
-      rank1 = rc.rank1;
-    }
-    h.resize(size_t(n * cs.h_stride()));
-    wf.resize(size_t(n * wf_len));
-    if (rank1) {
-      u.resize(size_t(n) * d.nr * d.j());
-      v.resize(size_t(n) * d.nt * d.j());
-    } else {
-      g.resize(size_t(n * cs.g_stride()));
-    }
-    for (long i = 0; i < n; ++i) {
-      const long b = idx[i];
-      for (long e = 0; e < cs.h_stride(); ++e) h[i * cs.h_stride() + e] = to_t<T>(cs.h[b * cs.h_stride() + e]);
-      if (rank1) {
-        rc.load(cs, b);
-        std::copy(rc.u.begin(), rc.u.end(), u.begin() + i * long(d.nr) * d.j());
-        std::copy(rc.v.begin(), rc.v.end(), v.begin() + i * long(d.nt) * d.j());
-      } else {
-        for (long e = 0; e < cs.g_stride(); ++e) g[i * cs.g_stride() + e] = to_t<T>(cs.g[b * cs.g_stride() + e]);
-      }
-      for (long e = 0; e < long(d.nt) * d.k; ++e) wf[i * wf_len + e] = to_t<T>(w0[b * d.nt * d.k + e]);
-      for (long e = 0; e < long(d.nr) * d.m; ++e) wf[i * wf_len + d.nt * d.k + e] = to_t<T>(f0[b * d.nr * d.m + e]);
-    }
-  }
-  void attach(detail::device_batch<T>& b) {
-    b.rank1 = rank1;
-    b.h = h.data();
-    b.g = g.data();
-    b.u = u.data();
-    b.v = v.data();
-    b.wf = wf.data();
-  }
-};
 
 std::vector<long> all_of(long n) {
   std::vector<long> idx(static_cast<size_t>(n));
@@ -105,6 +63,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
     out.f.assign(size_t(cs.count) * d.nr * d.m, zd());
   } else {
     cpu::init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads, start_of(o));
+    out.init_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   unfolded_model model = o.model;
   model.finalize();
@@ -114,9 +73,10 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   b.count = cs.count;
   b.sys = to_t<T>(o.sys);
   b.cfg = host::make_config<T>(o, model, tables);
+  b.products = o.products;
   out.curve_len = b.cfg.curve_len();
-  host_inputs<T> in(cs, out.w, out.f, all_of(cs.count));
-  in.attach(b);
+  host::batch_inputs<T> in(cs, out.w, out.f, all_of(cs.count));
+  attach(in, b);
   b.init = on_device                     ? detail::device_init::core
            : o.f0 == f0_method::cusolver ? detail::device_init::cusolver  // init_batch wrote W0 only
                                          : detail::device_init::none;
@@ -193,8 +153,8 @@ double loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const
   b.sys = sys;
   const host::model_tables<double> tables(model);
   b.cfg.unfolded = host::make_unfolded<double>(model, tables);
-  host_inputs<double> in(cs, w0, f0, idx);
-  in.attach(b);
+  host::batch_inputs<double> in(cs, w0, f0, idx);
+  attach(in, b);
   const long np = long(model.beta.size()) + b.cfg.unfolded.mu_count();
   std::vector<int> st(size_t(b.count));
   b.status = st.data();

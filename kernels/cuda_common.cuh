@@ -108,6 +108,24 @@ struct device_inputs {
   }
 };
 
+/// Device buffers of a chunk's outputs and their copy back into the host batch.
+template <class T>
+struct device_outputs {
+  int clen;
+  dev_buf<T> curve, res;  // chunk x clen, chunk x {objective, min_gamma_c, min_gamma_s, outer}
+  dev_buf<int> st;
+  device_outputs(long chunk, int curve_len)
+      : clen(curve_len), curve(size_t(chunk) * curve_len), res(size_t(chunk) * 4), st(size_t(chunk)) {}
+  static size_t bytes_per_item(int curve_len) { return sizeof(T) * (size_t(curve_len) + 4) + sizeof(int); }
+  /// Realizations b0 .. b0+n-1: W | F (from the inputs' wf), curve, results, status.
+  void download(const device_batch<T>& hb, const device_inputs<T>& in, long b0, long n) const {
+    to_host(hb.wf + b0 * in.wf_len, in.wf.p, size_t(n * in.wf_len));
+    to_host(hb.curve + b0 * clen, curve.p, size_t(n) * clen);
+    to_host(hb.res + b0 * 4, res.p, size_t(n) * 4);
+    to_host(hb.status + b0, st.p, size_t(n));
+  }
+};
+
 /// Where a thread keeps its realization's scratch (solver_ws, f0_ws), chosen by the
 /// Slot parameter of solve_kernel:
 ///   Slot > 0  a Slot-byte array in the thread's local memory. The hardware interleaves
@@ -139,24 +157,19 @@ __global__ void solve_kernel(solve_args<T> a) {
   if (a.init) f0w.carve(ar, d);
   const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
   core::mview<T> w(a.wf + b * wf_len, d.nt, d.k), f(a.wf + b * wf_len + d.nt * d.k, d.nr, d.m);
-  const core::cview<T> hv(a.h + b * d.nt * d.k, d.nt, d.k);
   core::solve_result<T> r;
-  status s;
   T* cv = a.curve + b * a.cfg.curve_len();
   // SPEC.md 3 on the device: W0 = Pi_S(H), F0 by the rank-one closed form or the
   // low-rank route (core/init.hpp), then the solver.
   const auto run = [&](const auto& ch) {
     if (a.init) {
-      core::mrt_init<T>(hv, w, a.sys.pt);
+      core::mrt_init<T>(ch.h, w, a.sys.pt);
       const status s0 = core::optimal_combiner<T>(ch, d, a.sys, w, f, f0w);
       if (s0 != status::ok) return s0;
     }
     return core::solve_one<T>(ch, d, a.sys, a.cfg, w, f, cv, ws, r);
   };
-  if (a.rank1)
-    s = run(core::rank1_channels<T>{hv, a.u + b * d.nr * d.j(), a.v + b * d.nt * d.j(), d.nr, d.nt, d.j()});
-  else
-    s = run(core::dense_channels<T>{hv, a.g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()});
+  const status s = core::visit_batch_channels<T>(d, a.rank1, a.h, a.g, a.u, a.v, b, run);
   a.st[b] = int(s);
   a.res[4 * b + 0] = r.objective;
   a.res[4 * b + 1] = r.min_gamma_c;
@@ -196,43 +209,46 @@ extern template cudaError_t launch_solve<double, 0>(const solve_args<double>&);
 extern template cudaError_t launch_solve<float, local_slot_bytes>(const solve_args<float>&);
 extern template cudaError_t launch_solve<double, local_slot_bytes>(const solve_args<double>&);
 
+/// One thread per realization (solve_kernel), or for the unfolded solver the batch phases
+/// with cuBLAS GEMMs (solve_gemm): on request, or by default where a realization's
+/// scratch exceeds the local slot (the large arrays; the choice is a prediction until a
+/// GPU measures both: bench/gpu_check.sh).
 template <class T>
 void solve(const device_batch<T>& hb, int device) {
-  JCAS_CUDA_CHECK(cudaSetDevice(device));
   const problem_dims d = hb.dims;
   const bool in_kernel = hb.init == device_init::core, by_cusolver = hb.init == device_init::cusolver;
   const long ws_bytes = core::solver_ws<T>::bytes(d, hb.cfg.smooth()) + (in_kernel ? core::f0_ws<T>::bytes(d) : 0);
+  if (hb.cfg.algo == algorithm::unfolded && hb.products != products_route::loops &&
+      (hb.products == products_route::gemm || ws_bytes > local_slot_bytes))
+    return solve_gemm<T>(hb, device);
+  JCAS_CUDA_CHECK(cudaSetDevice(device));
   const long slot = scratch_slot_for(ws_bytes);
   const int clen = hb.cfg.curve_len();
   const device_model<T> model(hb.cfg.unfolded);
   core::solver_config<T> cfg = hb.cfg;
   cfg.unfolded = model.up;
   // Chunks bound the global scratch (if any), the inputs and the outputs in device memory.
-  const size_t item = (slot ? 0 : size_t(ws_bytes)) + sizeof(T) * (size_t(clen) + 4) + sizeof(int) + input_bytes<T>(d) +
+  const size_t item = (slot ? 0 : size_t(ws_bytes)) + device_outputs<T>::bytes_per_item(clen) + input_bytes<T>(d) +
                       (by_cusolver ? f0_cusolver_route<T>::bytes_per_item(d) : 0);
   const long chunk = chunk_size(hb.count, item, 1L << 16);
   device_inputs<T> in(hb, chunk);
   std::unique_ptr<f0_cusolver_route<T>> f0;
   if (by_cusolver) f0 = std::make_unique<f0_cusolver_route<T>>(d, chunk);
-  dev_buf<T> curve(size_t(chunk) * clen), res(size_t(chunk) * 4);
-  dev_buf<int> st{size_t(chunk)};
+  device_outputs<T> out(chunk, clen);
   dev_buf<char> scratch(slot ? 0 : size_t(chunk * ws_bytes));
   for (long b0 = 0; b0 < hb.count; b0 += chunk) {
     const long n = std::min(chunk, hb.count - b0);
     in.upload(hb, b0, n);
     if (f0) f0->run(hb.sys, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, n, b0);
-    const solve_args<T> a{d,      hb.sys, cfg,     n,       hb.rank1, in_kernel, in.h.p,    in.g.p,
-                          in.u.p, in.v.p, in.wf.p, curve.p, res.p,    st.p,      scratch.p, ws_bytes};
+    const solve_args<T> a{d,      hb.sys, cfg,     n,           hb.rank1,  in_kernel, in.h.p,    in.g.p,
+                          in.u.p, in.v.p, in.wf.p, out.curve.p, out.res.p, out.st.p,  scratch.p, ws_bytes};
     const cudaError_t e = slot ? launch_solve<T, local_slot_bytes>(a) : launch_solve<T, 0>(a);
     if (e != cudaSuccess)
       throw std::runtime_error(std::string("CUDA solve kernel (") + (slot ? "local" : "global") +
                                " scratch) failed to launch: " + cudaGetErrorString(e) +
                                (slot ? "; JCAS_CUDA_SCRATCH=global keeps the scratch in global memory" : ""));
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());
-    to_host(hb.wf + b0 * in.wf_len, in.wf.p, size_t(n * in.wf_len));
-    to_host(hb.curve + b0 * clen, curve.p, size_t(n) * clen);
-    to_host(hb.res + b0 * 4, res.p, size_t(n) * 4);
-    to_host(hb.status + b0, st.p, size_t(n));
+    out.download(hb, in, b0, n);
   }
 }
 

@@ -21,15 +21,16 @@ struct device_batch {
   system_params<T> sys{};
   core::solver_config<T> cfg{};  // cfg.unfolded.beta points to host memory
   bool rank1 = false;
-  const cplx<T>* h = nullptr;            // count x Nt x K
-  const cplx<T>* g = nullptr;            // count x J x Nr x Nt (dense only)
-  const cplx<T>* u = nullptr;            // count x Nr x J (rank1 only)
-  const cplx<T>* v = nullptr;            // count x Nt x J (rank1 only)
-  cplx<T>* wf = nullptr;                 // in/out: count x (W | F)
-  device_init init = device_init::none;  // what of (W0, F0) the device computes
-  T* curve = nullptr;                    // out: count x curve_len
-  T* res = nullptr;                      // out: count x {objective, min_gamma_c, min_gamma_s, outer}
-  int* status = nullptr;                 // out: count
+  const cplx<T>* h = nullptr;                           // count x Nt x K
+  const cplx<T>* g = nullptr;                           // count x J x Nr x Nt (dense only)
+  const cplx<T>* u = nullptr;                           // count x Nr x J (rank1 only)
+  const cplx<T>* v = nullptr;                           // count x Nt x J (rank1 only)
+  cplx<T>* wf = nullptr;                                // in/out: count x (W | F)
+  device_init init = device_init::none;                 // what of (W0, F0) the device computes
+  T* curve = nullptr;                                   // out: count x curve_len
+  T* res = nullptr;                                     // out: count x {objective, min_gamma_c, min_gamma_s, outer}
+  int* status = nullptr;                                // out: count
+  products_route products = products_route::automatic;  // unfolded: loops in the kernel or cuBLAS
 };
 
 int device_count(std::string* why);
@@ -38,6 +39,10 @@ void generate(const scenario& sc, std::uint64_t seed, long first, long count, in
               cplx<double>* g);
 template <class T>
 void solve(const device_batch<T>& b, int device);
+/// The unfolded solver by batch phases with the products of D(W) in cuBLAS strided
+/// batched GEMMs (core/batched.hpp; kernels/unfolded_gemm.cu); solve() calls it.
+template <class T>
+void solve_gemm(const device_batch<T>& b, int device);
 /// Eq. 19 loss (scaled) and its gradient [beta..., mu...] summed over b.count
 /// realizations on the device (in realization order); b.status gets each realization's
 /// status; b.cfg.unfolded describes the model (beta in host memory). Returns the loss.

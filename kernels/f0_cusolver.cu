@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cublas_util.hpp"
 #include "kernels/device_util.hpp"
 #include "kernels/f0_cusolver.hpp"
 
@@ -18,12 +19,6 @@
     const cusolverStatus_t s_ = (call);                                                                            \
     if (s_ != CUSOLVER_STATUS_SUCCESS)                                                                             \
       throw std::runtime_error(std::string("cuSOLVER error in ") + #call + ": status " + std::to_string(int(s_))); \
-  } while (0)
-#define JCAS_CUBLAS_CHECK(call)                                                                             \
-  do {                                                                                                      \
-    const cublasStatus_t s_ = (call);                                                                       \
-    if (s_ != CUBLAS_STATUS_SUCCESS)                                                                        \
-      throw std::runtime_error(std::string("cuBLAS error in ") + #call + ": " + cublasGetStatusString(s_)); \
   } while (0)
 
 namespace jcas::cuda::detail {

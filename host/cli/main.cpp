@@ -101,7 +101,7 @@ struct generate_args {
 };
 
 struct solve_args {
-  std::string data, algo = "unfolded", params, out, device = "cpu", prec = "f64", f0 = "lapack";
+  std::string data, algo = "unfolded", params, out, device = "cpu", prec = "f64", f0 = "lapack", products = "auto";
   io::channel_select sel;
   double delta = 1;
   std::optional<double> snr_db;
@@ -199,6 +199,10 @@ void add_solve_options(CLI::App* c, solve_args& a) {
       ->check(CLI::IsMember({"lapack", "lowrank", "cusolver"}));
   c->add_option("--w0", a.w0, "W0: mrt (the paper) or zf (zero-forcing); default: the model's, else mrt")
       ->check(CLI::IsMember({"mrt", "zf"}));
+  c->add_option("--products", a.products,
+                "unfolded: the products of D(W) in per-realization loops, as batched GEMMs (BLAS / cuBLAS, for "
+                "large arrays), or auto")
+      ->check(CLI::IsMember({"auto", "loops", "gemm"}));
   c->add_option("--device", a.device, "cpu, cuda or cuda:N");
   c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(at_least(0));
   c->add_option("--out", a.out, "results HDF5 file");
@@ -233,6 +237,7 @@ int run_solve(solve_args& a) {
   o.prec = a.prec == "f32" ? precision::f32 : precision::f64;
   o.f0 = a.f0 == "lowrank" ? f0_method::lowrank : a.f0 == "cusolver" ? f0_method::cusolver : f0_method::lapack;
   if (!a.w0.empty()) o.w0 = a.w0 == "zf" ? w0_method::zf : w0_method::mrt;
+  o.products = parse_products(a.products);
   o.threads = a.threads;
   host::progress_bar bar("solve " + a.algo);
   o.progress = [&](long done, long total) { bar.update(done, total); };

@@ -65,6 +65,15 @@ std::string to_string(status s);  // a core status code as words
 enum class f0_method { lapack, lowrank, cusolver };
 enum class precision { f64, f32 };
 
+/// How the unfolded solver runs the two products of every D(W) (eq. 16): loops = inside
+/// the per-realization core; gemm = as batched GEMMs over a chunk of realizations, BLAS
+/// on the CPU and cuBLAS on the GPU (core/batched.hpp). automatic: loops on the CPU
+/// (faster there at every size up to Nt = 256, K = 64: bench/RESULTS.md); on a GPU, gemm
+/// where a realization's scratch exceeds a thread's local-memory slot (the large arrays).
+enum class products_route { automatic, loops, gemm };
+products_route parse_products(const std::string& s);  // throws on unknown names
+std::string to_string(products_route r);
+
 struct ao_settings {
   double mu_c = 10, mu_s = 10, outer_tol = 1e-4;
   int max_outer = 200;
@@ -98,6 +107,7 @@ struct solve_options {
   f0_method f0 = f0_method::lapack;
   std::optional<w0_method> w0;  // empty: the model's start for unfolded, MRT otherwise
   precision prec = precision::f64;
+  products_route products = products_route::automatic;
   int threads = 0;                                      // 0: all cores
   std::function<void(long done, long total)> progress;  // called from one thread
 };
@@ -113,7 +123,8 @@ struct solve_output {
   std::vector<double> objective, min_sinr, min_scnr;  // linear min SINR / SCNR
   std::vector<int> outer;
   std::vector<long> inner;
-  double seconds = 0;  // wall time of the solve itself
+  double seconds = 0;       // wall time of the solve itself
+  double init_seconds = 0;  // of which W0 / F0 on the host (init_batch)
 };
 
 /// Throws std::invalid_argument naming the field and value on any bad input.

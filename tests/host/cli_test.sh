@@ -131,6 +131,15 @@ expect_error "sweep-users = 0" "$jcas" montecarlo --count 4 --sweep-users 0 --ou
 expect_error "value -1 must be a finite number >= 0" "$jcas" train --data "$dir/c.h5" --final-weight -1 --out "$dir/out.h5"
 expect_error "layers = 300" "$jcas" montecarlo --count 6 --sweep-layers 5,300 --out "$dir/out"
 expect_error "another run" "$jcas" montecarlo --count 9 --seed 2 --algos unfolded,heuristic --out "$dir/mc2" --resume
+# --products: the batched-GEMM route gives the loops' objective; bad values are refused.
+lo=$("$jcas" solve --data "$dir/c.h5" --outer 5 --products loops --json 2>/dev/null)
+ge=$("$jcas" solve --data "$dir/c.h5" --outer 5 --products gemm --json 2>/dev/null)
+LO="$lo" GE="$ge" /usr/bin/python3 -c "
+import json,os; a=json.loads(os.environ['LO']); b=json.loads(os.environ['GE'])
+assert abs(a['mean_objective']-b['mean_objective']) <= 1e-12*abs(a['mean_objective']), (a, b)
+" && ok || bad "products gemm vs loops: $lo / $ge"
+expect_error "--products" "$jcas" solve --data "$dir/c.h5" --products blas --out "$dir/out.h5"
+expect_error "products = gemm" "$jcas" solve --data "$dir/c.h5" --algo heuristic --products gemm --out "$dir/out.h5"
 
 # jcas bench: one JSON object with a row per workload and precision; CUDA noted when absent.
 "$jcas" bench --batch 4 --quick --json 2>/dev/null | /usr/bin/python3 -c "

@@ -76,4 +76,15 @@ JCAS_HD inline bool factor_rank1(cview<T> g, cplx<T>* u, cplx<T>* v, T tol) {
   return res <= tol * tol * total;
 }
 
+/// Realization b of a batch's realization-major arrays (H: Nt x K each; rank one: u_j,
+/// v_j; else dense G_j): returns fn(rank1_channels) or fn(dense_channels).
+template <class T, class Fn>
+JCAS_HD inline auto visit_batch_channels(const problem_dims& d, bool rank1, const cplx<T>* h, const cplx<T>* g,
+                                         const cplx<T>* u, const cplx<T>* v, long b, Fn&& fn) {
+  const cview<T> hv(h + b * long(d.nt) * d.k, d.nt, d.k);
+  if (rank1)
+    return fn(rank1_channels<T>{hv, u + b * long(d.nr) * d.j(), v + b * long(d.nt) * d.j(), d.nr, d.nt, d.j()});
+  return fn(dense_channels<T>{hv, g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()});
+}
+
 }  // namespace jcas::core

@@ -47,14 +47,20 @@ struct surrogate {
   }
 };
 
-/// g(W) = sum_r d_r ||L_r^H W||^2 - 2 Re <A_t^H, W>; when dir is non-null also
-/// writes D(W) = L diag(d) L^H W - A_t^H into it.
+/// Columns of L: K + J for the merged rank-one layout (layer_surrogate_rank1), K + J M
+/// for the full one (layer_surrogate).
+JCAS_HD inline index_t surrogate_cols(const problem_dims& d, bool merged) { return merged ? d.k + d.j() : d.rank_bt(); }
+
+// D(W) = L diag(d) L^H W - A_t^H (eq. 16) in three pieces, so that a backend can run the
+// two products as batched GEMMs over many realizations (core/batched.hpp) and the rest
+// per realization; surrogate_eval runs all three on one realization.
+
+/// S = L^H W, as axpys. The K columns are interleaved inside the loop over n (and over r
+/// in surrogate_dir) so that K independent accumulation chains hide the FMA latency:
+/// with one column at a time each product was a single dependent chain, latency-bound.
 template <class T>
-JCAS_HD inline T surrogate_eval(surrogate<T>& sur, cview<T> w, mview<T> dir) {
+JCAS_HD inline void surrogate_lhw(surrogate<T>& sur, cview<T> w) {
   const index_t rr = sur.l.cols;
-  // S = L^H W as axpys. The K columns are interleaved inside the loop over n (and over r
-  // below) so that K independent accumulation chains hide the FMA latency: with one
-  // column at a time each product was a single dependent chain, latency-bound.
   for (index_t k = 0; k < w.cols; ++k)
     for (index_t r = 0; r < rr; ++r) sur.s(r, k) = cplx<T>();
   for (index_t n = 0; n < w.rows; ++n) {
@@ -65,23 +71,50 @@ JCAS_HD inline T surrogate_eval(surrogate<T>& sur, cview<T> w, mview<T> dir) {
       for (index_t r = 0; r < rr; ++r) sk[r] += ln[r] * wn;
     }
   }
+}
+
+/// From S = L^H W: returns g(W) = sum_r d_r ||S_r||^2 - 2 Re <A_t^H, W> and scales
+/// S <- diag(d) S, the middle factor of eq. 16.
+template <class T>
+JCAS_HD inline T surrogate_weigh(surrogate<T>& sur, cview<T> w) {
   T g = -2 * re_inner<T>(sur.ah, w);
   for (index_t k = 0; k < w.cols; ++k)
     for (index_t r = 0; r < sur.l.cols; ++r) {
       g += sur.d[r] * norm2(sur.s(r, k));
       sur.s(r, k) *= sur.d[r];
     }
-  if (dir.data != nullptr) {
-    for (index_t k = 0; k < w.cols; ++k)
-      for (index_t n = 0; n < w.rows; ++n) dir(n, k) = -sur.ah(n, k);
-    for (index_t r = 0; r < sur.l.cols; ++r) {
-      const cplx<T>* lr = sur.l.col(r);
-      for (index_t k = 0; k < w.cols; ++k) {
-        const cplx<T> c = sur.s(r, k);
-        cplx<T>* dk = dir.col(k);
-        for (index_t n = 0; n < w.rows; ++n) dk[n] += lr[n] * c;
-      }
+  return g;
+}
+
+/// dir = -A_t^H; surrogate_dir then adds L S (or a GEMM does).
+template <class T>
+JCAS_HD inline void surrogate_dir_init(const surrogate<T>& sur, mview<T> dir) {
+  for (index_t k = 0; k < dir.cols; ++k)
+    for (index_t n = 0; n < dir.rows; ++n) dir(n, k) = -sur.ah(n, k);
+}
+
+/// dir += L S, with S = diag(d) L^H W from surrogate_weigh.
+template <class T>
+JCAS_HD inline void surrogate_dir(const surrogate<T>& sur, mview<T> dir) {
+  for (index_t r = 0; r < sur.l.cols; ++r) {
+    const cplx<T>* lr = sur.l.col(r);
+    for (index_t k = 0; k < dir.cols; ++k) {
+      const cplx<T> c = sur.s(r, k);
+      cplx<T>* dk = dir.col(k);
+      for (index_t n = 0; n < dir.rows; ++n) dk[n] += lr[n] * c;
     }
+  }
+}
+
+/// g(W) = sum_r d_r ||L_r^H W||^2 - 2 Re <A_t^H, W>; when dir is non-null also
+/// writes D(W) = L diag(d) L^H W - A_t^H into it.
+template <class T>
+JCAS_HD inline T surrogate_eval(surrogate<T>& sur, cview<T> w, mview<T> dir) {
+  surrogate_lhw<T>(sur, w);
+  const T g = surrogate_weigh<T>(sur, w);
+  if (dir.data != nullptr) {
+    surrogate_dir_init<T>(sur, dir);
+    surrogate_dir<T>(sur, dir);
   }
   return g;
 }
@@ -271,7 +304,7 @@ JCAS_HD inline void layer_surrogate_rank1(const rank1_channels<T>& ch, const pro
                                           const system_params<T>& sys, const metrics<T>& mt, cview<T> f,
                                           layer_ws<T>& ws) {
   surrogate<T>& sur = ws.sur;
-  sur.l.cols = d.k + d.j();
+  sur.l.cols = surrogate_cols(d, true);
   surrogate_users<T>(ch.h, d, mt, ws);
   for (index_t j = 0; j < d.j(); ++j) {
     const cplx<T>* vj = ch.v + long(j) * d.nt;
@@ -315,7 +348,7 @@ template <class T, class Ch>
 JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
                                     const metrics<T>& mt, cview<T> f, layer_ws<T>& ws) {
   surrogate<T>& sur = ws.sur;
-  sur.l.cols = d.rank_bt();
+  sur.l.cols = surrogate_cols(d, false);
   surrogate_users<T>(ch.h, d, mt, ws);
   for (index_t m = 0; m < d.m; ++m) {
     const cplx<T>* th = ws.th_s + long(m) * d.k;

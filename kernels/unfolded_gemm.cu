@@ -1,0 +1,105 @@
+// The unfolded solver on the GPU by batch phases (core/batched.hpp): every per-realization
+// phase is one kernel over the chunk (a thread per realization, its scratch a slice of a
+// global buffer), the two products of every D(W) are cuBLAS strided batched GEMMs. The
+// route for large arrays (Nt up to 256, K up to 64), where a realization's scratch is far
+// larger than a thread's local memory or a block's shared memory and the products are
+// nearly all of the work; cuda_common.cuh's solve() chooses it.
+#include "jcas/core/batched.hpp"
+#include "kernels/cublas_util.hpp"
+#include "kernels/cuda_common.cuh"
+
+namespace jcas::cuda::detail {
+
+namespace {
+
+template <class Fn>
+__global__ void phase_kernel(long n, Fn fn) {
+  const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (b < n) fn(b);
+}
+
+/// cuBLAS's strided batched GEMM for precision T (cplx<T> has cuComplex's layout).
+inline cublasStatus_t gemm_strided(cublasHandle_t h, const core::gemm_batch<float>& g) {
+  const cuComplex one{1, 0}, beta{g.beta, 0};
+  return cublasCgemmStridedBatched(h, g.conj_a ? CUBLAS_OP_C : CUBLAS_OP_N, CUBLAS_OP_N, g.m, g.n, g.k, &one,
+                                   reinterpret_cast<const cuComplex*>(g.a), g.lda, g.stride_a,
+                                   reinterpret_cast<const cuComplex*>(g.b), g.ldb, g.stride_b, &beta,
+                                   reinterpret_cast<cuComplex*>(g.c), g.ldc, g.stride_c, int(g.count));
+}
+inline cublasStatus_t gemm_strided(cublasHandle_t h, const core::gemm_batch<double>& g) {
+  const cuDoubleComplex one{1, 0}, beta{g.beta, 0};
+  return cublasZgemmStridedBatched(h, g.conj_a ? CUBLAS_OP_C : CUBLAS_OP_N, CUBLAS_OP_N, g.m, g.n, g.k, &one,
+                                   reinterpret_cast<const cuDoubleComplex*>(g.a), g.lda, g.stride_a,
+                                   reinterpret_cast<const cuDoubleComplex*>(g.b), g.ldb, g.stride_b, &beta,
+                                   reinterpret_cast<cuDoubleComplex*>(g.c), g.ldc, g.stride_c, int(g.count));
+}
+
+/// The executor of core::unfolded_batched on one device (default stream: the phases and
+/// the GEMMs run in issue order).
+struct cuda_exec {
+  cublasHandle_t blas = nullptr;
+  cuda_exec() { JCAS_CUBLAS_CHECK(cublasCreate(&blas)); }
+  ~cuda_exec() { cublasDestroy(blas); }
+  cuda_exec(const cuda_exec&) = delete;
+  cuda_exec& operator=(const cuda_exec&) = delete;
+  template <class Fn>
+  void for_each(long n, const Fn& fn) const {
+    const int threads = 128;
+    phase_kernel<<<unsigned((n + threads - 1) / threads), threads>>>(n, fn);
+    JCAS_CUDA_CHECK(cudaGetLastError());
+  }
+  template <class T>
+  void gemm(const core::gemm_batch<T>& g) const {
+    JCAS_CUBLAS_CHECK(gemm_strided(blas, g));
+  }
+};
+
+}  // namespace
+
+template <class T>
+void solve_gemm(const device_batch<T>& hb, int device) {
+  JCAS_CUDA_CHECK(cudaSetDevice(device));
+  const problem_dims d = hb.dims;
+  const bool by_cusolver = hb.init == device_init::cusolver;
+  core::chunk<T> c;
+  c.d = d;
+  c.sys = hb.sys;
+  c.init = hb.init == device_init::core;
+  c.size_scratch();
+  const device_model<T> model(hb.cfg.unfolded);
+  c.p = model.up;
+  const int clen = hb.cfg.curve_len();
+  const size_t item = size_t(c.ws_bytes) + device_outputs<T>::bytes_per_item(clen) + input_bytes<T>(d) +
+                      (by_cusolver ? f0_cusolver_route<T>::bytes_per_item(d) : 0);
+  const long chunk = chunk_size(hb.count, item, 1L << 16);
+  device_inputs<T> in(hb, chunk);
+  std::unique_ptr<f0_cusolver_route<T>> f0;
+  if (by_cusolver) f0 = std::make_unique<f0_cusolver_route<T>>(d, chunk);
+  device_outputs<T> out(chunk, clen);
+  dev_buf<char> scratch(size_t(chunk * c.ws_bytes));
+  const cuda_exec ex;
+  for (long b0 = 0; b0 < hb.count; b0 += chunk) {
+    const long n = std::min(chunk, hb.count - b0);
+    in.upload(hb, b0, n);
+    if (f0) f0->run(hb.sys, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, n, b0);
+    c.count = n;
+    c.rank1 = hb.rank1;
+    c.h = in.h.p;
+    c.g = in.g.p;
+    c.u = in.u.p;
+    c.v = in.v.p;
+    c.wf = in.wf.p;
+    c.curve = out.curve.p;
+    c.res = out.res.p;
+    c.st = out.st.p;
+    c.scratch = scratch.p;
+    core::unfolded_batched(ex, c);
+    JCAS_CUDA_CHECK(cudaDeviceSynchronize());
+    out.download(hb, in, b0, n);
+  }
+}
+
+template void solve_gemm<float>(const device_batch<float>&, int);
+template void solve_gemm<double>(const device_batch<double>&, int);
+
+}  // namespace jcas::cuda::detail

@@ -1,0 +1,212 @@
+// core/batched.hpp (unfolded inference in batch phases with the products of D(W) as
+// batched GEMMs) against the per-realization unfolded_forward, with an independent
+// executor: plain triple-loop GEMMs and the realizations of every phase visited in
+// reverse order, so that a phase reading another realization's state would show.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "batch_inputs.hpp"
+#include "jcas/api.hpp"
+#include "jcas/core/batched.hpp"
+#include "solver_config.hpp"
+
+namespace jcas::test {
+namespace {
+
+struct naive_exec {
+  long phases = 0, gemms = 0;
+  template <class Fn>
+  void for_each(long n, const Fn& fn) {
+    ++phases;
+    for (long b = n - 1; b >= 0; --b) fn(b);
+  }
+  template <class T>
+  void gemm(const core::gemm_batch<T>& g) {
+    ++gemms;
+    for (long b = g.count - 1; b >= 0; --b) {
+      const cplx<T>*a = g.a + b * g.stride_a, *x = g.b + b * g.stride_b;
+      cplx<T>* c = g.c + b * g.stride_c;
+      for (index_t j = 0; j < g.n; ++j)
+        for (index_t i = 0; i < g.m; ++i) {
+          cplx<T> s{};
+          for (index_t p = 0; p < g.k; ++p)
+            s += (g.conj_a ? conj(a[p + long(i) * g.lda]) : a[i + long(p) * g.lda]) * x[p + long(j) * g.ldb];
+          cplx<T>& y = c[i + long(j) * g.ldc];
+          y = g.beta == T(0) ? s : y * g.beta + s;
+        }
+    }
+  }
+};
+
+/// A model with random per-layer beta and mu (the richer model of issue 6).
+unfolded_model random_model(int l_out, bool frozen, std::uint64_t seed) {
+  unfolded_model m;
+  m.l_out = l_out;
+  m.frozen = frozen;
+  m.per_layer_mu = true;
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> beta(0.005, 0.05), mu(5, 60);
+  for (int i = 0; i < l_out * m.l_in; ++i) m.beta.push_back(beta(rng));
+  for (int l = 0; l < l_out; ++l) {
+    m.mu_c_layer.push_back(mu(rng));
+    m.mu_s_layer.push_back(mu(rng));
+  }
+  m.finalize();
+  return m;
+}
+
+/// Runs core::unfolded_batched with the naive executor on every realization of cs from
+/// the CPU backend's start; returns W | F, curves and results as the CPU backend would.
+template <class T>
+struct chunk_run {
+  host::batch_inputs<T> in;
+  std::vector<T> curve, res;
+  std::vector<int> st;
+  naive_exec ex;
+  chunk_run(const channel_set& cs, const solve_options& o, bool init, const std::vector<zd>& w0,
+            const std::vector<zd>& f0)
+      : in(cs, w0, f0, all(cs.count)) {
+    const host::model_tables<T> tables(o.model);
+    core::chunk<T> c;
+    c.d = cs.dims;
+    c.sys = {T(o.sys.pt), T(o.sys.sigma_c2), T(o.sys.sigma_s2), T(o.sys.delta)};
+    c.p = host::make_unfolded<T>(o.model, tables);
+    c.init = init;
+    c.size_scratch();
+    std::vector<cplx<double>> scratch(size_t(cs.count * c.ws_bytes / 16 + 1));
+    curve.assign(size_t(cs.count) * (o.model.l_out + 1), T(-1));
+    res.assign(size_t(cs.count) * 4, T(-1));
+    st.assign(size_t(cs.count), -1);
+    c.count = cs.count;
+    c.rank1 = in.rank1;
+    c.h = in.h.data();
+    c.g = in.g.data();
+    c.u = in.u.data();
+    c.v = in.v.data();
+    c.wf = in.wf.data();
+    c.curve = curve.data();
+    c.res = res.data();
+    c.st = st.data();
+    c.scratch = reinterpret_cast<char*>(scratch.data());
+    core::unfolded_batched(ex, c);
+  }
+  static std::vector<long> all(long n) {
+    std::vector<long> v(static_cast<size_t>(n));
+    for (long i = 0; i < n; ++i) v[i] = i;
+    return v;
+  }
+};
+
+/// Compares a chunk run with the CPU backend's per-realization solve (products = loops).
+template <class T>
+void expect_same(const channel_set& cs, const solve_options& o, const chunk_run<T>& got, const solve_output& ref,
+                 double tol) {
+  const problem_dims d = cs.dims;
+  const long nw = long(d.nt) * d.k, nf = long(d.nr) * d.m;
+  for (long b = 0; b < cs.count; ++b) {
+    ASSERT_EQ(got.st[b], 0) << b;
+    EXPECT_NEAR(got.res[4 * b], ref.objective[b], tol * std::abs(ref.objective[b])) << b;
+    EXPECT_NEAR(got.res[4 * b + 1], ref.min_sinr[b], tol * std::abs(ref.min_sinr[b])) << b;
+    EXPECT_NEAR(got.res[4 * b + 2], ref.min_scnr[b], tol * std::abs(ref.min_scnr[b])) << b;
+    EXPECT_EQ(got.res[4 * b + 3], T(o.model.l_out));
+    for (int l = 0; l <= o.model.l_out; ++l) {
+      const double h = ref.curve[size_t(b) * ref.curve_len + l];
+      EXPECT_NEAR(got.curve[size_t(b) * ref.curve_len + l], h, tol * std::abs(h)) << b << " layer " << l;
+    }
+    double dw = 0, nwn = 0;
+    for (long e = 0; e < nw; ++e) {
+      const cplx<T> z = got.in.wf[b * (nw + nf) + e];
+      dw = std::max(dw, std::abs(zd(z.re, z.im) - ref.w[b * nw + e]));
+      nwn = std::max(nwn, std::abs(ref.w[b * nw + e]));
+    }
+    EXPECT_LT(dw, tol * nwn) << b;
+  }
+}
+
+TEST(Batched, PhasesMatchThePerRealizationSolveRankOne) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 21, 0, 13);  // LoS: rank-one G
+  for (bool frozen : {false, true}) {
+    solve_options o;
+    o.model = random_model(12, frozen, 4);
+    o.products = products_route::loops;
+    const solve_output ref = cpu::solve_batch(cs, o);
+    std::vector<zd> w0, f0;
+    cpu::init_batch(cs, o.sys, f0_method::lapack, w0, f0);
+    const chunk_run<double> got(cs, o, false, w0, f0);
+    ASSERT_TRUE(got.in.rank1);
+    expect_same(cs, o, got, ref, 1e-12);
+    // One start phase, then per layer: prepare, metrics, and 6 (or 1) x (weigh) + 6 steps.
+    const long dw = frozen ? 1 : 6;
+    EXPECT_EQ(got.ex.phases, 1 + 12 * (2 + dw + 6));
+    EXPECT_EQ(got.ex.gemms, 12 * 2 * dw);
+  }
+}
+
+TEST(Batched, PhasesMatchThePerRealizationSolveDenseAndFloat) {
+  // Nt != Nr, K = 6, J = 3, Gaussian G_j (not rank one: the dense channel path).
+  channel_set cs;
+  cs.dims = {24, 20, 6, 2, 1};
+  cs.count = 7;
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> n(0, 1);
+  for (long i = 0; i < cs.count * cs.h_stride(); ++i) cs.h.emplace_back(n(rng), n(rng));
+  for (long i = 0; i < cs.count * cs.g_stride(); ++i) cs.g.emplace_back(0.2 * n(rng), 0.2 * n(rng));
+  solve_options o;
+  o.model = random_model(8, false, 5);
+  o.products = products_route::loops;
+  std::vector<zd> w0, f0;
+  cpu::init_batch(cs, o.sys, f0_method::lapack, w0, f0);
+  const solve_output ref = cpu::solve_batch(cs, o);
+  const chunk_run<double> got(cs, o, false, w0, f0);
+  ASSERT_FALSE(got.in.rank1);
+  expect_same(cs, o, got, ref, 1e-12);
+  o.prec = precision::f32;
+  const solve_output ref32 = cpu::solve_batch(cs, o);
+  const chunk_run<float> got32(cs, o, false, w0, f0);
+  expect_same(cs, o, got32, ref32, 2e-4);  // float: GEMM and loops sum alike, FMA contraction may differ
+}
+
+TEST(Batched, StartInTheChunkMatchesTheHostsLowRankStart) {
+  // init: W0 = Pi_S(H) and F0 by the core's closed forms in the chunk (the CUDA route's
+  // --f0 lowrank); the CPU backend's lowrank start is the same start.
+  const channel_set cs = cpu::generate_batch(scenario{}, 23, 0, 5);
+  solve_options o;
+  o.model = random_model(6, false, 6);
+  o.f0 = f0_method::lowrank;
+  o.products = products_route::loops;
+  const solve_output ref = cpu::solve_batch(cs, o);
+  const std::vector<zd> w0(size_t(cs.count * cs.h_stride())), f0(size_t(cs.count) * cs.dims.nr * cs.dims.m);
+  const chunk_run<double> got(cs, o, true, w0, f0);  // zero starts: the chunk computes its own
+  expect_same(cs, o, got, ref, 1e-9);
+}
+
+TEST(Batched, CpuGemmRouteMatchesLoops) {
+  // The CPU backend's --products gemm (OpenBLAS GEMMs, OpenMP phases) on a batch larger
+  // than one thread's share and not a multiple of the thread count.
+  const channel_set cs = cpu::generate_batch(scenario{}, 25, 0, 37);
+  for (precision p : {precision::f64, precision::f32}) {
+    solve_options o;
+    o.model = random_model(10, false, 7);
+    o.prec = p;
+    o.threads = 2;
+    o.products = products_route::loops;
+    const solve_output ref = cpu::solve_batch(cs, o);
+    o.products = products_route::gemm;
+    const solve_output got = cpu::solve_batch(cs, o);
+    const double tol = p == precision::f64 ? 1e-11 : 2e-4;
+    for (long b = 0; b < cs.count; ++b) {
+      EXPECT_NEAR(got.objective[b], ref.objective[b], tol * std::abs(ref.objective[b])) << b;
+      EXPECT_EQ(got.outer[b], ref.outer[b]);
+      EXPECT_EQ(got.inner[b], ref.inner[b]);
+    }
+  }
+  solve_options o;
+  o.algo = algorithm::ao_backtracking;
+  o.products = products_route::gemm;
+  EXPECT_THROW(cpu::solve_batch(cs, o), std::invalid_argument);  // unfolded only
+}
+
+}  // namespace
+}  // namespace jcas::test
