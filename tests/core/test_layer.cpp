@@ -199,5 +199,38 @@ TEST(Projection, EveryRowOnTheBoundAndZeroRowsFinite) {
   EXPECT_LT(rel(out.row(0) / out.row(0).norm(), w.row(0) / w.row(0).norm()), 1e-14);
 }
 
+TEST(Projection, BlockedRowNormsEqualTheRowByRowProjectionBitForBit) {
+  // project_power walks the rows up to Nt = 32 and beyond sums the row norms down the
+  // columns in blocks of rows; both must give the plain row-by-row form's bits (Nt = 16:
+  // the row walk; Nt = 70: blocks across a boundary), with zero and NaN rows (both reset
+  // to equal power).
+  std::mt19937_64 rng(8);
+  for (const int nt : {16, 70}) {
+    Mat w = Mat::Random(nt, 5);
+    w.row(3).setZero();
+    w(nt - 2, 1) = std::nan("");
+    cmat got(w), ref(w);
+    const double pt = 7, row_norm = std::sqrt(pt / nt);
+    core::mview<double> r = ref.view();
+    int zero = 0;
+    for (int n = 0; n < nt; ++n) {
+      double s = 0;
+      for (int k = 0; k < 5; ++k) s += norm2(r(n, k));
+      if (s > 0) {
+        for (int k = 0; k < 5; ++k) r(n, k) *= row_norm / std::sqrt(s);
+      } else {
+        ++zero;
+        for (int k = 0; k < 5; ++k) r(n, k) = cplx<double>(row_norm / std::sqrt(5.0));
+      }
+    }
+    EXPECT_EQ(core::project_power<double>(got.view(), pt), zero);
+    EXPECT_EQ(zero, 2);
+    for (size_t e = 0; e < ref.v.size(); ++e) {
+      EXPECT_EQ(got.v[e].re, ref.v[e].re) << nt << " " << e;
+      EXPECT_EQ(got.v[e].im, ref.v[e].im) << nt << " " << e;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace jcas::test
