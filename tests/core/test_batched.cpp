@@ -137,10 +137,11 @@ TEST(Batched, PhasesMatchThePerRealizationSolveRankOne) {
     const chunk_run<double> got(cs, o, false, w0, f0);
     ASSERT_TRUE(got.in.rank1);
     expect_same(cs, o, got, ref, 1e-12);
-    // One start phase, then per layer: prepare, metrics, and 6 (or 1) x (weigh) + 6 steps.
+    // Status and start phases, then per layer: prepare, metrics, 6 (or 1) x weigh, 6
+    // steps; GEMMs: E = H^H W for each of the 13 metrics, 2 per D(W) (rank one: no P_j).
     const long dw = frozen ? 1 : 6;
-    EXPECT_EQ(got.ex.phases, 1 + 12 * (2 + dw + 6));
-    EXPECT_EQ(got.ex.gemms, 12 * 2 * dw);
+    EXPECT_EQ(got.ex.phases, 2 + 12 * (2 + dw + 6));
+    EXPECT_EQ(got.ex.gemms, 13 + 12 * 2 * dw);
   }
 }
 

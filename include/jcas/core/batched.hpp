@@ -1,10 +1,13 @@
-// Unfolded inference (Algorithm 1) over a chunk of realizations in batch phases: the two
-// products of D(W) = L diag(d) L^H W - A_t^H (eq. 16) as strided batched GEMMs over the
-// chunk (BLAS on the CPU, cuBLAS on the GPU), everything else per realization with the
-// same core functions as unfolded_forward, in the same order. For large arrays (Nt up to
-// 256, K up to 64) the products are almost all of the work (2 Nt R K complex
-// multiply-adds per D(W), 6 D(W) per layer) and a tuned GEMM runs them far faster than
-// the per-realization loops; at the paper's sizes the per-realization route is faster.
+// Unfolded inference (Algorithm 1) over a chunk of realizations in batch phases: the
+// dense products -- the two of every D(W) = L diag(d) L^H W - A_t^H (eq. 16), and the
+// metrics' E = H^H W and (dense G) P_j = G_j W (SPEC.md 2) -- as strided batched GEMMs
+// over the chunk (BLAS on the CPU, cuBLAS on the GPU), everything else per realization
+// with the same core functions as unfolded_forward, in the same order. For large arrays
+// (Nt up to 256, K up to 64) the products are nearly all of the work (2 Nt R K complex
+// multiply-adds per D(W), 6 D(W) per layer, Nt K^2 for E), and on a GPU one thread per
+// realization would run them serially from uncoalesced scratch; the per-thread work
+// left here is O(Nt K) per phase. On the CPU the loops stay faster at every size
+// measured (bench/RESULTS.md); there this route is the tested reference of the GPU's.
 //
 // A backend supplies an executor with two operations:
 //   ex.for_each(n, fn)        fn(b) for b = 0 .. n-1, in any order, in parallel;
@@ -104,15 +107,32 @@ struct phase_init {
   }
 };
 
+/// Every realization's status to ok (without phase_init).
+template <class T>
+struct phase_clear {
+  chunk<T> c;
+  JCAS_HD void operator()(long b) const { c.st[b] = int(status::ok); }
+};
+
+/// The metrics from the chunk's products (E = H^H W, and P_j = G_j W for dense G, by
+/// the GEMMs of metrics_gemms; rank-one P_j = u_j (v_j^H W) here, O(Nt K J)).
+template <class T>
+JCAS_HD inline void chunk_metrics(const chunk<T>& c, long b, solver_ws<T>& ws) {
+  const cplx<T>* hw = ws.mt.hw;
+  const index_t k = c.d.k;
+  const T min_c = user_metrics<T>([=](index_t i, index_t j) { return hw[i + long(j) * k]; }, c.d, c.sys, ws.mt);
+  if (c.rank1) c.visit(b, [&](const auto& ch) { sensing_products<T>(ch, c.w(b), c.d, ws.mt); });
+  sensing_metrics<T>(c.f(b), c.d, c.sys, min_c, ws.mt);
+}
+
 /// h(W0, F0): the metrics the first layer starts from, curve[0].
 template <class T>
 struct phase_start {
   chunk<T> c;
   JCAS_HD void operator()(long b) const {
-    if (!c.init) c.st[b] = int(status::ok);
     if (c.failed(b)) return;
     solver_ws<T> ws = c.ws(b);
-    c.visit(b, [&](const auto& ch) { evaluate_metrics<T>(ch, c.w(b), c.f(b), c.d, c.sys, ws.mt); });
+    chunk_metrics(c, b, ws);
     c.curve[b * (c.p.l_out + 1)] = ws.mt.objective;
   }
 };
@@ -165,7 +185,7 @@ struct phase_metrics {
   JCAS_HD void operator()(long b) const {
     if (c.failed(b)) return;
     solver_ws<T> ws = c.ws(b);
-    c.visit(b, [&](const auto& ch) { evaluate_metrics<T>(ch, c.w(b), c.f(b), c.d, c.sys, ws.mt); });
+    chunk_metrics(c, b, ws);
     c.curve[b * (c.p.l_out + 1) + l + 1] = ws.mt.objective;
     T* r = c.res + 4 * b;
     r[0] = ws.mt.objective;
@@ -175,57 +195,70 @@ struct phase_metrics {
   }
 };
 
-/// S_b = L_b^H W_b for the chunk (the first product of eq. 16).
+/// The chunk's GEMMs, laid out from realization 0's workspace (the others follow at
+/// ws_bytes; every operand's stride is constant over the chunk).
 template <class T>
-gemm_batch<T> gemm_lhw(const chunk<T>& c) {
-  arena ar{c.scratch};  // realization 0's layout; the rest follow at ws_bytes
-  solver_ws<T> ws;
-  ws.carve(ar, c.d);
-  const long stride = c.ws_bytes / long(sizeof(cplx<T>));
-  const surrogate<T>& s = ws.lw.sur;
-  return {true,     surrogate_cols(c.d, c.rank1),
-          c.d.k,    c.d.nt,
-          s.l.data, s.l.ld,
-          stride,   c.wf,
-          c.d.nt,   c.wf_len(),
-          T(0),     s.s.data,
-          s.s.ld,   stride,
-          c.count};
-}
+struct chunk_gemms {
+  gemm_batch<T> lhw, ls, hw;
+  const chunk<T>* c;
+  solver_ws<T> ws0;
+  long stride;  // elements between realizations' workspaces
 
-/// dir_b += L_b S_b for the chunk (the second product of eq. 16).
-template <class T>
-gemm_batch<T> gemm_ls(const chunk<T>& c) {
-  arena ar{c.scratch};
-  solver_ws<T> ws;
-  ws.carve(ar, c.d);
-  const long stride = c.ws_bytes / long(sizeof(cplx<T>));
-  const surrogate<T>& s = ws.lw.sur;
-  return {false,     c.d.nt, c.d.k,  surrogate_cols(c.d, c.rank1),
-          s.l.data,  s.l.ld, stride, s.s.data,
-          s.s.ld,    stride, T(1),   ws.dir.data,
-          ws.dir.ld, stride, c.count};
-}
+  explicit chunk_gemms(const chunk<T>& ch) : c(&ch), stride(ch.ws_bytes / long(sizeof(cplx<T>))) {
+    arena ar{ch.scratch};
+    ws0.carve(ar, ch.d);
+    const problem_dims& d = ch.d;
+    const surrogate<T>& s = ws0.lw.sur;
+    const index_t r = surrogate_cols(d, ch.rank1);
+    // S = L^H W and dir += L S (eq. 16).
+    lhw = {true, r,           d.k,  d.nt,     s.l.data, s.l.ld, stride,  ch.wf,
+           d.nt, ch.wf_len(), T(0), s.s.data, s.s.ld,   stride, ch.count};
+    ls = {false,  d.nt, d.k,          r,          s.l.data, s.l.ld,  stride, s.s.data, s.s.ld,
+          stride, T(1), ws0.dir.data, ws0.dir.ld, stride,   ch.count};
+    // E = H^H W (SPEC.md 2).
+    hw = {true, d.k,         d.k,  d.nt,      ch.h, d.nt,   long(d.nt) * d.k, ch.wf,
+          d.nt, ch.wf_len(), T(0), ws0.mt.hw, d.k,  stride, ch.count};
+  }
+  /// P_j = G_j W for dense G (block j of every realization's G).
+  gemm_batch<T> p(index_t j) const {
+    const problem_dims& d = c->d;
+    return {false,   d.nr, d.k,         d.nt, c->g + long(j) * d.nr * d.nt, d.nr, long(d.j()) * d.nr * d.nt,
+            c->wf,   d.nt, c->wf_len(), T(0), ws0.mt.pcol(j, 0, d),         d.nr, stride,
+            c->count};
+  }
+  /// The products the metrics read: E, and P_j when G is dense.
+  template <class Exec>
+  void metrics(Exec& ex) const {
+    ex.gemm(hw);
+    if (!c->rank1)
+      for (index_t j = 0; j < c->d.j(); ++j) ex.gemm(p(j));
+  }
+};
 
 /// Algorithm 1 on every realization of the chunk: unfolded_forward's steps, in its
 /// order, with the products of every D(W) as two batched GEMMs. c.p.beta, mu tables and
 /// every chunk array must be where the executor's phases run (host or device memory).
 template <class T, class Exec>
 void unfolded_batched(Exec& ex, const chunk<T>& c) {
-  if (c.init) ex.for_each(c.count, phase_init<T>{c});
+  if (c.init)
+    ex.for_each(c.count, phase_init<T>{c});
+  else
+    ex.for_each(c.count, phase_clear<T>{c});
+  const chunk_gemms<T> g(c);
+  g.metrics(ex);
   ex.for_each(c.count, phase_start<T>{c});
-  const gemm_batch<T> lhw = gemm_lhw(c), ls = gemm_ls(c);
   for (index_t l = 0; l < c.p.l_out; ++l) {
     ex.for_each(c.count, phase_prepare<T>{c, l});
     for (index_t rep = 0; rep < c.p.i_w; ++rep)
       for (index_t i = 0; i < c.p.l_in; ++i) {
         if (!c.p.frozen || (rep == 0 && i == 0)) {
-          ex.gemm(lhw);
+          ex.gemm(g.lhw);
           ex.for_each(c.count, phase_weigh<T>{c});
-          ex.gemm(ls);
+          ex.gemm(g.ls);
         }
         ex.for_each(c.count, phase_step<T>{c, long(l) * c.p.l_in + i});
       }
+    g.metrics(ex);
     ex.for_each(c.count, phase_metrics<T>{c, l});
   }
 }

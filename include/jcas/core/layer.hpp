@@ -109,7 +109,7 @@ JCAS_HD inline void surrogate_dir(const surrogate<T>& sur, mview<T> dir) {
 /// g(W) = sum_r d_r ||L_r^H W||^2 - 2 Re <A_t^H, W>; when dir is non-null also
 /// writes D(W) = L diag(d) L^H W - A_t^H into it.
 template <class T>
-JCAS_HD inline T surrogate_eval(surrogate<T>& sur, cview<T> w, mview<T> dir) {
+JCAS_HD JCAS_FORCEINLINE T surrogate_eval(surrogate<T>& sur, cview<T> w, mview<T> dir) {
   surrogate_lhw<T>(sur, w);
   const T g = surrogate_weigh<T>(sur, w);
   if (dir.data != nullptr) {

@@ -8,6 +8,7 @@ namespace jcas::core {
 template <class T>
 struct metrics {
   cplx<T>* p;   // J blocks Nr x K: P_j = G_j W
+  cplx<T>* hw;  // K x K: E = H^H W, entry (k, j) = h_k^H w_j
   cplx<T>* e;   // K: h_k^H w_k
   T* t_c;       // K: T_ck = sum_j |h_k^H w_j|^2 + sigma_c^2
   T* gamma_c;   // K: SINR
@@ -20,6 +21,7 @@ struct metrics {
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d) {
     p = a.template take<cplx<T>>(long(d.nr) * d.k * d.j());
+    hw = a.template take<cplx<T>>(long(d.k) * d.k);
     e = a.template take<cplx<T>>(d.k);
     t_c = a.template take<T>(d.k);
     gamma_c = a.template take<T>(d.k);
@@ -38,17 +40,27 @@ JCAS_HD inline T min_log1p(index_t n, const T* x) {
   return best;
 }
 
-/// Evaluates SPEC.md section 2 at (W, F). W: Nt x K, F: Nr x M. Interference is summed
-/// apart from the signal so gamma = S / I never subtracts nearly equal numbers.
+// SPEC.md section 2 at (W, F) in pieces, so that a backend can run the products E = H^H W
+// and P_j = G_j W as batched GEMMs over many realizations (core/batched.hpp, into
+// metrics::hw and metrics::p); evaluate_metrics runs them on one realization.
+
+/// P_j = G_j W into out.p.
 template <class T, class Ch>
-JCAS_HD inline void evaluate_metrics(const Ch& ch, cview<T> w, cview<T> f, const problem_dims& d,
-                                     const system_params<T>& sys, metrics<T>& out) {
-  // Users: E = H^H W.
+JCAS_HD inline void sensing_products(const Ch& ch, cview<T> w, const problem_dims& d, metrics<T>& out) {
+  for (index_t j = 0; j < d.j(); ++j)
+    for (index_t k = 0; k < d.k; ++k) ch.apply(j, w.col(k), out.pcol(j, k, d));
+}
+
+/// The users' part, SINR gamma_c from E = H^H W: ekj_of(k, j) = h_k^H w_j, computed on
+/// the fly or read from metrics::hw. Interference is summed apart from the signal so
+/// gamma = S / I never subtracts nearly equal numbers. Returns min_k gamma_ck.
+template <class T, class E>
+JCAS_HD inline T user_metrics(const E& ekj_of, const problem_dims& d, const system_params<T>& sys, metrics<T>& out) {
   T min_c = T(0);
   for (index_t k = 0; k < d.k; ++k) {
     T interference = sys.sigma_c2, signal = 0;
     for (index_t j = 0; j < d.k; ++j) {
-      const cplx<T> ekj = dotc(d.nt, ch.h.col(k), w.col(j));
+      const cplx<T> ekj = ekj_of(k, j);
       if (j == k) {
         out.e[k] = ekj;
         signal = norm2(ekj);
@@ -59,9 +71,14 @@ JCAS_HD inline void evaluate_metrics(const Ch& ch, cview<T> w, cview<T> f, const
     out.gamma_c[k] = signal / interference;
     min_c = k == 0 ? out.gamma_c[k] : fmin(min_c, out.gamma_c[k]);
   }
-  // Sensing: P_j = G_j W, then f_m^H P_j.
-  for (index_t j = 0; j < d.j(); ++j)
-    for (index_t k = 0; k < d.k; ++k) ch.apply(j, w.col(k), out.pcol(j, k, d));
+  return min_c;
+}
+
+/// The sensing part, SCNR gamma_s from P_j = G_j W (in out.p), then h (eq. 7) with the
+/// users' min_c.
+template <class T>
+JCAS_HD inline void sensing_metrics(cview<T> f, const problem_dims& d, const system_params<T>& sys, T min_c,
+                                    metrics<T>& out) {
   T min_s = T(0);
   for (index_t m = 0; m < d.m; ++m) {
     T clutter = T(d.nr) * sys.sigma_s2 * nrm2sq(d.nr, f.col(m)), signal = 0;
@@ -81,6 +98,15 @@ JCAS_HD inline void evaluate_metrics(const Ch& ch, cview<T> w, cview<T> f, const
   out.min_gamma_c = min_c;
   out.min_gamma_s = min_s;
   out.objective = min_log1p(d.k, out.gamma_c) + sys.delta * min_log1p(d.m, out.gamma_s);
+}
+
+/// Evaluates SPEC.md section 2 at (W, F). W: Nt x K, F: Nr x M.
+template <class T, class Ch>
+JCAS_HD inline void evaluate_metrics(const Ch& ch, cview<T> w, cview<T> f, const problem_dims& d,
+                                     const system_params<T>& sys, metrics<T>& out) {
+  const T min_c = user_metrics<T>([&](index_t k, index_t j) { return dotc(d.nt, ch.h.col(k), w.col(j)); }, d, sys, out);
+  sensing_products<T>(ch, w, d, out);
+  sensing_metrics<T>(f, d, sys, min_c, out);
 }
 
 /// Adjoints (dL/dRe + i dL/dIm) of the metrics' outputs that the layer and the loss
