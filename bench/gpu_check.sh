@@ -7,6 +7,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-/tmp}}"
 mkdir -p "$out"
+data=$(mktemp -d)  # large channel files: not in $out, which comes back from the device
+trap 'rm -rf "$data"' EXIT
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
 if ! command -v cmake >/dev/null || ! dpkg -s libhdf5-dev >/dev/null 2>&1; then tools/install_deps.sh; fi
 t0=$(date +%s)
@@ -21,9 +23,9 @@ build-gpu/jcas montecarlo --count 262144 --chunk 65536 --algos unfolded --device
   >"$out/mc.txt" 2>"$out/mc.err" || tail -3 "$out/mc.err"
 t2=$(date +%s.%N)
 # F0 routes on the device: 65536 realizations, host LAPACK vs batched cuSOLVER (W0 on the host).
-build-gpu/jcas generate --count 65536 --seed 9 --out "$out/f0.h5" >/dev/null 2>&1
+build-gpu/jcas generate --count 65536 --seed 9 --out "$data/f0.h5" >/dev/null 2>&1
 for f0 in lapack cusolver lowrank; do
-  build-gpu/jcas solve --data "$out/f0.h5" --device cuda --f0 "$f0" --outer 1 --json >"$out/f0_$f0.json" \
+  build-gpu/jcas solve --data "$data/f0.h5" --device cuda --f0 "$f0" --outer 1 --json >"$out/f0_$f0.json" \
     2>"$out/f0_$f0.err" || tail -3 "$out/f0_$f0.err"
 done
 # Large arrays: unfolded inference with the products of D(W) in the per-thread loops
@@ -31,12 +33,12 @@ done
 # layers, the start computed on the device (--f0 lowrank).
 for cfg in "64 16 1024" "256 64 64"; do
   set -- $cfg
-  build-gpu/jcas generate --count "$3" --nt "$1" --nr "$1" --users "$2" --seed 4 --out "$out/big$1.h5" >/dev/null 2>&1
+  build-gpu/jcas generate --count "$3" --nt "$1" --nr "$1" --users "$2" --seed 4 --out "$data/big$1.h5" >/dev/null 2>&1
   for p in loops gemm; do
-    timeout 120 build-gpu/jcas solve --data "$out/big$1.h5" --device cuda --f0 lowrank --outer 10 --precision f32 \
+    timeout 120 build-gpu/jcas solve --data "$data/big$1.h5" --device cuda --f0 lowrank --outer 10 --precision f32 \
       --products "$p" --json >"$out/big$1_$p.json" 2>"$out/big$1_$p.err" || tail -2 "$out/big$1_$p.err"
   done
-  rm -f "$out/big$1.h5"
+  rm -f "$data/big$1.h5"
 done
 echo
 echo "== summary =="
