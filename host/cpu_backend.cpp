@@ -73,6 +73,21 @@ struct cpu_exec {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long b = 0; b < n; ++b) fn(b);
   }
+  template <class Fn>
+  void for_each_item(long n, long items, const Fn& fn) const {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long b = 0; b < n; ++b)
+      for (long i = 0; i < items; ++i) fn(b, i);
+  }
+  template <class Fn, class Store>
+  void sum_each(long n, long items, const Fn& fn, const Store& store) const {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long b = 0; b < n; ++b) {
+      decltype(fn(b, 0L)) s = 0;
+      for (long i = 0; i < items; ++i) s += fn(b, i);
+      store(b, s);
+    }
+  }
   template <class T>
   void gemm(const core::gemm_batch<T>& g) const {
     const cplx<T> one(T(1)), beta(g.beta);

@@ -95,7 +95,9 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   out.min_sinr.resize(cs.count);
   out.min_scnr.resize(cs.count);
   out.outer.resize(cs.count);
-  out.inner.assign(cs.count, 0);
+  // W-updates: fixed for unfolded (as the CPU reports); the kernels do not return the
+  // AO baselines' counts.
+  out.inner.assign(cs.count, o.algo == algorithm::unfolded ? long(model.l_out) * model.l_in * model.i_w : 0);
   const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
   for (long i = 0; i < cs.count; ++i) {
     for (long e = 0; e < long(d.nt) * d.k; ++e) {

@@ -1,6 +1,7 @@
 // The unfolded solver on the GPU by batch phases (core/batched.hpp): every per-realization
 // phase is one kernel over the chunk (a thread per realization, its scratch a slice of a
-// global buffer), the two products of every D(W) are cuBLAS strided batched GEMMs. The
+// global buffer), every item phase a kernel with a block per realization, the dense
+// products cuBLAS strided batched GEMMs. The
 // route for large arrays (Nt up to 256, K up to 64), where a realization's scratch is far
 // larger than a thread's local memory or a block's shared memory and the products are
 // nearly all of the work; cuda_common.cuh's solve() chooses it.
@@ -16,6 +17,31 @@ template <class Fn>
 __global__ void phase_kernel(long n, Fn fn) {
   const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
   if (b < n) fn(b);
+}
+
+/// A block per realization, its threads over the items (consecutive entries: coalesced).
+template <class Fn>
+__global__ void item_kernel(long items, Fn fn) {
+  const long b = blockIdx.x;
+  for (long i = threadIdx.x; i < items; i += blockDim.x) fn(b, i);
+}
+
+/// A block per realization: store(b, sum over i of fn(b, i)), a tree reduction in shared
+/// memory (deterministic for a given block size).
+template <int Threads, class Fn, class Store>
+__global__ void sum_kernel(long items, Fn fn, Store store) {
+  using T = decltype(fn(0L, 0L));
+  __shared__ T part[Threads];
+  const long b = blockIdx.x;
+  T s = 0;
+  for (long i = threadIdx.x; i < items; i += Threads) s += fn(b, i);
+  part[threadIdx.x] = s;
+  __syncthreads();
+  for (int h = Threads / 2; h > 0; h /= 2) {
+    if (int(threadIdx.x) < h) part[threadIdx.x] += part[threadIdx.x + h];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) store(b, part[0]);
 }
 
 /// cuBLAS's strided batched GEMM for precision T (cplx<T> has cuComplex's layout).
@@ -48,10 +74,21 @@ struct cuda_exec {
     phase_kernel<<<unsigned((n + threads - 1) / threads), threads>>>(n, fn);
     JCAS_CUDA_CHECK(cudaGetLastError());
   }
+  template <class Fn>
+  void for_each_item(long n, long items, const Fn& fn) const {
+    item_kernel<<<unsigned(n), item_threads>>>(items, fn);
+    JCAS_CUDA_CHECK(cudaGetLastError());
+  }
+  template <class Fn, class Store>
+  void sum_each(long n, long items, const Fn& fn, const Store& store) const {
+    sum_kernel<item_threads><<<unsigned(n), item_threads>>>(items, fn, store);
+    JCAS_CUDA_CHECK(cudaGetLastError());
+  }
   template <class T>
   void gemm(const core::gemm_batch<T>& g) const {
     JCAS_CUBLAS_CHECK(gemm_strided(blas, g));
   }
+  static constexpr int item_threads = 128;
 };
 
 }  // namespace

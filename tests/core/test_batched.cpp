@@ -22,6 +22,21 @@ struct naive_exec {
     ++phases;
     for (long b = n - 1; b >= 0; --b) fn(b);
   }
+  template <class Fn>
+  void for_each_item(long n, long items, const Fn& fn) {
+    ++phases;
+    for (long b = n - 1; b >= 0; --b)
+      for (long i = items - 1; i >= 0; --i) fn(b, i);
+  }
+  template <class Fn, class Store>
+  void sum_each(long n, long items, const Fn& fn, const Store& store) {
+    ++phases;
+    for (long b = n - 1; b >= 0; --b) {
+      decltype(fn(b, 0L)) s = 0;
+      for (long i = items - 1; i >= 0; --i) s += fn(b, i);
+      store(b, s);
+    }
+  }
   template <class T>
   void gemm(const core::gemm_batch<T>& g) {
     ++gemms;
@@ -137,10 +152,11 @@ TEST(Batched, PhasesMatchThePerRealizationSolveRankOne) {
     const chunk_run<double> got(cs, o, false, w0, f0);
     ASSERT_TRUE(got.in.rank1);
     expect_same(cs, o, got, ref, 1e-12);
-    // Status and start phases, then per layer: prepare, metrics, 6 (or 1) x weigh, 6
-    // steps; GEMMs: E = H^H W for each of the 13 metrics, 2 per D(W) (rank one: no P_j).
+    // Status and start phases, then per layer: prepare, metrics, 6 (or 1) x (weigh and
+    // ||D||), 6 x (step and projection); GEMMs: E = H^H W for each of the 13 metrics, 2
+    // per D(W) (rank one: no P_j).
     const long dw = frozen ? 1 : 6;
-    EXPECT_EQ(got.ex.phases, 2 + 12 * (2 + dw + 6));
+    EXPECT_EQ(got.ex.phases, 2 + 12 * (2 + 2 * dw + 2 * 6));
     EXPECT_EQ(got.ex.gemms, 13 + 12 * 2 * dw);
   }
 }

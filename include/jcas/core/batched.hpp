@@ -9,11 +9,18 @@
 // left here is O(Nt K) per phase. On the CPU the loops stay faster at every size
 // measured (bench/RESULTS.md); there this route is the tested reference of the GPU's.
 //
-// A backend supplies an executor with two operations:
-//   ex.for_each(n, fn)        fn(b) for b = 0 .. n-1, in any order, in parallel;
-//   ex.gemm(gemm_batch<T>)    C_b = op(A_b) B_b + beta C_b for every b of the chunk.
-// Phases read and write realization b's own state only (its solver_ws slice of the
-// chunk's scratch, its W | F, curve, results and status), so any order is correct.
+// A backend supplies an executor with four operations:
+//   ex.for_each(n, fn)                 fn(b) for b = 0 .. n-1 (a thread per realization);
+//   ex.for_each_item(n, items, fn)     fn(b, i) for every b and i < items (on a GPU a
+//                                      block per realization, its threads over i);
+//   ex.sum_each(n, items, fn, store)   store(b, sum over i of fn(b, i)) for every b;
+//   ex.gemm(gemm_batch<T>)             C_b = op(A_b) B_b + beta C_b for every b;
+// each in any order and in parallel. A phase reads and writes realization b's own state
+// only (its slice of the chunk's scratch, its W | F, curve, results and status), and an
+// item phase writes item i only, so any order is correct. The element-wise steps (the
+// projected step of eq. 18, the scaling between the GEMMs) are item phases: on a GPU a
+// block's threads then touch consecutive entries of one realization (coalesced), where a
+// thread per realization would stream its own slice, 32 slices per warp access.
 #pragma once
 #include "jcas/core/ascent.hpp"  // optimal_combiner; solvers.hpp
 
@@ -56,12 +63,13 @@ struct chunk {
   T* res = nullptr;       // out: count x {objective, min_gamma_c, min_gamma_s, outer}
   int* st = nullptr;      // out: count
   char* scratch = nullptr;
-  long ws_bytes = 0, f0_offset = 0;  // set by size_scratch
+  long ws_bytes = 0, f0_offset = 0, norm_offset = 0;  // set by size_scratch
 
-  /// Sizes realization b's scratch slice: solver_ws, then (init) f0_ws.
+  /// Sizes realization b's scratch slice: solver_ws, (init) f0_ws, then ||D||_F^2.
   void size_scratch() {
     f0_offset = solver_ws<T>::bytes(d);
-    ws_bytes = f0_offset + (init ? f0_ws<T>::bytes(d) : 0);
+    norm_offset = f0_offset + (init ? f0_ws<T>::bytes(d) : 0);
+    ws_bytes = norm_offset + 16;
   }
 
   JCAS_HD long wf_len() const { return long(d.nt) * d.k + long(d.nr) * d.m; }
@@ -115,7 +123,7 @@ struct phase_clear {
 };
 
 /// The metrics from the chunk's products (E = H^H W, and P_j = G_j W for dense G, by
-/// the GEMMs of metrics_gemms; rank-one P_j = u_j (v_j^H W) here, O(Nt K J)).
+/// chunk_gemms::metrics; rank-one P_j = u_j (v_j^H W) here, O(Nt K J)).
 template <class T>
 JCAS_HD inline void chunk_metrics(const chunk<T>& c, long b, solver_ws<T>& ws) {
   const cplx<T>* hw = ws.mt.hw;
@@ -152,27 +160,92 @@ struct phase_prepare {
   }
 };
 
-/// Between the GEMMs: S <- diag(d) S, dir = -A_t^H.
+/// Realization 0's workspace; realization b's arrays lie at a constant stride from it
+/// (the GEMMs' operands and the item phases' arrays).
 template <class T>
-struct phase_weigh {
-  chunk<T> c;
-  JCAS_HD void operator()(long b) const {
-    if (c.failed(b)) return;
-    solver_ws<T> ws = c.ws(b);
-    surrogate_weigh<T>(ws.lw.sur, c.w(b));
-    surrogate_dir_init<T>(ws.lw.sur, ws.dir);
+struct chunk_layout {
+  solver_ws<T> ws0;
+  long cs = 0, ts = 0;  // cplx<T> and T elements between realizations' workspaces
+  T* norm0 = nullptr;   // ||D||_F^2 of realization 0
+  explicit chunk_layout(const chunk<T>& c) : cs(c.ws_bytes / long(sizeof(cplx<T>))), ts(c.ws_bytes / long(sizeof(T))) {
+    arena ar{c.scratch};
+    ws0.carve(ar, c.d);
+    norm0 = reinterpret_cast<T*>(c.scratch + c.norm_offset);
   }
 };
 
-/// Step 6: W <- Pi_S(W - beta_{l,i} D / ||D||_F) (eq. 18).
+/// Between the GEMMs, one item per entry: S <- diag(d) S (R K entries), then dir = -A_t^H
+/// (Nt K entries): surrogate_weigh and surrogate_dir_init (g is not needed here).
 template <class T>
-struct phase_step {
+struct item_weigh {
   chunk<T> c;
-  long beta_slot;  // l * l_in + i
-  JCAS_HD void operator()(long b) const {
+  cplx<T>*s0, *dir0;
+  const cplx<T>* ah0;
+  const T* d0;
+  index_t r, lds;
+  long cs, ts;
+  item_weigh(const chunk<T>& ch, const chunk_layout<T>& lay)
+      : c(ch),
+        s0(lay.ws0.lw.sur.s.data),
+        dir0(lay.ws0.dir.data),
+        ah0(lay.ws0.lw.sur.ah.data),
+        d0(lay.ws0.lw.sur.d),
+        r(surrogate_cols(ch.d, ch.rank1)),
+        lds(lay.ws0.lw.sur.s.ld),
+        cs(lay.cs),
+        ts(lay.ts) {}
+  long items() const { return long(r) * c.d.k + long(c.d.nt) * c.d.k; }
+  JCAS_HD void operator()(long b, long i) const {
     if (c.failed(b)) return;
-    solver_ws<T> ws = c.ws(b);
-    normalized_step<T>(c.w(b), ws.dir, c.p.beta[beta_slot], c.sys.pt);
+    const long rk = long(r) * c.d.k;
+    if (i < rk) {
+      const long rr = i % r, k = i / r;
+      s0[b * cs + rr + k * lds] *= d0[b * ts + rr];
+    } else {
+      dir0[b * cs + i - rk] = -ah0[b * cs + i - rk];
+    }
+  }
+};
+
+/// |dir_i|^2, summed per realization into ||D||_F^2 (eq. 18's normalisation).
+template <class T>
+struct item_dir_norm {
+  const cplx<T>* dir0;
+  long cs;
+  JCAS_HD T operator()(long b, long i) const { return norm2(dir0[b * cs + i]); }
+};
+template <class T>
+struct store_norm {
+  T* norm0;
+  long ts;
+  JCAS_HD void operator()(long b, T v) const { norm0[b * ts] = v; }
+};
+
+/// Step 6, first half, one item per entry of W: W <- W - beta_{l,i} D / ||D||_F (eq. 18;
+/// no move when D = 0, as normalized_step).
+template <class T>
+struct item_step {
+  chunk<T> c;
+  const cplx<T>* dir0;
+  const T* norm0;
+  long cs, ts, beta_slot;  // beta_slot = l * l_in + i
+  JCAS_HD void operator()(long b, long i) const {
+    if (c.failed(b)) return;
+    const T nd = sqrt(norm0[b * ts]);
+    if (!(nd > T(0))) return;
+    c.wf[b * c.wf_len() + i] -= dir0[b * cs + i] * (c.p.beta[beta_slot] / nd);
+  }
+};
+
+/// Step 6, second half, one item per row of W: Pi_S (SPEC.md 1).
+template <class T>
+struct item_project {
+  chunk<T> c;
+  const T* norm0;
+  long ts;
+  JCAS_HD void operator()(long b, long n) const {
+    if (c.failed(b) || !(norm0[b * ts] > T(0))) return;
+    project_row(c.w(b), index_t(n), T(sqrt(c.sys.pt / T(c.d.nt))));
   }
 };
 
@@ -201,29 +274,26 @@ template <class T>
 struct chunk_gemms {
   gemm_batch<T> lhw, ls, hw;
   const chunk<T>* c;
-  solver_ws<T> ws0;
-  long stride;  // elements between realizations' workspaces
+  const chunk_layout<T>* lay;
 
-  explicit chunk_gemms(const chunk<T>& ch) : c(&ch), stride(ch.ws_bytes / long(sizeof(cplx<T>))) {
-    arena ar{ch.scratch};
-    ws0.carve(ar, ch.d);
+  chunk_gemms(const chunk<T>& ch, const chunk_layout<T>& l) : c(&ch), lay(&l) {
     const problem_dims& d = ch.d;
-    const surrogate<T>& s = ws0.lw.sur;
+    const surrogate<T>& s = l.ws0.lw.sur;
     const index_t r = surrogate_cols(d, ch.rank1);
+    const long st = l.cs;
     // S = L^H W and dir += L S (eq. 16).
-    lhw = {true, r,           d.k,  d.nt,     s.l.data, s.l.ld, stride,  ch.wf,
-           d.nt, ch.wf_len(), T(0), s.s.data, s.s.ld,   stride, ch.count};
-    ls = {false,  d.nt, d.k,          r,          s.l.data, s.l.ld,  stride, s.s.data, s.s.ld,
-          stride, T(1), ws0.dir.data, ws0.dir.ld, stride,   ch.count};
+    lhw = {true, r, d.k, d.nt, s.l.data, s.l.ld, st, ch.wf, d.nt, ch.wf_len(), T(0), s.s.data, s.s.ld, st, ch.count};
+    ls = {false, d.nt,           d.k,          r,  s.l.data, s.l.ld, st, s.s.data, s.s.ld, st,
+          T(1),  l.ws0.dir.data, l.ws0.dir.ld, st, ch.count};
     // E = H^H W (SPEC.md 2).
-    hw = {true, d.k,         d.k,  d.nt,      ch.h, d.nt,   long(d.nt) * d.k, ch.wf,
-          d.nt, ch.wf_len(), T(0), ws0.mt.hw, d.k,  stride, ch.count};
+    hw = {true, d.k,         d.k,  d.nt,        ch.h, d.nt, long(d.nt) * d.k, ch.wf,
+          d.nt, ch.wf_len(), T(0), l.ws0.mt.hw, d.k,  st,   ch.count};
   }
   /// P_j = G_j W for dense G (block j of every realization's G).
   gemm_batch<T> p(index_t j) const {
     const problem_dims& d = c->d;
     return {false,   d.nr, d.k,         d.nt, c->g + long(j) * d.nr * d.nt, d.nr, long(d.j()) * d.nr * d.nt,
-            c->wf,   d.nt, c->wf_len(), T(0), ws0.mt.pcol(j, 0, d),         d.nr, stride,
+            c->wf,   d.nt, c->wf_len(), T(0), lay->ws0.mt.pcol(j, 0, d),    d.nr, lay->cs,
             c->count};
   }
   /// The products the metrics read: E, and P_j when G is dense.
@@ -236,27 +306,34 @@ struct chunk_gemms {
 };
 
 /// Algorithm 1 on every realization of the chunk: unfolded_forward's steps, in its
-/// order, with the products of every D(W) as two batched GEMMs. c.p.beta, mu tables and
-/// every chunk array must be where the executor's phases run (host or device memory).
+/// order, with the dense products as batched GEMMs and the element-wise steps as item
+/// phases. c.p.beta, the mu tables and every chunk array must be where the executor's
+/// phases run (host or device memory).
 template <class T, class Exec>
 void unfolded_batched(Exec& ex, const chunk<T>& c) {
   if (c.init)
     ex.for_each(c.count, phase_init<T>{c});
   else
     ex.for_each(c.count, phase_clear<T>{c});
-  const chunk_gemms<T> g(c);
+  const chunk_layout<T> lay(c);
+  const chunk_gemms<T> g(c, lay);
+  const item_weigh<T> weigh(c, lay);
+  const long nw = long(c.d.nt) * c.d.k;
   g.metrics(ex);
   ex.for_each(c.count, phase_start<T>{c});
   for (index_t l = 0; l < c.p.l_out; ++l) {
     ex.for_each(c.count, phase_prepare<T>{c, l});
     for (index_t rep = 0; rep < c.p.i_w; ++rep)
       for (index_t i = 0; i < c.p.l_in; ++i) {
-        if (!c.p.frozen || (rep == 0 && i == 0)) {
+        if (!c.p.frozen || (rep == 0 && i == 0)) {  // D(W) (eq. 16) and ||D||_F
           ex.gemm(g.lhw);
-          ex.for_each(c.count, phase_weigh<T>{c});
+          ex.for_each_item(c.count, weigh.items(), weigh);
           ex.gemm(g.ls);
+          ex.sum_each(c.count, nw, item_dir_norm<T>{lay.ws0.dir.data, lay.cs}, store_norm<T>{lay.norm0, lay.ts});
         }
-        ex.for_each(c.count, phase_step<T>{c, long(l) * c.p.l_in + i});
+        ex.for_each_item(c.count, nw,
+                         item_step<T>{c, lay.ws0.dir.data, lay.norm0, lay.cs, lay.ts, long(l) * c.p.l_in + i});
+        ex.for_each_item(c.count, c.d.nt, item_project<T>{c, lay.norm0, lay.ts});
       }
     g.metrics(ex);
     ex.for_each(c.count, phase_metrics<T>{c, l});

@@ -6,6 +6,22 @@
 
 namespace jcas::core {
 
+/// Pi_S on row n of W alone: scaled to norm row_norm = sqrt(Pt/Nt), or, a zero row, set
+/// to equal power on every user. Returns 1 for a zero row, else 0.
+template <class T>
+JCAS_HD inline index_t project_row(mview<T> w, index_t n, T row_norm) {
+  T s = 0;
+  for (index_t k = 0; k < w.cols; ++k) s += norm2(w(n, k));
+  if (s > T(0)) {
+    const T f = row_norm / sqrt(s);
+    for (index_t k = 0; k < w.cols; ++k) w(n, k) *= f;
+    return 0;
+  }
+  const T e = row_norm / sqrt(T(w.cols));
+  for (index_t k = 0; k < w.cols; ++k) w(n, k) = cplx<T>(e);
+  return 1;
+}
+
 /// In-place Pi_S on W (Nt x K). A zero row (no direction to keep) is set to equal
 /// power on every user, sqrt(Pt/(Nt K)) each, real and positive: deterministic, finite
 /// and feasible. Returns the number of zero rows met.
@@ -20,18 +36,7 @@ JCAS_HD inline index_t project_power(mview<T> w, T pt) {
   const T row_norm = sqrt(pt / T(w.rows));
   index_t zero_rows = 0;
   if (w.rows <= block) {
-    for (index_t n = 0; n < w.rows; ++n) {
-      T s = 0;
-      for (index_t k = 0; k < w.cols; ++k) s += norm2(w(n, k));
-      if (s > T(0)) {
-        const T f = row_norm / sqrt(s);
-        for (index_t k = 0; k < w.cols; ++k) w(n, k) *= f;
-      } else {
-        ++zero_rows;
-        const T e = row_norm / sqrt(T(w.cols));
-        for (index_t k = 0; k < w.cols; ++k) w(n, k) = cplx<T>(e);
-      }
-    }
+    for (index_t n = 0; n < w.rows; ++n) zero_rows += project_row(w, n, row_norm);
     return zero_rows;
   }
   for (index_t n0 = 0; n0 < w.rows; n0 += block) {
