@@ -52,6 +52,17 @@ struct batch_inputs {
       load_start<T>(w0, f0, d, b, wf.data() + i * wf_len);
     }
   }
+  /// Points a batch description (core::chunk, the CUDA backend's device_batch: members
+  /// rank1, h, g, u, v, wf) at these arrays.
+  template <class Batch>
+  void attach(Batch& b) {
+    b.rank1 = rank1;
+    b.h = h.data();
+    b.g = g.data();
+    b.u = u.data();
+    b.v = v.data();
+    b.wf = wf.data();
+  }
 };
 
 }  // namespace jcas::host

@@ -133,12 +133,7 @@ void solve_unfolded_gemm(const channel_set& cs, const solve_options& o, const co
     res.assign(size_t(n) * 4, T(0));
     st.assign(size_t(n), 0);
     c.count = n;
-    c.rank1 = in.rank1;
-    c.h = in.h.data();
-    c.g = in.g.data();
-    c.u = in.u.data();
-    c.v = in.v.data();
-    c.wf = in.wf.data();
+    in.attach(c);
     c.curve = curve.data();
     c.res = res.data();
     c.st = st.data();

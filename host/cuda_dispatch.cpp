@@ -25,16 +25,6 @@ void require_device(int device) {
                              " device(s) present");
 }
 
-template <class T>
-void attach(host::batch_inputs<T>& in, detail::device_batch<T>& b) {
-  b.rank1 = in.rank1;
-  b.h = in.h.data();
-  b.g = in.g.data();
-  b.u = in.u.data();
-  b.v = in.v.data();
-  b.wf = in.wf.data();
-}
-
 std::vector<long> all_of(long n) {
   std::vector<long> idx(static_cast<size_t>(n));
   for (long i = 0; i < n; ++i) idx[i] = i;
@@ -76,7 +66,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   b.products = o.products;
   out.curve_len = b.cfg.curve_len();
   host::batch_inputs<T> in(cs, out.w, out.f, all_of(cs.count));
-  attach(in, b);
+  in.attach(b);
   b.init = on_device                     ? detail::device_init::core
            : o.f0 == f0_method::cusolver ? detail::device_init::cusolver  // init_batch wrote W0 only
                                          : detail::device_init::none;
@@ -156,7 +146,7 @@ double loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const
   const host::model_tables<double> tables(model);
   b.cfg.unfolded = host::make_unfolded<double>(model, tables);
   host::batch_inputs<double> in(cs, w0, f0, idx);
-  attach(in, b);
+  in.attach(b);
   const long np = long(model.beta.size()) + b.cfg.unfolded.mu_count();
   std::vector<int> st(size_t(b.count));
   b.status = st.data();

@@ -126,6 +126,33 @@ struct device_outputs {
   }
 };
 
+/// A chunk's device buffers: the inputs, the cuSOLVER F0 route (init = cusolver) and the
+/// outputs, for `size` realizations: as many as fit half the free device memory with
+/// `scratch_per_item` bytes of scratch each, at most 65536.
+template <class T>
+struct device_chunk {
+  long size;
+  device_inputs<T> in;
+  std::unique_ptr<f0_cusolver_route<T>> f0;
+  device_outputs<T> out;
+  device_chunk(const device_batch<T>& hb, size_t scratch_per_item)
+      : size(chunk_size(hb.count,
+                        scratch_per_item + device_outputs<T>::bytes_per_item(hb.cfg.curve_len()) +
+                            input_bytes<T>(hb.dims) +
+                            (hb.init == device_init::cusolver ? f0_cusolver_route<T>::bytes_per_item(hb.dims) : 0),
+                        1L << 16)),
+        in(hb, size),
+        out(size, hb.cfg.curve_len()) {
+    if (hb.init == device_init::cusolver) f0 = std::make_unique<f0_cusolver_route<T>>(hb.dims, size);
+  }
+  /// Realizations b0 .. b0+n-1 to the device, then F0 by cuSOLVER where asked.
+  void upload(const device_batch<T>& hb, long b0, long n) {
+    in.upload(hb, b0, n);
+    if (f0) f0->run(hb.sys, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, n, b0);
+  }
+  void download(const device_batch<T>& hb, long b0, long n) const { out.download(hb, in, b0, n); }
+};
+
 /// Where a thread keeps its realization's scratch (solver_ws, f0_ws), chosen by the
 /// Slot parameter of solve_kernel:
 ///   Slot > 0  a Slot-byte array in the thread's local memory. The hardware interleaves
@@ -216,39 +243,32 @@ extern template cudaError_t launch_solve<double, local_slot_bytes>(const solve_a
 template <class T>
 void solve(const device_batch<T>& hb, int device) {
   const problem_dims d = hb.dims;
-  const bool in_kernel = hb.init == device_init::core, by_cusolver = hb.init == device_init::cusolver;
+  const bool in_kernel = hb.init == device_init::core;
   const long ws_bytes = core::solver_ws<T>::bytes(d, hb.cfg.smooth()) + (in_kernel ? core::f0_ws<T>::bytes(d) : 0);
   if (hb.cfg.algo == algorithm::unfolded && hb.products != products_route::loops &&
       (hb.products == products_route::gemm || ws_bytes > local_slot_bytes))
     return solve_gemm<T>(hb, device);
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   const long slot = scratch_slot_for(ws_bytes);
-  const int clen = hb.cfg.curve_len();
   const device_model<T> model(hb.cfg.unfolded);
   core::solver_config<T> cfg = hb.cfg;
   cfg.unfolded = model.up;
   // Chunks bound the global scratch (if any), the inputs and the outputs in device memory.
-  const size_t item = (slot ? 0 : size_t(ws_bytes)) + device_outputs<T>::bytes_per_item(clen) + input_bytes<T>(d) +
-                      (by_cusolver ? f0_cusolver_route<T>::bytes_per_item(d) : 0);
-  const long chunk = chunk_size(hb.count, item, 1L << 16);
-  device_inputs<T> in(hb, chunk);
-  std::unique_ptr<f0_cusolver_route<T>> f0;
-  if (by_cusolver) f0 = std::make_unique<f0_cusolver_route<T>>(d, chunk);
-  device_outputs<T> out(chunk, clen);
-  dev_buf<char> scratch(slot ? 0 : size_t(chunk * ws_bytes));
-  for (long b0 = 0; b0 < hb.count; b0 += chunk) {
-    const long n = std::min(chunk, hb.count - b0);
-    in.upload(hb, b0, n);
-    if (f0) f0->run(hb.sys, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, n, b0);
-    const solve_args<T> a{d,      hb.sys, cfg,     n,           hb.rank1,  in_kernel, in.h.p,    in.g.p,
-                          in.u.p, in.v.p, in.wf.p, out.curve.p, out.res.p, out.st.p,  scratch.p, ws_bytes};
+  device_chunk<T> ch(hb, slot ? 0 : size_t(ws_bytes));
+  dev_buf<char> scratch(slot ? 0 : size_t(ch.size * ws_bytes));
+  for (long b0 = 0; b0 < hb.count; b0 += ch.size) {
+    const long n = std::min(ch.size, hb.count - b0);
+    ch.upload(hb, b0, n);
+    const solve_args<T> a{d,         hb.sys,    cfg,       n,          hb.rank1,       in_kernel,    ch.in.h.p,
+                          ch.in.g.p, ch.in.u.p, ch.in.v.p, ch.in.wf.p, ch.out.curve.p, ch.out.res.p, ch.out.st.p,
+                          scratch.p, ws_bytes};
     const cudaError_t e = slot ? launch_solve<T, local_slot_bytes>(a) : launch_solve<T, 0>(a);
     if (e != cudaSuccess)
       throw std::runtime_error(std::string("CUDA solve kernel (") + (slot ? "local" : "global") +
                                " scratch) failed to launch: " + cudaGetErrorString(e) +
                                (slot ? "; JCAS_CUDA_SCRATCH=global keeps the scratch in global memory" : ""));
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());
-    out.download(hb, in, b0, n);
+    ch.download(hb, b0, n);
   }
 }
 

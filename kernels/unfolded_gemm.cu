@@ -97,7 +97,6 @@ template <class T>
 void solve_gemm(const device_batch<T>& hb, int device) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   const problem_dims d = hb.dims;
-  const bool by_cusolver = hb.init == device_init::cusolver;
   core::chunk<T> c;
   c.d = d;
   c.sys = hb.sys;
@@ -105,34 +104,26 @@ void solve_gemm(const device_batch<T>& hb, int device) {
   c.size_scratch();
   const device_model<T> model(hb.cfg.unfolded);
   c.p = model.up;
-  const int clen = hb.cfg.curve_len();
-  const size_t item = size_t(c.ws_bytes) + device_outputs<T>::bytes_per_item(clen) + input_bytes<T>(d) +
-                      (by_cusolver ? f0_cusolver_route<T>::bytes_per_item(d) : 0);
-  const long chunk = chunk_size(hb.count, item, 1L << 16);
-  device_inputs<T> in(hb, chunk);
-  std::unique_ptr<f0_cusolver_route<T>> f0;
-  if (by_cusolver) f0 = std::make_unique<f0_cusolver_route<T>>(d, chunk);
-  device_outputs<T> out(chunk, clen);
-  dev_buf<char> scratch(size_t(chunk * c.ws_bytes));
+  device_chunk<T> ch(hb, size_t(c.ws_bytes));
+  dev_buf<char> scratch(size_t(ch.size * c.ws_bytes));
   const cuda_exec ex;
-  for (long b0 = 0; b0 < hb.count; b0 += chunk) {
-    const long n = std::min(chunk, hb.count - b0);
-    in.upload(hb, b0, n);
-    if (f0) f0->run(hb.sys, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, n, b0);
+  for (long b0 = 0; b0 < hb.count; b0 += ch.size) {
+    const long n = std::min(ch.size, hb.count - b0);
+    ch.upload(hb, b0, n);
     c.count = n;
     c.rank1 = hb.rank1;
-    c.h = in.h.p;
-    c.g = in.g.p;
-    c.u = in.u.p;
-    c.v = in.v.p;
-    c.wf = in.wf.p;
-    c.curve = out.curve.p;
-    c.res = out.res.p;
-    c.st = out.st.p;
+    c.h = ch.in.h.p;
+    c.g = ch.in.g.p;
+    c.u = ch.in.u.p;
+    c.v = ch.in.v.p;
+    c.wf = ch.in.wf.p;
+    c.curve = ch.out.curve.p;
+    c.res = ch.out.res.p;
+    c.st = ch.out.st.p;
     c.scratch = scratch.p;
     core::unfolded_batched(ex, c);
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());
-    out.download(hb, in, b0, n);
+    ch.download(hb, b0, n);
   }
 }
 

@@ -95,12 +95,7 @@ struct chunk_run {
     res.assign(size_t(cs.count) * 4, T(-1));
     st.assign(size_t(cs.count), -1);
     c.count = cs.count;
-    c.rank1 = in.rank1;
-    c.h = in.h.data();
-    c.g = in.g.data();
-    c.u = in.u.data();
-    c.v = in.v.data();
-    c.wf = in.wf.data();
+    in.attach(c);
     c.curve = curve.data();
     c.res = res.data();
     c.st = st.data();

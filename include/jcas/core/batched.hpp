@@ -133,18 +133,6 @@ JCAS_HD inline void chunk_metrics(const chunk<T>& c, long b, solver_ws<T>& ws) {
   sensing_metrics<T>(c.f(b), c.d, c.sys, min_c, ws.mt);
 }
 
-/// h(W0, F0): the metrics the first layer starts from, curve[0].
-template <class T>
-struct phase_start {
-  chunk<T> c;
-  JCAS_HD void operator()(long b) const {
-    if (c.failed(b)) return;
-    solver_ws<T> ws = c.ws(b);
-    chunk_metrics(c, b, ws);
-    c.curve[b * (c.p.l_out + 1)] = ws.mt.objective;
-  }
-};
-
 /// Steps 1-5 of layer l: F' and the W-subproblem (L, d, A_t^H).
 template <class T>
 struct phase_prepare {
@@ -250,7 +238,7 @@ struct item_project {
 };
 
 /// After layer l: the metrics of (W^[l], F^[l]) (the next layer's input), curve[l + 1],
-/// and the results so far.
+/// and the results so far; l = -1: h(W0, F0), curve[0], before the first layer.
 template <class T>
 struct phase_metrics {
   chunk<T> c;
@@ -320,7 +308,7 @@ void unfolded_batched(Exec& ex, const chunk<T>& c) {
   const item_weigh<T> weigh(c, lay);
   const long nw = long(c.d.nt) * c.d.k;
   g.metrics(ex);
-  ex.for_each(c.count, phase_start<T>{c});
+  ex.for_each(c.count, phase_metrics<T>{c, -1});
   for (index_t l = 0; l < c.p.l_out; ++l) {
     ex.for_each(c.count, phase_prepare<T>{c, l});
     for (index_t rep = 0; rep < c.p.i_w; ++rep)
