@@ -65,4 +65,14 @@ struct batch_inputs {
   }
 };
 
+/// Realization b's results from a batch route's row res = {objective, min_gamma_c,
+/// min_gamma_s, outer} (the CUDA kernels' and core::chunk's layout) into out.
+template <class T>
+void store_results(const T* res, long b, solve_output& out) {
+  out.objective[b] = double(res[0]);
+  out.min_sinr[b] = double(res[1]);
+  out.min_scnr[b] = double(res[2]);
+  out.outer[b] = int(res[3]);
+}
+
 }  // namespace jcas::host

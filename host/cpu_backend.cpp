@@ -123,7 +123,6 @@ void solve_unfolded_gemm(const channel_set& cs, const solve_options& o, const co
   std::vector<T> curve, res;
   std::vector<int> st;
   openblas_set_num_threads(1);  // parallelism is over realizations
-  const long nw = long(d.nt) * d.k, nf = long(d.nr) * d.m;
   for (long b0 = 0; b0 < cs.count; b0 += chunk_n) {
     const long n = std::min(chunk_n, cs.count - b0);
     std::vector<long> idx(static_cast<size_t>(n));
@@ -143,14 +142,9 @@ void solve_unfolded_gemm(const channel_set& cs, const solve_options& o, const co
       const long b = b0 + i;
       if (st[i] != int(status::ok))
         throw std::runtime_error("realization " + std::to_string(b) + ": unfolded: " + to_string(status(st[i])));
-      const cplx<T>* wf = in.wf.data() + i * (nw + nf);
-      for (long e = 0; e < nw; ++e) out.w[b * nw + e] = zd(wf[e].re, wf[e].im);
-      for (long e = 0; e < nf; ++e) out.f[b * nf + e] = zd(wf[nw + e].re, wf[nw + e].im);
+      host::store_solution<T>(in.wf.data() + i * c.wf_len(), d, b, out.w, out.f);
       for (int e = 0; e < clen; ++e) out.curve[size_t(b) * clen + e] = double(curve[size_t(i) * clen + e]);
-      out.objective[b] = double(res[4 * i]);
-      out.min_sinr[b] = double(res[4 * i + 1]);
-      out.min_scnr[b] = double(res[4 * i + 2]);
-      out.outer[b] = cfg.unfolded.l_out;
+      host::store_results<T>(res.data() + 4 * i, b, out);
       out.inner[b] = long(cfg.unfolded.l_out) * cfg.unfolded.l_in * cfg.unfolded.i_w;
     }
     if (o.progress) o.progress(b0 + n, cs.count);
@@ -206,9 +200,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
     status st = status::ok;
     rc.visit([&](const auto& ch) { st = core::solve_one<T>(ch, d, sys, cfg, w, f, curve.data(), ws, res); });
     check(st, to_string(o.algo).c_str());
-    for (long i = 0; i < long(d.nt) * d.k; ++i) out.w[b * cs.h_stride() + i] = zd(wf[i].re, wf[i].im);
-    for (long i = 0; i < long(d.nr) * d.m; ++i)
-      out.f[b * long(d.nr) * d.m + i] = zd(wf[d.nt * d.k + i].re, wf[d.nt * d.k + i].im);
+    host::store_solution<T>(wf.data(), d, b, out.w, out.f);
     for (int i = 0; i < out.curve_len; ++i) out.curve[size_t(b) * out.curve_len + i] = double(curve[i]);
     out.objective[b] = double(res.objective);
     out.min_sinr[b] = double(res.min_gamma_c);

@@ -90,18 +90,8 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   out.inner.assign(cs.count, o.algo == algorithm::unfolded ? long(model.l_out) * model.l_in * model.i_w : 0);
   const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
   for (long i = 0; i < cs.count; ++i) {
-    for (long e = 0; e < long(d.nt) * d.k; ++e) {
-      const cplx<T> z = in.wf[i * wf_len + e];
-      out.w[i * d.nt * d.k + e] = zd(z.re, z.im);
-    }
-    for (long e = 0; e < long(d.nr) * d.m; ++e) {
-      const cplx<T> z = in.wf[i * wf_len + d.nt * d.k + e];
-      out.f[i * d.nr * d.m + e] = zd(z.re, z.im);
-    }
-    out.objective[i] = res[4 * i];
-    out.min_sinr[i] = res[4 * i + 1];
-    out.min_scnr[i] = res[4 * i + 2];
-    out.outer[i] = int(res[4 * i + 3]);
+    host::store_solution<T>(in.wf.data() + i * wf_len, d, i, out.w, out.f);
+    host::store_results<T>(res.data() + 4 * i, i, out);
   }
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;

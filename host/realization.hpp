@@ -56,4 +56,12 @@ void load_start(const std::vector<zd>& w0, const std::vector<zd>& f0, const prob
   for (long i = 0; i < nf; ++i) wf[nw + i] = cplx<T>(T(f0[b * nf + i].real()), T(f0[b * nf + i].imag()));
 }
 
+/// The inverse of load_start: wf (W | F in precision T) into realization b of w and f.
+template <class T>
+void store_solution(const cplx<T>* wf, const problem_dims& d, long b, std::vector<zd>& w, std::vector<zd>& f) {
+  const long nw = long(d.nt) * d.k, nf = long(d.nr) * d.m;
+  for (long i = 0; i < nw; ++i) w[b * nw + i] = zd(wf[i].re, wf[i].im);
+  for (long i = 0; i < nf; ++i) f[b * nf + i] = zd(wf[nw + i].re, wf[nw + i].im);
+}
+
 }  // namespace jcas::host

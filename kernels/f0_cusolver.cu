@@ -64,13 +64,9 @@ __global__ void pencil_kernel(problem_dims d, system_params<T> sys, long n, bool
   const long i = long(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m, nn = long(d.nr) * d.nr;
-  const core::cview<T> w(wf + i * wf_len, d.nt, d.k), hv(h + i * d.nt * d.k, d.nt, d.k);
+  const core::cview<T> w(wf + i * wf_len, d.nt, d.k);
   cplx<T>* pi = p + i * long(d.j()) * d.k * d.nr;
-  if (rank1)
-    core::f0_products<T>(core::rank1_channels<T>{hv, u + i * d.nr * d.j(), v + i * d.nt * d.j(), d.nr, d.nt, d.j()}, d,
-                         w, pi);
-  else
-    core::f0_products<T>(core::dense_channels<T>{hv, g + i * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()}, d, w, pi);
+  core::visit_batch_channels<T>(d, rank1, h, g, u, v, i, [&](const auto& ch) { core::f0_products<T>(ch, d, w, pi); });
   for (index_t m = 0; m < d.m; ++m) {
     const long e = (i * d.m + m) * nn;
     core::f0_pencil<T>(d, sys, pi, m, core::mview<T>(a + e, d.nr, d.nr), core::mview<T>(b + e, d.nr, d.nr));

@@ -5,6 +5,8 @@
 // route for large arrays (Nt up to 256, K up to 64), where a realization's scratch is far
 // larger than a thread's local memory or a block's shared memory and the products are
 // nearly all of the work; cuda_common.cuh's solve() chooses it.
+#include <type_traits>
+
 #include "jcas/core/batched.hpp"
 #include "kernels/cublas_util.hpp"
 #include "kernels/cuda_common.cuh"
@@ -45,19 +47,19 @@ __global__ void sum_kernel(long items, Fn fn, Store store) {
 }
 
 /// cuBLAS's strided batched GEMM for precision T (cplx<T> has cuComplex's layout).
-inline cublasStatus_t gemm_strided(cublasHandle_t h, const core::gemm_batch<float>& g) {
-  const cuComplex one{1, 0}, beta{g.beta, 0};
-  return cublasCgemmStridedBatched(h, g.conj_a ? CUBLAS_OP_C : CUBLAS_OP_N, CUBLAS_OP_N, g.m, g.n, g.k, &one,
-                                   reinterpret_cast<const cuComplex*>(g.a), g.lda, g.stride_a,
-                                   reinterpret_cast<const cuComplex*>(g.b), g.ldb, g.stride_b, &beta,
-                                   reinterpret_cast<cuComplex*>(g.c), g.ldc, g.stride_c, int(g.count));
-}
-inline cublasStatus_t gemm_strided(cublasHandle_t h, const core::gemm_batch<double>& g) {
-  const cuDoubleComplex one{1, 0}, beta{g.beta, 0};
-  return cublasZgemmStridedBatched(h, g.conj_a ? CUBLAS_OP_C : CUBLAS_OP_N, CUBLAS_OP_N, g.m, g.n, g.k, &one,
-                                   reinterpret_cast<const cuDoubleComplex*>(g.a), g.lda, g.stride_a,
-                                   reinterpret_cast<const cuDoubleComplex*>(g.b), g.ldb, g.stride_b, &beta,
-                                   reinterpret_cast<cuDoubleComplex*>(g.c), g.ldc, g.stride_c, int(g.count));
+template <class T>
+cublasStatus_t gemm_strided(cublasHandle_t h, const core::gemm_batch<T>& g) {
+  using c = std::conditional_t<std::is_same_v<T, double>, cuDoubleComplex, cuComplex>;
+  const c one{1, 0}, beta{g.beta, 0};
+  const cublasOperation_t op = g.conj_a ? CUBLAS_OP_C : CUBLAS_OP_N;
+  const c *a = reinterpret_cast<const c*>(g.a), *b = reinterpret_cast<const c*>(g.b);
+  c* y = reinterpret_cast<c*>(g.c);
+  if constexpr (std::is_same_v<T, double>)
+    return cublasZgemmStridedBatched(h, op, CUBLAS_OP_N, g.m, g.n, g.k, &one, a, g.lda, g.stride_a, b, g.ldb,
+                                     g.stride_b, &beta, y, g.ldc, g.stride_c, int(g.count));
+  else
+    return cublasCgemmStridedBatched(h, op, CUBLAS_OP_N, g.m, g.n, g.k, &one, a, g.lda, g.stride_a, b, g.ldb,
+                                     g.stride_b, &beta, y, g.ldc, g.stride_c, int(g.count));
 }
 
 /// The executor of core::unfolded_batched on one device (default stream: the phases and

@@ -65,7 +65,7 @@ struct chunk {
   char* scratch = nullptr;
   long ws_bytes = 0, f0_offset = 0, norm_offset = 0;  // set by size_scratch
 
-  /// Sizes realization b's scratch slice: solver_ws, (init) f0_ws, then ||D||_F^2.
+  /// Sizes realization b's scratch slice: solver_ws, (init) f0_ws, then ||D||_F.
   void size_scratch() {
     f0_offset = solver_ws<T>::bytes(d);
     norm_offset = f0_offset + (init ? f0_ws<T>::bytes(d) : 0);
@@ -154,7 +154,7 @@ template <class T>
 struct chunk_layout {
   solver_ws<T> ws0;
   long cs = 0, ts = 0;  // cplx<T> and T elements between realizations' workspaces
-  T* norm0 = nullptr;   // ||D||_F^2 of realization 0
+  T* norm0 = nullptr;   // ||D||_F of realization 0
   explicit chunk_layout(const chunk<T>& c) : cs(c.ws_bytes / long(sizeof(cplx<T>))), ts(c.ws_bytes / long(sizeof(T))) {
     arena ar{c.scratch};
     ws0.carve(ar, c.d);
@@ -195,7 +195,7 @@ struct item_weigh {
   }
 };
 
-/// |dir_i|^2, summed per realization into ||D||_F^2 (eq. 18's normalisation).
+/// |dir_i|^2, summed per realization; store_norm keeps ||D||_F (eq. 18's normalisation).
 template <class T>
 struct item_dir_norm {
   const cplx<T>* dir0;
@@ -206,7 +206,7 @@ template <class T>
 struct store_norm {
   T* norm0;
   long ts;
-  JCAS_HD void operator()(long b, T v) const { norm0[b * ts] = v; }
+  JCAS_HD void operator()(long b, T sum) const { norm0[b * ts] = sqrt(sum); }
 };
 
 /// Step 6, first half, one item per entry of W: W <- W - beta_{l,i} D / ||D||_F (eq. 18;
@@ -219,7 +219,7 @@ struct item_step {
   long cs, ts, beta_slot;  // beta_slot = l * l_in + i
   JCAS_HD void operator()(long b, long i) const {
     if (c.failed(b)) return;
-    const T nd = sqrt(norm0[b * ts]);
+    const T nd = norm0[b * ts];
     if (!(nd > T(0))) return;
     c.wf[b * c.wf_len() + i] -= dir0[b * cs + i] * (c.p.beta[beta_slot] / nd);
   }
