@@ -94,11 +94,12 @@ int main(int argc, char** argv) {
     long n;
   };
   std::vector<row> rows;
-  auto add = [&](const std::string& name, algorithm a, bool frozen, precision p, long n) {
+  auto add = [&](const std::string& name, algorithm a, bool frozen, precision p, long n, bool simd = true) {
     solve_options o;
     o.algo = a;
     o.model.frozen = frozen;
     o.prec = p;
+    o.simd = simd;
     o.threads = threads;
     rows.push_back({name, o, n});
   };
@@ -106,6 +107,8 @@ int main(int argc, char** argv) {
   add("unfolded f64 frozen", algorithm::unfolded, true, precision::f64, count);
   add("unfolded f32", algorithm::unfolded, false, precision::f32, count);
   add("unfolded f32 frozen", algorithm::unfolded, true, precision::f32, count);
+  add("unfolded f64 no-simd", algorithm::unfolded, false, precision::f64, count, false);
+  add("unfolded f32 no-simd", algorithm::unfolded, false, precision::f32, count, false);
   if (!quick) {
     add("ao-fixed f64", algorithm::ao_fixed, false, precision::f64, count / 4);
     add("ao-backtracking f64", algorithm::ao_backtracking, false, precision::f64, count / 4);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -30,33 +31,58 @@ namespace {
 
 int thread_count(int requested) { return requested > 0 ? requested : omp_get_max_threads(); }
 
-/// Runs body(b, thread_scratch) for every realization in parallel; the first failure
-/// (lowest realization index) is rethrown after the loop with the realization named.
+/// A failure that names its realization inside a group of realizations.
+struct realization_failure : std::runtime_error {
+  long b;
+  realization_failure(long index, const std::string& what) : std::runtime_error(what), b(index) {}
+};
+
+/// Runs body(b0, n) for the realizations b0 .. b0 + n - 1 in groups of `lanes` (the last
+/// group may be shorter), in parallel. The first failure (lowest realization index) is
+/// rethrown after the loop with the realization named: a realization_failure names its
+/// own, any other exception the group's first.
 template <class Body>
-void parallel_realizations(long count, int threads, const std::function<void(long, long)>& progress, Body body) {
+void parallel_groups(long count, int lanes, int threads, const std::function<void(long, long)>& progress, Body body) {
   std::atomic<long> done{0};
   long failed_at = -1;
   std::string failure;
   openblas_set_num_threads(1);  // parallelism is over realizations
+  const long groups = (count + lanes - 1) / lanes;
 #pragma omp parallel num_threads(thread_count(threads))
   {
-#pragma omp for schedule(dynamic, 4)
-    for (long b = 0; b < count; ++b) {
+#pragma omp for schedule(dynamic, lanes == 1 ? 4 : 1)
+    for (long g = 0; g < groups; ++g) {
+      const long b0 = g * lanes, n = std::min<long>(lanes, count - b0);
+      long at = -1;
+      std::string what;
       try {
-        body(b);
+        body(b0, n);
+      } catch (const realization_failure& e) {
+        at = e.b;
+        what = e.what();
       } catch (const std::exception& e) {
+        at = b0;
+        what = e.what();
+      }
+      if (at >= 0) {
 #pragma omp critical(jcas_failure)
-        if (failed_at < 0 || b < failed_at) {
-          failed_at = b;
-          failure = e.what();
+        if (failed_at < 0 || at < failed_at) {
+          failed_at = at;
+          failure = what;
         }
       }
-      const long n = ++done;
-      if (progress && omp_get_thread_num() == 0) progress(n, count);
+      const long m = done += n;
+      if (progress && omp_get_thread_num() == 0) progress(m, count);
     }
   }
   if (progress) progress(count, count);
   if (failed_at >= 0) throw std::runtime_error("realization " + std::to_string(failed_at) + ": " + failure);
+}
+
+/// Runs body(b) for every realization in parallel (failures as parallel_groups).
+template <class Body>
+void parallel_realizations(long count, int threads, const std::function<void(long, long)>& progress, Body body) {
+  parallel_groups(count, 1, threads, progress, [&](long b, long) { body(b); });
 }
 
 void check(status s, const char* what) {
@@ -103,6 +129,120 @@ struct cpu_exec {
     }
   }
 };
+
+// ---------------------------------------------------------------------------------------
+// SIMD lanes: the unfolded solver on N realizations at once, the core instantiated with
+// T = pack<T, N> (jcas/pack.hpp), one realization per lane of a 256-bit vector.
+
+/// Realizations per SIMD group in precision T: one AVX2 vector (4 in f64, 8 in f32).
+template <class T>
+constexpr int simd_lanes = 32 / int(sizeof(T));
+
+/// Algorithm 1's parameters and the system, broadcast to every lane.
+template <class T, int N>
+struct packed_params {
+  using P = pack<T, N>;
+  std::vector<P> beta, mu_c, mu_s;
+  core::unfolded_params<P> p;
+  system_params<P> sys;
+  packed_params(const core::unfolded_params<T>& u, const system_params<T>& s)
+      : beta(u.beta, u.beta + long(u.l_out) * u.l_in), sys{P(s.pt), P(s.sigma_c2), P(s.sigma_s2), P(s.delta)} {
+    p.l_out = u.l_out;
+    p.l_in = u.l_in;
+    p.i_w = u.i_w;
+    p.frozen = u.frozen;
+    p.mu_c = P(u.mu_c);
+    p.mu_s = P(u.mu_s);
+    p.beta = beta.data();
+    if (u.per_layer_mu()) {
+      mu_c.assign(u.mu_c_layer, u.mu_c_layer + u.l_out);
+      mu_s.assign(u.mu_s_layer, u.mu_s_layer + u.l_out);
+      p.mu_c_layer = mu_c.data();
+      p.mu_s_layer = mu_s.data();
+    }
+  }
+};
+
+/// Algorithm 1 on up to N realizations at once: lane i < n solves realization idx[i]
+/// (channels in rc[i], rank one; start from out's W0 | F0), lanes n .. N - 1 repeat lane
+/// 0 and are discarded. Results go into out unless the core reports a failure in a lane
+/// (the status is returned and nothing written). A lane's arithmetic does not depend on
+/// the other lanes, so a realization gets the same result in any group, which keeps
+/// results independent of batch and chunk boundaries.
+template <class T, int N>
+status solve_packed(const channel_set& cs, const realization<T>* const* rc, const long* idx, int n,
+                    const packed_params<T, N>& pp, solve_output& out) {
+  using P = pack<T, N>;
+  const problem_dims d = cs.dims;
+  const long nw = long(d.nt) * d.k, nf = long(d.nr) * d.m;
+  thread_local std::vector<cplx<P>> h, u, v, wf;
+  thread_local std::vector<cplx<T>> lane;
+  thread_local std::vector<P> curve, scratch;
+  h.resize(size_t(nw));
+  u.resize(size_t(d.nr) * d.j());
+  v.resize(size_t(d.nt) * d.j());
+  wf.resize(size_t(nw + nf));
+  lane.resize(size_t(nw + nf));
+  for (int i = 0; i < N; ++i) {
+    const int s = i < n ? i : 0;
+    put_lane(h.data(), rc[s]->h.data(), nw, i);
+    put_lane(u.data(), rc[s]->u.data(), long(u.size()), i);
+    put_lane(v.data(), rc[s]->v.data(), long(v.size()), i);
+    host::load_start<T>(out.w, out.f, d, idx[s], lane.data());
+    put_lane(wf.data(), lane.data(), nw + nf, i);
+  }
+  scratch.resize(size_t(core::solver_ws<P>::bytes(d) / long(sizeof(P)) + 1));
+  arena ar{reinterpret_cast<char*>(scratch.data())};
+  core::solver_ws<P> ws;
+  ws.carve(ar, d);
+  curve.resize(size_t(out.curve_len));
+  const core::rank1_channels<P> ch{core::cview<P>(h.data(), d.nt, d.k), u.data(), v.data(), d.nr, d.nt, d.j()};
+  core::mview<P> w(wf.data(), d.nt, d.k), f(wf.data() + nw, d.nr, d.m);
+  core::solve_result<P> res;
+  const status st = core::unfolded_forward<P>(ch, d, pp.sys, pp.p, w, f, curve.data(), ws, res);
+  if (st != status::ok) return st;
+  for (int i = 0; i < n; ++i) {
+    const long b = idx[i];
+    get_lane(wf.data(), lane.data(), nw + nf, i);
+    host::store_solution<T>(lane.data(), d, b, out.w, out.f);
+    for (int e = 0; e < out.curve_len; ++e) out.curve[size_t(b) * out.curve_len + e] = double(curve[e].lane(i));
+    out.objective[b] = double(res.objective.lane(i));
+    out.min_sinr[b] = double(res.min_gamma_c.lane(i));
+    out.min_scnr[b] = double(res.min_gamma_s.lane(i));
+    out.outer[b] = res.outer;
+    out.inner[b] = res.inner;
+  }
+  return status::ok;
+}
+
+/// One group of up to N = simd_lanes<T> realizations b0 .. b0 + n - 1 of the unfolded
+/// solver: the rank-one ones in the SIMD lanes, the others (dense G) one at a time. When
+/// the packed solve fails, each realization is solved alone in the lanes, so the failure
+/// is reported for the realization that has it.
+template <class T, int N, class Scalar>
+void solve_group(const channel_set& cs, long b0, long n, const packed_params<T, N>& pp, solve_output& out,
+                 const Scalar& solve_scalar, std::atomic<long>& packed) {
+  thread_local realization<T> rc[N];
+  const realization<T>* lanes[N];
+  long idx[N];
+  int m = 0;
+  for (long b = b0; b < b0 + n; ++b) {
+    rc[m].load(cs, b);
+    if (rc[m].rank1) {
+      lanes[m] = &rc[m];
+      idx[m++] = b;
+    } else {
+      solve_scalar(b);
+    }
+  }
+  if (m == 0) return;
+  if (solve_packed<T, N>(cs, lanes, idx, m, pp, out) != status::ok)
+    for (int i = 0; i < m; ++i) {
+      const status st = solve_packed<T, N>(cs, lanes + i, idx + i, 1, pp, out);
+      if (st != status::ok) throw realization_failure(idx[i], "unfolded: " + to_string(st));
+    }
+  packed += m;
+}
 
 /// The unfolded solver by the batched-GEMM route, chunk by chunk; out holds W0 | F0 on
 /// entry (init_batch) and the results on return, as solve_typed's per-realization route.
@@ -180,8 +320,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
     return out;
   }
   const long ws_bytes = core::solver_ws<T>::bytes(d, cfg.smooth());
-
-  parallel_realizations(cs.count, o.threads, o.progress, [&](long b) {
+  const auto solve_scalar = [&](long b) {
     thread_local std::vector<char> scratch;
     thread_local realization<T> rc;
     thread_local std::vector<T> curve;
@@ -207,7 +346,26 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
     out.min_scnr[b] = double(res.min_gamma_s);
     out.outer[b] = res.outer;
     out.inner[b] = res.inner;
+  };
+  constexpr int lanes = simd_lanes<T>;
+  const bool simd = o.simd && o.algo == algorithm::unfolded;
+  std::optional<packed_params<T, lanes>> pp;
+  if (simd) pp.emplace(cfg.unfolded, sys);
+  const auto solve_named = [&](long b) {
+    try {
+      solve_scalar(b);
+    } catch (const std::exception& e) {
+      throw realization_failure(b, e.what());
+    }
+  };
+  std::atomic<long> packed{0};
+  parallel_groups(cs.count, simd ? lanes : 1, o.threads, o.progress, [&](long b0, long n) {
+    if (simd)
+      solve_group<T, lanes>(cs, b0, n, *pp, out, solve_named, packed);
+    else
+      solve_named(b0);
   });
+  out.simd_count = packed;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }

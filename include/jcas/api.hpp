@@ -108,6 +108,10 @@ struct solve_options {
   std::optional<w0_method> w0;  // empty: the model's start for unfolded, MRT otherwise
   precision prec = precision::f64;
   products_route products = products_route::automatic;
+  /// CPU, unfolded, per-realization loops, rank-one channels: run 4 (f64) or 8 (f32)
+  /// realizations at once, one per SIMD lane (the core instantiated with jcas::pack).
+  /// false: one realization at a time. Results agree to rounding.
+  bool simd = true;
   int threads = 0;                                      // 0: all cores
   std::function<void(long done, long total)> progress;  // called from one thread
 };
@@ -125,6 +129,7 @@ struct solve_output {
   std::vector<long> inner;
   double seconds = 0;       // wall time of the solve itself
   double init_seconds = 0;  // of which W0 / F0 on the host (init_batch)
+  long simd_count = 0;      // CPU: realizations solved in SIMD lanes (solve_options::simd)
 };
 
 /// Throws std::invalid_argument naming the field and value on any bad input.

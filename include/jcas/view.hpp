@@ -40,6 +40,8 @@ struct arena_t {
   long used = 0;
   template <class E>
   JCAS_HD E* take(long n) {
+    constexpr long align = alignof(E) > 16 ? long(alignof(E)) : 16;  // SIMD packs: 32
+    used = (used + align - 1) / align * align;
     E* p = Counting ? nullptr : reinterpret_cast<E*>(base + used);
     used += (long(n * sizeof(E)) + 15) / 16 * 16;  // keep 16-byte alignment
     return p;

@@ -223,6 +223,67 @@ TEST(CpuBatch, SameResultsForOneAndTwoThreadsAndFloatCloseToDouble) {
   for (long i = 0; i < cs.count; ++i) EXPECT_NEAR(c.objective[i], a.objective[i], 1e-3 * std::abs(a.objective[i]));
 }
 
+/// Realizations first .. first + n - 1 of cs as a batch of their own.
+channel_set slice(const channel_set& cs, long first, long n) {
+  channel_set s = cs;
+  s.count = n;
+  s.h.assign(cs.h.begin() + first * cs.h_stride(), cs.h.begin() + (first + n) * cs.h_stride());
+  s.g.assign(cs.g.begin() + first * cs.g_stride(), cs.g.begin() + (first + n) * cs.g_stride());
+  return s;
+}
+
+/// The SIMD route (4 or 8 realizations in the lanes, solve_options::simd) against one
+/// realization at a time, over the full 150 layers: rounding differences (FMA
+/// contraction) are amplified along the way at a few sensitive realizations, so the
+/// bound is on the typical realization and, looser, on the worst one.
+TEST(CpuBatch, SimdLanesAgreeWithOneRealizationAtATime) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 9, 0, 37);  // 9 groups of 4 and one of 1
+  for (const precision p : {precision::f64, precision::f32}) {
+    solve_options o;
+    o.prec = p;
+    o.simd = false;
+    const solve_output a = cpu::solve_batch(cs, o);
+    o.simd = true;
+    const solve_output b = cpu::solve_batch(cs, o);
+    EXPECT_EQ(a.simd_count, 0);
+    EXPECT_EQ(b.simd_count, 37);
+    std::vector<double> rel;
+    for (long i = 0; i < cs.count; ++i) {
+      rel.push_back(std::abs(a.objective[i] - b.objective[i]) / std::abs(a.objective[i]));
+      EXPECT_EQ(b.curve[size_t(i) * b.curve_len + 150], b.objective[i]);
+      EXPECT_EQ(b.inner[i], 150L * 3 * 2);
+    }
+    std::sort(rel.begin(), rel.end());
+    const double eps = p == precision::f64 ? 1e-16 : 1e-7;
+    EXPECT_LT(rel[rel.size() / 2], 1e3 * eps) << "median";
+    EXPECT_LT(rel.back(), p == precision::f64 ? 1e-6 : 1e-2) << "worst";
+  }
+}
+
+/// A realization's result does not depend on the batch around it: the lanes are filled
+/// from whatever realizations a group holds (the last group padded), and a lane never
+/// reads another. A dense (not rank-one) realization in a group runs one at a time.
+TEST(CpuBatch, SimdResultsDoNotDependOnBatchBoundaries) {
+  channel_set cs = cpu::generate_batch(scenario{}, 4, 0, 13);
+  for (long e = 0; e < cs.g_stride(); e += 7) cs.g[5 * cs.g_stride() + e] += zd(0.3, -0.1);  // realization 5: dense G
+  for (const precision p : {precision::f64, precision::f32}) {
+    solve_options o;
+    o.prec = p;
+    o.model.l_out = 30;
+    const solve_output all = cpu::solve_batch(cs, o);
+    EXPECT_EQ(all.simd_count, 12);                                   // all but the dense one
+    const solve_output part = cpu::solve_batch(slice(cs, 3, 9), o);  // groups start at 3, 7 (f64) / 3 (f32)
+    for (long i = 0; i < 9; ++i) {
+      EXPECT_EQ(part.objective[i], all.objective[3 + i]) << i;
+      for (long e = 0; e < cs.h_stride(); ++e)
+        EXPECT_EQ(part.w[i * cs.h_stride() + e], all.w[(3 + i) * cs.h_stride() + e]);
+    }
+    o.simd = false;  // the dense one: exactly the one-at-a-time route
+    const solve_output one = cpu::solve_batch(slice(cs, 5, 1), o);
+    EXPECT_EQ(one.objective[0], all.objective[5]);
+  }
+}
+
 TEST(CpuBatch, ReportsTheFailingRealization) {
   channel_set cs = cpu::generate_batch(scenario{}, 5, 0, 3);
   solve_options o;

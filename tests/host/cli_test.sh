@@ -33,7 +33,7 @@ for a in unfolded ao-fixed ao-backtracking heuristic ao-monotone ascent; do
 import json,sys
 lines=sys.stdin.read().strip().splitlines(); assert len(lines)==1, lines
 j=json.loads(lines[0])
-keys={'algo','realizations','mean_objective','min_sinr_db','min_scnr_db','mean_iterations','seconds_per_realization'}
+keys={'algo','realizations','mean_objective','min_sinr_db','min_scnr_db','mean_iterations','seconds_per_realization','simd_realizations'}
 assert set(j)==keys, j; assert j['algo']=='$a' and j['realizations']==6, j
 " && ok || bad "json for $a: $out"
   [ -s "$dir/r_$a.h5" ] && ok || bad "results file for $a"
@@ -140,6 +140,15 @@ assert abs(a['mean_objective']-b['mean_objective']) <= 1e-12*abs(a['mean_objecti
 " && ok || bad "products gemm vs loops: $lo / $ge"
 expect_error "--products" "$jcas" solve --data "$dir/c.h5" --products blas --out "$dir/out.h5"
 expect_error "products = gemm" "$jcas" solve --data "$dir/c.h5" --algo heuristic --products gemm --out "$dir/out.h5"
+# --simd: the SIMD lanes (default) and one realization at a time agree; bad values refused.
+on=$("$jcas" solve --data "$dir/c.h5" --outer 5 --json 2>/dev/null)
+off=$("$jcas" solve --data "$dir/c.h5" --outer 5 --simd off --json 2>/dev/null)
+ON="$on" OFF="$off" /usr/bin/python3 -c "
+import json,os; a=json.loads(os.environ['ON']); b=json.loads(os.environ['OFF'])
+assert a['simd_realizations'] == 6 and b['simd_realizations'] == 0, (a, b)
+assert abs(a['mean_objective']-b['mean_objective']) <= 1e-12*abs(a['mean_objective']), (a, b)
+" && ok || bad "simd on vs off: $on / $off"
+expect_error "--simd" "$jcas" solve --data "$dir/c.h5" --simd maybe --out "$dir/out.h5"
 
 # jcas bench: one JSON object with a row per workload and precision; CUDA noted when absent.
 "$jcas" bench --batch 4 --quick --json 2>/dev/null | /usr/bin/python3 -c "

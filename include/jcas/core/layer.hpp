@@ -18,11 +18,12 @@ namespace jcas::core {
 /// minimum rate so the largest exponent is exp(0); sums to 1 (SPEC.md section 9).
 template <class T>
 JCAS_HD inline void softmin_weights(index_t n, const T* gamma, T mu, T* z) {
-  T rmin = T(log1p(gamma[0]));
-  for (index_t i = 1; i < n; ++i) rmin = fmin(rmin, T(log1p(gamma[i])));
+  for (index_t i = 0; i < n; ++i) z[i] = T(log1p(gamma[i]));  // the rates r
+  T rmin = z[0];
+  for (index_t i = 1; i < n; ++i) rmin = fmin(rmin, z[i]);
   T sum = 0;
   for (index_t i = 0; i < n; ++i) {
-    z[i] = exp(-mu * (T(log1p(gamma[i])) - rmin));
+    z[i] = exp(-mu * (z[i] - rmin));
     sum += z[i];
   }
   for (index_t i = 0; i < n; ++i) z[i] /= sum;
@@ -124,8 +125,10 @@ JCAS_HD JCAS_FORCEINLINE T surrogate_eval(surrogate<T>& sur, cview<T> w, mview<T
 template <class T>
 JCAS_HD inline T normalized_step(mview<T> w, cview<T> dir, T beta, T pt) {
   const T nd = sqrt(frob2(dir));
-  if (!(nd > T(0))) return nd;
-  const T a = beta / nd;
+  if (!any(nd > T(0))) return nd;
+  // A packed lane with D = 0 beside lanes that move takes a zero step; the projection
+  // below then leaves its W as it was up to rounding.
+  const T a = where(nd > T(0), beta / nd, T(0));
   for (index_t k = 0; k < w.cols; ++k)
     for (index_t n = 0; n < w.rows; ++n) w(n, k) -= dir(n, k) * a;
   project_power(w, pt);
@@ -220,7 +223,8 @@ JCAS_HD inline status receiver_update_rank1(const rank1_channels<T>& ch, const p
   for (index_t m = 0; m < d.m; ++m) {
     const cplx<T>* th = ws.th_s + long(m) * d.k;
     const T th2 = nrm2sq(d.k, th);
-    if (!(th2 > T(0))) continue;
+    const auto moves = th2 > T(0);
+    if (!any(moves)) continue;
     const cplx<T>* um = ch.u + long(m) * d.nr;
     // a_m theta_m^H = u_m^H (P_m theta_m^H) / ||u_m||^2.
     cplx<T> at{};
@@ -230,15 +234,14 @@ JCAS_HD inline status receiver_update_rank1(const rank1_channels<T>& ch, const p
       ws.y[j] = (j >= m ? ws.gram(j, m) : conj(ws.gram(m, j))) * sqrt(ws.c[j]);
     cholesky_solve<T>(ws.core, ws.y);
     const T s = sqrt(1 + mt.gamma_s[m]) / th2;
-    cplx<T>* fm = f.col(m);
-    for (index_t r = 0; r < d.nr; ++r) fm[r] = um[r];
-    for (index_t j = 0; j < nj; ++j) {
-      const cplx<T> cj = ws.y[j] * sqrt(ws.c[j]);
-      const cplx<T>* uj = ch.u + long(j) * d.nr;
-      for (index_t r = 0; r < d.nr; ++r) fm[r] -= uj[r] * cj;
-    }
+    for (index_t j = 0; j < nj; ++j) ws.y[j] *= sqrt(ws.c[j]);
     const cplx<T> scale = at * (s / sigma);
-    for (index_t r = 0; r < d.nr; ++r) fm[r] = fm[r] * scale;
+    cplx<T>* fm = f.col(m);
+    for (index_t r = 0; r < d.nr; ++r) {
+      cplx<T> x = um[r];
+      for (index_t j = 0; j < nj; ++j) x -= ch.u[long(j) * d.nr + r] * ws.y[j];
+      fm[r] = where(moves, x * scale, fm[r]);  // packed lanes without an echo: unchanged
+    }
   }
   return status::ok;
 }
@@ -377,17 +380,20 @@ JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, const s
 template <class T, class Ch>
 JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
                                     const metrics<T>& mt, mview<T> f, layer_ws<T>& ws, bool merge = true) {
-  status st;
+  static_assert(!is_pack<T>::value || is_rank1<Ch>::value, "SIMD lanes: rank-one channels only");
+  status st = status::ok;
   if constexpr (is_rank1<Ch>::value) {
-    if (merge) {  // rank-one shortcuts: Woodbury receiver, merged surrogate
+    if (merge || is_pack<T>::value) {  // rank-one shortcuts: Woodbury receiver, merged surrogate
       layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
       st = receiver_update_rank1<T>(ch, d, sys, mt, f, ws);
       if (st == status::ok) layer_surrogate_rank1<T>(ch, d, sys, mt, f, ws);
       return st;
     }
   }
-  st = layer_receiver<T>(d, sys, mu_c, mu_s, mt, f, ws);
-  if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws);
+  if constexpr (!is_pack<T>::value) {  // packed lanes: rank-one channels only
+    st = layer_receiver<T>(d, sys, mu_c, mu_s, mt, f, ws);
+    if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws);
+  }
   return st;
 }
 

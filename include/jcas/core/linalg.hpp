@@ -5,6 +5,7 @@
 
 #include "jcas/complex.hpp"
 #include "jcas/dims.hpp"
+#include "jcas/pack.hpp"
 #include "jcas/view.hpp"
 
 namespace jcas::core {
@@ -17,7 +18,7 @@ using mview = mat_view<cplx<T>>;
 /// <a, b> = a^H b over n entries, in four interleaved partial sums (entries i mod 4):
 /// one running sum would be a single dependent chain of multiply-adds, latency-bound.
 template <class T>
-JCAS_HD inline cplx<T> dotc(index_t n, const cplx<T>* a, const cplx<T>* b) {
+JCAS_HD JCAS_FORCEINLINE cplx<T> dotc(index_t n, const cplx<T>* a, const cplx<T>* b) {
   cplx<T> s[4];
   index_t i = 0;
   for (; i + 4 <= n; i += 4)
@@ -27,7 +28,7 @@ JCAS_HD inline cplx<T> dotc(index_t n, const cplx<T>* a, const cplx<T>* b) {
 }
 /// ||a||^2 over n entries (partial sums as in dotc).
 template <class T>
-JCAS_HD inline T nrm2sq(index_t n, const cplx<T>* a) {
+JCAS_HD JCAS_FORCEINLINE T nrm2sq(index_t n, const cplx<T>* a) {
   T s[4] = {0, 0, 0, 0};
   index_t i = 0;
   for (; i + 4 <= n; i += 4)
@@ -90,7 +91,7 @@ JCAS_HD inline status cholesky(mview<T> a) {
   for (index_t j = 0; j < n; ++j) {
     T d = a(j, j).re;
     for (index_t k = 0; k < j; ++k) d -= norm2(a(j, k));
-    if (!(d > 0)) return status::not_positive_definite;
+    if (any(!(d > T(0)))) return status::not_positive_definite;
     d = sqrt(d);
     a(j, j) = cplx<T>(d);
     const T inv = T(1) / d;

@@ -32,12 +32,12 @@ struct metrics {
   JCAS_HD cplx<T>* pcol(index_t j, index_t k, const problem_dims& d) const { return p + (long(j) * d.k + k) * d.nr; }
 };
 
-/// min over x of ln(1 + x) for n entries.
+/// min over x of ln(1 + x) for n entries, as ln(1 + min x): one logarithm, not n.
 template <class T>
 JCAS_HD inline T min_log1p(index_t n, const T* x) {
-  T best = log1p(x[0]);
-  for (index_t i = 1; i < n; ++i) best = fmin(best, T(log1p(x[i])));
-  return best;
+  T best = x[0];
+  for (index_t i = 1; i < n; ++i) best = fmin(best, x[i]);
+  return T(log1p(best));
 }
 
 // SPEC.md section 2 at (W, F) in pieces, so that a backend can run the products E = H^H W

@@ -12,13 +12,14 @@ template <class T>
 JCAS_HD inline index_t project_row(mview<T> w, index_t n, T row_norm) {
   T s = 0;
   for (index_t k = 0; k < w.cols; ++k) s += norm2(w(n, k));
-  if (s > T(0)) {
+  const auto nonzero = s > T(0);
+  if (all(nonzero)) {
     const T f = row_norm / sqrt(s);
     for (index_t k = 0; k < w.cols; ++k) w(n, k) *= f;
     return 0;
   }
-  const T e = row_norm / sqrt(T(w.cols));
-  for (index_t k = 0; k < w.cols; ++k) w(n, k) = cplx<T>(e);
+  const T f = row_norm / sqrt(s), e = row_norm / sqrt(T(w.cols));
+  for (index_t k = 0; k < w.cols; ++k) w(n, k) = where(nonzero, w(n, k) * f, cplx<T>(e));
   return 1;
 }
 
@@ -49,8 +50,9 @@ JCAS_HD inline index_t project_power(mview<T> w, T pt) {
     }
     index_t zeros = 0;
     for (index_t i = 0; i < nb; ++i) {
-      zeros += s[i] > T(0) ? 0 : 1;
-      s[i] = s[i] > T(0) ? row_norm / sqrt(s[i]) : T(-1);  // the row's scale, or -1: zero row
+      const auto nonzero = s[i] > T(0);
+      zeros += all(nonzero) ? 0 : 1;
+      s[i] = where(nonzero, row_norm / sqrt(s[i]), T(-1));  // the row's scale, or -1: zero row
     }
     for (index_t k = 0; k < w.cols; ++k) {
       cplx<T>* wk = w.col(k) + n0;
@@ -59,8 +61,8 @@ JCAS_HD inline index_t project_power(mview<T> w, T pt) {
     if (zeros > 0) {
       const T e = row_norm / sqrt(T(w.cols));
       for (index_t i = 0; i < nb; ++i)
-        if (s[i] < T(0))
-          for (index_t k = 0; k < w.cols; ++k) w(n0 + i, k) = cplx<T>(e);
+        if (any(s[i] < T(0)))
+          for (index_t k = 0; k < w.cols; ++k) w(n0 + i, k) = where(s[i] < T(0), cplx<T>(e), w(n0 + i, k));
     }
     zero_rows += zeros;
   }
