@@ -23,7 +23,7 @@ for line in open(sys.argv[1]):
     if m and k is not None:
         rows[(k, m.group(1))] = float(m.group(3))
 ks = sorted({k for k, _ in rows})
-variants = ["unfolded f64", "unfolded f64 frozen", "unfolded f32", "unfolded f32 frozen"]
+variants = ["unfolded f64", "unfolded f64 frozen", "unfolded f32", "unfolded f32 frozen", "unfolded f64 no-simd", "unfolded f32 no-simd"]
 print("| K | ascent ms | " + " | ".join(f"{v} ms (ascent / it)" for v in variants) + " |")
 print("|---|---|" + "---|" * len(variants))
 for k in ks:
