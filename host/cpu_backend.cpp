@@ -134,9 +134,15 @@ struct cpu_exec {
 // SIMD lanes: the unfolded solver on N realizations at once, the core instantiated with
 // T = pack<T, N> (jcas/pack.hpp), one realization per lane of a 256-bit vector.
 
-/// Realizations per SIMD group in precision T: one AVX2 vector (4 in f64, 8 in f32).
+/// Realizations per SIMD group in precision T: one vector register, AVX-512 (8 in f64,
+/// 16 in f32) when the build targets it (JCAS_X86_LEVEL), else AVX2 (4 in f64, 8 in f32).
+#if defined(__AVX512F__)
+constexpr int simd_bytes = 64;
+#else
+constexpr int simd_bytes = 32;
+#endif
 template <class T>
-constexpr int simd_lanes = 32 / int(sizeof(T));
+constexpr int simd_lanes = simd_bytes / int(sizeof(T));
 
 /// Algorithm 1's parameters and the system, broadcast to every lane.
 template <class T, int N>

@@ -704,7 +704,23 @@ int run_reproduce(const reproduce_args& a) {
 
 int run_cli(int argc, char** argv);
 
+/// The x86-64 level this binary was built for (JCAS_X86_LEVEL) against the CPU it runs on:
+/// one clear line instead of an illegal instruction somewhere later.
+bool cpu_supports_build() {
+#if defined(__AVX512F__)
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return true;
+  std::fprintf(stderr,
+               "jcas: built for x86-64-v4 (AVX-512) but this CPU lacks it: rebuild with "
+               "-DJCAS_X86_LEVEL=x86-64-v3\n");
+#else
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return true;
+  std::fprintf(stderr, "jcas: built for x86-64-v3 but this CPU lacks AVX2 / FMA\n");
+#endif
+  return false;
+}
+
 int main(int argc, char** argv) {
+  if (!cpu_supports_build()) return 1;
   jcas::mpi::init(&argc, &argv);
   const int rc = run_cli(argc, argv);
   if (rc != 0 && jcas::mpi::get().size > 1) jcas::mpi::abort_all(rc);  // no rank left waiting

@@ -17,6 +17,9 @@
 
 #include "jcas/complex.hpp"
 #include "jcas/config.hpp"
+#if !defined(__CUDACC__) && defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 namespace jcas {
 
@@ -82,11 +85,16 @@ struct alignas(N * sizeof(T)) pack {
     return r;
   }
   friend pack sqrt(pack a) {
+#if defined(__AVX512F__)
+    // (the masked forms: GCC 12 warns on the undefined source inside _mm512_sqrt_pd)
+    if constexpr (sizeof(vec) == 64 && sizeof(T) == 8)
+      return of((vec)_mm512_mask_sqrt_pd((__m512d)a.v, __mmask8(0xff), (__m512d)a.v));
+    if constexpr (sizeof(vec) == 64 && sizeof(T) == 4)
+      return of((vec)_mm512_mask_sqrt_ps((__m512)a.v, __mmask16(0xffff), (__m512)a.v));
+#endif
 #if defined(__AVX__)
-    if constexpr (sizeof(vec) == 32 && sizeof(T) == 8)
-      return of(vec(__builtin_ia32_sqrtpd256(a.v)));
-    else if constexpr (sizeof(vec) == 32 && sizeof(T) == 4)
-      return of(vec(__builtin_ia32_sqrtps256(a.v)));
+    if constexpr (sizeof(vec) == 32 && sizeof(T) == 8) return of((vec)_mm256_sqrt_pd((__m256d)a.v));
+    if constexpr (sizeof(vec) == 32 && sizeof(T) == 4) return of((vec)_mm256_sqrt_ps((__m256)a.v));
 #endif
     pack r;
     for (int i = 0; i < N; ++i) r.v[i] = std::sqrt(a.v[i]);
