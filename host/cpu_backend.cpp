@@ -132,7 +132,7 @@ struct cpu_exec {
 
 // ---------------------------------------------------------------------------------------
 // SIMD lanes: the unfolded solver on N realizations at once, the core instantiated with
-// T = pack<T, N> (jcas/pack.hpp), one realization per lane of a 256-bit vector.
+// T = pack<T, N> (jcas/pack.hpp), one realization per lane of a vector register.
 
 /// Realizations per SIMD group in precision T: one vector register, AVX-512 (8 in f64,
 /// 16 in f32) when the build targets it (JCAS_X86_LEVEL), else AVX2 (4 in f64, 8 in f32).
@@ -144,29 +144,18 @@ constexpr int simd_bytes = 32;
 template <class T>
 constexpr int simd_lanes = simd_bytes / int(sizeof(T));
 
-/// Algorithm 1's parameters and the system, broadcast to every lane.
+/// Algorithm 1's parameters and the system in every lane: the model's tables in
+/// precision pack<T, N>, made as for a plain T (host/solver_config.hpp). p points into
+/// tables, so this is built in place and never copied.
 template <class T, int N>
 struct packed_params {
   using P = pack<T, N>;
-  std::vector<P> beta, mu_c, mu_s;
+  host::model_tables<P> tables;
   core::unfolded_params<P> p;
   system_params<P> sys;
-  packed_params(const core::unfolded_params<T>& u, const system_params<T>& s)
-      : beta(u.beta, u.beta + long(u.l_out) * u.l_in), sys{P(s.pt), P(s.sigma_c2), P(s.sigma_s2), P(s.delta)} {
-    p.l_out = u.l_out;
-    p.l_in = u.l_in;
-    p.i_w = u.i_w;
-    p.frozen = u.frozen;
-    p.mu_c = P(u.mu_c);
-    p.mu_s = P(u.mu_s);
-    p.beta = beta.data();
-    if (u.per_layer_mu()) {
-      mu_c.assign(u.mu_c_layer, u.mu_c_layer + u.l_out);
-      mu_s.assign(u.mu_s_layer, u.mu_s_layer + u.l_out);
-      p.mu_c_layer = mu_c.data();
-      p.mu_s_layer = mu_s.data();
-    }
-  }
+  packed_params(const unfolded_model& m, const system_params<double>& s)
+      : tables(m), p(host::make_unfolded<P>(m, tables)), sys{P(s.pt), P(s.sigma_c2), P(s.sigma_s2), P(s.delta)} {}
+  packed_params(const packed_params&) = delete;
 };
 
 /// Algorithm 1 on up to N realizations at once: lane i < n solves realization idx[i]
@@ -356,7 +345,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
   constexpr int lanes = simd_lanes<T>;
   const bool simd = o.simd && o.algo == algorithm::unfolded;
   std::optional<packed_params<T, lanes>> pp;
-  if (simd) pp.emplace(cfg.unfolded, sys);
+  if (simd) pp.emplace(model, o.sys);
   const auto solve_named = [&](long b) {
     try {
       solve_scalar(b);

@@ -51,8 +51,9 @@ struct alignas(N * sizeof(T)) pack {
   vec v;
 
   pack() = default;
-  pack(T x) : v(vec{} + x) {}       // NOLINT: implicit broadcast, like a real scalar
-  pack(int x) : v(vec{} + T(x)) {}  // NOLINT: literals such as 0, 1, 2 in the core
+  /// Implicit broadcast of any real or integer, like a real scalar (literals in the core).
+  template <class U, std::enable_if_t<std::is_arithmetic_v<U>, int> = 0>
+  pack(U x) : v(vec{} + T(x)) {}  // NOLINT
   static pack of(vec x) {
     pack p;
     p.v = x;
