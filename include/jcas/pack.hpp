@@ -5,8 +5,8 @@
 // of the N realizations in one register and the imaginary parts in another. This is
 // the GPU's thread-per-realization model on the CPU's vector lanes.
 //
-// Data-dependent control flow in the core is written with the helpers at the bottom
-// (any, all, where) so that it means the same for a real T (bool conditions) and for a
+// Data-dependent control flow in the core is written with the helpers any, all and where
+// so that it means the same for a real T (bool conditions) and for a
 // pack (a mask per lane). A comparison of packs gives a pack_mask, which does not
 // convert to bool: a plain `if` on packed values does not compile, so none is missed.
 // Host only (GCC/Clang vector extensions).
@@ -114,12 +114,8 @@ struct alignas(N * sizeof(T)) pack {
     return lanewise(a, [](T x) { return std::fabs(x); });
   }
   /// As std::fmin / fmax per lane: a NaN operand gives the other one.
-  friend pack fmin(pack a, pack b) {
-    return of(b.v != b.v ? a.v : (a.v < b.v || a.v != a.v) ? (a.v != a.v ? b.v : a.v) : b.v);
-  }
-  friend pack fmax(pack a, pack b) {
-    return of(b.v != b.v ? a.v : (a.v > b.v || a.v != a.v) ? (a.v != a.v ? b.v : a.v) : b.v);
-  }
+  friend pack fmin(pack a, pack b) { return of(a.v != a.v ? b.v : b.v != b.v ? a.v : a.v < b.v ? a.v : b.v); }
+  friend pack fmax(pack a, pack b) { return of(a.v != a.v ? b.v : b.v != b.v ? a.v : a.v > b.v ? a.v : b.v); }
 };
 
 template <class T, int N>
