@@ -158,6 +158,19 @@ struct packed_params {
   packed_params(const packed_params&) = delete;
 };
 
+/// Realization b's outputs into out: W | F (wf, precision T), its objective curve and
+/// result. Shared by the one-at-a-time and the SIMD routes.
+template <class T>
+void store_realization(long b, const cplx<T>* wf, const T* curve, const core::solve_result<T>& r, solve_output& out) {
+  host::store_solution<T>(wf, out.dims, b, out.w, out.f);
+  for (int e = 0; e < out.curve_len; ++e) out.curve[size_t(b) * out.curve_len + e] = double(curve[e]);
+  out.objective[b] = double(r.objective);
+  out.min_sinr[b] = double(r.min_gamma_c);
+  out.min_scnr[b] = double(r.min_gamma_s);
+  out.outer[b] = r.outer;
+  out.inner[b] = r.inner;
+}
+
 /// Algorithm 1 on up to N realizations at once: lane i < n solves realization idx[i]
 /// (channels in rc[i], rank one; start from out's W0 | F0), lanes n .. N - 1 repeat lane
 /// 0 and are discarded. Results go into out unless the core reports a failure in a lane
@@ -172,6 +185,7 @@ status solve_packed(const channel_set& cs, const realization<T>* const* rc, cons
   const long nw = long(d.nt) * d.k, nf = long(d.nr) * d.m;
   thread_local std::vector<cplx<P>> h, u, v, wf;
   thread_local std::vector<cplx<T>> lane;
+  thread_local std::vector<T> lane_curve;
   thread_local std::vector<P> curve, scratch;
   h.resize(size_t(nw));
   u.resize(size_t(d.nr) * d.j());
@@ -196,16 +210,13 @@ status solve_packed(const channel_set& cs, const realization<T>* const* rc, cons
   core::solve_result<P> res;
   const status st = core::unfolded_forward<P>(ch, d, pp.sys, pp.p, w, f, curve.data(), ws, res);
   if (st != status::ok) return st;
+  lane_curve.resize(curve.size());
   for (int i = 0; i < n; ++i) {
-    const long b = idx[i];
     get_lane(wf.data(), lane.data(), nw + nf, i);
-    host::store_solution<T>(lane.data(), d, b, out.w, out.f);
-    for (int e = 0; e < out.curve_len; ++e) out.curve[size_t(b) * out.curve_len + e] = double(curve[e].lane(i));
-    out.objective[b] = double(res.objective.lane(i));
-    out.min_sinr[b] = double(res.min_gamma_c.lane(i));
-    out.min_scnr[b] = double(res.min_gamma_s.lane(i));
-    out.outer[b] = res.outer;
-    out.inner[b] = res.inner;
+    for (size_t e = 0; e < curve.size(); ++e) lane_curve[e] = curve[e].lane(i);
+    const core::solve_result<T> r{res.objective.lane(i), res.min_gamma_c.lane(i), res.min_gamma_s.lane(i), res.outer,
+                                  res.inner};
+    store_realization<T>(idx[i], lane.data(), lane_curve.data(), r, out);
   }
   return status::ok;
 }
@@ -227,7 +238,7 @@ void solve_group(const channel_set& cs, long b0, long n, const packed_params<T, 
       lanes[m] = &rc[m];
       idx[m++] = b;
     } else {
-      solve_scalar(b);
+      solve_scalar(rc[m], b);  // dense G: one at a time (rc[m] is reused by the next one)
     }
   }
   if (m == 0) return;
@@ -315,13 +326,11 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
     return out;
   }
   const long ws_bytes = core::solver_ws<T>::bytes(d, cfg.smooth());
-  const auto solve_scalar = [&](long b) {
+  const auto solve_scalar = [&](const realization<T>& rc, long b) {
     thread_local std::vector<char> scratch;
-    thread_local realization<T> rc;
     thread_local std::vector<T> curve;
     scratch.resize(size_t(ws_bytes));
     curve.resize(size_t(out.curve_len));
-    rc.load(cs, b);
     arena ar{scratch.data()};
     core::solver_ws<T> ws;
     ws.carve(ar, d, cfg.smooth());
@@ -334,31 +343,28 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
     status st = status::ok;
     rc.visit([&](const auto& ch) { st = core::solve_one<T>(ch, d, sys, cfg, w, f, curve.data(), ws, res); });
     check(st, to_string(o.algo).c_str());
-    host::store_solution<T>(wf.data(), d, b, out.w, out.f);
-    for (int i = 0; i < out.curve_len; ++i) out.curve[size_t(b) * out.curve_len + i] = double(curve[i]);
-    out.objective[b] = double(res.objective);
-    out.min_sinr[b] = double(res.min_gamma_c);
-    out.min_scnr[b] = double(res.min_gamma_s);
-    out.outer[b] = res.outer;
-    out.inner[b] = res.inner;
+    store_realization<T>(b, wf.data(), curve.data(), res, out);
   };
   constexpr int lanes = simd_lanes<T>;
   const bool simd = o.simd && o.algo == algorithm::unfolded;
   std::optional<packed_params<T, lanes>> pp;
   if (simd) pp.emplace(model, o.sys);
-  const auto solve_named = [&](long b) {
+  const auto solve_named = [&](const realization<T>& rc, long b) {
     try {
-      solve_scalar(b);
+      solve_scalar(rc, b);
     } catch (const std::exception& e) {
       throw realization_failure(b, e.what());
     }
   };
   std::atomic<long> packed{0};
   parallel_groups(cs.count, simd ? lanes : 1, o.threads, o.progress, [&](long b0, long n) {
-    if (simd)
+    if (simd) {
       solve_group<T, lanes>(cs, b0, n, *pp, out, solve_named, packed);
-    else
-      solve_named(b0);
+    } else {
+      thread_local realization<T> rc;
+      rc.load(cs, b0);
+      solve_named(rc, b0);
+    }
   });
   out.simd_count = packed;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
