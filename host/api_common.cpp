@@ -150,20 +150,32 @@ void validate(const solve_options& o, const problem_dims& d) {
   if (!(a.tol >= 0)) bad("ascent tol", num(a.tol), "must be >= 0");
   if (a.starts < 1 || a.starts > start_all)
     bad("ascent starts", std::to_string(a.starts), "must be a non-empty subset");
-  if (o.products == products_route::gemm && o.algo != algorithm::unfolded)
-    bad("products", "gemm", "only --algo unfolded has the batched-GEMM route (algo = " + to_string(o.algo) + ")");
+  if ((o.products == products_route::gemm || o.products == products_route::team) && o.algo != algorithm::unfolded)
+    bad("products", to_string(o.products),
+        "only --algo unfolded has the batch-phase routes (algo = " + to_string(o.algo) + ")");
 }
 
 products_route parse_products(const std::string& s) {
   if (s == "auto") return products_route::automatic;
   if (s == "loops") return products_route::loops;
   if (s == "gemm") return products_route::gemm;
-  bad("products", s, "must be auto, loops or gemm");
+  if (s == "team") return products_route::team;
+  bad("products", s, "must be auto, loops, gemm or team");
   return products_route::automatic;
 }
 
 std::string to_string(products_route r) {
-  return r == products_route::gemm ? "gemm" : r == products_route::loops ? "loops" : "auto";
+  switch (r) {
+    case products_route::loops:
+      return "loops";
+    case products_route::gemm:
+      return "gemm";
+    case products_route::team:
+      return "team";
+    case products_route::automatic:
+      break;
+  }
+  return "auto";
 }
 
 w0_method start_of(const solve_options& o) {

@@ -1,6 +1,7 @@
 // CPU backend: the shared per-realization core in an OpenMP loop over realizations,
 // with per-thread scratch, LAPACK for F0; for large arrays the unfolded solver's
-// batched-GEMM route (core/batched.hpp) with OpenBLAS.
+// batched-GEMM route (core/batched.hpp) with OpenBLAS; the GPU's team route
+// (core/team.hpp) with a team of one thread.
 #include <cblas.h>
 #include <omp.h>
 
@@ -15,9 +16,9 @@
 #include "batch_inputs.hpp"
 #include "f0_lapack.hpp"
 #include "jcas/api.hpp"
-#include "jcas/core/batched.hpp"
 #include "jcas/core/dispatch.hpp"
 #include "jcas/core/init.hpp"
+#include "jcas/core/team.hpp"
 #include "realization.hpp"
 #include "solver_config.hpp"
 
@@ -252,9 +253,13 @@ void solve_group(const channel_set& cs, long b0, long n, const packed_params<T, 
 
 /// The unfolded solver by the batched-GEMM route, chunk by chunk; out holds W0 | F0 on
 /// entry (init_batch) and the results on return, as solve_typed's per-realization route.
+/// The unfolded solver in batch phases (core/batched.hpp), chunk by chunk: products =
+/// gemm runs each phase over the chunk with cpu_exec; products = team runs every
+/// realization's phases by core::unfolded_team with a team of one thread (the GPU's warp
+/// route, core/team.hpp, on the CPU: its reference and its test there).
 template <class T>
-void solve_unfolded_gemm(const channel_set& cs, const solve_options& o, const core::solver_config<T>& cfg,
-                         const system_params<T>& sys, solve_output& out) {
+void solve_unfolded_chunks(const channel_set& cs, const solve_options& o, const core::solver_config<T>& cfg,
+                           const system_params<T>& sys, solve_output& out) {
   const problem_dims d = cs.dims;
   core::chunk<T> c;
   c.d = d;
@@ -262,9 +267,11 @@ void solve_unfolded_gemm(const channel_set& cs, const solve_options& o, const co
   c.p = cfg.unfolded;
   c.size_scratch();
   const cpu_exec ex{thread_count(o.threads)};
+  const bool team = o.products == products_route::team;
+  const long slot_bytes = team ? core::team_slot_bytes(c) : c.ws_bytes;
   // Chunks of at most 256 MB of scratch; enough realizations that every thread has work.
-  const long chunk_n = std::clamp((256L << 20) / c.ws_bytes, long(ex.threads), 1024L);
-  std::vector<cplx<double>> scratch(size_t(std::min(chunk_n, cs.count) * c.ws_bytes / 16 + 1));  // 16-byte aligned
+  const long chunk_n = std::clamp((256L << 20) / slot_bytes, long(ex.threads), 1024L);
+  std::vector<cplx<double>> scratch(size_t(std::min(chunk_n, cs.count) * slot_bytes / 16 + 1));  // 16-byte aligned
   const int clen = out.curve_len;
   std::vector<T> curve, res;
   std::vector<int> st;
@@ -283,7 +290,12 @@ void solve_unfolded_gemm(const channel_set& cs, const solve_options& o, const co
     c.res = res.data();
     c.st = st.data();
     c.scratch = reinterpret_cast<char*>(scratch.data());
-    core::unfolded_batched(ex, c);
+    if (team) {
+      const core::chunk<T> cc = c;
+      ex.for_each(n, [&](long b) { core::unfolded_team(core::serial_team{}, cc, b, cc.scratch + b * slot_bytes); });
+    } else {
+      core::unfolded_batched(ex, c);
+    }
     for (long i = 0; i < n; ++i) {
       const long b = b0 + i;
       if (st[i] != int(status::ok))
@@ -320,8 +332,9 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
   out.outer.assign(cs.count, 0);
   out.inner.assign(cs.count, 0);
   const system_params<T> sys{T(o.sys.pt), T(o.sys.sigma_c2), T(o.sys.sigma_s2), T(o.sys.delta)};
-  if (o.algo == algorithm::unfolded && o.products == products_route::gemm) {  // automatic: loops
-    solve_unfolded_gemm<T>(cs, o, cfg, sys, out);
+  if (o.algo == algorithm::unfolded &&
+      (o.products == products_route::gemm || o.products == products_route::team)) {  // automatic: loops
+    solve_unfolded_chunks<T>(cs, o, cfg, sys, out);
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;
   }

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "jcas/core/dispatch.hpp"
+#include "jcas/core/batched.hpp"
 #include "kernels/device_batch.hpp"
 #include "kernels/device_util.hpp"
 #include "kernels/f0_cusolver.hpp"
@@ -153,6 +153,35 @@ struct device_chunk {
   void download(const device_batch<T>& hb, long b0, long n) const { out.download(hb, in, b0, n); }
 };
 
+/// The core's chunk (core/batched.hpp) for the batch phases of hb on the device: dims,
+/// system, the model's device tables, whether the start is computed in the chunk; its
+/// scratch slice sized. attach_chunk points it at a device chunk's buffers.
+template <class T>
+core::chunk<T> phase_chunk(const device_batch<T>& hb, const device_model<T>& model) {
+  core::chunk<T> c;
+  c.d = hb.dims;
+  c.sys = hb.sys;
+  c.init = hb.init == device_init::core;
+  c.rank1 = hb.rank1;
+  c.p = model.up;
+  c.size_scratch();
+  return c;
+}
+/// Points c at realizations 0 .. n-1 of the device chunk ch, with `scratch` as its scratch.
+template <class T>
+void attach_chunk(core::chunk<T>& c, const device_chunk<T>& ch, long n, char* scratch) {
+  c.count = n;
+  c.h = ch.in.h.p;
+  c.g = ch.in.g.p;
+  c.u = ch.in.u.p;
+  c.v = ch.in.v.p;
+  c.wf = ch.in.wf.p;
+  c.curve = ch.out.curve.p;
+  c.res = ch.out.res.p;
+  c.st = ch.out.st.p;
+  c.scratch = scratch;
+}
+
 /// Where a thread keeps its realization's scratch (solver_ws, f0_ws), chosen by the
 /// Slot parameter of solve_kernel:
 ///   Slot > 0  a Slot-byte array in the thread's local memory. The hardware interleaves
@@ -237,14 +266,15 @@ extern template cudaError_t launch_solve<float, local_slot_bytes>(const solve_ar
 extern template cudaError_t launch_solve<double, local_slot_bytes>(const solve_args<double>&);
 
 /// One thread per realization (solve_kernel), or for the unfolded solver the batch phases
-/// with cuBLAS GEMMs (solve_gemm): on request, or by default where a realization's
-/// scratch exceeds the local slot (the large arrays; the choice is a prediction until a
-/// GPU measures both: bench/gpu_check.sh).
+/// with cuBLAS GEMMs (solve_gemm) or by a warp per realization (solve_team): on request, or by default where a
+/// realization's scratch exceeds the local slot (the large arrays; the choice is a prediction until a GPU measures
+/// both: bench/gpu_check.sh).
 template <class T>
 void solve(const device_batch<T>& hb, int device) {
   const problem_dims d = hb.dims;
   const bool in_kernel = hb.init == device_init::core;
   const long ws_bytes = core::solver_ws<T>::bytes(d, hb.cfg.smooth()) + (in_kernel ? core::f0_ws<T>::bytes(d) : 0);
+  if (hb.cfg.algo == algorithm::unfolded && hb.products == products_route::team) return solve_team<T>(hb, device);
   if (hb.cfg.algo == algorithm::unfolded && hb.products != products_route::loops &&
       (hb.products == products_route::gemm || ws_bytes > local_slot_bytes))
     return solve_gemm<T>(hb, device);

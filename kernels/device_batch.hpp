@@ -30,7 +30,7 @@ struct device_batch {
   T* curve = nullptr;                                   // out: count x curve_len
   T* res = nullptr;                                     // out: count x {objective, min_gamma_c, min_gamma_s, outer}
   int* status = nullptr;                                // out: count
-  products_route products = products_route::automatic;  // unfolded: loops in the kernel or cuBLAS
+  products_route products = products_route::automatic;  // unfolded: loops, cuBLAS or a warp each
 };
 
 int device_count(std::string* why);
@@ -43,6 +43,11 @@ void solve(const device_batch<T>& b, int device);
 /// batched GEMMs (core/batched.hpp; kernels/unfolded_gemm.cu); solve() calls it.
 template <class T>
 void solve_gemm(const device_batch<T>& b, int device);
+/// The unfolded solver's batch phases run for each realization by one warp, its scratch,
+/// channels and W | F in shared memory where they fit (core/team.hpp;
+/// kernels/unfolded_team.cu); solve() calls it for products_route::team.
+template <class T>
+void solve_team(const device_batch<T>& b, int device);
 /// Eq. 19 loss (scaled) and its gradient [beta..., mu...] summed over b.count
 /// realizations on the device (in realization order); b.status gets each realization's
 /// status; b.cfg.unfolded describes the model (beta in host memory). Returns the loss.

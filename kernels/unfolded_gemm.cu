@@ -7,7 +7,6 @@
 // nearly all of the work; cuda_common.cuh's solve() chooses it.
 #include <type_traits>
 
-#include "jcas/core/batched.hpp"
 #include "kernels/cublas_util.hpp"
 #include "kernels/cuda_common.cuh"
 
@@ -98,31 +97,15 @@ struct cuda_exec {
 template <class T>
 void solve_gemm(const device_batch<T>& hb, int device) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
-  const problem_dims d = hb.dims;
-  core::chunk<T> c;
-  c.d = d;
-  c.sys = hb.sys;
-  c.init = hb.init == device_init::core;
-  c.size_scratch();
   const device_model<T> model(hb.cfg.unfolded);
-  c.p = model.up;
+  core::chunk<T> c = phase_chunk(hb, model);
   device_chunk<T> ch(hb, size_t(c.ws_bytes));
   dev_buf<char> scratch(size_t(ch.size * c.ws_bytes));
   const cuda_exec ex;
   for (long b0 = 0; b0 < hb.count; b0 += ch.size) {
     const long n = std::min(ch.size, hb.count - b0);
     ch.upload(hb, b0, n);
-    c.count = n;
-    c.rank1 = hb.rank1;
-    c.h = ch.in.h.p;
-    c.g = ch.in.g.p;
-    c.u = ch.in.u.p;
-    c.v = ch.in.v.p;
-    c.wf = ch.in.wf.p;
-    c.curve = ch.out.curve.p;
-    c.res = ch.out.res.p;
-    c.st = ch.out.st.p;
-    c.scratch = scratch.p;
+    attach_chunk(c, ch, n, scratch.p);
     core::unfolded_batched(ex, c);
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());
     ch.download(hb, b0, n);

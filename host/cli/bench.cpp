@@ -54,8 +54,10 @@ struct scoped_env {
 /// Solves include W0/F0 (the CPU by LAPACK, the GPU in the solve kernel). Each row also
 /// carries the solver's counted FLOP per realization (W0/F0 not counted), the GFLOP/s
 /// that makes, and on a GPU the percentage of the device's peak in that precision. On a
-/// GPU, unfolded inference is timed twice: scratch in local memory (the default where it
-/// fits) and in global memory, side by side.
+/// GPU, unfolded inference is timed four ways side by side: a thread per realization
+/// with its scratch in local memory (the default where it fits) and in global memory
+/// ("/global"), a warp per realization with its state in shared memory ("/team"), and the
+/// batch phases with cuBLAS GEMMs ("/gemm").
 int run_bench(const bench_args& a) {
   std::vector<std::string> devs;
   std::stringstream ss(a.devices);
@@ -111,9 +113,17 @@ int run_bench(const bench_args& a) {
           const double bytes = io_bytes(cs.dims, out.curve_len, p == precision::f32 ? 4 : 8);
           rows.back().bytes = bytes;
           if (gpu && alg == algorithm::unfolded) {
-            const scoped_env global("JCAS_CUDA_SCRATCH", "global");
-            timed(wl + "/global", ps, flop[wl], [&] { cuda::solve_batch(cs, o, 0); });
-            rows.back().bytes = bytes;
+            {
+              const scoped_env global("JCAS_CUDA_SCRATCH", "global");
+              timed(wl + "/global", ps, flop[wl], [&] { cuda::solve_batch(cs, o, 0); });
+              rows.back().bytes = bytes;
+            }
+            for (products_route r : {products_route::team, products_route::gemm}) {
+              solve_options t = o;
+              t.products = r;
+              timed(wl + "/" + to_string(r), ps, flop[wl], [&] { cuda::solve_batch(cs, t, 0); });
+              rows.back().bytes = bytes;
+            }
           }
         }
       }

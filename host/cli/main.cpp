@@ -202,8 +202,8 @@ void add_solve_options(CLI::App* c, solve_args& a) {
       ->check(CLI::IsMember({"mrt", "zf"}));
   c->add_option("--products", a.products,
                 "unfolded: the products of D(W) in per-realization loops, as batched GEMMs (BLAS / cuBLAS, for "
-                "large arrays), or auto")
-      ->check(CLI::IsMember({"auto", "loops", "gemm"}));
+                "large arrays), by a team of threads per realization (a GPU warp, state in shared memory), or auto")
+      ->check(CLI::IsMember({"auto", "loops", "gemm", "team"}));
   c->add_option("--simd", a.simd,
                 "CPU unfolded: on = 4 (f64) or 8 (f32) realizations at once in the SIMD lanes, off = one at a time")
       ->check(CLI::IsMember({"on", "off"}));

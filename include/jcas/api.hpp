@@ -67,10 +67,14 @@ enum class precision { f64, f32 };
 
 /// How the unfolded solver runs the two products of every D(W) (eq. 16): loops = inside
 /// the per-realization core; gemm = as batched GEMMs over a chunk of realizations, BLAS
-/// on the CPU and cuBLAS on the GPU (core/batched.hpp). automatic: loops on the CPU
-/// (faster there at every size up to Nt = 256, K = 64: bench/RESULTS.md); on a GPU, gemm
-/// where a realization's scratch exceeds a thread's local-memory slot (the large arrays).
-enum class products_route { automatic, loops, gemm };
+/// on the CPU and cuBLAS on the GPU (core/batched.hpp); team = the same batch phases run
+/// for one realization by a team of threads, on a GPU a warp per realization with its
+/// state in shared memory (core/team.hpp; on the CPU a team of one thread). automatic:
+/// loops on the CPU (faster there at every size up to Nt = 256, K = 64:
+/// bench/RESULTS.md); on a GPU, gemm where a realization's scratch exceeds a thread's
+/// local-memory slot (the large arrays), loops otherwise (team stays opt-in until a GPU
+/// has measured it: bench/gpu_check.sh).
+enum class products_route { automatic, loops, gemm, team };
 products_route parse_products(const std::string& s);  // throws on unknown names
 std::string to_string(products_route r);
 

@@ -4,9 +4,14 @@
 #if defined(__CUDACC__)
 #define JCAS_HD __host__ __device__
 #define JCAS_FORCEINLINE __forceinline__
+// Before a host-device template whose callees may be host-only (a kernel launcher as
+// executor) or device-only: nvcc then skips the execution-space check of the calls in
+// instantiations that the other side never runs.
+#define JCAS_NO_EXEC_CHECK _Pragma("nv_exec_check_disable")
 #else
 #define JCAS_HD
 #define JCAS_FORCEINLINE inline __attribute__((always_inline))
+#define JCAS_NO_EXEC_CHECK
 #endif
 
 namespace jcas {

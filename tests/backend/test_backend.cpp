@@ -209,14 +209,16 @@ TEST_F(Backend, TrainingGradientMatchesCpu) {
 
 TEST_F(Backend, LargeArraysDenseChannels) {
   // Nt = Nr = 64, K = 16: one realization is far larger than a thread block's shared
-  // memory; dense (not rank-one) G exercises the general channel path. Both routes of
-  // the products (loops in the per-realization core; batched GEMMs, cuBLAS on the GPU).
+  // memory; dense (not rank-one) G exercises the general channel path. Every route of
+  // the products (loops in the per-realization core; batched GEMMs, cuBLAS on the GPU; a
+  // team per realization, on the GPU a warp with its slot in global memory here).
   const channel_set cs = dense_random({64, 64, 16, 2, 2}, 3, 1);
   solve_options o;
   o.model.l_out = 5;
   o.products = products_route::loops;
   const solve_output ref = cpu::solve_batch(cs, o);
-  for (products_route r : {products_route::loops, products_route::gemm, products_route::automatic}) {
+  for (products_route r :
+       {products_route::loops, products_route::gemm, products_route::team, products_route::automatic}) {
     o.products = r;
     const solve_output got = backend::solve(cs, o);
     for (long b = 0; b < cs.count; ++b)
@@ -225,9 +227,11 @@ TEST_F(Backend, LargeArraysDenseChannels) {
 }
 
 TEST_F(Backend, GemmRouteMatchesCpuOnAnOddBatch) {
-  // The unfolded solver with the products of D(W) as batched GEMMs (core/batched.hpp),
-  // the richer per-layer-mu model, full and frozen gradient, float and double, against
-  // the CPU's per-realization loops; 37 realizations (not a multiple of 32).
+  // The unfolded solver by batch phases (core/batched.hpp): the products of D(W) as
+  // batched GEMMs, and the same phases by a team per realization (core/team.hpp; on the
+  // GPU a warp, its state in shared memory); the richer per-layer-mu model, full and
+  // frozen gradient, float and double, against the CPU's per-realization loops; 37
+  // realizations (not a multiple of 32, nor of the team kernel's warps per block).
   const channel_set cs = cpu::generate_batch(scenario{}, 12, 0, 37);
   unfolded_model m;
   m.l_out = 15;
@@ -247,17 +251,20 @@ TEST_F(Backend, GemmRouteMatchesCpuOnAnOddBatch) {
       o.prec = p;
       o.products = products_route::loops;
       const solve_output ref = cpu::solve_batch(cs, o);
-      o.products = products_route::gemm;
-      const solve_output got = backend::solve(cs, o);
-      const double tol = p == precision::f64 ? 1e-9 : 1e-3;
-      for (long b = 0; b < cs.count; ++b) {
-        EXPECT_NEAR(got.objective[b], ref.objective[b], tol * std::abs(ref.objective[b])) << b;
-        for (int l = 0; l < ref.curve_len; ++l) {
-          const double h = ref.curve[size_t(b) * ref.curve_len + l];
-          EXPECT_NEAR(got.curve[size_t(b) * ref.curve_len + l], h, tol * std::abs(h)) << b << " layer " << l;
+      for (products_route r : {products_route::gemm, products_route::team}) {
+        SCOPED_TRACE(to_string(r));
+        o.products = r;
+        const solve_output got = backend::solve(cs, o);
+        const double tol = p == precision::f64 ? 1e-9 : 1e-3;
+        for (long b = 0; b < cs.count; ++b) {
+          EXPECT_NEAR(got.objective[b], ref.objective[b], tol * std::abs(ref.objective[b])) << b;
+          for (int l = 0; l < ref.curve_len; ++l) {
+            const double h = ref.curve[size_t(b) * ref.curve_len + l];
+            EXPECT_NEAR(got.curve[size_t(b) * ref.curve_len + l], h, tol * std::abs(h)) << b << " layer " << l;
+          }
         }
+        EXPECT_LT(max_rel(got.w, ref.w), p == precision::f64 ? 1e-8 : 1e-2);
       }
-      EXPECT_LT(max_rel(got.w, ref.w), p == precision::f64 ? 1e-8 : 1e-2);
     }
   // --f0 lowrank: on the GPU the start is computed in the chunk (phase_init).
   solve_options o;
@@ -265,10 +272,13 @@ TEST_F(Backend, GemmRouteMatchesCpuOnAnOddBatch) {
   o.f0 = f0_method::lowrank;
   o.products = products_route::loops;
   const solve_output ref = cpu::solve_batch(cs, o);
-  o.products = products_route::gemm;
-  const solve_output got = backend::solve(cs, o);
-  for (long b = 0; b < cs.count; ++b)
-    EXPECT_NEAR(got.objective[b], ref.objective[b], 1e-9 * std::abs(ref.objective[b])) << "lowrank " << b;
+  for (products_route r : {products_route::gemm, products_route::team}) {
+    o.products = r;
+    const solve_output got = backend::solve(cs, o);
+    for (long b = 0; b < cs.count; ++b)
+      EXPECT_NEAR(got.objective[b], ref.objective[b], 1e-9 * std::abs(ref.objective[b]))
+          << "lowrank " << to_string(r) << " " << b;
+  }
 }
 
 }  // namespace

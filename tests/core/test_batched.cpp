@@ -1,15 +1,19 @@
 // core/batched.hpp (unfolded inference in batch phases with the products of D(W) as
 // batched GEMMs) against the per-realization unfolded_forward, with an independent
 // executor: plain triple-loop GEMMs and the realizations of every phase visited in
-// reverse order, so that a phase reading another realization's state would show.
+// reverse order, so that a phase reading another realization's state would show. The
+// same phases run for one realization by a team (core/team.hpp, the GPU's warp route)
+// of one thread and of several std::threads.
 #include <gtest/gtest.h>
 
+#include <barrier>
 #include <cmath>
 #include <random>
+#include <thread>
 
 #include "batch_inputs.hpp"
 #include "jcas/api.hpp"
-#include "jcas/core/batched.hpp"
+#include "jcas/core/team.hpp"
 #include "solver_config.hpp"
 
 namespace jcas::test {
@@ -72,8 +76,35 @@ unfolded_model random_model(int l_out, bool frozen, std::uint64_t seed) {
   return m;
 }
 
-/// Runs core::unfolded_batched with the naive executor on every realization of cs from
-/// the CPU backend's start; returns W | F, curves and results as the CPU backend would.
+/// A team of std::threads for core::unfolded_team (the CUDA warp's role): a real
+/// barrier, and sums through a shared array added in rank order, so that a missing
+/// barrier in the team route shows as a wrong or unstable result.
+struct team_shared {
+  explicit team_shared(int n) : bar(n), part(size_t(n)) {}
+  std::barrier<> bar;
+  std::vector<double> part;  // float and double both convert exactly
+};
+struct thread_team {
+  int r, n;
+  team_shared* s;
+  int rank() const { return r; }
+  int size() const { return n; }
+  void sync() const { s->bar.arrive_and_wait(); }
+  template <class T>
+  T sum(T x) const {
+    s->part[size_t(r)] = double(x);
+    sync();
+    T t = 0;
+    for (int i = 0; i < n; ++i) t += T(s->part[size_t(i)]);
+    sync();  // nobody writes part again before every rank has read it
+    return t;
+  }
+};
+
+/// Runs core::unfolded_batched on every realization of cs from the CPU backend's start;
+/// returns W | F, curves and results as the CPU backend would. team = 0: the naive
+/// executor over the whole chunk; team = 1: each realization by core::unfolded_team with
+/// serial_team; team > 1: by a team of that many std::threads.
 template <class T>
 struct chunk_run {
   host::batch_inputs<T> in;
@@ -81,7 +112,7 @@ struct chunk_run {
   std::vector<int> st;
   naive_exec ex;
   chunk_run(const channel_set& cs, const solve_options& o, bool init, const std::vector<zd>& w0,
-            const std::vector<zd>& f0)
+            const std::vector<zd>& f0, int team = 0)
       : in(cs, w0, f0, all(cs.count)) {
     const host::model_tables<T> tables(o.model);
     core::chunk<T> c;
@@ -90,7 +121,8 @@ struct chunk_run {
     c.p = host::make_unfolded<T>(o.model, tables);
     c.init = init;
     c.size_scratch();
-    std::vector<cplx<double>> scratch(size_t(cs.count * c.ws_bytes / 16 + 1));
+    const long slot = team > 0 ? core::team_slot_bytes(c) : c.ws_bytes;
+    std::vector<cplx<double>> scratch(size_t(cs.count * slot / 16 + 1));
     curve.assign(size_t(cs.count) * (o.model.l_out + 1), T(-1));
     res.assign(size_t(cs.count) * 4, T(-1));
     st.assign(size_t(cs.count), -1);
@@ -100,7 +132,22 @@ struct chunk_run {
     c.res = res.data();
     c.st = st.data();
     c.scratch = reinterpret_cast<char*>(scratch.data());
-    core::unfolded_batched(ex, c);
+    if (team == 0) {
+      core::unfolded_batched(ex, c);
+      return;
+    }
+    for (long b = cs.count - 1; b >= 0; --b) {
+      char* at = c.scratch + b * slot;
+      if (team == 1) {
+        core::unfolded_team(core::serial_team{}, c, b, at);
+        continue;
+      }
+      team_shared sh(team);
+      std::vector<std::thread> threads;
+      for (int r = 0; r < team; ++r)
+        threads.emplace_back([&, r] { core::unfolded_team(thread_team{r, team, &sh}, c, b, at); });
+      for (std::thread& t : threads) t.join();
+    }
   }
   static std::vector<long> all(long n) {
     std::vector<long> v(static_cast<size_t>(n));
@@ -147,12 +194,12 @@ TEST(Batched, PhasesMatchThePerRealizationSolveRankOne) {
     const chunk_run<double> got(cs, o, false, w0, f0);
     ASSERT_TRUE(got.in.rank1);
     expect_same(cs, o, got, ref, 1e-12);
-    // Status and start phases, then per layer: prepare, metrics, 6 (or 1) x (weigh and
-    // ||D||), 6 x (step and projection); GEMMs: E = H^H W for each of the 13 metrics, 2
-    // per D(W) (rank one: no P_j).
+    // Status and start phases, the P_j of each of the 13 metrics, then per layer:
+    // prepare, metrics, 6 (or 1) x (weigh and ||D||), 6 x (step and projection); GEMMs:
+    // E = H^H W, V^H W and F^H P for each of the 13 metrics, 2 per D(W).
     const long dw = frozen ? 1 : 6;
-    EXPECT_EQ(got.ex.phases, 2 + 12 * (2 + 2 * dw + 2 * 6));
-    EXPECT_EQ(got.ex.gemms, 13 + 12 * 2 * dw);
+    EXPECT_EQ(got.ex.phases, 2 + 13 + 12 * (2 + 2 * dw + 2 * 6));
+    EXPECT_EQ(got.ex.gemms, 13 * 3 + 12 * 2 * dw);
   }
 }
 
@@ -194,6 +241,57 @@ TEST(Batched, StartInTheChunkMatchesTheHostsLowRankStart) {
   expect_same(cs, o, got, ref, 1e-9);
 }
 
+TEST(Batched, TeamOfThreadsMatchesThePerRealizationSolve) {
+  // core::unfolded_team: rank-one channels, full and frozen gradient, by teams of 1, 3
+  // (sizes that divide no item count) and 32 (the warp: more threads than most phases
+  // have items) threads.
+  const channel_set cs = cpu::generate_batch(scenario{}, 21, 0, 4);
+  for (bool frozen : {false, true}) {
+    solve_options o;
+    o.model = random_model(6, frozen, 4);
+    o.products = products_route::loops;
+    const solve_output ref = cpu::solve_batch(cs, o);
+    std::vector<zd> w0, f0;
+    cpu::init_batch(cs, o.sys, f0_method::lapack, w0, f0);
+    for (int team : {1, 3, 32}) {
+      SCOPED_TRACE("team of " + std::to_string(team) + (frozen ? ", frozen" : ""));
+      const chunk_run<double> got(cs, o, false, w0, f0, team);
+      expect_same(cs, o, got, ref, 1e-12);
+    }
+  }
+}
+
+TEST(Batched, TeamOfThreadsDenseFloatAndStartInTheTeam) {
+  // Dense G (read where it lies, not staged), float; then the start (W0 = Pi_S(H), F0 by
+  // the core's closed forms) computed by the team's rank 0 in phase_init.
+  channel_set cs;
+  cs.dims = {12, 10, 3, 2, 1};
+  cs.count = 3;
+  std::mt19937_64 rng(19);
+  std::normal_distribution<double> n(0, 1);
+  for (long i = 0; i < cs.count * cs.h_stride(); ++i) cs.h.emplace_back(n(rng), n(rng));
+  for (long i = 0; i < cs.count * cs.g_stride(); ++i) cs.g.emplace_back(0.2 * n(rng), 0.2 * n(rng));
+  solve_options o;
+  o.model = random_model(5, false, 8);
+  o.products = products_route::loops;
+  std::vector<zd> w0, f0;
+  cpu::init_batch(cs, o.sys, f0_method::lapack, w0, f0);
+  const solve_output ref = cpu::solve_batch(cs, o);
+  expect_same(cs, o, chunk_run<double>(cs, o, false, w0, f0, 5), ref, 1e-12);
+  o.prec = precision::f32;
+  const solve_output ref32 = cpu::solve_batch(cs, o);
+  expect_same(cs, o, chunk_run<float>(cs, o, false, w0, f0, 4), ref32, 2e-4);
+
+  const channel_set los = cpu::generate_batch(scenario{}, 23, 0, 3);
+  solve_options ol;
+  ol.model = random_model(4, false, 6);
+  ol.f0 = f0_method::lowrank;
+  ol.products = products_route::loops;
+  const solve_output refl = cpu::solve_batch(los, ol);
+  const std::vector<zd> zw(size_t(los.count * los.h_stride())), zf(size_t(los.count) * los.dims.nr * los.dims.m);
+  expect_same(los, ol, chunk_run<double>(los, ol, true, zw, zf, 6), refl, 1e-9);
+}
+
 TEST(Batched, CpuGemmRouteMatchesLoops) {
   // The CPU backend's --products gemm (OpenBLAS GEMMs, OpenMP phases) on a batch larger
   // than one thread's share and not a multiple of the thread count.
@@ -205,19 +303,23 @@ TEST(Batched, CpuGemmRouteMatchesLoops) {
     o.threads = 2;
     o.products = products_route::loops;
     const solve_output ref = cpu::solve_batch(cs, o);
-    o.products = products_route::gemm;
-    const solve_output got = cpu::solve_batch(cs, o);
-    const double tol = p == precision::f64 ? 1e-11 : 2e-4;
-    for (long b = 0; b < cs.count; ++b) {
-      EXPECT_NEAR(got.objective[b], ref.objective[b], tol * std::abs(ref.objective[b])) << b;
-      EXPECT_EQ(got.outer[b], ref.outer[b]);
-      EXPECT_EQ(got.inner[b], ref.inner[b]);
+    for (products_route r : {products_route::gemm, products_route::team}) {
+      o.products = r;
+      const solve_output got = cpu::solve_batch(cs, o);
+      const double tol = p == precision::f64 ? 1e-11 : 2e-4;
+      for (long b = 0; b < cs.count; ++b) {
+        EXPECT_NEAR(got.objective[b], ref.objective[b], tol * std::abs(ref.objective[b])) << to_string(r) << b;
+        EXPECT_EQ(got.outer[b], ref.outer[b]);
+        EXPECT_EQ(got.inner[b], ref.inner[b]);
+      }
     }
   }
   solve_options o;
   o.algo = algorithm::ao_backtracking;
-  o.products = products_route::gemm;
-  EXPECT_THROW(cpu::solve_batch(cs, o), std::invalid_argument);  // unfolded only
+  for (products_route r : {products_route::gemm, products_route::team}) {
+    o.products = r;
+    EXPECT_THROW(cpu::solve_batch(cs, o), std::invalid_argument) << to_string(r);  // unfolded only
+  }
 }
 
 }  // namespace

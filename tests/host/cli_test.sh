@@ -131,15 +131,19 @@ expect_error "sweep-users = 0" "$jcas" montecarlo --count 4 --sweep-users 0 --ou
 expect_error "value -1 must be a finite number >= 0" "$jcas" train --data "$dir/c.h5" --final-weight -1 --out "$dir/out.h5"
 expect_error "layers = 300" "$jcas" montecarlo --count 6 --sweep-layers 5,300 --out "$dir/out"
 expect_error "another run" "$jcas" montecarlo --count 9 --seed 2 --algos unfolded,heuristic --out "$dir/mc2" --resume
-# --products: the batched-GEMM route gives the loops' objective; bad values are refused.
+# --products: the batched-GEMM and the team routes give the loops' objective; bad values
+# are refused.
 lo=$("$jcas" solve --data "$dir/c.h5" --outer 5 --products loops --json 2>/dev/null)
-ge=$("$jcas" solve --data "$dir/c.h5" --outer 5 --products gemm --json 2>/dev/null)
-LO="$lo" GE="$ge" /usr/bin/python3 -c "
+for p in gemm team; do
+  ge=$("$jcas" solve --data "$dir/c.h5" --outer 5 --products $p --json 2>/dev/null)
+  LO="$lo" GE="$ge" /usr/bin/python3 -c "
 import json,os; a=json.loads(os.environ['LO']); b=json.loads(os.environ['GE'])
 assert abs(a['mean_objective']-b['mean_objective']) <= 1e-12*abs(a['mean_objective']), (a, b)
-" && ok || bad "products gemm vs loops: $lo / $ge"
+" && ok || bad "products $p vs loops: $lo / $ge"
+done
 expect_error "--products" "$jcas" solve --data "$dir/c.h5" --products blas --out "$dir/out.h5"
 expect_error "products = gemm" "$jcas" solve --data "$dir/c.h5" --algo heuristic --products gemm --out "$dir/out.h5"
+expect_error "products = team" "$jcas" solve --data "$dir/c.h5" --algo heuristic --products team --out "$dir/out.h5"
 # --simd: the SIMD lanes (default) and one realization at a time agree; bad values refused.
 on=$("$jcas" solve --data "$dir/c.h5" --outer 5 --json 2>/dev/null)
 off=$("$jcas" solve --data "$dir/c.h5" --outer 5 --simd off --json 2>/dev/null)

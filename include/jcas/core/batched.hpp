@@ -1,13 +1,14 @@
 // Unfolded inference (Algorithm 1) over a chunk of realizations in batch phases: the
 // dense products -- the two of every D(W) = L diag(d) L^H W - A_t^H (eq. 16), and the
-// metrics' E = H^H W and (dense G) P_j = G_j W (SPEC.md 2) -- as strided batched GEMMs
-// over the chunk (BLAS on the CPU, cuBLAS on the GPU), everything else per realization
-// with the same core functions as unfolded_forward, in the same order. For large arrays
-// (Nt up to 256, K up to 64) the products are nearly all of the work (2 Nt R K complex
-// multiply-adds per D(W), 6 D(W) per layer, Nt K^2 for E), and on a GPU one thread per
-// realization would run them serially from uncoalesced scratch; the per-thread work
-// left here is O(Nt K) per phase. On the CPU the loops stay faster at every size
-// measured (bench/RESULTS.md); there this route is the tested reference of the GPU's.
+// metrics' E = H^H W, P_j = G_j W (dense G; V^H W for rank one) and F^H P (SPEC.md 2)
+// -- as strided batched GEMMs over the chunk (BLAS on the CPU, cuBLAS on the GPU),
+// everything else per realization with the same core functions as unfolded_forward, in
+// the same order. For large arrays (Nt up to 256, K up to 64) the products are nearly all
+// of the work (2 Nt R K complex multiply-adds per D(W), 6 D(W) per layer, Nt K^2 for E),
+// and on a GPU one thread per realization would run them serially from uncoalesced
+// scratch; the per-thread work left here is O(Nt K) per phase (the metrics' O(K^2 + M J
+// K); the receiver's and the surrogate's O(Nt K + Nr J (K + M)) in layer_prepare). On the CPU the loops stay faster at
+// every size measured (bench/RESULTS.md); there this route is the tested reference of the GPU's.
 //
 // A backend supplies an executor with four operations:
 //   ex.for_each(n, fn)                 fn(b) for b = 0 .. n-1 (a thread per realization);
@@ -63,14 +64,19 @@ struct chunk {
   T* res = nullptr;       // out: count x {objective, min_gamma_c, min_gamma_s, outer}
   int* st = nullptr;      // out: count
   char* scratch = nullptr;
-  long ws_bytes = 0, f0_offset = 0, norm_offset = 0;  // set by size_scratch
+  long ws_bytes = 0, f0_offset = 0, norm_offset = 0, prod_offset = 0;  // set by size_scratch
 
-  /// Sizes realization b's scratch slice: solver_ws, (init) f0_ws, then ||D||_F.
+  /// Sizes realization b's scratch slice: solver_ws, (init) f0_ws, ||D||_F, then the
+  /// metrics' products V^H W (J x K, rank one) and F^H P (M x J K).
   void size_scratch() {
     f0_offset = solver_ws<T>::bytes(d);
     norm_offset = f0_offset + (init ? f0_ws<T>::bytes(d) : 0);
-    ws_bytes = norm_offset + 16;
+    prod_offset = norm_offset + 16;
+    const long prod = long(sizeof(cplx<T>)) * (long(d.j()) * d.k + long(d.m) * d.j() * d.k);
+    ws_bytes = prod_offset + (prod + 15) / 16 * 16;
   }
+  /// Realization b's V^H W; its F^H P follows at + J K.
+  JCAS_HD cplx<T>* prod(long b) const { return reinterpret_cast<cplx<T>*>(scratch + b * ws_bytes + prod_offset); }
 
   JCAS_HD long wf_len() const { return long(d.nt) * d.k + long(d.nr) * d.m; }
   JCAS_HD mview<T> w(long b) const { return {wf + b * wf_len(), d.nt, d.k}; }
@@ -96,6 +102,26 @@ struct chunk {
     return visit_batch_channels<T>(d, rank1, h, g, u, v, b, fn);
   }
   JCAS_HD bool failed(long b) const { return st[b] != int(status::ok); }
+
+  /// Realization b alone, as a chunk of one whose scratch slice is `slot` (ws_bytes):
+  /// the view a team runs (core/team.hpp).
+  JCAS_HD chunk one(long b, char* slot) const {
+    chunk o = *this;
+    o.count = 1;
+    o.h = h + b * long(d.nt) * d.k;
+    if (rank1) {
+      o.u = u + b * long(d.nr) * d.j();
+      o.v = v + b * long(d.nt) * d.j();
+    } else {
+      o.g = g + b * long(d.j()) * d.nr * d.nt;
+    }
+    o.wf = wf + b * wf_len();
+    o.curve = curve + b * (p.l_out + 1);
+    o.res = res + 4 * b;
+    o.st = st + b;
+    o.scratch = slot;
+    return o;
+  }
 };
 
 // The phases of unfolded_forward, one realization each.
@@ -122,15 +148,16 @@ struct phase_clear {
   JCAS_HD void operator()(long b) const { c.st[b] = int(status::ok); }
 };
 
-/// The metrics from the chunk's products (E = H^H W, and P_j = G_j W for dense G, by
-/// chunk_gemms::metrics; rank-one P_j = u_j (v_j^H W) here, O(Nt K J)).
+/// The metrics from the chunk's products (chunk_gemms::metrics: E = H^H W, P_j = G_j W,
+/// F^H P), O(K^2 + M J K) per realization.
 template <class T>
 JCAS_HD inline void chunk_metrics(const chunk<T>& c, long b, solver_ws<T>& ws) {
   const cplx<T>* hw = ws.mt.hw;
-  const index_t k = c.d.k;
+  const cplx<T>* fp = c.prod(b) + long(c.d.j()) * c.d.k;
+  const index_t k = c.d.k, mm = c.d.m;
   const T min_c = user_metrics<T>([=](index_t i, index_t j) { return hw[i + long(j) * k]; }, c.d, c.sys, ws.mt);
-  if (c.rank1) c.visit(b, [&](const auto& ch) { sensing_products<T>(ch, c.w(b), c.d, ws.mt); });
-  sensing_metrics<T>(c.f(b), c.d, c.sys, min_c, ws.mt);
+  sensing_metrics<T>([=](index_t m, index_t j, index_t kk) { return fp[m + (long(j) * k + kk) * mm]; }, c.f(b), c.d,
+                     c.sys, min_c, ws.mt);
 }
 
 /// Steps 1-5 of layer l: F' and the W-subproblem (L, d, A_t^H).
@@ -153,12 +180,34 @@ struct phase_prepare {
 template <class T>
 struct chunk_layout {
   solver_ws<T> ws0;
-  long cs = 0, ts = 0;  // cplx<T> and T elements between realizations' workspaces
-  T* norm0 = nullptr;   // ||D||_F of realization 0
-  explicit chunk_layout(const chunk<T>& c) : cs(c.ws_bytes / long(sizeof(cplx<T>))), ts(c.ws_bytes / long(sizeof(T))) {
+  long cs = 0, ts = 0;     // cplx<T> and T elements between realizations' workspaces
+  T* norm0 = nullptr;      // ||D||_F of realization 0
+  cplx<T>* vw0 = nullptr;  // its V^H W (J x K)
+  cplx<T>* fp0 = nullptr;  // its F^H P (M x J K)
+  JCAS_HD explicit chunk_layout(const chunk<T>& c)
+      : cs(c.ws_bytes / long(sizeof(cplx<T>))), ts(c.ws_bytes / long(sizeof(T))) {
     arena ar{c.scratch};
     ws0.carve(ar, c.d);
     norm0 = reinterpret_cast<T*>(c.scratch + c.norm_offset);
+    vw0 = reinterpret_cast<cplx<T>*>(c.scratch + c.prod_offset);
+    fp0 = vw0 + long(c.d.j()) * c.d.k;
+  }
+};
+
+/// Rank-one P_j = u_j (v_j^H W) (SPEC.md 2, rank1_channels::apply), one item per entry:
+/// entry r of P_j e_k is u_jr times (V^H W)_jk.
+template <class T>
+struct item_rank1_p {
+  const cplx<T>* u;  // the chunk's u: Nr x J per realization
+  const cplx<T>* vw0;
+  cplx<T>* p0;
+  index_t nr, k, nj;
+  long cs;
+  JCAS_HD long items() const { return long(nr) * k * nj; }
+  JCAS_HD void operator()(long b, long i) const {
+    const long jk = i / nr;  // P's layout: block (j, k) at (j K + k) Nr (metrics::pcol)
+    const index_t r = index_t(i % nr), j = index_t(jk / k), kk = index_t(jk % k);
+    p0[b * cs + i] = u[b * long(nr) * nj + long(j) * nr + r] * vw0[b * cs + j + long(kk) * nj];
   }
 };
 
@@ -172,7 +221,7 @@ struct item_weigh {
   const T* d0;
   index_t r, lds;
   long cs, ts;
-  item_weigh(const chunk<T>& ch, const chunk_layout<T>& lay)
+  JCAS_HD item_weigh(const chunk<T>& ch, const chunk_layout<T>& lay)
       : c(ch),
         s0(lay.ws0.lw.sur.s.data),
         dir0(lay.ws0.dir.data),
@@ -182,7 +231,7 @@ struct item_weigh {
         lds(lay.ws0.lw.sur.s.ld),
         cs(lay.cs),
         ts(lay.ts) {}
-  long items() const { return long(r) * c.d.k + long(c.d.nt) * c.d.k; }
+  JCAS_HD long items() const { return long(r) * c.d.k + long(c.d.nt) * c.d.k; }
   JCAS_HD void operator()(long b, long i) const {
     if (c.failed(b)) return;
     const long rk = long(r) * c.d.k;
@@ -260,11 +309,11 @@ struct phase_metrics {
 /// ws_bytes; every operand's stride is constant over the chunk).
 template <class T>
 struct chunk_gemms {
-  gemm_batch<T> lhw, ls, hw;
+  gemm_batch<T> lhw, ls, hw, vw, fp;
   const chunk<T>* c;
   const chunk_layout<T>* lay;
 
-  chunk_gemms(const chunk<T>& ch, const chunk_layout<T>& l) : c(&ch), lay(&l) {
+  JCAS_HD chunk_gemms(const chunk<T>& ch, const chunk_layout<T>& l) : c(&ch), lay(&l) {
     const problem_dims& d = ch.d;
     const surrogate<T>& s = l.ws0.lw.sur;
     const index_t r = surrogate_cols(d, ch.rank1);
@@ -276,29 +325,46 @@ struct chunk_gemms {
     // E = H^H W (SPEC.md 2).
     hw = {true, d.k,         d.k,  d.nt,        ch.h, d.nt, long(d.nt) * d.k, ch.wf,
           d.nt, ch.wf_len(), T(0), l.ws0.mt.hw, d.k,  st,   ch.count};
+    // Rank one: V^H W (J x K), whence P_j by item_rank1_p. Then F^H P (M x J K): the
+    // inner products f_m^H G_j w_k of the sensing metrics.
+    vw = {true,        d.j(), d.k,   d.nt,  ch.v, d.nt,    long(d.nt) * d.j(), ch.wf, d.nt,
+          ch.wf_len(), T(0),  l.vw0, d.j(), st,   ch.count};
+    fp = {true,  d.m, d.j() * d.k, d.nr,    ch.wf + long(d.nt) * d.k, d.nr, ch.wf_len(), l.ws0.mt.p, d.nr, st, T(0),
+          l.fp0, d.m, st,          ch.count};
   }
   /// P_j = G_j W for dense G (block j of every realization's G).
-  gemm_batch<T> p(index_t j) const {
+  JCAS_HD gemm_batch<T> p(index_t j) const {
     const problem_dims& d = c->d;
     return {false,   d.nr, d.k,         d.nt, c->g + long(j) * d.nr * d.nt, d.nr, long(d.j()) * d.nr * d.nt,
             c->wf,   d.nt, c->wf_len(), T(0), lay->ws0.mt.pcol(j, 0, d),    d.nr, lay->cs,
             c->count};
   }
-  /// The products the metrics read: E, and P_j when G is dense.
+  /// The products the metrics read: E, every P_j (GEMMs for dense G; V^H W and an item
+  /// phase for rank one), then F^H P.
+  JCAS_NO_EXEC_CHECK
   template <class Exec>
-  void metrics(Exec& ex) const {
+  JCAS_HD void metrics(Exec& ex) const {
+    const problem_dims& d = c->d;
     ex.gemm(hw);
-    if (!c->rank1)
-      for (index_t j = 0; j < c->d.j(); ++j) ex.gemm(p(j));
+    if (c->rank1) {
+      ex.gemm(vw);
+      const item_rank1_p<T> fill{c->u, lay->vw0, lay->ws0.mt.p, d.nr, d.k, d.j(), lay->cs};
+      ex.for_each_item(c->count, fill.items(), fill);
+    } else {
+      for (index_t j = 0; j < d.j(); ++j) ex.gemm(p(j));
+    }
+    ex.gemm(fp);
   }
 };
 
 /// Algorithm 1 on every realization of the chunk: unfolded_forward's steps, in its
 /// order, with the dense products as batched GEMMs and the element-wise steps as item
 /// phases. c.p.beta, the mu tables and every chunk array must be where the executor's
-/// phases run (host or device memory).
+/// phases run (host or device memory). The executor may also be a team running a chunk
+/// of one realization inside a kernel (core/team.hpp).
+JCAS_NO_EXEC_CHECK
 template <class T, class Exec>
-void unfolded_batched(Exec& ex, const chunk<T>& c) {
+JCAS_HD void unfolded_batched(Exec& ex, const chunk<T>& c) {
   if (c.init)
     ex.for_each(c.count, phase_init<T>{c});
   else

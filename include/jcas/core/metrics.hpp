@@ -40,9 +40,10 @@ JCAS_HD inline T min_log1p(index_t n, const T* x) {
   return T(log1p(best));
 }
 
-// SPEC.md section 2 at (W, F) in pieces, so that a backend can run the products E = H^H W
-// and P_j = G_j W as batched GEMMs over many realizations (core/batched.hpp, into
-// metrics::hw and metrics::p); evaluate_metrics runs them on one realization.
+// SPEC.md section 2 at (W, F) in pieces, so that a backend can run the products E = H^H W,
+// P_j = G_j W and F^H P as batched GEMMs over many realizations (core/batched.hpp, into
+// metrics::hw, metrics::p and the chunk's F^H P); evaluate_metrics runs them on one
+// realization.
 
 /// P_j = G_j W into out.p.
 template <class T, class Ch>
@@ -74,17 +75,18 @@ JCAS_HD inline T user_metrics(const E& ekj_of, const problem_dims& d, const syst
   return min_c;
 }
 
-/// The sensing part, SCNR gamma_s from P_j = G_j W (in out.p), then h (eq. 7) with the
-/// users' min_c.
-template <class T>
-JCAS_HD inline void sensing_metrics(cview<T> f, const problem_dims& d, const system_params<T>& sys, T min_c,
-                                    metrics<T>& out) {
+/// The sensing part, SCNR gamma_s from fpm_of(m, j, k) = f_m^H P_j e_k = f_m^H G_j w_k,
+/// computed on the fly from metrics::p or read from a product F^H P (core/batched.hpp),
+/// then h (eq. 7) with the users' min_c.
+template <class T, class Q>
+JCAS_HD inline void sensing_metrics(const Q& fpm_of, cview<T> f, const problem_dims& d, const system_params<T>& sys,
+                                    T min_c, metrics<T>& out) {
   T min_s = T(0);
   for (index_t m = 0; m < d.m; ++m) {
     T clutter = T(d.nr) * sys.sigma_s2 * nrm2sq(d.nr, f.col(m)), signal = 0;
     for (index_t j = 0; j < d.j(); ++j)
       for (index_t k = 0; k < d.k; ++k) {
-        const cplx<T> v = dotc(d.nr, f.col(m), out.pcol(j, k, d));
+        const cplx<T> v = fpm_of(m, j, k);
         if (j == m) {
           out.q[long(m) * d.k + k] = v;
           signal += norm2(v);
@@ -106,7 +108,8 @@ JCAS_HD inline void evaluate_metrics(const Ch& ch, cview<T> w, cview<T> f, const
                                      const system_params<T>& sys, metrics<T>& out) {
   const T min_c = user_metrics<T>([&](index_t k, index_t j) { return dotc(d.nt, ch.h.col(k), w.col(j)); }, d, sys, out);
   sensing_products<T>(ch, w, d, out);
-  sensing_metrics<T>(f, d, sys, min_c, out);
+  sensing_metrics<T>([&](index_t m, index_t j, index_t k) { return dotc(d.nr, f.col(m), out.pcol(j, k, d)); }, f, d,
+                     sys, min_c, out);
 }
 
 /// Adjoints (dL/dRe + i dL/dIm) of the metrics' outputs that the layer and the loss

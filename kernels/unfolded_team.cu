@@ -1,0 +1,94 @@
+// The unfolded solver with a warp per realization (core/team.hpp): the batch phases of
+// core/batched.hpp -- the cuBLAS route's code -- run inside one kernel by the 32 threads
+// of a warp on their realization, its scratch, channels and W | F staged into shared
+// memory (global memory where one realization does not fit a block's shared memory).
+// Against one thread per realization (solve_kernel), a warp keeps its state in on-chip
+// memory and shares the products and element-wise steps of D(W) 32 ways, but runs the
+// per-realization phases (metrics, receiver) on one lane, and shared memory bounds the
+// realizations in flight per SM: which is faster is a GPU measurement (bench/gpu_check.sh;
+// opt-in as --products team until then).
+#include "jcas/core/team.hpp"
+#include "kernels/cuda_common.cuh"
+
+namespace jcas::cuda::detail {
+
+namespace {
+
+/// A warp as a core::unfolded_team team: lanes are ranks, __syncwarp the barrier (it
+/// also orders the lanes' shared and global memory accesses), sums by an xor butterfly
+/// (lane i and lane i ^ o add the same two numbers, so every lane ends with the same
+/// total). Host instantiations exist only because the core is host-device; they are
+/// never called.
+struct warp_team {
+  JCAS_HD int rank() const {
+#ifdef __CUDA_ARCH__
+    return int(threadIdx.x & 31u);
+#else
+    return 0;
+#endif
+  }
+  JCAS_HD static constexpr int size() { return 32; }
+  JCAS_HD void sync() const {
+#ifdef __CUDA_ARCH__
+    __syncwarp();
+#endif
+  }
+  template <class T>
+  JCAS_HD T sum(T x) const {
+#ifdef __CUDA_ARCH__
+    for (int o = 16; o > 0; o /= 2) x += __shfl_xor_sync(0xffffffffu, x, o);
+#endif
+    return x;
+  }
+};
+
+/// Warp w of block blockIdx.x runs realization blockIdx.x * warps + w of the chunk, its
+/// slot the w-th of the block's dynamic shared memory, or of `global_slots`. At most 128
+/// registers a thread (ptxas gave 255 unbounded: 8 warps an SM), so that registers allow
+/// the 16 warps an SM that the float slots of the paper's configuration (13.4 KB each)
+/// allow in shared memory.
+template <class T>
+__global__ void __launch_bounds__(128, 4) team_kernel(core::chunk<T> c, long slot_bytes, char* global_slots) {
+  extern __shared__ __align__(16) unsigned char team_smem[];
+  const int warp = int(threadIdx.x / 32);
+  const long b = long(blockIdx.x) * (blockDim.x / 32) + warp;
+  if (b >= c.count) return;  // the whole warp: no lane is left waiting at a barrier
+  char* slot = global_slots ? global_slots + b * slot_bytes : reinterpret_cast<char*>(team_smem) + warp * slot_bytes;
+  core::unfolded_team(warp_team{}, c, b, slot);
+}
+
+}  // namespace
+
+template <class T>
+void solve_team(const device_batch<T>& hb, int device) {
+  JCAS_CUDA_CHECK(cudaSetDevice(device));
+  const device_model<T> model(hb.cfg.unfolded);
+  core::chunk<T> c = phase_chunk(hb, model);
+  const long slot = (core::team_slot_bytes(c) + 15) / 16 * 16;
+  int optin = 0;
+  JCAS_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  // Warps per block: as many slots as fit 32 KB (at least 1, at most 4), so that several
+  // blocks share an SM's shared memory with little left over (a prediction: unmeasured).
+  const bool shared = slot <= optin;
+  const int warps = shared ? int(std::clamp(32768L / slot, 1L, 4L)) : 4;
+  const size_t smem = shared ? size_t(warps) * size_t(slot) : 0;
+  if (smem > 48 * 1024)
+    JCAS_CUDA_CHECK(cudaFuncSetAttribute(team_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  device_chunk<T> ch(hb, shared ? 0 : size_t(slot));
+  dev_buf<char> scratch(shared ? 0 : size_t(ch.size * slot));
+  for (long b0 = 0; b0 < hb.count; b0 += ch.size) {
+    const long n = std::min(ch.size, hb.count - b0);
+    ch.upload(hb, b0, n);
+    attach_chunk(c, ch, n, nullptr);  // each warp's scratch is its slot
+    team_kernel<T>
+        <<<unsigned((n + warps - 1) / warps), unsigned(32 * warps), smem>>>(c, slot, shared ? nullptr : scratch.p);
+    JCAS_CUDA_CHECK(cudaGetLastError());
+    JCAS_CUDA_CHECK(cudaDeviceSynchronize());
+    ch.download(hb, b0, n);
+  }
+}
+
+template void solve_team<float>(const device_batch<float>&, int);
+template void solve_team<double>(const device_batch<double>&, int);
+
+}  // namespace jcas::cuda::detail
