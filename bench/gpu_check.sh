@@ -1,61 +1,90 @@
 #!/usr/bin/env bash
-# The one prepared GPU check (run on the device machine in one call):
-# configure and build with CUDA for sm_90, run the gpu-labelled tests, then `jcas bench`
-# with the paper's configuration, and print a short table last.
+# The one prepared GPU check (run on the device machine in one call): the CUDA build,
+# the gpu-labelled tests (the CUDA backend against the CPU backend), `jcas bench` with the
+# paper's configuration, and a short table last.
 #   bench/gpu_check.sh [OUTDIR]     (writes log files into OUTDIR, default $OUT or /tmp)
+# The device's image has CUDA 13, CMake and a compiler but not the Debian packages the
+# build needs, and nothing can be installed there: so the binaries are built here and
+# carried (tools/pack_gpu.sh makes gpu-carry.tar.xz; pass it as the run's `carry`). With
+# it, this script unpacks it and checks that the binaries start; without it, or where they
+# do not start, it configures and builds from source for sm_90 (installing the packages
+# where a package registry answers).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-/tmp}}"
 mkdir -p "$out"
-data=$(mktemp -d)  # large channel files: not in $out, which comes back from the device
+data=$(mktemp -d)  # large channel files and the unpacked binaries: not in $out, which comes back
 trap 'rm -rf "$data"' EXIT
+py=$(command -v /usr/bin/python3 || command -v python3)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
-if ! command -v cmake >/dev/null || ! dpkg -s libhdf5-dev >/dev/null 2>&1; then tools/install_deps.sh; fi
-t0=$(date +%s)
-cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DJCAS_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >"$out/configure.log" 2>&1 &&
-  cmake --build build-gpu -j "$(nproc)" >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
-echo "build: $(( $(date +%s) - t0 )) s"
-ctest --test-dir build-gpu -L gpu --output-on-failure 2>&1 | tee "$out/gpu_tests.log" | tail -15
-build-gpu/jcas bench --batch 4096 65536 --json >"$out/bench.json" 2>"$out/bench.err" || tail -5 "$out/bench.err"
+jcas="" tests=""
+if [ -f gpu-carry.tar.xz ]; then
+  tar -C "$data" -xJf gpu-carry.tar.xz
+  # CUDA 13's libraries from the device (toolkit or Python wheels), after the carried ones.
+  cudalibs=""
+  for l in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcusolver.so.12 libcusparse.so.12 libnvJitLink.so.13; do
+    f=$(find /usr/local/cuda/ /usr/local/cuda/lib64/ /usr/lib/x86_64-linux-gnu/ /opt/ -name "$l" 2>/dev/null | head -1)
+    [ -n "$f" ] && case ":$cudalibs:" in *":$(dirname "$f"):"*) ;; *) cudalibs="$cudalibs:$(dirname "$f")" ;; esac
+  done
+  export LD_LIBRARY_PATH="$data/gpu-carry/lib$cudalibs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  if "$data/gpu-carry/bin/jcas" --help >/dev/null 2>"$out/carry.err"; then
+    jcas="$data/gpu-carry/bin/jcas" tests="$data/gpu-carry/bin/test_backend_cuda"
+    echo "prebuilt: $(cat "$data/gpu-carry/REVISION")"
+  else
+    echo "prebuilt binaries do not start here: $(head -c 400 "$out/carry.err"); building from source"
+  fi
+fi
+if [ -z "$jcas" ]; then
+  if ! command -v cmake >/dev/null || ! dpkg -s libhdf5-dev >/dev/null 2>&1; then tools/install_deps.sh; fi
+  t0=$(date +%s)
+  cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DJCAS_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 >"$out/configure.log" 2>&1 &&
+    cmake --build build-gpu -j "$(nproc)" >"$out/build.log" 2>&1 || { tail -30 "$out/configure.log" "$out/build.log"; exit 1; }
+  echo "build: $(( $(date +%s) - t0 )) s"
+  jcas=build-gpu/jcas tests=build-gpu/tests/test_backend_cuda
+fi
+# The gpu-labelled tests are exactly this executable's (ctest -L gpu runs the same).
+"$tests" 2>&1 | tee "$out/gpu_tests.log" | grep -E "^\[  (PASSED|SKIPPED) \] [0-9]+ test|^\[  FAILED  \]" | tail -15
+"$jcas" bench --batch 4096 65536 --json >"$out/bench.json" 2>"$out/bench.err" || tail -5 "$out/bench.err"
 # Issue 5: Monte Carlo throughput on the GPU (paper configuration, unfolded, generation included).
 t1=$(date +%s.%N)
-build-gpu/jcas montecarlo --count 262144 --chunk 65536 --algos unfolded --device cuda --out "$out/mc" \
+"$jcas" montecarlo --count 262144 --chunk 65536 --algos unfolded --device cuda --out "$out/mc" \
   >"$out/mc.txt" 2>"$out/mc.err" || tail -3 "$out/mc.err"
 t2=$(date +%s.%N)
 # F0 routes on the device: 65536 realizations, host LAPACK vs batched cuSOLVER (W0 on the host).
-build-gpu/jcas generate --count 65536 --seed 9 --out "$data/f0.h5" >/dev/null 2>&1
+"$jcas" generate --count 65536 --seed 9 --out "$data/f0.h5" >/dev/null 2>&1
 for f0 in lapack cusolver lowrank; do
-  build-gpu/jcas solve --data "$data/f0.h5" --device cuda --f0 "$f0" --outer 1 --json >"$out/f0_$f0.json" \
+  "$jcas" solve --data "$data/f0.h5" --device cuda --f0 "$f0" --outer 1 --json >"$out/f0_$f0.json" \
     2>"$out/f0_$f0.err" || tail -3 "$out/f0_$f0.err"
 done
 # Large arrays: unfolded inference with the products of D(W) in the per-thread loops
-# (global scratch) against cuBLAS strided batched GEMMs (core/batched.hpp), float, 10
-# layers, the start computed on the device (--f0 lowrank).
+# (global scratch), as cuBLAS strided batched GEMMs (core/batched.hpp) and by a warp per
+# realization (core/team.hpp), float, 10 layers, the start computed on the device
+# (--f0 lowrank).
 for cfg in "64 16 1024" "256 64 64"; do
   set -- $cfg
-  build-gpu/jcas generate --count "$3" --nt "$1" --nr "$1" --users "$2" --seed 4 --out "$data/big$1.h5" >/dev/null 2>&1
-  for p in loops gemm; do
-    timeout 120 build-gpu/jcas solve --data "$data/big$1.h5" --device cuda --f0 lowrank --outer 10 --precision f32 \
+  "$jcas" generate --count "$3" --nt "$1" --nr "$1" --users "$2" --seed 4 --out "$data/big$1.h5" >/dev/null 2>&1
+  for p in loops gemm team; do
+    timeout 120 "$jcas" solve --data "$data/big$1.h5" --device cuda --f0 lowrank --outer 10 --precision f32 \
       --products "$p" --json >"$out/big$1_$p.json" 2>"$out/big$1_$p.err" || tail -2 "$out/big$1_$p.err"
   done
   rm -f "$data/big$1.h5"
 done
 echo
 echo "== summary =="
-grep -E "tests passed|tests failed" "$out/gpu_tests.log"
+grep -E "^\[  (PASSED|SKIPPED|FAILED) *\] [0-9]+ test" "$out/gpu_tests.log" || echo "gpu tests: no summary (see gpu_tests.log)"
 echo "montecarlo --device cuda: 262144 realizations in $(echo "$t2 - $t1" | bc -l | cut -c1-6) s"
 for f0 in lapack cusolver lowrank; do
-  /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'solve --outer 1 --f0 {sys.argv[2]:8s}: {1e6*d[\"seconds_per_realization\"]:.2f} us/realization, mean h(L=1) {d[\"mean_objective\"]:.6f}')" \
+  "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'solve --outer 1 --f0 {sys.argv[2]:8s}: {1e6*d[\"seconds_per_realization\"]:.2f} us/realization, mean h(L=1) {d[\"mean_objective\"]:.6f}')" \
     "$out/f0_$f0.json" "$f0" 2>/dev/null || echo "f0 $f0: no result"
 done
 for cfg in "64 16" "256 64"; do
   set -- $cfg
-  for p in loops gemm; do
-    /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'Nt {sys.argv[2]:>3s} K {sys.argv[3]:>2s} f32 10 layers --products {sys.argv[4]:5s}: {1e6*d[\"seconds_per_realization\"]:10.1f} us/realization, mean h {d[\"mean_objective\"]:.6f}')" \
+  for p in loops gemm team; do
+    "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'Nt {sys.argv[2]:>3s} K {sys.argv[3]:>2s} f32 10 layers --products {sys.argv[4]:5s}: {1e6*d[\"seconds_per_realization\"]:10.1f} us/realization, mean h {d[\"mean_objective\"]:.6f}')" \
       "$out/big$1_$p.json" "$1" "$2" "$p" 2>/dev/null || echo "Nt $1 $p: no result"
   done
 done
-/usr/bin/python3 - "$out/bench.json" <<'PY'
+"$py" - "$out/bench.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 for n in j.get("notes", []): print(n)
@@ -73,8 +102,10 @@ for (dev, w, p) in sorted({(d, w, p) for d, w, p in best if d == "cuda"}, key=la
           f"{(g['realizations_per_second'] / cs if cs else 0):7.0f} {g['flop_per_realization'] / 1e6:7.2f} "
           f"{g['gflop_per_second']:9.0f} {g['percent_of_peak']:7.2f} {g['percent_of_dram_bandwidth']:7.3f}")
 for p in ("f32", "f64"):
-    l, g = best.get(("cuda", "unfolded", p)), best.get(("cuda", "unfolded/global", p))
-    if l and g:
-        print(f"unfolded {p}: local-memory scratch / global scratch = "
-              f"{l['realizations_per_second'] / g['realizations_per_second']:.2f}x")
+    l = best.get(("cuda", "unfolded", p))
+    for route in ("global", "team", "gemm"):
+        g = best.get(("cuda", "unfolded/" + route, p))
+        if l and g:
+            print(f"unfolded {p}: thread per realization, local scratch / {route} = "
+                  f"{l['realizations_per_second'] / g['realizations_per_second']:.2f}x")
 PY
