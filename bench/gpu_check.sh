@@ -42,49 +42,16 @@ if [ -z "$jcas" ]; then
   echo "build: $(( $(date +%s) - t0 )) s"
   jcas=build-gpu/jcas tests=build-gpu/tests/test_backend_cuda
 fi
+# Every step has a time limit and prints its result as soon as it has one, so that a run
+# stopped by the device's limit still shows (and leaves under $out) what it measured.
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # The gpu-labelled tests are exactly this executable's (ctest -L gpu runs the same).
-"$tests" 2>&1 | tee "$out/gpu_tests.log" | grep -E "^\[  (PASSED|SKIPPED) \] [0-9]+ test|^\[  FAILED  \]" | tail -15
-"$jcas" bench --batch 4096 65536 --json >"$out/bench.json" 2>"$out/bench.err" || tail -5 "$out/bench.err"
-# Issue 5: Monte Carlo throughput on the GPU (paper configuration, unfolded, generation included).
-t1=$(date +%s.%N)
-"$jcas" montecarlo --count 262144 --chunk 65536 --algos unfolded --device cuda --out "$out/mc" \
-  >"$out/mc.txt" 2>"$out/mc.err" || tail -3 "$out/mc.err"
-t2=$(date +%s.%N)
-# F0 routes on the device: 65536 realizations, host LAPACK vs batched cuSOLVER (W0 on the host).
-"$jcas" generate --count 65536 --seed 9 --out "$data/f0.h5" >/dev/null 2>&1
-for f0 in lapack cusolver lowrank; do
-  "$jcas" solve --data "$data/f0.h5" --device cuda --f0 "$f0" --outer 1 --json >"$out/f0_$f0.json" \
-    2>"$out/f0_$f0.err" || tail -3 "$out/f0_$f0.err"
-done
-# Large arrays: unfolded inference with the products of D(W) in the per-thread loops
-# (global scratch), as cuBLAS strided batched GEMMs (core/batched.hpp) and by a warp per
-# realization (core/team.hpp), float, 10 layers, the start computed on the device
-# (--f0 lowrank).
-for cfg in "64 16 1024" "256 64 64"; do
-  set -- $cfg
-  "$jcas" generate --count "$3" --nt "$1" --nr "$1" --users "$2" --seed 4 --out "$data/big$1.h5" >/dev/null 2>&1
-  for p in loops gemm team; do
-    timeout 120 "$jcas" solve --data "$data/big$1.h5" --device cuda --f0 lowrank --outer 10 --precision f32 \
-      --products "$p" --json >"$out/big$1_$p.json" 2>"$out/big$1_$p.err" || tail -2 "$out/big$1_$p.err"
-  done
-  rm -f "$data/big$1.h5"
-done
-echo
-echo "== summary =="
-grep -E "^\[  (PASSED|SKIPPED|FAILED) *\] [0-9]+ test" "$out/gpu_tests.log" || echo "gpu tests: no summary (see gpu_tests.log)"
-echo "montecarlo --device cuda: 262144 realizations in $(echo "$t2 - $t1" | bc -l | cut -c1-6) s"
-for f0 in lapack cusolver lowrank; do
-  "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'solve --outer 1 --f0 {sys.argv[2]:8s}: {1e6*d[\"seconds_per_realization\"]:.2f} us/realization, mean h(L=1) {d[\"mean_objective\"]:.6f}')" \
-    "$out/f0_$f0.json" "$f0" 2>/dev/null || echo "f0 $f0: no result"
-done
-for cfg in "64 16" "256 64"; do
-  set -- $cfg
-  for p in loops gemm team; do
-    "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'Nt {sys.argv[2]:>3s} K {sys.argv[3]:>2s} f32 10 layers --products {sys.argv[4]:5s}: {1e6*d[\"seconds_per_realization\"]:10.1f} us/realization, mean h {d[\"mean_objective\"]:.6f}')" \
-      "$out/big$1_$p.json" "$1" "$2" "$p" 2>/dev/null || echo "Nt $1 $p: no result"
-  done
-done
-"$py" - "$out/bench.json" <<'PY'
+timeout 180 "$tests" >"$out/gpu_tests.log" 2>&1
+grep -E "^\[  (PASSED|SKIPPED|FAILED) *\] [0-9]+ test|^\[  FAILED  \] [A-Z]" "$out/gpu_tests.log" ||
+  echo "gpu tests: no summary (see gpu_tests.log)"
+# Throughput, CPU and GPU side by side in one run (the paper's configuration).
+timeout 300 "$jcas" bench --batch 4096 65536 --json >"$out/bench.json" 2>"$out/bench.err" || tail -5 "$out/bench.err"
+"$py" - "$out/bench.json" <<'PY' | tee "$out/bench_table.txt"
 import json, sys
 j = json.load(open(sys.argv[1]))
 for n in j.get("notes", []): print(n)
@@ -109,3 +76,48 @@ for p in ("f32", "f64"):
             print(f"unfolded {p}: thread per realization, local scratch / {route} = "
                   f"{l['realizations_per_second'] / g['realizations_per_second']:.2f}x")
 PY
+# The paper's whole training (SPEC.md: 500 realizations, 30 epochs, batch 32), GPU then CPU.
+"$jcas" generate --count 500 --seed 11 --out "$data/train.h5" >/dev/null 2>&1
+for dev in cuda cpu; do
+  t1=$(date +%s.%N)
+  if timeout 150 "$jcas" train --data "$data/train.h5" --device "$dev" --out "$data/model_$dev.h5" >"$out/train_$dev.txt" 2>&1; then
+    echo "train (paper: 500 x 30 epochs, batch 32) --device $dev: $(secs "$t1" "$(date +%s.%N)") s"
+  else
+    echo "train --device $dev: failed or over 150 s: $(tail -c 300 "$out/train_$dev.txt")"
+  fi
+done
+# Issue 5: Monte Carlo throughput on the GPU (paper configuration, unfolded, generation included).
+t1=$(date +%s.%N)
+if timeout 120 "$jcas" montecarlo --count 262144 --chunk 65536 --algos unfolded --device cuda --out "$data/mc" \
+  >"$out/mc.txt" 2>"$out/mc.err"; then
+  echo "montecarlo --device cuda: 262144 realizations in $(secs "$t1" "$(date +%s.%N)") s"
+  cp "$data/mc.csv" "$out/" 2>/dev/null
+else
+  echo "montecarlo --device cuda: failed: $(tail -c 300 "$out/mc.err")"
+fi
+# F0 routes on the device: 65536 realizations, host LAPACK vs batched cuSOLVER (W0 on the host).
+"$jcas" generate --count 65536 --seed 9 --out "$data/f0.h5" >/dev/null 2>&1
+for f0 in lapack cusolver lowrank; do
+  timeout 90 "$jcas" solve --data "$data/f0.h5" --device cuda --f0 "$f0" --outer 1 --json >"$out/f0_$f0.json" \
+    2>"$out/f0_$f0.err" || tail -3 "$out/f0_$f0.err"
+  "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'solve --outer 1 --f0 {sys.argv[2]:8s}: {1e6*d[\"seconds_per_realization\"]:.2f} us/realization, mean h(L=1) {d[\"mean_objective\"]:.6f}')" \
+    "$out/f0_$f0.json" "$f0" 2>/dev/null || echo "f0 $f0: no result"
+done
+# Large arrays: unfolded inference with the products of D(W) in the per-thread loops
+# (global scratch), as cuBLAS strided batched GEMMs (core/batched.hpp) and by a warp per
+# realization (core/team.hpp), float, 10 layers, the start computed on the device
+# (--f0 lowrank).
+for cfg in "64 16 1024" "256 64 64"; do
+  set -- $cfg
+  "$jcas" generate --count "$3" --nt "$1" --nr "$1" --users "$2" --seed 4 --out "$data/big$1.h5" >/dev/null 2>&1
+  for p in gemm team loops; do
+    timeout 60 "$jcas" solve --data "$data/big$1.h5" --device cuda --f0 lowrank --outer 10 --precision f32 \
+      --products "$p" --json >"$out/big$1_$p.json" 2>"$out/big$1_$p.err" || tail -2 "$out/big$1_$p.err"
+    "$py" -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'Nt {sys.argv[2]:>3s} K {sys.argv[3]:>2s} f32 10 layers --products {sys.argv[4]:5s}: {1e6*d[\"seconds_per_realization\"]:10.1f} us/realization, mean h {d[\"mean_objective\"]:.6f}')" \
+      "$out/big$1_$p.json" "$1" "$2" "$p" 2>/dev/null || echo "Nt $1 $p: no result (over 60 s or failed)"
+  done
+  rm -f "$data/big$1.h5"
+done
+echo
+echo "== the throughput table again =="
+cat "$out/bench_table.txt"

@@ -9,10 +9,17 @@
 #   REVISION                          the commit packed and whether the tree was clean
 # bench/gpu_check.sh unpacks it when it is there (the device tool's `carry`), checks that
 # the binaries start, and builds from source only if they do not.
-#   tools/pack_gpu.sh [BUILD_DIR]      (default: build; it must be a JCAS_CUDA=ON build)
+#   tools/pack_gpu.sh              builds build-carry first (CUDA for sm_90, no MPI: MPI's
+#                                  libevent needs glibc 2.36, the rest 2.34), then packs it
+#   tools/pack_gpu.sh BUILD_DIR    packs an existing JCAS_CUDA=ON build
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build="${1:-build}"
+build="${1:-}"
+if [ -z "$build" ]; then
+  build=build-carry
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DJCAS_CUDA=ON -DJCAS_MPI=OFF -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
+  cmake --build "$build" -j "$(nproc)" --target jcas test_backend_cuda
+fi
 for b in "$build/jcas" "$build/tests/test_backend_cuda"; do
   [ -x "$b" ] || { echo "pack_gpu: $b is missing: build with -DJCAS_CUDA=ON first" >&2; exit 1; }
 done
@@ -30,4 +37,7 @@ echo "$(git rev-parse --short HEAD)$dirty, packed $(date -u +%Y-%m-%dT%H:%MZ) fr
 tmp="gpu-carry.tar.xz.tmp.$$"
 tar -C "$stage" -cf - gpu-carry | xz -T0 -6 >"$tmp"
 mv "$tmp" gpu-carry.tar.xz
-echo "gpu-carry.tar.xz: $(du -h gpu-carry.tar.xz | cut -f1), $(ls "$stage/gpu-carry/lib" | wc -l) libraries, $(cat "$stage/gpu-carry/REVISION")"
+glibc=$(for f in "$stage"/gpu-carry/bin/* "$stage"/gpu-carry/lib/*; do objdump -T "$f" 2>/dev/null; done |
+  grep -o "GLIBC_2\.[0-9]*" | sort -t. -k2 -n -u | tail -1)
+echo "gpu-carry.tar.xz: $(du -h gpu-carry.tar.xz | cut -f1), $(ls "$stage/gpu-carry/lib" | wc -l) libraries," \
+  "needs ${glibc:-GLIBC_?} or newer; $(cat "$stage/gpu-carry/REVISION")"

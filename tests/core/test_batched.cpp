@@ -6,15 +6,14 @@
 // of one thread and of several std::threads.
 #include <gtest/gtest.h>
 
-#include <barrier>
 #include <cmath>
 #include <random>
-#include <thread>
 
 #include "batch_inputs.hpp"
 #include "jcas/api.hpp"
 #include "jcas/core/team.hpp"
 #include "solver_config.hpp"
+#include "thread_team.hpp"
 
 namespace jcas::test {
 namespace {
@@ -76,31 +75,6 @@ unfolded_model random_model(int l_out, bool frozen, std::uint64_t seed) {
   return m;
 }
 
-/// A team of std::threads for core::unfolded_team (the CUDA warp's role): a real
-/// barrier, and sums through a shared array added in rank order, so that a missing
-/// barrier in the team route shows as a wrong or unstable result.
-struct team_shared {
-  explicit team_shared(int n) : bar(n), part(size_t(n)) {}
-  std::barrier<> bar;
-  std::vector<double> part;  // float and double both convert exactly
-};
-struct thread_team {
-  int r, n;
-  team_shared* s;
-  int rank() const { return r; }
-  int size() const { return n; }
-  void sync() const { s->bar.arrive_and_wait(); }
-  template <class T>
-  T sum(T x) const {
-    s->part[size_t(r)] = double(x);
-    sync();
-    T t = 0;
-    for (int i = 0; i < n; ++i) t += T(s->part[size_t(i)]);
-    sync();  // nobody writes part again before every rank has read it
-    return t;
-  }
-};
-
 /// Runs core::unfolded_batched on every realization of cs from the CPU backend's start;
 /// returns W | F, curves and results as the CPU backend would. team = 0: the naive
 /// executor over the whole chunk; team = 1: each realization by core::unfolded_team with
@@ -142,11 +116,7 @@ struct chunk_run {
         core::unfolded_team(core::serial_team{}, c, b, at);
         continue;
       }
-      team_shared sh(team);
-      std::vector<std::thread> threads;
-      for (int r = 0; r < team; ++r)
-        threads.emplace_back([&, r] { core::unfolded_team(thread_team{r, team, &sh}, c, b, at); });
-      for (std::thread& t : threads) t.join();
+      run_team(team, [&](const thread_team& tm) { core::unfolded_team(tm, c, b, at); });
     }
   }
   static std::vector<long> all(long n) {
