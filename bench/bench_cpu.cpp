@@ -4,9 +4,10 @@
 // The slow solvers run on fewer realizations: the AO ones on count/4, the ascent
 // yardstick (issue 6) on count/40.
 //   jcas_bench [--count N] [--repeats R] [--threads T] [--users K] [--quick]
-// --large instead: the unfolded solver's two routes for the products of D(W) (per-
-// realization loops, batched BLAS GEMMs) side by side from Nt = 16, K = 4 up to
-// Nt = 256, K = 64, time per realization without W0 / F0, alternated in each repeat.
+// --large instead: the unfolded solver's routes for the products of D(W) (per-
+// realization loops, batched BLAS GEMMs, the team route with a team of one thread) side
+// by side from Nt = 16, K = 4 up to Nt = 256, K = 64, time per realization without
+// W0 / F0, alternated in each repeat.
 //   jcas_bench --large [--repeats R] [--threads T] [--layers L]
 #include <algorithm>
 #include <cmath>
@@ -24,11 +25,15 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
-/// The two products routes of the unfolded solver at growing array sizes (M = C = 2).
+/// The products routes of the unfolded solver at growing array sizes (M = C = 2):
+/// per-realization loops, batched GEMMs, and the GPU's team route with a team of one
+/// thread (its CPU form: the reference, not a speed route there).
 int bench_large(int repeats, int threads, int layers) {
+  const products_route routes[] = {products_route::loops, products_route::gemm, products_route::team};
+  constexpr int n_routes = 3;
   std::printf("unfolded f64, L_out %d, ms per realization without W0/F0 (median of %d, alternated)\n", layers, repeats);
-  std::printf("%5s %4s %6s %12s %12s %12s %12s\n", "Nt", "K", "count", "loops ms", "gemm ms", "loops/gemm",
-              "max |dh|/h");
+  std::printf("%5s %4s %6s %12s %12s %12s %12s %12s\n", "Nt", "K", "count", "loops ms", "gemm ms", "team ms",
+              "loops/gemm", "max |dh|/h");
   for (const int nt : {16, 32, 64, 128, 256}) {
     scenario sc;
     sc.dims.nt = sc.dims.nr = nt;
@@ -38,20 +43,21 @@ int bench_large(int repeats, int threads, int layers) {
     solve_options o;
     o.threads = threads;
     o.model.l_out = layers;
-    std::vector<double> t[2];
+    std::vector<double> t[n_routes];
     double dh = 0;
     for (int rep = 0; rep < repeats; ++rep) {
-      std::vector<double> h[2];
-      for (int route = 0; route < 2; ++route) {
-        o.products = route == 0 ? products_route::loops : products_route::gemm;
+      std::vector<double> h[n_routes];
+      for (int route = 0; route < n_routes; ++route) {
+        o.products = routes[route];
         const solve_output out = cpu::solve_batch(cs, o);
         t[route].push_back(1e3 * (out.seconds - out.init_seconds) / double(count));
         h[route] = out.objective;
       }
-      for (long b = 0; b < count; ++b) dh = std::max(dh, std::abs(h[0][b] - h[1][b]) / std::abs(h[0][b]));
+      for (int route = 1; route < n_routes; ++route)
+        for (long b = 0; b < count; ++b) dh = std::max(dh, std::abs(h[0][b] - h[route][b]) / std::abs(h[0][b]));
     }
-    const double tl = median(t[0]), tg = median(t[1]);
-    std::printf("%5d %4d %6ld %12.3f %12.3f %12.2f %12.1e\n", nt, sc.dims.k, count, tl, tg, tl / tg, dh);
+    const double tl = median(t[0]), tg = median(t[1]), tt = median(t[2]);
+    std::printf("%5d %4d %6ld %12.3f %12.3f %12.3f %12.2f %12.1e\n", nt, sc.dims.k, count, tl, tg, tt, tl / tg, dh);
     std::fflush(stdout);
   }
   return 0;

@@ -6,9 +6,10 @@
 // the same order. For large arrays (Nt up to 256, K up to 64) the products are nearly all
 // of the work (2 Nt R K complex multiply-adds per D(W), 6 D(W) per layer, Nt K^2 for E),
 // and on a GPU one thread per realization would run them serially from uncoalesced
-// scratch; the per-thread work left here is O(Nt K) per phase (the metrics' O(K^2 + M J
-// K); the receiver's and the surrogate's O(Nt K + Nr J (K + M)) in layer_prepare). On the CPU the loops stay faster at
-// every size measured (bench/RESULTS.md); there this route is the tested reference of the GPU's.
+// scratch. The per-realization work left is the metrics' O(K^2 + M J K) and
+// layer_prepare's O(Nt K + Nr J (K + M)) (receiver and surrogate). On the CPU the loops
+// stay faster at every size measured (bench/RESULTS.md); there this route is the tested
+// reference of the GPU's.
 //
 // A backend supplies an executor with four operations:
 //   ex.for_each(n, fn)                 fn(b) for b = 0 .. n-1 (a thread per realization);
