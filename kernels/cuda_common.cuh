@@ -153,6 +153,19 @@ struct device_chunk {
   void download(const device_batch<T>& hb, long b0, long n) const { out.download(hb, in, b0, n); }
 };
 
+/// Every chunk of hb in turn through ch: uploads realizations b0 .. b0+n-1, launch(n)
+/// starts the work on them, then waits for the device and downloads the results.
+template <class T, class Launch>
+void each_chunk(const device_batch<T>& hb, device_chunk<T>& ch, const Launch& launch) {
+  for (long b0 = 0; b0 < hb.count; b0 += ch.size) {
+    const long n = std::min(ch.size, hb.count - b0);
+    ch.upload(hb, b0, n);
+    launch(n);
+    JCAS_CUDA_CHECK(cudaDeviceSynchronize());
+    ch.download(hb, b0, n);
+  }
+}
+
 /// The core's chunk (core/batched.hpp) for the batch phases of hb on the device: dims,
 /// system, the model's device tables, whether the start is computed in the chunk; its
 /// scratch slice sized. attach_chunk points it at a device chunk's buffers.
@@ -286,9 +299,7 @@ void solve(const device_batch<T>& hb, int device) {
   // Chunks bound the global scratch (if any), the inputs and the outputs in device memory.
   device_chunk<T> ch(hb, slot ? 0 : size_t(ws_bytes));
   dev_buf<char> scratch(slot ? 0 : size_t(ch.size * ws_bytes));
-  for (long b0 = 0; b0 < hb.count; b0 += ch.size) {
-    const long n = std::min(ch.size, hb.count - b0);
-    ch.upload(hb, b0, n);
+  each_chunk(hb, ch, [&](long n) {
     const solve_args<T> a{d,         hb.sys,    cfg,       n,          hb.rank1,       in_kernel,    ch.in.h.p,
                           ch.in.g.p, ch.in.u.p, ch.in.v.p, ch.in.wf.p, ch.out.curve.p, ch.out.res.p, ch.out.st.p,
                           scratch.p, ws_bytes};
@@ -297,9 +308,7 @@ void solve(const device_batch<T>& hb, int device) {
       throw std::runtime_error(std::string("CUDA solve kernel (") + (slot ? "local" : "global") +
                                " scratch) failed to launch: " + cudaGetErrorString(e) +
                                (slot ? "; JCAS_CUDA_SCRATCH=global keeps the scratch in global memory" : ""));
-    JCAS_CUDA_CHECK(cudaDeviceSynchronize());
-    ch.download(hb, b0, n);
-  }
+  });
 }
 
 }  // namespace jcas::cuda::detail

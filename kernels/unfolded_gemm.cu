@@ -102,14 +102,10 @@ void solve_gemm(const device_batch<T>& hb, int device) {
   device_chunk<T> ch(hb, size_t(c.ws_bytes));
   dev_buf<char> scratch(size_t(ch.size * c.ws_bytes));
   const cuda_exec ex;
-  for (long b0 = 0; b0 < hb.count; b0 += ch.size) {
-    const long n = std::min(ch.size, hb.count - b0);
-    ch.upload(hb, b0, n);
+  each_chunk(hb, ch, [&](long n) {
     attach_chunk(c, ch, n, scratch.p);
     core::unfolded_batched(ex, c);
-    JCAS_CUDA_CHECK(cudaDeviceSynchronize());
-    ch.download(hb, b0, n);
-  }
+  });
 }
 
 template void solve_gemm<float>(const device_batch<float>&, int);

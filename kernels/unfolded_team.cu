@@ -76,16 +76,12 @@ void solve_team(const device_batch<T>& hb, int device) {
     JCAS_CUDA_CHECK(cudaFuncSetAttribute(team_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   device_chunk<T> ch(hb, shared ? 0 : size_t(slot));
   dev_buf<char> scratch(shared ? 0 : size_t(ch.size * slot));
-  for (long b0 = 0; b0 < hb.count; b0 += ch.size) {
-    const long n = std::min(ch.size, hb.count - b0);
-    ch.upload(hb, b0, n);
+  char* const global_slots = shared ? nullptr : scratch.p;
+  each_chunk(hb, ch, [&](long n) {
     attach_chunk(c, ch, n, nullptr);  // each warp's scratch is its slot
-    team_kernel<T>
-        <<<unsigned((n + warps - 1) / warps), unsigned(32 * warps), smem>>>(c, slot, shared ? nullptr : scratch.p);
+    team_kernel<T><<<unsigned((n + warps - 1) / warps), unsigned(32 * warps), smem>>>(c, slot, global_slots);
     JCAS_CUDA_CHECK(cudaGetLastError());
-    JCAS_CUDA_CHECK(cudaDeviceSynchronize());
-    ch.download(hb, b0, n);
-  }
+  });
 }
 
 template void solve_team<float>(const device_batch<float>&, int);

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "../random_channels.hpp"
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
 #include "training.hpp"
@@ -110,17 +111,6 @@ TEST_F(Backend, InitialisationOnTheDeviceMatchesCpu) {
     EXPECT_NEAR(got.curve[size_t(b) * got.curve_len], ref.curve[size_t(b) * ref.curve_len],
                 1e-10 * std::abs(ref.curve[size_t(b) * ref.curve_len]));
   }
-}
-
-channel_set dense_random(problem_dims d, long count, std::uint64_t seed) {
-  channel_set cs;
-  cs.dims = d;
-  cs.count = count;
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> n(0, 1);
-  for (long i = 0; i < cs.count * cs.h_stride(); ++i) cs.h.emplace_back(n(rng), n(rng));
-  for (long i = 0; i < cs.count * cs.g_stride(); ++i) cs.g.emplace_back(0.2 * n(rng), 0.2 * n(rng));
-  return cs;
 }
 
 #ifdef JCAS_TEST_CUDA

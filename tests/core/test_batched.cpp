@@ -9,6 +9,7 @@
 #include <cmath>
 #include <random>
 
+#include "../random_channels.hpp"
 #include "batch_inputs.hpp"
 #include "jcas/api.hpp"
 #include "jcas/core/team.hpp"
@@ -175,13 +176,7 @@ TEST(Batched, PhasesMatchThePerRealizationSolveRankOne) {
 
 TEST(Batched, PhasesMatchThePerRealizationSolveDenseAndFloat) {
   // Nt != Nr, K = 6, J = 3, Gaussian G_j (not rank one: the dense channel path).
-  channel_set cs;
-  cs.dims = {24, 20, 6, 2, 1};
-  cs.count = 7;
-  std::mt19937_64 rng(9);
-  std::normal_distribution<double> n(0, 1);
-  for (long i = 0; i < cs.count * cs.h_stride(); ++i) cs.h.emplace_back(n(rng), n(rng));
-  for (long i = 0; i < cs.count * cs.g_stride(); ++i) cs.g.emplace_back(0.2 * n(rng), 0.2 * n(rng));
+  const channel_set cs = dense_random({24, 20, 6, 2, 1}, 7, 9);
   solve_options o;
   o.model = random_model(8, false, 5);
   o.products = products_route::loops;
@@ -234,13 +229,7 @@ TEST(Batched, TeamOfThreadsMatchesThePerRealizationSolve) {
 TEST(Batched, TeamOfThreadsDenseFloatAndStartInTheTeam) {
   // Dense G (read where it lies, not staged), float; then the start (W0 = Pi_S(H), F0 by
   // the core's closed forms) computed by the team's rank 0 in phase_init.
-  channel_set cs;
-  cs.dims = {12, 10, 3, 2, 1};
-  cs.count = 3;
-  std::mt19937_64 rng(19);
-  std::normal_distribution<double> n(0, 1);
-  for (long i = 0; i < cs.count * cs.h_stride(); ++i) cs.h.emplace_back(n(rng), n(rng));
-  for (long i = 0; i < cs.count * cs.g_stride(); ++i) cs.g.emplace_back(0.2 * n(rng), 0.2 * n(rng));
+  const channel_set cs = dense_random({12, 10, 3, 2, 1}, 3, 19);
   solve_options o;
   o.model = random_model(5, false, 8);
   o.products = products_route::loops;
