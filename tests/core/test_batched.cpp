@@ -154,6 +154,9 @@ void expect_same(const channel_set& cs, const solve_options& o, const chunk_run<
 }
 
 TEST(Batched, PhasesMatchThePerRealizationSolveRankOne) {
+  // The whole chunk (team 0), then each realization by core::unfolded_team with teams of
+  // 1, 3 (a size that divides no item count) and 32 (the warp: more threads than most
+  // phases have items) std::threads; full and frozen gradient.
   const channel_set cs = cpu::generate_batch(scenario{}, 21, 0, 13);  // LoS: rank-one G
   for (bool frozen : {false, true}) {
     solve_options o;
@@ -162,20 +165,25 @@ TEST(Batched, PhasesMatchThePerRealizationSolveRankOne) {
     const solve_output ref = cpu::solve_batch(cs, o);
     std::vector<zd> w0, f0;
     cpu::init_batch(cs, o.sys, f0_method::lapack, w0, f0);
-    const chunk_run<double> got(cs, o, false, w0, f0);
-    ASSERT_TRUE(got.in.rank1);
-    expect_same(cs, o, got, ref, 1e-12);
-    // Status and start phases, the P_j of each of the 13 metrics, then per layer:
-    // prepare, metrics, 6 (or 1) x (weigh and ||D||), 6 x (step and projection); GEMMs:
-    // E = H^H W, V^H W and F^H P for each of the 13 metrics, 2 per D(W).
-    const long dw = frozen ? 1 : 6;
-    EXPECT_EQ(got.ex.phases, 2 + 13 + 12 * (2 + 2 * dw + 2 * 6));
-    EXPECT_EQ(got.ex.gemms, 13 * 3 + 12 * 2 * dw);
+    for (int team : {0, 1, 3, 32}) {
+      SCOPED_TRACE("team of " + std::to_string(team) + (frozen ? ", frozen" : ""));
+      const chunk_run<double> got(cs, o, false, w0, f0, team);
+      ASSERT_TRUE(got.in.rank1);
+      expect_same(cs, o, got, ref, 1e-12);
+      if (team > 0) continue;
+      // Status and start phases, the P_j of each of the 13 metrics, then per layer:
+      // prepare, metrics, 6 (or 1) x (weigh and ||D||), 6 x (step and projection); GEMMs:
+      // E = H^H W, V^H W and F^H P for each of the 13 metrics, 2 per D(W).
+      const long dw = frozen ? 1 : 6;
+      EXPECT_EQ(got.ex.phases, 2 + 13 + 12 * (2 + 2 * dw + 2 * 6));
+      EXPECT_EQ(got.ex.gemms, 13 * 3 + 12 * 2 * dw);
+    }
   }
 }
 
 TEST(Batched, PhasesMatchThePerRealizationSolveDenseAndFloat) {
-  // Nt != Nr, K = 6, J = 3, Gaussian G_j (not rank one: the dense channel path).
+  // Nt != Nr, K = 6, J = 3, Gaussian G_j (not rank one: the dense channel path, G read
+  // where it lies by a team); the whole chunk, then a team of std::threads each.
   const channel_set cs = dense_random({24, 20, 6, 2, 1}, 7, 9);
   solve_options o;
   o.model = random_model(8, false, 5);
@@ -183,18 +191,22 @@ TEST(Batched, PhasesMatchThePerRealizationSolveDenseAndFloat) {
   std::vector<zd> w0, f0;
   cpu::init_batch(cs, o.sys, f0_method::lapack, w0, f0);
   const solve_output ref = cpu::solve_batch(cs, o);
-  const chunk_run<double> got(cs, o, false, w0, f0);
-  ASSERT_FALSE(got.in.rank1);
-  expect_same(cs, o, got, ref, 1e-12);
   o.prec = precision::f32;
   const solve_output ref32 = cpu::solve_batch(cs, o);
-  const chunk_run<float> got32(cs, o, false, w0, f0);
-  expect_same(cs, o, got32, ref32, 2e-4);  // float: GEMM and loops sum alike, FMA contraction may differ
+  for (int team : {0, 5}) {
+    SCOPED_TRACE("team of " + std::to_string(team));
+    const chunk_run<double> got(cs, o, false, w0, f0, team);
+    ASSERT_FALSE(got.in.rank1);
+    expect_same(cs, o, got, ref, 1e-12);
+    const chunk_run<float> got32(cs, o, false, w0, f0, team);
+    expect_same(cs, o, got32, ref32, 2e-4);  // float: GEMM and loops sum alike, FMA contraction may differ
+  }
 }
 
 TEST(Batched, StartInTheChunkMatchesTheHostsLowRankStart) {
   // init: W0 = Pi_S(H) and F0 by the core's closed forms in the chunk (the CUDA route's
-  // --f0 lowrank); the CPU backend's lowrank start is the same start.
+  // --f0 lowrank; with a team, by its rank 0); the CPU backend's lowrank start is the
+  // same start.
   const channel_set cs = cpu::generate_batch(scenario{}, 23, 0, 5);
   solve_options o;
   o.model = random_model(6, false, 6);
@@ -202,53 +214,10 @@ TEST(Batched, StartInTheChunkMatchesTheHostsLowRankStart) {
   o.products = products_route::loops;
   const solve_output ref = cpu::solve_batch(cs, o);
   const std::vector<zd> w0(size_t(cs.count * cs.h_stride())), f0(size_t(cs.count) * cs.dims.nr * cs.dims.m);
-  const chunk_run<double> got(cs, o, true, w0, f0);  // zero starts: the chunk computes its own
-  expect_same(cs, o, got, ref, 1e-9);
-}
-
-TEST(Batched, TeamOfThreadsMatchesThePerRealizationSolve) {
-  // core::unfolded_team: rank-one channels, full and frozen gradient, by teams of 1, 3
-  // (sizes that divide no item count) and 32 (the warp: more threads than most phases
-  // have items) threads.
-  const channel_set cs = cpu::generate_batch(scenario{}, 21, 0, 4);
-  for (bool frozen : {false, true}) {
-    solve_options o;
-    o.model = random_model(6, frozen, 4);
-    o.products = products_route::loops;
-    const solve_output ref = cpu::solve_batch(cs, o);
-    std::vector<zd> w0, f0;
-    cpu::init_batch(cs, o.sys, f0_method::lapack, w0, f0);
-    for (int team : {1, 3, 32}) {
-      SCOPED_TRACE("team of " + std::to_string(team) + (frozen ? ", frozen" : ""));
-      const chunk_run<double> got(cs, o, false, w0, f0, team);
-      expect_same(cs, o, got, ref, 1e-12);
-    }
+  for (int team : {0, 6}) {
+    const chunk_run<double> got(cs, o, true, w0, f0, team);  // zero starts: the chunk computes its own
+    expect_same(cs, o, got, ref, 1e-9);
   }
-}
-
-TEST(Batched, TeamOfThreadsDenseFloatAndStartInTheTeam) {
-  // Dense G (read where it lies, not staged), float; then the start (W0 = Pi_S(H), F0 by
-  // the core's closed forms) computed by the team's rank 0 in phase_init.
-  const channel_set cs = dense_random({12, 10, 3, 2, 1}, 3, 19);
-  solve_options o;
-  o.model = random_model(5, false, 8);
-  o.products = products_route::loops;
-  std::vector<zd> w0, f0;
-  cpu::init_batch(cs, o.sys, f0_method::lapack, w0, f0);
-  const solve_output ref = cpu::solve_batch(cs, o);
-  expect_same(cs, o, chunk_run<double>(cs, o, false, w0, f0, 5), ref, 1e-12);
-  o.prec = precision::f32;
-  const solve_output ref32 = cpu::solve_batch(cs, o);
-  expect_same(cs, o, chunk_run<float>(cs, o, false, w0, f0, 4), ref32, 2e-4);
-
-  const channel_set los = cpu::generate_batch(scenario{}, 23, 0, 3);
-  solve_options ol;
-  ol.model = random_model(4, false, 6);
-  ol.f0 = f0_method::lowrank;
-  ol.products = products_route::loops;
-  const solve_output refl = cpu::solve_batch(los, ol);
-  const std::vector<zd> zw(size_t(los.count * los.h_stride())), zf(size_t(los.count) * los.dims.nr * los.dims.m);
-  expect_same(los, ol, chunk_run<double>(los, ol, true, zw, zf, 6), refl, 1e-9);
 }
 
 TEST(Batched, CpuGemmRouteMatchesLoops) {
