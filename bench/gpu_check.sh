@@ -19,7 +19,8 @@ py=$(command -v /usr/bin/python3 || command -v python3)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
 jcas="" tests=""
 if [ -f gpu-carry.tar.xz ]; then
-  tar -C "$data" -xJf gpu-carry.tar.xz
+  tar -C "$data" -xJf gpu-carry.tar.xz 2>/dev/null ||  # without xz: Python's lzma
+    "$py" -c "import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])" gpu-carry.tar.xz "$data"
   # CUDA 13's libraries from the device (toolkit or Python wheels), after the carried ones.
   cudalibs=""
   for l in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcusolver.so.12 libcusparse.so.12 libnvJitLink.so.13; do
