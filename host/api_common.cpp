@@ -156,10 +156,9 @@ void validate(const solve_options& o, const problem_dims& d) {
 }
 
 products_route parse_products(const std::string& s) {
-  if (s == "auto") return products_route::automatic;
-  if (s == "loops") return products_route::loops;
-  if (s == "gemm") return products_route::gemm;
-  if (s == "team") return products_route::team;
+  for (products_route r :
+       {products_route::automatic, products_route::loops, products_route::gemm, products_route::team})
+    if (to_string(r) == s) return r;  // the names live in to_string only
   bad("products", s, "must be auto, loops, gemm or team");
   return products_route::automatic;
 }

@@ -251,12 +251,12 @@ void solve_group(const channel_set& cs, long b0, long n, const packed_params<T, 
   packed += m;
 }
 
-/// The unfolded solver by the batched-GEMM route, chunk by chunk; out holds W0 | F0 on
-/// entry (init_batch) and the results on return, as solve_typed's per-realization route.
 /// The unfolded solver in batch phases (core/batched.hpp), chunk by chunk: products =
 /// gemm runs each phase over the chunk with cpu_exec; products = team runs every
 /// realization's phases by core::unfolded_team with a team of one thread (the GPU's warp
-/// route, core/team.hpp, on the CPU: its reference and its test there).
+/// route, core/team.hpp, on the CPU: its reference and its test there). out holds
+/// W0 | F0 on entry (init_batch) and the results on return, as solve_typed's
+/// per-realization route.
 template <class T>
 void solve_unfolded_chunks(const channel_set& cs, const solve_options& o, const core::solver_config<T>& cfg,
                            const system_params<T>& sys, solve_output& out) {
@@ -291,8 +291,7 @@ void solve_unfolded_chunks(const channel_set& cs, const solve_options& o, const 
     c.st = st.data();
     c.scratch = reinterpret_cast<char*>(scratch.data());
     if (team) {
-      const core::chunk<T> cc = c;
-      ex.for_each(n, [&](long b) { core::unfolded_team(core::serial_team{}, cc, b, cc.scratch + b * slot_bytes); });
+      ex.for_each(n, [&](long b) { core::unfolded_team(core::serial_team{}, c, b, c.scratch + b * slot_bytes); });
     } else {
       core::unfolded_batched(ex, c);
     }
