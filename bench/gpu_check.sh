@@ -50,8 +50,8 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 timeout 180 "$tests" >"$out/gpu_tests.log" 2>&1
 grep -E "^\[  (PASSED|SKIPPED|FAILED) *\] [0-9]+ test|^\[  FAILED  \] [A-Z]" "$out/gpu_tests.log" ||
   echo "gpu tests: no summary (see gpu_tests.log)"
-# Throughput, CPU and GPU side by side in one run (the paper's configuration).
-timeout 300 "$jcas" bench --batch 4096 65536 --json >"$out/bench.json" 2>"$out/bench.err" || tail -5 "$out/bench.err"
+# Throughput, CPU and GPU side by side in one run (the paper's configuration), medians of 3.
+timeout 300 "$jcas" bench --batch 4096 65536 --repeats 3 --json >"$out/bench.json" 2>"$out/bench.err" || tail -5 "$out/bench.err"
 "$py" - "$out/bench.json" <<'PY' | tee "$out/bench_table.txt"
 import json, sys
 j = json.load(open(sys.argv[1]))

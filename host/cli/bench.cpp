@@ -1,5 +1,6 @@
 #include "bench.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -7,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
 
 #include "flop_count.hpp"
 #include "jcas/api.hpp"
@@ -24,6 +26,7 @@ struct row {
   double peak = 0;        // the device's FLOP/s ceiling in this precision (0: unknown)
   double bytes = 0;       // least DRAM traffic per realization (io_bytes)
   double dram = 0;        // the device's DRAM bytes/s (0: unknown)
+  double spread = 0;      // (slowest - fastest) / median of the repeats
   double gflops() const { return per_second * flop / 1e9; }
   double percent_of_peak() const { return peak > 0 ? 100 * gflops() * 1e9 / peak : 0; }
   double percent_of_dram() const { return dram > 0 ? 100 * per_second * bytes / dram : 0; }
@@ -34,6 +37,15 @@ struct row {
 double io_bytes(const problem_dims& d, int curve_len, size_t real) {
   const double cplx_in = double(d.nt) * d.k + double(d.nr + d.nt) * d.j(), wf = double(d.nt) * d.k + double(d.nr) * d.m;
   return double(real) * (2 * cplx_in + 4 * wf + curve_len + 4) + 4;
+}
+
+/// The median of the seconds of the repeats (sorts them), and their spread relative to
+/// it: a shared machine's noise shows as a spread, not as a different median.
+std::pair<double, double> median_spread(std::vector<double> s) {
+  std::sort(s.begin(), s.end());
+  const size_t n = s.size();
+  const double med = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+  return {med, (s.back() - s.front()) / med};
 }
 
 /// Sets JCAS_CUDA_SCRATCH for its lifetime (the CUDA solve's scratch placement,
@@ -57,7 +69,8 @@ struct scoped_env {
 /// GPU, unfolded inference is timed four ways side by side: a thread per realization
 /// with its scratch in local memory (the default where it fits) and in global memory
 /// ("/global"), a warp per realization with its state in shared memory ("/team"), and the
-/// batch phases with cuBLAS GEMMs ("/gemm").
+/// batch phases with cuBLAS GEMMs ("/gemm"). Every row is the median of a.repeats timed
+/// runs after one untimed warm-up per batch.
 int run_bench(const bench_args& a) {
   std::vector<std::string> devs;
   std::stringstream ss(a.devices);
@@ -82,18 +95,27 @@ int run_bench(const bench_args& a) {
     for (long batch : a.batches) {
       const long n = gpu ? batch : std::min<long>(batch, a.quick ? 64 : 512);  // the CPU is timed on fewer
       const channel_set cs = cpu::generate_batch(scenario{}, 7, 0, n, a.threads);
-      {  // warm-up: thread pools, device context, first-touch of memory
+      {  // warm-up, at least 0.5 s: device context, first touch of memory, thread pools (the
+         // idle threads of OpenBLAS's pool spin for a while after the program starts)
         solve_options o;
         o.model.l_out = 2;
         o.threads = a.threads;
-        gpu ? cuda::solve_batch(cs, o, 0) : cpu::solve_batch(cs, o);
-      }
-      // Times fn and adds its row; the caller sets the row's least traffic (bytes) after.
-      auto timed = [&](const std::string& workload, const std::string& prec, double fl, auto&& fn) {
         const auto t0 = std::chrono::steady_clock::now();
-        fn();
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        rows.push_back({dev, workload, prec, batch, double(n) / s, fl, prec == "f32" ? pk.fp32 : pk.fp64, 0, pk.dram});
+        do gpu ? cuda::solve_batch(cs, o, 0) : cpu::solve_batch(cs, o);
+        while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(500));
+      }
+      // Times fn a.repeats times and adds its row (the median); the caller sets the row's
+      // least traffic (bytes) after.
+      auto timed = [&](const std::string& workload, const std::string& prec, double fl, auto&& fn) {
+        std::vector<double> secs;
+        for (int r = 0; r < a.repeats; ++r) {
+          const auto t0 = std::chrono::steady_clock::now();
+          fn();
+          secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        }
+        const auto [s, spread] = median_spread(secs);
+        rows.push_back(
+            {dev, workload, prec, batch, double(n) / s, fl, prec == "f32" ? pk.fp32 : pk.fp64, 0, pk.dram, spread});
       };
       for (precision p : {precision::f32, precision::f64}) {
         const std::string ps = p == precision::f32 ? "f32" : "f64";
@@ -157,15 +179,18 @@ int run_bench(const bench_args& a) {
                    {"gflop_per_second", r.gflops()},
                    {"percent_of_peak", r.percent_of_peak()},
                    {"io_bytes_per_realization", r.bytes},
-                   {"percent_of_dram_bandwidth", r.percent_of_dram()}});
+                   {"percent_of_dram_bandwidth", r.percent_of_dram()},
+                   {"repeats", a.repeats},
+                   {"spread", r.spread}});
     std::cout << nlohmann::json{{"results", j}, {"notes", notes}}.dump() << std::endl;
     return 0;
   }
-  std::printf("%-6s %-16s %-5s %8s %16s %12s %10s %7s %7s\n", "device", "workload", "prec", "batch", "realizations/s",
-              "MFLOP/real", "GFLOP/s", "% peak", "% DRAM");
+  std::printf("median of %d runs each; spread = (slowest - fastest) / median\n", a.repeats);
+  std::printf("%-6s %-16s %-5s %8s %16s %7s %12s %10s %7s %7s\n", "device", "workload", "prec", "batch",
+              "realizations/s", "spread", "MFLOP/real", "GFLOP/s", "% peak", "% DRAM");
   for (const row& r : rows) {
-    std::printf("%-6s %-16s %-5s %8ld %16.1f %12.2f %10.2f ", r.device.c_str(), r.workload.c_str(), r.prec.c_str(),
-                r.batch, r.per_second, r.flop / 1e6, r.gflops());
+    std::printf("%-6s %-16s %-5s %8ld %16.1f %6.0f%% %12.2f %10.2f ", r.device.c_str(), r.workload.c_str(),
+                r.prec.c_str(), r.batch, r.per_second, 100 * r.spread, r.flop / 1e6, r.gflops());
     r.peak > 0 ? std::printf("%7.2f ", r.percent_of_peak()) : std::printf("%7s ", "-");
     r.dram > 0 ? std::printf("%7.3f\n", r.percent_of_dram()) : std::printf("%7s\n", "-");
   }

@@ -9,6 +9,7 @@ struct bench_args {
   std::string devices = "cpu,cuda";
   bool json = false, quick = false;
   int threads = 0;
+  int repeats = 3;  // timed runs per row; the row is their median
 };
 int run_bench(const bench_args& a);
 }  // namespace jcas::cli

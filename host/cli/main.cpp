@@ -771,6 +771,7 @@ int run_cli(int argc, char** argv) {
   bench->add_option("--batch", ba.batches, "batch sizes (CUDA runs each; the CPU at most 512)");
   bench->add_option("--devices", ba.devices, "comma-separated: cpu,cuda");
   bench->add_option("--threads", ba.threads, "CPU threads (0 = all)")->check(at_least(0));
+  bench->add_option("--repeats", ba.repeats, "timed runs per row (the median is reported)")->check(at_least(1));
   bench->add_flag("--quick", ba.quick, "unfolded and the training step only");
   bench->add_flag("--json", ba.json, "one JSON object on stdout");
   CLI::App* demo = app.add_subcommand("demo", "the main job on the built-in default scenario");

@@ -155,14 +155,17 @@ assert abs(a['mean_objective']-b['mean_objective']) <= 1e-12*abs(a['mean_objecti
 expect_error "--simd" "$jcas" solve --data "$dir/c.h5" --simd maybe --out "$dir/out.h5"
 
 # jcas bench: one JSON object with a row per workload and precision; CUDA noted when absent.
-"$jcas" bench --batch 4 --quick --json 2>/dev/null | /usr/bin/python3 -c "
+# Each row the median of --repeats runs, with their spread.
+"$jcas" bench --batch 4 --quick --repeats 2 --json 2>/dev/null | /usr/bin/python3 -c "
 import json,sys
 j=json.load(sys.stdin); r=j['results']
 cpu=[x for x in r if x['device']=='cpu']
 assert {(x['workload'],x['precision']) for x in cpu}=={('unfolded','f32'),('unfolded','f64'),('train-step','f64')}, cpu
-assert all(x['realizations_per_second']>0 for x in r)
+assert all(x['realizations_per_second']>0 and x['repeats']==2 and x['spread']>=0 for x in r), r
 assert any(x['device']=='cuda' for x in r) or any('cuda' in n for n in j['notes']), j
 " && ok || bad "bench json"
+
+expect_error "--repeats" "$jcas" bench --repeats 0
 
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
