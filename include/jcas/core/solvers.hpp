@@ -117,22 +117,31 @@ JCAS_HD inline bool rel_converged(T g_new, T g_old, T tol) {
   return fabs(g_new - g_old) <= tol * fabs(g_old);
 }
 
+/// The W-subproblem loop of the AO solvers (SPEC.md 5): step(g) moves W from the point
+/// where the surrogate is g and D(W) is in ws.dir (false: it cannot, W is unchanged),
+/// then g and D are re-evaluated, until g's relative change <= tol or max_steps steps.
+/// Returns the steps taken.
+template <class T, class Step>
+JCAS_HD inline long descend(surrogate<T>& sur, mview<T> w, solver_ws<T>& ws, int max_steps, T tol, const Step& step) {
+  T g = surrogate_eval<T>(sur, w, ws.dir);
+  long n = 0;
+  while (n < max_steps && step(g)) {
+    ++n;
+    const T g_new = surrogate_eval<T>(sur, w, ws.dir);
+    const bool done = rel_converged(g_new, g, tol);
+    g = g_new;
+    if (done) break;
+  }
+  return n;
+}
+
 /// AO, fixed step: W <- Pi_S(W - step D/||D||) until the relative change of g <= tol.
 template <class T>
 struct pgd_fixed {
   T step = T(0.01), tol = T(1e-4);
   int max_steps = 1000;
   JCAS_HD long solve(surrogate<T>& sur, mview<T> w, solver_ws<T>& ws, T pt) const {
-    T g_old = surrogate_eval<T>(sur, w, ws.dir);
-    long n = 0;
-    while (n < max_steps) {
-      if (!(normalized_step<T>(w, ws.dir, step, pt) > T(0))) break;
-      ++n;
-      const T g_new = surrogate_eval<T>(sur, w, ws.dir);
-      if (rel_converged(g_new, g_old, tol)) break;
-      g_old = g_new;
-    }
-    return n;
+    return descend<T>(sur, w, ws, max_steps, tol, [&](T) { return normalized_step<T>(w, ws.dir, step, pt) > T(0); });
   }
 };
 
@@ -144,32 +153,21 @@ struct pgd_backtracking {
   T t0 = 1, shrink = T(0.3), armijo = T(0.1), tol = T(1e-4);
   int max_steps = 1000, max_shrinks = 50;
   JCAS_HD long solve(surrogate<T>& sur, mview<T> w, solver_ws<T>& ws, T pt) const {
-    T g = surrogate_eval<T>(sur, w, ws.dir);
-    long n = 0;
-    while (n < max_steps) {
+    return descend<T>(sur, w, ws, max_steps, tol, [&](T g) {
       const T nd = sqrt(frob2<T>(ws.dir));
-      if (!(nd > T(0))) break;
+      if (!(nd > T(0))) return false;
       T t = t0;
-      bool accepted = false;
       for (int s = 0; s <= max_shrinks; ++s, t *= shrink) {
         for (index_t k = 0; k < w.cols; ++k)
           for (index_t i = 0; i < w.rows; ++i) ws.trial(i, k) = w(i, k) - ws.dir(i, k) * (t / nd);
         project_power(ws.trial, pt);
-        const T gt = surrogate_eval<T>(sur, ws.trial, mview<T>());
-        if (gt < g - armijo * t) {
-          accepted = true;
-          break;
+        if (surrogate_eval<T>(sur, ws.trial, mview<T>()) < g - armijo * t) {
+          copy<T>(ws.trial, w);
+          return true;
         }
       }
-      if (!accepted) break;
-      copy<T>(ws.trial, w);
-      ++n;
-      const T g_new = surrogate_eval<T>(sur, w, ws.dir);
-      const bool done = rel_converged(g_new, g, tol);
-      g = g_new;
-      if (done) break;
-    }
-    return n;
+      return false;
+    });
   }
 };
 
@@ -195,18 +193,12 @@ struct fixed_point {
   int max_steps = 100;
   JCAS_HD long solve(surrogate<T>& sur, mview<T> w, solver_ws<T>& ws, T pt) const {
     const T lmax = surrogate_lambda_max(sur, ws);
-    T g_old = surrogate_eval<T>(sur, w, ws.dir);
-    long n = 0;
-    while (n < max_steps) {
+    return descend<T>(sur, w, ws, max_steps, tol, [&](T) {
       for (index_t k = 0; k < w.cols; ++k)
         for (index_t i = 0; i < w.rows; ++i) w(i, k) = w(i, k) * lmax - ws.dir(i, k);
       project_power(w, pt);
-      ++n;
-      const T g_new = surrogate_eval<T>(sur, w, ws.dir);
-      if (rel_converged(g_new, g_old, tol)) break;
-      g_old = g_new;
-    }
-    return n;
+      return true;
+    });
   }
 };
 
