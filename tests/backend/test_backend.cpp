@@ -3,11 +3,14 @@
 // is labelled `gpu` and skips itself where no device (or driver) is present.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "../random_channels.hpp"
 #include "jcas/api.hpp"
@@ -76,27 +79,94 @@ TEST_F(Backend, GeneratorMatchesCpu) {
   EXPECT_LT(max_rel(got.g, ref.g), 1e-12);
 }
 
+/// Whether the objectives `got` agree with the CPU backend's `ref` for solver a in
+/// precision p as far as another backend's rounding allows. The unfolded solver runs a
+/// fixed number of layers, and rounding stays at rounding's size: every realization
+/// within 1e-9 (f64) or 2e-2 (f32). The other solvers stop on relative-change rules and
+/// iterate long: rounding flips a stop or an accepted step and moves a realization's
+/// final objective by up to 40 % in f32 and 0.2 % in f64 (the test below measures it on
+/// the CPU), so their criterion is the batch's: the median realization within 1e-6
+/// (f64) or 1e-2 (f32), and the mean objective within 1e-3 (f64) or 2e-2 (f32).
+::testing::AssertionResult objectives_agree(const std::vector<double>& got, const std::vector<double>& ref, algorithm a,
+                                            precision p) {
+  if (got.size() != ref.size()) return ::testing::AssertionFailure() << got.size() << " objectives, not " << ref.size();
+  const bool f64 = p == precision::f64;
+  std::vector<double> rel;
+  double sum_got = 0, sum_ref = 0;
+  for (size_t b = 0; b < ref.size(); ++b) {
+    rel.push_back(std::abs(got[b] - ref[b]) / std::abs(ref[b]));
+    sum_got += got[b];
+    sum_ref += ref[b];
+  }
+  if (a == algorithm::unfolded) {
+    const double tol = f64 ? 1e-9 : 2e-2;
+    for (size_t b = 0; b < rel.size(); ++b)
+      if (!(rel[b] <= tol))
+        return ::testing::AssertionFailure() << "realization " << b << ": " << got[b] << " against " << ref[b];
+    return ::testing::AssertionSuccess();
+  }
+  std::vector<double> sorted = rel;
+  std::nth_element(sorted.begin(), sorted.begin() + long(sorted.size() / 2), sorted.end());
+  const double median = sorted[sorted.size() / 2], mean = std::abs(sum_got - sum_ref) / std::abs(sum_ref);
+  if (!(median <= (f64 ? 1e-6 : 1e-2)) || !(mean <= (f64 ? 1e-3 : 2e-2)))
+    return ::testing::AssertionFailure() << "median relative difference " << median << ", of the mean " << mean;
+  return ::testing::AssertionSuccess();
+}
+
+/// The solve options of the every-solver comparison: short enough for a test, long
+/// enough that the AO solvers' stopping rules act.
+solve_options every_solver_options(algorithm a, precision p) {
+  solve_options o;
+  o.algo = a;
+  o.prec = p;
+  o.model.l_out = 30;
+  o.ao.max_outer = 10;
+  o.ascent.stages = 3;
+  o.ascent.max_steps = 60;
+  return o;
+}
+
+const algorithm every_algorithm[] = {algorithm::unfolded,  algorithm::ao_fixed,    algorithm::ao_backtracking,
+                                     algorithm::heuristic, algorithm::ao_monotone, algorithm::ascent};
+
 TEST_F(Backend, EverySolverMatchesCpuOnAnOddBatch) {
   const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 37);  // not a multiple of 32
-  for (algorithm a : {algorithm::unfolded, algorithm::ao_fixed, algorithm::ao_backtracking, algorithm::heuristic,
-                      algorithm::ao_monotone, algorithm::ascent}) {
+  for (algorithm a : every_algorithm)
     for (precision p : {precision::f64, precision::f32}) {
-      solve_options o;
-      o.algo = a;
-      o.prec = p;
-      o.model.l_out = 30;
-      o.ao.max_outer = 30;
-      o.ascent.stages = 3;
-      o.ascent.max_steps = 60;
+      const solve_options o = every_solver_options(a, p);
       const solve_output ref = cpu::solve_batch(cs, o), got = backend::solve(cs, o);
-      // Iterative AO stopping rules can flip on rounding; compare the final objectives.
-      const double tol = p == precision::f64 ? (a == algorithm::unfolded ? 1e-9 : 1e-3) : 2e-2;
-      for (long b = 0; b < cs.count; ++b)
-        EXPECT_NEAR(got.objective[b], ref.objective[b], tol * std::abs(ref.objective[b]))
-            << to_string(a) << (p == precision::f32 ? " f32" : " f64") << " realization " << b;
+      EXPECT_TRUE(objectives_agree(got.objective, ref.objective, a, p))
+          << to_string(a) << (p == precision::f32 ? " f32" : " f64");
     }
-  }
 }
+
+#ifndef JCAS_TEST_CUDA
+// The criterion above, checked where it can be: the CPU's own results after a change at
+// rounding's size -- the channels multiplied by 1 + 1e-13 (f64) or 1 + 1e-7 (f32) times
+// a standard normal, as another backend's arithmetic would differ -- pass it for every
+// solver and several draws; the same results with two realizations' objectives swapped
+// (what a mixed-up index would give) fail it.
+TEST_F(Backend, RoundingSizedChangesPassTheComparisonAndMixUpsFailIt) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 37);
+  for (precision p : {precision::f64, precision::f32})
+    for (algorithm a : every_algorithm) {
+      const solve_options o = every_solver_options(a, p);
+      const solve_output ref = cpu::solve_batch(cs, o);
+      for (std::uint64_t draw = 1; draw <= 3; ++draw) {
+        channel_set nudged = cs;
+        std::mt19937_64 rng(draw);
+        std::normal_distribution<double> z(0, p == precision::f64 ? 1e-13 : 1e-7);
+        for (auto* v : {&nudged.h, &nudged.g})
+          for (zd& x : *v) x *= 1 + z(rng);
+        EXPECT_TRUE(objectives_agree(cpu::solve_batch(nudged, o).objective, ref.objective, a, p))
+            << to_string(a) << (p == precision::f32 ? " f32" : " f64") << " draw " << draw;
+      }
+      std::vector<double> mixed = ref.objective;
+      for (size_t b = 0; b + 1 < mixed.size(); b += 2) std::swap(mixed[b], mixed[b + 1]);
+      EXPECT_FALSE(objectives_agree(mixed, ref.objective, a, p)) << to_string(a);
+    }
+}
+#endif
 
 // --f0 lowrank: the CUDA backend computes (W0, F0) in the kernel; the same start as the
 // CPU's low-rank route (F up to a phase, which no metric sees), so the same results.
