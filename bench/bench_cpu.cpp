@@ -7,7 +7,10 @@
 // --large instead: the unfolded solver's routes for the products of D(W) (per-
 // realization loops, batched BLAS GEMMs, the team route with a team of one thread) side
 // by side from Nt = 16, K = 4 up to Nt = 256, K = 64, time per realization without
-// W0 / F0, alternated in each repeat.
+// W0 / F0, alternated in each repeat; and from counted FLOP (host/flop_count.hpp) the
+// share of the batch phases' arithmetic in per-realization phases, which the team route
+// runs on one thread of its team, with the bound that puts on a 32-thread warp's speed-up,
+// and how much of that share is layer_prepare's (receiver and surrogate).
 //   jcas_bench --large [--repeats R] [--threads T] [--layers L]
 #include <algorithm>
 #include <cmath>
@@ -16,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "flop_count.hpp"
 #include "jcas/api.hpp"
 
 using namespace jcas;
@@ -32,8 +36,8 @@ int bench_large(int repeats, int threads, int layers) {
   const products_route routes[] = {products_route::loops, products_route::gemm, products_route::team};
   constexpr int n_routes = 3;
   std::printf("unfolded f64, L_out %d, ms per realization without W0/F0 (median of %d, alternated)\n", layers, repeats);
-  std::printf("%5s %4s %6s %12s %12s %12s %12s %12s\n", "Nt", "K", "count", "loops ms", "gemm ms", "team ms",
-              "loops/gemm", "max |dh|/h");
+  std::printf("%5s %4s %6s %12s %12s %12s %12s %12s %10s %9s %10s %10s\n", "Nt", "K", "count", "loops ms", "gemm ms",
+              "team ms", "loops/gemm", "max |dh|/h", "MFLOP", "serial %", "warp bound", "prepare %");
   for (const int nt : {16, 32, 64, 128, 256}) {
     scenario sc;
     sc.dims.nt = sc.dims.nr = nt;
@@ -57,7 +61,10 @@ int bench_large(int repeats, int threads, int layers) {
         for (long b = 0; b < count; ++b) dh = std::max(dh, std::abs(h[0][b] - h[route][b]) / std::abs(h[0][b]));
     }
     const double tl = median(t[0]), tg = median(t[1]), tt = median(t[2]);
-    std::printf("%5d %4d %6ld %12.3f %12.3f %12.3f %12.2f %12.1e\n", nt, sc.dims.k, count, tl, tg, tt, tl / tg, dh);
+    const host::phase_flops pf = host::counted_phase_flops(cs, o);
+    std::printf("%5d %4d %6ld %12.3f %12.3f %12.3f %12.2f %12.1e %10.2f %9.1f %10.1f %10.1f\n", nt, sc.dims.k, count,
+                tl, tg, tt, tl / tg, dh, pf.total() / 1e6, 100 * pf.serial_share(), pf.team_bound(32),
+                100 * pf.prepare / pf.per_realization);
     std::fflush(stdout);
   }
   return 0;

@@ -1,10 +1,15 @@
 // host/flop_count.hpp: the shared core instantiated with the counting scalar.
 #include "flop_count.hpp"
 
+#include <algorithm>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <vector>
 
+#include "batch_inputs.hpp"
 #include "jcas/core/dispatch.hpp"
+#include "jcas/core/team.hpp"
 #include "jcas/core/training.hpp"
 #include "realization.hpp"
 #include "solver_config.hpp"
@@ -15,19 +20,32 @@ namespace {
 
 using counting::fc;
 
-/// Runs fn(channels, W0, F0) in the counting scalar on the first min(sample, count)
-/// realizations of cs, W0/F0 from cpu::init_batch (not counted); returns the mean count.
+/// The first min(sample, count) realizations of cs with their W0 / F0 from
+/// cpu::init_batch (cuSOLVER's F0 replaced by LAPACK's, the same start): what is counted
+/// starts from there.
+struct counted_sample {
+  channel_set sub;
+  std::vector<zd> w0, f0;
+  counted_sample(const channel_set& cs, const system_params<double>& sys, f0_method f0m, w0_method w0m, long sample)
+      : sub(cs) {
+    const long n = std::min(sample, cs.count);
+    if (n <= 0) throw std::invalid_argument("counted_flops: sample: " + std::to_string(sample) + " (must be >= 1)");
+    sub.count = n;
+    sub.h.resize(size_t(n * cs.h_stride()));
+    sub.g.resize(size_t(n * cs.g_stride()));
+    cpu::init_batch(sub, sys, f0m == f0_method::cusolver ? f0_method::lapack : f0m, w0, f0, 1, w0m);
+  }
+};
+
+/// Runs fn(channels, W0, F0) in the counting scalar on counted_sample's realizations;
+/// returns the mean count.
 template <class Fn>
 double mean_count(const channel_set& cs, const system_params<double>& sys, f0_method f0m, w0_method w0m, long sample,
                   Fn&& fn) {
-  const long n = std::min(sample, cs.count);
-  if (n <= 0) throw std::invalid_argument("counted_flops: sample: " + std::to_string(sample) + " (must be >= 1)");
-  channel_set sub = cs;
-  sub.count = n;
-  sub.h.resize(size_t(n * cs.h_stride()));
-  sub.g.resize(size_t(n * cs.g_stride()));
-  std::vector<zd> w0, f0;
-  cpu::init_batch(sub, sys, f0m == f0_method::cusolver ? f0_method::lapack : f0m, w0, f0, 1, w0m);
+  const counted_sample s(cs, sys, f0m, w0m, sample);
+  const channel_set& sub = s.sub;
+  const std::vector<zd>&w0 = s.w0, &f0 = s.f0;
+  const long n = sub.count;
   const problem_dims d = cs.dims;
   const long nw = long(d.nt) * d.k, nf = long(d.nr) * d.m;
   std::vector<cplx<fc>> wf(size_t(nw + nf));
@@ -88,6 +106,77 @@ double counted_train_flops(const channel_set& cs, const unfolded_model& m, const
                       return core::unfolded_loss_grad<fc>(ch, d, sys, up, w, f, fc(1), ws, &loss, grad.data(),
                                                           grad.data() + long(up.l_out) * up.l_in);
                     });
+}
+
+namespace {
+
+/// An executor of core::unfolded_batched that runs every phase plainly on this thread and
+/// adds the operations each kind of phase counts to by_kind: [0] per-realization phases,
+/// [1] item phases and sums, [2] GEMMs (plain loops: team_exec's, with a team of one),
+/// [3] of [0], layer_prepare's phase (the receiver and the surrogate).
+struct phase_counting_exec {
+  long long* by_kind;
+  template <class Run>
+  void count(int kind, const Run& run) const {
+    const long long before = counting::ops;
+    run();
+    by_kind[kind] += counting::ops - before;
+  }
+  template <class Fn>
+  void for_each(long n, const Fn& fn) const {
+    const long long before = counting::ops;
+    count(0, [&] { core::team_exec<core::serial_team>{}.for_each(n, fn); });
+    if constexpr (std::is_same_v<Fn, core::phase_prepare<fc>>) by_kind[3] += counting::ops - before;
+  }
+  template <class Fn>
+  void for_each_item(long n, long items, const Fn& fn) const {
+    count(1, [&] { core::team_exec<core::serial_team>{}.for_each_item(n, items, fn); });
+  }
+  template <class Fn, class Store>
+  void sum_each(long n, long items, const Fn& fn, const Store& store) const {
+    count(1, [&] { core::team_exec<core::serial_team>{}.sum_each(n, items, fn, store); });
+  }
+  template <class T>
+  void gemm(const core::gemm_batch<T>& g) const {
+    count(2, [&] { core::team_exec<core::serial_team>{}.gemm(g); });
+  }
+};
+
+}  // namespace
+
+phase_flops counted_phase_flops(const channel_set& cs, const solve_options& o, long sample) {
+  const counted_sample s(cs, o.sys, o.f0, start_of(o), sample);
+  const long n = s.sub.count;
+  unfolded_model model = o.model;
+  model.finalize();
+  const model_tables<fc> tables(model);
+  const core::solver_config<fc> cfg = make_config<fc>(o, model, tables);
+  std::vector<long> idx(static_cast<size_t>(n));
+  for (long i = 0; i < n; ++i) idx[size_t(i)] = i;
+  batch_inputs<fc> in(s.sub, s.w0, s.f0, idx);
+  core::chunk<fc> c;
+  c.d = cs.dims;
+  c.sys = counted(o.sys);
+  c.p = cfg.unfolded;
+  c.size_scratch();
+  c.count = n;
+  in.attach(c);
+  std::vector<fc> curve(size_t(n) * size_t(cfg.curve_len())), res(size_t(n) * 4);
+  std::vector<int> st(static_cast<size_t>(n));
+  std::vector<cplx<double>> scratch(size_t(n * c.ws_bytes / 16 + 1));  // 16-byte aligned
+  c.curve = curve.data();
+  c.res = res.data();
+  c.st = st.data();
+  c.scratch = reinterpret_cast<char*>(scratch.data());
+  long long by_kind[4] = {0, 0, 0, 0};
+  phase_counting_exec ex{by_kind};
+  core::unfolded_batched(ex, c);
+  for (long i = 0; i < n; ++i)
+    if (st[size_t(i)] != int(status::ok))
+      throw std::runtime_error("counted_phase_flops: realization " + std::to_string(i) + ": " +
+                               to_string(status(st[size_t(i)])));
+  return {double(by_kind[0]) / double(n), double(by_kind[1]) / double(n), double(by_kind[2]) / double(n),
+          double(by_kind[3]) / double(n)};
 }
 
 }  // namespace jcas::host

@@ -58,4 +58,20 @@ double counted_flops(const channel_set& cs, const solve_options& o, long sample 
 double counted_train_flops(const channel_set& cs, const unfolded_model& model, const system_params<double>& sys,
                            long sample = 2);
 
+/// Counted FLOP per realization of the unfolded solver in batch phases (core/batched.hpp:
+/// the GPU's gemm and team routes), by the kind of phase: the per-realization phases
+/// (which the team route runs on its rank 0 alone), the item phases and sums, and the
+/// GEMMs (both shared by a team). The solver only, from W0 and F0 as counted_flops
+/// takes them, averaged over the first `sample` realizations of cs.
+struct phase_flops {
+  double per_realization = 0, items = 0, gemm = 0;
+  double prepare = 0;  // of per_realization: layer_prepare's phase (receiver and surrogate)
+  double total() const { return per_realization + items + gemm; }
+  /// The share a team cannot divide among its threads.
+  double serial_share() const { return per_realization / total(); }
+  /// Amdahl's bound on a team of `threads` against one thread, from the counts alone.
+  double team_bound(int threads) const { return 1 / (serial_share() + (1 - serial_share()) / threads); }
+};
+phase_flops counted_phase_flops(const channel_set& cs, const solve_options& o, long sample = 1);
+
 }  // namespace jcas::host

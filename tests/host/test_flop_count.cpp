@@ -64,5 +64,34 @@ TEST(FlopCount, FrozenSavesExactlyTheRepeatedDirectionEvaluations) {
   EXPECT_DOUBLE_EQ(full - frozen, repeated * eval);
 }
 
+// The batch phases' count by kind of phase (what bounds the team route's speed-up): each
+// layer adds the same to every kind, and to the GEMMs exactly the products batched.hpp
+// names: per D(W) evaluation L^H W (R x K over Nt, conjugated: dotc's 8 per term and 6 to
+// join its partial sums) and D += L S (Nt x K over R, and 4 per entry to scale by beta = 1
+// and add), l_in i_w evaluations a layer; per
+// metrics H^H W (K x K), V^H W (J x K) and F^H P (M x J K over Nr).
+TEST(FlopCount, BatchPhasesCountEveryLayerTheSameAndTheGemmsExactly) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 2);  // line of sight: rank-one G_j
+  const host::phase_flops p2 = host::counted_phase_flops(cs, unfolded(2, false), 2),
+                          p3 = host::counted_phase_flops(cs, unfolded(3, false), 2),
+                          p5 = host::counted_phase_flops(cs, unfolded(5, false), 2);
+  EXPECT_DOUBLE_EQ(p5.per_realization - p3.per_realization, 2 * (p3.per_realization - p2.per_realization));
+  EXPECT_DOUBLE_EQ(p5.items - p3.items, 2 * (p3.items - p2.items));
+  EXPECT_GT(p3.per_realization, p2.per_realization);
+  EXPECT_GT(p3.items, p2.items);
+  const problem_dims d = cs.dims;
+  const double nt = d.nt, nr = d.nr, k = d.k, j = d.j(), m = d.m, r = k + j;  // merged rank-one L
+  const solve_options o;
+  const double per_eval = r * k * (8 * nt + 6) + nt * k * (8 * r + 4);
+  const double metrics = k * k * (8 * nt + 6) + j * k * (8 * nt + 6) + m * j * k * (8 * nr + 6);
+  EXPECT_DOUBLE_EQ(p3.gemm - p2.gemm, o.model.l_in * o.model.i_w * per_eval + metrics);
+  EXPECT_GT(p3.prepare - p2.prepare, 0);  // every layer prepares, inside the per-realization phases
+  EXPECT_LT(p3.prepare, p3.per_realization);
+  EXPECT_GT(p3.serial_share(), 0);
+  EXPECT_LT(p3.serial_share(), 1);
+  EXPECT_DOUBLE_EQ(p3.team_bound(1), 1);
+  EXPECT_LT(p3.team_bound(32), 32);
+}
+
 }  // namespace
 }  // namespace jcas::test
