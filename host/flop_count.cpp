@@ -116,17 +116,18 @@ namespace {
 /// [3] of [0], layer_prepare's phase (the receiver and the surrogate).
 struct phase_counting_exec {
   long long* by_kind;
+  /// Runs run(), adds its count to by_kind[kind] and returns it.
   template <class Run>
-  void count(int kind, const Run& run) const {
+  long long count(int kind, const Run& run) const {
     const long long before = counting::ops;
     run();
     by_kind[kind] += counting::ops - before;
+    return counting::ops - before;
   }
   template <class Fn>
   void for_each(long n, const Fn& fn) const {
-    const long long before = counting::ops;
-    count(0, [&] { core::team_exec<core::serial_team>{}.for_each(n, fn); });
-    if constexpr (std::is_same_v<Fn, core::phase_prepare<fc>>) by_kind[3] += counting::ops - before;
+    const long long ops = count(0, [&] { core::team_exec<core::serial_team>{}.for_each(n, fn); });
+    if constexpr (std::is_same_v<Fn, core::phase_prepare<fc>>) by_kind[3] += ops;
   }
   template <class Fn>
   void for_each_item(long n, long items, const Fn& fn) const {
