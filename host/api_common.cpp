@@ -150,7 +150,7 @@ void validate(const solve_options& o, const problem_dims& d) {
   if (!(a.tol >= 0)) bad("ascent tol", num(a.tol), "must be >= 0");
   if (a.starts < 1 || a.starts > start_all)
     bad("ascent starts", std::to_string(a.starts), "must be a non-empty subset");
-  if ((o.products == products_route::gemm || o.products == products_route::team) && o.algo != algorithm::unfolded)
+  if (batch_phases(o.products) && o.algo != algorithm::unfolded)
     bad("products", to_string(o.products),
         "only --algo unfolded has the batch-phase routes (algo = " + to_string(o.algo) + ")");
 }

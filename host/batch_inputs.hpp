@@ -65,6 +65,27 @@ struct batch_inputs {
   }
 };
 
+/// A chunk's outputs on the host (core::chunk's curve, res and st arrays) for the
+/// batch routes run on the CPU.
+template <class T>
+struct chunk_outputs {
+  std::vector<T> curve, res;  // n x curve_len, n x {objective, min_gamma_c, min_gamma_s, outer}
+  std::vector<int> st;        // n
+  /// Room for n realizations, every entry `fill` (the statuses int(fill)).
+  void reset(long n, int curve_len, T fill) {
+    curve.assign(size_t(n) * size_t(curve_len), fill);
+    res.assign(size_t(n) * 4, fill);
+    st.assign(size_t(n), int(double(fill)));
+  }
+  /// Points a core::chunk's output arrays at these.
+  template <class Chunk>
+  void attach(Chunk& c) {
+    c.curve = curve.data();
+    c.res = res.data();
+    c.st = st.data();
+  }
+};
+
 /// Realization b's results from a batch route's row res = {objective, min_gamma_c,
 /// min_gamma_s, outer} (the CUDA kernels' and core::chunk's layout) into out.
 template <class T>

@@ -273,22 +273,17 @@ void solve_unfolded_chunks(const channel_set& cs, const solve_options& o, const 
   const long chunk_n = std::clamp((256L << 20) / slot_bytes, long(ex.threads), 1024L);
   std::vector<cplx<double>> scratch(size_t(std::min(chunk_n, cs.count) * slot_bytes / 16 + 1));  // 16-byte aligned
   const int clen = out.curve_len;
-  std::vector<T> curve, res;
-  std::vector<int> st;
+  host::chunk_outputs<T> co;
   openblas_set_num_threads(1);  // parallelism is over realizations
   for (long b0 = 0; b0 < cs.count; b0 += chunk_n) {
     const long n = std::min(chunk_n, cs.count - b0);
     std::vector<long> idx(static_cast<size_t>(n));
     for (long i = 0; i < n; ++i) idx[i] = b0 + i;
     host::batch_inputs<T> in(cs, out.w, out.f, idx);
-    curve.assign(size_t(n) * clen, T(0));
-    res.assign(size_t(n) * 4, T(0));
-    st.assign(size_t(n), 0);
+    co.reset(n, clen, T(0));
     c.count = n;
     in.attach(c);
-    c.curve = curve.data();
-    c.res = res.data();
-    c.st = st.data();
+    co.attach(c);
     c.scratch = reinterpret_cast<char*>(scratch.data());
     if (team) {
       ex.for_each(n, [&](long b) { core::unfolded_team(core::serial_team{}, c, b, c.scratch + b * slot_bytes); });
@@ -297,11 +292,11 @@ void solve_unfolded_chunks(const channel_set& cs, const solve_options& o, const 
     }
     for (long i = 0; i < n; ++i) {
       const long b = b0 + i;
-      if (st[i] != int(status::ok))
-        throw std::runtime_error("realization " + std::to_string(b) + ": unfolded: " + to_string(status(st[i])));
+      if (co.st[i] != int(status::ok))
+        throw std::runtime_error("realization " + std::to_string(b) + ": unfolded: " + to_string(status(co.st[i])));
       host::store_solution<T>(in.wf.data() + i * c.wf_len(), d, b, out.w, out.f);
-      for (int e = 0; e < clen; ++e) out.curve[size_t(b) * clen + e] = double(curve[size_t(i) * clen + e]);
-      host::store_results<T>(res.data() + 4 * i, b, out);
+      for (int e = 0; e < clen; ++e) out.curve[size_t(b) * clen + e] = double(co.curve[size_t(i) * clen + e]);
+      host::store_results<T>(co.res.data() + 4 * i, b, out);
       out.inner[b] = long(cfg.unfolded.l_out) * cfg.unfolded.l_in * cfg.unfolded.i_w;
     }
     if (o.progress) o.progress(b0 + n, cs.count);
@@ -331,8 +326,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
   out.outer.assign(cs.count, 0);
   out.inner.assign(cs.count, 0);
   const system_params<T> sys{T(o.sys.pt), T(o.sys.sigma_c2), T(o.sys.sigma_s2), T(o.sys.delta)};
-  if (o.algo == algorithm::unfolded &&
-      (o.products == products_route::gemm || o.products == products_route::team)) {  // automatic: loops
+  if (o.algo == algorithm::unfolded && batch_phases(o.products)) {  // automatic: loops
     solve_unfolded_chunks<T>(cs, o, cfg, sys, out);
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;

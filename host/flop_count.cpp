@@ -162,20 +162,18 @@ phase_flops counted_phase_flops(const channel_set& cs, const solve_options& o, l
   c.size_scratch();
   c.count = n;
   in.attach(c);
-  std::vector<fc> curve(size_t(n) * size_t(cfg.curve_len())), res(size_t(n) * 4);
-  std::vector<int> st(static_cast<size_t>(n));
+  chunk_outputs<fc> co;
+  co.reset(n, cfg.curve_len(), fc(0));
+  co.attach(c);
   std::vector<cplx<double>> scratch(size_t(n * c.ws_bytes / 16 + 1));  // 16-byte aligned
-  c.curve = curve.data();
-  c.res = res.data();
-  c.st = st.data();
   c.scratch = reinterpret_cast<char*>(scratch.data());
   long long by_kind[4] = {0, 0, 0, 0};
   phase_counting_exec ex{by_kind};
   core::unfolded_batched(ex, c);
   for (long i = 0; i < n; ++i)
-    if (st[size_t(i)] != int(status::ok))
+    if (co.st[size_t(i)] != int(status::ok))
       throw std::runtime_error("counted_phase_flops: realization " + std::to_string(i) + ": " +
-                               to_string(status(st[size_t(i)])));
+                               to_string(status(co.st[size_t(i)])));
   return {double(by_kind[0]) / double(n), double(by_kind[1]) / double(n), double(by_kind[2]) / double(n),
           double(by_kind[3]) / double(n)};
 }

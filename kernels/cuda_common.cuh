@@ -284,10 +284,10 @@ extern template cudaError_t launch_solve<double, local_slot_bytes>(const solve_a
 /// both: bench/gpu_check.sh).
 template <class T>
 void solve(const device_batch<T>& hb, int device) {
+  if (hb.cfg.algo == algorithm::unfolded && hb.products == products_route::team) return solve_team<T>(hb, device);
   const problem_dims d = hb.dims;
   const bool in_kernel = hb.init == device_init::core;
   const long ws_bytes = core::solver_ws<T>::bytes(d, hb.cfg.smooth()) + (in_kernel ? core::f0_ws<T>::bytes(d) : 0);
-  if (hb.cfg.algo == algorithm::unfolded && hb.products == products_route::team) return solve_team<T>(hb, device);
   if (hb.cfg.algo == algorithm::unfolded && hb.products != products_route::loops &&
       (hb.products == products_route::gemm || ws_bytes > local_slot_bytes))
     return solve_gemm<T>(hb, device);

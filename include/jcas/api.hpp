@@ -75,6 +75,8 @@ enum class precision { f64, f32 };
 /// local-memory slot (the large arrays), loops otherwise (team stays opt-in until a GPU
 /// has measured it: bench/gpu_check.sh).
 enum class products_route { automatic, loops, gemm, team };
+/// True for the routes that run core/batched.hpp's batch phases (gemm, team).
+inline bool batch_phases(products_route r) { return r == products_route::gemm || r == products_route::team; }
 products_route parse_products(const std::string& s);  // throws on unknown names
 std::string to_string(products_route r);
 

@@ -83,8 +83,7 @@ unfolded_model random_model(int l_out, bool frozen, std::uint64_t seed) {
 template <class T>
 struct chunk_run {
   host::batch_inputs<T> in;
-  std::vector<T> curve, res;
-  std::vector<int> st;
+  host::chunk_outputs<T> out;
   naive_exec ex;
   chunk_run(const channel_set& cs, const solve_options& o, bool init, const std::vector<zd>& w0,
             const std::vector<zd>& f0, int team = 0)
@@ -98,14 +97,10 @@ struct chunk_run {
     c.size_scratch();
     const long slot = team > 0 ? core::team_slot_bytes(c) : c.ws_bytes;
     std::vector<cplx<double>> scratch(size_t(cs.count * slot / 16 + 1));
-    curve.assign(size_t(cs.count) * (o.model.l_out + 1), T(-1));
-    res.assign(size_t(cs.count) * 4, T(-1));
-    st.assign(size_t(cs.count), -1);
+    out.reset(cs.count, o.model.l_out + 1, T(-1));  // -1: what no phase wrote shows
     c.count = cs.count;
     in.attach(c);
-    c.curve = curve.data();
-    c.res = res.data();
-    c.st = st.data();
+    out.attach(c);
     c.scratch = reinterpret_cast<char*>(scratch.data());
     if (team == 0) {
       core::unfolded_batched(ex, c);
@@ -134,14 +129,14 @@ void expect_same(const channel_set& cs, const solve_options& o, const chunk_run<
   const problem_dims d = cs.dims;
   const long nw = long(d.nt) * d.k, nf = long(d.nr) * d.m;
   for (long b = 0; b < cs.count; ++b) {
-    ASSERT_EQ(got.st[b], 0) << b;
-    EXPECT_NEAR(got.res[4 * b], ref.objective[b], tol * std::abs(ref.objective[b])) << b;
-    EXPECT_NEAR(got.res[4 * b + 1], ref.min_sinr[b], tol * std::abs(ref.min_sinr[b])) << b;
-    EXPECT_NEAR(got.res[4 * b + 2], ref.min_scnr[b], tol * std::abs(ref.min_scnr[b])) << b;
-    EXPECT_EQ(got.res[4 * b + 3], T(o.model.l_out));
+    ASSERT_EQ(got.out.st[b], 0) << b;
+    EXPECT_NEAR(got.out.res[4 * b], ref.objective[b], tol * std::abs(ref.objective[b])) << b;
+    EXPECT_NEAR(got.out.res[4 * b + 1], ref.min_sinr[b], tol * std::abs(ref.min_sinr[b])) << b;
+    EXPECT_NEAR(got.out.res[4 * b + 2], ref.min_scnr[b], tol * std::abs(ref.min_scnr[b])) << b;
+    EXPECT_EQ(got.out.res[4 * b + 3], T(o.model.l_out));
     for (int l = 0; l <= o.model.l_out; ++l) {
       const double h = ref.curve[size_t(b) * ref.curve_len + l];
-      EXPECT_NEAR(got.curve[size_t(b) * ref.curve_len + l], h, tol * std::abs(h)) << b << " layer " << l;
+      EXPECT_NEAR(got.out.curve[size_t(b) * ref.curve_len + l], h, tol * std::abs(h)) << b << " layer " << l;
     }
     double dw = 0, nwn = 0;
     for (long e = 0; e < nw; ++e) {

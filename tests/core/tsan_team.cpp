@@ -16,8 +16,8 @@ using namespace jcas;
 
 namespace {
 
-/// Max |a - b| / max |b| over W | F after running every realization with `team` threads
-/// (0: serial_team), rank-one or dense.
+/// W | F of every realization after unfolded inference by a team of `team` std::threads
+/// (0: serial_team), on the rank-one factors or the dense G.
 std::vector<cplx<double>> run(int team, bool rank1) {
   const problem_dims d{16, 16, 4, 2, 2};
   const long count = 3;
