@@ -39,6 +39,11 @@ double io_bytes(const problem_dims& d, int curve_len, size_t real) {
   return double(real) * (2 * cplx_in + 4 * wf + curve_len + 4) + 4;
 }
 
+/// The paper's training (SPEC.md section 6): 30 epochs of ceil(500 / 32) = 16 steps of a
+/// batch of 32 realizations (the last of each epoch has 20).
+constexpr int paper_train_steps = 30 * 16;
+constexpr long paper_train_batch = 32;
+
 /// The median of the seconds of the repeats (sorts them), and their spread relative to
 /// it: a shared machine's noise shows as a spread, not as a different median.
 std::pair<double, double> median_spread(std::vector<double> s) {
@@ -69,8 +74,10 @@ struct scoped_env {
 /// GPU, unfolded inference is timed four ways side by side: a thread per realization
 /// with its scratch in local memory (the default where it fits) and in global memory
 /// ("/global"), a warp per realization with its state in shared memory ("/team"), and the
-/// batch phases with cuBLAS GEMMs ("/gemm"). Every row is the median of a.repeats timed
-/// runs after one untimed warm-up per batch.
+/// batch phases with cuBLAS GEMMs ("/gemm"). "train-step/b32" times one step of the
+/// paper's batch of 32 (once per device), and a note projects the paper's whole training
+/// from it. Every row is the median of a.repeats timed runs after one untimed warm-up per
+/// batch.
 int run_bench(const bench_args& a) {
   std::vector<std::string> devs;
   std::stringstream ss(a.devices);
@@ -104,9 +111,9 @@ int run_bench(const bench_args& a) {
         do gpu ? cuda::solve_batch(cs, o, 0) : cpu::solve_batch(cs, o);
         while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(500));
       }
-      // Times fn a.repeats times and adds its row (the median); the caller sets the row's
-      // least traffic (bytes) after.
-      auto timed = [&](const std::string& workload, const std::string& prec, double fl, auto&& fn) {
+      // Times fn on `count` realizations a.repeats times and adds its row (the median); the
+      // caller sets the row's least traffic (bytes) after.
+      auto timed_n = [&](const std::string& workload, const std::string& prec, double fl, long count, auto&& fn) {
         std::vector<double> secs;
         for (int r = 0; r < a.repeats; ++r) {
           const auto t0 = std::chrono::steady_clock::now();
@@ -115,7 +122,10 @@ int run_bench(const bench_args& a) {
         }
         const auto [s, spread] = median_spread(secs);
         rows.push_back(
-            {dev, workload, prec, batch, double(n) / s, fl, prec == "f32" ? pk.fp32 : pk.fp64, 0, pk.dram, spread});
+            {dev, workload, prec, count, double(count) / s, fl, prec == "f32" ? pk.fp32 : pk.fp64, 0, pk.dram, spread});
+      };
+      auto timed = [&](const std::string& workload, const std::string& prec, double fl, auto&& fn) {
+        timed_n(workload, prec, fl, n, fn);
       };
       for (precision p : {precision::f32, precision::f64}) {
         const std::string ps = p == precision::f32 ? "f32" : "f64";
@@ -164,7 +174,28 @@ int run_bench(const bench_args& a) {
           train::cpu_loss_and_gradient(cs, w0, f0, idx, m, system_params<double>{}, a.threads);
       });
       // Training reads the channels and W0|F0 and writes one gradient per realization.
-      rows.back().bytes = io_bytes(cs.dims, 0, 8) + 8.0 * double(m.beta.size() + 2 * m.l_out);
+      const double train_bytes = io_bytes(cs.dims, 0, 8) + 8.0 * double(m.beta.size() + 2 * m.l_out);
+      rows.back().bytes = train_bytes;
+      if (batch == a.batches.front()) {
+        // The paper's training is paper_train_steps steps of 32 realizations, one after the
+        // other (each needs the last one's model): its time is a step's latency, which the
+        // throughput above does not show when the device runs many realizations at once.
+        const long nb = std::min<long>(n, paper_train_batch);
+        const std::vector<long> first(idx.begin(), idx.begin() + nb);
+        timed_n("train-step/b32", "f64", flop["train-step"], nb, [&] {
+          std::vector<double> g;
+          if (gpu)
+            cuda::loss_and_gradient(cs, w0, f0, first, m, system_params<double>{}, g, 0);
+          else
+            train::cpu_loss_and_gradient(cs, w0, f0, first, m, system_params<double>{}, a.threads);
+        });
+        rows.back().bytes = train_bytes;
+        char line[200];
+        std::snprintf(line, sizeof line,
+                      "%s: the paper's training (%d steps of %ld realizations) at this step time: %.2f s", dev.c_str(),
+                      paper_train_steps, nb, paper_train_steps * double(nb) / rows.back().per_second);
+        notes.push_back(line);
+      }
     }
   }
   if (a.json) {

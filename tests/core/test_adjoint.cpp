@@ -78,7 +78,7 @@ struct prepared {
     w = wc;
     L.rc.visit([&](const auto& ch) {
       core::evaluate_metrics<double>(ch, w.view(), f.view(), L.d, L.sys, ws.ws.mt);
-      core::layer_prepare<double>(ch, L.d, L.sys, mc, ms, ws.ws.mt, f.view(), ws.ws.lw, false);  // adjoint layout
+      core::layer_prepare<double>(ch, L.d, L.sys, mc, ms, ws.ws.mt, f.view(), ws.ws.lw, core::surrogate_use::adjoint);
     });
     return f.eigen();
   }

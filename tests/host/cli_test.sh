@@ -155,13 +155,18 @@ assert abs(a['mean_objective']-b['mean_objective']) <= 1e-12*abs(a['mean_objecti
 expect_error "--simd" "$jcas" solve --data "$dir/c.h5" --simd maybe --out "$dir/out.h5"
 
 # jcas bench: one JSON object with a row per workload and precision; CUDA noted when absent.
-# Each row the median of --repeats runs, with their spread.
+# Each row the median of --repeats runs, with their spread; one step of the paper's batch
+# (here the 4 realizations there are) and the paper's training projected from it.
 "$jcas" bench --batch 4 --quick --repeats 2 --json 2>/dev/null | /usr/bin/python3 -c "
 import json,sys
 j=json.load(sys.stdin); r=j['results']
 cpu=[x for x in r if x['device']=='cpu']
-assert {(x['workload'],x['precision']) for x in cpu}=={('unfolded','f32'),('unfolded','f64'),('train-step','f64')}, cpu
+assert {(x['workload'],x['precision']) for x in cpu}=={('unfolded','f32'),('unfolded','f64'),('train-step','f64'),('train-step/b32','f64')}, cpu
 assert all(x['realizations_per_second']>0 and x['repeats']==2 and x['spread']>=0 for x in r), r
+b32=[x for x in cpu if x['workload']=='train-step/b32'][0]
+proj=[n for n in j['notes'] if n.startswith('cpu: the paper') and 'training' in n]
+assert b32['batch']==4 and len(proj)==1, (b32, j['notes'])
+assert abs(float(proj[0].split(': ')[-1].rstrip(' s'))-480*4/b32['realizations_per_second'])<=0.01+1e-3*480*4/b32['realizations_per_second'], proj
 assert any(x['device']=='cuda' for x in r) or any('cuda' in n for n in j['notes']), j
 " && ok || bad "bench json"
 

@@ -170,7 +170,8 @@ struct phase_prepare {
     if (c.failed(b)) return;
     solver_ws<T> ws = c.ws(b);
     const status s = c.visit(b, [&](const auto& ch) {
-      return layer_prepare<T>(ch, c.d, c.sys, c.p.mu_c_at(l), c.p.mu_s_at(l), ws.mt, c.f(b), ws.lw);
+      return layer_prepare<T>(ch, c.d, c.sys, c.p.mu_c_at(l), c.p.mu_s_at(l), ws.mt, c.f(b), ws.lw,
+                              surrogate_use::products);
     });
     c.st[b] = int(s);
   }

@@ -56,7 +56,8 @@ JCAS_HD inline index_t surrogate_cols(const problem_dims& d, bool merged) { retu
 // two products as batched GEMMs over many realizations (core/batched.hpp) and the rest
 // per realization; surrogate_eval runs all three on one realization.
 
-/// S = L^H W, as axpys. The K columns are interleaved inside the loop over n (and over r
+/// S = L^H W, as axpys over the columns of L^H (layer_prepare fills it for
+/// surrogate_use::loops and ::adjoint). The K columns are interleaved inside the loop over n (and over r
 /// in surrogate_dir) so that K independent accumulation chains hide the FMA latency:
 /// with one column at a time each product was a single dependent chain, latency-bound.
 template <class T>
@@ -291,7 +292,7 @@ JCAS_HD inline void surrogate_users(cview<T> h, const problem_dims& d, const met
   }
 }
 
-/// L^H beside L, so that both products of D(W) are axpy loops.
+/// L^H beside L, so that both products of D(W) are axpy loops (surrogate_eval).
 template <class T>
 JCAS_HD inline void surrogate_fill_lh(surrogate<T>& sur, index_t nt) {
   for (index_t n = 0; n < nt; ++n)
@@ -331,7 +332,6 @@ JCAS_HD inline void layer_surrogate_rank1(const rank1_channels<T>& ch, const pro
       for (index_t n = 0; n < d.nt; ++n) sur.ah(n, k) += vm[n] * c;
     }
   }
-  surrogate_fill_lh(sur, d.nt);
 }
 
 template <class Ch>
@@ -370,30 +370,42 @@ JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, const s
       for (index_t n = 0; n < d.nt; ++n) sur.ah(n, k) += ymm[n] * c;
     }
   }
-  surrogate_fill_lh(sur, d.nt);
 }
 
+/// What the caller does with layer_prepare's W-subproblem, which decides its form:
+///   loops    surrogate_eval's axpy loops: L and L^H; for rank-one G the Woodbury
+///            receiver and the merged surrogate (K + J columns).
+///   adjoint  training: the full layout of L (K + J M columns) and the Cholesky factor of
+///            Q, which layer_prepare_adjoint reads; L^H for the recomputed steps.
+///   products the batch phases (core/batched.hpp): the merged form, no L^H (their GEMMs
+///            read L itself).
+enum class surrogate_use { loops, adjoint, products };
+
 /// Steps 1-5 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`.
-/// Writes F' into f (Nr x M, in/out) and the W-subproblem into ws.sur. merge (rank-one
-/// G only): the Woodbury receiver and the merged surrogate; training passes false, since
-/// its adjoint reads the Cholesky factor of Q and the full layout of L.
+/// Writes F' into f (Nr x M, in/out) and the W-subproblem into ws.sur in the form `use`
+/// asks for (packed SIMD lanes: rank-one G and the merged form only).
 template <class T, class Ch>
 JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
-                                    const metrics<T>& mt, mview<T> f, layer_ws<T>& ws, bool merge = true) {
+                                    const metrics<T>& mt, mview<T> f, layer_ws<T>& ws,
+                                    surrogate_use use = surrogate_use::loops) {
   static_assert(!is_pack<T>::value || is_rank1<Ch>::value, "SIMD lanes: rank-one channels only");
   status st = status::ok;
+  bool merged = false;
   if constexpr (is_rank1<Ch>::value) {
-    if (merge || is_pack<T>::value) {  // rank-one shortcuts: Woodbury receiver, merged surrogate
+    if (use != surrogate_use::adjoint || is_pack<T>::value) {  // Woodbury receiver, merged surrogate
+      merged = true;
       layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
       st = receiver_update_rank1<T>(ch, d, sys, mt, f, ws);
       if (st == status::ok) layer_surrogate_rank1<T>(ch, d, sys, mt, f, ws);
-      return st;
     }
   }
   if constexpr (!is_pack<T>::value) {  // packed lanes: rank-one channels only
-    st = layer_receiver<T>(d, sys, mu_c, mu_s, mt, f, ws);
-    if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws);
+    if (!merged) {
+      st = layer_receiver<T>(d, sys, mu_c, mu_s, mt, f, ws);
+      if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws);
+    }
   }
+  if (st == status::ok && use != surrogate_use::products) surrogate_fill_lh(ws.sur, d.nt);
   return st;
 }
 

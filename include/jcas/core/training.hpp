@@ -73,7 +73,8 @@ JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const sy
   solver_ws<T>& sw = ws.sw;
   evaluate_metrics<T>(ch, w_in, f_in, d, sys, sw.mt);
   copy<T>(f_in, f_out);
-  const status st = layer_prepare<T>(ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), sw.mt, f_out, sw.lw, false);
+  const status st =
+      layer_prepare<T>(ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), sw.mt, f_out, sw.lw, surrogate_use::adjoint);
   if (st != status::ok) return st;
   copy<T>(w_in, ws.it(ws.iter_w, 0, d));
   const T* beta = p.beta + long(l) * p.l_in;
