@@ -12,6 +12,10 @@
 // runs on one thread of its team, with the bound that puts on a 32-thread warp's speed-up,
 // and how much of that share is layer_prepare's (receiver and surrogate).
 //   jcas_bench --large [--repeats R] [--threads T] [--layers L]
+// --train-parts instead: a training step's counted FLOP by part (forward, recompute and
+// adjoint parts), and the floor on a step's time that the parts left on one thread of a
+// team put, for a thread, a warp and a block per realization.
+//   jcas_bench --train-parts
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -69,12 +73,44 @@ int bench_large(int repeats, int threads, int layers) {
   }
   return 0;
 }
+
+/// Where a training step's arithmetic goes (host::counted_train_parts), and what that
+/// means for dividing one realization's step among a team of threads: the paper's
+/// training is 480 steps one after the other, so its time is a step's latency.
+int bench_train_parts() {
+  const channel_set cs = cpu::generate_batch(scenario{}, 2024, 0, 2);
+  unfolded_model m;
+  const host::train_part_flops tp = host::counted_train_parts(cs, m, system_params<double>{});
+  const double total = tp.total();
+  std::printf(
+      "one training step, f64, paper configuration (L_out 150, L_in 3, I_w 2), counted MFLOP per realization\n");
+  std::printf("%-18s %10s %8s\n", "part", "MFLOP", "share");
+  for (int p = 0; p < host::train_part_flops::parts; ++p)
+    std::printf("%-18s %10.2f %7.1f%%\n", host::train_part_flops::names[p], tp.part[p] / 1e6, 100 * tp.part[p] / total);
+  std::printf("%-18s %10.2f\n", "total", total / 1e6);
+  // A team that divides every part but layer_prepare and its adjoint, which stay on one
+  // thread as the inference team leaves layer_prepare (core/team.hpp).
+  const double serial = (tp.part[1] + tp.part[7]) / total;
+  // One thread's FP64 ceiling on an H200 (data sheet: 1.98 GHz, 64 FP64 lanes an SM in 4
+  // partitions: a warp's FMA every 2 cycles); on a device jcas bench reads it off the device.
+  const double thread_flops = 1.98e9;
+  std::printf("prepare + prepare_adjoint (on one thread of a team): %.1f %%\n", 100 * serial);
+  std::printf("%-28s %14s %16s %20s\n", "threads per realization", "bound vs one", "step floor ms",
+              "480 steps floor s");
+  for (const int n : {1, 32, 128, 256}) {
+    const double bound = 1 / (serial + (1 - serial) / n), step = total / bound / thread_flops;
+    std::printf("%-28d %14.1f %16.2f %20.2f\n", n, bound, 1e3 * step, 480 * step);
+  }
+  std::printf("(floors at an H200 thread's FP64 peak of %.2f GFLOP/s, every operation an FMA, memory free)\n",
+              thread_flops / 1e9);
+  return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   long count = 400;
   int repeats = 5, threads = 0, users = 4;
-  bool quick = false, large = false;
+  bool quick = false, large = false, train_parts = false;
   int layers = 10;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -90,6 +126,8 @@ int main(int argc, char** argv) {
       quick = true;
     else if (a == "--large")
       large = true;
+    else if (a == "--train-parts")
+      train_parts = true;
     else if (a == "--layers" && i + 1 < argc)
       layers = std::stoi(argv[++i]);
     else {
@@ -98,6 +136,7 @@ int main(int argc, char** argv) {
     }
   }
   if (large) return bench_large(repeats, threads, layers);
+  if (train_parts) return bench_train_parts();
   scenario sc;
   sc.dims.k = users;
   const channel_set cs = cpu::generate_batch(sc, 2024, 0, count);

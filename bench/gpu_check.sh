@@ -50,6 +50,15 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 timeout 180 "$tests" >"$out/gpu_tests.log" 2>&1
 grep -E "^\[  (PASSED|SKIPPED|FAILED) *\] [0-9]+ test|^\[  FAILED  \] [A-Z]" "$out/gpu_tests.log" ||
   echo "gpu tests: no summary (see gpu_tests.log)"
+# A failing test under compute-sanitizer's memcheck (it works on the Firecracker machines,
+# not on gVisor: device/KINDS.md), so a first failure comes with the bad access if any.
+first_failed=$(grep -E "^\[  FAILED  \] [A-Za-z]" "$out/gpu_tests.log" | head -1 | awk '{print $4}' | sed 's/,$//')
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+if [ -n "$first_failed" ] && [ -n "$sanitizer" ]; then
+  timeout 90 "$sanitizer" --tool memcheck --print-limit 5 "$tests" --gtest_filter="$first_failed" >"$out/sanitizer.log" 2>&1
+  echo "compute-sanitizer memcheck on $first_failed: exit $?"
+  grep -E "^========= " "$out/sanitizer.log" | head -8
+fi
 # Throughput, CPU and GPU side by side in one run (the paper's configuration), medians of 3.
 # One run per batch size, each with its own limit, so that a slow one does not lose the other.
 for b in 4096 65536; do

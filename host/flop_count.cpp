@@ -86,8 +86,14 @@ double counted_flops(const channel_set& cs, const solve_options& o, long sample)
   });
 }
 
-double counted_train_flops(const channel_set& cs, const unfolded_model& m, const system_params<double>& s,
-                           long sample) {
+namespace {
+
+/// core::unfolded_loss_grad in the counting scalar on the first `sample` realizations (as
+/// `jcas bench` trains: W0 = MRT, F0 by LAPACK), calling mark on entering each part;
+/// returns the mean count.
+template <class Mark>
+double count_train(const channel_set& cs, const unfolded_model& m, const system_params<double>& s, long sample,
+                   const Mark& mark) {
   unfolded_model model = m;
   model.finalize();
   const model_tables<fc> tables(model);
@@ -104,8 +110,46 @@ double counted_train_flops(const channel_set& cs, const unfolded_model& m, const
                       ws.carve(ar, d, up.l_out, steps);
                       fc loss = 0;
                       return core::unfolded_loss_grad<fc>(ch, d, sys, up, w, f, fc(1), ws, &loss, grad.data(),
-                                                          grad.data() + long(up.l_out) * up.l_in);
+                                                          grad.data() + long(up.l_out) * up.l_in, mark);
                     });
+}
+
+/// A mark for unfolded_loss_grad that adds the operations counted since the last mark to
+/// the part that was entered then (flush() for the last one).
+struct part_counter {
+  long long* by_part;
+  int* current;
+  long long* since;
+  void operator()(core::train_part p) const {
+    flush();
+    *current = int(p);
+  }
+  void flush() const {
+    if (*current >= 0) by_part[*current] += counting::ops - *since;
+    *since = counting::ops;
+  }
+};
+
+}  // namespace
+
+double counted_train_flops(const channel_set& cs, const unfolded_model& m, const system_params<double>& s,
+                           long sample) {
+  return count_train(cs, m, s, sample, core::no_marks{});
+}
+
+train_part_flops counted_train_parts(const channel_set& cs, const unfolded_model& m, const system_params<double>& s,
+                                     long sample) {
+  static_assert(core::train_parts == train_part_flops::parts, "host/flop_count.hpp names every part");
+  long long by_part[core::train_parts] = {};
+  int current = -1;
+  long long since = 0;
+  const part_counter mark{by_part, &current, &since};
+  count_train(cs, m, s, sample, mark);  // counting::ops starts at 0
+  mark.flush();
+  const long n = std::min(sample, cs.count);
+  train_part_flops r;
+  for (int p = 0; p < core::train_parts; ++p) r.part[p] = double(by_part[p]) / double(n);
+  return r;
 }
 
 namespace {

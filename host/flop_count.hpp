@@ -58,6 +58,25 @@ double counted_flops(const channel_set& cs, const solve_options& o, long sample 
 double counted_train_flops(const channel_set& cs, const unfolded_model& model, const system_params<double>& sys,
                            long sample = 2);
 
+/// Counted FLOP per realization of one training step (as counted_train_flops) by the part
+/// of the step it is spent in, in core::train_part's order: the forward parts run twice a
+/// layer (forward and the backward's recompute), the adjoint parts once. What a team of
+/// threads per realization could divide, and what it would leave on one thread.
+struct train_part_flops {
+  static constexpr int parts = 8;
+  static constexpr const char* names[parts] = {
+      "metrics",         "prepare",      "direction",         "step",
+      "metrics_adjoint", "step_adjoint", "direction_adjoint", "prepare_adjoint"};
+  double part[parts] = {};
+  double total() const {
+    double t = 0;
+    for (double p : part) t += p;
+    return t;
+  }
+};
+train_part_flops counted_train_parts(const channel_set& cs, const unfolded_model& model,
+                                     const system_params<double>& sys, long sample = 2);
+
 /// Counted FLOP per realization of the unfolded solver in batch phases (core/batched.hpp:
 /// the GPU's gemm and team routes), by the kind of phase: the per-realization phases
 /// (which the team route runs on its rank 0 alone), the item phases and sums, and the

@@ -89,11 +89,12 @@ device_peaks peaks(int device) {
                              {9, 0, 128, 64}, {10, 0, 128, 64}, {12, 0, 128, 2}};
   device_peaks r;
   r.name = p.name;
-  const double sm_hz = attr(cudaDevAttrMultiProcessorCount) * attr(cudaDevAttrClockRate) * 1e3;
+  const double hz = attr(cudaDevAttrClockRate) * 1e3, sm_hz = attr(cudaDevAttrMultiProcessorCount) * hz;
   for (const lanes& l : table)
     if (l.major == p.major && l.minor == p.minor) {
       r.fp32 = 2 * l.fp32 * sm_hz;
       r.fp64 = 2 * l.fp64 * sm_hz;
+      r.fp64_thread = 2 * hz * std::min(1.0, l.fp64 / 4 / 32.0);  // 4 partitions an SM (sm_70 on)
     }
   r.dram = 2 * attr(cudaDevAttrMemoryClockRate) * 1e3 * attr(cudaDevAttrGlobalMemoryBusWidth) / 8;
   return r;

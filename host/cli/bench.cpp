@@ -190,11 +190,19 @@ int run_bench(const bench_args& a) {
             train::cpu_loss_and_gradient(cs, w0, f0, first, m, system_params<double>{}, a.threads);
         });
         rows.back().bytes = train_bytes;
-        char line[200];
+        char line[320];
         std::snprintf(line, sizeof line,
                       "%s: the paper's training (%d steps of %ld realizations) at this step time: %.2f s", dev.c_str(),
                       paper_train_steps, nb, paper_train_steps * double(nb) / rows.back().per_second);
         notes.push_back(line);
+        if (gpu && pk.fp64_thread > 0) {  // a thread per realization: a step is one thread's work
+          std::snprintf(line, sizeof line,
+                        "%s: one thread retires at most %.2f GFLOP/s in f64, so a thread per realization needs at "
+                        "least %.1f ms a step, %.1f s for the paper's training (bench/RESULTS.md)",
+                        dev.c_str(), pk.fp64_thread / 1e9, 1e3 * flop["train-step"] / pk.fp64_thread,
+                        paper_train_steps * flop["train-step"] / pk.fp64_thread);
+          notes.push_back(line);
+        }
       }
     }
   }

@@ -13,9 +13,12 @@ int device_count(std::string* why = nullptr);
 /// A device's ceilings from its attributes, for stating how far a throughput is from its
 /// floor: peak FLOP/s = SMs x clock x FMA lanes per SM x 2 (0 where the lane count of the
 /// architecture is not in our table), DRAM bytes/s = 2 x memory clock x bus width / 8.
+/// fp64_thread: the most FP64 FLOP/s one thread can retire (an FMA each time its warp's
+/// instruction has passed its SM partition's FP64 lanes: 2 x clock x min(1, lanes per
+/// partition / 32)), the ceiling of work that runs on one thread alone.
 struct device_peaks {
   std::string name;
-  double fp32 = 0, fp64 = 0, dram = 0;
+  double fp32 = 0, fp64 = 0, dram = 0, fp64_thread = 0;
 };
 device_peaks peaks(int device = 0);
 /// Same realizations as cpu::generate_batch (within rounding of sin/cos/log).

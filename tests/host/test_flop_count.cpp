@@ -37,19 +37,14 @@ TEST(FlopCount, UnfoldedCostIsTheSameInEveryLayer) {
   EXPECT_DOUBLE_EQ(c5 - c3, 2 * (c3 - c2));
 }
 
-TEST(FlopCount, FrozenSavesExactlyTheRepeatedDirectionEvaluations) {
-  const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 2);
-  const index_t l_out = 4;
-  const double full = host::counted_flops(cs, unfolded(l_out, false), 2),
-               frozen = host::counted_flops(cs, unfolded(l_out, true), 2);
-  // One D(W) evaluation on the merged rank-one surrogate (R = K + J columns), counted
-  // on its own with the same counter.
-  const problem_dims d = cs.dims;
+/// One D(W) evaluation (g and the direction) on a surrogate of `cols` columns, counted on
+/// its own with the same counter.
+double counted_direction(const problem_dims& d, index_t cols) {
   std::vector<char> buf(1 << 16);
   arena ar{buf.data()};
   core::surrogate<fc> sur;
   sur.carve(ar, d);
-  sur.l.cols = d.k + d.j();
+  sur.l.cols = cols;
   for (index_t r = 0; r < sur.l.cols; ++r) {
     sur.d[r] = 0.5 + r;
     for (index_t n = 0; n < d.nt; ++n) sur.l(n, r) = sur.lh(r, n) = cplx<fc>(0.1 * n, -0.2 * r);
@@ -57,8 +52,17 @@ TEST(FlopCount, FrozenSavesExactlyTheRepeatedDirectionEvaluations) {
   std::vector<cplx<fc>> w(size_t(d.nt) * d.k, cplx<fc>(0.3, 0.1)), dir(w.size());
   host::counting::ops = 0;
   core::surrogate_eval<fc>(sur, core::cview<fc>(w.data(), d.nt, d.k), core::mview<fc>(dir.data(), d.nt, d.k));
-  const double eval = double(host::counting::ops);
-  EXPECT_GT(eval, 16.0 * d.nt * (d.k + d.j()) * d.k);  // the two products alone
+  return double(host::counting::ops);
+}
+
+TEST(FlopCount, FrozenSavesExactlyTheRepeatedDirectionEvaluations) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 2);
+  const index_t l_out = 4;
+  const double full = host::counted_flops(cs, unfolded(l_out, false), 2),
+               frozen = host::counted_flops(cs, unfolded(l_out, true), 2);
+  const problem_dims d = cs.dims;
+  const double eval = counted_direction(d, d.k + d.j());  // the merged rank-one surrogate
+  EXPECT_GT(eval, 16.0 * d.nt * (d.k + d.j()) * d.k);     // the two products alone
   const solve_options o;
   const double repeated = double(l_out) * (o.model.l_in * o.model.i_w - 1);
   EXPECT_DOUBLE_EQ(full - frozen, repeated * eval);
@@ -91,6 +95,21 @@ TEST(FlopCount, BatchPhasesCountEveryLayerTheSameAndTheGemmsExactly) {
   EXPECT_LT(p3.serial_share(), 1);
   EXPECT_DOUBLE_EQ(p3.team_bound(1), 1);
   EXPECT_LT(p3.team_bound(32), 32);
+}
+
+// A training step's count by part (what bounds a team's speed-up on one realization's
+// step): the parts add up to the whole step's count, each part does some work, and the
+// forward D(W) part is exactly 2 L_out l_in i_w evaluations on the full layout of L
+// (R = K + J M, the form the adjoint reads): the forward's and the backward's recompute.
+TEST(FlopCount, TrainPartsAddUpAndCountEveryDirectionTwice) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 2);
+  unfolded_model m;
+  m.l_out = 3;
+  const host::train_part_flops tp = host::counted_train_parts(cs, m, system_params<double>{}, 2);
+  EXPECT_NEAR(tp.total(), host::counted_train_flops(cs, m, system_params<double>{}, 2), 1e-12 * tp.total());
+  for (int p = 0; p < host::train_part_flops::parts; ++p) EXPECT_GT(tp.part[p], 0) << host::train_part_flops::names[p];
+  const double eval = counted_direction(cs.dims, cs.dims.rank_bt());
+  EXPECT_DOUBLE_EQ(tp.part[2], 2.0 * m.l_out * m.l_in * m.i_w * eval);
 }
 
 }  // namespace

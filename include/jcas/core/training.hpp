@@ -58,6 +58,24 @@ struct training_ws {
   }
 };
 
+/// The parts of a training step, in the order a step first enters them. unfolded_loss_grad
+/// calls mark(part) as it enters each, so that a caller can attribute the work to them
+/// (host/flop_count.cpp counts the arithmetic of each); no_marks ignores them.
+enum class train_part {
+  metrics,            // evaluate_metrics (SPEC.md 2)
+  prepare,            // layer_prepare, the adjoint's form: steps 1-5
+  direction,          // D(W) and g(W) (eq. 16)
+  step,               // the projected normalised step (eq. 18)
+  metrics_adjoint,    // objective_adjoint and metrics_adjoint
+  step_adjoint,       // normalized_step_adjoint
+  direction_adjoint,  // surrogate_direction_adjoint
+  prepare_adjoint,    // layer_prepare_adjoint
+};
+constexpr int train_parts = 8;
+struct no_marks {
+  JCAS_HD void operator()(train_part) const {}
+};
+
 template <class T>
 JCAS_HD inline void set_zero(mview<T> a) {
   for (index_t j = 0; j < a.cols; ++j)
@@ -66,13 +84,15 @@ JCAS_HD inline void set_zero(mview<T> a) {
 
 /// Runs layer l's inside from (w_in, f_in): metrics, prepare (F' into f_out), and the W
 /// steps, recording every iterate in ws.iter_*. w_out receives the layer's output W.
-template <class T, class Ch>
+template <class T, class Ch, class Mark = no_marks>
 JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
                                    const unfolded_params<T>& p, index_t l, cview<T> w_in, cview<T> f_in, mview<T> f_out,
-                                   training_ws<T>& ws) {
+                                   training_ws<T>& ws, const Mark& mark = {}) {
   solver_ws<T>& sw = ws.sw;
+  mark(train_part::metrics);
   evaluate_metrics<T>(ch, w_in, f_in, d, sys, sw.mt);
   copy<T>(f_in, f_out);
+  mark(train_part::prepare);
   const status st =
       layer_prepare<T>(ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), sw.mt, f_out, sw.lw, surrogate_use::adjoint);
   if (st != status::ok) return st;
@@ -82,10 +102,12 @@ JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const sy
   for (index_t rep = 0; rep < p.i_w; ++rep)
     for (index_t i = 0; i < p.l_in; ++i, ++s) {
       mview<T> w = ws.it(ws.iter_w, s, d), dir = ws.it(ws.iter_d, s, d), v = ws.it(ws.iter_v, s, d);
+      mark(train_part::direction);
       if (!p.frozen || s == 0)
         surrogate_eval<T>(sw.lw.sur, w, dir);
       else
         copy<T>(ws.it(ws.iter_d, 0, d), dir);
+      mark(train_part::step);
       const T nd = sqrt(frob2<T>(dir));
       const T a = nd > T(0) ? beta[i] / nd : T(0);
       for (index_t k = 0; k < d.k; ++k)
@@ -100,11 +122,11 @@ JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const sy
 /// Loss and gradient for one realization from (W0, F0). Adds scale * dloss to
 /// gbeta[l * l_in + i] and gmu (p.mu_count() slots: [mu_c, mu_s] for the paper's
 /// shared constants, [mu_c per layer..., mu_s per layer...] for the richer model);
-/// returns the status and the loss in *loss.
-template <class T, class Ch>
+/// returns the status and the loss in *loss. mark(part) is called on entering each part.
+template <class T, class Ch, class Mark = no_marks>
 JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
                                          const unfolded_params<T>& p, cview<T> w0, cview<T> f0, T scale,
-                                         training_ws<T>& ws, T* loss, T* gbeta, T* gmu) {
+                                         training_ws<T>& ws, T* loss, T* gbeta, T* gmu, const Mark& mark = {}) {
   const index_t steps = p.l_in * p.i_w;
   metrics<T>& mt = ws.sw.mt;
   // Forward, saving (W, F) after every layer.
@@ -112,23 +134,25 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
   copy<T>(f0, ws.f_of(0, d));
   T total = 0;
   for (index_t l = 0; l < p.l_out; ++l) {
-    const status st = layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.f_of(l + 1, d), ws);
+    const status st = layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.f_of(l + 1, d), ws, mark);
     if (st != status::ok) return st;
     if (l > 0) total += mt.objective / T(l);  // metrics at the layer's input = h^[l]
     copy<T>(ws.it(ws.iter_w, steps, d), ws.w_of(l + 1, d));
   }
+  mark(train_part::metrics);
   evaluate_metrics<T>(ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, mt);
   total += mt.objective * (T(1) / T(p.l_out) + p.loss_final_weight);
   *loss = scale * total;
 
   // Backward. Adjoint of h^[L] at the last state.
+  mark(train_part::metrics_adjoint);
   set_zero(ws.wbar);
   set_zero(ws.fbar);
   ws.mb.zero(d);
   objective_adjoint<T>(d, sys, mt, scale * (T(1) / T(p.l_out) + p.loss_final_weight), ws.mb);
   metrics_adjoint<T>(ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, mt, ws.mb, ws.wbar, ws.fbar);
   for (index_t l = p.l_out - 1; l >= 0; --l) {
-    const status st = layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.lb.fnew, ws);
+    const status st = layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.lb.fnew, ws, mark);
     if (st != status::ok) return st;
     // lb.fnew held F' only for the recompute; the forward's F' is state l + 1.
     const mview<T> f_new = ws.f_of(l + 1, d);
@@ -147,15 +171,19 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
       // wbar_prev collects the adjoint of iterate s.
       set_zero(ws.wbar_prev);
       if (!p.frozen) set_zero(ws.dirbar);
+      mark(train_part::step_adjoint);
       gb[i] += normalized_step_adjoint<T>(v, dir, beta[i], sys.pt, ybar, ws.vbar, ws.wbar_prev, ws.dirbar);
+      mark(train_part::direction_adjoint);
       if (!p.frozen) surrogate_direction_adjoint<T>(ws.sw.lw.sur, w, ws.dirbar, ws.wbar_prev, ws.sb);
       copy<T>(ws.wbar_prev, ybar);
     }
     if (p.frozen) surrogate_direction_adjoint<T>(ws.sw.lw.sur, ws.it(ws.iter_w, 0, d), ws.dirbar, ybar, ws.sb);
     // ybar (= ws.wbar) now holds the adjoint of the layer's input W from the steps.
     ws.mb.zero(d);
+    mark(train_part::prepare_adjoint);
     layer_prepare_adjoint<T>(ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), mt, ws.sw.lw, f_new, ws.sb, ws.lb, ws.mb,
                              ws.fbar_prev, gmu + p.mu_c_slot(l), gmu + p.mu_s_slot(l));
+    mark(train_part::metrics_adjoint);
     if (l > 0) objective_adjoint<T>(d, sys, mt, scale / T(l), ws.mb);
     metrics_adjoint<T>(ch, ws.w_of(l, d), ws.f_of(l, d), d, sys, mt, ws.mb, ws.wbar, ws.fbar_prev);
     copy<T>(ws.fbar_prev, ws.fbar);
