@@ -59,8 +59,8 @@ double counted_train_flops(const channel_set& cs, const unfolded_model& model, c
                            long sample = 2);
 
 /// Counted FLOP per realization of one training step (as counted_train_flops) by the part
-/// of the step it is spent in, in core::train_part's order: the forward parts run twice a
-/// layer (forward and the backward's recompute), the adjoint parts once. What a team of
+/// of the step it is spent in, in core::train_part's order: the forward parts once a layer
+/// (the backward reads their results from the layer's tape), then the adjoint parts. What a team of
 /// threads per realization could divide, and what it would leave on one thread.
 struct train_part_flops {
   static constexpr int parts = 8;

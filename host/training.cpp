@@ -55,7 +55,10 @@ loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0
   const auto [lo, hi] = mpi::block(n, mpi::get().rank, mpi::get().size);
 #pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
   {
-    std::vector<char> scratch(static_cast<size_t>(bytes));
+    // Each thread's scratch outlives the call, so a training's steps reuse it instead of
+    // mapping and clearing megabytes (mostly the layers' tapes) at every step.
+    thread_local std::vector<char> scratch;
+    if (scratch.size() < static_cast<size_t>(bytes)) scratch.resize(static_cast<size_t>(bytes));
     host::realization<double> rc;
 #pragma omp for schedule(dynamic, 1)
     for (long i = lo; i < hi; ++i) {

@@ -376,7 +376,7 @@ JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, const s
 ///   loops    surrogate_eval's axpy loops: L and L^H; for rank-one G the Woodbury
 ///            receiver and the merged surrogate (K + J columns).
 ///   adjoint  training: the full layout of L (K + J M columns) and the Cholesky factor of
-///            Q, which layer_prepare_adjoint reads; L^H for the recomputed steps.
+///            Q, which layer_prepare_adjoint reads; L^H for the forward's W steps.
 ///   products the batch phases (core/batched.hpp): the merged form, no L^H (their GEMMs
 ///            read L itself).
 enum class surrogate_use { loops, adjoint, products };
@@ -411,8 +411,9 @@ JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const s
 
 // ---------------------------------------------------------------------------------------
 // Adjoints (reverse mode; for a complex z the adjoint is dL/dRe z + i dL/dIm z).
-// What the backward pass needs from the forward: the layer's input (W, F) -- everything
-// else (metrics, F', the surrogate, the W iterates) is recomputed from it.
+// What the backward pass needs from the forward: the layer's input (W, F) and its inside
+// (metrics, F', the surrogate with Q's factor, the W iterates), which the forward keeps
+// on the layer's tape (core/training.hpp).
 
 /// Adjoint of softmin_weights: from zbar adds to gbar (d/dgamma) and *mubar.
 template <class T>
