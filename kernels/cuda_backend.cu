@@ -94,7 +94,7 @@ device_peaks peaks(int device) {
     if (l.major == p.major && l.minor == p.minor) {
       r.fp32 = 2 * l.fp32 * sm_hz;
       r.fp64 = 2 * l.fp64 * sm_hz;
-      r.fp64_thread = 2 * hz * std::min(1.0, l.fp64 / 4 / 32.0);  // 4 partitions an SM (sm_70 on)
+      r.fp64_thread = 2 * hz * std::min(1.0, l.fp64 / 128.0);  // 4 partitions an SM (sm_70 on), 32 threads a warp
     }
   r.dram = 2 * attr(cudaDevAttrMemoryClockRate) * 1e3 * attr(cudaDevAttrGlobalMemoryBusWidth) / 8;
   return r;

@@ -180,7 +180,10 @@ TEST_P(AdjointShapes, LayerPrepareAndSurrogateDirection) {
   mb.zero(d);
   sb.zero();
   cmat wdc(wd), dbc(dirbar), wdbar(d.nt, d.k);
-  core::surrogate_direction_adjoint<double>(pr.ws.ws.lw.sur, wdc.view(), dbc.view(), wdbar.view(), sb);
+  core::surrogate<double>& sur = pr.ws.ws.lw.sur;
+  cmat n(R, d.k), nodir(d.nt, d.k);
+  core::surrogate_eval<double>(sur, wdc.view(), nodir.view(), n.view());  // N = L^H W at wd, as the forward tapes it
+  core::surrogate_direction_adjoint<double>(sur, wdc.view(), n.view(), dbc.view(), wdbar.view(), sb);
   for (int r = 0; r < R; ++r) {
     sb.d[r] += dbar[r];
     for (int n = 0; n < d.nt; ++n) sb.l(n, r) += cplx<double>(lbar(n, r).real(), lbar(n, r).imag());

@@ -2,6 +2,8 @@
 // problems of several shapes, plus hand-checkable cases.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "helpers.hpp"
 
 namespace jcas::test {
@@ -72,6 +74,19 @@ TEST_P(LayerTest, ReceiverUpdateAndSurrogateMatchReference) {
   EXPECT_NEAR(fd, 2 * (s.d(w2).adjoint() * v).trace().real(), 1e-6 * std::abs(fd) + 1e-8);
 }
 
+/// For two workspaces: the metrics at (W, F) and layer_prepare (mu_c 5, mu_s 3) in the
+/// form use[i], F' into f[i] (each holding F on entry).
+void prepare_both(const loaded& L, cmat& w, std::array<workspace<core::solver_ws<double>>*, 2> ws,
+                  std::array<cmat*, 2> f, std::array<core::surrogate_use, 2> use) {
+  L.rc.visit([&](const auto& ch) {
+    for (int i = 0; i < 2; ++i) {
+      core::evaluate_metrics<double>(ch, w.view(), f[i]->view(), L.d, L.sys, ws[i]->ws.mt);
+      ASSERT_EQ(core::layer_prepare<double>(ch, L.d, L.sys, 5.0, 3.0, ws[i]->ws.mt, f[i]->view(), ws[i]->ws.lw, use[i]),
+                status::ok);
+    }
+  });
+}
+
 // Rank-one G: the Woodbury receiver and the merged surrogate (K + J columns) give the
 // same F', g and D as the Cholesky of Q and the full layout (K + J M columns) that the
 // adjoint reads.
@@ -83,16 +98,7 @@ TEST(Layer, RankOneShortcutsEqualTheGeneralRoute) {
   const Mat f0 = Mat::Random(p.nr(), p.m);
   cmat w(ref::project(p.h, p.pt)), f1(f0), f2(f0);
   workspace<core::solver_ws<double>> merged(L.d), full(L.d);
-  L.rc.visit([&](const auto& ch) {
-    core::evaluate_metrics<double>(ch, w.view(), f1.view(), L.d, L.sys, merged.ws.mt);
-    core::evaluate_metrics<double>(ch, w.view(), f2.view(), L.d, L.sys, full.ws.mt);
-    ASSERT_EQ(core::layer_prepare<double>(ch, L.d, L.sys, 5.0, 3.0, merged.ws.mt, f1.view(), merged.ws.lw,
-                                          core::surrogate_use::loops),
-              status::ok);
-    ASSERT_EQ(core::layer_prepare<double>(ch, L.d, L.sys, 5.0, 3.0, full.ws.mt, f2.view(), full.ws.lw,
-                                          core::surrogate_use::adjoint),
-              status::ok);
-  });
+  prepare_both(L, w, {&merged, &full}, {&f1, &f2}, {core::surrogate_use::loops, core::surrogate_use::adjoint});
   EXPECT_LT(rel(f1.eigen(), f2.eigen()), 1e-12);  // Woodbury receiver = Cholesky of Q
   EXPECT_EQ(merged.ws.lw.sur.l.cols, L.d.k + L.d.j());
   EXPECT_EQ(full.ws.lw.sur.l.cols, L.d.rank_bt());
@@ -120,15 +126,7 @@ TEST(Layer, ProductsFormSkipsOnlyLh) {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     for (index_t j = 0; j < sp.lh.cols; ++j)
       for (index_t i = 0; i < sp.lh.rows; ++i) sp.lh(i, j) = cplx<double>(nan, nan);
-    L.rc.visit([&](const auto& ch) {
-      for (auto* s : {&loops, &prod}) core::evaluate_metrics<double>(ch, w.view(), f1.view(), L.d, L.sys, s->ws.mt);
-      ASSERT_EQ(core::layer_prepare<double>(ch, L.d, L.sys, 5.0, 3.0, loops.ws.mt, f1.view(), loops.ws.lw,
-                                            core::surrogate_use::loops),
-                status::ok);
-      ASSERT_EQ(core::layer_prepare<double>(ch, L.d, L.sys, 5.0, 3.0, prod.ws.mt, f2.view(), prod.ws.lw,
-                                            core::surrogate_use::products),
-                status::ok);
-    });
+    prepare_both(L, w, {&loops, &prod}, {&f1, &f2}, {core::surrogate_use::loops, core::surrogate_use::products});
     const auto same = [](cplx<double> a, cplx<double> b) { return a.re == b.re && a.im == b.im; };
     EXPECT_EQ(rel(f1.eigen(), f2.eigen()), 0.0);
     ASSERT_EQ(sp.l.cols, sl.l.cols);

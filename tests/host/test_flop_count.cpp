@@ -101,7 +101,7 @@ TEST(FlopCount, BatchPhasesCountEveryLayerTheSameAndTheGemmsExactly) {
 // step): the parts add up to the whole step's count, each part does some work, and the
 // forward D(W) part is exactly L_out l_in i_w evaluations on the full layout of L
 // (R = K + J M, the form the adjoint reads): the backward reads them off the tape.
-TEST(FlopCount, TrainPartsAddUpAndCountEveryDirectionTwice) {
+TEST(FlopCount, TrainPartsAddUpAndCountEveryDirectionOnce) {
   const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 2);
   unfolded_model m;
   m.l_out = 3;

@@ -56,10 +56,11 @@ JCAS_HD inline index_t surrogate_cols(const problem_dims& d, bool merged) { retu
 // two products as batched GEMMs over many realizations (core/batched.hpp) and the rest
 // per realization; surrogate_eval runs all three on one realization.
 
-/// S = L^H W, as axpys over the columns of L^H (layer_prepare fills it for
-/// surrogate_use::loops and ::adjoint). The K columns are interleaved inside the loop over n (and over r
-/// in surrogate_dir) so that K independent accumulation chains hide the FMA latency:
-/// with one column at a time each product was a single dependent chain, latency-bound.
+/// S = L^H W, as axpys over the columns of L^H (layer_prepare fills L^H for
+/// surrogate_use::loops and ::adjoint). The K columns are interleaved inside the loop
+/// over n (and over r in surrogate_dir) so that K independent accumulation chains hide
+/// the FMA latency: with one column at a time each product was a single dependent
+/// chain, latency-bound.
 template <class T>
 JCAS_HD inline void surrogate_lhw(surrogate<T>& sur, cview<T> w) {
   const index_t rr = sur.l.cols;
@@ -109,10 +110,14 @@ JCAS_HD inline void surrogate_dir(const surrogate<T>& sur, mview<T> dir) {
 }
 
 /// g(W) = sum_r d_r ||L_r^H W||^2 - 2 Re <A_t^H, W>; when dir is non-null also
-/// writes D(W) = L diag(d) L^H W - A_t^H into it.
+/// writes D(W) = L diag(d) L^H W - A_t^H into it, and when n is non-null L^H W into it
+/// (R x K: what the adjoint reads, surrogate_direction_adjoint).
 template <class T>
-JCAS_HD JCAS_FORCEINLINE T surrogate_eval(surrogate<T>& sur, cview<T> w, mview<T> dir) {
+JCAS_HD JCAS_FORCEINLINE T surrogate_eval(surrogate<T>& sur, cview<T> w, mview<T> dir, mview<T> n = mview<T>()) {
   surrogate_lhw<T>(sur, w);
+  if (n.data != nullptr)
+    for (index_t k = 0; k < w.cols; ++k)
+      for (index_t r = 0; r < sur.l.cols; ++r) n(r, k) = sur.s(r, k);
   const T g = surrogate_weigh<T>(sur, w);
   if (dir.data != nullptr) {
     surrogate_dir_init<T>(sur, dir);
@@ -433,14 +438,12 @@ struct surrogate_bar {
   mview<T> l;   // Nt x R
   T* d;         // R
   mview<T> ah;  // Nt x K
-  mview<T> n;   // R x K scratch
   mview<T> mb;  // R x K scratch
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& dm) {
     l = a.template mat<T>(dm.nt, dm.rank_bt());
     d = a.template take<T>(dm.rank_bt());
     ah = a.template mat<T>(dm.nt, dm.k);
-    n = a.template mat<T>(dm.rank_bt(), dm.k);
     mb = a.template mat<T>(dm.rank_bt(), dm.k);
   }
   JCAS_HD void zero() {
@@ -453,12 +456,12 @@ struct surrogate_bar {
   }
 };
 
-/// Adjoint of D(W) = L diag(d) L^H W - A_t^H: from dirbar adds to wbar and sb (L, d, A_t^H).
+/// Adjoint of D(W) = L diag(d) L^H W - A_t^H at W, where n = L^H W (R x K, as the
+/// forward's surrogate_eval wrote it): from dirbar adds to wbar and sb (L, d, A_t^H).
 template <class T>
-JCAS_HD inline void surrogate_direction_adjoint(const surrogate<T>& sur, cview<T> w, cview<T> dirbar, mview<T> wbar,
-                                                surrogate_bar<T>& sb) {
+JCAS_HD inline void surrogate_direction_adjoint(const surrogate<T>& sur, cview<T> w, cview<T> n, cview<T> dirbar,
+                                                mview<T> wbar, surrogate_bar<T>& sb) {
   const index_t r_cnt = sur.l.cols, nt = w.rows, kk = w.cols;
-  gemm_hn<T>(sur.l, w, sb.n);        // N = L^H W
   gemm_hn<T>(sur.l, dirbar, sb.mb);  // Mbar = L^H Dbar
   for (index_t k = 0; k < kk; ++k)
     for (index_t n = 0; n < nt; ++n) sb.ah(n, k) -= dirbar(n, k);
@@ -466,9 +469,9 @@ JCAS_HD inline void surrogate_direction_adjoint(const surrogate<T>& sur, cview<T
     cplx<T>* lb = sb.l.col(r);
     const cplx<T>* lr = sur.l.col(r);
     for (index_t k = 0; k < kk; ++k) {
-      const cplx<T> m = sb.n(r, k) * sur.d[r];      // M = d .* N
+      const cplx<T> m = n(r, k) * sur.d[r];         // M = d .* N
       const cplx<T> nbar = sb.mb(r, k) * sur.d[r];  // Nbar = d .* Mbar
-      sb.d[r] += cmulc(sb.mb(r, k), sb.n(r, k)).re;
+      sb.d[r] += cmulc(sb.mb(r, k), n(r, k)).re;
       const cplx<T> cm = conj(m), cn = conj(nbar);
       const cplx<T>* db = dirbar.col(k);
       const cplx<T>* wk = w.col(k);

@@ -7,7 +7,7 @@
 // (its metrics at the input, F' and the W-subproblem, the I_w * L_in iterates of W); the
 // backward reads the tape and runs each layer's adjoint. Recomputing the inside instead
 // would cost a quarter of the step's arithmetic (jcas_bench --train-parts) to save the
-// tape's memory (about 36 KB a layer in double at the paper's size).
+// tape's memory (about 42 KB a layer in double at the paper's size).
 #pragma once
 #include "jcas/core/solvers.hpp"
 
@@ -22,6 +22,7 @@ struct layer_tape {
   cplx<T>* iter_w;  // (S + 1) x Nt x K: W iterates inside the layer, S = I_w L_in
   cplx<T>* iter_v;  // S x Nt x K: pre-projection points
   cplx<T>* iter_d;  // S x Nt x K: directions
+  cplx<T>* iter_n;  // S x R x K: L^H W at each iterate (R = K + J M), which the adjoint reads
 
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d, index_t steps) {
@@ -31,6 +32,7 @@ struct layer_tape {
     iter_w = a.template take<cplx<T>>((long(steps) + 1) * w);
     iter_v = a.template take<cplx<T>>(long(steps) * w);
     iter_d = a.template take<cplx<T>>(long(steps) * w);
+    iter_n = a.template take<cplx<T>>(long(steps) * d.rank_bt() * d.k);
   }
   /// Bytes of one tape: a multiple of 16 (the arena's), so every tape starts aligned.
   JCAS_HD static long bytes(const problem_dims& d, index_t steps) {
@@ -42,6 +44,9 @@ struct layer_tape {
   JCAS_HD mview<T> w(long s, const problem_dims& d) const { return {iter_w + s * long(d.nt) * d.k, d.nt, d.k, d.nt}; }
   JCAS_HD mview<T> v(long s, const problem_dims& d) const { return {iter_v + s * long(d.nt) * d.k, d.nt, d.k, d.nt}; }
   JCAS_HD mview<T> dir(long s, const problem_dims& d) const { return {iter_d + s * long(d.nt) * d.k, d.nt, d.k, d.nt}; }
+  JCAS_HD mview<T> n(long s, const problem_dims& d) const {
+    return {iter_n + s * long(d.rank_bt()) * d.k, d.rank_bt(), d.k, d.rank_bt()};
+  }
 };
 
 template <class T>
@@ -139,7 +144,7 @@ JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const sy
       mview<T> w = t.w(s, d), dir = t.dir(s, d), v = t.v(s, d);
       mark(train_part::direction);
       if (!p.frozen || s == 0)
-        surrogate_eval<T>(t.lw.sur, w, dir);
+        surrogate_eval<T>(t.lw.sur, w, dir, t.n(s, d));
       else
         copy<T>(t.dir(0, d), dir);
       mark(train_part::step);
@@ -207,10 +212,10 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
       mark(train_part::step_adjoint);
       gb[i] += normalized_step_adjoint<T>(v, dir, beta[i], sys.pt, ybar, ws.vbar, ws.wbar_prev, ws.dirbar);
       mark(train_part::direction_adjoint);
-      if (!p.frozen) surrogate_direction_adjoint<T>(t.lw.sur, w, ws.dirbar, ws.wbar_prev, ws.sb);
+      if (!p.frozen) surrogate_direction_adjoint<T>(t.lw.sur, w, t.n(s, d), ws.dirbar, ws.wbar_prev, ws.sb);
       copy<T>(ws.wbar_prev, ybar);
     }
-    if (p.frozen) surrogate_direction_adjoint<T>(t.lw.sur, t.w(0, d), ws.dirbar, ybar, ws.sb);
+    if (p.frozen) surrogate_direction_adjoint<T>(t.lw.sur, t.w(0, d), t.n(0, d), ws.dirbar, ybar, ws.sb);
     // ybar (= ws.wbar) now holds the adjoint of the layer's input W from the steps.
     ws.mb.zero(d);
     mark(train_part::prepare_adjoint);
