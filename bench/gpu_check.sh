@@ -103,7 +103,7 @@ for p in ("f32", "f64"):
 PY
 # The paper's whole training (SPEC.md: 500 realizations, 30 epochs, batch 32), GPU then
 # CPU. One epoch on the GPU first: a thread per realization runs a step's 32 realizations
-# on one warp (bench/RESULTS.md: at least 14 s for the 30 epochs), so the whole
+# on one warp (bench/RESULTS.md: at least 12.6 s for the 30 epochs), so the whole
 # training runs only where one epoch projects it under 100 s; otherwise 30 x one epoch is
 # printed as the projection it is.
 "$jcas" generate --count 500 --seed 11 --out "$data/train.h5" >/dev/null 2>&1

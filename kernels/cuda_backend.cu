@@ -125,7 +125,7 @@ double loss_grad(const device_batch<double>& hb, double scale, double* grad, int
   const long ws_bytes = core::training_ws<double>::bytes(d, up.l_out, steps);
   const long nbeta = long(up.l_out) * up.l_in, np = nbeta + up.mu_count(), n = hb.count;
   const device_model<double> model(hb.cfg.unfolded);
-  // Chunks bound the per-thread training scratch (5.6 MB each at the paper's sizes, nearly all
+  // Chunks bound the per-thread training scratch (6.5 MB each at the paper's sizes, nearly all
   // of it the layers' tapes: core/training.hpp).
   const size_t item = size_t(ws_bytes) + sizeof(double) * size_t(np + 1) + sizeof(int) + input_bytes<double>(d);
   const long chunk = chunk_size(n, item, 1L << 16);
