@@ -259,6 +259,31 @@ void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = fal
   std::vector<double> gb;
   double gm[10];
   const double loss = loss_of(up, &gb, gm);
+  // Without room for the layer tapes the backward recomputes each layer onto one tape:
+  // the same loss and gradient (to rounding: the compiler may fuse the two inlined copies
+  // of a layer's forward differently).
+  {
+    std::vector<char> one(size_t(core::training_ws<double>::bytes(d, up.l_out, up.l_in * up.i_w, 0)));
+    ASSERT_LT(one.size(), bytes.size());
+    arena a1{one.data()};
+    core::training_ws<double> rw;
+    rw.carve(a1, d, up.l_out, up.l_in * up.i_w, 0);
+    ASSERT_FALSE(rw.keep_tapes);
+    ASSERT_TRUE(ws.keep_tapes);
+    std::vector<double> g(beta.size(), 0.0), gmu(size_t(nmu), 0.0);
+    double l1 = 0;
+    L.rc.visit([&](const auto& ch) {
+      EXPECT_EQ(core::unfolded_loss_grad<double>(ch, d, L.sys, up, w0.view(), f0.view(), scale, rw, &l1, g.data(),
+                                                 gmu.data()),
+                status::ok);
+    });
+    double gscale = 0;  // rounding is relative to the gradient's size, not each entry's
+    for (double x : gb) gscale = std::max(gscale, std::abs(x));
+    for (int i = 0; i < nmu; ++i) gscale = std::max(gscale, std::abs(gm[i]));
+    EXPECT_NEAR(l1, loss, 1e-13 * std::abs(loss));
+    for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], gb[i], 1e-12 * gscale) << "beta " << i;
+    for (int i = 0; i < nmu; ++i) EXPECT_NEAR(gmu[size_t(i)], gm[i], 1e-12 * gscale) << "mu " << i;
+  }
   // The loss is eq. 19 of the forward the solvers run.
   {
     std::vector<double> curve(up.l_out + 1);

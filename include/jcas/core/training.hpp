@@ -6,8 +6,10 @@
 // Memory: the forward saves (W, F) after every layer and, on a tape, each layer's inside
 // (its metrics at the input, F' and the W-subproblem, the I_w * L_in iterates of W); the
 // backward reads the tape and runs each layer's adjoint. Recomputing the inside instead
-// would cost a quarter of the step's arithmetic (jcas_bench --train-parts) to save the
-// tape's memory (about 42 KB a layer in double at the paper's size).
+// costs a quarter more arithmetic (jcas_bench --train-parts) and saves the tapes' memory
+// (about 42 KB a layer in double at the paper's size, 7.6 MB at Nt = 256, K = 64): the
+// tapes are kept while all of them fit tape_budget, and otherwise one tape is reused and
+// the backward recomputes each layer onto it (the same result, to rounding).
 #pragma once
 #include "jcas/core/solvers.hpp"
 
@@ -49,6 +51,10 @@ struct layer_tape {
   }
 };
 
+/// The most bytes a realization's layer tapes may take (all L of them); beyond it the
+/// backward recomputes each layer's inside onto one tape.
+constexpr long tape_budget = 256L << 20;
+
 template <class T>
 struct training_ws {
   metrics<T> mt_out;  // at the last layer's output (h^[L])
@@ -56,13 +62,15 @@ struct training_ws {
   surrogate_bar<T> sb;
   layer_bar<T> lb;
   cplx<T>* states;  // (L + 1) x [W (Nt x K) | F (Nr x M)]
-  char* tapes;      // L x tape_bytes: layer l's layer_tape
+  char* tapes;      // L x tape_bytes (keep_tapes): layer l's layer_tape; else one, reused
   long tape_bytes = 0;
   index_t steps = 0;
+  bool keep_tapes = true;
   mview<T> wbar, fbar, wbar_prev, fbar_prev, dirbar, vbar;  // Nt x K / Nr x M
 
+  /// budget: the most bytes for all L tapes (tests pass 0 to force the recompute).
   template <class A>
-  JCAS_HD void carve(A& a, const problem_dims& d, index_t l_out, index_t s) {
+  JCAS_HD void carve(A& a, const problem_dims& d, index_t l_out, index_t s, long budget = tape_budget) {
     mt_out.carve(a, d);
     mb.carve(a, d);
     sb.carve(a, d);
@@ -77,12 +85,13 @@ struct training_ws {
     vbar = a.template mat<T>(d.nt, d.k);
     steps = s;
     tape_bytes = layer_tape<T>::bytes(d, s);
-    tapes = a.template take<char>(long(l_out) * tape_bytes);
+    keep_tapes = long(l_out) * tape_bytes <= budget;
+    tapes = a.template take<char>((keep_tapes ? long(l_out) : 1L) * tape_bytes);
   }
-  static long bytes(const problem_dims& d, index_t l_out, index_t steps) {
+  static long bytes(const problem_dims& d, index_t l_out, index_t steps, long budget = tape_budget) {
     arena_counter c;
     training_ws w;
-    w.carve(c, d, l_out, steps);
+    w.carve(c, d, l_out, steps, budget);
     return c.used;
   }
   JCAS_HD mview<T> w_of(long l, const problem_dims& d) const {
@@ -91,9 +100,9 @@ struct training_ws {
   JCAS_HD mview<T> f_of(long l, const problem_dims& d) const {
     return {states + l * (long(d.nt) * d.k + long(d.nr) * d.m) + long(d.nt) * d.k, d.nr, d.m, d.nr};
   }
-  /// Layer l's tape.
+  /// Layer l's tape (the one tape when they are not kept).
   JCAS_HD layer_tape<T> tape(long l, const problem_dims& d) const {
-    arena a{tapes + l * tape_bytes};
+    arena a{tapes + (keep_tapes ? l : 0L) * tape_bytes};
     layer_tape<T> t;
     t.carve(a, d, steps);
     return t;
@@ -193,6 +202,10 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
   metrics_adjoint<T>(ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, ws.mt_out, ws.mb, ws.wbar, ws.fbar);
   for (index_t l = p.l_out - 1; l >= 0; --l) {
     layer_tape<T> t = ws.tape(l, d);
+    if (!ws.keep_tapes) {  // layer l's inside onto the one tape again (F' into scratch)
+      const status st = layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.lb.fnew, t, mark);
+      if (st != status::ok) return st;
+    }
     const mview<T> f_new = ws.f_of(l + 1, d);  // F' of layer l
     copy<T>(ws.fbar, ws.lb.fnew);              // adjoint of F'
     set_zero(ws.wbar_prev);
