@@ -25,6 +25,7 @@
 
 #include "flop_count.hpp"
 #include "jcas/api.hpp"
+#include "training.hpp"
 
 using namespace jcas;
 
@@ -88,18 +89,16 @@ int bench_train_parts() {
   for (int p = 0; p < host::train_part_flops::parts; ++p)
     std::printf("%-18s %10.2f %7.1f%%\n", host::train_part_flops::names[p], tp.part[p] / 1e6, 100 * tp.part[p] / total);
   std::printf("%-18s %10.2f\n", "total", total / 1e6);
-  // A team that divides every part but layer_prepare and its adjoint, which stay on one
-  // thread as the inference team leaves layer_prepare (core/team.hpp).
-  const double serial = (tp.part[1] + tp.part[7]) / total;
+  const double serial = tp.prepare_share();
   // One thread's FP64 ceiling on an H200 (data sheet: 1.98 GHz, 64 FP64 lanes an SM in 4
   // partitions: a warp's FMA every 2 cycles); on a device jcas bench reads it off the device.
   const double thread_flops = 1.98e9;
   std::printf("prepare + prepare_adjoint (on one thread of a team): %.1f %%\n", 100 * serial);
-  std::printf("%-28s %14s %16s %20s\n", "threads per realization", "bound vs one", "step floor ms",
-              "480 steps floor s");
+  const std::string steps_col = std::to_string(train::paper_steps) + " steps floor s";
+  std::printf("%-28s %14s %16s %20s\n", "threads per realization", "bound vs one", "step floor ms", steps_col.c_str());
   for (const int n : {1, 32, 128, 256}) {
-    const double bound = 1 / (serial + (1 - serial) / n), step = total / bound / thread_flops;
-    std::printf("%-28d %14.1f %16.2f %20.2f\n", n, bound, 1e3 * step, 480 * step);
+    const double bound = host::amdahl_bound(serial, n), step = total / bound / thread_flops;
+    std::printf("%-28d %14.1f %16.2f %20.2f\n", n, bound, 1e3 * step, train::paper_steps * step);
   }
   std::printf("(floors at an H200 thread's FP64 peak of %.2f GFLOP/s, every operation an FMA, memory free)\n",
               thread_flops / 1e9);

@@ -89,10 +89,6 @@ for (dev, w, p) in sorted({(d, w, p) for d, w, p in best if d == "cuda"}, key=la
     print(f"{w:18s} {p:5s} {cs:10.0f} {g['realizations_per_second']:12.0f} "
           f"{(g['realizations_per_second'] / cs if cs else 0):7.0f} {g['flop_per_realization'] / 1e6:7.2f} "
           f"{g['gflop_per_second']:9.0f} {g['percent_of_peak']:7.2f} {g['percent_of_dram_bandwidth']:7.3f}")
-for dev in ("cpu", "cuda"):  # the paper's training from one step of 32 (train-step/b32)
-    t = best.get((dev, "train-step/b32", "f64"))
-    if t:
-        print(f"paper training projected from one step of {t['batch']}: {dev} {480 * t['batch'] / t['realizations_per_second']:.2f} s")
 for p in ("f32", "f64"):
     l = best.get(("cuda", "unfolded", p))
     for route in ("global", "team", "gemm"):

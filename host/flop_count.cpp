@@ -115,18 +115,19 @@ double count_train(const channel_set& cs, const unfolded_model& m, const system_
 }
 
 /// A mark for unfolded_loss_grad that adds the operations counted since the last mark to
-/// the part that was entered then (flush() for the last one).
+/// the part that was entered then (flush() for the last one). The mark is passed by const
+/// reference, so its tally is mutable.
 struct part_counter {
-  long long* by_part;
-  int* current;
-  long long* since;
+  mutable long long by_part[core::train_parts] = {};
+  mutable int current = -1;
+  mutable long long since = 0;
   void operator()(core::train_part p) const {
     flush();
-    *current = int(p);
+    current = int(p);
   }
   void flush() const {
-    if (*current >= 0) by_part[*current] += counting::ops - *since;
-    *since = counting::ops;
+    if (current >= 0) by_part[current] += counting::ops - since;
+    since = counting::ops;
   }
 };
 
@@ -140,15 +141,12 @@ double counted_train_flops(const channel_set& cs, const unfolded_model& m, const
 train_part_flops counted_train_parts(const channel_set& cs, const unfolded_model& m, const system_params<double>& s,
                                      long sample) {
   static_assert(core::train_parts == train_part_flops::parts, "host/flop_count.hpp names every part");
-  long long by_part[core::train_parts] = {};
-  int current = -1;
-  long long since = 0;
-  const part_counter mark{by_part, &current, &since};
+  const part_counter mark;
   count_train(cs, m, s, sample, mark);  // counting::ops starts at 0
   mark.flush();
   const long n = std::min(sample, cs.count);
   train_part_flops r;
-  for (int p = 0; p < core::train_parts; ++p) r.part[p] = double(by_part[p]) / double(n);
+  for (int p = 0; p < core::train_parts; ++p) r.part[p] = double(mark.by_part[p]) / double(n);
   return r;
 }
 

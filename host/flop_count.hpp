@@ -58,6 +58,10 @@ double counted_flops(const channel_set& cs, const solve_options& o, long sample 
 double counted_train_flops(const channel_set& cs, const unfolded_model& model, const system_params<double>& sys,
                            long sample = 2);
 
+/// Amdahl's bound on the speed-up of `threads` threads against one when a share `serial`
+/// of the work runs on one thread.
+inline double amdahl_bound(double serial, int threads) { return 1 / (serial + (1 - serial) / threads); }
+
 /// Counted FLOP per realization of one training step (as counted_train_flops) by the part
 /// of the step it is spent in, in core::train_part's order: the forward parts once a layer
 /// (the backward reads their results from the layer's tape), then the adjoint parts. What a team of
@@ -73,6 +77,9 @@ struct train_part_flops {
     for (double p : part) t += p;
     return t;
   }
+  /// The share of layer_prepare and its adjoint: what a team that divides every other
+  /// part (as the inference team leaves layer_prepare, core/team.hpp) runs on one thread.
+  double prepare_share() const { return (part[1] + part[7]) / total(); }
 };
 train_part_flops counted_train_parts(const channel_set& cs, const unfolded_model& model,
                                      const system_params<double>& sys, long sample = 2);
@@ -89,7 +96,7 @@ struct phase_flops {
   /// The share a team cannot divide among its threads.
   double serial_share() const { return per_realization / total(); }
   /// Amdahl's bound on a team of `threads` against one thread, from the counts alone.
-  double team_bound(int threads) const { return 1 / (serial_share() + (1 - serial_share()) / threads); }
+  double team_bound(int threads) const { return amdahl_bound(serial_share(), threads); }
 };
 phase_flops counted_phase_flops(const channel_set& cs, const solve_options& o, long sample = 1);
 

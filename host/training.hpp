@@ -11,6 +11,11 @@
 
 namespace jcas::train {
 
+/// The paper's training (SPEC.md section 6): 30 epochs of ceil(500 / 32) = 16 steps of a
+/// batch of 32 realizations (the last of each epoch has 20), one step after the other.
+constexpr int paper_steps = 30 * 16;
+constexpr long paper_batch = 32;
+
 /// Parameter vector layout: [beta (l_out * l_in, row-major l, i), mu_c, mu_s].
 std::vector<double> pack(const unfolded_model& m);
 void unpack(const std::vector<double>& theta, unfolded_model& m);

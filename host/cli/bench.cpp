@@ -39,11 +39,6 @@ double io_bytes(const problem_dims& d, int curve_len, size_t real) {
   return double(real) * (2 * cplx_in + 4 * wf + curve_len + 4) + 4;
 }
 
-/// The paper's training (SPEC.md section 6): 30 epochs of ceil(500 / 32) = 16 steps of a
-/// batch of 32 realizations (the last of each epoch has 20).
-constexpr int paper_train_steps = 30 * 16;
-constexpr long paper_train_batch = 32;
-
 /// The median of the seconds of the repeats (sorts them), and their spread relative to
 /// it: a shared machine's noise shows as a spread, not as a different median.
 std::pair<double, double> median_spread(std::vector<double> s) {
@@ -177,10 +172,10 @@ int run_bench(const bench_args& a) {
       const double train_bytes = io_bytes(cs.dims, 0, 8) + 8.0 * double(m.beta.size() + 2 * m.l_out);
       rows.back().bytes = train_bytes;
       if (batch == a.batches.front()) {
-        // The paper's training is paper_train_steps steps of 32 realizations, one after the
+        // The paper's training is train::paper_steps steps of 32 realizations, one after the
         // other (each needs the last one's model): its time is a step's latency, which the
         // throughput above does not show when the device runs many realizations at once.
-        const long nb = std::min<long>(n, paper_train_batch);
+        const long nb = std::min<long>(n, train::paper_batch);
         const std::vector<long> first(idx.begin(), idx.begin() + nb);
         timed_n("train-step/b32", "f64", flop["train-step"], nb, [&] {
           std::vector<double> g;
@@ -193,14 +188,14 @@ int run_bench(const bench_args& a) {
         char line[320];
         std::snprintf(line, sizeof line,
                       "%s: the paper's training (%d steps of %ld realizations) at this step time: %.2f s", dev.c_str(),
-                      paper_train_steps, nb, paper_train_steps * double(nb) / rows.back().per_second);
+                      train::paper_steps, nb, train::paper_steps * double(nb) / rows.back().per_second);
         notes.push_back(line);
         if (gpu && pk.fp64_thread > 0) {  // a thread per realization: a step is one thread's work
           std::snprintf(line, sizeof line,
                         "%s: one thread retires at most %.2f GFLOP/s in f64, so a thread per realization needs at "
                         "least %.1f ms a step, %.1f s for the paper's training (bench/RESULTS.md)",
                         dev.c_str(), pk.fp64_thread / 1e9, 1e3 * flop["train-step"] / pk.fp64_thread,
-                        paper_train_steps * flop["train-step"] / pk.fp64_thread);
+                        train::paper_steps * flop["train-step"] / pk.fp64_thread);
           notes.push_back(line);
         }
       }
