@@ -89,19 +89,28 @@ int bench_train_parts() {
   for (int p = 0; p < host::train_part_flops::parts; ++p)
     std::printf("%-18s %10.2f %7.1f%%\n", host::train_part_flops::names[p], tp.part[p] / 1e6, 100 * tp.part[p] / total);
   std::printf("%-18s %10.2f\n", "total", total / 1e6);
-  const double serial = tp.prepare_share();
   // One thread's FP64 ceiling on an H200 (data sheet: 1.98 GHz, 64 FP64 lanes an SM in 4
   // partitions: a warp's FMA every 2 cycles); on a device jcas bench reads it off the device.
   const double thread_flops = 1.98e9;
-  std::printf("prepare + prepare_adjoint (on one thread of a team): %.1f %%\n", 100 * serial);
+  const double serial = tp.lead_share();
+  std::printf("on one thread of a team (core::team_divides: prepare and prepare_adjoint): %.1f %%\n", 100 * serial);
   const std::string steps_col = std::to_string(train::paper_steps) + " steps floor s";
   std::printf("%-28s %14s %16s %20s\n", "threads per realization", "bound vs one", "step floor ms", steps_col.c_str());
   for (const int n : {1, 32, 128, 256}) {
     const double bound = host::amdahl_bound(serial, n), step = total / bound / thread_flops;
     std::printf("%-28d %14.1f %16.2f %20.2f\n", n, bound, 1e3 * step, train::paper_steps * step);
   }
-  std::printf("(floors at an H200 thread's FP64 peak of %.2f GFLOP/s, every operation an FMA, memory free)\n",
-              thread_flops / 1e9);
+  std::printf(
+      "(floors at an H200 thread's FP64 peak of %.2f GFLOP/s, every operation an FMA, memory free, the "
+      "divided parts evenly divided)\n",
+      thread_flops / 1e9);
+  // Each barrier of the team route ends a phase whose next one starts with loads of what
+  // other lanes wrote: a latency the floor above leaves out.
+  std::printf(
+      "a team's barriers in one step: %.0f (%.0f a layer); at 0.1 to 0.5 us each (an assumption: an L1 to L2 "
+      "round trip or two after each) they add %.2f to %.2f s to the paper's training\n",
+      tp.barriers, tp.barriers / m.l_out, train::paper_steps * tp.barriers * 0.1e-6,
+      train::paper_steps * tp.barriers * 0.5e-6);
   return 0;
 }
 }  // namespace

@@ -91,9 +91,9 @@ namespace {
 /// core::unfolded_loss_grad in the counting scalar on the first `sample` realizations (as
 /// `jcas bench` trains: W0 = MRT, F0 by LAPACK), calling mark on entering each part;
 /// returns the mean count.
-template <class Mark>
+template <class Mark, class Team = core::serial_team>
 double count_train(const channel_set& cs, const unfolded_model& m, const system_params<double>& s, long sample,
-                   const Mark& mark) {
+                   const Mark& mark, const Team& team = {}) {
   unfolded_model model = m;
   model.finalize();
   const model_tables<fc> tables(model);
@@ -110,7 +110,7 @@ double count_train(const channel_set& cs, const unfolded_model& m, const system_
                       ws.carve(ar, d, up.l_out, steps);
                       fc loss = 0;
                       return core::unfolded_loss_grad<fc>(ch, d, sys, up, w, f, fc(1), ws, &loss, grad.data(),
-                                                          grad.data() + long(up.l_out) * up.l_in, mark);
+                                                          grad.data() + long(up.l_out) * up.l_in, mark, team);
                     });
 }
 
@@ -131,11 +131,32 @@ struct part_counter {
   }
 };
 
+/// A team of one thread that takes the team pieces' divided forms (it is not
+/// core::serial_team) and counts its barriers: those a warp meets in a step.
+struct barrier_counter {
+  mutable long long syncs = 0;
+  int rank() const { return 0; }
+  int size() const { return 1; }
+  void sync() const { ++syncs; }
+  template <class T>
+  T sum(T x) const {
+    ++syncs;  // a warp's butterfly is a barrier too
+    return x;
+  }
+};
+
 }  // namespace
 
 double counted_train_flops(const channel_set& cs, const unfolded_model& m, const system_params<double>& s,
                            long sample) {
   return count_train(cs, m, s, sample, core::no_marks{});
+}
+
+double train_part_flops::lead_share() const {
+  double s = 0;
+  for (int p = 0; p < parts; ++p)
+    if (!core::team_divides(core::train_part(p))) s += part[p];
+  return s / total();
 }
 
 train_part_flops counted_train_parts(const channel_set& cs, const unfolded_model& m, const system_params<double>& s,
@@ -147,6 +168,9 @@ train_part_flops counted_train_parts(const channel_set& cs, const unfolded_model
   const long n = std::min(sample, cs.count);
   train_part_flops r;
   for (int p = 0; p < core::train_parts; ++p) r.part[p] = double(mark.by_part[p]) / double(n);
+  const barrier_counter team;
+  count_train(cs, m, s, 1, core::no_marks{}, team);
+  r.barriers = double(team.syncs);
   return r;
 }
 

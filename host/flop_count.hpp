@@ -67,19 +67,20 @@ inline double amdahl_bound(double serial, int threads) { return 1 / (serial + (1
 /// (the backward reads their results from the layer's tape), then the adjoint parts. What a team of
 /// threads per realization could divide, and what it would leave on one thread.
 struct train_part_flops {
-  static constexpr int parts = 8;
+  static constexpr int parts = 10;
   static constexpr const char* names[parts] = {
-      "metrics",         "prepare",      "direction",         "step",
-      "metrics_adjoint", "step_adjoint", "direction_adjoint", "prepare_adjoint"};
+      "metrics",         "prepare",      "receiver_q",        "direction",       "step",
+      "metrics_adjoint", "step_adjoint", "direction_adjoint", "prepare_adjoint", "receiver_q_adjoint"};
   double part[parts] = {};
+  double barriers = 0;  // a team's barriers in one realization's step (the team pieces)
   double total() const {
     double t = 0;
     for (double p : part) t += p;
     return t;
   }
-  /// The share of layer_prepare and its adjoint: what a team that divides every other
-  /// part (as the inference team leaves layer_prepare, core/team.hpp) runs on one thread.
-  double prepare_share() const { return (part[1] + part[7]) / total(); }
+  /// The share a team runs on one thread (core::team_divides: layer_prepare and its
+  /// adjoint but Q and its adjoint's products over P).
+  double lead_share() const;
 };
 train_part_flops counted_train_parts(const channel_set& cs, const unfolded_model& model,
                                      const system_params<double>& sys, long sample = 2);

@@ -8,6 +8,7 @@
 
 #include "helpers.hpp"
 #include "jcas/core/training.hpp"
+#include "thread_team.hpp"
 
 namespace jcas::test {
 namespace {
@@ -212,15 +213,18 @@ TEST_P(AdjointShapes, LayerPrepareAndSurrogateDirection) {
 }
 
 /// Full loss gradient vs finite differences for every parameter kind.
-void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = false, double final_weight = 0) {
+/// i_w = 1 makes an odd number of W steps a layer (the backward's adjoint buffers swap
+/// roles every step, core/training.hpp).
+void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = false, double final_weight = 0,
+                         int i_w = 2) {
   std::mt19937_64 rng(seed);
   const ref::problem p = ref::random_problem(rng, 6, 5, 3, 2, 1, rank1);
   loaded L(p);
   const problem_dims d = L.d;
   core::unfolded_params<double> up;
   up.l_out = 5;
-  up.l_in = 2;
-  up.i_w = 2;
+  up.l_in = i_w == 2 ? 2 : 3;
+  up.i_w = i_w;
   up.frozen = frozen;
   up.mu_c = 8;
   up.mu_s = 5;
@@ -245,14 +249,21 @@ void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = fal
   ws.carve(a, d, up.l_out, up.l_in * up.i_w);
   const double scale = -0.5;
   // The loss at q (and its gradient into gb, gm where non-null), in workspace tw.
+  // team > 0: by a team of that many std::threads (tests/core/thread_team.hpp), as a warp does.
   auto loss_of = [&](const core::unfolded_params<double>& q, std::vector<double>* gb, double* gm,
-                     core::training_ws<double>* tw = nullptr) {
+                     core::training_ws<double>* tw = nullptr, int team = 0) {
     std::vector<double> g(beta.size(), 0.0), gmu(size_t(nmu), 0.0);
     double loss = 0;
     L.rc.visit([&](const auto& ch) {
-      EXPECT_EQ(core::unfolded_loss_grad<double>(ch, d, L.sys, q, w0.view(), f0.view(), scale, tw ? *tw : ws, &loss,
-                                                 g.data(), gmu.data()),
-                status::ok);
+      const auto one = [&](const auto& tm) {
+        EXPECT_EQ(core::unfolded_loss_grad<double>(ch, d, L.sys, q, w0.view(), f0.view(), scale, tw ? *tw : ws, &loss,
+                                                   g.data(), gmu.data(), core::no_marks{}, tm),
+                  status::ok);
+      };
+      if (team == 0)
+        one(core::serial_team{});
+      else
+        run_team(team, one);
     });
     if (gb) *gb = g;
     if (gm) std::copy(gmu.begin(), gmu.end(), gm);
@@ -281,6 +292,19 @@ void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = fal
     EXPECT_NEAR(l1, loss, 1e-13 * std::abs(loss));
     for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], gb[i], 1e-12 * gscale) << "beta " << i;
     for (int i = 0; i < nmu; ++i) EXPECT_NEAR(gmu[i], gm[i], 1e-12 * gscale) << "mu " << i;
+    // A team of threads runs the step together (core/training.hpp, team pieces): the same
+    // loss and gradient to rounding (only ||D||_F is summed in another order), with the
+    // tapes kept and recomputed, for team sizes that do and do not divide the pieces.
+    for (int team : {1, 3, 4})
+      for (core::training_ws<double>* tw : {&ws, &rw}) {
+        std::vector<double> gt;
+        double gmt[10];
+        const double lt = loss_of(up, &gt, gmt, tw, team);
+        EXPECT_NEAR(lt, loss, 1e-13 * std::abs(loss)) << "team " << team;
+        for (size_t i = 0; i < gt.size(); ++i)
+          EXPECT_NEAR(gt[i], gb[i], 1e-12 * gscale) << "team " << team << " beta " << i;
+        for (int i = 0; i < nmu; ++i) EXPECT_NEAR(gmt[i], gm[i], 1e-12 * gscale) << "team " << team << " mu " << i;
+      }
   }
   // The loss is eq. 19 of the forward the solvers run.
   {
@@ -331,6 +355,8 @@ TEST_P(AdjointShapes, FullLossGradientPaperVariant) { check_full_gradient(GetPar
 TEST_P(AdjointShapes, FullLossGradientFrozenVariant) { check_full_gradient(GetParam(), true, 6); }
 TEST_P(AdjointShapes, FullLossGradientPerLayerMu) { check_full_gradient(GetParam(), false, 7, true); }
 TEST_P(AdjointShapes, FullLossGradientFinalLayerWeight) { check_full_gradient(GetParam(), false, 8, true, 3.0); }
+TEST_P(AdjointShapes, FullLossGradientOddStepCount) { check_full_gradient(GetParam(), false, 9, false, 0, 1); }
+TEST_P(AdjointShapes, FullLossGradientOddStepCountFrozen) { check_full_gradient(GetParam(), true, 10, false, 0, 1); }
 
 INSTANTIATE_TEST_SUITE_P(Channels, AdjointShapes, ::testing::Values(true, false),
                          [](const auto& i) { return i.param ? "rank1" : "dense"; });

@@ -1,8 +1,9 @@
-// The team route (core/team.hpp) under ThreadSanitizer: a team of std::threads runs
-// unfolded inference, start included, on rank-one and on dense channels, and must agree
-// with the team of one thread; TSan reports any access that no barrier orders (exit
-// status 66). The core is header-only, so this one file is the whole -fsanitize=thread
-// build (ctest: team_tsan). Dropping the barrier after a rank-0 phase gives 10 reports.
+// The team routes under ThreadSanitizer: a team of std::threads runs unfolded inference
+// (core/team.hpp), start included, and the training step's loss and gradient
+// (core/training.hpp), on rank-one and on dense channels, and must agree with the team
+// of one thread; TSan reports any access that no barrier orders (exit status 66). The core is header-only, so this one
+// file is the whole -fsanitize=thread build (ctest: team_tsan). Dropping the barrier after a rank-0 phase gives 10
+// reports.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +11,7 @@
 
 #include "jcas/core/generator.hpp"
 #include "jcas/core/team.hpp"
+#include "jcas/core/training.hpp"
 #include "thread_team.hpp"
 
 using namespace jcas;
@@ -67,6 +69,50 @@ std::vector<cplx<double>> run(int team, bool rank1) {
   return wf;
 }
 
+/// Loss and gradient of the training step (3 layers) on realization 0 of `run`'s
+/// channels by a team of `team` std::threads (0: serial_team), from W0 = Pi_S(H) and F0 a
+/// fixed unit-norm combiner: [loss, gradient...].
+std::vector<double> train(int team, bool rank1) {
+  const problem_dims d{16, 16, 4, 2, 2};
+  scenario sc;
+  sc.dims = d;
+  const long hs = long(d.nt) * d.k, gs = long(d.j()) * d.nr * d.nt;
+  std::vector<cplx<double>> h(static_cast<size_t>(hs)), g(static_cast<size_t>(gs)), u(size_t(d.nr) * d.j()),
+      v(size_t(d.nt) * d.j());
+  core::generate_realization(sc, 5, 0, h.data(), g.data());
+  for (index_t j = 0; j < d.j(); ++j)
+    core::factor_rank1(core::cview<double>(g.data() + long(j) * d.nr * d.nt, d.nr, d.nt), u.data() + long(j) * d.nr,
+                       v.data() + long(j) * d.nt, 1e-9);
+  std::vector<cplx<double>> w0(h), f0(size_t(d.nr) * d.m, cplx<double>(0.25));
+  core::project_power(core::mview<double>(w0.data(), d.nt, d.k, d.nt), 1.0);
+  core::unfolded_params<double> up;
+  up.l_out = 3;
+  std::vector<double> beta(size_t(up.l_out) * up.l_in, 0.05);
+  up.beta = beta.data();
+  const index_t steps = up.l_in * up.i_w;
+  std::vector<cplx<double>> bytes(size_t(core::training_ws<double>::bytes(d, up.l_out, steps) / 16 + 1));
+  arena a{reinterpret_cast<char*>(bytes.data())};
+  core::training_ws<double> ws;
+  ws.carve(a, d, up.l_out, steps);
+  std::vector<double> out(1 + beta.size() + size_t(up.mu_count()), 0.0);
+  const core::cview<double> hv(h.data(), d.nt, d.k), w0v(w0.data(), d.nt, d.k), f0v(f0.data(), d.nr, d.m);
+  const system_params<double> sys;
+  const auto step = [&](const auto& tm) {
+    const auto go = [&](const auto& ch) {
+      return core::unfolded_loss_grad<double>(ch, d, sys, up, w0v, f0v, -1.0, ws, &out[0], &out[1],
+                                              &out[1 + beta.size()], core::no_marks{}, tm);
+    };
+    const status st = rank1 ? go(core::rank1_channels<double>{hv, u.data(), v.data(), d.nr, d.nt, d.j()})
+                            : go(core::dense_channels<double>{hv, g.data(), d.nr, d.nt, d.j()});
+    if (st != status::ok && tm.rank() == 0) std::printf("training step: status %d\n", int(st));
+  };
+  if (team == 0)
+    step(core::serial_team{});
+  else
+    test::run_team(team, step);
+  return out;
+}
+
 }  // namespace
 
 int main() {
@@ -83,6 +129,21 @@ int main() {
       const bool ok = num <= 1e-12 * den && den > 0;
       bad += !ok;
       std::printf("%s channels, team of %d threads: max |W|F - serial| / max |W|F| = %.2e %s\n",
+                  rank1 ? "rank-one" : "dense", team, num / den, ok ? "ok" : "FAILED");
+    }
+  }
+  for (bool rank1 : {true, false}) {
+    const std::vector<double> ref = train(0, rank1);
+    for (int team : {3, 8}) {
+      const std::vector<double> got = train(team, rank1);
+      double num = 0, den = 0;
+      for (size_t i = 0; i < ref.size(); ++i) {
+        num = std::max(num, std::abs(got[i] - ref[i]));
+        den = std::max(den, std::abs(ref[i]));
+      }
+      const bool ok = num <= 1e-12 * den && den > 0;
+      bad += !ok;
+      std::printf("%s channels, training step by a team of %d threads: max |loss, grad - serial| / max = %.2e %s\n",
                   rank1 ? "rank-one" : "dense", team, num / den, ok ? "ok" : "FAILED");
     }
   }

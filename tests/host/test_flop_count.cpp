@@ -6,6 +6,7 @@
 
 #include "flop_count.hpp"
 #include "jcas/core/layer.hpp"
+#include "jcas/core/training.hpp"
 
 namespace jcas::test {
 namespace {
@@ -109,7 +110,13 @@ TEST(FlopCount, TrainPartsAddUpAndCountEveryDirectionOnce) {
   EXPECT_NEAR(tp.total(), host::counted_train_flops(cs, m, system_params<double>{}, 2), 1e-12 * tp.total());
   for (int p = 0; p < host::train_part_flops::parts; ++p) EXPECT_GT(tp.part[p], 0) << host::train_part_flops::names[p];
   const double eval = counted_direction(cs.dims, cs.dims.rank_bt());
-  EXPECT_DOUBLE_EQ(tp.part[2], 1.0 * m.l_out * m.l_in * m.i_w * eval);
+  EXPECT_DOUBLE_EQ(tp.part[int(core::train_part::direction)], 1.0 * m.l_out * m.l_in * m.i_w * eval);
+  // The team route leaves layer_prepare and its adjoint, but for Q and the adjoint's
+  // products over P, on one thread.
+  EXPECT_NEAR(tp.lead_share(),
+              (tp.part[int(core::train_part::prepare)] + tp.part[int(core::train_part::prepare_adjoint)]) / tp.total(),
+              1e-15);
+  EXPECT_GT(tp.barriers, 10.0 * m.l_out);  // every layer's phases end in barriers
 }
 
 }  // namespace

@@ -252,18 +252,28 @@ JCAS_HD inline status receiver_update_rank1(const rank1_channels<T>& ch, const p
   return status::ok;
 }
 
-/// Steps 1-4 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`:
-/// weights, auxiliaries and the receiver update (eq. 13) written into f (in/out); the
-/// Cholesky factor of Q stays in ws.q. A combiner whose theta_sm is zero (no echo at
-/// all) is left unchanged. For fixed W, f' ∝ Q^{-1} G_m W W^H G_m^H f_m is one power
-/// step of the pencil (A_m, Q), so no SCNR decreases.
+/// Step 4's Q = sum_j P_j P_j^H + Nr sigma_s^2 I (eq. 13), lower triangle, into ws.q.
 template <class T>
-JCAS_HD inline status layer_receiver(const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
-                                     const metrics<T>& mt, mview<T> f, layer_ws<T>& ws) {
-  layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
-  // Step 4: Q = sum_j P_j P_j^H + Nr sigma_s^2 I (lower triangle), f'_m (eq. 13).
+JCAS_HD inline void receiver_q(const problem_dims& d, const system_params<T>& sys, const metrics<T>& mt,
+                               layer_ws<T>& ws) {
   set_scaled_identity<T>(ws.q, T(d.nr) * sys.sigma_s2, false);
   add_gram<T>(ws.q, mt.pcol(0, 0, d), d.j() * d.k, false);  // all J blocks of P, in order
+}
+
+/// Entry (r, c), r >= c, of receiver_q's Q: the same sum in the same order.
+template <class T>
+JCAS_HD inline cplx<T> receiver_q_entry(const problem_dims& d, const system_params<T>& sys, const metrics<T>& mt,
+                                        index_t r, index_t c) {
+  cplx<T> s(r == c ? T(d.nr) * sys.sigma_s2 : T(0));
+  const cplx<T>* x = mt.pcol(0, 0, d);
+  for (long i = 0; i < long(d.j()) * d.k; ++i) s += x[i * d.nr + r] * conj(x[i * d.nr + c]);
+  return s;
+}
+
+/// Step 4 from receiver_q's Q: its Cholesky factor (kept in ws.q), then f'_m (eq. 13)
+/// into f. A combiner whose theta_sm is zero (no echo at all) is left unchanged.
+template <class T>
+JCAS_HD inline status receiver_solve(const problem_dims& d, const metrics<T>& mt, mview<T> f, layer_ws<T>& ws) {
   const status st = cholesky(ws.q);
   if (st != status::ok) return st;
   for (index_t m = 0; m < d.m; ++m) {
@@ -282,6 +292,18 @@ JCAS_HD inline status layer_receiver(const problem_dims& d, const system_params<
     for (index_t r = 0; r < d.nr; ++r) fm[r] *= a;
   }
   return status::ok;
+}
+
+/// Steps 1-4 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`:
+/// weights, auxiliaries and the receiver update (eq. 13) written into f (in/out); the
+/// Cholesky factor of Q stays in ws.q. For fixed W, f' ∝ Q^{-1} G_m W W^H G_m^H f_m is
+/// one power step of the pencil (A_m, Q), so no SCNR decreases.
+template <class T>
+JCAS_HD inline status layer_receiver(const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
+                                     const metrics<T>& mt, mview<T> f, layer_ws<T>& ws) {
+  layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
+  receiver_q<T>(d, sys, mt, ws);
+  return receiver_solve<T>(d, mt, f, ws);
 }
 
 /// Step 5, the users' part shared by both layouts: columns 0..K-1 of L (= H), their
@@ -517,33 +539,37 @@ JCAS_HD inline T normalized_step_adjoint(cview<T> v, cview<T> dir, T beta, T pt,
 /// Scratch of layer_prepare_adjoint: the auxiliaries' adjoints, F''s adjoint, vectors.
 template <class T>
 struct layer_bar : layer_aux<T> {
-  mview<T> fnew;  // Nr x M: adjoint of F' (caller sets)
-  cplx<T>* vr;    // Nr scratch
-  cplx<T>* vr2;   // Nr scratch
-  cplx<T>* vt;    // Nt scratch
+  mview<T> fnew;    // Nr x M: adjoint of F' (caller sets)
+  mview<T> xs, bs;  // Nr x M: step 4's x_m = Q^{-1} b_m and the adjoint of b_m
+  T* abar;          // M: adjoint of step 4's scale a_m
+  cplx<T>* vr;      // Nr scratch
+  cplx<T>* vt;      // Nt scratch
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d) {
     this->carve_aux(a, d);
     fnew = a.template mat<T>(d.nr, d.m);
+    xs = a.template mat<T>(d.nr, d.m);
+    bs = a.template mat<T>(d.nr, d.m);
+    abar = a.template take<T>(d.m);
     vr = a.template take<cplx<T>>(d.nr);
-    vr2 = a.template take<cplx<T>>(d.nr);
     vt = a.template take<cplx<T>>(d.nt);
   }
 };
 
-/// Adjoint of layer_prepare (steps 2-5). Inputs: the forward state (mt at the incoming
-/// (W, F); ws after layer_prepare, with the Cholesky factor of Q in ws.q; f_new = F'),
-/// sb (adjoints of L, d, A_t^H), lb.fnew (adjoint of F'). Outputs: adds to mb (gamma, T,
-/// e, q, P), to fbar_in (only for combiners that the forward left unchanged), *mu_c_bar,
-/// *mu_s_bar. lb's other arrays are scratch.
+// Adjoint of layer_prepare in pieces (a team runs step 4's products over P divided,
+// core/training.hpp; layer_prepare_adjoint runs them all). Inputs: the forward state (mt
+// at the incoming (W, F); ws after layer_prepare, with the Cholesky factor of Q in ws.q;
+// f_new = F'), sb (adjoints of L, d, A_t^H), lb.fnew (adjoint of F'). Outputs: adds to mb
+// (gamma, T, e, q, P), to fbar_in (only for combiners that the forward left unchanged),
+// *mu_c_bar, *mu_s_bar. lb's other arrays are scratch; the caller zeroes lb's auxiliaries.
+
+/// Adjoint of step 5 (eqs. 14-15: L, d and A_t^H), into lb's auxiliaries and lb.fnew.
 template <class T, class Ch>
-JCAS_HD inline void layer_prepare_adjoint(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c,
-                                          T mu_s, const metrics<T>& mt, const layer_ws<T>& ws, cview<T> f_new,
-                                          const surrogate_bar<T>& sb, layer_bar<T>& lb, metrics_bar<T>& mb,
-                                          mview<T> fbar_in, T* mu_c_bar, T* mu_s_bar) {
+JCAS_HD inline void surrogate_build_adjoint(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
+                                            const metrics<T>& mt, const layer_ws<T>& ws, const surrogate_bar<T>& sb,
+                                            layer_bar<T>& lb, metrics_bar<T>& mb) {
   const surrogate<T>& sur = ws.sur;
-  lb.zero_aux(d);
-  // Step 5, sensing columns y_jm = G_j^H f'_m with d_jm = delta z_sm ||theta_sm||^2.
+  // Sensing columns y_jm = G_j^H f'_m with d_jm = delta z_sm ||theta_sm||^2.
   for (index_t m = 0; m < d.m; ++m) {
     const cplx<T>* th = ws.th_s + long(m) * d.k;
     const T th2 = nrm2sq(d.k, th), sq = sqrt(1 + mt.gamma_s[m]);
@@ -571,7 +597,7 @@ JCAS_HD inline void layer_prepare_adjoint(const Ch& ch, const problem_dims& d, c
       for (index_t r2 = 0; r2 < d.nr; ++r2) lb.fnew(r2, m) += lb.vr[r2];
     }
   }
-  // Step 5, users: d_k = z_ck |theta_ck|^2, A_t^H[:, k] = z_ck sqrt(1 + gamma_ck) theta_ck h_k.
+  // Users: d_k = z_ck |theta_ck|^2, A_t^H[:, k] = z_ck sqrt(1 + gamma_ck) theta_ck h_k.
   for (index_t k = 0; k < d.k; ++k) {
     const T sq = sqrt(1 + mt.gamma_c[k]);
     lb.z_c[k] += sb.d[k] * norm2(ws.th_c[k]);
@@ -582,42 +608,71 @@ JCAS_HD inline void layer_prepare_adjoint(const Ch& ch, const problem_dims& d, c
     lb.z_c[k] += abar * sq;
     mb.gamma_c[k] += abar * ws.z_c[k] / (2 * sq);
   }
-  // Step 4: f'_m = a_m x_m, x_m = Q^{-1} b_m, b_m = P_m conj(theta_sm), a_m = sqrt(1+gamma)/||theta||^2.
-  for (index_t m = 0; m < d.m; ++m) {
-    const cplx<T>* th = ws.th_s + long(m) * d.k;
-    const T th2 = nrm2sq(d.k, th);
-    const cplx<T>* fb = lb.fnew.col(m);
-    if (!(th2 > T(0))) {  // forward kept f_m
-      for (index_t r = 0; r < d.nr; ++r) fbar_in(r, m) += fb[r];
-      continue;
-    }
-    const T sq = sqrt(1 + mt.gamma_s[m]), a = sq / th2;
-    const cplx<T>* fm = f_new.col(m);
-    T abar = 0;
-    for (index_t r = 0; r < d.nr; ++r) {
-      lb.vr2[r] = fm[r] / a;  // x_m
-      abar += cmulc(lb.vr2[r], fb[r]).re;
-      lb.vr[r] = fb[r] * a;  // xbar, then bbar = Q^{-1} xbar
-    }
-    cholesky_solve<T>(ws.q, lb.vr);
-    const cplx<T>* bb = lb.vr;
-    const cplx<T>* x = lb.vr2;
-    // Qbar = -bbar x^H (Q Hermitian): Pbar_j += -(bbar x^H + x bbar^H) P_j.
-    for (index_t j = 0; j < d.j(); ++j)
-      for (index_t k = 0; k < d.k; ++k) {
-        const cplx<T>* pk = mt.pcol(j, k, d);
-        cplx<T>* pb = mb.p + (long(j) * d.k + k) * d.nr;
-        const cplx<T> xp = dotc(d.nr, x, pk), bp = dotc(d.nr, bb, pk);
-        for (index_t r = 0; r < d.nr; ++r) pb[r] -= bb[r] * xp + x[r] * bp;
-      }
-    for (index_t k = 0; k < d.k; ++k) {
-      const cplx<T>* pk = mt.pcol(m, k, d);
-      cplx<T>* pb = mb.p + (long(m) * d.k + k) * d.nr;
-      for (index_t r = 0; r < d.nr; ++r) pb[r] += bb[r] * th[k];
-      lb.th_s[long(m) * d.k + k] += dotc(d.nr, bb, pk) - th[k] * (2 * abar * a / th2);
-    }
-    mb.gamma_s[m] += abar / (2 * sq * th2);
+}
+
+// Step 4: f'_m = a_m x_m, x_m = Q^{-1} b_m, b_m = P_m conj(theta_sm), a_m = sqrt(1+gamma)/||theta||^2.
+
+/// Whether step 4 moved combiner m (theta_sm != 0).
+template <class T>
+JCAS_HD inline bool receiver_moved(const problem_dims& d, const layer_ws<T>& ws, index_t m) {
+  return nrm2sq(d.k, ws.th_s + long(m) * d.k) > T(0);
+}
+
+/// Combiner m's solve: x_m into lb.xs, bbar_m = Q^{-1} (a_m fbar'_m) into lb.bs, the
+/// adjoint of a_m into lb.abar[m]; a combiner the forward kept passes fbar'_m to fbar_in.
+template <class T>
+JCAS_HD inline void receiver_adjoint_solve(const problem_dims& d, const metrics<T>& mt, const layer_ws<T>& ws,
+                                           cview<T> f_new, index_t m, layer_bar<T>& lb, mview<T> fbar_in) {
+  const cplx<T>* fb = lb.fnew.col(m);
+  if (!receiver_moved(d, ws, m)) {  // forward kept f_m
+    for (index_t r = 0; r < d.nr; ++r) fbar_in(r, m) += fb[r];
+    return;
   }
+  const T a = sqrt(1 + mt.gamma_s[m]) / nrm2sq(d.k, ws.th_s + long(m) * d.k);
+  const cplx<T>* fm = f_new.col(m);
+  cplx<T>*x = lb.xs.col(m), *bb = lb.bs.col(m);
+  T abar = 0;
+  for (index_t r = 0; r < d.nr; ++r) {
+    x[r] = fm[r] / a;
+    abar += cmulc(x[r], fb[r]).re;
+    bb[r] = fb[r] * a;  // xbar, then bbar = Q^{-1} xbar
+  }
+  cholesky_solve<T>(ws.q, bb);
+  lb.abar[m] = abar;
+}
+
+/// Combiner m's (moved) adjoint through P_j e_k: Qbar = -bbar x^H (Q Hermitian) gives
+/// Pbar_jk -= bbar (x^H p) + x (bbar^H p); for j = m also through b_m: Pbar_mk += bbar
+/// theta_mk and theta_mk's adjoint.
+template <class T>
+JCAS_HD inline void receiver_adjoint_pair(const problem_dims& d, const metrics<T>& mt, const layer_ws<T>& ws,
+                                          layer_bar<T>& lb, index_t m, index_t j, index_t k, metrics_bar<T>& mb) {
+  const cplx<T>*x = lb.xs.col(m), *bb = lb.bs.col(m);
+  const cplx<T>* pk = mt.pcol(j, k, d);
+  cplx<T>* pb = mb.p + (long(j) * d.k + k) * d.nr;
+  const cplx<T> xp = dotc(d.nr, x, pk), bp = dotc(d.nr, bb, pk);
+  for (index_t r = 0; r < d.nr; ++r) pb[r] -= bb[r] * xp + x[r] * bp;
+  if (j != m) return;
+  const cplx<T>* th = ws.th_s + long(m) * d.k;
+  const T th2 = nrm2sq(d.k, th), a = sqrt(1 + mt.gamma_s[m]) / th2;
+  for (index_t r = 0; r < d.nr; ++r) pb[r] += bb[r] * th[k];
+  lb.th_s[long(m) * d.k + k] += dotc(d.nr, bb, pk) - th[k] * (2 * lb.abar[m] * a / th2);
+}
+
+/// Combiner m's (moved) adjoint through a_m into gamma_sm.
+template <class T>
+JCAS_HD inline void receiver_adjoint_gamma(const problem_dims& d, const metrics<T>& mt, const layer_ws<T>& ws,
+                                           const layer_bar<T>& lb, index_t m, metrics_bar<T>& mb) {
+  const T th2 = nrm2sq(d.k, ws.th_s + long(m) * d.k);
+  mb.gamma_s[m] += lb.abar[m] / (2 * sqrt(1 + mt.gamma_s[m]) * th2);
+}
+
+/// Adjoint of steps 2-3 (the softmin weights and theta), from lb's auxiliaries into mb,
+/// *mu_c_bar and *mu_s_bar.
+template <class T>
+JCAS_HD inline void auxiliaries_adjoint(const problem_dims& d, T mu_c, T mu_s, const metrics<T>& mt,
+                                        const layer_ws<T>& ws, const layer_bar<T>& lb, metrics_bar<T>& mb,
+                                        T* mu_c_bar, T* mu_s_bar) {
   // Step 3: theta_ck = s_k e_k, s_k = sqrt(1+gamma)/T; theta_smk = s_m q_mmk likewise.
   for (index_t k = 0; k < d.k; ++k) {
     const T sq = sqrt(1 + mt.gamma_c[k]), t = mt.t_c[k], s = sq / t;
@@ -639,6 +694,24 @@ JCAS_HD inline void layer_prepare_adjoint(const Ch& ch, const problem_dims& d, c
   // Step 2: the softmin weights.
   softmin_adjoint(d.k, mt.gamma_c, mu_c, ws.z_c, lb.z_c, mb.gamma_c, mu_c_bar);
   softmin_adjoint(d.m, mt.gamma_s, mu_s, ws.z_s, lb.z_s, mb.gamma_s, mu_s_bar);
+}
+
+/// Adjoint of layer_prepare (steps 2-5), every piece above in turn.
+template <class T, class Ch>
+JCAS_HD inline void layer_prepare_adjoint(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c,
+                                          T mu_s, const metrics<T>& mt, const layer_ws<T>& ws, cview<T> f_new,
+                                          const surrogate_bar<T>& sb, layer_bar<T>& lb, metrics_bar<T>& mb,
+                                          mview<T> fbar_in, T* mu_c_bar, T* mu_s_bar) {
+  lb.zero_aux(d);
+  surrogate_build_adjoint<T>(ch, d, sys, mt, ws, sb, lb, mb);
+  for (index_t m = 0; m < d.m; ++m) {
+    receiver_adjoint_solve<T>(d, mt, ws, f_new, m, lb, fbar_in);
+    if (!receiver_moved(d, ws, m)) continue;
+    for (index_t j = 0; j < d.j(); ++j)
+      for (index_t k = 0; k < d.k; ++k) receiver_adjoint_pair<T>(d, mt, ws, lb, m, j, k, mb);
+    receiver_adjoint_gamma<T>(d, mt, ws, lb, m, mb);
+  }
+  auxiliaries_adjoint<T>(d, mu_c, mu_s, mt, ws, lb, mb, mu_c_bar, mu_s_bar);
 }
 
 }  // namespace jcas::core

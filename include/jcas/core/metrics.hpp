@@ -165,40 +165,74 @@ JCAS_HD inline void objective_adjoint(const problem_dims& d, const system_params
   mb.gamma_s[ms] += sys.delta * hbar / (1 + mt.gamma_s[ms]);
 }
 
+/// (Sbar, Ibar) of a ratio gamma = S / I with T = S + I, from the adjoints of gamma and T.
+template <class T>
+struct ratio_bars {
+  T s, i;
+};
+template <class T>
+JCAS_HD inline ratio_bars<T> ratio_adjoint(T gamma_bar, T gamma, T t_bar, T i) {
+  return {gamma_bar / i + t_bar, -gamma_bar * gamma / i + t_bar};
+}
+
+/// User k's: S = |E_kk|^2, I = sum_{j != k} |E_kj|^2 + sigma_c^2.
+template <class T>
+JCAS_HD inline ratio_bars<T> user_bars(index_t k, const metrics<T>& mt, const metrics_bar<T>& mb) {
+  return ratio_adjoint(mb.gamma_c[k], mt.gamma_c[k], mb.t_c[k], mt.t_c[k] - norm2(mt.e[k]));
+}
+
+/// Adjoint of E_kj = h_k^H w_j (ekj read only for j != k).
+template <class T>
+JCAS_HD inline cplx<T> user_ebar(index_t k, index_t j, const metrics<T>& mt, const metrics_bar<T>& mb,
+                                 const ratio_bars<T>& b, cplx<T> ekj) {
+  return j == k ? mb.e[k] + mt.e[k] * (2 * b.s) : ekj * (2 * b.i);
+}
+
+/// Target m's: S = sum_k |q_mmk|^2, I = sum_{j != m, k} |q_mjk|^2 + Nr ss |f_m|^2.
+template <class T>
+JCAS_HD inline ratio_bars<T> sensing_bars(index_t m, const problem_dims& d, const metrics<T>& mt,
+                                          const metrics_bar<T>& mb) {
+  T s = 0;
+  for (index_t k = 0; k < d.k; ++k) s += norm2(mt.q[long(m) * d.k + k]);
+  return ratio_adjoint(mb.gamma_s[m], mt.gamma_s[m], mb.t_s[m], mt.t_s[m] - s);
+}
+
+/// Adjoint of q_mjk = f_m^H G_j w_k (q read only for j != m).
+template <class T>
+JCAS_HD inline cplx<T> sensing_qbar(index_t m, index_t j, index_t k, const problem_dims& d, const metrics<T>& mt,
+                                    const metrics_bar<T>& mb, const ratio_bars<T>& b, cplx<T> q) {
+  const long mk = long(m) * d.k + k;
+  return j == m ? mb.q[mk] + mt.q[mk] * (2 * b.s) : q * (2 * b.i);
+}
+
 /// Adjoint of evaluate_metrics: from mb (gamma, T, e, q and any P contributions already
 /// in mb.p) adds to wbar (Nt x K) and fbar (Nr x M). mb.p is used as scratch.
 template <class T, class Ch>
 JCAS_HD inline void metrics_adjoint(const Ch& ch, cview<T> w, cview<T> f, const problem_dims& d,
                                     const system_params<T>& sys, const metrics<T>& mt, metrics_bar<T>& mb,
                                     mview<T> wbar, mview<T> fbar) {
-  // Users: gamma = S / I, T = S + I with S = |E_kk|^2, I = sum_{j != k} |E_kj|^2 + sigma_c^2.
+  // Users: E_kj = h_k^H w_j.
   for (index_t k = 0; k < d.k; ++k) {
-    const T s = norm2(mt.e[k]), i = mt.t_c[k] - s;
-    const T sbar = mb.gamma_c[k] / i + mb.t_c[k];
-    const T ibar = -mb.gamma_c[k] * mt.gamma_c[k] / i + mb.t_c[k];
+    const ratio_bars<T> b = user_bars(k, mt, mb);
     for (index_t j = 0; j < d.k; ++j) {
-      const cplx<T> ebar = j == k ? mb.e[k] + mt.e[k] * (2 * sbar) : dotc(d.nt, ch.h.col(k), w.col(j)) * (2 * ibar);
+      const cplx<T> ebar = user_ebar(k, j, mt, mb, b, j == k ? cplx<T>() : dotc(d.nt, ch.h.col(k), w.col(j)));
       const cplx<T>* hk = ch.h.col(k);
       cplx<T>* wb = wbar.col(j);
-      for (index_t n = 0; n < d.nt; ++n) wb[n] += hk[n] * ebar;  // E_kj = h_k^H w_j
+      for (index_t n = 0; n < d.nt; ++n) wb[n] += hk[n] * ebar;
     }
   }
-  // Sensing: gamma = S / I with S = sum_k |q_mmk|^2, I = sum_{j != m, k} |q_mjk|^2 + Nr ss |f_m|^2.
+  // Sensing: q_mjk = f_m^H P_j e_k, and the clutter term Nr ss |f_m|^2.
   for (index_t m = 0; m < d.m; ++m) {
     const cplx<T>* fm = f.col(m);
-    T s = 0;
-    for (index_t k = 0; k < d.k; ++k) s += norm2(mt.q[long(m) * d.k + k]);
-    const T i = mt.t_s[m] - s;
-    const T sbar = mb.gamma_s[m] / i + mb.t_s[m];
-    const T ibar = -mb.gamma_s[m] * mt.gamma_s[m] / i + mb.t_s[m];
+    const ratio_bars<T> b = sensing_bars(m, d, mt, mb);
     cplx<T>* fb = fbar.col(m);
-    const T nf = 2 * ibar * T(d.nr) * sys.sigma_s2;
+    const T nf = 2 * b.i * T(d.nr) * sys.sigma_s2;
     for (index_t r = 0; r < d.nr; ++r) fb[r] += fm[r] * nf;
     for (index_t j = 0; j < d.j(); ++j)
       for (index_t k = 0; k < d.k; ++k) {
         const cplx<T>* pk = mt.pcol(j, k, d);
         const cplx<T> q = j == m ? mt.q[long(m) * d.k + k] : dotc(d.nr, fm, pk);
-        const cplx<T> qbar = j == m ? mb.q[long(m) * d.k + k] + q * (2 * sbar) : q * (2 * ibar);
+        const cplx<T> qbar = sensing_qbar(m, j, k, d, mt, mb, b, q);
         cplx<T>* pb = mb.p + (long(j) * d.k + k) * d.nr;
         const cplx<T> cq = conj(qbar);
         for (index_t r = 0; r < d.nr; ++r) {  // q = f_m^H p

@@ -86,22 +86,28 @@ JCAS_HD inline T power_violation(cview<T> w, T pt) {
 
 namespace jcas::core {
 
+/// Adjoint of project_power on row n alone (c = sqrt(Pt/Nt)): row n of v the
+/// pre-projection point, of ybar the adjoint of the projected row; adds to row n of vbar.
+/// y = c x/||x||, so xbar = (c/||x||) (ybar - x Re(x^H ybar)/||x||^2). A zero row has no
+/// dependence.
+template <class T>
+JCAS_HD inline void project_row_adjoint(cview<T> v, cview<T> ybar, mview<T> vbar, index_t n, T c) {
+  T s = 0, re = 0;
+  for (index_t k = 0; k < v.cols; ++k) {
+    s += norm2(v(n, k));
+    re += cmulc(v(n, k), ybar(n, k)).re;
+  }
+  if (!(s > T(0))) return;
+  const T nx = sqrt(s), a = c / nx, b = re / s;
+  for (index_t k = 0; k < v.cols; ++k) vbar(n, k) += (ybar(n, k) - v(n, k) * b) * a;
+}
+
 /// Adjoint of project_power at the pre-projection point v (Nt x K): given ybar (the
-/// adjoint of Pi_S(v)), adds to vbar. Row n: y = c x/||x||, so
-/// xbar = (c/||x||) (ybar - x Re(x^H ybar)/||x||^2). A zero row has no dependence.
+/// adjoint of Pi_S(v)), adds to vbar, row by row.
 template <class T>
 JCAS_HD inline void project_power_adjoint(cview<T> v, cview<T> ybar, mview<T> vbar, T pt) {
   const T c = sqrt(pt / T(v.rows));
-  for (index_t n = 0; n < v.rows; ++n) {
-    T s = 0, re = 0;
-    for (index_t k = 0; k < v.cols; ++k) {
-      s += norm2(v(n, k));
-      re += cmulc(v(n, k), ybar(n, k)).re;
-    }
-    if (!(s > T(0))) continue;
-    const T nx = sqrt(s), a = c / nx, b = re / s;
-    for (index_t k = 0; k < v.cols; ++k) vbar(n, k) += (ybar(n, k) - v(n, k) * b) * a;
-  }
+  for (index_t n = 0; n < v.rows; ++n) project_row_adjoint(v, ybar, vbar, n, c);
 }
 
 }  // namespace jcas::core

@@ -10,8 +10,13 @@
 // (about 42 KB a layer in double at the paper's size, 7.6 MB at Nt = 256, K = 64): the
 // tapes are kept while all of them fit tape_budget, and otherwise one tape is reused and
 // the backward recomputes each layer onto it (the same result, to rounding).
+// A team of threads may run one realization's step together (a warp per realization on
+// the GPU): the pieces it divides are below, "Team pieces".
 #pragma once
+#include <type_traits>
+
 #include "jcas/core/solvers.hpp"
+#include "jcas/core/team.hpp"
 
 namespace jcas::core {
 
@@ -25,6 +30,7 @@ struct layer_tape {
   cplx<T>* iter_v;  // S x Nt x K: pre-projection points
   cplx<T>* iter_d;  // S x Nt x K: directions
   cplx<T>* iter_n;  // S x R x K: L^H W at each iterate (R = K + J M), which the adjoint reads
+  T* iter_nd;       // S: ||D||_F at each iterate
 
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d, index_t steps) {
@@ -35,6 +41,7 @@ struct layer_tape {
     iter_v = a.template take<cplx<T>>(long(steps) * w);
     iter_d = a.template take<cplx<T>>(long(steps) * w);
     iter_n = a.template take<cplx<T>>(long(steps) * d.rank_bt() * d.k);
+    iter_nd = a.template take<T>(steps);
   }
   /// Bytes of one tape: a multiple of 16 (the arena's), so every tape starts aligned.
   JCAS_HD static long bytes(const problem_dims& d, index_t steps) {
@@ -55,9 +62,24 @@ struct layer_tape {
 /// backward recomputes each layer's inside onto one tape.
 constexpr long tape_budget = 256L << 20;
 
+/// Scratch of a team's metrics pieces (team_evaluate_metrics, team_metrics_adjoint).
+template <class T>
+struct team_metrics_ws {
+  cplx<T>* fq;  // M x J x K: q_mjk = f_m^H G_j w_k, then its adjoint
+  cplx<T>* eb;  // K x K: adjoint of E = H^H W
+  cplx<T>* gp;  // J x K blocks of Nt: G_j^H Pbar_jk
+  template <class A>
+  JCAS_HD void carve(A& a, const problem_dims& d) {
+    fq = a.template take<cplx<T>>(long(d.m) * d.j() * d.k);
+    eb = a.template take<cplx<T>>(long(d.k) * d.k);
+    gp = a.template take<cplx<T>>(long(d.j()) * d.k * d.nt);
+  }
+};
+
 template <class T>
 struct training_ws {
   metrics<T> mt_out;  // at the last layer's output (h^[L])
+  team_metrics_ws<T> tm;
   metrics_bar<T> mb;
   surrogate_bar<T> sb;
   layer_bar<T> lb;
@@ -72,6 +94,7 @@ struct training_ws {
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d, index_t l_out, index_t s, long budget = tape_budget) {
     mt_out.carve(a, d);
+    tm.carve(a, d);
     mb.carve(a, d);
     sb.carve(a, d);
     lb.carve(a, d);
@@ -113,19 +136,81 @@ struct training_ws {
 /// calls mark(part) as it enters each, so that a caller can attribute the work to them
 /// (host/flop_count.cpp counts the arithmetic of each); no_marks ignores them.
 enum class train_part {
-  metrics,            // evaluate_metrics (SPEC.md 2)
-  prepare,            // layer_prepare, the adjoint's form: steps 1-5
-  direction,          // D(W) and g(W) (eq. 16)
-  step,               // the projected normalised step (eq. 18)
-  metrics_adjoint,    // objective_adjoint and metrics_adjoint
-  step_adjoint,       // normalized_step_adjoint
-  direction_adjoint,  // surrogate_direction_adjoint
-  prepare_adjoint,    // layer_prepare_adjoint
+  metrics,             // evaluate_metrics (SPEC.md 2)
+  prepare,             // layer_prepare, the adjoint's form: steps 1-5 but Q
+  receiver_q,          // Q = sum_j P_j P_j^H + Nr sigma_s^2 I (eq. 13), and the auxiliaries
+  direction,           // D(W) and g(W) (eq. 16)
+  step,                // the projected normalised step (eq. 18)
+  metrics_adjoint,     // objective_adjoint and metrics_adjoint
+  step_adjoint,        // normalized_step_adjoint
+  direction_adjoint,   // surrogate_direction_adjoint
+  prepare_adjoint,     // layer_prepare_adjoint but receiver_q_adjoint
+  receiver_q_adjoint,  // step 4's adjoint through P (receiver_adjoint_pair)
 };
-constexpr int train_parts = 8;
+constexpr int train_parts = 10;
+/// Whether a team divides the part among its ranks (the team pieces below; the metrics'
+/// few scalars stay on rank 0); the others run on rank 0 while the rest wait.
+JCAS_HD constexpr bool team_divides(train_part p) {
+  return p != train_part::prepare && p != train_part::prepare_adjoint;
+}
 struct no_marks {
   JCAS_HD void operator()(train_part) const {}
 };
+
+// Team pieces. A team (core/team.hpp: rank(), size(), sync(), sum()) runs one
+// realization's training step, every rank calling unfolded_loss_grad with the same
+// arguments. The metrics' products (SPEC.md 2), Q of the receiver (eq. 13), D(W)
+// (eq. 16), the normalised step (eq. 18), their adjoints and the copies are divided over
+// the ranks (93 % of a step's arithmetic at the paper's size, jcas_bench --train-parts);
+// the rest of layer_prepare (Q's Cholesky factor and solves, the surrogate) and of its
+// adjoint, and the metrics' few scalars, run on rank 0 while the others wait. Each piece
+// ends with a barrier, so the next sees all it wrote. The team of one (serial_team) runs
+// the plain per-realization functions; the divided forms compute the same sums in the
+// same order except the team sums: ||D||_F (kept on the tape for the backward) and
+// dL/dbeta (tests/core/test_adjoint.cpp and tsan_team.cpp: teams of threads against
+// serial_team).
+
+template <class Team>
+constexpr bool is_serial_team = std::is_same_v<Team, serial_team>;
+
+/// fn() on rank 0, then a barrier: a piece the team does not divide.
+JCAS_NO_EXEC_CHECK
+template <class Team, class Fn>
+JCAS_HD inline void on_lead(const Team& team, const Fn& fn) {
+  if (team.rank() == 0) fn();
+  team.sync();
+}
+
+/// fn(e) for e in [0, n), divided over the team, then a barrier.
+JCAS_NO_EXEC_CHECK
+template <class Team, class Fn>
+JCAS_HD inline void team_items(const Team& team, long n, const Fn& fn) {
+  for (long e = team.rank(); e < n; e += team.size()) fn(e);
+  team.sync();
+}
+
+/// Rank 0's status on every rank.
+JCAS_NO_EXEC_CHECK
+template <class Team>
+JCAS_HD inline status team_status(const Team& team, status s) {
+  if constexpr (is_serial_team<Team>)
+    return s;
+  else
+    return status(team.sum(team.rank() == 0 ? int(s) : 0));
+}
+
+/// b = a (same shape), divided over the team.
+JCAS_NO_EXEC_CHECK
+template <class T, class Team>
+JCAS_HD inline void team_copy(const Team& team, cview<T> a, mview<T> b) {
+  if constexpr (is_serial_team<Team>)
+    copy<T>(a, b);
+  else
+    team_items(team, long(a.rows) * a.cols, [&](long e) {
+      const index_t i = index_t(e % a.rows), j = index_t(e / a.rows);
+      b(i, j) = a(i, j);
+    });
+}
 
 template <class T>
 JCAS_HD inline void set_zero(mview<T> a) {
@@ -133,37 +218,357 @@ JCAS_HD inline void set_zero(mview<T> a) {
     for (index_t i = 0; i < a.rows; ++i) a(i, j) = cplx<T>();
 }
 
+/// a = 0 and, when b is given (same shape), b = 0, in one phase of the team.
+JCAS_NO_EXEC_CHECK
+template <class T, class Team>
+JCAS_HD inline void team_zero(const Team& team, mview<T> a, mview<T> b = mview<T>()) {
+  if constexpr (is_serial_team<Team>) {
+    set_zero(a);
+    if (b.data != nullptr) set_zero(b);
+  } else {
+    team_items(team, long(a.rows) * a.cols, [&](long e) {
+      const index_t i = index_t(e % a.rows), j = index_t(e / a.rows);
+      a(i, j) = cplx<T>();
+      if (b.data != nullptr) b(i, j) = cplx<T>();
+    });
+  }
+}
+
+/// ||A||_F^2 as a team sum (every rank gets it).
+JCAS_NO_EXEC_CHECK
+template <class T, class Team>
+JCAS_HD inline T team_frob2(const Team& team, cview<T> a) {
+  if constexpr (is_serial_team<Team>) {
+    return frob2<T>(a);
+  } else {
+    T s = 0;
+    for (long e = team.rank(); e < long(a.rows) * a.cols; e += team.size())
+      s += norm2(a(index_t(e % a.rows), index_t(e / a.rows)));
+    return team.sum(s);
+  }
+}
+
+/// evaluate_metrics (SPEC.md 2) by the team: the products E = H^H W (into mt.hw), P_j =
+/// G_j W and q_mjk = f_m^H P_j e_k an entry or a (j, k) column per rank, then the
+/// SINR/SCNR scalars, O(K^2 + M J K), on rank 0.
+JCAS_NO_EXEC_CHECK
+template <class T, class Ch, class Team>
+JCAS_HD inline void team_evaluate_metrics(const Team& team, const Ch& ch, cview<T> w, cview<T> f, const problem_dims& d,
+                                          const system_params<T>& sys, metrics<T>& mt, const team_metrics_ws<T>& tm) {
+  if constexpr (is_serial_team<Team>) {
+    evaluate_metrics<T>(ch, w, f, d, sys, mt);
+  } else {
+    const long kk = long(d.k) * d.k, jk = long(d.j()) * d.k;
+    team_items(team, kk + jk, [&](long e) {
+      if (e < kk) {
+        const index_t k = index_t(e % d.k), j = index_t(e / d.k);
+        mt.hw[e] = dotc(d.nt, ch.h.col(k), w.col(j));  // E_kj = h_k^H w_j
+      } else {
+        const index_t k = index_t((e - kk) % d.k), j = index_t((e - kk) / d.k);
+        ch.apply(j, w.col(k), mt.pcol(j, k, d));  // P_j e_k = G_j w_k
+      }
+    });
+    team_items(team, long(d.m) * jk, [&](long e) {  // e = (m J + j) K + k
+      const index_t k = index_t(e % d.k), j = index_t(e / d.k % d.j()), m = index_t(e / jk);
+      tm.fq[e] = dotc(d.nr, f.col(m), mt.pcol(j, k, d));
+    });
+    on_lead(team, [&] {
+      const T min_c = user_metrics<T>([&](index_t k, index_t j) { return mt.hw[long(j) * d.k + k]; }, d, sys, mt);
+      sensing_metrics<T>([&](index_t m, index_t j, index_t k) { return tm.fq[(long(m) * d.j() + j) * d.k + k]; }, f, d,
+                         sys, min_c, mt);
+    });
+  }
+}
+
+/// metrics_adjoint by the team: the adjoints of E and q an entry per rank (their
+/// scalars recomputed by each), then the entries of Wbar, Fbar and Pbar, then G_j^H Pbar
+/// a (j, k) column per rank, then Wbar's entries again.
+JCAS_NO_EXEC_CHECK
+template <class T, class Ch, class Team>
+JCAS_HD inline void team_metrics_adjoint(const Team& team, const Ch& ch, cview<T> w, cview<T> f, const problem_dims& d,
+                                         const system_params<T>& sys, const metrics<T>& mt, metrics_bar<T>& mb,
+                                         mview<T> wbar, mview<T> fbar, const team_metrics_ws<T>& tm) {
+  if constexpr (is_serial_team<Team>) {
+    metrics_adjoint<T>(ch, w, f, d, sys, mt, mb, wbar, fbar);
+  } else {
+    const index_t nj = d.j();
+    const long kk = long(d.k) * d.k, jk = long(nj) * d.k, mjk = long(d.m) * jk;
+    team_items(team, kk + mjk, [&](long e) {
+      if (e < kk) {  // Ebar_kj
+        const index_t k = index_t(e % d.k), j = index_t(e / d.k);
+        tm.eb[e] =
+            user_ebar(k, j, mt, mb, user_bars(k, mt, mb), j == k ? cplx<T>() : dotc(d.nt, ch.h.col(k), w.col(j)));
+      } else {  // qbar_mjk, e - kk = (m J + j) K + k
+        const long q = e - kk;
+        const index_t k = index_t(q % d.k), j = index_t(q / d.k % nj), m = index_t(q / jk);
+        const cplx<T> qv = j == m ? cplx<T>() : dotc(d.nr, f.col(m), mt.pcol(j, k, d));
+        tm.fq[q] = sensing_qbar(m, j, k, d, mt, mb, sensing_bars(m, d, mt, mb), qv);
+      }
+    });
+    const long wn = long(d.nt) * d.k, fn = long(d.nr) * d.m, pn = long(d.nr) * jk;
+    team_items(team, wn + fn + pn, [&](long e) {
+      if (e < wn) {  // Wbar_nj += sum_k h_k[n] Ebar_kj
+        const index_t n = index_t(e % d.nt), j = index_t(e / d.nt);
+        cplx<T> s = wbar(n, j);
+        for (index_t k = 0; k < d.k; ++k) s += ch.h(n, k) * tm.eb[long(j) * d.k + k];
+        wbar(n, j) = s;
+      } else if (e < wn + fn) {  // Fbar_rm += f_m[r] nf + sum_jk P_jk[r] conj(qbar_mjk)
+        const index_t r = index_t((e - wn) % d.nr), m = index_t((e - wn) / d.nr);
+        const T nf = 2 * sensing_bars(m, d, mt, mb).i * T(d.nr) * sys.sigma_s2;
+        cplx<T> s = fbar(r, m) + f(r, m) * nf;
+        for (index_t j = 0; j < nj; ++j)
+          for (index_t k = 0; k < d.k; ++k) s += mt.pcol(j, k, d)[r] * conj(tm.fq[(long(m) * nj + j) * d.k + k]);
+        fbar(r, m) = s;
+      } else {  // Pbar_jk[r] += sum_m f_m[r] qbar_mjk
+        const long q = e - wn - fn;
+        const index_t r = index_t(q % d.nr);
+        const long pair = q / d.nr;  // j K + k
+        cplx<T>& pb = mb.p[pair * d.nr + r];
+        cplx<T> s = pb;
+        for (index_t m = 0; m < d.m; ++m) s += f(r, m) * tm.fq[long(m) * jk + pair];
+        pb = s;
+      }
+    });
+    team_items(team, jk, [&](long pair) {  // G_j^H Pbar_jk
+      ch.apply_h(index_t(pair / d.k), mb.p + pair * d.nr, tm.gp + pair * d.nt);
+    });
+    team_items(team, wn, [&](long e) {  // Wbar_nk += sum_j (G_j^H Pbar_jk)[n]
+      const index_t n = index_t(e % d.nt), k = index_t(e / d.nt);
+      cplx<T> s = wbar(n, k);
+      for (index_t j = 0; j < nj; ++j) s += tm.gp[(long(j) * d.k + k) * d.nt + n];
+      wbar(n, k) = s;
+    });
+  }
+}
+
+/// layer_prepare in the training's form (surrogate_use::adjoint: the Cholesky receiver
+/// and the full layout of L, with L^H) by the team: Q's entries (eq. 13) divided, the
+/// weights and auxiliaries (steps 1-3) beside them on one rank; the Cholesky factor, the
+/// solves for F' and the surrogate (steps 4-5) on rank 0; L^H's entries divided.
+/// Returns rank 0's status on every rank.
+JCAS_NO_EXEC_CHECK
+template <class T, class Ch, class Team, class Mark>
+JCAS_HD inline status team_layer_prepare(const Team& team, const Ch& ch, const problem_dims& d,
+                                         const system_params<T>& sys, T mu_c, T mu_s, const metrics<T>& mt, mview<T> f,
+                                         layer_ws<T>& ws, const Mark& mark) {
+  if constexpr (is_serial_team<Team>) {
+    layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
+    mark(train_part::receiver_q);
+    receiver_q<T>(d, sys, mt, ws);
+  } else {
+    const long qn = long(d.nr) * d.nr;
+    team_items(team, qn + 1, [&](long e) {
+      if (e == qn) {
+        layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
+      } else {
+        const index_t r = index_t(e % d.nr), c = index_t(e / d.nr);
+        if (r >= c) ws.q(r, c) = receiver_q_entry<T>(d, sys, mt, r, c);
+      }
+    });
+  }
+  mark(train_part::prepare);
+  status st = status::ok;
+  on_lead(team, [&] {
+    st = receiver_solve<T>(d, mt, f, ws);
+    if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws);
+  });
+  st = team_status(team, st);
+  if (st != status::ok) return st;
+  if constexpr (is_serial_team<Team>) {
+    surrogate_fill_lh(ws.sur, d.nt);
+  } else {
+    surrogate<T>& sur = ws.sur;
+    team_items(team, long(sur.l.cols) * d.nt, [&](long e) {
+      const index_t r = index_t(e % sur.l.cols), n = index_t(e / sur.l.cols);
+      sur.lh(r, n) = conj(sur.l(n, r));
+    });
+  }
+  return status::ok;
+}
+
+/// layer_prepare_adjoint by the team: step 5's adjoint and step 4's solves on rank 0,
+/// step 4's products through P a (j, k) column per rank, the rest on rank 0. The same
+/// sums in the same order as layer_prepare_adjoint.
+JCAS_NO_EXEC_CHECK
+template <class T, class Ch, class Team, class Mark>
+JCAS_HD inline void team_layer_prepare_adjoint(const Team& team, const Ch& ch, const problem_dims& d,
+                                               const system_params<T>& sys, T mu_c, T mu_s, const metrics<T>& mt,
+                                               const layer_ws<T>& ws, cview<T> f_new, const surrogate_bar<T>& sb,
+                                               layer_bar<T>& lb, metrics_bar<T>& mb, mview<T> fbar_in, T* mu_c_bar,
+                                               T* mu_s_bar, const Mark& mark) {
+  mark(train_part::prepare_adjoint);
+  on_lead(team, [&] {
+    lb.zero_aux(d);
+    surrogate_build_adjoint<T>(ch, d, sys, mt, ws, sb, lb, mb);
+    for (index_t m = 0; m < d.m; ++m) receiver_adjoint_solve<T>(d, mt, ws, f_new, m, lb, fbar_in);
+  });
+  mark(train_part::receiver_q_adjoint);
+  team_items(team, long(d.j()) * d.k, [&](long e) {
+    const index_t k = index_t(e % d.k), j = index_t(e / d.k);
+    for (index_t m = 0; m < d.m; ++m)
+      if (receiver_moved(d, ws, m)) receiver_adjoint_pair<T>(d, mt, ws, lb, m, j, k, mb);
+  });
+  mark(train_part::prepare_adjoint);
+  on_lead(team, [&] {
+    for (index_t m = 0; m < d.m; ++m)
+      if (receiver_moved(d, ws, m)) receiver_adjoint_gamma<T>(d, mt, ws, lb, m, mb);
+    auxiliaries_adjoint<T>(d, mu_c, mu_s, mt, ws, lb, mb, mu_c_bar, mu_s_bar);
+  });
+}
+
+/// D(W) = L diag(d) L^H W - A_t^H (eq. 16) into dir and N = L^H W into n (R x K), as
+/// surrogate_eval: an entry of N, then an entry of D, per rank.
+JCAS_NO_EXEC_CHECK
+template <class T, class Team>
+JCAS_HD inline void team_surrogate_eval(const Team& team, surrogate<T>& sur, cview<T> w, mview<T> dir, mview<T> n) {
+  if constexpr (is_serial_team<Team>) {
+    surrogate_eval<T>(sur, w, dir, n);
+  } else {
+    const index_t rr = sur.l.cols, nt = w.rows;
+    team_items(team, long(rr) * w.cols, [&](long e) {
+      const index_t r = index_t(e % rr), k = index_t(e / rr);
+      cplx<T> s{};
+      for (index_t i = 0; i < nt; ++i) s += sur.lh(r, i) * w(i, k);  // (L^H W)_rk, over i in order
+      n(r, k) = s;
+    });
+    team_items(team, long(nt) * w.cols, [&](long e) {
+      const index_t i = index_t(e % nt), k = index_t(e / nt);
+      cplx<T> s = -sur.ah(i, k);
+      for (index_t r = 0; r < rr; ++r) s += sur.l(i, r) * (n(r, k) * sur.d[r]);
+      dir(i, k) = s;
+    });
+  }
+}
+
+/// The step of eq. 18 as the training records it: v = W - beta D / ||D||_F, next =
+/// Pi_S(v); no move when D = 0 (next = v = W). The team takes a row of W per rank (the
+/// projection is row by row). Returns ||D||_F.
+JCAS_NO_EXEC_CHECK
+template <class T, class Team>
+JCAS_HD inline T team_step(const Team& team, cview<T> w, cview<T> dir, mview<T> v, mview<T> next, T beta, T pt) {
+  const T nd = sqrt(team_frob2<T>(team, dir));
+  const T a = nd > T(0) ? beta / nd : T(0);
+  if constexpr (is_serial_team<Team>) {
+    for (index_t k = 0; k < w.cols; ++k)
+      for (index_t n = 0; n < w.rows; ++n) v(n, k) = w(n, k) - dir(n, k) * a;
+    copy<T>(v, next);
+    if (nd > T(0)) project_power(next, pt);
+  } else {
+    const T row_norm = sqrt(pt / T(w.rows));
+    team_items(team, w.rows, [&](long e) {
+      const index_t n = index_t(e);
+      for (index_t k = 0; k < w.cols; ++k) v(n, k) = next(n, k) = w(n, k) - dir(n, k) * a;
+      if (nd > T(0)) project_row(next, n, row_norm);
+    });
+  }
+  return nd;
+}
+
+/// normalized_step_adjoint divided over the team (rows for the projection's adjoint,
+/// entries for the rest), with nd = ||D||_F from the forward (the tape); returns dL/dbeta
+/// on every rank.
+JCAS_NO_EXEC_CHECK
+template <class T, class Team>
+JCAS_HD inline T team_step_adjoint(const Team& team, cview<T> v, cview<T> dir, T nd, T beta, T pt, cview<T> ybar,
+                                   mview<T> vbar, mview<T> wbar, mview<T> dirbar) {
+  if constexpr (is_serial_team<Team>) {
+    return normalized_step_adjoint<T>(v, dir, beta, pt, ybar, vbar, wbar, dirbar);
+  } else {
+    const long items = long(v.rows) * v.cols;
+    if (!(nd > T(0))) {
+      team_items(team, items, [&](long e) {
+        const index_t n = index_t(e % v.rows), k = index_t(e / v.rows);
+        wbar(n, k) += ybar(n, k);
+      });
+      return 0;
+    }
+    const T c = sqrt(pt / T(v.rows));
+    team_items(team, v.rows, [&](long n) {
+      for (index_t k = 0; k < v.cols; ++k) vbar(index_t(n), k) = cplx<T>();
+      project_row_adjoint<T>(v, ybar, vbar, index_t(n), c);
+    });
+    const T inv = T(1) / nd;
+    T beta_bar = 0;
+    for (long e = team.rank(); e < items; e += team.size()) {
+      const index_t n = index_t(e % v.rows), k = index_t(e / v.rows);
+      wbar(n, k) += vbar(n, k);
+      beta_bar -= cmulc(dir(n, k), vbar(n, k)).re * inv;
+    }
+    beta_bar = team.sum(beta_bar);
+    const T uu = beta * beta_bar;  // Re<u, ubar> = -beta Re<u, vbar>: one team sum, not two
+    team_items(team, items, [&](long e) {
+      const index_t n = index_t(e % v.rows), k = index_t(e / v.rows);
+      dirbar(n, k) += (vbar(n, k) * (-beta) - dir(n, k) * (uu * inv)) * inv;
+    });
+    return beta_bar;
+  }
+}
+
+/// surrogate_direction_adjoint divided over the team: an entry of Mbar = L^H Dbar per
+/// rank, then the entries of dA_t^H, of dL and of Wbar and the d_r.
+JCAS_NO_EXEC_CHECK
+template <class T, class Team>
+JCAS_HD inline void team_direction_adjoint(const Team& team, const surrogate<T>& sur, cview<T> w, cview<T> n,
+                                           cview<T> dirbar, mview<T> wbar, surrogate_bar<T>& sb) {
+  if constexpr (is_serial_team<Team>) {
+    surrogate_direction_adjoint<T>(sur, w, n, dirbar, wbar, sb);
+  } else {
+    const index_t rr = sur.l.cols, nt = w.rows, kk = w.cols;
+    team_items(team, long(rr) * kk, [&](long e) {
+      const index_t r = index_t(e % rr), k = index_t(e / rr);
+      sb.mb(r, k) = dotc(nt, sur.l.col(r), dirbar.col(k));  // Mbar = L^H Dbar
+    });
+    const long lb_items = long(nt) * rr, w_items = long(nt) * kk;
+    team_items(team, lb_items + w_items + rr, [&](long e) {
+      if (e < lb_items) {  // Lbar += Dbar M^H + W Nbar^H, M = d .* N, Nbar = d .* Mbar
+        const index_t i = index_t(e % nt), r = index_t(e / nt);
+        cplx<T> s = sb.l(i, r);
+        for (index_t k = 0; k < kk; ++k)
+          s += dirbar(i, k) * conj(n(r, k) * sur.d[r]) + w(i, k) * conj(sb.mb(r, k) * sur.d[r]);
+        sb.l(i, r) = s;
+      } else if (e < lb_items + w_items) {  // Wbar += L Nbar, Abar -= Dbar
+        const index_t i = index_t((e - lb_items) % nt), k = index_t((e - lb_items) / nt);
+        cplx<T> s = wbar(i, k);
+        for (index_t r = 0; r < rr; ++r) s += sur.l(i, r) * (sb.mb(r, k) * sur.d[r]);
+        wbar(i, k) = s;
+        sb.ah(i, k) -= dirbar(i, k);
+      } else {  // dbar_r += Re sum_k conj(Mbar_rk) N_rk
+        const index_t r = index_t(e - lb_items - w_items);
+        T s = sb.d[r];
+        for (index_t k = 0; k < kk; ++k) s += cmulc(sb.mb(r, k), n(r, k)).re;
+        sb.d[r] = s;
+      }
+    });
+  }
+}
+
 /// Runs layer l's inside from (w_in, f_in) onto its tape t: metrics, prepare (F' into
 /// f_out), and the W steps with every iterate; the layer's output W is t.w(S).
-template <class T, class Ch, class Mark = no_marks>
+template <class T, class Ch, class Mark = no_marks, class Team = serial_team>
 JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
                                    const unfolded_params<T>& p, index_t l, cview<T> w_in, cview<T> f_in, mview<T> f_out,
-                                   layer_tape<T>& t, const Mark& mark = {}) {
+                                   layer_tape<T>& t, const team_metrics_ws<T>& tm, const Mark& mark = {},
+                                   const Team& team = {}) {
   mark(train_part::metrics);
-  evaluate_metrics<T>(ch, w_in, f_in, d, sys, t.mt);
-  copy<T>(f_in, f_out);
+  team_evaluate_metrics<T>(team, ch, w_in, f_in, d, sys, t.mt, tm);
+  team_copy<T>(team, f_in, f_out);
   mark(train_part::prepare);
-  const status st = layer_prepare<T>(ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), t.mt, f_out, t.lw, surrogate_use::adjoint);
+  const status st = team_layer_prepare<T>(team, ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), t.mt, f_out, t.lw, mark);
   if (st != status::ok) return st;
-  copy<T>(w_in, t.w(0, d));
+  team_copy<T>(team, w_in, t.w(0, d));
   const T* beta = p.beta + long(l) * p.l_in;
   index_t s = 0;
   for (index_t rep = 0; rep < p.i_w; ++rep)
     for (index_t i = 0; i < p.l_in; ++i, ++s) {
-      mview<T> w = t.w(s, d), dir = t.dir(s, d), v = t.v(s, d);
+      mview<T> w = t.w(s, d), dir = t.dir(s, d);
       mark(train_part::direction);
       if (!p.frozen || s == 0)
-        surrogate_eval<T>(t.lw.sur, w, dir, t.n(s, d));
+        team_surrogate_eval<T>(team, t.lw.sur, w, dir, t.n(s, d));
       else
-        copy<T>(t.dir(0, d), dir);
+        team_copy<T>(team, t.dir(0, d), dir);
       mark(train_part::step);
-      const T nd = sqrt(frob2<T>(dir));
-      const T a = nd > T(0) ? beta[i] / nd : T(0);
-      for (index_t k = 0; k < d.k; ++k)
-        for (index_t n = 0; n < d.nt; ++n) v(n, k) = w(n, k) - dir(n, k) * a;
-      mview<T> next = t.w(s + 1, d);
-      copy<T>(v, next);
-      if (nd > T(0)) project_power(next, sys.pt);
+      const T nd = team_step<T>(team, w, dir, t.v(s, d), t.w(s + 1, d), beta[i], sys.pt);
+      if (team.rank() == 0) t.iter_nd[s] = nd;  // read after the next barriers
     }
   return status::ok;
 }
@@ -172,72 +577,85 @@ JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const sy
 /// gbeta[l * l_in + i] and gmu (p.mu_count() slots: [mu_c, mu_s] for the paper's
 /// shared constants, [mu_c per layer..., mu_s per layer...] for the richer model);
 /// returns the status and the loss in *loss. mark(part) is called on entering each part.
-template <class T, class Ch, class Mark = no_marks>
+/// With a team, every rank calls it with the same arguments (ws, loss, gbeta and gmu
+/// shared); rank 0 writes the loss and the gradient.
+template <class T, class Ch, class Mark = no_marks, class Team = serial_team>
 JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
                                          const unfolded_params<T>& p, cview<T> w0, cview<T> f0, T scale,
-                                         training_ws<T>& ws, T* loss, T* gbeta, T* gmu, const Mark& mark = {}) {
+                                         training_ws<T>& ws, T* loss, T* gbeta, T* gmu, const Mark& mark = {},
+                                         const Team& team = {}) {
   const index_t steps = p.l_in * p.i_w;
+  const bool lead = team.rank() == 0;
   // Forward, saving (W, F) after every layer and every layer's inside on its tape.
-  copy<T>(w0, ws.w_of(0, d));
-  copy<T>(f0, ws.f_of(0, d));
+  team_copy<T>(team, w0, ws.w_of(0, d));
+  team_copy<T>(team, f0, ws.f_of(0, d));
   T total = 0;
   for (index_t l = 0; l < p.l_out; ++l) {
     layer_tape<T> t = ws.tape(l, d);
-    const status st = layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.f_of(l + 1, d), t, mark);
+    const status st =
+        layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.f_of(l + 1, d), t, ws.tm, mark, team);
     if (st != status::ok) return st;
     if (l > 0) total += t.mt.objective / T(l);  // metrics at the layer's input = h^[l]
-    copy<T>(t.w(steps, d), ws.w_of(l + 1, d));
+    team_copy<T>(team, t.w(steps, d), ws.w_of(l + 1, d));
   }
   mark(train_part::metrics);
-  evaluate_metrics<T>(ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, ws.mt_out);
+  team_evaluate_metrics<T>(team, ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, ws.mt_out, ws.tm);
   total += ws.mt_out.objective * (T(1) / T(p.l_out) + p.loss_final_weight);
-  *loss = scale * total;
+  if (lead) *loss = scale * total;
 
   // Backward. Adjoint of h^[L] at the last state.
   mark(train_part::metrics_adjoint);
-  set_zero(ws.wbar);
-  set_zero(ws.fbar);
-  ws.mb.zero(d);
-  objective_adjoint<T>(d, sys, ws.mt_out, scale * (T(1) / T(p.l_out) + p.loss_final_weight), ws.mb);
-  metrics_adjoint<T>(ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, ws.mt_out, ws.mb, ws.wbar, ws.fbar);
+  team_zero<T>(team, ws.wbar);
+  team_zero<T>(team, ws.fbar);
+  on_lead(team, [&] {
+    ws.mb.zero(d);
+    objective_adjoint<T>(d, sys, ws.mt_out, scale * (T(1) / T(p.l_out) + p.loss_final_weight), ws.mb);
+  });
+  team_metrics_adjoint<T>(team, ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, ws.mt_out, ws.mb, ws.wbar,
+                          ws.fbar, ws.tm);
   for (index_t l = p.l_out - 1; l >= 0; --l) {
     layer_tape<T> t = ws.tape(l, d);
     if (!ws.keep_tapes) {  // layer l's inside onto the one tape again (F' into scratch)
-      const status st = layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.lb.fnew, t, mark);
+      const status st =
+          layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.lb.fnew, t, ws.tm, mark, team);
       if (st != status::ok) return st;
     }
     const mview<T> f_new = ws.f_of(l + 1, d);  // F' of layer l
-    copy<T>(ws.fbar, ws.lb.fnew);              // adjoint of F'
-    set_zero(ws.wbar_prev);
-    set_zero(ws.fbar_prev);
-    ws.sb.zero();
+    team_copy<T>(team, ws.fbar, ws.lb.fnew);   // adjoint of F'
+    team_zero<T>(team, ws.fbar_prev);
+    on_lead(team, [&] { ws.sb.zero(); });
     // W steps in reverse.
-    set_zero(ws.dirbar);
+    team_zero<T>(team, ws.dirbar);
     const T* beta = p.beta + long(l) * p.l_in;
     T* gb = gbeta + long(l) * p.l_in;
-    mview<T> ybar = ws.wbar;  // adjoint of the current iterate, updated in place
+    // ybar: the adjoint of iterate s + 1; acc collects that of iterate s; then they swap
+    // (ws.wbar and ws.wbar_prev in turn, so no copy between the steps).
+    mview<T> ybar = ws.wbar, acc = ws.wbar_prev;
     for (index_t s = steps - 1; s >= 0; --s) {
       const index_t i = s % p.l_in;
       mview<T> w = t.w(s, d), dir = t.dir(s, d), v = t.v(s, d);
-      // wbar_prev collects the adjoint of iterate s.
-      set_zero(ws.wbar_prev);
-      if (!p.frozen) set_zero(ws.dirbar);
+      team_zero<T>(team, acc, p.frozen ? mview<T>() : ws.dirbar);
       mark(train_part::step_adjoint);
-      gb[i] += normalized_step_adjoint<T>(v, dir, beta[i], sys.pt, ybar, ws.vbar, ws.wbar_prev, ws.dirbar);
+      const T bb = team_step_adjoint<T>(team, v, dir, t.iter_nd[s], beta[i], sys.pt, ybar, ws.vbar, acc, ws.dirbar);
+      if (lead) gb[i] += bb;
       mark(train_part::direction_adjoint);
-      if (!p.frozen) surrogate_direction_adjoint<T>(t.lw.sur, w, t.n(s, d), ws.dirbar, ws.wbar_prev, ws.sb);
-      copy<T>(ws.wbar_prev, ybar);
+      if (!p.frozen) team_direction_adjoint<T>(team, t.lw.sur, w, t.n(s, d), ws.dirbar, acc, ws.sb);
+      const mview<T> next = acc;
+      acc = ybar;
+      ybar = next;
     }
-    if (p.frozen) surrogate_direction_adjoint<T>(t.lw.sur, t.w(0, d), t.n(0, d), ws.dirbar, ybar, ws.sb);
-    // ybar (= ws.wbar) now holds the adjoint of the layer's input W from the steps.
-    ws.mb.zero(d);
-    mark(train_part::prepare_adjoint);
-    layer_prepare_adjoint<T>(ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), t.mt, t.lw, f_new, ws.sb, ws.lb, ws.mb,
-                             ws.fbar_prev, gmu + p.mu_c_slot(l), gmu + p.mu_s_slot(l));
+    if (p.frozen) team_direction_adjoint<T>(team, t.lw.sur, t.w(0, d), t.n(0, d), ws.dirbar, ybar, ws.sb);
+    if (ybar.data != ws.wbar.data) team_copy<T>(team, ybar, ws.wbar);  // an odd number of steps
+    // ws.wbar now holds the adjoint of the layer's input W from the steps.
+    on_lead(team, [&] { ws.mb.zero(d); });
+    team_layer_prepare_adjoint<T>(team, ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), t.mt, t.lw, f_new, ws.sb, ws.lb, ws.mb,
+                                  ws.fbar_prev, gmu + p.mu_c_slot(l), gmu + p.mu_s_slot(l), mark);
     mark(train_part::metrics_adjoint);
-    if (l > 0) objective_adjoint<T>(d, sys, t.mt, scale / T(l), ws.mb);
-    metrics_adjoint<T>(ch, ws.w_of(l, d), ws.f_of(l, d), d, sys, t.mt, ws.mb, ws.wbar, ws.fbar_prev);
-    copy<T>(ws.fbar_prev, ws.fbar);
+    on_lead(team, [&] {
+      if (l > 0) objective_adjoint<T>(d, sys, t.mt, scale / T(l), ws.mb);
+    });
+    team_metrics_adjoint<T>(team, ch, ws.w_of(l, d), ws.f_of(l, d), d, sys, t.mt, ws.mb, ws.wbar, ws.fbar_prev, ws.tm);
+    team_copy<T>(team, ws.fbar_prev, ws.fbar);
   }
   return status::ok;
 }
