@@ -81,12 +81,13 @@ for x in results:
     k = (x["device"], x["workload"], x["precision"])
     if x["realizations_per_second"] > best.get(k, {"realizations_per_second": 0})["realizations_per_second"]:
         best[k] = x
-print(f"{'workload':18s} {'prec':5s} {'cpu/s':>10s} {'cuda/s':>12s} {'ratio':>7s} {'MFLOP':>7s} {'GFLOP/s':>9s} {'% peak':>7s} {'% DRAM':>7s}")
+print(f"{'workload':22s} {'prec':5s} {'cpu/s':>10s} {'cuda/s':>12s} {'ratio':>7s} {'MFLOP':>7s} {'GFLOP/s':>9s} {'% peak':>7s} {'% DRAM':>7s}")
 for (dev, w, p) in sorted({(d, w, p) for d, w, p in best if d == "cuda"}, key=lambda t: (t[1], t[2])):
     g = best[(dev, w, p)]
-    c = best.get(("cpu", w.split("/")[0], p))
+    base = next((w[: -len(r) - 1] for r in ("global", "team", "gemm", "thread") if w.endswith("/" + r)), w)
+    c = best.get(("cpu", base, p))  # the CPU's row of the same workload and batch kind
     cs = c["realizations_per_second"] if c else 0
-    print(f"{w:18s} {p:5s} {cs:10.0f} {g['realizations_per_second']:12.0f} "
+    print(f"{w:22s} {p:5s} {cs:10.0f} {g['realizations_per_second']:12.0f} "
           f"{(g['realizations_per_second'] / cs if cs else 0):7.0f} {g['flop_per_realization'] / 1e6:7.2f} "
           f"{g['gflop_per_second']:9.0f} {g['percent_of_peak']:7.2f} {g['percent_of_dram_bandwidth']:7.3f}")
 for p in ("f32", "f64"):
@@ -96,6 +97,11 @@ for p in ("f32", "f64"):
         if l and g:
             print(f"unfolded {p}: thread per realization, local scratch / {route} = "
                   f"{l['realizations_per_second'] / g['realizations_per_second']:.2f}x")
+for w in ("train-step", "train-step/b32"):
+    warp, thread = best.get(("cuda", w, "f64")), best.get(("cuda", w + "/thread", "f64"))
+    if warp and thread:
+        print(f"{w}: warp per realization / thread per realization = "
+              f"{warp['realizations_per_second'] / thread['realizations_per_second']:.2f}x")
 PY
 # The paper's whole training (SPEC.md: 500 realizations, 30 epochs, batch 32), GPU then
 # CPU. One epoch on the GPU first: a thread per realization runs a step's 32 realizations

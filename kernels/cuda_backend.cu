@@ -1,40 +1,87 @@
 // CUDA backend: one thread per realization running the shared core (core/dispatch.hpp),
 // per-thread scratch in global memory, batches in chunks. This file: device queries,
-// the channel generator and the training gradient; the solve launcher is in
+// the channel generator and the training gradient (a warp per realization by default); the solve launcher is in
 // kernels/cuda_common.cuh (instantiated by solve_f32.cu / solve_f64.cu). Host
 // preparation (validation, W0/F0, channel factoring) is in host/cuda_dispatch.cpp.
 #include "jcas/core/generator.hpp"
 #include "jcas/core/training.hpp"
 #include "kernels/cuda_common.cuh"
+#include "kernels/warp_team.cuh"
 
 namespace jcas::cuda::detail {
 
 namespace {
 
+/// One chunk of a training step: inputs, and one loss, gradient and status per realization.
 template <class T>
-__global__ void loss_grad_kernel(problem_dims d, system_params<T> sys, core::unfolded_params<T> up, long count,
-                                 bool rank1, const cplx<T>* h, const cplx<T>* g, const cplx<T>* u, const cplx<T>* v,
-                                 const cplx<T>* wf, T scale, T* loss, T* grad, int* st, char* scratch, long ws_bytes) {
-  const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (b >= count) return;
-  const index_t steps = up.l_in * up.i_w;
-  arena ar{scratch + b * ws_bytes};
+struct train_args {
+  problem_dims d;
+  system_params<T> sys;
+  core::unfolded_params<T> up;
+  long count;
+  bool rank1;
+  const cplx<T>*h, *g, *u, *v, *wf;
+  T scale;
+  T *loss, *grad;
+  int* st;
+  char* scratch;  // count x ws_bytes
+  long ws_bytes;
+};
+
+/// Realization b's loss and gradient by `team` (every rank calls it): core/training.hpp.
+JCAS_NO_EXEC_CHECK
+template <class T, class Team>
+__device__ void loss_grad_one(const Team& team, long b, const train_args<T>& a) {
+  const problem_dims& d = a.d;
+  const index_t steps = a.up.l_in * a.up.i_w;
+  arena ar{a.scratch + b * a.ws_bytes};
   core::training_ws<T> ws;
-  ws.carve(ar, d, up.l_out, steps);
-  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m, nbeta = long(up.l_out) * up.l_in, np = nbeta + up.mu_count();
-  const core::cview<T> w0(wf + b * wf_len, d.nt, d.k), f0(wf + b * wf_len + d.nt * d.k, d.nr, d.m);
-  const core::cview<T> hv(h + b * d.nt * d.k, d.nt, d.k);
-  T* gb = grad + b * np;
-  for (long p = 0; p < np; ++p) gb[p] = 0;
+  ws.carve(ar, d, a.up.l_out, steps);
+  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m, nbeta = long(a.up.l_out) * a.up.l_in,
+             np = nbeta + a.up.mu_count();
+  const core::cview<T> w0(a.wf + b * wf_len, d.nt, d.k), f0(a.wf + b * wf_len + d.nt * d.k, d.nr, d.m);
+  const core::cview<T> hv(a.h + b * d.nt * d.k, d.nt, d.k);
+  T* gb = a.grad + b * np;
+  for (long p = team.rank(); p < np; p += team.size()) gb[p] = 0;
+  team.sync();
   status s;
-  if (rank1) {
-    const core::rank1_channels<T> ch{hv, u + b * d.nr * d.j(), v + b * d.nt * d.j(), d.nr, d.nt, d.j()};
-    s = core::unfolded_loss_grad<T>(ch, d, sys, up, w0, f0, scale, ws, loss + b, gb, gb + nbeta);
+  if (a.rank1) {
+    const core::rank1_channels<T> ch{hv, a.u + b * d.nr * d.j(), a.v + b * d.nt * d.j(), d.nr, d.nt, d.j()};
+    s = core::unfolded_loss_grad<T>(ch, d, a.sys, a.up, w0, f0, a.scale, ws, a.loss + b, gb, gb + nbeta,
+                                    core::no_marks{}, team);
   } else {
-    const core::dense_channels<T> ch{hv, g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()};
-    s = core::unfolded_loss_grad<T>(ch, d, sys, up, w0, f0, scale, ws, loss + b, gb, gb + nbeta);
+    const core::dense_channels<T> ch{hv, a.g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()};
+    s = core::unfolded_loss_grad<T>(ch, d, a.sys, a.up, w0, f0, a.scale, ws, a.loss + b, gb, gb + nbeta,
+                                    core::no_marks{}, team);
   }
-  st[b] = int(s);
+  if (team.rank() == 0) a.st[b] = int(s);
+}
+
+/// A thread per realization: a step of B realizations is the time of one thread's whole
+/// forward and backward pass (bench/RESULTS.md: at least 12.6 s for the paper's training).
+template <class T>
+__global__ void loss_grad_kernel(train_args<T> a) {
+  const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (b >= a.count) return;
+  loss_grad_one(core::serial_team{}, b, a);
+}
+
+/// A warp per realization (core/training.hpp, team pieces): D(W), the steps and their
+/// adjoints divided over the 32 lanes, the metrics and the receiver on lane 0.
+template <class T>
+__global__ void __launch_bounds__(128) loss_grad_warp_kernel(train_args<T> a) {
+  const long b = (long(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  if (b >= a.count) return;  // the whole warp: no lane is left waiting at a barrier
+  loss_grad_one(warp_team{}, b, a);
+}
+
+/// The training kernel: JCAS_CUDA_TRAIN=warp (the default) or thread.
+inline bool train_by_warp() {
+  const char* env = std::getenv("JCAS_CUDA_TRAIN");
+  const std::string v = env ? env : "warp";
+  if (v != "warp" && v != "thread")
+    throw std::invalid_argument("JCAS_CUDA_TRAIN: unknown value '" + v + "' (warp or thread)");
+  return v == "warp";
 }
 
 /// Deterministic reduction over realizations: thread p < np adds the chunk's gradients
@@ -124,6 +171,7 @@ double loss_grad(const device_batch<double>& hb, double scale, double* grad, int
   const index_t steps = up.l_in * up.i_w;
   const long ws_bytes = core::training_ws<double>::bytes(d, up.l_out, steps);
   const long nbeta = long(up.l_out) * up.l_in, np = nbeta + up.mu_count(), n = hb.count;
+  const bool by_warp = train_by_warp();
   const device_model<double> model(hb.cfg.unfolded);
   // Chunks bound the per-thread training scratch (6.5 MB each at the paper's sizes, nearly all
   // of it the layers' tapes: core/training.hpp).
@@ -138,10 +186,12 @@ double loss_grad(const device_batch<double>& hb, double scale, double* grad, int
   for (long b0 = 0; b0 < n; b0 += chunk) {
     const long c = std::min(chunk, n - b0);
     in.upload(hb, b0, c);
-    const int threads = 32;
-    loss_grad_kernel<double><<<unsigned((c + threads - 1) / threads), threads>>>(
-        d, hb.sys, model.up, c, hb.rank1, in.h.p, in.g.p, in.u.p, in.v.p, in.wf.p, scale, l.p, gr.p, st.p, scratch.p,
-        ws_bytes);
+    const train_args<double> ta{d,      hb.sys,  model.up, c,   hb.rank1, in.h.p, in.g.p,    in.u.p,
+                                in.v.p, in.wf.p, scale,    l.p, gr.p,     st.p,   scratch.p, ws_bytes};
+    if (by_warp)
+      loss_grad_warp_kernel<double><<<unsigned((c + 3) / 4), 128>>>(ta);
+    else
+      loss_grad_kernel<double><<<unsigned((c + 31) / 32), 32>>>(ta);
     JCAS_CUDA_CHECK(cudaGetLastError());
     accumulate_kernel<<<unsigned((np + 1 + 127) / 128), 128>>>(c, np, gr.p, l.p, acc.p);
     JCAS_CUDA_CHECK(cudaGetLastError());

@@ -10,38 +10,11 @@
 // bench/RESULTS.md has the prediction).
 #include "jcas/core/team.hpp"
 #include "kernels/cuda_common.cuh"
+#include "kernels/warp_team.cuh"
 
 namespace jcas::cuda::detail {
 
 namespace {
-
-/// A warp as a core::unfolded_team team: lanes are ranks, __syncwarp the barrier (it
-/// also orders the lanes' shared and global memory accesses), sums by an xor butterfly
-/// (lane i and lane i ^ o add the same two numbers, so every lane ends with the same
-/// total). Host instantiations exist only because the core is host-device; they are
-/// never called.
-struct warp_team {
-  JCAS_HD int rank() const {
-#ifdef __CUDA_ARCH__
-    return int(threadIdx.x & 31u);
-#else
-    return 0;
-#endif
-  }
-  JCAS_HD static constexpr int size() { return 32; }
-  JCAS_HD void sync() const {
-#ifdef __CUDA_ARCH__
-    __syncwarp();
-#endif
-  }
-  template <class T>
-  JCAS_HD T sum(T x) const {
-#ifdef __CUDA_ARCH__
-    for (int o = 16; o > 0; o /= 2) x += __shfl_xor_sync(0xffffffffu, x, o);
-#endif
-    return x;
-  }
-};
 
 /// Warp w of block blockIdx.x runs realization blockIdx.x * warps + w of the chunk, its
 /// slot the w-th of the block's dynamic shared memory, or of `global_slots`. At most 128

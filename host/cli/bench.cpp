@@ -48,16 +48,20 @@ std::pair<double, double> median_spread(std::vector<double> s) {
   return {med, (s.back() - s.front()) / med};
 }
 
-/// Sets JCAS_CUDA_SCRATCH for its lifetime (the CUDA solve's scratch placement,
-/// kernels/cuda_common.cuh), then restores what was there.
+/// Sets an environment variable for its lifetime (JCAS_CUDA_SCRATCH, the CUDA solve's
+/// scratch placement, kernels/cuda_common.cuh; JCAS_CUDA_TRAIN, the training kernel,
+/// kernels/cuda_backend.cu), then restores what was there.
 struct scoped_env {
   std::string name, old;
-  bool had;
-  scoped_env(const char* n, const char* v) : name(n), had(std::getenv(n) != nullptr) {
+  bool had, set;
+  /// v null: leaves the variable as it is.
+  scoped_env(const char* n, const char* v) : name(n), had(std::getenv(n) != nullptr), set(v != nullptr) {
     if (had) old = std::getenv(n);
-    setenv(n, v, 1);
+    if (set) setenv(n, v, 1);
   }
-  ~scoped_env() { had ? setenv(name.c_str(), old.c_str(), 1) : unsetenv(name.c_str()); }
+  ~scoped_env() {
+    if (set) had ? setenv(name.c_str(), old.c_str(), 1) : unsetenv(name.c_str());
+  }
 };
 }  // namespace
 
@@ -69,10 +73,11 @@ struct scoped_env {
 /// GPU, unfolded inference is timed four ways side by side: a thread per realization
 /// with its scratch in local memory (the default where it fits) and in global memory
 /// ("/global"), a warp per realization with its state in shared memory ("/team"), and the
-/// batch phases with cuBLAS GEMMs ("/gemm"). "train-step/b32" times one step of the
-/// paper's batch of 32 (once per device), and a note projects the paper's whole training
-/// from it. Every row is the median of a.repeats timed runs after one untimed warm-up per
-/// batch.
+/// batch phases with cuBLAS GEMMs ("/gemm"); the training step two ways, a warp per
+/// realization (the default) and a thread per realization ("/thread"). "train-step/b32"
+/// times one step of the paper's batch of 32 (once per device, each way), and a note
+/// projects the paper's whole training from it. Every row is the median of a.repeats timed runs after one untimed
+/// warm-up per batch.
 int run_bench(const bench_args& a) {
   std::vector<std::string> devs;
   std::stringstream ss(a.devices);
@@ -161,41 +166,59 @@ int run_bench(const bench_args& a) {
       std::vector<long> idx(static_cast<size_t>(n));
       for (long i = 0; i < n; ++i) idx[i] = i;
       if (!flop.count("train-step")) flop["train-step"] = host::counted_train_flops(cs, m, system_params<double>{});
-      timed("train-step", "f64", flop["train-step"], [&] {
-        std::vector<double> g;
-        if (gpu)
-          cuda::loss_and_gradient(cs, w0, f0, idx, m, system_params<double>{}, g, 0);
-        else
-          train::cpu_loss_and_gradient(cs, w0, f0, idx, m, system_params<double>{}, a.threads);
-      });
       // Training reads the channels and W0|F0 and writes one gradient per realization.
       const double train_bytes = io_bytes(cs.dims, 0, 8) + 8.0 * double(m.beta.size() + 2 * m.l_out);
-      rows.back().bytes = train_bytes;
+      // The GPU's training kernels: a warp per realization (the default) and a thread per
+      // realization (JCAS_CUDA_TRAIN=thread), side by side.
+      const std::vector<std::string> train_routes =
+          gpu ? std::vector<std::string>{"warp", "thread"} : std::vector<std::string>{""};
+      for (const std::string& route : train_routes) {
+        const scoped_env env("JCAS_CUDA_TRAIN", route.empty() ? nullptr : route.c_str());
+        timed(route == "thread" ? "train-step/thread" : "train-step", "f64", flop["train-step"], [&] {
+          std::vector<double> g;
+          if (gpu)
+            cuda::loss_and_gradient(cs, w0, f0, idx, m, system_params<double>{}, g, 0);
+          else
+            train::cpu_loss_and_gradient(cs, w0, f0, idx, m, system_params<double>{}, a.threads);
+        });
+        rows.back().bytes = train_bytes;
+      }
       if (batch == a.batches.front()) {
         // The paper's training is train::paper_steps steps of 32 realizations, one after the
         // other (each needs the last one's model): its time is a step's latency, which the
         // throughput above does not show when the device runs many realizations at once.
         const long nb = std::min<long>(n, train::paper_batch);
         const std::vector<long> first(idx.begin(), idx.begin() + nb);
-        timed_n("train-step/b32", "f64", flop["train-step"], nb, [&] {
-          std::vector<double> g;
-          if (gpu)
-            cuda::loss_and_gradient(cs, w0, f0, first, m, system_params<double>{}, g, 0);
-          else
-            train::cpu_loss_and_gradient(cs, w0, f0, first, m, system_params<double>{}, a.threads);
-        });
-        rows.back().bytes = train_bytes;
-        char line[320];
-        std::snprintf(line, sizeof line,
-                      "%s: the paper's training (%d steps of %ld realizations) at this step time: %.2f s", dev.c_str(),
-                      train::paper_steps, nb, train::paper_steps * double(nb) / rows.back().per_second);
-        notes.push_back(line);
-        if (gpu && pk.fp64_thread > 0) {  // a thread per realization: a step is one thread's work
+        for (const std::string& route : train_routes) {
+          const scoped_env env("JCAS_CUDA_TRAIN", route.empty() ? nullptr : route.c_str());
+          timed_n(route == "thread" ? "train-step/b32/thread" : "train-step/b32", "f64", flop["train-step"], nb, [&] {
+            std::vector<double> g;
+            if (gpu)
+              cuda::loss_and_gradient(cs, w0, f0, first, m, system_params<double>{}, g, 0);
+            else
+              train::cpu_loss_and_gradient(cs, w0, f0, first, m, system_params<double>{}, a.threads);
+          });
+          rows.back().bytes = train_bytes;
+          char line[320];
           std::snprintf(line, sizeof line,
-                        "%s: one thread retires at most %.2f GFLOP/s in f64, so a thread per realization needs at "
-                        "least %.1f ms a step, %.1f s for the paper's training (bench/RESULTS.md)",
-                        dev.c_str(), pk.fp64_thread / 1e9, 1e3 * flop["train-step"] / pk.fp64_thread,
-                        train::paper_steps * flop["train-step"] / pk.fp64_thread);
+                        "%s%s: the paper's training (%d steps of %ld realizations) at this step time: %.2f s",
+                        dev.c_str(), route.empty() ? "" : (", a " + route + " per realization").c_str(),
+                        train::paper_steps, nb, train::paper_steps * double(nb) / rows.back().per_second);
+          notes.push_back(line);
+        }
+        if (gpu && pk.fp64_thread > 0) {
+          // A step's floor at one thread's FP64 rate: a thread per realization does all of a
+          // realization's step alone; a warp divides the share that core::team_divides says.
+          const host::train_part_flops tp = host::counted_train_parts(cs, m, system_params<double>{});
+          const double thread_step = flop["train-step"] / pk.fp64_thread,
+                       warp_step = thread_step / host::amdahl_bound(tp.lead_share(), 32);
+          char line[400];
+          std::snprintf(line, sizeof line,
+                        "%s: one thread retires at most %.2f GFLOP/s in f64, so a step needs at least %.1f ms with a "
+                        "thread per realization (%.1f s for the paper's training) and %.1f ms with a warp, %.1f %% of "
+                        "the step on one lane (%.1f s) (bench/RESULTS.md)",
+                        dev.c_str(), pk.fp64_thread / 1e9, 1e3 * thread_step, train::paper_steps * thread_step,
+                        1e3 * warp_step, 100 * tp.lead_share(), train::paper_steps * warp_step);
           notes.push_back(line);
         }
       }
@@ -220,10 +243,10 @@ int run_bench(const bench_args& a) {
     return 0;
   }
   std::printf("median of %d runs each; spread = (slowest - fastest) / median\n", a.repeats);
-  std::printf("%-6s %-16s %-5s %8s %16s %7s %12s %10s %7s %7s\n", "device", "workload", "prec", "batch",
+  std::printf("%-6s %-21s %-5s %8s %16s %7s %12s %10s %7s %7s\n", "device", "workload", "prec", "batch",
               "realizations/s", "spread", "MFLOP/real", "GFLOP/s", "% peak", "% DRAM");
   for (const row& r : rows) {
-    std::printf("%-6s %-16s %-5s %8ld %16.1f %6.0f%% %12.2f %10.2f ", r.device.c_str(), r.workload.c_str(),
+    std::printf("%-6s %-21s %-5s %8ld %16.1f %6.0f%% %12.2f %10.2f ", r.device.c_str(), r.workload.c_str(),
                 r.prec.c_str(), r.batch, r.per_second, 100 * r.spread, r.flop / 1e6, r.gflops());
     r.peak > 0 ? std::printf("%7.2f ", r.percent_of_peak()) : std::printf("%7s ", "-");
     r.dram > 0 ? std::printf("%7.3f\n", r.percent_of_dram()) : std::printf("%7s\n", "-");

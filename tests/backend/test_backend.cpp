@@ -259,13 +259,33 @@ TEST_F(Backend, TrainingGradientMatchesCpu) {
   unfolded_model m;
   m.l_out = 8;
   m.finalize();
-  const std::vector<long> idx = {8, 0, 3, 5, 1};
+  // 37 realizations (not a multiple of a block's 4 warps or of a warp's 32 threads), in
+  // a scrambled order with repeats.
+  std::vector<long> idx;
+  for (long i = 0; i < 37; ++i) idx.push_back(i * 5 % 9);
   const auto ref = train::cpu_loss_and_gradient(cs, w0, f0, idx, m, sys, 0);
+  // On the GPU both training kernels (kernels/cuda_backend.cu): a warp per realization,
+  // the default, and a thread per realization.
+  for (const char* route : {"warp", "thread"}) {
+    setenv("JCAS_CUDA_TRAIN", route, 1);
+    std::vector<double> g;
+    const double loss = backend::grad(cs, w0, f0, idx, m, sys, g);
+    EXPECT_NEAR(loss, ref.loss, 1e-10 * std::abs(ref.loss)) << route;
+    ASSERT_EQ(g.size(), ref.grad.size());
+    for (size_t i = 0; i < g.size(); ++i)
+      EXPECT_NEAR(g[i], ref.grad[i], 1e-8 * std::abs(ref.grad[i]) + 1e-12) << route << " " << i;
+  }
+#ifdef JCAS_TEST_CUDA
+  setenv("JCAS_CUDA_TRAIN", "block", 1);
   std::vector<double> g;
-  const double loss = backend::grad(cs, w0, f0, idx, m, sys, g);
-  EXPECT_NEAR(loss, ref.loss, 1e-10 * std::abs(ref.loss));
-  ASSERT_EQ(g.size(), ref.grad.size());
-  for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], ref.grad[i], 1e-8 * std::abs(ref.grad[i]) + 1e-12) << i;
+  try {
+    backend::grad(cs, w0, f0, idx, m, sys, g);
+    ADD_FAILURE() << "JCAS_CUDA_TRAIN=block accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("JCAS_CUDA_TRAIN: unknown value 'block'"), std::string::npos) << e.what();
+  }
+#endif
+  unsetenv("JCAS_CUDA_TRAIN");
 }
 
 TEST_F(Backend, LargeArraysDenseChannels) {
