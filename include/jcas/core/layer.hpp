@@ -671,8 +671,8 @@ JCAS_HD inline void receiver_adjoint_gamma(const problem_dims& d, const metrics<
 /// *mu_c_bar and *mu_s_bar.
 template <class T>
 JCAS_HD inline void auxiliaries_adjoint(const problem_dims& d, T mu_c, T mu_s, const metrics<T>& mt,
-                                        const layer_ws<T>& ws, const layer_bar<T>& lb, metrics_bar<T>& mb,
-                                        T* mu_c_bar, T* mu_s_bar) {
+                                        const layer_ws<T>& ws, const layer_bar<T>& lb, metrics_bar<T>& mb, T* mu_c_bar,
+                                        T* mu_s_bar) {
   // Step 3: theta_ck = s_k e_k, s_k = sqrt(1+gamma)/T; theta_smk = s_m q_mmk likewise.
   for (index_t k = 0; k < d.k; ++k) {
     const T sq = sqrt(1 + mt.gamma_c[k]), t = mt.t_c[k], s = sq / t;
