@@ -172,15 +172,20 @@ int run_bench(const bench_args& a) {
       // realization (JCAS_CUDA_TRAIN=thread), side by side.
       const std::vector<std::string> train_routes =
           gpu ? std::vector<std::string>{"warp", "thread"} : std::vector<std::string>{""};
+      const auto route_name = [](const std::string& workload, const std::string& route) {
+        return route == "thread" ? workload + "/thread" : workload;
+      };
+      // One training step's loss and gradient over the realizations `which`.
+      const auto train_step = [&](const std::vector<long>& which) {
+        std::vector<double> g;
+        if (gpu)
+          cuda::loss_and_gradient(cs, w0, f0, which, m, system_params<double>{}, g, 0);
+        else
+          train::cpu_loss_and_gradient(cs, w0, f0, which, m, system_params<double>{}, a.threads);
+      };
       for (const std::string& route : train_routes) {
         const scoped_env env("JCAS_CUDA_TRAIN", route.empty() ? nullptr : route.c_str());
-        timed(route == "thread" ? "train-step/thread" : "train-step", "f64", flop["train-step"], [&] {
-          std::vector<double> g;
-          if (gpu)
-            cuda::loss_and_gradient(cs, w0, f0, idx, m, system_params<double>{}, g, 0);
-          else
-            train::cpu_loss_and_gradient(cs, w0, f0, idx, m, system_params<double>{}, a.threads);
-        });
+        timed(route_name("train-step", route), "f64", flop["train-step"], [&] { train_step(idx); });
         rows.back().bytes = train_bytes;
       }
       if (batch == a.batches.front()) {
@@ -191,13 +196,7 @@ int run_bench(const bench_args& a) {
         const std::vector<long> first(idx.begin(), idx.begin() + nb);
         for (const std::string& route : train_routes) {
           const scoped_env env("JCAS_CUDA_TRAIN", route.empty() ? nullptr : route.c_str());
-          timed_n(route == "thread" ? "train-step/b32/thread" : "train-step/b32", "f64", flop["train-step"], nb, [&] {
-            std::vector<double> g;
-            if (gpu)
-              cuda::loss_and_gradient(cs, w0, f0, first, m, system_params<double>{}, g, 0);
-            else
-              train::cpu_loss_and_gradient(cs, w0, f0, first, m, system_params<double>{}, a.threads);
-          });
+          timed_n(route_name("train-step/b32", route), "f64", flop["train-step"], nb, [&] { train_step(first); });
           rows.back().bytes = train_bytes;
           char line[320];
           std::snprintf(line, sizeof line,
