@@ -386,9 +386,9 @@ JCAS_HD inline status team_layer_prepare(const Team& team, const Ch& ch, const p
   return status::ok;
 }
 
-/// layer_prepare_adjoint by the team: step 5's adjoint and step 4's solves on rank 0,
-/// step 4's products through P a (j, k) column per rank, the rest on rank 0. The same
-/// sums in the same order as layer_prepare_adjoint.
+/// layer_prepare_adjoint by the team into a zeroed mb: step 5's adjoint and step 4's
+/// solves on rank 0, step 4's products through P a (j, k) column per rank, the rest on
+/// rank 0. The same sums in the same order as layer_prepare_adjoint.
 JCAS_NO_EXEC_CHECK
 template <class T, class Ch, class Team, class Mark>
 JCAS_HD inline void team_layer_prepare_adjoint(const Team& team, const Ch& ch, const problem_dims& d,
@@ -398,6 +398,7 @@ JCAS_HD inline void team_layer_prepare_adjoint(const Team& team, const Ch& ch, c
                                                T* mu_s_bar, const Mark& mark) {
   mark(train_part::prepare_adjoint);
   on_lead(team, [&] {
+    mb.zero(d);
     lb.zero_aux(d);
     surrogate_build_adjoint<T>(ch, d, sys, mt, ws, sb, lb, mb);
     for (index_t m = 0; m < d.m; ++m) receiver_adjoint_solve<T>(d, mt, ws, f_new, m, lb, fbar_in);
@@ -464,41 +465,48 @@ JCAS_HD inline T team_step(const Team& team, cview<T> w, cview<T> dir, mview<T> 
   return nd;
 }
 
-/// normalized_step_adjoint divided over the team (rows for the projection's adjoint,
-/// entries for the rest), with nd = ||D||_F from the forward (the tape); returns dL/dbeta
-/// on every rank.
+/// The adjoint of one recorded step (eq. 18), given ybar (the adjoint of its output):
+/// writes wbar (the adjoint of its input, from this step alone), adds to dirbar after
+/// zeroing it when `fresh`, returns dL/dbeta on every rank. nd = ||D||_F from the forward
+/// (the tape). The team gives each rank whole rows of W (the projection is row by row), so
+/// that a rank reads only what it wrote until the one team sum.
 JCAS_NO_EXEC_CHECK
 template <class T, class Team>
 JCAS_HD inline T team_step_adjoint(const Team& team, cview<T> v, cview<T> dir, T nd, T beta, T pt, cview<T> ybar,
-                                   mview<T> vbar, mview<T> wbar, mview<T> dirbar) {
+                                   mview<T> vbar, mview<T> wbar, mview<T> dirbar, bool fresh) {
   if constexpr (is_serial_team<Team>) {
+    set_zero(wbar);
+    if (fresh) set_zero(dirbar);
     return normalized_step_adjoint<T>(v, dir, beta, pt, ybar, vbar, wbar, dirbar);
   } else {
-    const long items = long(v.rows) * v.cols;
-    if (!(nd > T(0))) {
-      team_items(team, items, [&](long e) {
-        const index_t n = index_t(e % v.rows), k = index_t(e / v.rows);
-        wbar(n, k) += ybar(n, k);
-      });
-      return 0;
-    }
-    const T c = sqrt(pt / T(v.rows));
-    team_items(team, v.rows, [&](long n) {
-      for (index_t k = 0; k < v.cols; ++k) vbar(index_t(n), k) = cplx<T>();
-      project_row_adjoint<T>(v, ybar, vbar, index_t(n), c);
-    });
-    const T inv = T(1) / nd;
+    const bool moves = nd > T(0);
+    const T c = sqrt(pt / T(v.rows)), inv = moves ? T(1) / nd : T(0);
     T beta_bar = 0;
-    for (long e = team.rank(); e < items; e += team.size()) {
-      const index_t n = index_t(e % v.rows), k = index_t(e / v.rows);
-      wbar(n, k) += vbar(n, k);
-      beta_bar -= cmulc(dir(n, k), vbar(n, k)).re * inv;
+    for (long e = team.rank(); e < v.rows; e += team.size()) {
+      const index_t n = index_t(e);
+      for (index_t k = 0; k < v.cols; ++k) {
+        if (fresh) dirbar(n, k) = cplx<T>();
+        vbar(n, k) = cplx<T>();
+      }
+      if (!moves) {  // no move: ybar passes straight through
+        for (index_t k = 0; k < v.cols; ++k) wbar(n, k) = ybar(n, k);
+        continue;
+      }
+      project_row_adjoint<T>(v, ybar, vbar, n, c);
+      for (index_t k = 0; k < v.cols; ++k) {
+        wbar(n, k) = vbar(n, k);
+        beta_bar -= cmulc(dir(n, k), vbar(n, k)).re * inv;
+      }
+    }
+    if (!moves) {
+      team.sync();
+      return 0;
     }
     beta_bar = team.sum(beta_bar);
     const T uu = beta * beta_bar;  // Re<u, ubar> = -beta Re<u, vbar>: one team sum, not two
-    team_items(team, items, [&](long e) {
-      const index_t n = index_t(e % v.rows), k = index_t(e / v.rows);
-      dirbar(n, k) += (vbar(n, k) * (-beta) - dir(n, k) * (uu * inv)) * inv;
+    team_items(team, v.rows, [&](long e) {
+      const index_t n = index_t(e);
+      for (index_t k = 0; k < v.cols; ++k) dirbar(n, k) += (vbar(n, k) * (-beta) - dir(n, k) * (uu * inv)) * inv;
     });
     return beta_bar;
   }
@@ -573,6 +581,36 @@ JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const sy
   return status::ok;
 }
 
+/// The start of layer l's backward pass, in one phase of the team: lb.fnew = fbar (the
+/// adjoint of F'), and fbar_prev, dirbar and the surrogate's adjoints zeroed.
+JCAS_NO_EXEC_CHECK
+template <class T, class Team>
+JCAS_HD inline void layer_adjoint_start(const Team& team, const problem_dims& d, training_ws<T>& ws) {
+  if constexpr (is_serial_team<Team>) {
+    copy<T>(ws.fbar, ws.lb.fnew);
+    set_zero(ws.fbar_prev);
+    ws.sb.zero();
+    set_zero(ws.dirbar);
+  } else {
+    const long fr = long(d.nr) * d.m, wk = long(d.nt) * d.k, lr = long(d.nt) * ws.sb.l.cols;
+    team_items(team, fr + wk + lr + ws.sb.l.cols, [&](long e) {
+      if (e < fr) {
+        const index_t i = index_t(e % d.nr), m = index_t(e / d.nr);
+        ws.lb.fnew(i, m) = ws.fbar(i, m);
+        ws.fbar_prev(i, m) = cplx<T>();
+      } else if (e < fr + wk) {
+        const index_t i = index_t((e - fr) % d.nt), k = index_t((e - fr) / d.nt);
+        ws.dirbar(i, k) = ws.sb.ah(i, k) = cplx<T>();
+      } else if (e < fr + wk + lr) {
+        const index_t i = index_t((e - fr - wk) % d.nt), r = index_t((e - fr - wk) / d.nt);
+        ws.sb.l(i, r) = cplx<T>();
+      } else {
+        ws.sb.d[e - fr - wk - lr] = 0;
+      }
+    });
+  }
+}
+
 /// Loss and gradient for one realization from (W0, F0). Adds scale * dloss to
 /// gbeta[l * l_in + i] and gmu (p.mu_count() slots: [mu_c, mu_s] for the paper's
 /// shared constants, [mu_c per layer..., mu_s per layer...] for the richer model);
@@ -621,11 +659,8 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
       if (st != status::ok) return st;
     }
     const mview<T> f_new = ws.f_of(l + 1, d);  // F' of layer l
-    team_copy<T>(team, ws.fbar, ws.lb.fnew);   // adjoint of F'
-    team_zero<T>(team, ws.fbar_prev);
-    on_lead(team, [&] { ws.sb.zero(); });
+    layer_adjoint_start<T>(team, d, ws);       // lb.fnew = fbar (the adjoint of F'); zeros
     // W steps in reverse.
-    team_zero<T>(team, ws.dirbar);
     const T* beta = p.beta + long(l) * p.l_in;
     T* gb = gbeta + long(l) * p.l_in;
     // ybar: the adjoint of iterate s + 1; acc collects that of iterate s; then they swap
@@ -634,9 +669,9 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
     for (index_t s = steps - 1; s >= 0; --s) {
       const index_t i = s % p.l_in;
       mview<T> w = t.w(s, d), dir = t.dir(s, d), v = t.v(s, d);
-      team_zero<T>(team, acc, p.frozen ? mview<T>() : ws.dirbar);
       mark(train_part::step_adjoint);
-      const T bb = team_step_adjoint<T>(team, v, dir, t.iter_nd[s], beta[i], sys.pt, ybar, ws.vbar, acc, ws.dirbar);
+      const T bb =
+          team_step_adjoint<T>(team, v, dir, t.iter_nd[s], beta[i], sys.pt, ybar, ws.vbar, acc, ws.dirbar, !p.frozen);
       if (lead) gb[i] += bb;
       mark(train_part::direction_adjoint);
       if (!p.frozen) team_direction_adjoint<T>(team, t.lw.sur, w, t.n(s, d), ws.dirbar, acc, ws.sb);
@@ -647,7 +682,6 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
     if (p.frozen) team_direction_adjoint<T>(team, t.lw.sur, t.w(0, d), t.n(0, d), ws.dirbar, ybar, ws.sb);
     if (ybar.data != ws.wbar.data) team_copy<T>(team, ybar, ws.wbar);  // an odd number of steps
     // ws.wbar now holds the adjoint of the layer's input W from the steps.
-    on_lead(team, [&] { ws.mb.zero(d); });
     team_layer_prepare_adjoint<T>(team, ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), t.mt, t.lw, f_new, ws.sb, ws.lb, ws.mb,
                                   ws.fbar_prev, gmu + p.mu_c_slot(l), gmu + p.mu_s_slot(l), mark);
     mark(train_part::metrics_adjoint);
