@@ -218,20 +218,14 @@ JCAS_HD inline void set_zero(mview<T> a) {
     for (index_t i = 0; i < a.rows; ++i) a(i, j) = cplx<T>();
 }
 
-/// a = 0 and, when b is given (same shape), b = 0, in one phase of the team.
+/// a = 0, divided over the team.
 JCAS_NO_EXEC_CHECK
 template <class T, class Team>
-JCAS_HD inline void team_zero(const Team& team, mview<T> a, mview<T> b = mview<T>()) {
-  if constexpr (is_serial_team<Team>) {
+JCAS_HD inline void team_zero(const Team& team, mview<T> a) {
+  if constexpr (is_serial_team<Team>)
     set_zero(a);
-    if (b.data != nullptr) set_zero(b);
-  } else {
-    team_items(team, long(a.rows) * a.cols, [&](long e) {
-      const index_t i = index_t(e % a.rows), j = index_t(e / a.rows);
-      a(i, j) = cplx<T>();
-      if (b.data != nullptr) b(i, j) = cplx<T>();
-    });
-  }
+  else
+    team_items(team, long(a.rows) * a.cols, [&](long e) { a(index_t(e % a.rows), index_t(e / a.rows)) = cplx<T>(); });
 }
 
 /// ||A||_F^2 as a team sum (every rank gets it).
