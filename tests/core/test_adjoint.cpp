@@ -196,8 +196,8 @@ TEST_P(AdjointShapes, LayerPrepareAndSurrogateDirection) {
   cmat fnc(fnew), wb(d.nt, d.k), fb(d.nr, d.m), w0c(w0), f0c(f0);
   double mcb = 0, msb = 0;
   pr.L.rc.visit([&](const auto& ch) {
-    core::layer_prepare_adjoint<double>(ch, d, pr.L.sys, mc, ms, pr.ws.ws.mt, pr.ws.ws.lw, fnc.view(), sb, lb, mb,
-                                        fb.view(), &mcb, &msb);
+    core::team_layer_prepare_adjoint<double>(core::serial_team{}, ch, d, pr.L.sys, mc, ms, pr.ws.ws.mt, pr.ws.ws.lw,
+                                             fnc.view(), sb, lb, mb, fb.view(), &mcb, &msb, core::no_marks{});
     core::metrics_adjoint<double>(ch, w0c.view(), f0c.view(), d, pr.L.sys, pr.ws.ws.mt, mb, wb.view(), fb.view());
   });
   for (int t = 0; t < 3; ++t) {

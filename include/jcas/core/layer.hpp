@@ -403,7 +403,7 @@ JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, const s
 ///   loops    surrogate_eval's axpy loops: L and L^H; for rank-one G the Woodbury
 ///            receiver and the merged surrogate (K + J columns).
 ///   adjoint  training: the full layout of L (K + J M columns) and the Cholesky factor of
-///            Q, which layer_prepare_adjoint reads; L^H for the forward's W steps.
+///            Q, which team_layer_prepare_adjoint reads; L^H for the forward's W steps.
 ///   products the batch phases (core/batched.hpp): the merged form, no L^H (their GEMMs
 ///            read L itself).
 enum class surrogate_use { loops, adjoint, products };
@@ -536,12 +536,13 @@ JCAS_HD inline T normalized_step_adjoint(cview<T> v, cview<T> dir, T beta, T pt,
   return beta_bar;
 }
 
-/// Scratch of layer_prepare_adjoint: the auxiliaries' adjoints, F''s adjoint, vectors.
+/// Scratch of the adjoint of layer_prepare: the auxiliaries' adjoints, F''s adjoint, vectors.
 template <class T>
 struct layer_bar : layer_aux<T> {
   mview<T> fnew;    // Nr x M: adjoint of F' (caller sets)
   mview<T> xs, bs;  // Nr x M: step 4's x_m = Q^{-1} b_m and the adjoint of b_m
   T* abar;          // M: adjoint of step 4's scale a_m
+  T* th2;           // M: ||theta_sm||^2, 0 where step 4 kept f_m
   cplx<T>* vr;      // Nr scratch
   cplx<T>* vt;      // Nt scratch
   template <class A>
@@ -551,17 +552,19 @@ struct layer_bar : layer_aux<T> {
     xs = a.template mat<T>(d.nr, d.m);
     bs = a.template mat<T>(d.nr, d.m);
     abar = a.template take<T>(d.m);
+    th2 = a.template take<T>(d.m);
     vr = a.template take<cplx<T>>(d.nr);
     vt = a.template take<cplx<T>>(d.nt);
   }
 };
 
-// Adjoint of layer_prepare in pieces (a team runs step 4's products over P divided,
-// core/training.hpp; layer_prepare_adjoint runs them all). Inputs: the forward state (mt
-// at the incoming (W, F); ws after layer_prepare, with the Cholesky factor of Q in ws.q;
-// f_new = F'), sb (adjoints of L, d, A_t^H), lb.fnew (adjoint of F'). Outputs: adds to mb
-// (gamma, T, e, q, P), to fbar_in (only for combiners that the forward left unchanged),
-// *mu_c_bar, *mu_s_bar. lb's other arrays are scratch; the caller zeroes lb's auxiliaries.
+// Adjoint of layer_prepare in pieces, composed by team_layer_prepare_adjoint
+// (core/training.hpp: on one thread, or by a team with step 4's products over P
+// divided). Inputs: the forward state (mt at the incoming (W, F); ws after layer_prepare,
+// with the Cholesky factor of Q in ws.q; f_new = F'), sb (adjoints of L, d, A_t^H),
+// lb.fnew (adjoint of F'). Outputs: adds to mb (gamma, T, e, q, P), to fbar_in (only for
+// combiners that the forward left unchanged), *mu_c_bar, *mu_s_bar. lb's other arrays are
+// scratch; the caller zeroes lb's auxiliaries.
 
 /// Adjoint of step 5 (eqs. 14-15: L, d and A_t^H), into lb's auxiliaries and lb.fnew.
 template <class T, class Ch>
@@ -612,23 +615,21 @@ JCAS_HD inline void surrogate_build_adjoint(const Ch& ch, const problem_dims& d,
 
 // Step 4: f'_m = a_m x_m, x_m = Q^{-1} b_m, b_m = P_m conj(theta_sm), a_m = sqrt(1+gamma)/||theta||^2.
 
-/// Whether step 4 moved combiner m (theta_sm != 0).
-template <class T>
-JCAS_HD inline bool receiver_moved(const problem_dims& d, const layer_ws<T>& ws, index_t m) {
-  return nrm2sq(d.k, ws.th_s + long(m) * d.k) > T(0);
-}
-
-/// Combiner m's solve: x_m into lb.xs, bbar_m = Q^{-1} (a_m fbar'_m) into lb.bs, the
-/// adjoint of a_m into lb.abar[m]; a combiner the forward kept passes fbar'_m to fbar_in.
+/// Combiner m's solve: ||theta_sm||^2 into lb.th2[m], x_m into lb.xs, bbar_m = Q^{-1}
+/// (a_m fbar'_m) into lb.bs, the adjoint of a_m into lb.abar[m]; a combiner the forward
+/// kept (theta_sm = 0, lb.th2[m] = 0) passes fbar'_m to fbar_in. The pieces below read
+/// lb.th2 and run only where it is positive.
 template <class T>
 JCAS_HD inline void receiver_adjoint_solve(const problem_dims& d, const metrics<T>& mt, const layer_ws<T>& ws,
                                            cview<T> f_new, index_t m, layer_bar<T>& lb, mview<T> fbar_in) {
   const cplx<T>* fb = lb.fnew.col(m);
-  if (!receiver_moved(d, ws, m)) {  // forward kept f_m
+  const T th2 = nrm2sq(d.k, ws.th_s + long(m) * d.k);
+  lb.th2[m] = th2 > T(0) ? th2 : T(0);
+  if (!(th2 > T(0))) {  // forward kept f_m
     for (index_t r = 0; r < d.nr; ++r) fbar_in(r, m) += fb[r];
     return;
   }
-  const T a = sqrt(1 + mt.gamma_s[m]) / nrm2sq(d.k, ws.th_s + long(m) * d.k);
+  const T a = sqrt(1 + mt.gamma_s[m]) / th2;
   const cplx<T>* fm = f_new.col(m);
   cplx<T>*x = lb.xs.col(m), *bb = lb.bs.col(m);
   T abar = 0;
@@ -654,17 +655,16 @@ JCAS_HD inline void receiver_adjoint_pair(const problem_dims& d, const metrics<T
   for (index_t r = 0; r < d.nr; ++r) pb[r] -= bb[r] * xp + x[r] * bp;
   if (j != m) return;
   const cplx<T>* th = ws.th_s + long(m) * d.k;
-  const T th2 = nrm2sq(d.k, th), a = sqrt(1 + mt.gamma_s[m]) / th2;
+  const T th2 = lb.th2[m], a = sqrt(1 + mt.gamma_s[m]) / th2;
   for (index_t r = 0; r < d.nr; ++r) pb[r] += bb[r] * th[k];
   lb.th_s[long(m) * d.k + k] += dotc(d.nr, bb, pk) - th[k] * (2 * lb.abar[m] * a / th2);
 }
 
 /// Combiner m's (moved) adjoint through a_m into gamma_sm.
 template <class T>
-JCAS_HD inline void receiver_adjoint_gamma(const problem_dims& d, const metrics<T>& mt, const layer_ws<T>& ws,
-                                           const layer_bar<T>& lb, index_t m, metrics_bar<T>& mb) {
-  const T th2 = nrm2sq(d.k, ws.th_s + long(m) * d.k);
-  mb.gamma_s[m] += lb.abar[m] / (2 * sqrt(1 + mt.gamma_s[m]) * th2);
+JCAS_HD inline void receiver_adjoint_gamma(const metrics<T>& mt, const layer_bar<T>& lb, index_t m,
+                                           metrics_bar<T>& mb) {
+  mb.gamma_s[m] += lb.abar[m] / (2 * sqrt(1 + mt.gamma_s[m]) * lb.th2[m]);
 }
 
 /// Adjoint of steps 2-3 (the softmin weights and theta), from lb's auxiliaries into mb,
@@ -694,24 +694,6 @@ JCAS_HD inline void auxiliaries_adjoint(const problem_dims& d, T mu_c, T mu_s, c
   // Step 2: the softmin weights.
   softmin_adjoint(d.k, mt.gamma_c, mu_c, ws.z_c, lb.z_c, mb.gamma_c, mu_c_bar);
   softmin_adjoint(d.m, mt.gamma_s, mu_s, ws.z_s, lb.z_s, mb.gamma_s, mu_s_bar);
-}
-
-/// Adjoint of layer_prepare (steps 2-5), every piece above in turn.
-template <class T, class Ch>
-JCAS_HD inline void layer_prepare_adjoint(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c,
-                                          T mu_s, const metrics<T>& mt, const layer_ws<T>& ws, cview<T> f_new,
-                                          const surrogate_bar<T>& sb, layer_bar<T>& lb, metrics_bar<T>& mb,
-                                          mview<T> fbar_in, T* mu_c_bar, T* mu_s_bar) {
-  lb.zero_aux(d);
-  surrogate_build_adjoint<T>(ch, d, sys, mt, ws, sb, lb, mb);
-  for (index_t m = 0; m < d.m; ++m) {
-    receiver_adjoint_solve<T>(d, mt, ws, f_new, m, lb, fbar_in);
-    if (!receiver_moved(d, ws, m)) continue;
-    for (index_t j = 0; j < d.j(); ++j)
-      for (index_t k = 0; k < d.k; ++k) receiver_adjoint_pair<T>(d, mt, ws, lb, m, j, k, mb);
-    receiver_adjoint_gamma<T>(d, mt, ws, lb, m, mb);
-  }
-  auxiliaries_adjoint<T>(d, mu_c, mu_s, mt, ws, lb, mb, mu_c_bar, mu_s_bar);
 }
 
 }  // namespace jcas::core

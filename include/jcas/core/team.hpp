@@ -10,8 +10,10 @@
 // A Team supplies rank(), size(), sync() (a barrier that also orders memory between the
 // team's threads) and sum(x) (every rank's x added, the same total returned to every
 // rank, deterministically for a given team size). serial_team is the team of one; the
-// CUDA warp team is in kernels/unfolded_team.cu; the tests run a team of std::threads.
+// CUDA warp team is in kernels/warp_team.cuh; the tests run a team of std::threads.
 #pragma once
+#include <type_traits>
+
 #include "jcas/core/batched.hpp"
 
 namespace jcas::core {
@@ -27,6 +29,25 @@ struct serial_team {
   }
 };
 
+template <class Team>
+constexpr bool is_serial_team = std::is_same_v<Team, serial_team>;
+
+/// fn() on rank 0, then a barrier: a piece the team does not divide.
+JCAS_NO_EXEC_CHECK
+template <class Team, class Fn>
+JCAS_HD inline void on_lead(const Team& team, const Fn& fn) {
+  if (team.rank() == 0) fn();
+  team.sync();
+}
+
+/// fn(e) for e in [0, n), divided over the team, then a barrier.
+JCAS_NO_EXEC_CHECK
+template <class Team, class Fn>
+JCAS_HD inline void team_items(const Team& team, long n, const Fn& fn) {
+  for (long e = team.rank(); e < n; e += team.size()) fn(e);
+  team.sync();
+}
+
 /// The executor of unfolded_batched for a chunk of one realization (count 1), called by
 /// every thread of the team with the same arguments. Each operation ends with a barrier,
 /// so the next phase sees everything this one wrote.
@@ -37,16 +58,14 @@ struct team_exec {
   JCAS_NO_EXEC_CHECK
   template <class Fn>
   JCAS_HD void for_each(long n, const Fn& fn) const {
-    if (team.rank() == 0)
+    on_lead(team, [&] {
       for (long b = 0; b < n; ++b) fn(b);
-    team.sync();
+    });
   }
   JCAS_NO_EXEC_CHECK
   template <class Fn>
   JCAS_HD void for_each_item(long n, long items, const Fn& fn) const {
-    for (long b = 0; b < n; ++b)
-      for (long i = team.rank(); i < items; i += team.size()) fn(b, i);
-    team.sync();
+    team_items(team, n * items, [&](long e) { fn(e / items, e % items); });
   }
   JCAS_NO_EXEC_CHECK
   template <class Fn, class Store>

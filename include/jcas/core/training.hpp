@@ -13,8 +13,6 @@
 // A team of threads may run one realization's step together (a warp per realization on
 // the GPU): the pieces it divides are below, "Team pieces".
 #pragma once
-#include <type_traits>
-
 #include "jcas/core/solvers.hpp"
 #include "jcas/core/team.hpp"
 
@@ -144,7 +142,7 @@ enum class train_part {
   metrics_adjoint,     // objective_adjoint and metrics_adjoint
   step_adjoint,        // normalized_step_adjoint
   direction_adjoint,   // surrogate_direction_adjoint
-  prepare_adjoint,     // layer_prepare_adjoint but receiver_q_adjoint
+  prepare_adjoint,     // team_layer_prepare_adjoint but receiver_q_adjoint
   receiver_q_adjoint,  // step 4's adjoint through P (receiver_adjoint_pair)
 };
 constexpr int train_parts = 10;
@@ -169,25 +167,6 @@ struct no_marks {
 // same order except the team sums: ||D||_F (kept on the tape for the backward) and
 // dL/dbeta (tests/core/test_adjoint.cpp and tsan_team.cpp: teams of threads against
 // serial_team).
-
-template <class Team>
-constexpr bool is_serial_team = std::is_same_v<Team, serial_team>;
-
-/// fn() on rank 0, then a barrier: a piece the team does not divide.
-JCAS_NO_EXEC_CHECK
-template <class Team, class Fn>
-JCAS_HD inline void on_lead(const Team& team, const Fn& fn) {
-  if (team.rank() == 0) fn();
-  team.sync();
-}
-
-/// fn(e) for e in [0, n), divided over the team, then a barrier.
-JCAS_NO_EXEC_CHECK
-template <class Team, class Fn>
-JCAS_HD inline void team_items(const Team& team, long n, const Fn& fn) {
-  for (long e = team.rank(); e < n; e += team.size()) fn(e);
-  team.sync();
-}
 
 /// Rank 0's status on every rank.
 JCAS_NO_EXEC_CHECK
@@ -380,9 +359,10 @@ JCAS_HD inline status team_layer_prepare(const Team& team, const Ch& ch, const p
   return status::ok;
 }
 
-/// layer_prepare_adjoint by the team into a zeroed mb: step 5's adjoint and step 4's
-/// solves on rank 0, step 4's products through P a (j, k) column per rank, the rest on
-/// rank 0. The same sums in the same order as layer_prepare_adjoint.
+/// Adjoint of layer_prepare in the training's form (steps 2-5, the pieces in
+/// core/layer.hpp), by the team, into a zeroed mb: step 5's adjoint and step 4's solves
+/// on rank 0, step 4's products through P a (j, k) column per rank, the rest on rank 0.
+/// Inputs and outputs as layer.hpp's pieces say.
 JCAS_NO_EXEC_CHECK
 template <class T, class Ch, class Team, class Mark>
 JCAS_HD inline void team_layer_prepare_adjoint(const Team& team, const Ch& ch, const problem_dims& d,
@@ -401,12 +381,12 @@ JCAS_HD inline void team_layer_prepare_adjoint(const Team& team, const Ch& ch, c
   team_items(team, long(d.j()) * d.k, [&](long e) {
     const index_t k = index_t(e % d.k), j = index_t(e / d.k);
     for (index_t m = 0; m < d.m; ++m)
-      if (receiver_moved(d, ws, m)) receiver_adjoint_pair<T>(d, mt, ws, lb, m, j, k, mb);
+      if (lb.th2[m] > T(0)) receiver_adjoint_pair<T>(d, mt, ws, lb, m, j, k, mb);
   });
   mark(train_part::prepare_adjoint);
   on_lead(team, [&] {
     for (index_t m = 0; m < d.m; ++m)
-      if (receiver_moved(d, ws, m)) receiver_adjoint_gamma<T>(d, mt, ws, lb, m, mb);
+      if (lb.th2[m] > T(0)) receiver_adjoint_gamma<T>(mt, lb, m, mb);
     auxiliaries_adjoint<T>(d, mu_c, mu_s, mt, ws, lb, mb, mu_c_bar, mu_s_bar);
   });
 }
