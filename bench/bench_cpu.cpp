@@ -9,12 +9,14 @@
 // by side from Nt = 16, K = 4 up to Nt = 256, K = 64, time per realization without
 // W0 / F0, alternated in each repeat; and from counted FLOP (host/flop_count.hpp) the
 // share of the batch phases' arithmetic in per-realization phases, which the team route
-// runs on one thread of its team, with the bound that puts on a 32-thread warp's speed-up,
-// and how much of that share is layer_prepare's (receiver and surrogate).
+// runs on one thread of its team, and how much of that share is layer_prepare's
+// (its Cholesky factors); then the route run by a team of 32 counting threads (the
+// warp): its critical path (each phase's busiest thread, summed), its speed-up over one
+// thread by that path, and its barriers a layer.
 //   jcas_bench --large [--repeats R] [--threads T] [--layers L]
 // --train-parts instead: a training step's counted FLOP by part (forward, recompute and
-// adjoint parts), and the floor on a step's time that the parts left on one thread of a
-// team put, for a thread, a warp and a block per realization.
+// adjoint parts), and the step run by a team of 32 and of 128 counting threads: its
+// critical path and barriers, and the floor they put on a step's time.
 //   jcas_bench --train-parts
 #include <algorithm>
 #include <cmath>
@@ -41,8 +43,9 @@ int bench_large(int repeats, int threads, int layers) {
   const products_route routes[] = {products_route::loops, products_route::gemm, products_route::team};
   constexpr int n_routes = 3;
   std::printf("unfolded f64, L_out %d, ms per realization without W0/F0 (median of %d, alternated)\n", layers, repeats);
-  std::printf("%5s %4s %6s %12s %12s %12s %12s %12s %10s %9s %10s %10s\n", "Nt", "K", "count", "loops ms", "gemm ms",
-              "team ms", "loops/gemm", "max |dh|/h", "MFLOP", "serial %", "warp bound", "prepare %");
+  std::printf("%5s %4s %6s %12s %12s %12s %12s %12s %10s %9s %10s %10s %9s %9s\n", "Nt", "K", "count", "loops ms",
+              "gemm ms", "team ms", "loops/gemm", "max |dh|/h", "MFLOP", "serial %", "prepare %", "warp path", "warp x",
+              "syncs/l");
   for (const int nt : {16, 32, 64, 128, 256}) {
     scenario sc;
     sc.dims.nt = sc.dims.nr = nt;
@@ -67,50 +70,57 @@ int bench_large(int repeats, int threads, int layers) {
     }
     const double tl = median(t[0]), tg = median(t[1]), tt = median(t[2]);
     const host::phase_flops pf = host::counted_phase_flops(cs, o);
-    std::printf("%5d %4d %6ld %12.3f %12.3f %12.3f %12.2f %12.1e %10.2f %9.1f %10.1f %10.1f\n", nt, sc.dims.k, count,
-                tl, tg, tt, tl / tg, dh, pf.total() / 1e6, 100 * pf.serial_share(), pf.team_bound(32),
-                100 * pf.prepare / pf.per_realization);
+    std::printf("%5d %4d %6ld %12.3f %12.3f %12.3f %12.2f %12.1e %10.2f %9.1f %10.1f %10.3f %9.1f %9.1f\n", nt,
+                sc.dims.k, count, tl, tg, tt, tl / tg, dh, pf.total() / 1e6, 100 * pf.serial_share(),
+                100 * pf.prepare / pf.per_realization, pf.warp.path / 1e6, pf.team_speedup(),
+                pf.warp.barriers / layers);
     std::fflush(stdout);
   }
   return 0;
 }
 
 /// Where a training step's arithmetic goes (host::counted_train_parts), and what that
-/// means for dividing one realization's step among a team of threads: the paper's
-/// training is 480 steps one after the other, so its time is a step's latency.
+/// means for one realization's step run by a team of threads: the paper's training is 480
+/// steps one after the other, so its time is a step's latency.
 int bench_train_parts() {
   const channel_set cs = cpu::generate_batch(scenario{}, 2024, 0, 2);
   unfolded_model m;
-  const host::train_part_flops tp = host::counted_train_parts(cs, m, system_params<double>{});
-  const double total = tp.total();
-  std::printf(
-      "one training step, f64, paper configuration (L_out 150, L_in 3, I_w 2), counted MFLOP per realization\n");
-  std::printf("%-18s %10s %8s\n", "part", "MFLOP", "share");
-  for (int p = 0; p < host::train_part_flops::parts; ++p)
-    std::printf("%-18s %10.2f %7.1f%%\n", host::train_part_flops::names[p], tp.part[p] / 1e6, 100 * tp.part[p] / total);
-  std::printf("%-18s %10.2f\n", "total", total / 1e6);
   // One thread's FP64 ceiling on an H200 (data sheet: 1.98 GHz, 64 FP64 lanes an SM in 4
   // partitions: a warp's FMA every 2 cycles); on a device jcas bench reads it off the device.
   const double thread_flops = 1.98e9;
-  const double serial = tp.lead_share();
-  std::printf("on one thread of a team (core::team_divides: prepare and prepare_adjoint): %.1f %%\n", 100 * serial);
+  std::printf(
+      "one training step, f64, paper configuration (L_out 150, L_in 3, I_w 2), counted MFLOP per realization\n");
   const std::string steps_col = std::to_string(train::paper_steps) + " steps floor s";
-  std::printf("%-28s %14s %16s %20s\n", "threads per realization", "bound vs one", "step floor ms", steps_col.c_str());
-  for (const int n : {1, 32, 128, 256}) {
-    const double bound = host::amdahl_bound(serial, n), step = total / bound / thread_flops;
-    std::printf("%-28d %14.1f %16.2f %20.2f\n", n, bound, 1e3 * step, train::paper_steps * step);
+  bool first = true;
+  for (const int lanes : {32, 128}) {
+    const host::train_part_flops tp = host::counted_train_parts(cs, m, system_params<double>{}, 2, lanes);
+    const double total = tp.total();
+    if (first) {
+      std::printf("%-18s %10s %8s\n", "part", "MFLOP", "share");
+      for (int p = 0; p < host::train_part_flops::parts; ++p)
+        std::printf("%-18s %10.2f %7.1f%%\n", host::train_part_flops::names[p], tp.part[p] / 1e6,
+                    100 * tp.part[p] / total);
+      std::printf("%-18s %10.2f\n", "total", total / 1e6);
+      std::printf("%-24s %14s %12s %10s %14s %20s\n", "threads per realization", "path MFLOP", "vs one", "barriers",
+                  "step floor ms", steps_col.c_str());
+      std::printf("%-24d %14.2f %12.1f %10s %14.2f %20.2f\n", 1, total / 1e6, 1.0, "-", 1e3 * total / thread_flops,
+                  train::paper_steps * total / thread_flops);
+      first = false;
+    }
+    const double step = tp.warp.path / thread_flops;
+    std::printf("%-24d %14.2f %12.1f %10.0f %14.2f %20.2f\n", lanes, tp.warp.path / 1e6, total / tp.warp.path,
+                tp.warp.barriers, 1e3 * step, train::paper_steps * step);
+    if (lanes == 32)
+      std::printf(
+          "  a warp's barriers (%.0f a layer) at 0.1 to 0.5 us each (an assumption: an L1 to L2 round trip or two "
+          "after each) add %.2f to %.2f s to the paper's training\n",
+          tp.warp.barriers / m.l_out, train::paper_steps * tp.warp.barriers * 0.1e-6,
+          train::paper_steps * tp.warp.barriers * 0.5e-6);
   }
   std::printf(
-      "(floors at an H200 thread's FP64 peak of %.2f GFLOP/s, every operation an FMA, memory free, the "
-      "divided parts evenly divided)\n",
+      "(path: the step run by a team of that many counting threads, each phase's busiest thread summed; floors at "
+      "an H200 thread's FP64 peak of %.2f GFLOP/s, every operation an FMA, memory free)\n",
       thread_flops / 1e9);
-  // Each barrier of the team route ends a phase whose next one starts with loads of what
-  // other lanes wrote: a latency the floor above leaves out.
-  std::printf(
-      "a team's barriers in one step: %.0f (%.0f a layer); at 0.1 to 0.5 us each (an assumption: an L1 to L2 "
-      "round trip or two after each) they add %.2f to %.2f s to the paper's training\n",
-      tp.barriers, tp.barriers / m.l_out, train::paper_steps * tp.barriers * 0.1e-6,
-      train::paper_steps * tp.barriers * 0.5e-6);
   return 0;
 }
 }  // namespace

@@ -103,8 +103,7 @@ struct cpu_exec {
   template <class Fn>
   void for_each_item(long n, long items, const Fn& fn) const {
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (long b = 0; b < n; ++b)
-      for (long i = 0; i < items; ++i) fn(b, i);
+    for (long b = 0; b < n; ++b) core::phase_items(fn, b, 0, items, 1);
   }
   template <class Fn, class Store>
   void sum_each(long n, long items, const Fn& fn, const Store& store) const {

@@ -2,8 +2,10 @@
 #include "flop_count.hpp"
 
 #include <algorithm>
+#include <barrier>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -88,12 +90,87 @@ double counted_flops(const channel_set& cs, const solve_options& o, long sample)
 
 namespace {
 
-/// core::unfolded_loss_grad in the counting scalar on the first `sample` realizations (as
-/// `jcas bench` trains: W0 = MRT, F0 by LAPACK), calling mark on entering each part;
-/// returns the mean count.
-template <class Mark, class Team = core::serial_team>
+/// The state a counting_team's threads share: a barrier whose completion closes a phase
+/// (the work between two barriers), adding its busiest thread's count to `path`.
+struct count_team_state {
+  struct on_phase {
+    count_team_state* s;
+    void operator()() noexcept { s->close_phase(); }
+  };
+  explicit count_team_state(int n) : at(size_t(n), 0), last(size_t(n), 0), val(size_t(n), 0), bar(n, on_phase{this}) {}
+  std::vector<long long> at, last;  // each thread's count at its last arrival, and at the phase's start
+  std::vector<double> val;          // a team sum's terms
+  double path = 0;
+  long long syncs = 0;  // the barriers the team's code meets (a sum counts one)
+  std::barrier<on_phase> bar;
+  void close_phase() {
+    long long busiest = 0;
+    for (size_t t = 0; t < at.size(); ++t) {
+      busiest = std::max(busiest, at[t] - last[t]);
+      last[t] = at[t];
+    }
+    path += double(busiest);
+  }
+};
+
+/// A team of std::threads with core/team.hpp's interface (the GPU's warp; tests/core has
+/// the plain one) whose threads each count their own operations (counting::ops is per
+/// thread). A sum is counted as a warp's butterfly: log2(size) additions on every thread.
+struct counting_team {
+  int r, n;
+  count_team_state* s;
+  int rank() const { return r; }
+  int size() const { return n; }
+  void sync() const {
+    if (r == 0) ++s->syncs;
+    arrive();
+  }
+  template <class T>
+  T sum(T x) const {
+    s->val[size_t(r)] = double(x);
+    if (r == 0) ++s->syncs;
+    arrive();
+    double total = 0;
+    for (const double v : s->val) total += v;
+    for (int w = 1; w < n; w *= 2) ++counting::ops;
+    arrive();  // nobody writes val again before every thread has read it
+    return T(total);
+  }
+
+ private:
+  void arrive() const {
+    s->at[size_t(r)] = counting::ops;
+    s->bar.arrive_and_wait();
+  }
+};
+
+/// fn(team) on `lanes` std::threads of one counting_team; returns what the team counted.
+template <class Fn>
+team_path run_counting_team(int lanes, const Fn& fn) {
+  count_team_state s(lanes);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < lanes; ++r)
+    threads.emplace_back([&, r] {
+      fn(counting_team{r, lanes, &s});
+      s.at[size_t(r)] = counting::ops;
+    });
+  for (std::thread& t : threads) t.join();
+  s.close_phase();  // the work after the last barrier
+  team_path p;
+  p.lanes = lanes;
+  p.path = s.path;
+  p.barriers = double(s.syncs);
+  for (const long long a : s.at) p.total += double(a);
+  return p;
+}
+
+/// The training step (core::unfolded_loss_grad) in the counting scalar on the first
+/// `sample` realizations (as `jcas bench` trains: W0 = MRT, F0 by LAPACK): go(step) runs
+/// it, where step(mark, team) is the step of one realization. Returns the mean count of
+/// this thread.
+template <class Go>
 double count_train(const channel_set& cs, const unfolded_model& m, const system_params<double>& s, long sample,
-                   const Mark& mark, const Team& team = {}) {
+                   const Go& go) {
   unfolded_model model = m;
   model.finalize();
   const model_tables<fc> tables(model);
@@ -109,8 +186,10 @@ double count_train(const channel_set& cs, const unfolded_model& m, const system_
                       core::training_ws<fc> ws;
                       ws.carve(ar, d, up.l_out, steps);
                       fc loss = 0;
-                      return core::unfolded_loss_grad<fc>(ch, d, sys, up, w, f, fc(1), ws, &loss, grad.data(),
-                                                          grad.data() + long(up.l_out) * up.l_in, mark, team);
+                      return go([&](const auto& mark, const auto& team) {
+                        return core::unfolded_loss_grad<fc>(ch, d, sys, up, w, f, fc(1), ws, &loss, grad.data(),
+                                                            grad.data() + long(up.l_out) * up.l_in, mark, team);
+                      });
                     });
 }
 
@@ -131,46 +210,31 @@ struct part_counter {
   }
 };
 
-/// A team of one thread that takes the team pieces' divided forms (it is not
-/// core::serial_team) and counts its barriers: those a warp meets in a step.
-struct barrier_counter {
-  mutable long long syncs = 0;
-  int rank() const { return 0; }
-  int size() const { return 1; }
-  void sync() const { ++syncs; }
-  template <class T>
-  T sum(T x) const {
-    ++syncs;  // a warp's butterfly is a barrier too
-    return x;
-  }
-};
-
 }  // namespace
 
 double counted_train_flops(const channel_set& cs, const unfolded_model& m, const system_params<double>& s,
                            long sample) {
-  return count_train(cs, m, s, sample, core::no_marks{});
-}
-
-double train_part_flops::lead_share() const {
-  double s = 0;
-  for (int p = 0; p < parts; ++p)
-    if (!core::team_divides(core::train_part(p))) s += part[p];
-  return s / total();
+  return count_train(cs, m, s, sample, [](const auto& step) { return step(core::no_marks{}, core::serial_team{}); });
 }
 
 train_part_flops counted_train_parts(const channel_set& cs, const unfolded_model& m, const system_params<double>& s,
-                                     long sample) {
+                                     long sample, int lanes) {
   static_assert(core::train_parts == train_part_flops::parts, "host/flop_count.hpp names every part");
   const part_counter mark;
-  count_train(cs, m, s, sample, mark);  // counting::ops starts at 0
+  counting::ops = 0;
+  count_train(cs, m, s, sample, [&](const auto& step) { return step(mark, core::serial_team{}); });
   mark.flush();
   const long n = std::min(sample, cs.count);
   train_part_flops r;
   for (int p = 0; p < core::train_parts; ++p) r.part[p] = double(mark.by_part[p]) / double(n);
-  const barrier_counter team;
-  count_train(cs, m, s, 1, core::no_marks{}, team);
-  r.barriers = double(team.syncs);
+  count_train(cs, m, s, 1, [&](const auto& step) {
+    status st = status::ok;
+    r.warp = run_counting_team(lanes, [&](const counting_team& t) {
+      const status ts = step(core::no_marks{}, t);
+      if (t.rank() == 0) st = ts;
+    });
+    return st;
+  });
   return r;
 }
 
@@ -179,7 +243,7 @@ namespace {
 /// An executor of core::unfolded_batched that runs every phase plainly on this thread and
 /// adds the operations each kind of phase counts to by_kind: [0] per-realization phases,
 /// [1] item phases and sums, [2] GEMMs (plain loops: team_exec's, with a team of one),
-/// [3] of [0], layer_prepare's phase (the receiver and the surrogate).
+/// [3] of [0], layer_prepare's phase (its Cholesky factors).
 struct phase_counting_exec {
   long long* by_kind;
   /// Runs run(), adds its count to by_kind[kind] and returns it.
@@ -193,7 +257,7 @@ struct phase_counting_exec {
   template <class Fn>
   void for_each(long n, const Fn& fn) const {
     const long long ops = count(0, [&] { core::team_exec<core::serial_team>{}.for_each(n, fn); });
-    if constexpr (std::is_same_v<Fn, core::phase_prepare<fc>>) by_kind[3] += ops;
+    if constexpr (core::is_prepare_phase<Fn>) by_kind[3] += ops;
   }
   template <class Fn>
   void for_each_item(long n, long items, const Fn& fn) const {
@@ -209,39 +273,72 @@ struct phase_counting_exec {
   }
 };
 
+/// The counted chunk of phase_flops: the sample's realizations, their starts, outputs and
+/// scratch, laid out for the batch phases.
+struct counted_chunk {
+  batch_inputs<fc> in;
+  chunk_outputs<fc> co;
+  std::vector<cplx<double>> scratch;  // 16-byte aligned
+  core::chunk<fc> c;
+  counted_chunk(const counted_sample& s, const core::solver_config<fc>& cfg, const solve_options& o, long slot_bytes)
+      : in(s.sub, s.w0, s.f0, all(s.sub.count)) {
+    c.d = s.sub.dims;
+    c.sys = counted(o.sys);
+    c.p = cfg.unfolded;
+    c.size_scratch();
+    c.count = s.sub.count;
+    in.attach(c);
+    co.reset(c.count, cfg.curve_len(), fc(0));
+    co.attach(c);
+    scratch.resize(size_t(c.count * std::max(slot_bytes, c.ws_bytes) / 16 + 1));
+    c.scratch = reinterpret_cast<char*>(scratch.data());
+  }
+  static std::vector<long> all(long n) {
+    std::vector<long> idx(static_cast<size_t>(n));
+    for (long i = 0; i < n; ++i) idx[size_t(i)] = i;
+    return idx;
+  }
+  void check() const {
+    for (long i = 0; i < c.count; ++i)
+      if (co.st[size_t(i)] != int(status::ok))
+        throw std::runtime_error("counted_phase_flops: realization " + std::to_string(i) + ": " +
+                                 to_string(status(co.st[size_t(i)])));
+  }
+};
+
 }  // namespace
 
-phase_flops counted_phase_flops(const channel_set& cs, const solve_options& o, long sample) {
+phase_flops counted_phase_flops(const channel_set& cs, const solve_options& o, long sample, int lanes) {
   const counted_sample s(cs, o.sys, o.f0, start_of(o), sample);
   const long n = s.sub.count;
   unfolded_model model = o.model;
   model.finalize();
   const model_tables<fc> tables(model);
   const core::solver_config<fc> cfg = make_config<fc>(o, model, tables);
-  std::vector<long> idx(static_cast<size_t>(n));
-  for (long i = 0; i < n; ++i) idx[size_t(i)] = i;
-  batch_inputs<fc> in(s.sub, s.w0, s.f0, idx);
-  core::chunk<fc> c;
-  c.d = cs.dims;
-  c.sys = counted(o.sys);
-  c.p = cfg.unfolded;
-  c.size_scratch();
-  c.count = n;
-  in.attach(c);
-  chunk_outputs<fc> co;
-  co.reset(n, cfg.curve_len(), fc(0));
-  co.attach(c);
-  std::vector<cplx<double>> scratch(size_t(n * c.ws_bytes / 16 + 1));  // 16-byte aligned
-  c.scratch = reinterpret_cast<char*>(scratch.data());
+  counted_chunk whole(s, cfg, o, 0);
   long long by_kind[4] = {0, 0, 0, 0};
+  counting::ops = 0;
   phase_counting_exec ex{by_kind};
-  core::unfolded_batched(ex, c);
-  for (long i = 0; i < n; ++i)
-    if (co.st[size_t(i)] != int(status::ok))
-      throw std::runtime_error("counted_phase_flops: realization " + std::to_string(i) + ": " +
-                               to_string(status(co.st[size_t(i)])));
-  return {double(by_kind[0]) / double(n), double(by_kind[1]) / double(n), double(by_kind[2]) / double(n),
-          double(by_kind[3]) / double(n)};
+  core::unfolded_batched(ex, whole.c);
+  whole.check();
+  phase_flops r;
+  r.per_realization = double(by_kind[0]) / double(n);
+  r.items = double(by_kind[1]) / double(n);
+  r.gemm = double(by_kind[2]) / double(n);
+  r.prepare = double(by_kind[3]) / double(n);
+  // The same phases for each realization by a team (core::unfolded_team, the warp route).
+  const long slot = (core::team_slot_bytes(whole.c) + 15) / 16 * 16;
+  counted_chunk team(s, cfg, o, slot);
+  r.warp.lanes = lanes;
+  for (long b = 0; b < n; ++b) {
+    const team_path p = run_counting_team(
+        lanes, [&](const counting_team& t) { core::unfolded_team(t, team.c, b, team.c.scratch + b * slot); });
+    r.warp.path += p.path / double(n);
+    r.warp.total += p.total / double(n);
+    r.warp.barriers += p.barriers / double(n);
+  }
+  team.check();
+  return r;
 }
 
 }  // namespace jcas::host

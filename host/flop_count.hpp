@@ -58,47 +58,52 @@ double counted_flops(const channel_set& cs, const solve_options& o, long sample 
 double counted_train_flops(const channel_set& cs, const unfolded_model& model, const system_params<double>& sys,
                            long sample = 2);
 
-/// Amdahl's bound on the speed-up of `threads` threads against one when a share `serial`
-/// of the work runs on one thread.
-inline double amdahl_bound(double serial, int threads) { return 1 / (serial + (1 - serial) / threads); }
+/// One realization's work run by a team of `lanes` threads as core/team.hpp divides it
+/// (the GPU's warp routes), counted on std::threads that each count their own operations:
+/// the arithmetic on its critical path (each phase's busiest thread, summed over the phases
+/// between barriers), all of it (with what the team does twice), and its barriers (a team
+/// sum counts one, and its butterfly log2(lanes) additions on each thread).
+struct team_path {
+  int lanes = 0;
+  double path = 0, total = 0, barriers = 0;
+};
 
 /// Counted FLOP per realization of one training step (as counted_train_flops) by the part
 /// of the step it is spent in, in core::train_part's order: the forward parts once a layer
-/// (the backward reads their results from the layer's tape), then the adjoint parts. What a team of
-/// threads per realization could divide, and what it would leave on one thread.
+/// (the backward reads their results from the layer's tape), then the adjoint parts; and
+/// the step of the first realization by a team of `lanes` threads (the GPU's warp route).
 struct train_part_flops {
-  static constexpr int parts = 10;
+  static constexpr int parts = 11;
   static constexpr const char* names[parts] = {
-      "metrics",         "prepare",      "receiver_q",        "direction",       "step",
+      "metrics",         "prepare",      "receiver_q",        "surrogate",       "direction",         "step",
       "metrics_adjoint", "step_adjoint", "direction_adjoint", "prepare_adjoint", "receiver_q_adjoint"};
   double part[parts] = {};
-  double barriers = 0;  // a team's barriers in one realization's step (the team pieces)
+  team_path warp;
   double total() const {
     double t = 0;
     for (double p : part) t += p;
     return t;
   }
-  /// The share a team runs on one thread (core::team_divides: layer_prepare and its
-  /// adjoint but Q and its adjoint's products over P).
-  double lead_share() const;
 };
 train_part_flops counted_train_parts(const channel_set& cs, const unfolded_model& model,
-                                     const system_params<double>& sys, long sample = 2);
+                                     const system_params<double>& sys, long sample = 2, int lanes = 32);
 
 /// Counted FLOP per realization of the unfolded solver in batch phases (core/batched.hpp:
 /// the GPU's gemm and team routes), by the kind of phase: the per-realization phases
 /// (which the team route runs on its rank 0 alone), the item phases and sums, and the
-/// GEMMs (both shared by a team). The solver only, from W0 and F0 as counted_flops
-/// takes them, averaged over the first `sample` realizations of cs.
+/// GEMMs (both shared by a team); and the same phases by a team of `lanes` threads per
+/// realization (core::unfolded_team: the GPU's warp route). The solver only, from W0 and
+/// F0 as counted_flops takes them, averaged over the first `sample` realizations of cs.
 struct phase_flops {
   double per_realization = 0, items = 0, gemm = 0;
-  double prepare = 0;  // of per_realization: layer_prepare's phase (receiver and surrogate)
+  double prepare = 0;  // of per_realization: layer_prepare's (its Cholesky factors)
+  team_path warp;
   double total() const { return per_realization + items + gemm; }
   /// The share a team cannot divide among its threads.
   double serial_share() const { return per_realization / total(); }
-  /// Amdahl's bound on a team of `threads` against one thread, from the counts alone.
-  double team_bound(int threads) const { return amdahl_bound(serial_share(), threads); }
+  /// The team's speed-up over one thread by its counted critical path.
+  double team_speedup() const { return total() / warp.path; }
 };
-phase_flops counted_phase_flops(const channel_set& cs, const solve_options& o, long sample = 1);
+phase_flops counted_phase_flops(const channel_set& cs, const solve_options& o, long sample = 1, int lanes = 32);
 
 }  // namespace jcas::host

@@ -23,8 +23,7 @@ __global__ void phase_kernel(long n, Fn fn) {
 /// A block per realization, its threads over the items (consecutive entries: coalesced).
 template <class Fn>
 __global__ void item_kernel(long items, Fn fn) {
-  const long b = blockIdx.x;
-  for (long i = threadIdx.x; i < items; i += blockDim.x) fn(b, i);
+  core::phase_items(fn, long(blockIdx.x), long(threadIdx.x), items, long(blockDim.x));
 }
 
 /// A block per realization: store(b, sum over i of fn(b, i)), a tree reduction in shared

@@ -207,17 +207,18 @@ int run_bench(const bench_args& a) {
         }
         if (gpu && pk.fp64_thread > 0) {
           // A step's floor at one thread's FP64 rate: a thread per realization does all of a
-          // realization's step alone; a warp divides the share that core::team_divides says.
+          // realization's step alone; a warp its counted critical path (a team of 32 counting
+          // threads, host::counted_train_parts).
           const host::train_part_flops tp = host::counted_train_parts(cs, m, system_params<double>{});
-          const double thread_step = flop["train-step"] / pk.fp64_thread,
-                       warp_step = thread_step / host::amdahl_bound(tp.lead_share(), 32);
+          const double thread_step = flop["train-step"] / pk.fp64_thread, warp_step = tp.warp.path / pk.fp64_thread;
           char line[480];
           std::snprintf(line, sizeof line,
                         "%s: one thread retires at most %.2f GFLOP/s in f64, so a step needs at least %.1f ms with a "
-                        "thread per realization (%.1f s for the paper's training) and %.1f ms with a warp, %.1f %% of "
-                        "the step on one lane (%.1f s), before the warp's %.0f barriers a step (bench/RESULTS.md)",
+                        "thread per realization (%.1f s for the paper's training) and %.2f ms with a warp (its "
+                        "counted critical path, %.2f MFLOP: %.2f s), before the warp's %.0f barriers a step "
+                        "(bench/RESULTS.md)",
                         dev.c_str(), pk.fp64_thread / 1e9, 1e3 * thread_step, train::paper_steps * thread_step,
-                        1e3 * warp_step, 100 * tp.lead_share(), train::paper_steps * warp_step, tp.barriers);
+                        1e3 * warp_step, tp.warp.path / 1e6, train::paper_steps * warp_step, tp.warp.barriers);
           notes.push_back(line);
         }
       }

@@ -7,10 +7,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "../random_channels.hpp"
 #include "batch_inputs.hpp"
+#include "helpers.hpp"
 #include "jcas/api.hpp"
 #include "jcas/core/team.hpp"
 #include "solver_config.hpp"
@@ -148,6 +150,82 @@ void expect_same(const channel_set& cs, const solve_options& o, const chunk_run<
   }
 }
 
+// layer_prepare by its stages as the batch phases run them (core::phase_prepare: items of
+// a stage visited in reverse order, realizations too) builds the same F', L, d and A_t^H
+// as layer_prepare on one thread, in the merged rank-one form and in the full (dense)
+// form, and leaves L^H alone (the batch phases' GEMMs read L).
+TEST(Batched, StagedPrepareMatchesLayerPrepare) {
+  for (bool rank1 : {true, false}) {
+    SCOPED_TRACE(rank1 ? "rank one" : "dense");
+    const channel_set cs = rank1 ? cpu::generate_batch(scenario{}, 31, 0, 3) : dense_random({10, 8, 3, 2, 2}, 3, 13);
+    const problem_dims d = cs.dims;
+    std::vector<zd> w0, f0;
+    solve_options o;
+    cpu::init_batch(cs, o.sys, f0_method::lapack, w0, f0);
+    host::batch_inputs<double> in(cs, w0, f0, chunk_run<double>::all(cs.count));
+    ASSERT_EQ(in.rank1, rank1);
+    const std::vector<cplx<double>> start = in.wf;
+    core::chunk<double> c;
+    c.d = d;
+    c.sys = {o.sys.pt, o.sys.sigma_c2, o.sys.sigma_s2, o.sys.delta};
+    const double beta[1] = {0.01}, mu_c[1] = {7}, mu_s[1] = {4};
+    c.p.l_out = 1;
+    c.p.beta = beta;
+    c.p.mu_c_layer = mu_c;
+    c.p.mu_s_layer = mu_s;
+    c.size_scratch();
+    c.count = cs.count;
+    in.attach(c);
+    std::vector<int> st(size_t(cs.count), 0);
+    c.st = st.data();
+    std::vector<cplx<double>> scratch(size_t(cs.count * c.ws_bytes / 16 + 1));
+    c.scratch = reinterpret_cast<char*>(scratch.data());
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (long b = 0; b < cs.count; ++b) {
+      core::solver_ws<double> ws = c.ws(b);
+      c.visit(b, [&](const auto& ch) { core::evaluate_metrics<double>(ch, c.w(b), c.f(b), d, c.sys, ws.mt); });
+      for (long e = 0; e < long(ws.lw.sur.lh.rows) * ws.lw.sur.lh.cols; ++e) ws.lw.sur.lh.data[e] = {nan, nan};
+    }
+    for (int s = 1; s <= core::prepare_stages; ++s) {
+      const core::phase_prepare<double> prep{c, 0, s};
+      for (long b = cs.count - 1; b >= 0; --b) {
+        if (s == prep.lead_stage) {
+          prep(b);
+          continue;
+        }
+        for (long i = prep.items() - 1; i >= 0; --i) prep(b, i);
+      }
+    }
+    for (long b = 0; b < cs.count; ++b) {
+      ASSERT_EQ(st[size_t(b)], 0) << b;
+      const core::solver_ws<double> got = c.ws(b);
+      workspace<core::solver_ws<double>> ref(d);
+      std::vector<cplx<double>> wf(start.begin() + b * c.wf_len(), start.begin() + (b + 1) * c.wf_len());
+      const core::mview<double> w(wf.data(), d.nt, d.k), f(wf.data() + long(d.nt) * d.k, d.nr, d.m);
+      c.visit(b, [&](const auto& ch) {
+        core::evaluate_metrics<double>(ch, w, f, d, c.sys, ref.ws.mt);
+        ASSERT_EQ(core::layer_prepare<double>(ch, d, c.sys, 7.0, 4.0, ref.ws.mt, f, ref.ws.lw), status::ok);
+      });
+      const core::surrogate<double>&sg = got.lw.sur, &sr = ref.ws.lw.sur;
+      ASSERT_EQ(sg.l.cols, sr.l.cols);
+      ASSERT_EQ(sg.l.cols, core::surrogate_cols(d, rank1));
+      const auto close = [](cplx<double> a, cplx<double> r) {
+        return std::abs(zd(a.re - r.re, a.im - r.im)) <= 1e-14 * std::abs(zd(r.re, r.im)) + 1e-300;
+      };
+      for (long e = 0; e < long(d.nr) * d.m; ++e) EXPECT_TRUE(close(c.f(b).data[e], f.data[e])) << "F' " << e;
+      for (index_t r = 0; r < sr.l.cols; ++r) {
+        EXPECT_NEAR(sg.d[r], sr.d[r], 1e-14 * std::abs(sr.d[r])) << "d " << r;
+        for (index_t n = 0; n < d.nt; ++n) {
+          EXPECT_TRUE(close(sg.l(n, r), sr.l(n, r))) << "L " << n << ", " << r;
+          EXPECT_TRUE(std::isnan(sg.lh(r, n).re)) << "the stages filled L^H at " << r << ", " << n;
+        }
+      }
+      for (index_t k = 0; k < d.k; ++k)
+        for (index_t n = 0; n < d.nt; ++n) EXPECT_TRUE(close(sg.ah(n, k), sr.ah(n, k))) << "A_t^H " << n << ", " << k;
+    }
+  }
+}
+
 TEST(Batched, PhasesMatchThePerRealizationSolveRankOne) {
   // The whole chunk (team 0), then each realization by core::unfolded_team with teams of
   // 1, 3 (a size that divides no item count) and 32 (the warp: more threads than most
@@ -167,10 +245,10 @@ TEST(Batched, PhasesMatchThePerRealizationSolveRankOne) {
       expect_same(cs, o, got, ref, 1e-12);
       if (team > 0) continue;
       // Status and start phases, the P_j of each of the 13 metrics, then per layer:
-      // prepare, metrics, 6 (or 1) x (weigh and ||D||), 6 x (step and projection); GEMMs:
-      // E = H^H W, V^H W and F^H P for each of the 13 metrics, 2 per D(W).
+      // prepare's 5 stages, metrics, 6 (or 1) x (weigh and ||D||), 6 x (step and
+      // projection); GEMMs: E = H^H W, V^H W and F^H P for each of the 13 metrics, 2 per D(W).
       const long dw = frozen ? 1 : 6;
-      EXPECT_EQ(got.ex.phases, 2 + 13 + 12 * (2 + 2 * dw + 2 * 6));
+      EXPECT_EQ(got.ex.phases, 2 + 13 + 12 * (core::prepare_stages + 1 + 2 * dw + 2 * 6));
       EXPECT_EQ(got.ex.gemms, 13 * 3 + 12 * 2 * dw);
     }
   }

@@ -111,38 +111,6 @@ TEST(Layer, RankOneShortcutsEqualTheGeneralRoute) {
   }
 }
 
-// surrogate_use::products (the batch phases) builds the same F', L, d and A_t^H as
-// ::loops and leaves L^H alone (its GEMMs read L): the work the batch routes skip.
-TEST(Layer, ProductsFormSkipsOnlyLh) {
-  for (bool rank1 : {true, false}) {
-    std::mt19937_64 rng(9);
-    const ref::problem p = ref::random_problem(rng, 8, 6, 3, 2, 2, rank1);
-    loaded L(p);
-    ASSERT_EQ(L.rc.rank1, rank1);
-    const Mat f0 = Mat::Random(p.nr(), p.m);
-    cmat w(ref::project(p.h, p.pt)), f1(f0), f2(f0);
-    workspace<core::solver_ws<double>> loops(L.d), prod(L.d);
-    core::surrogate<double>&sl = loops.ws.lw.sur, &sp = prod.ws.lw.sur;
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    for (index_t j = 0; j < sp.lh.cols; ++j)
-      for (index_t i = 0; i < sp.lh.rows; ++i) sp.lh(i, j) = cplx<double>(nan, nan);
-    prepare_both(L, w, {&loops, &prod}, {&f1, &f2}, {core::surrogate_use::loops, core::surrogate_use::products});
-    const auto same = [](cplx<double> a, cplx<double> b) { return a.re == b.re && a.im == b.im; };
-    EXPECT_EQ(rel(f1.eigen(), f2.eigen()), 0.0);
-    ASSERT_EQ(sp.l.cols, sl.l.cols);
-    for (index_t r = 0; r < sl.l.cols; ++r) {
-      EXPECT_EQ(sp.d[r], sl.d[r]);
-      for (index_t n = 0; n < L.d.nt; ++n) {
-        EXPECT_TRUE(same(sp.l(n, r), sl.l(n, r)));
-        EXPECT_TRUE(same(sl.lh(r, n), conj(sl.l(n, r))));
-        EXPECT_TRUE(std::isnan(sp.lh(r, n).re)) << "products filled L^H at " << r << ", " << n;
-      }
-    }
-    for (index_t k = 0; k < L.d.k; ++k)
-      for (index_t n = 0; n < L.d.nt; ++n) EXPECT_TRUE(same(sp.ah(n, k), sl.ah(n, k)));
-  }
-}
-
 TEST_P(LayerTest, UnfoldedForwardMatchesReferenceBothVariants) {
   for (bool frozen : {false, true}) {
     const ref::problem p = make(3);

@@ -93,9 +93,14 @@ TEST(FlopCount, BatchPhasesCountEveryLayerTheSameAndTheGemmsExactly) {
   EXPECT_GT(p3.prepare - p2.prepare, 0);  // every layer prepares, inside the per-realization phases
   EXPECT_LT(p3.prepare, p3.per_realization);
   EXPECT_GT(p3.serial_share(), 0);
-  EXPECT_LT(p3.serial_share(), 1);
-  EXPECT_DOUBLE_EQ(p3.team_bound(1), 1);
-  EXPECT_LT(p3.team_bound(32), 32);
+  EXPECT_LT(p3.serial_share(), 0.05);  // the Cholesky factors and the metrics' scalars
+  // The team route by a counting team of 32 threads: its critical path is at least an even
+  // split's and it grows by the same amount every layer, as do its barriers.
+  EXPECT_GT(p3.team_speedup(), 4);
+  EXPECT_LT(p3.team_speedup(), 32);
+  EXPECT_NEAR(p5.warp.path - p3.warp.path, 2 * (p3.warp.path - p2.warp.path), 1e-9 * p5.warp.path);
+  EXPECT_DOUBLE_EQ(p5.warp.barriers - p3.warp.barriers, 2 * (p3.warp.barriers - p2.warp.barriers));
+  EXPECT_GT(p3.warp.barriers - p2.warp.barriers, 2.0 * core::prepare_stages);
 }
 
 // A training step's count by part (what bounds a team's speed-up on one realization's
@@ -111,12 +116,14 @@ TEST(FlopCount, TrainPartsAddUpAndCountEveryDirectionOnce) {
   for (int p = 0; p < host::train_part_flops::parts; ++p) EXPECT_GT(tp.part[p], 0) << host::train_part_flops::names[p];
   const double eval = counted_direction(cs.dims, cs.dims.rank_bt());
   EXPECT_DOUBLE_EQ(tp.part[int(core::train_part::direction)], 1.0 * m.l_out * m.l_in * m.i_w * eval);
-  // The team route leaves layer_prepare and its adjoint, but for Q and the adjoint's
-  // products over P, on one thread.
-  EXPECT_NEAR(tp.lead_share(),
-              (tp.part[int(core::train_part::prepare)] + tp.part[int(core::train_part::prepare_adjoint)]) / tp.total(),
-              1e-15);
-  EXPECT_GT(tp.barriers, 10.0 * m.l_out);  // every layer's phases end in barriers
+  // The first realization's step by a counting team of 32 threads (the warp route): its
+  // critical path is shorter than the step, longer than an even split, and its sums count
+  // a butterfly each (more arithmetic than one thread's).
+  EXPECT_EQ(tp.warp.lanes, 32);
+  EXPECT_LT(tp.warp.path, tp.total() / 4);
+  EXPECT_GT(tp.warp.path, tp.total() / 32);
+  EXPECT_GT(tp.warp.total, tp.total() / 2);     // one realization of the two the parts average
+  EXPECT_GT(tp.warp.barriers, 10.0 * m.l_out);  // every layer's phases end in barriers
 }
 
 }  // namespace

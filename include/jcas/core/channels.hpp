@@ -26,10 +26,11 @@ struct dense_channels {
       for (index_t r = 0; r < nr; ++r) y[r] += col[r] * xc;
     }
   }
+  /// Entry c of G_j^H y (Nr): what a team divides (core/batched.hpp).
+  JCAS_HD cplx<T> apply_h_entry(index_t j, const cplx<T>* y, index_t c) const { return dotc(nr, gmat(j).col(c), y); }
   /// x (Nt) = G_j^H y (Nr)
   JCAS_HD void apply_h(index_t j, const cplx<T>* y, cplx<T>* x) const {
-    const cview<T> gj = gmat(j);
-    for (index_t c = 0; c < nt; ++c) x[c] = dotc(nr, gj.col(c), y);
+    for (index_t c = 0; c < nt; ++c) x[c] = apply_h_entry(j, y, c);
   }
 };
 

@@ -1,8 +1,8 @@
 // One outer layer of the AO / unfolded method (SPEC.md section 4, paper eqs. 8-18),
 // split into the steps that every algorithm shares:
-//   layer_prepare   steps 1-5: layer_receiver (weights, quadratic-transform auxiliaries,
-//                   receiver update F -> F') then layer_surrogate (the W-subproblem
-//                   g(W) = tr(W^H B_t W) - 2 Re tr(W A_t))
+//   layer_prepare   steps 1-5: layer_scalars (weights, quadratic-transform auxiliaries),
+//                   the receiver update F -> F', then the surrogate (the W-subproblem
+//                   g(W) = tr(W^H B_t W) - 2 Re tr(W A_t)), in stages a team can divide
 //   surrogate_eval  g(W) and its direction D(W) = B_t W - A_t^H (eq. 16 without the 2)
 //   normalized_step step 6, one projected normalised gradient step (eq. 18)
 // B_t is kept factored, B_t = L diag(d) L^H with L = [H | y_jm] (y_jm = G_j^H f'_m),
@@ -172,21 +172,52 @@ template <class T>
 struct layer_ws : layer_aux<T> {
   mview<T> q;  // Nr x Nr: Q, then its Cholesky factor
   surrogate<T> sur;
-  mview<T> gram, core;  // J x J: U^H U and the Woodbury core (rank-one receiver)
-  cplx<T>* y;           // J
-  T* c;                 // J
+  cplx<T>* ac;       // K: column k of A_c^H is h_k ac_k (surrogate_user_scalars)
+  T *th2, *cm, *xm;  // M: ||theta_sm||^2, delta z_sm ||theta_sm||^2, delta z_sm sqrt(1 + xi_sm)
+  cplx<T>* xt;       // K x M: column k of A_t^H gains sum_m y_mm xt_mk (surrogate_*_ah_entry)
+  // The rank-one receiver (Woodbury) and the merged surrogate:
+  mview<T> gram, core;  // J x J: U^H U and the Woodbury core
+  T *c, *un2;           // J: c_j = ||a_j||^2 and ||u_j||^2
+  T* wjm;               // J x M: cm_m |u_j^H f'_m|^2, the terms of the merged weights
+  cplx<T>* upk;         // K x M: column m = (u_m^H P_m e_k)_k
+  mview<T> y;           // J x M: column m = S M^{-1} S U^H u_m
+  cplx<T>* fs;          // M: the scale of f'_m
 
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d) {
     this->carve_aux(a, d);
     q = a.template mat<T>(d.nr, d.nr);
     sur.carve(a, d);
+    ac = a.template take<cplx<T>>(d.k);
+    th2 = a.template take<T>(d.m);
+    cm = a.template take<T>(d.m);
+    xm = a.template take<T>(d.m);
+    xt = a.template take<cplx<T>>(long(d.k) * d.m);
     gram = a.template mat<T>(d.j(), d.j());
     core = a.template mat<T>(d.j(), d.j());
-    y = a.template take<cplx<T>>(d.j());
     c = a.template take<T>(d.j());
+    un2 = a.template take<T>(d.j());
+    wjm = a.template take<T>(long(d.j()) * d.m);
+    upk = a.template take<cplx<T>>(long(d.k) * d.m);
+    y = a.template mat<T>(d.j(), d.m);
+    fs = a.template take<cplx<T>>(d.m);
   }
 };
+
+// layer_prepare (steps 1-5) is written as stages of independent items: every item of a
+// stage reads only what earlier stages wrote and writes its own entries, so that a team
+// or a thread block can divide a stage's items among its threads with a barrier between
+// stages (core/batched.hpp, phase_prepare). layer_prepare runs the same items in order on
+// one thread. The stages of the merged rank-one form | of the full form:
+//   1. layer_scalars, rank1_receiver_coef (j), rank1_receiver_gram (j, i), rank1_receiver_upk
+//      (m, k) | layer_scalars, receiver_q_entry (r, c)
+//   2. rank1_receiver_core | receiver_factor (the J x J or Nr x Nr Cholesky factor: the one
+//      stage a team leaves on one thread)
+//   3. rank1_receiver_weights (m) | receiver_combiner (m)
+//   4. rank1_receiver_entry (r, m), surrogate_user_entry (n, k), surrogate_rank1_column (n, j)
+//      | surrogate_user_entry (n, k), y_jm's entries and surrogate_full_coef (m)
+//   5. surrogate_rank1_pair (j, m) | none
+//   6. surrogate_rank1_ah_entry (n, k), surrogate_rank1_weight (j) | surrogate_full_ah_entry
 
 /// Steps 1-3 of SPEC.md section 4: xi = gamma, the smoothed-min weights (eq. 8) and the
 /// quadratic-transform auxiliaries (eq. 12) at the incoming (W, F).
@@ -201,53 +232,130 @@ JCAS_HD inline void layer_auxiliaries(const problem_dims& d, T mu_c, T mu_s, con
   }
 }
 
-/// Step 4 (eq. 13) for rank-one G_j = u_j v_j^H, without any Nr x Nr matrix: P_j = u_j a_j,
-/// so Q = sigma I + U C U^H with C = diag(||a_j||^2), sigma = Nr sigma_s^2, and
-/// f'_m = s_m Q^{-1} u_m (a_m theta_m^H). Woodbury with S = C^{1/2}:
-/// Q^{-1} u = (u - U S M^{-1} S U^H u) / sigma, M = sigma I + S U^H U S (J x J, PD).
-/// Same result as the Cholesky route of layer_receiver up to rounding.
+/// Step 5's scalars of user k (eqs. 14-15): its weight in B_t, d_k = z_ck |theta_ck|^2,
+/// and ac_k = z_ck sqrt(1 + xi_ck) theta_ck (column k of A_c^H is h_k ac_k).
 template <class T>
-JCAS_HD inline status receiver_update_rank1(const rank1_channels<T>& ch, const problem_dims& d,
-                                            const system_params<T>& sys, const metrics<T>& mt, mview<T> f,
-                                            layer_ws<T>& ws) {
-  const index_t nj = d.j();
+JCAS_HD inline void surrogate_user_scalars(const metrics<T>& mt, layer_ws<T>& ws, index_t k) {
+  ws.sur.d[k] = ws.z_c[k] * norm2(ws.th_c[k]);
+  ws.ac[k] = ws.th_c[k] * (ws.z_c[k] * sqrt(1 + mt.gamma_c[k]));
+}
+
+/// The scalars of combiner m that steps 4 and 5 share: ||theta_sm||^2 (0: no echo, f_m
+/// stays), its weight in B_t, delta z_sm ||theta_sm||^2, and in A_t^H, delta z_sm
+/// sqrt(1 + xi_sm) (eqs. 13-15).
+template <class T>
+JCAS_HD inline void sensing_scalars(const problem_dims& d, const system_params<T>& sys, const metrics<T>& mt,
+                                    layer_ws<T>& ws, index_t m) {
+  ws.th2[m] = nrm2sq(d.k, ws.th_s + long(m) * d.k);
+  ws.cm[m] = sys.delta * ws.z_s[m] * ws.th2[m];
+  ws.xm[m] = sys.delta * ws.z_s[m] * sqrt(1 + mt.gamma_s[m]);
+}
+
+/// Stage 1's scalars, O(K + M): the auxiliaries (steps 1-3), then every user's and every
+/// combiner's scalars.
+template <class T>
+JCAS_HD inline void layer_scalars(const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
+                                  const metrics<T>& mt, layer_ws<T>& ws) {
+  layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
+  for (index_t k = 0; k < d.k; ++k) surrogate_user_scalars<T>(mt, ws, k);
+  for (index_t m = 0; m < d.m; ++m) sensing_scalars<T>(d, sys, mt, ws, m);
+}
+
+// Step 4 (eq. 13) for rank-one G_j = u_j v_j^H, without any Nr x Nr matrix: P_j = u_j a_j,
+// so Q = sigma I + U C U^H with C = diag(||a_j||^2), sigma = Nr sigma_s^2, and
+// f'_m = s_m Q^{-1} u_m (a_m theta_m^H). Woodbury with S = C^{1/2}:
+// Q^{-1} u = (u - U S M^{-1} S U^H u) / sigma, M = sigma I + S U^H U S (J x J, PD).
+// Same result as the Cholesky route of layer_receiver up to rounding.
+
+/// Stage 1, per j: ||u_j||^2 and c_j = ||a_j||^2 = sum_k ||P_j e_k||^2 / ||u_j||^2.
+template <class T>
+JCAS_HD inline void rank1_receiver_coef(const rank1_channels<T>& ch, const problem_dims& d, const metrics<T>& mt,
+                                        layer_ws<T>& ws, index_t j) {
+  T p2 = 0;
+  for (index_t k = 0; k < d.k; ++k) p2 += nrm2sq(d.nr, mt.pcol(j, k, d));
+  ws.un2[j] = nrm2sq(d.nr, ch.u + long(j) * d.nr);
+  ws.c[j] = p2 / ws.un2[j];
+}
+
+/// Stage 1, per (j, i), i <= j: (U^H U)_ji.
+template <class T>
+JCAS_HD inline void rank1_receiver_gram(const rank1_channels<T>& ch, const problem_dims& d, layer_ws<T>& ws, index_t j,
+                                        index_t i) {
+  ws.gram(j, i) = dotc(d.nr, ch.u + long(j) * d.nr, ch.u + long(i) * d.nr);
+}
+
+/// Stage 1, per (m, k): u_m^H P_m e_k.
+template <class T>
+JCAS_HD inline void rank1_receiver_upk(const rank1_channels<T>& ch, const problem_dims& d, const metrics<T>& mt,
+                                       layer_ws<T>& ws, index_t m, index_t k) {
+  ws.upk[long(m) * d.k + k] = dotc(d.nr, ch.u + long(m) * d.nr, mt.pcol(m, k, d));
+}
+
+/// Stage 2: the Woodbury core M = sigma I + S U^H U S (lower triangle) and its Cholesky
+/// factor, in ws.core.
+template <class T>
+JCAS_HD inline status rank1_receiver_core(const problem_dims& d, const system_params<T>& sys, layer_ws<T>& ws) {
   const T sigma = T(d.nr) * sys.sigma_s2;
-  for (index_t j = 0; j < nj; ++j) {  // c_j = ||a_j||^2 = sum_k ||P_j e_k||^2 / ||u_j||^2
-    const cplx<T>* uj = ch.u + long(j) * d.nr;
-    T p2 = 0;
-    for (index_t k = 0; k < d.k; ++k) p2 += nrm2sq(d.nr, mt.pcol(j, k, d));
-    ws.c[j] = p2 / nrm2sq(d.nr, uj);
-    for (index_t i = 0; i <= j; ++i) ws.gram(j, i) = dotc(d.nr, uj, ch.u + long(i) * d.nr);  // (U^H U)_ji
-  }
-  for (index_t j = 0; j < nj; ++j)
+  for (index_t j = 0; j < d.j(); ++j)
     for (index_t i = 0; i <= j; ++i) {
       ws.core(j, i) = ws.gram(j, i) * sqrt(ws.c[j] * ws.c[i]);
       if (i == j) ws.core(j, j) += cplx<T>(sigma);
     }
-  const status st = cholesky(ws.core);
+  return cholesky(ws.core);
+}
+
+/// Stage 3, per combiner m with an echo (after the core): y_m = S M^{-1} S U^H u_m and
+/// f'_m's scale (a_m theta_m^H) sqrt(1 + xi_sm) / (||theta_sm||^2 sigma), with
+/// a_m theta_m^H = u_m^H (P_m theta_m^H) / ||u_m||^2.
+template <class T>
+JCAS_HD inline void rank1_receiver_weights(const problem_dims& d, const system_params<T>& sys, const metrics<T>& mt,
+                                           layer_ws<T>& ws, index_t m) {
+  const T th2 = ws.th2[m];
+  if (!any(th2 > T(0))) return;
+  const cplx<T>* th = ws.th_s + long(m) * d.k;
+  cplx<T> at{};
+  for (index_t k = 0; k < d.k; ++k) at += ws.upk[long(m) * d.k + k] * conj(th[k]);
+  at = at / ws.un2[m];
+  cplx<T>* y = ws.y.col(m);
+  for (index_t j = 0; j < d.j(); ++j) y[j] = (j >= m ? ws.gram(j, m) : conj(ws.gram(m, j))) * sqrt(ws.c[j]);
+  cholesky_solve<T>(ws.core, y);
+  const T s = sqrt(1 + mt.gamma_s[m]) / th2;
+  for (index_t j = 0; j < d.j(); ++j) y[j] *= sqrt(ws.c[j]);
+  ws.fs[m] = at * (s / (T(d.nr) * sys.sigma_s2));
+}
+
+/// Stage 4, per entry r of combiner m: f'_m[r] = (u_m - U y_m)[r] times f'_m's scale fs,
+/// with y_m = ws.y.col(m) and fs = ws.fs[m]; a combiner without an echo (packed lanes: in
+/// the lanes without one) is left unchanged.
+template <class T>
+JCAS_HD inline void rank1_receiver_entry(const rank1_channels<T>& ch, const problem_dims& d, const cplx<T>* y,
+                                         cplx<T> fs, T th2, mview<T> f, index_t r, index_t m) {
+  const auto moves = th2 > T(0);
+  if (!any(moves)) return;
+  cplx<T> x = ch.u[long(m) * d.nr + r];
+  for (index_t j = 0; j < d.j(); ++j) x -= ch.u[long(j) * d.nr + r] * y[j];
+  f(r, m) = where(moves, x * fs, f(r, m));
+}
+
+/// Step 4 for rank-one G by Woodbury (its items of stages 1-4; layer_scalars first), f'
+/// into f.
+template <class T>
+JCAS_HD inline status receiver_update_rank1(const rank1_channels<T>& ch, const problem_dims& d,
+                                            const system_params<T>& sys, const metrics<T>& mt, mview<T> f,
+                                            layer_ws<T>& ws) {
+  for (index_t j = 0; j < d.j(); ++j) {
+    rank1_receiver_coef<T>(ch, d, mt, ws, j);
+    for (index_t i = 0; i <= j; ++i) rank1_receiver_gram<T>(ch, d, ws, j, i);
+  }
+  for (index_t m = 0; m < d.m; ++m)
+    for (index_t k = 0; k < d.k; ++k) rank1_receiver_upk<T>(ch, d, mt, ws, m, k);
+  const status st = rank1_receiver_core<T>(d, sys, ws);
   if (st != status::ok) return st;
+  for (index_t m = 0; m < d.m; ++m) rank1_receiver_weights<T>(d, sys, mt, ws, m);
   for (index_t m = 0; m < d.m; ++m) {
-    const cplx<T>* th = ws.th_s + long(m) * d.k;
-    const T th2 = nrm2sq(d.k, th);
-    const auto moves = th2 > T(0);
-    if (!any(moves)) continue;
-    const cplx<T>* um = ch.u + long(m) * d.nr;
-    // a_m theta_m^H = u_m^H (P_m theta_m^H) / ||u_m||^2.
-    cplx<T> at{};
-    for (index_t k = 0; k < d.k; ++k) at += dotc(d.nr, um, mt.pcol(m, k, d)) * conj(th[k]);
-    at = at / nrm2sq(d.nr, um);
-    for (index_t j = 0; j < nj; ++j)  // y = S U^H u_m
-      ws.y[j] = (j >= m ? ws.gram(j, m) : conj(ws.gram(m, j))) * sqrt(ws.c[j]);
-    cholesky_solve<T>(ws.core, ws.y);
-    const T s = sqrt(1 + mt.gamma_s[m]) / th2;
-    for (index_t j = 0; j < nj; ++j) ws.y[j] *= sqrt(ws.c[j]);
-    const cplx<T> scale = at * (s / sigma);
-    cplx<T>* fm = f.col(m);
-    for (index_t r = 0; r < d.nr; ++r) {
-      cplx<T> x = um[r];
-      for (index_t j = 0; j < nj; ++j) x -= ch.u[long(j) * d.nr + r] * ws.y[j];
-      fm[r] = where(moves, x * scale, fm[r]);  // packed lanes without an echo: unchanged
-    }
+    const cplx<T> fs = ws.fs[m];
+    const T th2 = ws.th2[m];
+    for (index_t r = 0; r < d.nr; ++r) rank1_receiver_entry<T>(ch, d, ws.y.col(m), fs, th2, f, r, m);
   }
   return status::ok;
 }
@@ -270,52 +378,68 @@ JCAS_HD inline cplx<T> receiver_q_entry(const problem_dims& d, const system_para
   return s;
 }
 
-/// Step 4 from receiver_q's Q: its Cholesky factor (kept in ws.q), then f'_m (eq. 13)
-/// into f. A combiner whose theta_sm is zero (no echo at all) is left unchanged.
+/// Stage 2 of the full form: receiver_q's Q replaced by its Cholesky factor (in ws.q).
+template <class T>
+JCAS_HD inline status receiver_factor(layer_ws<T>& ws) {
+  return cholesky(ws.q);
+}
+
+/// Stage 3 of the full form, per combiner m (after layer_scalars and the factor): f'_m
+/// (eq. 13) into f; a combiner whose theta_sm is zero (no echo at all) is left unchanged.
+template <class T>
+JCAS_HD inline void receiver_combiner(const problem_dims& d, const metrics<T>& mt, mview<T> f, const layer_ws<T>& ws,
+                                      index_t m) {
+  const cplx<T>* th = ws.th_s + long(m) * d.k;
+  const T th2 = ws.th2[m];
+  if (!(th2 > T(0))) return;
+  cplx<T>* fm = f.col(m);
+  for (index_t r = 0; r < d.nr; ++r) fm[r] = cplx<T>();
+  for (index_t k = 0; k < d.k; ++k) {
+    const cplx<T>* pk = mt.pcol(m, k, d);
+    const cplx<T> c = conj(th[k]);
+    for (index_t r = 0; r < d.nr; ++r) fm[r] += pk[r] * c;
+  }
+  cholesky_solve<T>(ws.q, fm);
+  const T a = sqrt(1 + mt.gamma_s[m]) / th2;
+  for (index_t r = 0; r < d.nr; ++r) fm[r] *= a;
+}
+
+/// Step 4 from receiver_q's Q (after layer_scalars): its Cholesky factor (kept in ws.q),
+/// then every f'_m into f.
 template <class T>
 JCAS_HD inline status receiver_solve(const problem_dims& d, const metrics<T>& mt, mview<T> f, layer_ws<T>& ws) {
-  const status st = cholesky(ws.q);
+  const status st = receiver_factor(ws);
   if (st != status::ok) return st;
-  for (index_t m = 0; m < d.m; ++m) {
-    const cplx<T>* th = ws.th_s + long(m) * d.k;
-    const T th2 = nrm2sq(d.k, th);
-    if (!(th2 > T(0))) continue;
-    cplx<T>* fm = f.col(m);
-    for (index_t r = 0; r < d.nr; ++r) fm[r] = cplx<T>();
-    for (index_t k = 0; k < d.k; ++k) {
-      const cplx<T>* pk = mt.pcol(m, k, d);
-      const cplx<T> c = conj(th[k]);
-      for (index_t r = 0; r < d.nr; ++r) fm[r] += pk[r] * c;
-    }
-    cholesky_solve<T>(ws.q, fm);
-    const T a = sqrt(1 + mt.gamma_s[m]) / th2;
-    for (index_t r = 0; r < d.nr; ++r) fm[r] *= a;
-  }
+  for (index_t m = 0; m < d.m; ++m) receiver_combiner<T>(d, mt, f, ws, m);
   return status::ok;
 }
 
 /// Steps 1-4 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`:
-/// weights, auxiliaries and the receiver update (eq. 13) written into f (in/out); the
+/// layer_scalars and the receiver update (eq. 13) written into f (in/out); the
 /// Cholesky factor of Q stays in ws.q. For fixed W, f' ∝ Q^{-1} G_m W W^H G_m^H f_m is
 /// one power step of the pencil (A_m, Q), so no SCNR decreases.
 template <class T>
 JCAS_HD inline status layer_receiver(const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
                                      const metrics<T>& mt, mview<T> f, layer_ws<T>& ws) {
-  layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
+  layer_scalars<T>(d, sys, mu_c, mu_s, mt, ws);
   receiver_q<T>(d, sys, mt, ws);
   return receiver_solve<T>(d, mt, f, ws);
 }
 
-/// Step 5, the users' part shared by both layouts: columns 0..K-1 of L (= H), their
-/// weights d_k = z_ck |theta_ck|^2, and A_c^H.
+/// Step 5, the users' part shared by both layouts, per entry (n, k): row n of L's column
+/// k (= h_k) and of A_c^H's column k, with ac_k = ws.ac[k] (surrogate_user_scalars).
 template <class T>
-JCAS_HD inline void surrogate_users(cview<T> h, const problem_dims& d, const metrics<T>& mt, layer_ws<T>& ws) {
-  surrogate<T>& sur = ws.sur;
-  for (index_t k = 0; k < d.k; ++k) {
-    for (index_t n = 0; n < d.nt; ++n) sur.l(n, k) = h(n, k);
-    sur.d[k] = ws.z_c[k] * norm2(ws.th_c[k]);
-    const cplx<T> a = ws.th_c[k] * (ws.z_c[k] * sqrt(1 + mt.gamma_c[k]));  // column k of A_c^H
-    for (index_t n = 0; n < d.nt; ++n) sur.ah(n, k) = h(n, k) * a;
+JCAS_HD inline void surrogate_user_entry(cview<T> h, cplx<T> ac_k, surrogate<T>& sur, index_t n, index_t k) {
+  sur.l(n, k) = h(n, k);
+  sur.ah(n, k) = h(n, k) * ac_k;
+}
+
+/// surrogate_user_entry for every entry.
+template <class T>
+JCAS_HD inline void surrogate_users(cview<T> h, layer_ws<T>& ws) {
+  for (index_t k = 0; k < h.cols; ++k) {
+    const cplx<T> a = ws.ac[k];
+    for (index_t n = 0; n < h.rows; ++n) surrogate_user_entry<T>(h, a, ws.sur, n, k);
   }
 }
 
@@ -326,39 +450,61 @@ JCAS_HD inline void surrogate_fill_lh(surrogate<T>& sur, index_t nt) {
     for (index_t r = 0; r < sur.l.cols; ++r) sur.lh(r, n) = conj(sur.l(n, r));
 }
 
-/// layer_surrogate for rank-one G_j = u_j v_j^H (forward solvers only): y_jm = v_j (u_j^H f'_m)
-/// are all parallel to v_j, so the sensing part of B_t is sum_j c_j v_j v_j^H with
-/// c_j = sum_m d_m |u_j^H f'_m|^2: L = [H | v_j] has K + J columns and every W-step costs
-/// (K + J) / (K + J M) of the full form (8 / 12 in the paper's configuration).
+// Step 5 for rank-one G_j = u_j v_j^H in the merged form (forward solvers only):
+// y_jm = v_j (u_j^H f'_m) are all parallel to v_j, so the sensing part of B_t is
+// sum_j c_j v_j v_j^H with c_j = sum_m d_m |u_j^H f'_m|^2: L = [H | v_j] has K + J
+// columns and every W-step costs (K + J) / (K + J M) of the full form (8 / 12 in the
+// paper's configuration).
+
+/// Stage 4, per (n, j): row n of L's column K + j, v_j.
 template <class T>
-JCAS_HD inline void layer_surrogate_rank1(const rank1_channels<T>& ch, const problem_dims& d,
-                                          const system_params<T>& sys, const metrics<T>& mt, cview<T> f,
+JCAS_HD inline void surrogate_rank1_column(const rank1_channels<T>& ch, const problem_dims& d, layer_ws<T>& ws,
+                                           index_t n, index_t j) {
+  ws.sur.l(n, d.k + j) = ch.v[long(j) * d.nt + n];
+}
+
+/// Stage 5, per (j, m) (after F'): the term cm_m |u_j^H f'_m|^2 of the weight d_{K+j}, and
+/// for j = m A_t^H's coefficients xt_mk = theta_smk (u_m^H f'_m) xm_m (y_mm = v_m u_m^H
+/// f'_m leaves v_m in L).
+template <class T>
+JCAS_HD inline void surrogate_rank1_pair(const rank1_channels<T>& ch, const problem_dims& d, cview<T> f,
+                                         layer_ws<T>& ws, index_t j, index_t m) {
+  const cplx<T> ujf = dotc(d.nr, ch.u + long(j) * d.nr, f.col(m));
+  ws.wjm[long(m) * d.j() + j] = ws.cm[m] * norm2(ujf);
+  if (j == m)
+    for (index_t k = 0; k < d.k; ++k) ws.xt[long(m) * d.k + k] = ws.th_s[long(m) * d.k + k] * ujf * ws.xm[m];
+}
+
+/// Stage 6, per j: d_{K+j} = sum_m cm_m |u_j^H f'_m|^2.
+template <class T>
+JCAS_HD inline void surrogate_rank1_weight(const problem_dims& d, layer_ws<T>& ws, index_t j) {
+  T s = 0;
+  for (index_t m = 0; m < d.m; ++m) s += ws.wjm[long(m) * d.j() + j];
+  ws.sur.d[d.k + j] = s;
+}
+
+/// Stage 6, per (n, k): delta X^H's entry (eq. 14), A_t^H(n, k) += sum_m v_m[n] xt_mk.
+template <class T>
+JCAS_HD inline void surrogate_rank1_ah_entry(const rank1_channels<T>& ch, const problem_dims& d, layer_ws<T>& ws,
+                                             index_t n, index_t k) {
+  cplx<T> s = ws.sur.ah(n, k);
+  for (index_t m = 0; m < d.m; ++m) s += ch.v[long(m) * d.nt + n] * ws.xt[long(m) * d.k + k];
+  ws.sur.ah(n, k) = s;
+}
+
+/// Step 5 in the merged rank-one form (its items of stages 4-6; after layer_scalars and F').
+template <class T>
+JCAS_HD inline void layer_surrogate_rank1(const rank1_channels<T>& ch, const problem_dims& d, cview<T> f,
                                           layer_ws<T>& ws) {
-  surrogate<T>& sur = ws.sur;
-  sur.l.cols = surrogate_cols(d, true);
-  surrogate_users<T>(ch.h, d, mt, ws);
-  for (index_t j = 0; j < d.j(); ++j) {
-    const cplx<T>* vj = ch.v + long(j) * d.nt;
-    for (index_t n = 0; n < d.nt; ++n) sur.l(n, d.k + j) = vj[n];
-    sur.d[d.k + j] = 0;
-  }
-  for (index_t m = 0; m < d.m; ++m) {
-    const cplx<T>* th = ws.th_s + long(m) * d.k;
-    const T cm = sys.delta * ws.z_s[m] * nrm2sq(d.k, th);
-    cplx<T> umm{};  // u_m^H f'_m: y_mm = v_m umm
-    for (index_t j = 0; j < d.j(); ++j) {
-      const cplx<T> ujf = dotc(d.nr, ch.u + long(j) * d.nr, f.col(m));
-      sur.d[d.k + j] += cm * norm2(ujf);
-      if (j == m) umm = ujf;
-    }
-    // delta X^H: column k += delta z_sm sqrt(1 + xi_sm) theta_sm,k y_mm.
-    const T xm = sys.delta * ws.z_s[m] * sqrt(1 + mt.gamma_s[m]);
-    const cplx<T>* vm = ch.v + long(m) * d.nt;
-    for (index_t k = 0; k < d.k; ++k) {
-      const cplx<T> c = th[k] * umm * xm;
-      for (index_t n = 0; n < d.nt; ++n) sur.ah(n, k) += vm[n] * c;
-    }
-  }
+  ws.sur.l.cols = surrogate_cols(d, true);
+  surrogate_users<T>(ch.h, ws);
+  for (index_t j = 0; j < d.j(); ++j)
+    for (index_t n = 0; n < d.nt; ++n) surrogate_rank1_column<T>(ch, d, ws, n, j);
+  for (index_t m = 0; m < d.m; ++m)
+    for (index_t j = 0; j < d.j(); ++j) surrogate_rank1_pair<T>(ch, d, f, ws, j, m);
+  for (index_t j = 0; j < d.j(); ++j) surrogate_rank1_weight<T>(d, ws, j);
+  for (index_t k = 0; k < d.k; ++k)
+    for (index_t n = 0; n < d.nt; ++n) surrogate_rank1_ah_entry<T>(ch, d, ws, n, k);
 }
 
 template <class Ch>
@@ -370,33 +516,43 @@ struct is_rank1<rank1_channels<T>> {
   static constexpr bool value = true;
 };
 
+/// Column K + m J + j of L in the full layout: y_jm = G_j^H f'_m.
+JCAS_HD inline index_t full_column(const problem_dims& d, index_t j, index_t m) { return d.k + m * d.j() + j; }
+
+/// Stage 4 of the full form, per combiner m: A_t^H's coefficients xt_mk = theta_smk xm_m.
+template <class T>
+JCAS_HD inline void surrogate_full_coef(const problem_dims& d, layer_ws<T>& ws, index_t m) {
+  for (index_t k = 0; k < d.k; ++k) ws.xt[long(m) * d.k + k] = ws.th_s[long(m) * d.k + k] * ws.xm[m];
+}
+
+/// Stage 6 of the full form, per (n, k): delta X^H's entry, A_t^H(n, k) += sum_m
+/// y_mm[n] xt_mk.
+template <class T>
+JCAS_HD inline void surrogate_full_ah_entry(const problem_dims& d, layer_ws<T>& ws, index_t n, index_t k) {
+  cplx<T> s = ws.sur.ah(n, k);
+  for (index_t m = 0; m < d.m; ++m) s += ws.sur.l(n, full_column(d, m, m)) * ws.xt[long(m) * d.k + k];
+  ws.sur.ah(n, k) = s;
+}
+
 /// Step 5 of SPEC.md section 4: B_t = L diag(d) L^H and A_t^H (eqs. 14-15), built with
 /// F' (in f) and the step 1-3 quantities that layer_receiver left in ws.
 /// Layout of L: [H | y_jm], y_jm = G_j^H f'_m in column K + m J + j (R = K + J M), the
 /// one the adjoint reads (layer_surrogate_rank1 is the merged form for rank-one G).
 template <class T, class Ch>
-JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
-                                    const metrics<T>& mt, cview<T> f, layer_ws<T>& ws) {
+JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, cview<T> f, layer_ws<T>& ws) {
   surrogate<T>& sur = ws.sur;
   sur.l.cols = surrogate_cols(d, false);
-  surrogate_users<T>(ch.h, d, mt, ws);
+  surrogate_users<T>(ch.h, ws);
   for (index_t m = 0; m < d.m; ++m) {
-    const cplx<T>* th = ws.th_s + long(m) * d.k;
-    const T cm = sys.delta * ws.z_s[m] * nrm2sq(d.k, th);
     for (index_t j = 0; j < d.j(); ++j) {
-      const index_t r = d.k + m * d.j() + j;
-      ch.apply_h(j, f.col(m), sur.l.col(r));  // y_jm = G_j^H f'_m
-      sur.d[r] = cm;
+      const index_t r = full_column(d, j, m);
+      ch.apply_h(j, f.col(m), sur.l.col(r));
+      sur.d[r] = ws.cm[m];
     }
-
-    // delta X^H: column k += delta z_sm sqrt(1 + xi_sm) theta_sm,k y_mm.
-    const T xm = sys.delta * ws.z_s[m] * sqrt(1 + mt.gamma_s[m]);
-    const cplx<T>* ymm = sur.l.col(d.k + m * d.j() + m);
-    for (index_t k = 0; k < d.k; ++k) {
-      const cplx<T> c = th[k] * xm;
-      for (index_t n = 0; n < d.nt; ++n) sur.ah(n, k) += ymm[n] * c;
-    }
+    surrogate_full_coef<T>(d, ws, m);
   }
+  for (index_t k = 0; k < d.k; ++k)
+    for (index_t n = 0; n < d.nt; ++n) surrogate_full_ah_entry<T>(d, ws, n, k);
 }
 
 /// What the caller does with layer_prepare's W-subproblem, which decides its form:
@@ -404,9 +560,15 @@ JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, const s
 ///            receiver and the merged surrogate (K + J columns).
 ///   adjoint  training: the full layout of L (K + J M columns) and the Cholesky factor of
 ///            Q, which team_layer_prepare_adjoint reads; L^H for the forward's W steps.
-///   products the batch phases (core/batched.hpp): the merged form, no L^H (their GEMMs
-///            read L itself).
-enum class surrogate_use { loops, adjoint, products };
+/// (The batch phases run the stages themselves, core/batched.hpp: the merged form for
+/// rank-one G, and no L^H, as their GEMMs read L itself.)
+enum class surrogate_use { loops, adjoint };
+
+/// Whether layer_prepare takes the merged rank-one form (Woodbury receiver, K + J columns).
+template <class T, class Ch>
+JCAS_HD constexpr bool merged_form(surrogate_use use) {
+  return is_rank1<Ch>::value && (use != surrogate_use::adjoint || is_pack<T>::value);
+}
 
 /// Steps 1-5 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`.
 /// Writes F' into f (Nr x M, in/out) and the W-subproblem into ws.sur in the form `use`
@@ -417,22 +579,20 @@ JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const s
                                     surrogate_use use = surrogate_use::loops) {
   static_assert(!is_pack<T>::value || is_rank1<Ch>::value, "SIMD lanes: rank-one channels only");
   status st = status::ok;
-  bool merged = false;
   if constexpr (is_rank1<Ch>::value) {
-    if (use != surrogate_use::adjoint || is_pack<T>::value) {  // Woodbury receiver, merged surrogate
-      merged = true;
-      layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
+    if (merged_form<T, Ch>(use)) {
+      layer_scalars<T>(d, sys, mu_c, mu_s, mt, ws);
       st = receiver_update_rank1<T>(ch, d, sys, mt, f, ws);
-      if (st == status::ok) layer_surrogate_rank1<T>(ch, d, sys, mt, f, ws);
+      if (st == status::ok) layer_surrogate_rank1<T>(ch, d, f, ws);
     }
   }
   if constexpr (!is_pack<T>::value) {  // packed lanes: rank-one channels only
-    if (!merged) {
+    if (!merged_form<T, Ch>(use)) {
       st = layer_receiver<T>(d, sys, mu_c, mu_s, mt, f, ws);
-      if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws);
+      if (st == status::ok) layer_surrogate<T>(ch, d, f, ws);
     }
   }
-  if (st == status::ok && use != surrogate_use::products) surrogate_fill_lh(ws.sur, d.nt);
+  if (st == status::ok) surrogate_fill_lh(ws.sur, d.nt);
   return st;
 }
 

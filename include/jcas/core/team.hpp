@@ -65,7 +65,8 @@ struct team_exec {
   JCAS_NO_EXEC_CHECK
   template <class Fn>
   JCAS_HD void for_each_item(long n, long items, const Fn& fn) const {
-    team_items(team, n * items, [&](long e) { fn(e / items, e % items); });
+    for (long b = 0; b < n; ++b) phase_items(fn, b, team.rank(), items, team.size());
+    team.sync();
   }
   JCAS_NO_EXEC_CHECK
   template <class Fn, class Store>
@@ -83,22 +84,8 @@ struct team_exec {
   template <class T>
   JCAS_HD void gemm(const gemm_batch<T>& g) const {
     const long mn = long(g.m) * g.n;
-    for (long b = 0; b < g.count; ++b) {
-      const cplx<T>*a = g.a + b * g.stride_a, *x = g.b + b * g.stride_b;
-      cplx<T>* c = g.c + b * g.stride_c;
-      for (long e = team.rank(); e < mn; e += team.size()) {
-        const index_t i = index_t(e % g.m), j = index_t(e / g.m);
-        const cplx<T>* xj = x + long(j) * g.ldb;
-        cplx<T> s{};
-        if (g.conj_a) {
-          s = dotc(g.k, a + long(i) * g.lda, xj);
-        } else {
-          for (index_t p = 0; p < g.k; ++p) s += a[i + long(p) * g.lda] * xj[p];
-        }
-        cplx<T>& y = c[i + long(j) * g.ldc];
-        y = g.beta == T(0) ? s : y * g.beta + s;
-      }
-    }
+    for (long b = 0; b < g.count; ++b)
+      for (long e = team.rank(); e < mn; e += team.size()) gemm_entry(g, b, e);
     team.sync();
   }
 };

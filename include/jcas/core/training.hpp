@@ -135,8 +135,9 @@ struct training_ws {
 /// (host/flop_count.cpp counts the arithmetic of each); no_marks ignores them.
 enum class train_part {
   metrics,             // evaluate_metrics (SPEC.md 2)
-  prepare,             // layer_prepare, the adjoint's form: steps 1-5 but Q
-  receiver_q,          // Q = sum_j P_j P_j^H + Nr sigma_s^2 I (eq. 13), and the auxiliaries
+  prepare,             // layer_prepare, the adjoint's form: Q's factor and F' (step 4)
+  receiver_q,          // Q = sum_j P_j P_j^H + Nr sigma_s^2 I (eq. 13), and the layer's scalars
+  surrogate,           // step 5's L, d, A_t^H (eqs. 14-15) and L^H
   direction,           // D(W) and g(W) (eq. 16)
   step,                // the projected normalised step (eq. 18)
   metrics_adjoint,     // objective_adjoint and metrics_adjoint
@@ -145,23 +146,19 @@ enum class train_part {
   prepare_adjoint,     // team_layer_prepare_adjoint but receiver_q_adjoint
   receiver_q_adjoint,  // step 4's adjoint through P (receiver_adjoint_pair)
 };
-constexpr int train_parts = 10;
-/// Whether a team divides the part among its ranks (the team pieces below; the metrics'
-/// few scalars stay on rank 0); the others run on rank 0 while the rest wait.
-JCAS_HD constexpr bool team_divides(train_part p) {
-  return p != train_part::prepare && p != train_part::prepare_adjoint;
-}
+constexpr int train_parts = 11;
 struct no_marks {
   JCAS_HD void operator()(train_part) const {}
 };
 
 // Team pieces. A team (core/team.hpp: rank(), size(), sync(), sum()) runs one
 // realization's training step, every rank calling unfolded_loss_grad with the same
-// arguments. The metrics' products (SPEC.md 2), Q of the receiver (eq. 13), D(W)
-// (eq. 16), the normalised step (eq. 18), their adjoints and the copies are divided over
-// the ranks (93 % of a step's arithmetic at the paper's size, jcas_bench --train-parts);
-// the rest of layer_prepare (Q's Cholesky factor and solves, the surrogate) and of its
-// adjoint, and the metrics' few scalars, run on rank 0 while the others wait. Each piece
+// arguments. The metrics' products (SPEC.md 2), Q of the receiver (eq. 13), the
+// surrogate (eqs. 14-15), D(W) (eq. 16), the normalised step (eq. 18), their adjoints but
+// the surrogate's, and the copies are divided over the ranks (jcas_bench --train-parts
+// says how much of a step's arithmetic that is); the rest of layer_prepare (Q's Cholesky
+// factor and solves) and of its adjoint, and the metrics' few scalars, run on rank 0
+// while the others wait. Each piece
 // ends with a barrier, so the next sees all it wrote. The team of one (serial_team) runs
 // the plain per-realization functions; the divided forms compute the same sums in the
 // same order except the team sums: ||D||_F (kept on the tape for the backward) and
@@ -315,9 +312,10 @@ JCAS_HD inline void team_metrics_adjoint(const Team& team, const Ch& ch, cview<T
 }
 
 /// layer_prepare in the training's form (surrogate_use::adjoint: the Cholesky receiver
-/// and the full layout of L, with L^H) by the team: Q's entries (eq. 13) divided, the
-/// weights and auxiliaries (steps 1-3) beside them on one rank; the Cholesky factor, the
-/// solves for F' and the surrogate (steps 4-5) on rank 0; L^H's entries divided.
+/// and the full layout of L, with L^H) by the team, in core/layer.hpp's stages: Q's
+/// entries (eq. 13) divided, the layer's scalars (steps 1-3 and those of step 5) beside
+/// them on one rank; Q's Cholesky factor on rank 0; the solves for F' (step 4) a combiner
+/// per rank; the surrogate's columns and entries (step 5) and L^H's entries divided.
 /// Returns rank 0's status on every rank.
 JCAS_NO_EXEC_CHECK
 template <class T, class Ch, class Team, class Mark>
@@ -325,14 +323,14 @@ JCAS_HD inline status team_layer_prepare(const Team& team, const Ch& ch, const p
                                          const system_params<T>& sys, T mu_c, T mu_s, const metrics<T>& mt, mview<T> f,
                                          layer_ws<T>& ws, const Mark& mark) {
   if constexpr (is_serial_team<Team>) {
-    layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
+    layer_scalars<T>(d, sys, mu_c, mu_s, mt, ws);
     mark(train_part::receiver_q);
     receiver_q<T>(d, sys, mt, ws);
   } else {
     const long qn = long(d.nr) * d.nr;
     team_items(team, qn + 1, [&](long e) {
       if (e == qn) {
-        layer_auxiliaries<T>(d, mu_c, mu_s, mt, ws);
+        layer_scalars<T>(d, sys, mu_c, mu_s, mt, ws);
       } else {
         const index_t r = index_t(e % d.nr), c = index_t(e / d.nr);
         if (r >= c) ws.q(r, c) = receiver_q_entry<T>(d, sys, mt, r, c);
@@ -342,18 +340,37 @@ JCAS_HD inline status team_layer_prepare(const Team& team, const Ch& ch, const p
   mark(train_part::prepare);
   status st = status::ok;
   on_lead(team, [&] {
-    st = receiver_solve<T>(d, mt, f, ws);
-    if (st == status::ok) layer_surrogate<T>(ch, d, sys, mt, f, ws);
+    st = receiver_factor<T>(ws);
+    ws.sur.l.cols = surrogate_cols(d, false);
   });
   st = team_status(team, st);
   if (st != status::ok) return st;
+  team_items(team, d.m, [&](long m) { receiver_combiner<T>(d, mt, f, ws, index_t(m)); });
+  mark(train_part::surrogate);
+  surrogate<T>& sur = ws.sur;
   if constexpr (is_serial_team<Team>) {
-    surrogate_fill_lh(ws.sur, d.nt);
+    layer_surrogate<T>(ch, d, f, ws);
+    surrogate_fill_lh(sur, d.nt);
   } else {
-    surrogate<T>& sur = ws.sur;
-    team_items(team, long(sur.l.cols) * d.nt, [&](long e) {
-      const index_t r = index_t(e % sur.l.cols), n = index_t(e / sur.l.cols);
-      sur.lh(r, n) = conj(sur.l(n, r));
+    const long nk = long(d.nt) * d.k;
+    team_items(team, nk + long(d.j()) * d.m, [&](long e) {
+      if (e < nk) {
+        const index_t k = index_t(e / d.nt);
+        surrogate_user_entry<T>(ch.h, ws.ac[k], sur, index_t(e % d.nt), k);
+      } else {  // y_jm = G_j^H f'_m, a column per rank
+        const index_t j = index_t((e - nk) % d.j()), m = index_t((e - nk) / d.j()), r = full_column(d, j, m);
+        ch.apply_h(j, f.col(m), sur.l.col(r));
+        sur.d[r] = ws.cm[m];
+        if (j == m) surrogate_full_coef<T>(d, ws, m);
+      }
+    });
+    team_items(team, nk + long(sur.l.cols) * d.nt, [&](long e) {
+      if (e < nk) {
+        surrogate_full_ah_entry<T>(d, ws, index_t(e % d.nt), index_t(e / d.nt));
+      } else {
+        const index_t r = index_t((e - nk) % sur.l.cols), n = index_t((e - nk) / sur.l.cols);
+        sur.lh(r, n) = conj(sur.l(n, r));
+      }
     });
   }
   return status::ok;
