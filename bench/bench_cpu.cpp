@@ -96,11 +96,11 @@ int bench_train_parts() {
     const host::train_part_flops tp = host::counted_train_parts(cs, m, system_params<double>{}, 2, lanes);
     const double total = tp.total();
     if (first) {
-      std::printf("%-18s %10s %8s\n", "part", "MFLOP", "share");
+      std::printf("%-18s %10s %8s %16s\n", "part", "MFLOP", "share", "warp path MFLOP");
       for (int p = 0; p < host::train_part_flops::parts; ++p)
-        std::printf("%-18s %10.2f %7.1f%%\n", host::train_part_flops::names[p], tp.part[p] / 1e6,
-                    100 * tp.part[p] / total);
-      std::printf("%-18s %10.2f\n", "total", total / 1e6);
+        std::printf("%-18s %10.2f %7.1f%% %16.3f\n", host::train_part_flops::names[p], tp.part[p] / 1e6,
+                    100 * tp.part[p] / total, tp.warp.by_mark[size_t(p)] / 1e6);
+      std::printf("%-18s %10.2f %8s %16.3f\n", "total", total / 1e6, "", tp.warp.path / 1e6);
       std::printf("%-24s %14s %12s %10s %14s %20s\n", "threads per realization", "path MFLOP", "vs one", "barriers",
                   "step floor ms", steps_col.c_str());
       std::printf("%-24d %14.2f %12.1f %10s %14.2f %20.2f\n", 1, total / 1e6, 1.0, "-", 1e3 * total / thread_flops,

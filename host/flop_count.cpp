@@ -101,7 +101,9 @@ struct count_team_state {
   std::vector<long long> at, last;  // each thread's count at its last arrival, and at the phase's start
   std::vector<double> val;          // a team sum's terms
   double path = 0;
-  long long syncs = 0;  // the barriers the team's code meets (a sum counts one)
+  long long syncs = 0;     // the barriers the team's code meets (a sum counts one)
+  int mark = -1;           // the part rank 0 last entered (counting_team::enter)
+  std::vector<double> by;  // path by the part entered when each phase ended
   std::barrier<on_phase> bar;
   void close_phase() {
     long long busiest = 0;
@@ -110,6 +112,10 @@ struct count_team_state {
       last[t] = at[t];
     }
     path += double(busiest);
+    if (mark >= 0) {
+      if (by.size() <= size_t(mark)) by.resize(size_t(mark) + 1, 0.0);
+      by[size_t(mark)] += double(busiest);
+    }
   }
 };
 
@@ -124,6 +130,11 @@ struct counting_team {
   void sync() const {
     if (r == 0) ++s->syncs;
     arrive();
+  }
+  /// Attributes the phases that end from now on to `part` (every rank calls it at the same
+  /// point; rank 0's call counts).
+  void enter(int part) const {
+    if (r == 0) s->mark = part;
   }
   template <class T>
   T sum(T x) const {
@@ -160,6 +171,7 @@ team_path run_counting_team(int lanes, const Fn& fn) {
   p.lanes = lanes;
   p.path = s.path;
   p.barriers = double(s.syncs);
+  p.by_mark = s.by;
   for (const long long a : s.at) p.total += double(a);
   return p;
 }
@@ -230,11 +242,12 @@ train_part_flops counted_train_parts(const channel_set& cs, const unfolded_model
   count_train(cs, m, s, 1, [&](const auto& step) {
     status st = status::ok;
     r.warp = run_counting_team(lanes, [&](const counting_team& t) {
-      const status ts = step(core::no_marks{}, t);
+      const status ts = step([&](core::train_part p) { t.enter(int(p)); }, t);
       if (t.rank() == 0) st = ts;
     });
     return st;
   });
+  r.warp.by_mark.resize(size_t(core::train_parts), 0.0);
   return r;
 }
 

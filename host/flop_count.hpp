@@ -4,6 +4,7 @@
 // device's FLOP floor.
 #pragma once
 #include <cmath>
+#include <vector>
 
 #include "jcas/api.hpp"
 
@@ -66,6 +67,7 @@ double counted_train_flops(const channel_set& cs, const unfolded_model& model, c
 struct team_path {
   int lanes = 0;
   double path = 0, total = 0, barriers = 0;
+  std::vector<double> by_mark;  // path by the part a phase ended in (train_part_flops: core::train_part)
 };
 
 /// Counted FLOP per realization of one training step (as counted_train_flops) by the part
