@@ -79,7 +79,7 @@ struct prepared {
     w = wc;
     L.rc.visit([&](const auto& ch) {
       core::evaluate_metrics<double>(ch, w.view(), f.view(), L.d, L.sys, ws.ws.mt);
-      core::layer_prepare<double>(ch, L.d, L.sys, mc, ms, ws.ws.mt, f.view(), ws.ws.lw, core::surrogate_use::adjoint);
+      core::layer_prepare<double>(ch, L.d, L.sys, mc, ms, ws.ws.mt, f.view(), ws.ws.lw);  // the training's form
     });
     return f.eigen();
   }
@@ -147,8 +147,10 @@ TEST_P(AdjointShapes, LayerPrepareAndSurrogateDirection) {
   const ref::problem p = ref::random_problem(rng, 6, 5, 3, 2, 1, GetParam());
   prepared pr(p, rng);
   const problem_dims d = pr.L.d;
-  const int R = d.rank_bt();
   const Mat w0 = pr.w.eigen(), f0 = pr.f.eigen();
+  pr.run(w0, f0, 6, 9);
+  const int R = pr.ws.ws.lw.sur.l.cols;  // the merged form's K + J for rank-one G, else K + J M
+  ASSERT_EQ(R, core::surrogate_cols(d, GetParam()));
   const Mat wd = ref::project(randm(rng, d.nt, d.k), p.pt);  // the point D is evaluated at
   const Mat lbar = randm(rng, d.nt, R), ahbar = randm(rng, d.nt, d.k), fnbar = randm(rng, d.nr, d.m),
             dirbar = randm(rng, d.nt, d.k);

@@ -189,7 +189,7 @@ TEST(Batched, StagedPrepareMatchesLayerPrepare) {
     for (int s = 1; s <= core::prepare_stages; ++s) {
       const core::phase_prepare<double> prep{c, 0, s};
       for (long b = cs.count - 1; b >= 0; --b) {
-        if (s == prep.lead_stage) {
+        if (s == core::prepare_lead_stage) {
           prep(b);
           continue;
         }
@@ -209,12 +209,16 @@ TEST(Batched, StagedPrepareMatchesLayerPrepare) {
       const core::surrogate<double>&sg = got.lw.sur, &sr = ref.ws.lw.sur;
       ASSERT_EQ(sg.l.cols, sr.l.cols);
       ASSERT_EQ(sg.l.cols, core::surrogate_cols(d, rank1));
-      const auto close = [](cplx<double> a, cplx<double> r) {
-        return std::abs(zd(a.re - r.re, a.im - r.im)) <= 1e-14 * std::abs(zd(r.re, r.im)) + 1e-300;
+      // To rounding: the same sums, but the compiler contracts the inlined copies differently,
+      // and the clutter's merged weights (u_j^H f'_m, which the receiver nulls) lose digits
+      // to cancellation.
+      const double tol = 1e-12;
+      const auto close = [&](cplx<double> a, cplx<double> r) {
+        return std::abs(zd(a.re - r.re, a.im - r.im)) <= tol * std::abs(zd(r.re, r.im)) + 1e-300;
       };
       for (long e = 0; e < long(d.nr) * d.m; ++e) EXPECT_TRUE(close(c.f(b).data[e], f.data[e])) << "F' " << e;
       for (index_t r = 0; r < sr.l.cols; ++r) {
-        EXPECT_NEAR(sg.d[r], sr.d[r], 1e-14 * std::abs(sr.d[r])) << "d " << r;
+        EXPECT_NEAR(sg.d[r], sr.d[r], tol * std::abs(sr.d[r])) << "d " << r;
         for (index_t n = 0; n < d.nt; ++n) {
           EXPECT_TRUE(close(sg.l(n, r), sr.l(n, r))) << "L " << n << ", " << r;
           EXPECT_TRUE(std::isnan(sg.lh(r, n).re)) << "the stages filled L^H at " << r << ", " << n;

@@ -98,7 +98,7 @@ TEST(Layer, RankOneShortcutsEqualTheGeneralRoute) {
   const Mat f0 = Mat::Random(p.nr(), p.m);
   cmat w(ref::project(p.h, p.pt)), f1(f0), f2(f0);
   workspace<core::solver_ws<double>> merged(L.d), full(L.d);
-  prepare_both(L, w, {&merged, &full}, {&f1, &f2}, {core::surrogate_use::loops, core::surrogate_use::adjoint});
+  prepare_both(L, w, {&merged, &full}, {&f1, &f2}, {core::surrogate_use::loops, core::surrogate_use::full});
   EXPECT_LT(rel(f1.eigen(), f2.eigen()), 1e-12);  // Woodbury receiver = Cholesky of Q
   EXPECT_EQ(merged.ws.lw.sur.l.cols, L.d.k + L.d.j());
   EXPECT_EQ(full.ws.lw.sur.l.cols, L.d.rank_bt());

@@ -105,8 +105,8 @@ TEST(FlopCount, BatchPhasesCountEveryLayerTheSameAndTheGemmsExactly) {
 
 // A training step's count by part (what bounds a team's speed-up on one realization's
 // step): the parts add up to the whole step's count, each part does some work, and the
-// forward D(W) part is exactly L_out l_in i_w evaluations on the full layout of L
-// (R = K + J M, the form the adjoint reads): the backward reads them off the tape.
+// forward D(W) part is exactly L_out l_in i_w evaluations on the merged layout of L
+// (rank-one G: R = K + J, as the solvers): the backward reads them off the tape.
 TEST(FlopCount, TrainPartsAddUpAndCountEveryDirectionOnce) {
   const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 2);
   unfolded_model m;
@@ -114,7 +114,7 @@ TEST(FlopCount, TrainPartsAddUpAndCountEveryDirectionOnce) {
   const host::train_part_flops tp = host::counted_train_parts(cs, m, system_params<double>{}, 2);
   EXPECT_NEAR(tp.total(), host::counted_train_flops(cs, m, system_params<double>{}, 2), 1e-12 * tp.total());
   for (int p = 0; p < host::train_part_flops::parts; ++p) EXPECT_GT(tp.part[p], 0) << host::train_part_flops::names[p];
-  const double eval = counted_direction(cs.dims, cs.dims.rank_bt());
+  const double eval = counted_direction(cs.dims, cs.dims.k + cs.dims.j());
   EXPECT_DOUBLE_EQ(tp.part[int(core::train_part::direction)], 1.0 * m.l_out * m.l_in * m.i_w * eval);
   // The first realization's step by a counting team of 32 threads (the warp route): its
   // critical path is shorter than the step, longer than an even split, and its sums count

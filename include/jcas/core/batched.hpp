@@ -202,141 +202,35 @@ JCAS_HD inline void chunk_metrics(const chunk<T>& c, long b, solver_ws<T>& ws) {
 }
 
 /// Steps 1-5 of layer l, F' and the W-subproblem (L, d, A_t^H), by core/layer.hpp's
-/// stages: the merged rank-one form (Woodbury receiver, K + J columns) or the full form
-/// (dense G). Stage 2 (a Cholesky factor) is a per-realization phase, operator()(b); the
-/// others are item phases, operator()(b, i) for i < items() (none: the stage is skipped).
+/// stages (prepare_item): the merged rank-one form (Woodbury receiver, K + J columns) or
+/// the full form (dense G). Stage prepare_lead_stage (a Cholesky factor) is a
+/// per-realization phase, operator()(b); the others are item phases, operator()(b, i) for
+/// i < items() (none: the stage is skipped).
 template <class T>
 struct phase_prepare {
   chunk<T> c;
   index_t l;
   int stage;  // 1 .. prepare_stages
-  static constexpr int lead_stage = 2;
 
-  JCAS_HD long items() const {
-    const problem_dims& d = c.d;
-    const long nk = long(d.nt) * d.k, nj = d.j();
-    switch (stage) {
-      case 1:
-        return 1 + (c.rank1 ? nj + nj * (nj + 1) / 2 + long(d.m) * d.k : long(d.nr) * (d.nr + 1) / 2);
-      case 3:
-        return d.m;
-      case 4:
-        return c.rank1 ? long(d.nr) * d.m + nk + long(d.nt) * nj : nk + long(d.nt) * nj * d.m;
-      case 5:
-        return c.rank1 ? nj * d.m : 0;
-      case 6:
-        return nk + (c.rank1 ? nj : 0);
-      default:
-        return 1;
-    }
-  }
+  JCAS_HD long items() const { return prepare_items(c.d, c.rank1, stage); }
   /// Realization b's items, its workspace carved once for all of them (phase_items).
   struct view {
     const phase_prepare& p;
     long b;
     solver_ws<T> ws;
     JCAS_HD void operator()(long i) {
-      if (p.c.failed(b)) return;
-      const status s = p.c.visit(b, [&](const auto& ch) {
-        if constexpr (is_rank1<std::decay_t<decltype(ch)>>::value)
-          return p.merged(ch, ws, b, i);
-        else
-          return p.full(ch, ws, b, i);
+      const chunk<T>& c = p.c;
+      if (c.failed(b)) return;
+      const status s = c.visit(b, [&](const auto& ch) {
+        return prepare_item<T>(ch, c.d, c.sys, c.p.mu_c_at(p.l), c.p.mu_s_at(p.l), ws.mt, c.f(b), ws.lw, p.stage, i);
       });
-      if (s != status::ok) p.c.st[b] = int(s);
+      if (s != status::ok) c.st[b] = int(s);
     }
   };
   JCAS_HD view at(long b) const { return {*this, b, c.ws(b)}; }
   JCAS_HD void operator()(long b, long i) const { at(b)(i); }
   JCAS_HD void operator()(long b) const { at(b)(0); }
-
- private:
-  JCAS_HD status merged(const rank1_channels<T>& ch, solver_ws<T>& ws, long b, long i) const {
-    const problem_dims& d = c.d;
-    layer_ws<T>& lw = ws.lw;
-    const mview<T> f = c.f(b);
-    const long nj = d.j();
-    switch (stage) {
-      case 1: {
-        if (i == 0) return layer_scalars<T>(d, c.sys, c.p.mu_c_at(l), c.p.mu_s_at(l), ws.mt, lw), status::ok;
-        long e = i - 1;
-        if (e < nj) return rank1_receiver_coef<T>(ch, d, ws.mt, lw, index_t(e)), status::ok;
-        e -= nj;
-        if (e < nj * (nj + 1) / 2) {  // (j, i <= j), row by row
-          index_t j = 0;
-          while (e > j) e -= ++j;
-          return rank1_receiver_gram<T>(ch, d, lw, j, index_t(e)), status::ok;
-        }
-        e -= nj * (nj + 1) / 2;
-        return rank1_receiver_upk<T>(ch, d, ws.mt, lw, index_t(e / d.k), index_t(e % d.k)), status::ok;
-      }
-      case 2:
-        return rank1_receiver_core<T>(d, c.sys, lw);
-      case 3:
-        return rank1_receiver_weights<T>(d, c.sys, ws.mt, lw, index_t(i)), status::ok;
-      case 4: {
-        const long rm = long(d.nr) * d.m, nk = long(d.nt) * d.k;
-        if (i < rm) {
-          const index_t m = index_t(i / d.nr);
-          rank1_receiver_entry<T>(ch, d, lw.y.col(m), lw.fs[m], lw.th2[m], f, index_t(i % d.nr), m);
-        } else if (i < rm + nk) {
-          const index_t k = index_t((i - rm) / d.nt);
-          surrogate_user_entry<T>(ch.h, lw.ac[k], lw.sur, index_t((i - rm) % d.nt), k);
-        } else {
-          surrogate_rank1_column<T>(ch, d, lw, index_t((i - rm - nk) % d.nt), index_t((i - rm - nk) / d.nt));
-        }
-        return status::ok;
-      }
-      case 5:
-        return surrogate_rank1_pair<T>(ch, d, f, lw, index_t(i % nj), index_t(i / nj)), status::ok;
-      default: {
-        const long nk = long(d.nt) * d.k;
-        if (i < nk)
-          surrogate_rank1_ah_entry<T>(ch, d, lw, index_t(i % d.nt), index_t(i / d.nt));
-        else
-          surrogate_rank1_weight<T>(d, lw, index_t(i - nk));
-        return status::ok;
-      }
-    }
-  }
-  JCAS_HD status full(const dense_channels<T>& ch, solver_ws<T>& ws, long b, long i) const {
-    const problem_dims& d = c.d;
-    layer_ws<T>& lw = ws.lw;
-    const mview<T> f = c.f(b);
-    switch (stage) {
-      case 1: {
-        if (i == 0) return layer_scalars<T>(d, c.sys, c.p.mu_c_at(l), c.p.mu_s_at(l), ws.mt, lw), status::ok;
-        index_t col = 0;  // entry i - 1 of Q's lower triangle, column by column
-        long e = i - 1;
-        while (e >= d.nr - col) e -= d.nr - col++;
-        lw.q(index_t(col + e), col) = receiver_q_entry<T>(d, c.sys, ws.mt, index_t(col + e), col);
-        return status::ok;
-      }
-      case 2:
-        return receiver_factor<T>(lw);
-      case 3:
-        return receiver_combiner<T>(d, ws.mt, f, lw, index_t(i)), status::ok;
-      case 4: {
-        const long nk = long(d.nt) * d.k;
-        if (i < nk) {
-          const index_t k = index_t(i / d.nt);
-          surrogate_user_entry<T>(ch.h, lw.ac[k], lw.sur, index_t(i % d.nt), k);
-        } else {  // entry n of y_jm = G_j^H f'_m, (n, j, m) with n fastest
-          const long e = i - nk, jm = e / d.nt;
-          const index_t n = index_t(e % d.nt), j = index_t(jm % d.j()), m = index_t(jm / d.j());
-          const index_t r = full_column(d, j, m);
-          lw.sur.l(n, r) = ch.apply_h_entry(j, f.col(m), n);
-          if (n == 0) lw.sur.d[r] = lw.cm[m];
-          if (n == 0 && j == m) surrogate_full_coef<T>(d, lw, m);
-        }
-        return status::ok;
-      }
-      default:
-        return surrogate_full_ah_entry<T>(d, lw, index_t(i % d.nt), index_t(i / d.nt)), status::ok;
-    }
-  }
 };
-constexpr int prepare_stages = 6;
 
 /// Whether a phase functor is one of layer_prepare's (host/flop_count.cpp attributes
 /// their arithmetic).
@@ -548,7 +442,7 @@ JCAS_HD void unfolded_batched(Exec& ex, const chunk<T>& c) {
   for (index_t l = 0; l < c.p.l_out; ++l) {
     for (int s = 1; s <= prepare_stages; ++s) {
       const phase_prepare<T> prep{c, l, s};
-      if (s == phase_prepare<T>::lead_stage)
+      if (s == prepare_lead_stage)
         ex.for_each(c.count, prep);
       else if (prep.items() > 0)
         ex.for_each_item(c.count, prep.items(), prep);

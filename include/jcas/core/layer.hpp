@@ -180,7 +180,7 @@ struct layer_ws : layer_aux<T> {
   T *c, *un2;           // J: c_j = ||a_j||^2 and ||u_j||^2
   T* wjm;               // J x M: cm_m |u_j^H f'_m|^2, the terms of the merged weights
   cplx<T>* upk;         // K x M: column m = (u_m^H P_m e_k)_k
-  mview<T> y;           // J x M: column m = S M^{-1} S U^H u_m
+  mview<T> z, y;        // J x M: column m = M^{-1} S U^H u_m, and S times it
   cplx<T>* fs;          // M: the scale of f'_m
 
   template <class A>
@@ -199,6 +199,7 @@ struct layer_ws : layer_aux<T> {
     un2 = a.template take<T>(d.j());
     wjm = a.template take<T>(long(d.j()) * d.m);
     upk = a.template take<cplx<T>>(long(d.k) * d.m);
+    z = a.template mat<T>(d.j(), d.m);
     y = a.template mat<T>(d.j(), d.m);
     fs = a.template take<cplx<T>>(d.m);
   }
@@ -304,8 +305,8 @@ JCAS_HD inline status rank1_receiver_core(const problem_dims& d, const system_pa
   return cholesky(ws.core);
 }
 
-/// Stage 3, per combiner m with an echo (after the core): y_m = S M^{-1} S U^H u_m and
-/// f'_m's scale (a_m theta_m^H) sqrt(1 + xi_sm) / (||theta_sm||^2 sigma), with
+/// Stage 3, per combiner m with an echo (after the core): z_m = M^{-1} S U^H u_m, y_m =
+/// S z_m and f'_m's scale (a_m theta_m^H) sqrt(1 + xi_sm) / (||theta_sm||^2 sigma), with
 /// a_m theta_m^H = u_m^H (P_m theta_m^H) / ||u_m||^2.
 template <class T>
 JCAS_HD inline void rank1_receiver_weights(const problem_dims& d, const system_params<T>& sys, const metrics<T>& mt,
@@ -316,11 +317,11 @@ JCAS_HD inline void rank1_receiver_weights(const problem_dims& d, const system_p
   cplx<T> at{};
   for (index_t k = 0; k < d.k; ++k) at += ws.upk[long(m) * d.k + k] * conj(th[k]);
   at = at / ws.un2[m];
-  cplx<T>* y = ws.y.col(m);
-  for (index_t j = 0; j < d.j(); ++j) y[j] = (j >= m ? ws.gram(j, m) : conj(ws.gram(m, j))) * sqrt(ws.c[j]);
-  cholesky_solve<T>(ws.core, y);
+  cplx<T>*z = ws.z.col(m), *y = ws.y.col(m);
+  for (index_t j = 0; j < d.j(); ++j) z[j] = (j >= m ? ws.gram(j, m) : conj(ws.gram(m, j))) * sqrt(ws.c[j]);
+  cholesky_solve<T>(ws.core, z);
   const T s = sqrt(1 + mt.gamma_s[m]) / th2;
-  for (index_t j = 0; j < d.j(); ++j) y[j] *= sqrt(ws.c[j]);
+  for (index_t j = 0; j < d.j(); ++j) y[j] = z[j] * sqrt(ws.c[j]);
   ws.fs[m] = at * (s / (T(d.nr) * sys.sigma_s2));
 }
 
@@ -555,19 +556,19 @@ JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, cview<T
     for (index_t n = 0; n < d.nt; ++n) surrogate_full_ah_entry<T>(d, ws, n, k);
 }
 
-/// What the caller does with layer_prepare's W-subproblem, which decides its form:
-///   loops    surrogate_eval's axpy loops: L and L^H; for rank-one G the Woodbury
-///            receiver and the merged surrogate (K + J columns).
-///   adjoint  training: the full layout of L (K + J M columns) and the Cholesky factor of
-///            Q, which team_layer_prepare_adjoint reads; L^H for the forward's W steps.
-/// (The batch phases run the stages themselves, core/batched.hpp: the merged form for
-/// rank-one G, and no L^H, as their GEMMs read L itself.)
-enum class surrogate_use { loops, adjoint };
+/// The form of layer_prepare's receiver and W-subproblem:
+///   loops  for rank-one G the Woodbury receiver and the merged surrogate (K + J columns),
+///          for dense G the full form: what every solver and the training use;
+///   full   the full form for any G (the Cholesky of Q, K + J M columns): the general
+///          route, which the tests compare the merged one with.
+/// Both fill L^H beside L for surrogate_eval's axpy loops. (The batch phases run the
+/// stages themselves, core/batched.hpp, and skip L^H: their GEMMs read L itself.)
+enum class surrogate_use { loops, full };
 
 /// Whether layer_prepare takes the merged rank-one form (Woodbury receiver, K + J columns).
 template <class T, class Ch>
 JCAS_HD constexpr bool merged_form(surrogate_use use) {
-  return is_rank1<Ch>::value && (use != surrogate_use::adjoint || is_pack<T>::value);
+  return is_rank1<Ch>::value && (use != surrogate_use::full || is_pack<T>::value);
 }
 
 /// Steps 1-5 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`.
@@ -594,6 +595,112 @@ JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const s
   }
   if (st == status::ok) surrogate_fill_lh(ws.sur, d.nt);
   return st;
+}
+
+/// The stages of layer_prepare (above): how many, and the one a team leaves on one thread.
+constexpr int prepare_stages = 6;
+constexpr int prepare_lead_stage = 2;
+
+/// Items of stage s (1 .. prepare_stages) of the merged rank-one form (rank1) or of the
+/// full form; 0: the stage is empty.
+JCAS_HD inline long prepare_items(const problem_dims& d, bool rank1, int s) {
+  const long nk = long(d.nt) * d.k, nj = d.j();
+  switch (s) {
+    case 1:
+      return 1 + (rank1 ? nj + nj * (nj + 1) / 2 + long(d.m) * d.k : long(d.nr) * (d.nr + 1) / 2);
+    case 2:
+      return 1;
+    case 3:
+      return d.m;
+    case 4:
+      return rank1 ? long(d.nr) * d.m + nk + long(d.nt) * nj : nk + long(d.nt) * nj * d.m;
+    case 5:
+      return rank1 ? nj * d.m : 0;
+    default:
+      return nk + (rank1 ? nj : 0);
+  }
+}
+
+/// Item i of stage s of layer_prepare at the incoming (W, F) (metrics mt, F in f, F'
+/// written there): the merged form for rank-one G, the full form for dense G; L^H is
+/// left alone, and ws.sur.l.cols must already be surrogate_cols(d, rank one). Returns
+/// the status (stage 2's factor may fail).
+template <class T, class Ch>
+JCAS_HD inline status prepare_item(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
+                                   const metrics<T>& mt, mview<T> f, layer_ws<T>& ws, int s, long i) {
+  const long nk = long(d.nt) * d.k, nj = d.j();
+  if (s == 1 && i == 0) return layer_scalars<T>(d, sys, mu_c, mu_s, mt, ws), status::ok;
+  if constexpr (is_rank1<Ch>::value) {
+    switch (s) {
+      case 1: {
+        long e = i - 1;
+        if (e < nj) return rank1_receiver_coef<T>(ch, d, mt, ws, index_t(e)), status::ok;
+        e -= nj;
+        if (e < nj * (nj + 1) / 2) {  // (j, i <= j), row by row
+          index_t j = 0;
+          while (e > j) e -= ++j;
+          return rank1_receiver_gram<T>(ch, d, ws, j, index_t(e)), status::ok;
+        }
+        e -= nj * (nj + 1) / 2;
+        return rank1_receiver_upk<T>(ch, d, mt, ws, index_t(e / d.k), index_t(e % d.k)), status::ok;
+      }
+      case 2:
+        return rank1_receiver_core<T>(d, sys, ws);
+      case 3:
+        return rank1_receiver_weights<T>(d, sys, mt, ws, index_t(i)), status::ok;
+      case 4: {
+        const long rm = long(d.nr) * d.m;
+        if (i < rm) {
+          const index_t m = index_t(i / d.nr);
+          rank1_receiver_entry<T>(ch, d, ws.y.col(m), ws.fs[m], ws.th2[m], f, index_t(i % d.nr), m);
+        } else if (i < rm + nk) {
+          const index_t k = index_t((i - rm) / d.nt);
+          surrogate_user_entry<T>(ch.h, ws.ac[k], ws.sur, index_t((i - rm) % d.nt), k);
+        } else {
+          surrogate_rank1_column<T>(ch, d, ws, index_t((i - rm - nk) % d.nt), index_t((i - rm - nk) / d.nt));
+        }
+        return status::ok;
+      }
+      case 5:
+        return surrogate_rank1_pair<T>(ch, d, f, ws, index_t(i % nj), index_t(i / nj)), status::ok;
+      default:
+        if (i < nk)
+          surrogate_rank1_ah_entry<T>(ch, d, ws, index_t(i % d.nt), index_t(i / d.nt));
+        else
+          surrogate_rank1_weight<T>(d, ws, index_t(i - nk));
+        return status::ok;
+    }
+  } else {
+    switch (s) {
+      case 1: {
+        index_t col = 0;  // entry i - 1 of Q's lower triangle, column by column
+        long e = i - 1;
+        while (e >= d.nr - col) e -= d.nr - col++;
+        ws.q(index_t(col + e), col) = receiver_q_entry<T>(d, sys, mt, index_t(col + e), col);
+        return status::ok;
+      }
+      case 2:
+        return receiver_factor<T>(ws);
+      case 3:
+        return receiver_combiner<T>(d, mt, f, ws, index_t(i)), status::ok;
+      case 4: {
+        if (i < nk) {
+          const index_t k = index_t(i / d.nt);
+          surrogate_user_entry<T>(ch.h, ws.ac[k], ws.sur, index_t(i % d.nt), k);
+        } else {  // entry n of y_jm = G_j^H f'_m, (n, j, m) with n fastest
+          const long e = i - nk, jm = e / d.nt;
+          const index_t n = index_t(e % d.nt), j = index_t(jm % nj), m = index_t(jm / nj);
+          const index_t r = full_column(d, j, m);
+          ws.sur.l(n, r) = ch.apply_h_entry(j, f.col(m), n);
+          if (n == 0) ws.sur.d[r] = ws.cm[m];
+          if (n == 0 && j == m) surrogate_full_coef<T>(d, ws, m);
+        }
+        return status::ok;
+      }
+      default:
+        return surrogate_full_ah_entry<T>(d, ws, index_t(i % d.nt), index_t(i / d.nt)), status::ok;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -639,10 +746,11 @@ struct surrogate_bar {
 };
 
 /// Adjoint of D(W) = L diag(d) L^H W - A_t^H at W, where n = L^H W (R x K, as the
-/// forward's surrogate_eval wrote it): from dirbar adds to wbar and sb (L, d, A_t^H).
+/// forward's surrogate_eval wrote it): from dirbar adds to wbar and sb (L when l_bar, d,
+/// A_t^H).
 template <class T>
 JCAS_HD inline void surrogate_direction_adjoint(const surrogate<T>& sur, cview<T> w, cview<T> n, cview<T> dirbar,
-                                                mview<T> wbar, surrogate_bar<T>& sb) {
+                                                mview<T> wbar, surrogate_bar<T>& sb, bool l_bar = true) {
   const index_t r_cnt = sur.l.cols, nt = w.rows, kk = w.cols;
   gemm_hn<T>(sur.l, dirbar, sb.mb);  // Mbar = L^H Dbar
   for (index_t k = 0; k < kk; ++k)
@@ -658,10 +766,9 @@ JCAS_HD inline void surrogate_direction_adjoint(const surrogate<T>& sur, cview<T
       const cplx<T>* db = dirbar.col(k);
       const cplx<T>* wk = w.col(k);
       cplx<T>* wb = wbar.col(k);
-      for (index_t n = 0; n < nt; ++n) {
-        lb[n] += db[n] * cm + wk[n] * cn;  // Lbar += Dbar M^H + W Nbar^H
-        wb[n] += lr[n] * nbar;             // Wbar += L Nbar
-      }
+      if (l_bar)
+        for (index_t n = 0; n < nt; ++n) lb[n] += db[n] * cm + wk[n] * cn;  // Lbar += Dbar M^H + W Nbar^H
+      for (index_t n = 0; n < nt; ++n) wb[n] += lr[n] * nbar;               // Wbar += L Nbar
     }
   }
 }
@@ -705,6 +812,12 @@ struct layer_bar : layer_aux<T> {
   T* th2;           // M: ||theta_sm||^2, 0 where step 4 kept f_m
   cplx<T>* vr;      // Nr scratch
   cplx<T>* vt;      // Nt scratch
+  // The merged rank-one form's:
+  cplx<T>* xtb;   // K x M: adjoint of A_t^H's coefficients xt_mk
+  mview<T> zb;    // J x M: column m, the adjoint of y_m, then of the core's right-hand side
+  T* sjm;         // J x M: the adjoint of s_j = sqrt(c_j) through combiner m
+  cplx<T>* upkb;  // K x M: adjoint of u_m^H P_m e_k
+  T* cb;          // J: adjoint of c_j
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d) {
     this->carve_aux(a, d);
@@ -715,6 +828,11 @@ struct layer_bar : layer_aux<T> {
     th2 = a.template take<T>(d.m);
     vr = a.template take<cplx<T>>(d.nr);
     vt = a.template take<cplx<T>>(d.nt);
+    xtb = a.template take<cplx<T>>(long(d.k) * d.m);
+    zb = a.template mat<T>(d.j(), d.m);
+    sjm = a.template take<T>(long(d.j()) * d.m);
+    upkb = a.template take<cplx<T>>(long(d.k) * d.m);
+    cb = a.template take<T>(d.j());
   }
 };
 
@@ -726,7 +844,24 @@ struct layer_bar : layer_aux<T> {
 // combiners that the forward left unchanged), *mu_c_bar, *mu_s_bar. lb's other arrays are
 // scratch; the caller zeroes lb's auxiliaries.
 
-/// Adjoint of step 5 (eqs. 14-15: L, d and A_t^H), into lb's auxiliaries and lb.fnew.
+/// Adjoint of step 5's users' part, both forms, user k: d_k = z_ck |theta_ck|^2 and
+/// A_t^H[:, k] = z_ck sqrt(1 + gamma_ck) theta_ck h_k, into lb.z_c, lb.th_c, mb.gamma_c.
+template <class T>
+JCAS_HD inline void surrogate_user_adjoint(cview<T> h, const problem_dims& d, const metrics<T>& mt,
+                                           const layer_ws<T>& ws, const surrogate_bar<T>& sb, layer_bar<T>& lb,
+                                           metrics_bar<T>& mb, index_t k) {
+  const T sq = sqrt(1 + mt.gamma_c[k]);
+  lb.z_c[k] += sb.d[k] * norm2(ws.th_c[k]);
+  lb.th_c[k] += ws.th_c[k] * (2 * sb.d[k] * ws.z_c[k]);
+  const cplx<T> cbar = dotc(d.nt, h.col(k), sb.ah.col(k));
+  lb.th_c[k] += cbar * (ws.z_c[k] * sq);
+  const T abar = cmulc(cbar, ws.th_c[k]).re;
+  lb.z_c[k] += abar * sq;
+  mb.gamma_c[k] += abar * ws.z_c[k] / (2 * sq);
+}
+
+/// Adjoint of step 5 in the full form (eqs. 14-15: L, d and A_t^H), into lb's
+/// auxiliaries and lb.fnew.
 template <class T, class Ch>
 JCAS_HD inline void surrogate_build_adjoint(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
                                             const metrics<T>& mt, const layer_ws<T>& ws, const surrogate_bar<T>& sb,
@@ -760,17 +895,7 @@ JCAS_HD inline void surrogate_build_adjoint(const Ch& ch, const problem_dims& d,
       for (index_t r2 = 0; r2 < d.nr; ++r2) lb.fnew(r2, m) += lb.vr[r2];
     }
   }
-  // Users: d_k = z_ck |theta_ck|^2, A_t^H[:, k] = z_ck sqrt(1 + gamma_ck) theta_ck h_k.
-  for (index_t k = 0; k < d.k; ++k) {
-    const T sq = sqrt(1 + mt.gamma_c[k]);
-    lb.z_c[k] += sb.d[k] * norm2(ws.th_c[k]);
-    lb.th_c[k] += ws.th_c[k] * (2 * sb.d[k] * ws.z_c[k]);
-    const cplx<T> cbar = dotc(d.nt, ch.h.col(k), sb.ah.col(k));
-    lb.th_c[k] += cbar * (ws.z_c[k] * sq);
-    const T abar = cmulc(cbar, ws.th_c[k]).re;
-    lb.z_c[k] += abar * sq;
-    mb.gamma_c[k] += abar * ws.z_c[k] / (2 * sq);
-  }
+  for (index_t k = 0; k < d.k; ++k) surrogate_user_adjoint<T>(ch.h, d, mt, ws, sb, lb, mb, k);
 }
 
 // Step 4: f'_m = a_m x_m, x_m = Q^{-1} b_m, b_m = P_m conj(theta_sm), a_m = sqrt(1+gamma)/||theta||^2.
@@ -825,6 +950,143 @@ template <class T>
 JCAS_HD inline void receiver_adjoint_gamma(const metrics<T>& mt, const layer_bar<T>& lb, index_t m,
                                            metrics_bar<T>& mb) {
   mb.gamma_s[m] += lb.abar[m] / (2 * sqrt(1 + mt.gamma_s[m]) * lb.th2[m]);
+}
+
+// Adjoint of the merged rank-one form (Woodbury receiver, L = [H | v_j]), in stages a
+// team divides (core/training.hpp, team_layer_prepare_adjoint): L's columns are channels
+// here, constants, so sb.l is not read. Inputs as for the full form's pieces; the forward
+// state is the stages' (core/layer.hpp, layer_ws). In order:
+//   rank1_xt_adjoint (m, k); surrogate_user_adjoint (k) and rank1_surrogate_adjoint (m);
+//   rank1_receiver_adjoint (m); rank1_coef_adjoint (j); rank1_p_adjoint (r, j, k).
+
+/// Per (m, k): the adjoint of xt_mk, v_m^H (A_t^H's adjoint) e_k (stage 6's forward).
+template <class T>
+JCAS_HD inline void rank1_xt_adjoint(const rank1_channels<T>& ch, const problem_dims& d, const surrogate_bar<T>& sb,
+                                     layer_bar<T>& lb, index_t m, index_t k) {
+  lb.xtb[long(m) * d.k + k] = dotc(d.nt, ch.v + long(m) * d.nt, sb.ah.col(k));
+}
+
+/// Per combiner m (after rank1_xt_adjoint): the adjoint of stage 5's terms cm_m |u_j^H
+/// f'_m|^2 of the weights d_{K+j} and of xt_mk = theta_smk (u_m^H f'_m) xm_m, and of
+/// cm_m and xm_m (layer_scalars): adds to lb.fnew's column m (the adjoint of f'_m), to
+/// lb.th_s, lb.z_s and mb.gamma_s.
+template <class T>
+JCAS_HD inline void rank1_surrogate_adjoint(const rank1_channels<T>& ch, const problem_dims& d,
+                                            const system_params<T>& sys, const metrics<T>& mt, const layer_ws<T>& ws,
+                                            cview<T> f_new, const surrogate_bar<T>& sb, layer_bar<T>& lb,
+                                            metrics_bar<T>& mb, index_t m) {
+  const cplx<T>* th = ws.th_s + long(m) * d.k;
+  cplx<T>* thb = lb.th_s + long(m) * d.k;
+  cplx<T>* fb = lb.fnew.col(m);
+  T cm_bar = 0, xm_bar = 0;
+  for (index_t j = 0; j < d.j(); ++j) {
+    const cplx<T>* uj = ch.u + long(j) * d.nr;
+    const cplx<T> ujf = dotc(d.nr, uj, f_new.col(m));
+    const T wb = sb.d[d.k + j];
+    cm_bar += wb * norm2(ujf);
+    cplx<T> ub = ujf * (2 * wb * ws.cm[m]);  // the adjoint of u_j^H f'_m
+    if (j == m)
+      for (index_t k = 0; k < d.k; ++k) {
+        const cplx<T> xb = lb.xtb[long(m) * d.k + k];
+        thb[k] += xb * conj(ujf) * ws.xm[m];
+        ub += xb * conj(th[k]) * ws.xm[m];
+        xm_bar += cmulc(xb, th[k] * ujf).re;
+      }
+    for (index_t r = 0; r < d.nr; ++r) fb[r] += uj[r] * ub;
+  }
+  // cm_m = delta z_sm ||theta_sm||^2, xm_m = delta z_sm sqrt(1 + xi_sm).
+  const T sq = sqrt(1 + mt.gamma_s[m]);
+  lb.z_s[m] += sys.delta * (ws.th2[m] * cm_bar + sq * xm_bar);
+  const T t2 = 2 * sys.delta * ws.z_s[m] * cm_bar;
+  for (index_t k = 0; k < d.k; ++k) thb[k] += th[k] * t2;
+  mb.gamma_s[m] += xm_bar * sys.delta * ws.z_s[m] / (2 * sq);
+}
+
+/// Per combiner m (after rank1_surrogate_adjoint): the adjoint of stages 3-4, f'_m = fs_m
+/// (u_m - U y_m), y_m = S z_m, z_m = M^{-1} S g_m (g_m = U^H u_m, constant), fs_m = (a_m
+/// theta_m^H) r_m / sigma, r_m = sqrt(1 + xi_sm) / ||theta_sm||^2, a_m theta_m^H = sum_k
+/// upk_mk conj(theta_smk) / ||u_m||^2: from lb.fnew's column m into lb.th_s, mb.gamma_s,
+/// lb.upkb (m's column) and lb.sjm (m's column: the adjoint of each s_j = sqrt(c_j)
+/// through M and S). A combiner the forward kept (no echo) passes its adjoint to fbar_in.
+template <class T>
+JCAS_HD inline void rank1_receiver_adjoint(const rank1_channels<T>& ch, const problem_dims& d,
+                                           const system_params<T>& sys, const metrics<T>& mt, const layer_ws<T>& ws,
+                                           layer_bar<T>& lb, metrics_bar<T>& mb, mview<T> fbar_in, index_t m) {
+  const index_t nj = d.j();
+  const cplx<T>* fb = lb.fnew.col(m);
+  T* sb = lb.sjm + long(m) * nj;
+  cplx<T>* ub = lb.upkb + long(m) * d.k;
+  for (index_t j = 0; j < nj; ++j) sb[j] = 0;
+  for (index_t k = 0; k < d.k; ++k) ub[k] = cplx<T>();
+  const T th2 = ws.th2[m];
+  if (!(th2 > T(0))) {  // forward kept f_m
+    for (index_t r = 0; r < d.nr; ++r) fbar_in(r, m) += fb[r];
+    return;
+  }
+  const cplx<T>*y = ws.y.col(m), *z = ws.z.col(m), *um = ch.u + long(m) * d.nr;
+  const cplx<T> fs = ws.fs[m];
+  cplx<T>* zb = lb.zb.col(m);
+  for (index_t j = 0; j < nj; ++j) zb[j] = cplx<T>();
+  cplx<T> fsb{};
+  for (index_t r = 0; r < d.nr; ++r) {  // f' = fs x, x = u_m - U y: fs's adjoint, then y's
+    cplx<T> x = um[r];
+    for (index_t j = 0; j < nj; ++j) x -= ch.u[long(j) * d.nr + r] * y[j];
+    fsb += fb[r] * conj(x);
+    const cplx<T> xb = fb[r] * conj(fs);
+    for (index_t j = 0; j < nj; ++j) zb[j] -= xb * conj(ch.u[long(j) * d.nr + r]);
+  }
+  for (index_t j = 0; j < nj; ++j) {  // y_j = s_j z_j
+    const T sj = sqrt(ws.c[j]);
+    sb[j] += cmulc(zb[j], z[j]).re;
+    zb[j] *= sj;
+  }
+  cholesky_solve<T>(ws.core, zb);  // the right-hand side's adjoint M^{-1} zbar; Mbar = -zb z^H
+  const auto gram = [&](index_t j, index_t i) { return j >= i ? ws.gram(j, i) : conj(ws.gram(i, j)); };
+  for (index_t j = 0; j < nj; ++j) {
+    T s = cmulc(zb[j], gram(j, m)).re;  // b_j = s_j g_jm
+    for (index_t i = 0; i < nj; ++i) {  // M_ji = s_j G_ji s_i: both places s_j stands
+      const T si = sqrt(ws.c[i]);
+      s -= (cmulc(zb[j] * conj(z[i]), gram(j, i)).re + cmulc(zb[i] * conj(z[j]), gram(i, j)).re) * si;
+    }
+    sb[j] += s;
+  }
+  // fs = at r / sigma.
+  const cplx<T>* th = ws.th_s + long(m) * d.k;
+  const cplx<T>* upk = ws.upk + long(m) * d.k;
+  cplx<T> at{};
+  for (index_t k = 0; k < d.k; ++k) at += upk[k] * conj(th[k]);
+  at = at / ws.un2[m];
+  const T sigma = T(d.nr) * sys.sigma_s2, sq = sqrt(1 + mt.gamma_s[m]), r = sq / th2;
+  const cplx<T> atb = fsb * (r / sigma);
+  const T rb = cmulc(fsb, at).re / sigma;
+  mb.gamma_s[m] += rb / (2 * sq * th2);
+  const T th2b = -rb * sq / (th2 * th2);
+  cplx<T>* thb = lb.th_s + long(m) * d.k;
+  for (index_t k = 0; k < d.k; ++k) {
+    ub[k] = atb * th[k] / ws.un2[m];
+    thb[k] += conj(atb) * upk[k] / ws.un2[m] + th[k] * (2 * th2b);
+  }
+}
+
+/// Per j (after every combiner's rank1_receiver_adjoint): c_j's adjoint, from s_j =
+/// sqrt(c_j).
+template <class T>
+JCAS_HD inline void rank1_coef_adjoint(const problem_dims& d, const layer_ws<T>& ws, layer_bar<T>& lb, index_t j) {
+  T s = 0;
+  for (index_t m = 0; m < d.m; ++m) s += lb.sjm[long(m) * d.j() + j];
+  lb.cb[j] = ws.c[j] > T(0) ? s / (2 * sqrt(ws.c[j])) : T(0);
+}
+
+/// Per entry r of P_j e_k (after rank1_coef_adjoint): adds to mb.p the adjoint through
+/// c_j = sum_k ||P_j e_k||^2 / ||u_j||^2 and, for j < M, through upk_jk = u_j^H P_j e_k.
+template <class T>
+JCAS_HD inline void rank1_p_adjoint(const rank1_channels<T>& ch, const problem_dims& d, const metrics<T>& mt,
+                                    const layer_ws<T>& ws, const layer_bar<T>& lb, metrics_bar<T>& mb, index_t r,
+                                    index_t j, index_t k) {
+  cplx<T>& pb = mb.p[(long(j) * d.k + k) * d.nr + r];
+  cplx<T> s = pb + mt.pcol(j, k, d)[r] * (2 * lb.cb[j] / ws.un2[j]);
+  if (j < d.m) s += ch.u[long(j) * d.nr + r] * lb.upkb[long(j) * d.k + k];
+  pb = s;
 }
 
 /// Adjoint of steps 2-3 (the softmin weights and theta), from lb's auxiliaries into mb,

@@ -135,9 +135,9 @@ struct training_ws {
 /// (host/flop_count.cpp counts the arithmetic of each); no_marks ignores them.
 enum class train_part {
   metrics,             // evaluate_metrics (SPEC.md 2)
-  prepare,             // layer_prepare, the adjoint's form: Q's factor and F' (step 4)
-  receiver_q,          // Q = sum_j P_j P_j^H + Nr sigma_s^2 I (eq. 13), and the layer's scalars
-  surrogate,           // step 5's L, d, A_t^H (eqs. 14-15) and L^H
+  prepare,             // layer_prepare's stages 2-3: a Cholesky factor and F' (step 4)
+  receiver_q,          // stage 1: Q's entries (eq. 13) or the Woodbury receiver's coefficients, and the scalars
+  surrogate,           // stages 4-6: step 5's L, d, A_t^H (eqs. 14-15), and L^H
   direction,           // D(W) and g(W) (eq. 16)
   step,                // the projected normalised step (eq. 18)
   metrics_adjoint,     // objective_adjoint and metrics_adjoint
@@ -311,67 +311,39 @@ JCAS_HD inline void team_metrics_adjoint(const Team& team, const Ch& ch, cview<T
   }
 }
 
-/// layer_prepare in the training's form (surrogate_use::adjoint: the Cholesky receiver
-/// and the full layout of L, with L^H) by the team, in core/layer.hpp's stages: Q's
-/// entries (eq. 13) divided, the layer's scalars (steps 1-3 and those of step 5) beside
-/// them on one rank; Q's Cholesky factor on rank 0; the solves for F' (step 4) a combiner
-/// per rank; the surrogate's columns and entries (step 5) and L^H's entries divided.
-/// Returns rank 0's status on every rank.
+/// layer_prepare (the solvers' form: merged for rank-one G, full for dense G, with L^H)
+/// by the team, stage by stage (core/layer.hpp, prepare_item): each stage's items divided
+/// over the ranks, the Cholesky factor (stage prepare_lead_stage) on rank 0, L^H's
+/// entries beside the last stage's. Returns rank 0's status on every rank.
 JCAS_NO_EXEC_CHECK
 template <class T, class Ch, class Team, class Mark>
 JCAS_HD inline status team_layer_prepare(const Team& team, const Ch& ch, const problem_dims& d,
                                          const system_params<T>& sys, T mu_c, T mu_s, const metrics<T>& mt, mview<T> f,
                                          layer_ws<T>& ws, const Mark& mark) {
-  if constexpr (is_serial_team<Team>) {
-    layer_scalars<T>(d, sys, mu_c, mu_s, mt, ws);
-    mark(train_part::receiver_q);
-    receiver_q<T>(d, sys, mt, ws);
-  } else {
-    const long qn = long(d.nr) * d.nr;
-    team_items(team, qn + 1, [&](long e) {
-      if (e == qn) {
-        layer_scalars<T>(d, sys, mu_c, mu_s, mt, ws);
-      } else {
-        const index_t r = index_t(e % d.nr), c = index_t(e / d.nr);
-        if (r >= c) ws.q(r, c) = receiver_q_entry<T>(d, sys, mt, r, c);
-      }
-    });
-  }
-  mark(train_part::prepare);
-  status st = status::ok;
-  on_lead(team, [&] {
-    st = receiver_factor<T>(ws);
-    ws.sur.l.cols = surrogate_cols(d, false);
-  });
-  st = team_status(team, st);
-  if (st != status::ok) return st;
-  team_items(team, d.m, [&](long m) { receiver_combiner<T>(d, mt, f, ws, index_t(m)); });
-  mark(train_part::surrogate);
+  constexpr bool rank1 = is_rank1<Ch>::value;
   surrogate<T>& sur = ws.sur;
-  if constexpr (is_serial_team<Team>) {
-    layer_surrogate<T>(ch, d, f, ws);
-    surrogate_fill_lh(sur, d.nt);
-  } else {
-    const long nk = long(d.nt) * d.k;
-    team_items(team, nk + long(d.j()) * d.m, [&](long e) {
-      if (e < nk) {
-        const index_t k = index_t(e / d.nt);
-        surrogate_user_entry<T>(ch.h, ws.ac[k], sur, index_t(e % d.nt), k);
-      } else {  // y_jm = G_j^H f'_m, a column per rank
-        const index_t j = index_t((e - nk) % d.j()), m = index_t((e - nk) / d.j()), r = full_column(d, j, m);
-        ch.apply_h(j, f.col(m), sur.l.col(r));
-        sur.d[r] = ws.cm[m];
-        if (j == m) surrogate_full_coef<T>(d, ws, m);
-      }
-    });
-    team_items(team, nk + long(sur.l.cols) * d.nt, [&](long e) {
-      if (e < nk) {
-        surrogate_full_ah_entry<T>(d, ws, index_t(e % d.nt), index_t(e / d.nt));
-      } else {
-        const index_t r = index_t((e - nk) % sur.l.cols), n = index_t((e - nk) / sur.l.cols);
-        sur.lh(r, n) = conj(sur.l(n, r));
-      }
-    });
+  sur.l.cols = surrogate_cols(d, rank1);  // every rank's own view
+  const auto item = [&](int s, long i) { return prepare_item<T>(ch, d, sys, mu_c, mu_s, mt, f, ws, s, i); };
+  for (int s = 1; s <= prepare_stages; ++s) {
+    mark(s == 1 ? train_part::receiver_q : s <= 3 ? train_part::prepare : train_part::surrogate);
+    const long n = prepare_items(d, rank1, s);
+    if (s == prepare_lead_stage) {
+      status st = status::ok;
+      on_lead(team, [&] { st = item(s, 0); });
+      st = team_status(team, st);
+      if (st != status::ok) return st;
+    } else if (s < prepare_stages) {
+      if (n > 0) team_items(team, n, [&](long i) { item(s, i); });
+    } else {
+      team_items(team, n + long(sur.l.cols) * d.nt, [&](long e) {
+        if (e < n) {
+          item(s, e);
+        } else {
+          const index_t r = index_t((e - n) % sur.l.cols), c = index_t((e - n) / sur.l.cols);
+          sur.lh(r, c) = conj(sur.l(c, r));
+        }
+      });
+    }
   }
   return status::ok;
 }
@@ -388,6 +360,34 @@ JCAS_HD inline void team_layer_prepare_adjoint(const Team& team, const Ch& ch, c
                                                layer_bar<T>& lb, metrics_bar<T>& mb, mview<T> fbar_in, T* mu_c_bar,
                                                T* mu_s_bar, const Mark& mark) {
   mark(train_part::prepare_adjoint);
+  if constexpr (is_rank1<Ch>::value) {  // the merged form (core/layer.hpp's pieces, in order)
+    const long mk = long(d.m) * d.k;
+    team_items(team, mk + 1, [&](long e) {
+      if (e < mk) {
+        rank1_xt_adjoint<T>(ch, d, sb, lb, index_t(e / d.k), index_t(e % d.k));
+      } else {
+        mb.zero(d);
+        lb.zero_aux(d);
+      }
+    });
+    team_items(team, d.k + d.m, [&](long e) {
+      if (e < d.k)
+        surrogate_user_adjoint<T>(ch.h, d, mt, ws, sb, lb, mb, index_t(e));
+      else
+        rank1_surrogate_adjoint<T>(ch, d, sys, mt, ws, f_new, sb, lb, mb, index_t(e - d.k));
+    });
+    team_items(team, d.m, [&](long m) { rank1_receiver_adjoint<T>(ch, d, sys, mt, ws, lb, mb, fbar_in, index_t(m)); });
+    team_items(team, d.j(), [&](long j) { rank1_coef_adjoint<T>(d, ws, lb, index_t(j)); });
+    mark(train_part::receiver_q_adjoint);
+    const long pn = long(d.nr) * d.j() * d.k;
+    team_items(team, pn + 1, [&](long e) {
+      if (e < pn)
+        rank1_p_adjoint<T>(ch, d, mt, ws, lb, mb, index_t(e % d.nr), index_t(e / d.nr / d.k), index_t(e / d.nr % d.k));
+      else
+        auxiliaries_adjoint<T>(d, mu_c, mu_s, mt, ws, lb, mb, mu_c_bar, mu_s_bar);
+    });
+    return;
+  }
   on_lead(team, [&] {
     mb.zero(d);
     lb.zero_aux(d);
@@ -504,20 +504,20 @@ JCAS_HD inline T team_step_adjoint(const Team& team, cview<T> v, cview<T> dir, T
 }
 
 /// surrogate_direction_adjoint divided over the team: an entry of Mbar = L^H Dbar per
-/// rank, then the entries of dA_t^H, of dL and of Wbar and the d_r.
+/// rank, then the entries of dA_t^H, of dL (when l_bar) and of Wbar and the d_r.
 JCAS_NO_EXEC_CHECK
 template <class T, class Team>
 JCAS_HD inline void team_direction_adjoint(const Team& team, const surrogate<T>& sur, cview<T> w, cview<T> n,
-                                           cview<T> dirbar, mview<T> wbar, surrogate_bar<T>& sb) {
+                                           cview<T> dirbar, mview<T> wbar, surrogate_bar<T>& sb, bool l_bar = true) {
   if constexpr (is_serial_team<Team>) {
-    surrogate_direction_adjoint<T>(sur, w, n, dirbar, wbar, sb);
+    surrogate_direction_adjoint<T>(sur, w, n, dirbar, wbar, sb, l_bar);
   } else {
     const index_t rr = sur.l.cols, nt = w.rows, kk = w.cols;
     team_items(team, long(rr) * kk, [&](long e) {
       const index_t r = index_t(e % rr), k = index_t(e / rr);
       sb.mb(r, k) = dotc(nt, sur.l.col(r), dirbar.col(k));  // Mbar = L^H Dbar
     });
-    const long lb_items = long(nt) * rr, w_items = long(nt) * kk;
+    const long lb_items = l_bar ? long(nt) * rr : 0L, w_items = long(nt) * kk;
     team_items(team, lb_items + w_items + rr, [&](long e) {
       if (e < lb_items) {  // Lbar += Dbar M^H + W Nbar^H, M = d .* N, Nbar = d .* Mbar
         const index_t i = index_t(e % nt), r = index_t(e / nt);
@@ -615,6 +615,7 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
                                          const Team& team = {}) {
   const index_t steps = p.l_in * p.i_w;
   const bool lead = team.rank() == 0;
+  const bool l_bar = !is_rank1<Ch>::value;  // the merged form's L holds channels only
   // Forward, saving (W, F) after every layer and every layer's inside on its tape.
   team_copy<T>(team, w0, ws.w_of(0, d));
   team_copy<T>(team, f0, ws.f_of(0, d));
@@ -665,12 +666,12 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
           team_step_adjoint<T>(team, v, dir, t.iter_nd[s], beta[i], sys.pt, ybar, ws.vbar, acc, ws.dirbar, !p.frozen);
       if (lead) gb[i] += bb;
       mark(train_part::direction_adjoint);
-      if (!p.frozen) team_direction_adjoint<T>(team, t.lw.sur, w, t.n(s, d), ws.dirbar, acc, ws.sb);
+      if (!p.frozen) team_direction_adjoint<T>(team, t.lw.sur, w, t.n(s, d), ws.dirbar, acc, ws.sb, l_bar);
       const mview<T> next = acc;
       acc = ybar;
       ybar = next;
     }
-    if (p.frozen) team_direction_adjoint<T>(team, t.lw.sur, t.w(0, d), t.n(0, d), ws.dirbar, ybar, ws.sb);
+    if (p.frozen) team_direction_adjoint<T>(team, t.lw.sur, t.w(0, d), t.n(0, d), ws.dirbar, ybar, ws.sb, l_bar);
     if (ybar.data != ws.wbar.data) team_copy<T>(team, ybar, ws.wbar);  // an odd number of steps
     // ws.wbar now holds the adjoint of the layer's input W from the steps.
     team_layer_prepare_adjoint<T>(team, ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), t.mt, t.lw, f_new, ws.sb, ws.lb, ws.mb,
