@@ -36,10 +36,6 @@ struct solve_args {
   long ws_bytes;
 };
 
-/// Bytes of the local-memory scratch slot: the paper's configuration with the in-kernel
-/// initialisation needs 31.6 KB in double and 15.8 KB in float.
-constexpr long local_slot_bytes = 32768;
-
 // Internal to each including translation unit (kernels included: no symbol is shared).
 namespace {
 

@@ -8,6 +8,12 @@
 
 namespace jcas::cuda {
 
+/// Bytes of the local-memory scratch slot of the thread-per-realization solve kernel
+/// (kernels/cuda_common.cuh): a realization whose solver_ws (with the in-kernel start's
+/// f0_ws) fits runs there, a larger one in global memory or, for the unfolded solver, by
+/// the batch phases. The paper's configuration must fit (tests/core/test_solvers.cpp).
+constexpr long local_slot_bytes = 32768;
+
 /// Number of usable devices; 0 with a reason in *why when there is none or no driver.
 int device_count(std::string* why = nullptr);
 /// A device's ceilings from its attributes, for stating how far a throughput is from its

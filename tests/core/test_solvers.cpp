@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "helpers.hpp"
+#include "jcas/cuda_backend.hpp"
 
 namespace jcas::test {
 namespace {
@@ -26,6 +27,19 @@ struct first_layer {
   }
   double g() { return core::surrogate_eval<double>(ws.ws.lw.sur, w.view(), core::mview<double>()); }
 };
+
+// The CUDA backend's default route at the paper's size (Nt = Nr = 16, K = 4, M = C = 2) is
+// a thread per realization with its scratch in a local-memory slot: a workspace that grew
+// past it would move every solve to global memory (or the unfolded solver to the batch
+// phases) without a word. Checked here, where it runs without a GPU: the solvers' scratch
+// with the in-kernel start, in double and in float.
+TEST(Scratch, PaperConfigurationFitsTheGpuLocalSlot) {
+  const problem_dims d;  // the paper's
+  const long f64 = core::solver_ws<double>::bytes(d) + core::f0_ws<double>::bytes(d),
+             f32 = core::solver_ws<float>::bytes(d) + core::f0_ws<float>::bytes(d);
+  EXPECT_LE(f64, cuda::local_slot_bytes);
+  EXPECT_LE(f32, cuda::local_slot_bytes / 2);
+}
 
 TEST(Backtracking, NeverRaisesTheSurrogate) {
   for (const auto& p : problems(4, false)) {
