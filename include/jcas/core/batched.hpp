@@ -75,13 +75,18 @@ template <class Fn>
 constexpr bool has_item_view<Fn, std::void_t<decltype(std::declval<const Fn&>().at(0L))>> = true;
 
 /// Items first, first + step, ... < items of realization b of an item phase: what an
-/// executor's thread (or a team's rank) runs of fn.
+/// executor's thread (or a team's rank) runs of fn. A view runs all of them at once
+/// (view.all(), without per-item index arithmetic) when one thread takes them all.
 JCAS_NO_EXEC_CHECK
 template <class Fn>
 JCAS_HD inline void phase_items(const Fn& fn, long b, long first, long items, long step) {
   if constexpr (has_item_view<Fn>) {
     auto v = fn.at(b);
-    for (long i = first; i < items; i += step) v(i);
+    if (first == 0 && step == 1) {
+      v.all();
+    } else {
+      for (long i = first; i < items; i += step) v(i);
+    }
   } else {
     for (long i = first; i < items; i += step) fn(b, i);
   }
@@ -213,23 +218,36 @@ struct phase_prepare {
   int stage;  // 1 .. prepare_stages
 
   JCAS_HD long items() const { return prepare_items(c.d, c.rank1, stage); }
-  /// Realization b's items, its workspace carved once for all of them (phase_items).
+  /// Realization b's items, its workspace, F and smoothing constants taken once for all
+  /// of them (phase_items); all() runs every item in nested loops (prepare_stage).
   struct view {
-    const phase_prepare& p;
+    const chunk<T>& c;
     long b;
+    int stage;
     solver_ws<T> ws;
+    mview<T> f;
+    T mu_c, mu_s;
     JCAS_HD void operator()(long i) {
-      const chunk<T>& c = p.c;
-      if (c.failed(b)) return;
-      const status s = c.visit(b, [&](const auto& ch) {
-        return prepare_item<T>(ch, c.d, c.sys, c.p.mu_c_at(p.l), c.p.mu_s_at(p.l), ws.mt, c.f(b), ws.lw, p.stage, i);
+      run([&](const auto& ch) {
+        return prepare_item<T>(ch, c.d, c.sys, mu_c, mu_s, ws.mt, f, ws.lw, stage, index_t(i));
       });
+    }
+    JCAS_HD void all() {
+      run([&](const auto& ch) {
+        constexpr bool merged = is_rank1<std::decay_t<decltype(ch)>>::value;
+        return prepare_stage<merged, T>(ch, c.d, c.sys, mu_c, mu_s, ws.mt, f, ws.lw, stage);
+      });
+    }
+    template <class Item>
+    JCAS_HD void run(const Item& item) {
+      if (c.failed(b)) return;
+      const status s = c.visit(b, item);
       if (s != status::ok) c.st[b] = int(s);
     }
   };
-  JCAS_HD view at(long b) const { return {*this, b, c.ws(b)}; }
+  JCAS_HD view at(long b) const { return {c, b, stage, c.ws(b), c.f(b), c.p.mu_c_at(l), c.p.mu_s_at(l)}; }
   JCAS_HD void operator()(long b, long i) const { at(b)(i); }
-  JCAS_HD void operator()(long b) const { at(b)(0); }
+  JCAS_HD void operator()(long b) const { at(b).all(); }
 };
 
 /// Whether a phase functor is one of layer_prepare's (host/flop_count.cpp attributes

@@ -48,8 +48,8 @@ struct surrogate {
   }
 };
 
-/// Columns of L: K + J for the merged rank-one layout (layer_surrogate_rank1), K + J M
-/// for the full one (layer_surrogate).
+/// Columns of L: K + J for the merged rank-one layout, K + J M for the full one
+/// (prepare_stage).
 JCAS_HD inline index_t surrogate_cols(const problem_dims& d, bool merged) { return merged ? d.k + d.j() : d.rank_bt(); }
 
 // D(W) = L diag(d) L^H W - A_t^H (eq. 16) in three pieces, so that a backend can run the
@@ -338,29 +338,6 @@ JCAS_HD inline void rank1_receiver_entry(const rank1_channels<T>& ch, const prob
   f(r, m) = where(moves, x * fs, f(r, m));
 }
 
-/// Step 4 for rank-one G by Woodbury (its items of stages 1-4; layer_scalars first), f'
-/// into f.
-template <class T>
-JCAS_HD inline status receiver_update_rank1(const rank1_channels<T>& ch, const problem_dims& d,
-                                            const system_params<T>& sys, const metrics<T>& mt, mview<T> f,
-                                            layer_ws<T>& ws) {
-  for (index_t j = 0; j < d.j(); ++j) {
-    rank1_receiver_coef<T>(ch, d, mt, ws, j);
-    for (index_t i = 0; i <= j; ++i) rank1_receiver_gram<T>(ch, d, ws, j, i);
-  }
-  for (index_t m = 0; m < d.m; ++m)
-    for (index_t k = 0; k < d.k; ++k) rank1_receiver_upk<T>(ch, d, mt, ws, m, k);
-  const status st = rank1_receiver_core<T>(d, sys, ws);
-  if (st != status::ok) return st;
-  for (index_t m = 0; m < d.m; ++m) rank1_receiver_weights<T>(d, sys, mt, ws, m);
-  for (index_t m = 0; m < d.m; ++m) {
-    const cplx<T> fs = ws.fs[m];
-    const T th2 = ws.th2[m];
-    for (index_t r = 0; r < d.nr; ++r) rank1_receiver_entry<T>(ch, d, ws.y.col(m), fs, th2, f, r, m);
-  }
-  return status::ok;
-}
-
 /// Step 4's Q = sum_j P_j P_j^H + Nr sigma_s^2 I (eq. 13), lower triangle, into ws.q.
 template <class T>
 JCAS_HD inline void receiver_q(const problem_dims& d, const system_params<T>& sys, const metrics<T>& mt,
@@ -493,21 +470,6 @@ JCAS_HD inline void surrogate_rank1_ah_entry(const rank1_channels<T>& ch, const 
   ws.sur.ah(n, k) = s;
 }
 
-/// Step 5 in the merged rank-one form (its items of stages 4-6; after layer_scalars and F').
-template <class T>
-JCAS_HD inline void layer_surrogate_rank1(const rank1_channels<T>& ch, const problem_dims& d, cview<T> f,
-                                          layer_ws<T>& ws) {
-  ws.sur.l.cols = surrogate_cols(d, true);
-  surrogate_users<T>(ch.h, ws);
-  for (index_t j = 0; j < d.j(); ++j)
-    for (index_t n = 0; n < d.nt; ++n) surrogate_rank1_column<T>(ch, d, ws, n, j);
-  for (index_t m = 0; m < d.m; ++m)
-    for (index_t j = 0; j < d.j(); ++j) surrogate_rank1_pair<T>(ch, d, f, ws, j, m);
-  for (index_t j = 0; j < d.j(); ++j) surrogate_rank1_weight<T>(d, ws, j);
-  for (index_t k = 0; k < d.k; ++k)
-    for (index_t n = 0; n < d.nt; ++n) surrogate_rank1_ah_entry<T>(ch, d, ws, n, k);
-}
-
 template <class Ch>
 struct is_rank1 {
   static constexpr bool value = false;
@@ -535,27 +497,6 @@ JCAS_HD inline void surrogate_full_ah_entry(const problem_dims& d, layer_ws<T>& 
   ws.sur.ah(n, k) = s;
 }
 
-/// Step 5 of SPEC.md section 4: B_t = L diag(d) L^H and A_t^H (eqs. 14-15), built with
-/// F' (in f) and the step 1-3 quantities that layer_receiver left in ws.
-/// Layout of L: [H | y_jm], y_jm = G_j^H f'_m in column K + m J + j (R = K + J M), the
-/// one the adjoint reads (layer_surrogate_rank1 is the merged form for rank-one G).
-template <class T, class Ch>
-JCAS_HD inline void layer_surrogate(const Ch& ch, const problem_dims& d, cview<T> f, layer_ws<T>& ws) {
-  surrogate<T>& sur = ws.sur;
-  sur.l.cols = surrogate_cols(d, false);
-  surrogate_users<T>(ch.h, ws);
-  for (index_t m = 0; m < d.m; ++m) {
-    for (index_t j = 0; j < d.j(); ++j) {
-      const index_t r = full_column(d, j, m);
-      ch.apply_h(j, f.col(m), sur.l.col(r));
-      sur.d[r] = ws.cm[m];
-    }
-    surrogate_full_coef<T>(d, ws, m);
-  }
-  for (index_t k = 0; k < d.k; ++k)
-    for (index_t n = 0; n < d.nt; ++n) surrogate_full_ah_entry<T>(d, ws, n, k);
-}
-
 /// The form of layer_prepare's receiver and W-subproblem:
 ///   loops  for rank-one G the Woodbury receiver and the merged surrogate (K + J columns),
 ///          for dense G the full form: what every solver and the training use;
@@ -571,9 +512,94 @@ JCAS_HD constexpr bool merged_form(surrogate_use use) {
   return is_rank1<Ch>::value && (use != surrogate_use::full || is_pack<T>::value);
 }
 
-/// Steps 1-5 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`.
-/// Writes F' into f (Nr x M, in/out) and the W-subproblem into ws.sur in the form `use`
-/// asks for (packed SIMD lanes: rank-one G and the merged form only).
+/// The stages of layer_prepare (above): how many, and the one a team leaves on one thread.
+constexpr int prepare_stages = 6;
+constexpr int prepare_lead_stage = 2;
+
+/// Every item of stage s (1 .. prepare_stages) in order on one thread, in nested loops:
+/// the merged rank-one form (Merged: rank-one G) or the full form (any G, the y_jm
+/// columns whole: eqs. 13-15 with B_t = L diag(d) L^H, L = [H | y_jm], y_jm = G_j^H f'_m in
+/// column K + m J + j). F' goes into f (Nr x M, in/out); L^H is left alone. Returns the
+/// status (stage 2's factor may fail).
+template <bool Merged, class T, class Ch>
+JCAS_HD inline status prepare_stage(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
+                                    const metrics<T>& mt, mview<T> f, layer_ws<T>& ws, int s) {
+  surrogate<T>& sur = ws.sur;
+  if constexpr (Merged) {
+    static_assert(is_rank1<Ch>::value, "the merged form is for rank-one G");
+    switch (s) {
+      case 1:
+        layer_scalars<T>(d, sys, mu_c, mu_s, mt, ws);
+        for (index_t j = 0; j < d.j(); ++j) {
+          rank1_receiver_coef<T>(ch, d, mt, ws, j);
+          for (index_t i = 0; i <= j; ++i) rank1_receiver_gram<T>(ch, d, ws, j, i);
+        }
+        for (index_t m = 0; m < d.m; ++m)
+          for (index_t k = 0; k < d.k; ++k) rank1_receiver_upk<T>(ch, d, mt, ws, m, k);
+        return status::ok;
+      case 2:
+        return rank1_receiver_core<T>(d, sys, ws);
+      case 3:
+        for (index_t m = 0; m < d.m; ++m) rank1_receiver_weights<T>(d, sys, mt, ws, m);
+        return status::ok;
+      case 4:
+        for (index_t m = 0; m < d.m; ++m) {
+          const cplx<T> fs = ws.fs[m];
+          const T th2 = ws.th2[m];
+          for (index_t r = 0; r < d.nr; ++r) rank1_receiver_entry<T>(ch, d, ws.y.col(m), fs, th2, f, r, m);
+        }
+        sur.l.cols = surrogate_cols(d, true);
+        surrogate_users<T>(ch.h, ws);
+        for (index_t j = 0; j < d.j(); ++j)
+          for (index_t n = 0; n < d.nt; ++n) surrogate_rank1_column<T>(ch, d, ws, n, j);
+        return status::ok;
+      case 5:
+        for (index_t m = 0; m < d.m; ++m)
+          for (index_t j = 0; j < d.j(); ++j) surrogate_rank1_pair<T>(ch, d, f, ws, j, m);
+        return status::ok;
+      default:
+        for (index_t k = 0; k < d.k; ++k)
+          for (index_t n = 0; n < d.nt; ++n) surrogate_rank1_ah_entry<T>(ch, d, ws, n, k);
+        for (index_t j = 0; j < d.j(); ++j) surrogate_rank1_weight<T>(d, ws, j);
+        return status::ok;
+    }
+  } else {
+    switch (s) {
+      case 1:
+        layer_scalars<T>(d, sys, mu_c, mu_s, mt, ws);
+        receiver_q<T>(d, sys, mt, ws);
+        return status::ok;
+      case 2:
+        return receiver_factor<T>(ws);
+      case 3:
+        for (index_t m = 0; m < d.m; ++m) receiver_combiner<T>(d, mt, f, ws, m);
+        return status::ok;
+      case 4:
+        sur.l.cols = surrogate_cols(d, false);
+        surrogate_users<T>(ch.h, ws);
+        for (index_t m = 0; m < d.m; ++m) {
+          for (index_t j = 0; j < d.j(); ++j) {
+            const index_t r = full_column(d, j, m);
+            ch.apply_h(j, f.col(m), sur.l.col(r));
+            sur.d[r] = ws.cm[m];
+          }
+          surrogate_full_coef<T>(d, ws, m);
+        }
+        return status::ok;
+      case 5:
+        return status::ok;
+      default:
+        for (index_t k = 0; k < d.k; ++k)
+          for (index_t n = 0; n < d.nt; ++n) surrogate_full_ah_entry<T>(d, ws, n, k);
+        return status::ok;
+    }
+  }
+}
+
+/// Steps 1-5 of SPEC.md section 4 at the incoming (W, F), whose metrics are `mt`: every
+/// stage in turn. Writes F' into f (Nr x M, in/out) and the W-subproblem into ws.sur,
+/// with L^H, in the form `use` asks for (packed SIMD lanes: rank-one G and the merged
+/// form only).
 template <class T, class Ch>
 JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
                                     const metrics<T>& mt, mview<T> f, layer_ws<T>& ws,
@@ -581,25 +607,18 @@ JCAS_HD inline status layer_prepare(const Ch& ch, const problem_dims& d, const s
   static_assert(!is_pack<T>::value || is_rank1<Ch>::value, "SIMD lanes: rank-one channels only");
   status st = status::ok;
   if constexpr (is_rank1<Ch>::value) {
-    if (merged_form<T, Ch>(use)) {
-      layer_scalars<T>(d, sys, mu_c, mu_s, mt, ws);
-      st = receiver_update_rank1<T>(ch, d, sys, mt, f, ws);
-      if (st == status::ok) layer_surrogate_rank1<T>(ch, d, f, ws);
-    }
+    if (merged_form<T, Ch>(use))
+      for (int s = 1; s <= prepare_stages && st == status::ok; ++s)
+        st = prepare_stage<true, T>(ch, d, sys, mu_c, mu_s, mt, f, ws, s);
   }
   if constexpr (!is_pack<T>::value) {  // packed lanes: rank-one channels only
-    if (!merged_form<T, Ch>(use)) {
-      st = layer_receiver<T>(d, sys, mu_c, mu_s, mt, f, ws);
-      if (st == status::ok) layer_surrogate<T>(ch, d, f, ws);
-    }
+    if (!merged_form<T, Ch>(use))
+      for (int s = 1; s <= prepare_stages && st == status::ok; ++s)
+        st = prepare_stage<false, T>(ch, d, sys, mu_c, mu_s, mt, f, ws, s);
   }
   if (st == status::ok) surrogate_fill_lh(ws.sur, d.nt);
   return st;
 }
-
-/// The stages of layer_prepare (above): how many, and the one a team leaves on one thread.
-constexpr int prepare_stages = 6;
-constexpr int prepare_lead_stage = 2;
 
 /// Items of stage s (1 .. prepare_stages) of the merged rank-one form (rank1) or of the
 /// full form; 0: the stage is empty.
@@ -627,19 +646,21 @@ JCAS_HD inline long prepare_items(const problem_dims& d, bool rank1, int s) {
 /// the status (stage 2's factor may fail).
 template <class T, class Ch>
 JCAS_HD inline status prepare_item(const Ch& ch, const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
-                                   const metrics<T>& mt, mview<T> f, layer_ws<T>& ws, int s, long i) {
-  const long nk = long(d.nt) * d.k, nj = d.j();
+                                   const metrics<T>& mt, mview<T> f, layer_ws<T>& ws, int s, index_t i) {
+  // 32-bit index arithmetic: a stage has far fewer than 2^31 items, and a GPU divides
+  // 32-bit integers in a fraction of the instructions 64-bit ones take.
+  const index_t nk = d.nt * d.k, nj = d.j();
   if (s == 1 && i == 0) return layer_scalars<T>(d, sys, mu_c, mu_s, mt, ws), status::ok;
   if constexpr (is_rank1<Ch>::value) {
     switch (s) {
       case 1: {
-        long e = i - 1;
+        index_t e = i - 1;
         if (e < nj) return rank1_receiver_coef<T>(ch, d, mt, ws, index_t(e)), status::ok;
         e -= nj;
         if (e < nj * (nj + 1) / 2) {  // (j, i <= j), row by row
           index_t j = 0;
           while (e > j) e -= ++j;
-          return rank1_receiver_gram<T>(ch, d, ws, j, index_t(e)), status::ok;
+          return rank1_receiver_gram<T>(ch, d, ws, j, e), status::ok;
         }
         e -= nj * (nj + 1) / 2;
         return rank1_receiver_upk<T>(ch, d, mt, ws, index_t(e / d.k), index_t(e % d.k)), status::ok;
@@ -649,7 +670,7 @@ JCAS_HD inline status prepare_item(const Ch& ch, const problem_dims& d, const sy
       case 3:
         return rank1_receiver_weights<T>(d, sys, mt, ws, index_t(i)), status::ok;
       case 4: {
-        const long rm = long(d.nr) * d.m;
+        const index_t rm = d.nr * d.m;
         if (i < rm) {
           const index_t m = index_t(i / d.nr);
           rank1_receiver_entry<T>(ch, d, ws.y.col(m), ws.fs[m], ws.th2[m], f, index_t(i % d.nr), m);
@@ -674,7 +695,7 @@ JCAS_HD inline status prepare_item(const Ch& ch, const problem_dims& d, const sy
     switch (s) {
       case 1: {
         index_t col = 0;  // entry i - 1 of Q's lower triangle, column by column
-        long e = i - 1;
+        index_t e = i - 1;
         while (e >= d.nr - col) e -= d.nr - col++;
         ws.q(index_t(col + e), col) = receiver_q_entry<T>(d, sys, mt, index_t(col + e), col);
         return status::ok;
@@ -688,7 +709,7 @@ JCAS_HD inline status prepare_item(const Ch& ch, const problem_dims& d, const sy
           const index_t k = index_t(i / d.nt);
           surrogate_user_entry<T>(ch.h, ws.ac[k], ws.sur, index_t(i % d.nt), k);
         } else {  // entry n of y_jm = G_j^H f'_m, (n, j, m) with n fastest
-          const long e = i - nk, jm = e / d.nt;
+          const index_t e = i - nk, jm = e / d.nt;
           const index_t n = index_t(e % d.nt), j = index_t(jm % nj), m = index_t(jm / nj);
           const index_t r = full_column(d, j, m);
           ws.sur.l(n, r) = ch.apply_h_entry(j, f.col(m), n);

@@ -323,11 +323,15 @@ JCAS_HD inline status team_layer_prepare(const Team& team, const Ch& ch, const p
   constexpr bool rank1 = is_rank1<Ch>::value;
   surrogate<T>& sur = ws.sur;
   sur.l.cols = surrogate_cols(d, rank1);  // every rank's own view
-  const auto item = [&](int s, long i) { return prepare_item<T>(ch, d, sys, mu_c, mu_s, mt, f, ws, s, i); };
+  const auto item = [&](int s, long i) { return prepare_item<T>(ch, d, sys, mu_c, mu_s, mt, f, ws, s, index_t(i)); };
   for (int s = 1; s <= prepare_stages; ++s) {
     mark(s == 1 ? train_part::receiver_q : s <= 3 ? train_part::prepare : train_part::surrogate);
     const long n = prepare_items(d, rank1, s);
-    if (s == prepare_lead_stage) {
+    if constexpr (is_serial_team<Team>) {  // one thread: the stage's nested loops
+      const status st = prepare_stage<rank1, T>(ch, d, sys, mu_c, mu_s, mt, f, ws, s);
+      if (st != status::ok) return st;
+      if (s == prepare_stages) surrogate_fill_lh(sur, d.nt);
+    } else if (s == prepare_lead_stage) {
       status st = status::ok;
       on_lead(team, [&] { st = item(s, 0); });
       st = team_status(team, st);
