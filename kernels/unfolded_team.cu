@@ -3,11 +3,12 @@
 // of a warp on their realization, its scratch, channels and W | F staged into shared
 // memory (global memory where one realization does not fit a block's shared memory).
 // Against one thread per realization (solve_kernel), a warp keeps its state in on-chip
-// memory and shares the products and element-wise steps 32 ways, but runs the
-// per-realization phases (the metrics' scalars, receiver and surrogate) on one lane, and
-// shared memory bounds the realizations in flight per SM: which is faster is a GPU
-// measurement (bench/gpu_check.sh; opt-in as --products team until then;
-// bench/RESULTS.md has the prediction).
+// memory and shares the products, the receiver's and surrogate's stages and the
+// element-wise steps 32 ways, but runs the metrics' scalars and the receiver's Cholesky
+// factor on one lane, decodes every item's indices, and shared memory bounds the
+// realizations in flight per SM: which is faster is a GPU measurement
+// (bench/gpu_check.sh; opt-in as --products team until then; bench/RESULTS.md has the
+// counted critical path and the prediction).
 #include "jcas/core/team.hpp"
 #include "kernels/cuda_common.cuh"
 #include "kernels/warp_team.cuh"

@@ -6,8 +6,9 @@
 // the same order. For large arrays (Nt up to 256, K up to 64) the products are nearly all
 // of the work (2 Nt R K complex multiply-adds per D(W), 6 D(W) per layer, Nt K^2 for E),
 // and on a GPU one thread per realization would run them serially from uncoalesced
-// scratch. The per-realization work left is the metrics' O(K^2 + M J K) and
-// layer_prepare's O(Nt K + Nr J (K + M)) (receiver and surrogate). On the CPU the loops
+// scratch. layer_prepare (receiver and surrogate) runs by its stages, item phases but
+// for a Cholesky factor; the per-realization work left is that factor and the metrics'
+// scalars, O(J^3 + K^2 + M J K). On the CPU the loops
 // stay faster at every size measured (bench/RESULTS.md); there this route is the tested
 // reference of the GPU's.
 //

@@ -857,10 +857,11 @@ struct layer_bar : layer_aux<T> {
   }
 };
 
-// Adjoint of layer_prepare in pieces, composed by team_layer_prepare_adjoint
-// (core/training.hpp: on one thread, or by a team with step 4's products over P
-// divided). Inputs: the forward state (mt at the incoming (W, F); ws after layer_prepare,
-// with the Cholesky factor of Q in ws.q; f_new = F'), sb (adjoints of L, d, A_t^H),
+// Adjoint of layer_prepare's full form (dense G) in pieces, composed by
+// team_layer_prepare_adjoint (core/training.hpp: on one thread, or by a team with step
+// 4's products over P divided); the merged rank-one form's follow below. Inputs: the
+// forward state (mt at the incoming (W, F); ws after layer_prepare, with the Cholesky
+// factor of Q in ws.q; f_new = F'), sb (adjoints of L, d, A_t^H),
 // lb.fnew (adjoint of F'). Outputs: adds to mb (gamma, T, e, q, P), to fbar_in (only for
 // combiners that the forward left unchanged), *mu_c_bar, *mu_s_bar. lb's other arrays are
 // scratch; the caller zeroes lb's auxiliaries.

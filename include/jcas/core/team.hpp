@@ -3,9 +3,9 @@
 // phases of core/batched.hpp -- the same code as the batched-GEMM route, in the same
 // order -- on a chunk of one realization. The team shares each item phase (an entry of W
 // or of S per thread), each product (an entry of C per thread) and each sum (a team
-// reduction); the per-realization phases (the metrics' scalars, O(K^2 + M J K), and
-// layer_prepare's receiver and surrogate, O(Nt K + Nr J (K + M))) run on the team's
-// rank 0 while the others wait.
+// reduction), layer_prepare's stages among them (core/layer.hpp); the per-realization
+// phases (the metrics' scalars, O(K^2 + M J K), and the receiver's Cholesky factor, J x J
+// for rank-one G) run on the team's rank 0 while the others wait.
 //
 // A Team supplies rank(), size(), sync() (a barrier that also orders memory between the
 // team's threads) and sum(x) (every rank's x added, the same total returned to every

@@ -153,15 +153,14 @@ struct no_marks {
 
 // Team pieces. A team (core/team.hpp: rank(), size(), sync(), sum()) runs one
 // realization's training step, every rank calling unfolded_loss_grad with the same
-// arguments. The metrics' products (SPEC.md 2), Q of the receiver (eq. 13), the
-// surrogate (eqs. 14-15), D(W) (eq. 16), the normalised step (eq. 18), their adjoints but
-// the surrogate's, and the copies are divided over the ranks (jcas_bench --train-parts
-// says how much of a step's arithmetic that is); the rest of layer_prepare (Q's Cholesky
-// factor and solves) and of its adjoint, and the metrics' few scalars, run on rank 0
-// while the others wait. Each piece
-// ends with a barrier, so the next sees all it wrote. The team of one (serial_team) runs
-// the plain per-realization functions; the divided forms compute the same sums in the
-// same order except the team sums: ||D||_F (kept on the tape for the backward) and
+// arguments. The metrics' products (SPEC.md 2), layer_prepare's stages (the receiver,
+// eq. 13, and the surrogate, eqs. 14-15), D(W) (eq. 16), the normalised step (eq. 18),
+// their adjoints and the copies are divided over the ranks (jcas_bench --train-parts
+// counts the critical path that leaves); a Cholesky factor, the metrics' few scalars and,
+// for dense G, most of layer_prepare's adjoint run on rank 0 while the others wait. Each
+// piece ends with a barrier, so the next sees all it wrote. The team of one (serial_team)
+// runs the plain per-realization functions; the divided forms compute the same sums in
+// the same order except the team sums: ||D||_F (kept on the tape for the backward) and
 // dL/dbeta (tests/core/test_adjoint.cpp and tsan_team.cpp: teams of threads against
 // serial_team).
 
@@ -352,10 +351,12 @@ JCAS_HD inline status team_layer_prepare(const Team& team, const Ch& ch, const p
   return status::ok;
 }
 
-/// Adjoint of layer_prepare in the training's form (steps 2-5, the pieces in
-/// core/layer.hpp), by the team, into a zeroed mb: step 5's adjoint and step 4's solves
-/// on rank 0, step 4's products through P a (j, k) column per rank, the rest on rank 0.
-/// Inputs and outputs as layer.hpp's pieces say.
+/// Adjoint of layer_prepare (steps 2-5, the pieces in core/layer.hpp) by the team, into a
+/// zeroed mb. The merged rank-one form: every piece divided (per (m, k), user, combiner,
+/// j and entry of P), the auxiliaries' adjoint on one rank beside P's entries. The full
+/// form (dense G): step 5's adjoint and step 4's solves on rank 0, step 4's products
+/// through P a (j, k) column per rank, the rest on rank 0. Inputs and outputs as
+/// layer.hpp's pieces say.
 JCAS_NO_EXEC_CHECK
 template <class T, class Ch, class Team, class Mark>
 JCAS_HD inline void team_layer_prepare_adjoint(const Team& team, const Ch& ch, const problem_dims& d,
