@@ -233,7 +233,6 @@ train_part_flops counted_train_parts(const channel_set& cs, const unfolded_model
                                      long sample, int lanes) {
   static_assert(core::train_parts == train_part_flops::parts, "host/flop_count.hpp names every part");
   const part_counter mark;
-  counting::ops = 0;
   count_train(cs, m, s, sample, [&](const auto& step) { return step(mark, core::serial_team{}); });
   mark.flush();
   const long n = std::min(sample, cs.count);
@@ -330,7 +329,6 @@ phase_flops counted_phase_flops(const channel_set& cs, const solve_options& o, l
   const core::solver_config<fc> cfg = make_config<fc>(o, model, tables);
   counted_chunk whole(s, cfg, o, 0);
   long long by_kind[4] = {0, 0, 0, 0};
-  counting::ops = 0;
   phase_counting_exec ex{by_kind};
   core::unfolded_batched(ex, whole.c);
   whole.check();

@@ -655,7 +655,7 @@ JCAS_HD inline status prepare_item(const Ch& ch, const problem_dims& d, const sy
     switch (s) {
       case 1: {
         index_t e = i - 1;
-        if (e < nj) return rank1_receiver_coef<T>(ch, d, mt, ws, index_t(e)), status::ok;
+        if (e < nj) return rank1_receiver_coef<T>(ch, d, mt, ws, e), status::ok;
         e -= nj;
         if (e < nj * (nj + 1) / 2) {  // (j, i <= j), row by row
           index_t j = 0;
@@ -663,32 +663,32 @@ JCAS_HD inline status prepare_item(const Ch& ch, const problem_dims& d, const sy
           return rank1_receiver_gram<T>(ch, d, ws, j, e), status::ok;
         }
         e -= nj * (nj + 1) / 2;
-        return rank1_receiver_upk<T>(ch, d, mt, ws, index_t(e / d.k), index_t(e % d.k)), status::ok;
+        return rank1_receiver_upk<T>(ch, d, mt, ws, e / d.k, e % d.k), status::ok;
       }
       case 2:
         return rank1_receiver_core<T>(d, sys, ws);
       case 3:
-        return rank1_receiver_weights<T>(d, sys, mt, ws, index_t(i)), status::ok;
+        return rank1_receiver_weights<T>(d, sys, mt, ws, i), status::ok;
       case 4: {
         const index_t rm = d.nr * d.m;
         if (i < rm) {
-          const index_t m = index_t(i / d.nr);
-          rank1_receiver_entry<T>(ch, d, ws.y.col(m), ws.fs[m], ws.th2[m], f, index_t(i % d.nr), m);
+          const index_t m = i / d.nr;
+          rank1_receiver_entry<T>(ch, d, ws.y.col(m), ws.fs[m], ws.th2[m], f, i % d.nr, m);
         } else if (i < rm + nk) {
-          const index_t k = index_t((i - rm) / d.nt);
-          surrogate_user_entry<T>(ch.h, ws.ac[k], ws.sur, index_t((i - rm) % d.nt), k);
+          const index_t k = (i - rm) / d.nt;
+          surrogate_user_entry<T>(ch.h, ws.ac[k], ws.sur, (i - rm) % d.nt, k);
         } else {
-          surrogate_rank1_column<T>(ch, d, ws, index_t((i - rm - nk) % d.nt), index_t((i - rm - nk) / d.nt));
+          surrogate_rank1_column<T>(ch, d, ws, (i - rm - nk) % d.nt, (i - rm - nk) / d.nt);
         }
         return status::ok;
       }
       case 5:
-        return surrogate_rank1_pair<T>(ch, d, f, ws, index_t(i % nj), index_t(i / nj)), status::ok;
+        return surrogate_rank1_pair<T>(ch, d, f, ws, i % nj, i / nj), status::ok;
       default:
         if (i < nk)
-          surrogate_rank1_ah_entry<T>(ch, d, ws, index_t(i % d.nt), index_t(i / d.nt));
+          surrogate_rank1_ah_entry<T>(ch, d, ws, i % d.nt, i / d.nt);
         else
-          surrogate_rank1_weight<T>(d, ws, index_t(i - nk));
+          surrogate_rank1_weight<T>(d, ws, i - nk);
         return status::ok;
     }
   } else {
@@ -697,20 +697,20 @@ JCAS_HD inline status prepare_item(const Ch& ch, const problem_dims& d, const sy
         index_t col = 0;  // entry i - 1 of Q's lower triangle, column by column
         index_t e = i - 1;
         while (e >= d.nr - col) e -= d.nr - col++;
-        ws.q(index_t(col + e), col) = receiver_q_entry<T>(d, sys, mt, index_t(col + e), col);
+        ws.q(col + e, col) = receiver_q_entry<T>(d, sys, mt, col + e, col);
         return status::ok;
       }
       case 2:
         return receiver_factor<T>(ws);
       case 3:
-        return receiver_combiner<T>(d, mt, f, ws, index_t(i)), status::ok;
+        return receiver_combiner<T>(d, mt, f, ws, i), status::ok;
       case 4: {
         if (i < nk) {
-          const index_t k = index_t(i / d.nt);
-          surrogate_user_entry<T>(ch.h, ws.ac[k], ws.sur, index_t(i % d.nt), k);
+          const index_t k = i / d.nt;
+          surrogate_user_entry<T>(ch.h, ws.ac[k], ws.sur, i % d.nt, k);
         } else {  // entry n of y_jm = G_j^H f'_m, (n, j, m) with n fastest
           const index_t e = i - nk, jm = e / d.nt;
-          const index_t n = index_t(e % d.nt), j = index_t(jm % nj), m = index_t(jm / nj);
+          const index_t n = e % d.nt, j = jm % nj, m = jm / nj;
           const index_t r = full_column(d, j, m);
           ws.sur.l(n, r) = ch.apply_h_entry(j, f.col(m), n);
           if (n == 0) ws.sur.d[r] = ws.cm[m];
@@ -719,7 +719,7 @@ JCAS_HD inline status prepare_item(const Ch& ch, const problem_dims& d, const sy
         return status::ok;
       }
       default:
-        return surrogate_full_ah_entry<T>(d, ws, index_t(i % d.nt), index_t(i / d.nt)), status::ok;
+        return surrogate_full_ah_entry<T>(d, ws, i % d.nt, i / d.nt), status::ok;
     }
   }
 }
