@@ -109,6 +109,39 @@ void validate(const problem_dims& d) {
   if (d.c < 0) bad("clutter", std::to_string(d.c), "must be >= 0");
 }
 
+void validate(const scenario& sc) {
+  validate(sc.dims);
+  const auto finite = [](double v, const char* name) {
+    if (!std::isfinite(v)) bad(name, num(v), "must be finite");
+  };
+  const auto at_least_zero = [](double v, const char* name) {
+    if (!(v >= 0) || !std::isfinite(v)) bad(name, num(v), "must be finite and >= 0");
+  };
+  const auto positive = [](double v, const char* name) {
+    if (!(v > 0) || !std::isfinite(v)) bad(name, num(v), "must be positive and finite");
+  };
+  positive(sc.user_dist_mean, "user-dist");
+  at_least_zero(sc.user_dist_std, "user-dist-std");
+  positive(sc.sens_dist_mean, "sens-dist");
+  at_least_zero(sc.sens_dist_std, "sens-dist-std");
+  at_least_zero(sc.height, "height");
+  finite(sc.zeta0_db, "zeta0-db");
+  at_least_zero(sc.eps_c, "eps-c");
+  at_least_zero(sc.eps_s, "eps-s");
+  finite(sc.angle_min, "angle-min");
+  finite(sc.angle_max, "angle-max");
+  if (!(sc.angle_min <= sc.angle_max))
+    bad("angle-max", num(sc.angle_max), "must be >= angle-min = " + num(sc.angle_min));
+  at_least_zero(sc.rician_k, "rician-k");
+  finite(sc.noise_db, "noise-db");
+}
+
+void validate_draw(const scenario& sc, long first, long count) {
+  validate(sc);
+  if (first < 0) bad("first", std::to_string(first), "must be >= 0");
+  if (count < 0) bad("count", std::to_string(count), "must be >= 0");
+}
+
 void validate(const channel_set& ch) {
   validate(ch.dims);
   if (ch.count < 0) bad("count", std::to_string(ch.count), "must be >= 0");

@@ -379,8 +379,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
 }  // namespace
 
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads) {
-  validate(sc.dims);
-  if (count < 0) throw std::invalid_argument("count = " + std::to_string(count) + ": must be >= 0");
+  validate_draw(sc, first, count);
   channel_set cs;
   cs.dims = sc.dims;
   cs.count = count;

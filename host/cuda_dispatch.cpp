@@ -106,7 +106,7 @@ device_peaks peaks(int device) {
 }
 
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device) {
-  validate(sc.dims);
+  validate_draw(sc, first, count);
   require_device(device);
   channel_set cs;
   cs.dims = sc.dims;

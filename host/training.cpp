@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 
 #include "h5.hpp"
@@ -164,11 +165,28 @@ std::vector<long> epoch_order(long n, std::uint64_t seed, int epoch) {
   return o;
 }
 
+void validate(const settings& s) {
+  const auto bad = [](const char* field, double v, const char* why) {
+    std::ostringstream m;
+    m << field << " = " << v << ": " << why;
+    throw std::invalid_argument(m.str());
+  };
+  if (s.batch < 1) bad("batch", s.batch, "must be >= 1");
+  if (s.epochs < 0) bad("epochs", s.epochs, "must be >= 0");
+  if (!(s.lr > 0) || !std::isfinite(s.lr)) bad("lr", s.lr, "must be positive and finite");
+  if (!(s.weight_decay >= 0) || !std::isfinite(s.weight_decay))
+    bad("weight-decay", s.weight_decay, "must be finite and >= 0");
+  if (!(s.lr_decay > 0) || !std::isfinite(s.lr_decay)) bad("lr-decay", s.lr_decay, "must be positive and finite");
+  if (!(s.mu_lr_factor >= 0) || !std::isfinite(s.mu_lr_factor))
+    bad("mu-lr-factor", s.mu_lr_factor, "must be finite and >= 0");
+  if (!(s.beta1 >= 0 && s.beta1 < 1)) bad("adam beta1", s.beta1, "must be in [0, 1)");
+  if (!(s.beta2 >= 0 && s.beta2 < 1)) bad("adam beta2", s.beta2, "must be in [0, 1)");
+  if (!(s.eps > 0) || !std::isfinite(s.eps)) bad("adam eps", s.eps, "must be positive and finite");
+}
+
 void run(const channel_set& data, const system_params<double>& sys, const settings& s, checkpoint& c,
          const callbacks& cb, int threads, int device) {
-  if (s.batch < 1) throw std::invalid_argument("batch = " + std::to_string(s.batch) + ": must be >= 1");
-  if (s.epochs < 0) throw std::invalid_argument("epochs = " + std::to_string(s.epochs) + ": must be >= 0");
-  if (!(s.lr > 0)) throw std::invalid_argument("lr = " + std::to_string(s.lr) + ": must be positive");
+  validate(s);
   if (data.count < 1) throw std::invalid_argument("training data: no realizations");
   c.model.finalize();
   std::vector<zd> w0, f0;

@@ -42,6 +42,9 @@ struct settings {
   std::uint64_t seed = 1;  // shuffling
 };
 
+/// Throws std::invalid_argument naming the field and value of a bad setting.
+void validate(const settings& s);
+
 /// Adam with L2 weight decay added to the gradient (torch.optim.Adam).
 struct adam {
   std::vector<double> m, v;

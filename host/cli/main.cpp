@@ -76,6 +76,16 @@ CLI::Validator non_negative() {
       ">=0");
 }
 
+/// Pt = 10^(snr/10) with unit noise; refuses an SNR that is not finite or whose Pt is not
+/// a positive finite double.
+double pt_of_snr_db(double snr_db, const char* field = "snr-db") {
+  const double pt = std::pow(10.0, snr_db / 10.0);
+  if (!std::isfinite(snr_db) || !(pt > 0) || !std::isfinite(pt))
+    throw std::invalid_argument(std::string(field) + " = " + fmt_g(snr_db) +
+                                ": must be finite, with Pt = 10^(snr/10) positive and finite");
+  return pt;
+}
+
 CLI::Validator at_least(long lo) {
   return CLI::Validator(
       [lo](std::string& v) -> std::string {
@@ -160,9 +170,11 @@ int run_generate(generate_args& a, CLI::App* c) {
     if (!given("--independent-clutter")) a.sc.clutter_reuses_target_pathloss = p.clutter_reuses_target_pathloss;
   }
   const int dev = parse_device(a.device);
+  (void)pt_of_snr_db(a.snr_db);  // recorded with the set: solve's default Pt
   channel_set cs = dev < 0 ? cpu::generate_batch(a.sc, a.seed, a.first, a.count, a.threads)
                            : cuda::generate_batch(a.sc, a.seed, a.first, a.count, dev);
   cs.snr_db = a.snr_db;
+  validate(cs);  // valid constants can still overflow (e.g. a huge zeta0-db): no such file is written
   io::write_channels(a.out, cs, &a.sc, a.seed, a.first);
   std::fprintf(stderr, "wrote %ld realizations (Nt %d, Nr %d, K %d, M %d, C %d) to %s\n", cs.count, cs.dims.nt,
                cs.dims.nr, cs.dims.k, cs.dims.m, cs.dims.c, a.out.c_str());
@@ -218,9 +230,7 @@ int run_solve(solve_args& a) {
   o.algo = parse_algorithm(a.algo);
   const int dev = parse_device(a.device);
   const channel_set cs = io::read_channels(a.data, a.sel);
-  const double snr = a.snr_db ? *a.snr_db : cs.snr_db;
-  if (!std::isfinite(snr)) throw std::invalid_argument("snr-db = " + std::to_string(snr) + ": must be finite");
-  o.sys.pt = std::pow(10.0, snr / 10.0);
+  o.sys.pt = pt_of_snr_db(a.snr_db ? *a.snr_db : cs.snr_db);
   o.sys.delta = a.delta;
   if (!a.params.empty()) o.model = io::read_model(a.params);
   if (a.outer || a.inner) {
@@ -337,12 +347,16 @@ void write_log_csv(const std::string& path, const std::vector<train::log_row>& l
 /// Trains and writes the model; returns it. Shared by `train` and `demo`.
 unfolded_model run_train(const train_args& a, bool quiet = false) {
   const int dev = parse_device(a.device);
-  if (!(a.delta >= 0)) throw std::invalid_argument("delta = " + std::to_string(a.delta) + ": must be >= 0");
+  train::validate(a.ts);
   const channel_set data = io::read_channels(a.data, a.sel);
   system_params<double> sys;
-  sys.pt = std::pow(10.0, (a.snr_db ? *a.snr_db : data.snr_db) / 10.0);
+  sys.pt = pt_of_snr_db(a.snr_db ? *a.snr_db : data.snr_db);
   sys.delta = a.delta;
-  validate(solve_options{}, data.dims);
+  {
+    solve_options o;
+    o.sys = sys;
+    validate(o, data.dims);
+  }
   channel_set val;
   if (!a.validation.empty()) val = io::read_channels(a.validation, {a.sel.users, a.sel.targets, a.sel.nr, -1});
   const std::string ckpt = a.out + ".ckpt.h5", log = a.out + ".log.csv";
@@ -496,7 +510,7 @@ int run_montecarlo(mc_args& a) {
   std::stringstream ss(a.algos);
   for (std::string x; std::getline(ss, x, ',');) s.algos.push_back(parse_algorithm(x));
   s.device = parse_device(a.device);
-  s.solve.sys.pt = std::pow(10.0, a.snr_db / 10.0);
+  s.solve.sys.pt = pt_of_snr_db(a.snr_db);
   s.solve.sys.delta = a.delta;
   if (!a.params.empty()) s.solve.model = io::read_model(a.params);
   s.solve.model.finalize();
@@ -530,8 +544,7 @@ int run_montecarlo(mc_args& a) {
   for (double d : deltas)
     if (!(d >= 0) || !std::isfinite(d))
       throw std::invalid_argument("sweep-delta = " + fmt_g(d) + ": must be >= 0 and finite");
-  for (double x : snrs)
-    if (!std::isfinite(x)) throw std::invalid_argument("sweep-snr = " + std::to_string(x) + ": must be finite");
+  for (double x : snrs) (void)pt_of_snr_db(x, a.sweep_snr.empty() ? "snr-db" : "sweep-snr");
   for (int l : layers) (void)s.solve.model.first_layers(l);  // checks the range before any work
   io::atomic_path csv(a.out + ".sweep.csv");
   std::FILE* f = root ? std::fopen(csv.tmp().c_str(), "w") : nullptr;
@@ -554,7 +567,7 @@ int run_montecarlo(mc_args& a) {
           mc::settings p = s;
           p.sc.dims.k = k;
           p.solve.sys.delta = d;
-          p.solve.sys.pt = std::pow(10.0, snr / 10.0);
+          p.solve.sys.pt = pt_of_snr_db(snr, "sweep-snr");
           p.solve.model = s.solve.model.first_layers(l);
           char tag[160];
           std::snprintf(tag, sizeof tag, "K%d_delta%g_snr%g_L%d", k, d, snr, l);

@@ -141,6 +141,10 @@ struct solve_output {
 /// Throws std::invalid_argument naming the field and value on any bad input.
 void validate(const channel_set& ch);
 void validate(const problem_dims& d);
+/// Every constant of the channel model (names as the `generate` options).
+void validate(const scenario& sc);
+/// A generate_batch call: the scenario, the first index and the count (>= 0).
+void validate_draw(const scenario& sc, long first, long count);
 void validate(const solve_options& o, const problem_dims& d);
 /// The W0 a solve starts from (solve_options::w0 resolved).
 w0_method start_of(const solve_options& o);

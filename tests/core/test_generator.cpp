@@ -115,5 +115,38 @@ TEST(Generator, PaperPresetIsWeakerByTwentyDbRoundTrip) {
   }
 }
 
+TEST(Generator, RefusesEveryBadConstantByName) {
+  EXPECT_NO_THROW(validate(scenario{}));
+  EXPECT_NO_THROW(validate(scenario::paper_text()));
+  const double nan = std::nan(""), inf = INFINITY;
+  const struct {
+    double scenario::*field;
+    double value;
+    const char* name;
+  } cases[] = {{&scenario::user_dist_mean, 0, "user-dist"},
+               {&scenario::user_dist_std, -1, "user-dist-std"},
+               {&scenario::sens_dist_mean, nan, "sens-dist"},
+               {&scenario::sens_dist_std, inf, "sens-dist-std"},
+               {&scenario::height, -1, "height"},
+               {&scenario::zeta0_db, nan, "zeta0-db"},
+               {&scenario::eps_c, -2, "eps-c"},
+               {&scenario::eps_s, inf, "eps-s"},
+               {&scenario::angle_min, nan, "angle-min"},
+               {&scenario::angle_max, -2, "angle-max"},
+               {&scenario::rician_k, -0.5, "rician-k"},
+               {&scenario::noise_db, -inf, "noise-db"}};
+  for (const auto& c : cases) {
+    scenario sc;
+    sc.*c.field = c.value;
+    try {
+      (void)cpu::generate_batch(sc, 1, 0, 2);
+      ADD_FAILURE() << c.name << " = " << c.value << " was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(std::string(c.name) + " = ", 0), 0u) << e.what();
+    }
+  }
+  EXPECT_THROW((void)cpu::generate_batch(scenario{}, 1, -1, 2), std::invalid_argument);  // first
+}
+
 }  // namespace
 }  // namespace jcas::test

@@ -61,6 +61,13 @@ expect_error "snr-db = inf" "$jcas" solve --data "$dir/c.h5" --snr-db inf --out 
 expect_error "f0 = cusolver" "$jcas" solve --data "$dir/c.h5" --f0 cusolver --out "$dir/out.h5"
 expect_error "count" "$jcas" generate --count 0 --out "$dir/out.h5"
 expect_error "users" "$jcas" generate --users 0 --out "$dir/out.h5"
+# Every scenario constant is checked before anything is drawn or written.
+expect_error "snr-db = nan" "$jcas" generate --count 2 --snr-db nan --out "$dir/out.h5"
+expect_error "height = nan" "$jcas" generate --count 2 --height nan --out "$dir/out.h5"
+expect_error "user-dist = -5" "$jcas" generate --count 2 --user-dist -5 --out "$dir/out.h5"
+expect_error "angle-max = 1" "$jcas" generate --count 2 --angle-min 2 --angle-max 1 --out "$dir/out.h5"
+expect_error "noise-db = inf" "$jcas" generate --count 2 --noise-db inf --out "$dir/out.h5"
+expect_error "channels must be finite" "$jcas" generate --count 2 --zeta0-db 1e5 --out "$dir/out.h5"
 expect_error "not a jcas model file" "$jcas" solve --data "$dir/c.h5" --params "$dir/c.h5" --out "$dir/out.h5"
 
 # Training: an interrupted run resumed from its checkpoint ends where an uninterrupted one does.
@@ -87,6 +94,10 @@ assert all(np.array_equal(a[k][()], b[k][()]) for k in a), 'per-layer resume dif
 " && ok || bad "per-layer resume differs from uninterrupted"
 expect_error "checkpoint" "$jcas" train --data "$dir/c.h5" --outer 5 --epochs 3 --out "$dir/part.h5" --resume
 expect_error "batch" "$jcas" train --data "$dir/c.h5" --batch 0 --out "$dir/out.h5"
+expect_error "snr-db = nan" "$jcas" train --data "$dir/c.h5" --snr-db nan --out "$dir/out.h5"
+expect_error "delta = nan" "$jcas" train --data "$dir/c.h5" --delta nan --out "$dir/out.h5"
+expect_error "lr = inf" "$jcas" train --data "$dir/c.h5" --lr inf --out "$dir/out.h5"
+expect_error "weight-decay = -1" "$jcas" train --data "$dir/c.h5" --weight-decay -1 --out "$dir/out.h5"
 
 # The main job on a tiny configuration: table, results files and non-empty PNG figures.
 "$jcas" demo --train 16 --epochs 1 --test 4 --out "$dir/demo" >"$dir/demo.txt" 2>/dev/null && ok || bad "demo"
@@ -128,6 +139,8 @@ expect_error "ascent starts = foo" "$jcas" solve --data "$dir/c.h5" --algo ascen
 expect_error "ascent stages = 0" "$jcas" solve --data "$dir/c.h5" --algo ascent --ascent-stages 0 --out "$dir/out.h5"
 expect_error "sweep-delta = -1" "$jcas" montecarlo --count 4 --sweep-delta 1,-1 --out "$dir/out"
 expect_error "sweep-users = 0" "$jcas" montecarlo --count 4 --sweep-users 0 --out "$dir/out"
+expect_error "sweep-snr = nan" "$jcas" montecarlo --count 4 --sweep-snr 1,nan --out "$dir/out"
+expect_error "snr-db = 1e+300" "$jcas" montecarlo --count 4 --snr-db 1e300 --out "$dir/out"
 expect_error "value -1 must be a finite number >= 0" "$jcas" train --data "$dir/c.h5" --final-weight -1 --out "$dir/out.h5"
 expect_error "layers = 300" "$jcas" montecarlo --count 6 --sweep-layers 5,300 --out "$dir/out"
 expect_error "another run" "$jcas" montecarlo --count 9 --seed 2 --algos unfolded,heuristic --out "$dir/mc2" --resume
