@@ -41,7 +41,8 @@ void write_model(const std::string& path, const unfolded_model& m);
 void write_results(const std::string& path, const solve_output& out, const solve_options& o,
                    const std::map<std::string, std::string>& attrs = {});
 
-/// Writes via a temporary sibling and renames on success; removes it on failure.
+/// Writes via a temporary sibling and renames on success; removes it on failure, and,
+/// once remove_temporaries_on_signal() has run, on SIGINT, SIGTERM and SIGHUP too.
 class atomic_path {
  public:
   explicit atomic_path(std::string final_path);
@@ -54,6 +55,12 @@ class atomic_path {
  private:
   std::string final_, tmp_;
   bool done_ = false;
+  int slot_ = -1;  // in the signal handler's table of live temporaries
 };
+
+/// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove every atomic_path
+/// temporary still being written, then die of the signal as the default would: an
+/// interrupted run leaves its finished files and checkpoints and nothing half-written.
+void remove_temporaries_on_signal();
 
 }  // namespace jcas::io

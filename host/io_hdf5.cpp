@@ -1,6 +1,8 @@
 #include <hdf5.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
@@ -11,16 +13,60 @@
 
 namespace jcas::io {
 
+namespace {
+
+// The temporaries being written, for the signal handler: lock-free slots, so that the
+// handler only reads atomics and calls unlink (both async-signal-safe). A path that finds
+// no free slot is still written and renamed; only a signal would leave it behind.
+constexpr int live_slots = 32;
+std::atomic<const char*> live_tmp[live_slots];
+static_assert(std::atomic<const char*>::is_always_lock_free);
+
+int register_tmp(const char* path) {
+  for (int i = 0; i < live_slots; ++i) {
+    const char* expected = nullptr;
+    if (live_tmp[i].compare_exchange_strong(expected, path)) return i;
+  }
+  return -1;
+}
+void release_tmp(int slot) {
+  if (slot >= 0) live_tmp[slot].store(nullptr);
+}
+
+extern "C" void remove_live_tmp_and_reraise(int sig) {
+  for (auto& p : live_tmp)
+    if (const char* path = p.load()) ::unlink(path);
+  ::signal(sig, SIG_DFL);  // then die of the signal as if there were no handler (exit status 128 + sig)
+  ::raise(sig);
+}
+
+}  // namespace
+
+void remove_temporaries_on_signal() {
+  struct sigaction sa {};
+  sa.sa_handler = remove_live_tmp_and_reraise;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction old {};
+    // An ignored signal stays ignored (nohup; SIGINT of a background job of a script).
+    if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler != SIG_IGN) ::sigaction(sig, &sa, nullptr);
+  }
+}
+
 atomic_path::atomic_path(std::string final_path) : final_(std::move(final_path)) {
   tmp_ = final_ + ".tmp." + std::to_string(::getpid());
+  slot_ = register_tmp(tmp_.c_str());
 }
 atomic_path::~atomic_path() {
   if (!done_) std::remove(tmp_.c_str());
+  release_tmp(slot_);
 }
 void atomic_path::commit() {
   if (std::rename(tmp_.c_str(), final_.c_str()) != 0)
     throw std::runtime_error("out: cannot rename '" + tmp_ + "' to '" + final_ + "'");
   done_ = true;
+  release_tmp(slot_);
+  slot_ = -1;
 }
 
 namespace {

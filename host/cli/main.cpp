@@ -735,6 +735,7 @@ bool cpu_supports_build() {
 int main(int argc, char** argv) {
   if (!cpu_supports_build()) return 1;
   jcas::mpi::init(&argc, &argv);
+  jcas::io::remove_temporaries_on_signal();  // Ctrl-C leaves no half-written file
   const int rc = run_cli(argc, argv);
   if (rc != 0 && jcas::mpi::get().size > 1) jcas::mpi::abort_all(rc);  // no rank left waiting
   jcas::mpi::finalize();

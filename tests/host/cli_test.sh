@@ -92,6 +92,23 @@ import h5py,numpy as np
 a=h5py.File('$dir/rw.h5','r'); b=h5py.File('$dir/rp.h5','r')
 assert all(np.array_equal(a[k][()], b[k][()]) for k in a), 'per-layer resume differs'
 " && ok || bad "per-layer resume differs from uninterrupted"
+# A training stopped by a signal (Ctrl-C, a scheduler's SIGTERM) dies of it, leaves its
+# checkpoint and no temporary, and --resume finishes it to the uninterrupted model.
+"$jcas" train --data "$dir/c.h5" --epochs 60 --batch 4 --lr 3e-3 --out "$dir/int.h5" 2>/dev/null &
+pid=$!
+for _ in $(seq 500); do [ -f "$dir/int.h5.ckpt.h5" ] && break; sleep 0.01; done
+kill -TERM "$pid"
+wait "$pid"
+[ $? -eq 143 ] && ok || bad "train under SIGTERM: exit status not 128 + 15"
+ls "$dir"/int.h5* | grep -q "\.tmp\." && bad "signal left a temporary: $(ls "$dir"/int.h5*)" || ok
+[ ! -e "$dir/int.h5" ] && ok || bad "interrupted training wrote its model"
+"$jcas" train --data "$dir/c.h5" --epochs 60 --batch 4 --lr 3e-3 --out "$dir/int.h5" --resume 2>/dev/null && ok || bad "resume after SIGTERM"
+"$jcas" train --data "$dir/c.h5" --epochs 60 --batch 4 --lr 3e-3 --out "$dir/unint.h5" 2>/dev/null && ok || bad "train 60"
+/usr/bin/python3 -c "
+import h5py,numpy as np
+a=h5py.File('$dir/int.h5','r'); b=h5py.File('$dir/unint.h5','r')
+assert np.array_equal(a['beta'][()], b['beta'][()]) and a.attrs['mu_c']==b.attrs['mu_c']
+" && ok || bad "resume after SIGTERM differs from the uninterrupted run"
 expect_error "checkpoint" "$jcas" train --data "$dir/c.h5" --outer 5 --epochs 3 --out "$dir/part.h5" --resume
 expect_error "batch" "$jcas" train --data "$dir/c.h5" --batch 0 --out "$dir/out.h5"
 expect_error "snr-db = nan" "$jcas" train --data "$dir/c.h5" --snr-db nan --out "$dir/out.h5"

@@ -1,6 +1,9 @@
 // Files: HDF5 round trips, .npz import from archives written here with libzip,
 // and clear errors for missing, corrupt or inconsistent files.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -114,6 +117,35 @@ TEST(Hdf5, FailedWriteLeavesNoFile) {
   const channel_set cs = cpu::generate_batch(scenario{}, 1, 0, 2);
   EXPECT_THROW(io::write_channels(t / "no_such_dir/x.h5", cs), std::runtime_error);
   EXPECT_TRUE(fs::is_empty(t.p));
+}
+
+// A signal during a write removes the temporary and kills the process as the default
+// action would; the final file never appears, and a committed one stays.
+TEST(Hdf5, SignalDuringWriteLeavesNoTemporary) {
+  tmpdir t;
+  const std::string done = t / "done.h5", busy = t / "busy.h5";
+  {
+    io::atomic_path ap(done);
+    std::ofstream(ap.tmp()) << "finished";
+    ap.commit();
+  }
+  io::atomic_path ap(busy);  // made before fork: the child only calls async-signal-safe functions
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    io::remove_temporaries_on_signal();
+    const int fd = ::open(ap.tmp().c_str(), O_CREAT | O_WRONLY, 0644);
+    if (fd < 0 || ::write(fd, "half", 4) != 4) ::_exit(3);
+    ::raise(SIGTERM);
+    ::_exit(4);  // not reached: the handler re-raises with the default action
+  }
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(st)) << "child exit status " << (WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+  EXPECT_EQ(WTERMSIG(st), SIGTERM);
+  EXPECT_FALSE(fs::exists(ap.tmp()));
+  EXPECT_FALSE(fs::exists(busy));
+  EXPECT_TRUE(fs::exists(done));
 }
 
 // --- .npz ----------------------------------------------------------------------------
