@@ -40,8 +40,14 @@ def main(argv):
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        tmp = f"{path}.tmp.{os.getpid()}.png"  # then renamed: no half-written figure
+        try:
+            fig.savefig(tmp, dpi=120)
+            os.replace(tmp, path)
+        finally:
+            plt.close(fig)
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
     figure(prefix + "_convergence.png", "layer / outer iteration", "mean objective  min rate + delta min MI  [nat]",
            lambda ax, label, curve, _: ax.plot(np.arange(curve.shape[1]), curve.mean(axis=0), label=label))
@@ -53,4 +59,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    try:
+        sys.exit(main(sys.argv))
+    except OSError as e:
+        sys.exit(f"plot_results: {e.filename or ''}: {e.strerror or e}")

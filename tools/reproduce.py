@@ -35,6 +35,30 @@ BASELINES = [("AO fixed", "ao-fixed"), ("AO backtracking", "ao-backtracking"), (
              ("AO monotone", "ao-monotone")]
 
 
+def replace_atomically(path, write):
+    """write(tmp) fills a temporary sibling, which then replaces path: an interrupted run
+    leaves no half-written figure or table (the jcas files are written the same way)."""
+    tmp = f"{path}.tmp.{os.getpid()}{os.path.splitext(path)[1]}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_figure(fig, path):
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110))
+    plt.close(fig)
+
+
+def write_text(path, text):
+    def write(tmp):
+        with open(tmp, "w") as f:
+            f.write(text)
+    replace_atomically(path, write)
+
+
 def run(cmd, quiet=True):
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -107,8 +131,7 @@ def main():
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(p("fig2.png"), dpi=110)
-    plt.close(fig)
+    save_figure(fig, p("fig2.png"))
 
     # Fig. 3a and Table I: K sweep with the model trained at K = 4 (delta 1, I_w 2).
     step("Fig. 3a and Table I")
@@ -127,8 +150,7 @@ def main():
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(p("fig3a.png"), dpi=110)
-    plt.close(fig)
+    save_figure(fig, p("fig3a.png"))
 
     # Fig. 3b: the trade-off over delta (K = 4; the delta = 1 model, evaluated at each delta).
     step("Fig. 3b")
@@ -145,8 +167,7 @@ def main():
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(p("fig3b.png"), dpi=110)
-    plt.close(fig)
+    save_figure(fig, p("fig3b.png"))
 
     # Table I: time per realization [ms] vs K, this machine (CPU, all cores).
     lines = ["| method | " + " | ".join(f"K = {k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
@@ -154,9 +175,9 @@ def main():
         r = record["fig3a"][name]
         lines.append(f"| {name} | " + " | ".join(f"{1e3 * r[str(k)]['seconds_per_realization']:.2f}" for k in ks) + " |")
     table1 = "\n".join(lines)
-    with open(p("table1.md"), "w") as f:
-        f.write(f"Time per realization [ms], {n_test} realizations, device {a.device} for the unfolded solves\n\n")
-        f.write(table1 + "\n")
+    write_text(p("table1.md"),
+               f"Time per realization [ms], {n_test} realizations, device {a.device} for the unfolded solves\n\n"
+               + table1 + "\n")
 
     md = [f"# jcas reproduce ({'quick' if q else 'full'})", "",
           f"Training: {n_train} realizations (seed 1, K = 4), {epochs} epochs, L_out {layers}. "
@@ -178,13 +199,16 @@ def main():
     md += ["", "![Fig. 3a](fig3a.png)", "", "## Fig. 3b: min SINR / min SCNR [dB] vs delta (K = 4)", ""]
     md += sinr_scnr_table("fig3b", deltas, "delta")
     md += ["", "![Fig. 3b](fig3b.png)", "", "## Table I: time per realization [ms]", "", table1, ""]
-    with open(p("reproduce.md"), "w") as f:
-        f.write("\n".join(md))
-    with open(p("reproduce.json"), "w") as f:
-        json.dump(record, f, indent=1)
+    write_text(p("reproduce.md"), "\n".join(md))
+    write_text(p("reproduce.json"), json.dumps(record, indent=1))
     print("\n".join(md))
     step(f"wrote {p('reproduce.md')}, fig2.png, fig3a.png, fig3b.png, table1.md")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except OSError as e:  # an output folder that cannot be made or written: one line, no traceback
+        sys.exit(f"reproduce: {e.filename or ''}: {e.strerror or e}")
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <utility>
 
 #include "flop_count.hpp"
@@ -81,7 +82,13 @@ struct scoped_env {
 int run_bench(const bench_args& a) {
   std::vector<std::string> devs;
   std::stringstream ss(a.devices);
-  for (std::string d; std::getline(ss, d, ',');) devs.push_back(d);
+  for (std::string d; std::getline(ss, d, ',');) {
+    if (d != "cpu" && d != "cuda") throw std::invalid_argument("devices = " + d + ": expected cpu and/or cuda");
+    devs.push_back(d);
+  }
+  if (devs.empty()) throw std::invalid_argument("devices: none given (cpu, cuda or cpu,cuda)");
+  for (long b : a.batches)
+    if (b < 1) throw std::invalid_argument("batch = " + std::to_string(b) + ": must be >= 1");
   std::vector<row> rows;
   std::vector<std::string> notes;
   std::map<std::string, double> flop;  // per workload, counted once on the first batch

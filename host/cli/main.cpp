@@ -782,7 +782,7 @@ int run_cli(int argc, char** argv) {
       ->delimiter(',');
   cli::bench_args ba;
   CLI::App* bench = app.add_subcommand("bench", "throughput of the CPU and CUDA backends side by side");
-  bench->add_option("--batch", ba.batches, "batch sizes (CUDA runs each; the CPU at most 512)");
+  bench->add_option("--batch", ba.batches, "batch sizes (CUDA runs each; the CPU at most 512)")->check(at_least(1));
   bench->add_option("--devices", ba.devices, "comma-separated: cpu,cuda");
   bench->add_option("--threads", ba.threads, "CPU threads (0 = all)")->check(at_least(0));
   bench->add_option("--repeats", ba.repeats, "timed runs per row (the median is reported)")->check(at_least(1));

@@ -156,6 +156,9 @@ expect_error "ascent starts = foo" "$jcas" solve --data "$dir/c.h5" --algo ascen
 expect_error "ascent stages = 0" "$jcas" solve --data "$dir/c.h5" --algo ascent --ascent-stages 0 --out "$dir/out.h5"
 expect_error "sweep-delta = -1" "$jcas" montecarlo --count 4 --sweep-delta 1,-1 --out "$dir/out"
 expect_error "sweep-users = 0" "$jcas" montecarlo --count 4 --sweep-users 0 --out "$dir/out"
+expect_error "devices = tpu" "$jcas" bench --devices tpu
+expect_error "--batch: value 0" "$jcas" bench --batch 0
+expect_error "reproduce: $dir/c.h5/x: Not a directory" "$jcas" reproduce --quick --out "$dir/c.h5/x"
 expect_error "sweep-snr = nan" "$jcas" montecarlo --count 4 --sweep-snr 1,nan --out "$dir/out"
 expect_error "snr-db = 1e+300" "$jcas" montecarlo --count 4 --snr-db 1e300 --out "$dir/out"
 expect_error "value -1 must be a finite number >= 0" "$jcas" train --data "$dir/c.h5" --final-weight -1 --out "$dir/out.h5"
