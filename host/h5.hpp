@@ -10,6 +10,9 @@
 
 namespace jcas::h5 {
 
+/// A new HDF5 file at tmp_path (an atomic_path temporary; errors name `path`), stamped
+/// with the attribute jcas_version. The caller closes it (H5Fclose).
+hid_t create_file(const std::string& tmp_path, const std::string& path);
 /// 1-D dataset of doubles (empty allowed).
 void write_doubles(hid_t loc, const std::string& path, const std::string& name, const std::vector<double>& v);
 std::vector<double> read_doubles(hid_t loc, const std::string& path, const std::string& name);

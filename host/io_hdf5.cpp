@@ -10,6 +10,7 @@
 
 #include "h5.hpp"
 #include "io.hpp"
+#include "version.hpp"
 
 namespace jcas::io {
 
@@ -160,9 +161,11 @@ hid open_file(const std::string& path) {
   if (f < 0) fail(path, "cannot open HDF5 file");
   return f;
 }
+/// A new file at `path` (a temporary of atomic_path), stamped with what built jcas.
 hid create_file(const std::string& path) {
   hid f(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
   if (f < 0) fail(path, "cannot create file");
+  attr_s(f, "jcas_version", version());
   return f;
 }
 
@@ -248,6 +251,12 @@ std::vector<double> read_doubles(hid_t loc, const std::string& path, const std::
   if (dims[0] == 0) return v;
   io::read_dataset(loc, path, name.c_str(), H5T_NATIVE_DOUBLE, v, size_t(dims[0]));
   return v;
+}
+hid_t create_file(const std::string& tmp_path, const std::string& path) {
+  const hid_t f = H5Fcreate(tmp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (f < 0) io::fail(path, "cannot create file");
+  io::attr_s(f, "jcas_version", version());
+  return f;
 }
 void write_attr(hid_t loc, const char* name, double v) { io::attr_d(loc, name, v); }
 double read_attr(hid_t loc, const std::string& path, const char* name) { return io::read_attr_d(loc, path, name); }

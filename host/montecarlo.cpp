@@ -117,8 +117,7 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
 void write_state(const std::string& path, const settings& s, const state& st) {
   io::atomic_path ap(path);
   {
-    const hid_t f = H5Fcreate(ap.tmp().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) fail(path, "cannot create checkpoint");
+    const hid_t f = h5::create_file(ap.tmp(), path);
     h5::write_doubles(f, path, "identity", identity(s));
     h5::write_attr(f, "done", double(st.done));
     for (size_t a = 0; a < st.objective.size(); ++a) {
@@ -160,8 +159,7 @@ state read_state(const std::string& path, const settings& s) {
 void write_summary(const std::string& h5_path, const std::string& csv_path, const settings& s, const state& st) {
   {
     io::atomic_path ap(h5_path);
-    const hid_t f = H5Fcreate(ap.tmp().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) fail(h5_path, "cannot create file");
+    const hid_t f = h5::create_file(ap.tmp(), h5_path);
     for (size_t a = 0; a < s.algos.size(); ++a) {
       const stats r = summarize(st.objective[a], st.min_sinr[a], st.min_scnr[a]);
       const hid_t g = H5Gcreate2(f, to_string(s.algos[a]).c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);

@@ -15,6 +15,7 @@
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
 #include "training.hpp"
+#include "version.hpp"
 
 namespace jcas::cli {
 
@@ -246,10 +247,16 @@ int run_bench(const bench_args& a) {
                    {"percent_of_dram_bandwidth", r.percent_of_dram()},
                    {"repeats", a.repeats},
                    {"spread", r.spread}});
-    std::cout << nlohmann::json{{"results", j}, {"notes", notes}}.dump() << std::endl;
+    std::cout << nlohmann::json{{"results", j},
+                                {"notes", notes},
+                                {"jcas_version", version()},
+                                {"build", build_config()}}
+                     .dump()
+              << std::endl;
     return 0;
   }
-  std::printf("median of %d runs each; spread = (slowest - fastest) / median\n", a.repeats);
+  std::printf("jcas %s (%s); median of %d runs each; spread = (slowest - fastest) / median\n", version(),
+              build_config(), a.repeats);
   std::printf("%-6s %-21s %-5s %8s %16s %7s %12s %10s %7s %7s\n", "device", "workload", "prec", "batch",
               "realizations/s", "spread", "MFLOP/real", "GFLOP/s", "% peak", "% DRAM");
   for (const row& r : rows) {

@@ -23,6 +23,7 @@
 #include "mpi.hpp"
 #include "progress.hpp"
 #include "training.hpp"
+#include "version.hpp"
 
 namespace {
 
@@ -744,6 +745,7 @@ int main(int argc, char** argv) {
 
 int run_cli(int argc, char** argv) {
   CLI::App app{"jcas: max-min fair beamforming for joint communications and sensing"};
+  app.set_version_flag("--version", std::string("jcas ") + jcas::version() + "\n" + jcas::build_config());
   app.require_subcommand(1);
   generate_args ga;
   solve_args sa;
@@ -806,6 +808,8 @@ int run_cli(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "jcas: error: %s\n", e.what());

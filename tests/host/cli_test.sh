@@ -46,6 +46,17 @@ assert f['W'].shape==(6,16,4) and f['W'].dtype.kind=='c', f['W']
 assert f['F'].shape==(6,16,2) and f['curve'].shape==(6,6)
 c=h5py.File('$dir/c.h5','r'); assert c['H'].shape==(6,16,4) and c['G'].shape==(6,64,16)
 " && ok || bad "h5py layout"
+# --version names the commit that built the binary, and every file carries the same stamp.
+ver=$("$jcas" --version) && ok || bad "--version exit status"
+rev=$(git -C "$(dirname "$0")" rev-parse --short=10 HEAD 2>/dev/null)
+case "$(echo "$ver" | head -1)" in "jcas "[0-9]*"($rev"*")") ok ;; *) bad "--version: '$ver' (HEAD $rev)" ;; esac
+/usr/bin/python3 -c "
+import h5py
+v='$(echo "$ver" | head -1)'.removeprefix('jcas ')
+for p in ['$dir/c.h5', '$dir/r_unfolded.h5']:
+    a=h5py.File(p,'r').attrs['jcas_version']; a=a.decode() if isinstance(a,bytes) else a
+    assert a==v, (p, a, v)
+" && ok || bad "jcas_version attribute differs from --version"
 "$jcas" solve --data "$dir/c.h5" --limit 2 | grep -q "unfolded  *2 " && ok || bad "table"
 
 expect_error "algo = magic" "$jcas" solve --data "$dir/c.h5" --algo magic --out "$dir/out.h5"
