@@ -434,11 +434,31 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
   return c.model;
 }
 
+/// A word for /bin/sh: in single quotes, each ' written as '\''.
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+/// Draws PNG figures with tools/SCRIPT (Debian's python3-matplotlib), its messages on
+/// stderr. The figures are a convenience beside files already written: when Python or
+/// the script is missing or fails, one line says the figures were skipped.
+void draw_figures(const char* who, const std::string& script, const std::string& args) {
+  const std::string path = std::string(JCAS_TOOLS_DIR) + "/" + script;
+  if (!std::filesystem::exists(path) || !std::filesystem::exists("/usr/bin/python3")) {
+    std::fprintf(stderr, "%s: %s or /usr/bin/python3 not found; figures skipped\n", who, path.c_str());
+    return;
+  }
+  if (std::system(("/usr/bin/python3 " + shell_quote(path) + " " + args + " >&2").c_str()) != 0)
+    std::fprintf(stderr, "%s: plotting failed (figures skipped)\n", who);
+}
+
 struct mc_args {
   mc::settings s;
   std::string algos = "unfolded", params, out, device = "cpu";
   double delta = 1, snr_db = 20;
-  bool json = false, resume = false;
+  bool json = false, resume = false, plot = true;
   // Sweeps: every combination is one Monte Carlo point on the same channels (same seed;
   // a user's channel does not depend on K).
   std::vector<int> sweep_users, sweep_layers;
@@ -534,6 +554,7 @@ int run_montecarlo(mc_args& a) {
                     r[i].n, r[i].mean, r[i].ci95, r[i].min_sinr_db, r[i].min_scnr_db, r[i].q05, r[i].q50, r[i].q95);
     }
     if (a.json) std::cout << nlohmann::json{{"results", j}}.dump() << std::endl;
+    if (a.plot) draw_figures("montecarlo", "plot_montecarlo.py", shell_quote(a.out));
     return 0;
   }
   const auto or_one = [](auto v, auto x) { return v.empty() ? decltype(v){x} : v; };
@@ -604,6 +625,7 @@ int run_montecarlo(mc_args& a) {
   std::fclose(f);
   csv.commit();
   if (a.json) std::cout << nlohmann::json{{"results", j}}.dump() << std::endl;
+  if (a.plot) draw_figures("montecarlo", "plot_montecarlo.py", shell_quote(a.out) + " --sweep");
   return 0;
 }
 
@@ -611,7 +633,6 @@ struct demo_args {
   long train = 500;
   int epochs = 30;
   std::string out = "demo_out";
-  std::string tools_dir = JCAS_TOOLS_DIR;
   long test = 100;
   std::uint64_t seed = 2;
   int threads = 0;
@@ -671,20 +692,13 @@ int run_demo(const demo_args& a) {
     bar.finish();
     const std::string file = a.out + "/" + m.file + ".h5";
     io::write_results(file, out, o, {{"data", test_file}, {"device", a.device}});
-    if (m.plot) plot_args += std::string(" '") + m.name + "=" + file + "'";
+    if (m.plot) plot_args += " " + shell_quote(std::string(m.name) + "=" + file);
     const summary s = summarize(out);
     std::printf("%-28s %14.4f %12.2f %12.2f %12.1f %14.4f\n", m.name, s.mean_objective, s.min_sinr_db, s.min_scnr_db,
                 s.mean_iterations, 1e3 * s.seconds_per_realization);
     std::fflush(stdout);
   }
-  // Pictures: Debian's matplotlib through tools/plot_results.py, when both are present.
-  const std::string script = a.tools_dir + "/plot_results.py";
-  if (std::filesystem::exists(script) && std::filesystem::exists("/usr/bin/python3")) {
-    const std::string cmd = "/usr/bin/python3 '" + script + "' '" + a.out + "/demo'" + plot_args + " >&2";
-    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "demo: plotting failed (figures skipped)\n");
-  } else {
-    std::fprintf(stderr, "demo: %s not found; figures skipped\n", script.c_str());
-  }
+  draw_figures("demo", "plot_results.py", shell_quote(a.out + "/demo") + plot_args);
   std::printf("results, model and figures in %s/\n", a.out.c_str());
   return 0;
 }
@@ -776,6 +790,7 @@ int run_cli(int argc, char** argv) {
   mcc->add_option("--out", ma.out, "output prefix: PREFIX.h5, PREFIX.csv, PREFIX.ckpt.h5")->required();
   mcc->add_flag("--resume", ma.resume, "continue from PREFIX.ckpt.h5");
   mcc->add_flag("--json", ma.json, "one JSON object on stdout");
+  mcc->add_flag("!--no-plot", ma.plot, "skip the figures (PREFIX_cdf.png, or PREFIX_sweep.png for a sweep)");
   mcc->add_option("--sweep-users", ma.sweep_users, "sweep: K values (same channels: user k's channel is fixed)")
       ->delimiter(',');
   mcc->add_option("--sweep-delta", ma.sweep_delta, "sweep: delta values")->delimiter(',');

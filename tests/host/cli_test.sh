@@ -150,12 +150,15 @@ j=json.load(open('$dir/mc.json'))['results']; assert [x['algo'] for x in j]==['u
 f=h5py.File('$dir/mc.h5','r'); assert f['unfolded/objective_sorted'].shape==(9,)
 " && ok || bad "montecarlo outputs"
 [ "$(wc -l <"$dir/mc.csv")" -eq 3 ] && ok || bad "montecarlo csv"
-"$jcas" montecarlo --count 5 --chunk 4 --algos unfolded,heuristic --out "$dir/mc2" >/dev/null 2>&1 && ok || bad "mc part"
+head -c 8 "$dir/mc_cdf.png" 2>/dev/null | od -c | grep -q "P   N   G" && ok || bad "montecarlo drew no mc_cdf.png"
+"$jcas" montecarlo --count 5 --chunk 4 --algos unfolded,heuristic --out "$dir/mc2" --no-plot >/dev/null 2>&1 && ok || bad "mc part"
+[ ! -e "$dir/mc2_cdf.png" ] && ok || bad "--no-plot drew a figure"
 "$jcas" montecarlo --count 9 --chunk 4 --algos unfolded,heuristic --out "$dir/mc2" --resume --json >"$dir/mc2.json" 2>/dev/null && ok || bad "mc resume"
 cmp -s "$dir/mc.csv" "$dir/mc2.csv" && ok || bad "resumed montecarlo summary differs"
 # Sweeps: each point on the same channels, so a point equals the plain run at its values.
 "$jcas" montecarlo --count 6 --algos unfolded,ao-monotone --sweep-users 2,4 --sweep-layers 5,150 --out "$dir/sw" >/dev/null 2>&1 && ok || bad "sweep"
 [ "$(wc -l <"$dir/sw.sweep.csv")" -eq 9 ] && ok || bad "sweep csv rows: $(wc -l <"$dir/sw.sweep.csv")"
+head -c 8 "$dir/sw_sweep.png" 2>/dev/null | od -c | grep -q "P   N   G" && ok || bad "sweep drew no sw_sweep.png"
 "$jcas" montecarlo --count 6 --algos unfolded,ao-monotone --users 4 --out "$dir/pt" >/dev/null 2>&1 && ok || bad "sweep point alone"
 cmp -s "$dir/pt.csv" "$dir/sw.K4_delta1_snr20_L150.csv" && ok || bad "sweep point differs from the plain run"
 # W0 by zero-forcing: solve and train accept it, the model remembers it.
