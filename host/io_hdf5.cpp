@@ -161,10 +161,15 @@ hid open_file(const std::string& path) {
   if (f < 0) fail(path, "cannot open HDF5 file");
   return f;
 }
-/// A new file at `path` (a temporary of atomic_path), stamped with what built jcas.
-hid create_file(const std::string& path) {
-  hid f(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-  if (f < 0) fail(path, "cannot create file");
+/// A new file at tmp_path (atomic_path's temporary of `path`, which errors name: the
+/// user never asked for the temporary), stamped with what built jcas.
+hid create_file(const std::string& tmp_path, const std::string& path) {
+  hid f(H5Fcreate(tmp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+  if (f < 0) {
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    fail(path, !dir.empty() && !std::filesystem::is_directory(dir) ? "cannot create file: no folder " + dir.string()
+                                                                   : "cannot create file (permissions?)");
+  }
   attr_s(f, "jcas_version", version());
   return f;
 }
@@ -253,10 +258,10 @@ std::vector<double> read_doubles(hid_t loc, const std::string& path, const std::
   return v;
 }
 hid_t create_file(const std::string& tmp_path, const std::string& path) {
-  const hid_t f = H5Fcreate(tmp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (f < 0) io::fail(path, "cannot create file");
-  io::attr_s(f, "jcas_version", version());
-  return f;
+  io::hid f = io::create_file(tmp_path, path);
+  const hid_t id = f.id;
+  f.id = -1;  // the caller closes it
+  return id;
 }
 void write_attr(hid_t loc, const char* name, double v) { io::attr_d(loc, name, v); }
 double read_attr(hid_t loc, const std::string& path, const char* name) { return io::read_attr_d(loc, path, name); }
@@ -287,7 +292,7 @@ void write_channels(const std::string& path, const channel_set& cs, const scenar
                     long first) {
   atomic_path ap(path);
   {
-    hid f = create_file(ap.tmp());
+    hid f = create_file(ap.tmp(), path);
     hid ct = complex_type();
     const problem_dims& d = cs.dims;
     const auto hr = to_row_major(cs.h.data(), cs.count, d.nt, d.k);
@@ -365,7 +370,7 @@ void write_model(const std::string& path, const unfolded_model& model) {
   m.finalize();
   atomic_path ap(path);
   {
-    hid f = create_file(ap.tmp());
+    hid f = create_file(ap.tmp(), path);
     write_dataset(f, path, "beta", H5T_NATIVE_DOUBLE, {hsize_t(m.l_out), hsize_t(m.l_in)}, m.beta.data());
     attr_s(f, "format", "jcas-unfolded-model-1");
     attr_i(f, "l_out", m.l_out);
@@ -389,7 +394,7 @@ void write_results(const std::string& path, const solve_output& out, const solve
                    const std::map<std::string, std::string>& attrs) {
   atomic_path ap(path);
   {
-    hid f = create_file(ap.tmp());
+    hid f = create_file(ap.tmp(), path);
     hid ct = complex_type();
     const problem_dims& d = out.dims;
     const hsize_t b = hsize_t(out.count);

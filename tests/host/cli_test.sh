@@ -63,6 +63,7 @@ expect_error "algo = magic" "$jcas" solve --data "$dir/c.h5" --algo magic --out 
 expect_error "delta = -1" "$jcas" solve --data "$dir/c.h5" --delta -1 --out "$dir/out.h5"
 expect_error "users = 9" "$jcas" solve --data "$dir/c.h5" --users 9 --out "$dir/out.h5"
 expect_error "targets = 5" "$jcas" solve --data "$dir/c.h5" --targets 5 --out "$dir/out.h5"
+expect_error "$dir/nodir/out.h5: cannot create file: no folder $dir/nodir" "$jcas" solve --data "$dir/c.h5" --limit 1 --out "$dir/nodir/out.h5"
 expect_error "file not found" "$jcas" solve --data "$dir/missing.h5" --out "$dir/out.h5"
 echo junk >"$dir/junk.h5"
 expect_error "not an HDF5 file" "$jcas" solve --data "$dir/junk.h5" --out "$dir/out.h5"
