@@ -87,6 +87,26 @@ double pt_of_snr_db(double snr_db, const char* field = "snr-db") {
   return pt;
 }
 
+/// A word for /bin/sh: in single quotes, each ' written as '\''.
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+/// Draws PNG figures with tools/SCRIPT (Debian's python3-matplotlib), its messages on
+/// stderr. The figures are a convenience beside files already written: when Python or
+/// the script is missing or fails, one line says the figures were skipped.
+void draw_figures(const char* who, const std::string& script, const std::string& args) {
+  const std::string path = std::string(JCAS_TOOLS_DIR) + "/" + script;
+  if (!std::filesystem::exists(path) || !std::filesystem::exists("/usr/bin/python3")) {
+    std::fprintf(stderr, "%s: %s or /usr/bin/python3 not found; figures skipped\n", who, path.c_str());
+    return;
+  }
+  if (std::system(("/usr/bin/python3 " + shell_quote(path) + " " + args + " >&2").c_str()) != 0)
+    std::fprintf(stderr, "%s: plotting failed (figures skipped)\n", who);
+}
+
 CLI::Validator at_least(long lo) {
   return CLI::Validator(
       [lo](std::string& v) -> std::string {
@@ -285,7 +305,7 @@ struct train_args {
   io::channel_select sel;
   train::settings ts;
   int outer = 150, inner = 3, iw = 2, threads = 0;
-  bool frozen = false, resume = false, per_layer_mu = false;
+  bool frozen = false, resume = false, per_layer_mu = false, plot = true;
   std::string init;
   double delta = 1, final_weight = 0;
   std::string w0 = "mrt";
@@ -325,6 +345,7 @@ void add_train_options(CLI::App* c, train_args& a) {
   c->add_flag("--resume", a.resume, "continue from FILE.ckpt.h5");
   c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(at_least(0));
   c->add_option("--device", a.device, "cpu, cuda or cuda:N");
+  c->add_flag("!--no-plot", a.plot, "skip the figure of the loss and validation curves (FILE.log.png)");
 }
 
 void write_log_csv(const std::string& path, const std::vector<train::log_row>& log) {
@@ -423,6 +444,8 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
   bar.finish();
   c.model.provenance = prov;
   if (root) io::write_model(a.out, c.model);
+  if (root && a.plot)
+    draw_figures("train", "plot_training.py", shell_quote(log) + " " + shell_quote(a.out + ".log.png"));
   if (!quiet && root) {
     for (const auto& r : c.log)
       if (r.batch < 0)
@@ -432,26 +455,6 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
     std::fprintf(stderr, "wrote %s (mu_c %.4f, mu_s %.4f)\n", a.out.c_str(), c.model.mu_c, c.model.mu_s);
   }
   return c.model;
-}
-
-/// A word for /bin/sh: in single quotes, each ' written as '\''.
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-/// Draws PNG figures with tools/SCRIPT (Debian's python3-matplotlib), its messages on
-/// stderr. The figures are a convenience beside files already written: when Python or
-/// the script is missing or fails, one line says the figures were skipped.
-void draw_figures(const char* who, const std::string& script, const std::string& args) {
-  const std::string path = std::string(JCAS_TOOLS_DIR) + "/" + script;
-  if (!std::filesystem::exists(path) || !std::filesystem::exists("/usr/bin/python3")) {
-    std::fprintf(stderr, "%s: %s or /usr/bin/python3 not found; figures skipped\n", who, path.c_str());
-    return;
-  }
-  if (std::system(("/usr/bin/python3 " + shell_quote(path) + " " + args + " >&2").c_str()) != 0)
-    std::fprintf(stderr, "%s: plotting failed (figures skipped)\n", who);
 }
 
 struct mc_args {

@@ -94,6 +94,7 @@ assert np.array_equal(a['beta'][()], b['beta'][()]) and a.attrs['mu_c']==b.attrs
 assert not np.allclose(a['beta'][()], 0.01)
 " && ok || bad "resume differs from uninterrupted"
 [ "$(grep -c ',end,' "$dir/part.h5.log.csv")" -eq 3 ] && ok || bad "log csv epochs"
+head -c 8 "$dir/whole.h5.log.png" 2>/dev/null | od -c | grep -q "P   N   G" && ok || bad "train drew no whole.h5.log.png"
 "$jcas" solve --data "$dir/c.h5" --params "$dir/whole.h5" --json >/dev/null 2>&1 && ok || bad "solve with trained params"
 # The same for the richer model (its Adam state is longer: 2 L_out smoothing constants).
 "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 2 --batch 4 --per-layer-mu --out "$dir/rw.h5" 2>/dev/null && ok || bad "train per-layer"
@@ -164,7 +165,8 @@ head -c 8 "$dir/sw_sweep.png" 2>/dev/null | od -c | grep -q "P   N   G" && ok ||
 cmp -s "$dir/pt.csv" "$dir/sw.K4_delta1_snr20_L150.csv" && ok || bad "sweep point differs from the plain run"
 # W0 by zero-forcing: solve and train accept it, the model remembers it.
 "$jcas" solve --data "$dir/c.h5" --w0 zf --outer 5 --json >/dev/null 2>&1 && ok || bad "solve --w0 zf"
-"$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --batch 4 --w0 zf --out "$dir/zf.h5" >/dev/null 2>&1 && ok || bad "train --w0 zf"
+"$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --batch 4 --w0 zf --out "$dir/zf.h5" --no-plot >/dev/null 2>&1 && ok || bad "train --w0 zf"
+[ ! -e "$dir/zf.h5.log.png" ] && ok || bad "train --no-plot drew a figure"
 /usr/bin/python3 -c "import h5py; assert h5py.File('$dir/zf.h5','r').attrs['w0_zf'] == 1" && ok || bad "model does not record w0"
 expect_error "--w0" "$jcas" solve --data "$dir/c.h5" --w0 foo --out "$dir/out.h5"
 expect_error "ascent starts = foo" "$jcas" solve --data "$dir/c.h5" --algo ascent --ascent-starts foo --out "$dir/out.h5"
