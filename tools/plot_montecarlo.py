@@ -14,25 +14,11 @@ import csv
 import os
 import sys
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from jcas_plot import plt, run_main, save_figure
 
 SWEPT = [("users", "users K"), ("delta", "delta"), ("snr_db", "SNR [dB]"), ("layers", "unfolded layers L")]
-
-
-def save(fig, path):
-    tmp = f"{path}.tmp.{os.getpid()}.png"  # then renamed: no half-written figure
-    try:
-        fig.tight_layout()
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def plot_cdf(prefix):
@@ -54,7 +40,7 @@ def plot_cdf(prefix):
     ax.set_ylabel("empirical CDF")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    save(fig, prefix + "_cdf.png")
+    save_figure(fig, prefix + "_cdf.png")
     return prefix + "_cdf.png"
 
 
@@ -86,7 +72,7 @@ def plot_sweep(prefix):
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    save(fig, prefix + "_sweep.png")
+    save_figure(fig, prefix + "_sweep.png")
     return prefix + "_sweep.png"
 
 
@@ -100,7 +86,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv))
-    except (OSError, ValueError, KeyError) as e:
-        sys.exit(f"plot_montecarlo: {e}")
+    run_main("plot_montecarlo", main, sys.argv)

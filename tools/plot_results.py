@@ -11,11 +11,9 @@ import os
 import sys
 
 import h5py
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from jcas_plot import plt, run_main, save_figure
 
 
 def main(argv):
@@ -39,15 +37,7 @@ def main(argv):
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend()
-        fig.tight_layout()
-        tmp = f"{path}.tmp.{os.getpid()}.png"  # then renamed: no half-written figure
-        try:
-            fig.savefig(tmp, dpi=120)
-            os.replace(tmp, path)
-        finally:
-            plt.close(fig)
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        save_figure(fig, path)
 
     figure(prefix + "_convergence.png", "layer / outer iteration", "mean objective  min rate + delta min MI  [nat]",
            lambda ax, label, curve, _: ax.plot(np.arange(curve.shape[1]), curve.mean(axis=0), label=label))
@@ -59,7 +49,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv))
-    except OSError as e:
-        sys.exit(f"plot_results: {e.filename or ''}: {e.strerror or e}")
+    run_main("plot_results", main, sys.argv)

@@ -9,13 +9,9 @@ mean objective after each epoch.
 Uses Debian's python3-matplotlib (/usr/bin/python3).
 """
 import csv
-import os
 import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from jcas_plot import plt, run_main, save_figure
 
 
 def main(argv):
@@ -46,21 +42,10 @@ def main(argv):
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation mean objective [nat]")
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = f"{out}.tmp.{os.getpid()}.png"  # then renamed: no half-written figure
-    try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, out)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    save_figure(fig, out)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv))
-    except (OSError, ValueError, KeyError) as e:
-        sys.exit(f"plot_training: {e}")
+    run_main("plot_training", main, sys.argv)

@@ -21,11 +21,9 @@ import subprocess
 import sys
 
 import h5py
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from jcas_plot import plt, run_main, save_figure, write_text
 
 # jcas parallelises over realizations: an idle OpenBLAS thread pool would only spin and
 # steal a core from the short timed solves of Table I.
@@ -33,30 +31,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 BASELINES = [("AO fixed", "ao-fixed"), ("AO backtracking", "ao-backtracking"), ("heuristic [32]", "heuristic"),
              ("AO monotone", "ao-monotone")]
-
-
-def replace_atomically(path, write):
-    """write(tmp) fills a temporary sibling, which then replaces path: an interrupted run
-    leaves no half-written figure or table (the jcas files are written the same way)."""
-    tmp = f"{path}.tmp.{os.getpid()}{os.path.splitext(path)[1]}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def save_figure(fig, path):
-    replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110))
-    plt.close(fig)
-
-
-def write_text(path, text):
-    def write(tmp):
-        with open(tmp, "w") as f:
-            f.write(text)
-    replace_atomically(path, write)
 
 
 def run(cmd, quiet=True):
@@ -130,8 +104,7 @@ def main():
             ax.set_ylabel("mean objective h")
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, p("fig2.png"))
+    save_figure(fig, p("fig2.png"), dpi=110)
 
     # Fig. 3a and Table I: K sweep with the model trained at K = 4 (delta 1, I_w 2).
     step("Fig. 3a and Table I")
@@ -149,8 +122,7 @@ def main():
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, p("fig3a.png"))
+    save_figure(fig, p("fig3a.png"), dpi=110)
 
     # Fig. 3b: the trade-off over delta (K = 4; the delta = 1 model, evaluated at each delta).
     step("Fig. 3b")
@@ -166,8 +138,7 @@ def main():
     ax.set_title(f"K = 4, delta in [{deltas[0]}, {deltas[-1]}]")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, p("fig3b.png"))
+    save_figure(fig, p("fig3b.png"), dpi=110)
 
     # Table I: time per realization [ms] vs K, this machine (CPU, all cores).
     lines = ["| method | " + " | ".join(f"K = {k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
@@ -206,9 +177,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except OSError as e:  # an output folder that cannot be made or written: one line, no traceback
-        sys.exit(f"reproduce: {e.filename or ''}: {e.strerror or e}")
-    except KeyboardInterrupt:
-        sys.exit(130)
+    run_main("reproduce", main)
