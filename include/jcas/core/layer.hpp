@@ -835,7 +835,10 @@ struct layer_bar : layer_aux<T> {
   cplx<T>* vt;      // Nt scratch
   // The merged rank-one form's:
   cplx<T>* xtb;   // K x M: adjoint of A_t^H's coefficients xt_mk
-  mview<T> zb;    // J x M: column m, the adjoint of y_m, then of the core's right-hand side
+  mview<T> zb;    // J x M: column m, u_j^H fbar'_m, then the adjoint of y_m, then of the core's right-hand side
+  mview<T> ub;    // J x M: the adjoint of u_j^H f'_m through step 5 (f''s adjoint adds U ub)
+  T* cmjm;        // J x M: pair (j, m)'s part of the adjoint of cm_m
+  T* xmb;         // M: the adjoint of xm_m
   T* sjm;         // J x M: the adjoint of s_j = sqrt(c_j) through combiner m
   cplx<T>* upkb;  // K x M: adjoint of u_m^H P_m e_k
   T* cb;          // J: adjoint of c_j
@@ -851,6 +854,9 @@ struct layer_bar : layer_aux<T> {
     vt = a.template take<cplx<T>>(d.nt);
     xtb = a.template take<cplx<T>>(long(d.k) * d.m);
     zb = a.template mat<T>(d.j(), d.m);
+    ub = a.template mat<T>(d.j(), d.m);
+    cmjm = a.template take<T>(long(d.j()) * d.m);
+    xmb = a.template take<T>(d.m);
     sjm = a.template take<T>(long(d.j()) * d.m);
     upkb = a.template take<cplx<T>>(long(d.k) * d.m);
     cb = a.template take<T>(d.j());
@@ -978,7 +984,7 @@ JCAS_HD inline void receiver_adjoint_gamma(const metrics<T>& mt, const layer_bar
 // team divides (core/training.hpp, team_layer_prepare_adjoint): L's columns are channels
 // here, constants, so sb.l is not read. Inputs as for the full form's pieces; the forward
 // state is the stages' (core/layer.hpp, layer_ws). In order:
-//   rank1_xt_adjoint (m, k); surrogate_user_adjoint (k) and rank1_surrogate_adjoint (m);
+//   rank1_xt_adjoint (m, k); surrogate_user_adjoint (k) and rank1_surrogate_adjoint (j, m);
 //   rank1_receiver_adjoint (m); rank1_coef_adjoint (j); rank1_p_adjoint (r, j, k).
 
 /// Per (m, k): the adjoint of xt_mk, v_m^H (A_t^H's adjoint) e_k (stage 6's forward).
@@ -988,82 +994,94 @@ JCAS_HD inline void rank1_xt_adjoint(const rank1_channels<T>& ch, const problem_
   lb.xtb[long(m) * d.k + k] = dotc(d.nt, ch.v + long(m) * d.nt, sb.ah.col(k));
 }
 
-/// Per combiner m (after rank1_xt_adjoint): the adjoint of stage 5's terms cm_m |u_j^H
-/// f'_m|^2 of the weights d_{K+j} and of xt_mk = theta_smk (u_m^H f'_m) xm_m, and of
-/// cm_m and xm_m (layer_scalars): adds to lb.fnew's column m (the adjoint of f'_m), to
-/// lb.th_s, lb.z_s and mb.gamma_s.
+/// Per pair (j, m) (after rank1_xt_adjoint): the adjoint of stage 5's term cm_m |u_j^H
+/// f'_m|^2 of the weight d_{K+j} and, for j = m, of xt_mk = theta_smk (u_m^H f'_m) xm_m.
+/// f'_m's adjoint gains u_j ub_jm; rather than adding it to lb.fnew (an Nr-long sum over
+/// j, which would leave each combiner's J pairs on one lane), the pair keeps ub_jm and
+/// w_jm = u_j^H fbar'_m (fbar' = lb.fnew as the layer's start set it) in lb.zb, and
+/// rank1_receiver_adjoint adds sum_i (u_j^H u_i) ub_im. Also cm_m's adjoint part into
+/// lb.cmjm, and for j = m xm_m's into lb.xmb and theta_sm's into lb.th_s.
 template <class T>
-JCAS_HD inline void rank1_surrogate_adjoint(const rank1_channels<T>& ch, const problem_dims& d,
-                                            const system_params<T>& sys, const metrics<T>& mt, const layer_ws<T>& ws,
-                                            cview<T> f_new, const surrogate_bar<T>& sb, layer_bar<T>& lb,
-                                            metrics_bar<T>& mb, index_t m) {
-  const cplx<T>* th = ws.th_s + long(m) * d.k;
-  cplx<T>* thb = lb.th_s + long(m) * d.k;
-  cplx<T>* fb = lb.fnew.col(m);
-  T cm_bar = 0, xm_bar = 0;
-  for (index_t j = 0; j < d.j(); ++j) {
-    const cplx<T>* uj = ch.u + long(j) * d.nr;
-    const cplx<T> ujf = dotc(d.nr, uj, f_new.col(m));
-    const T wb = sb.d[d.k + j];
-    cm_bar += wb * norm2(ujf);
-    cplx<T> ub = ujf * (2 * wb * ws.cm[m]);  // the adjoint of u_j^H f'_m
-    if (j == m)
-      for (index_t k = 0; k < d.k; ++k) {
-        const cplx<T> xb = lb.xtb[long(m) * d.k + k];
-        thb[k] += xb * conj(ujf) * ws.xm[m];
-        ub += xb * conj(th[k]) * ws.xm[m];
-        xm_bar += cmulc(xb, th[k] * ujf).re;
-      }
-    for (index_t r = 0; r < d.nr; ++r) fb[r] += uj[r] * ub;
+JCAS_HD inline void rank1_surrogate_adjoint(const rank1_channels<T>& ch, const problem_dims& d, const layer_ws<T>& ws,
+                                            cview<T> f_new, const surrogate_bar<T>& sb, layer_bar<T>& lb, index_t j,
+                                            index_t m) {
+  const cplx<T>* uj = ch.u + long(j) * d.nr;
+  const cplx<T> ujf = dotc(d.nr, uj, f_new.col(m));
+  const T wb = sb.d[d.k + j];
+  lb.cmjm[long(m) * d.j() + j] = wb * norm2(ujf);
+  cplx<T> ub = ujf * (2 * wb * ws.cm[m]);  // the adjoint of u_j^H f'_m
+  if (j == m) {
+    const cplx<T>* th = ws.th_s + long(m) * d.k;
+    cplx<T>* thb = lb.th_s + long(m) * d.k;
+    T xm_bar = 0;
+    for (index_t k = 0; k < d.k; ++k) {
+      const cplx<T> xb = lb.xtb[long(m) * d.k + k];
+      thb[k] += xb * conj(ujf) * ws.xm[m];
+      ub += xb * conj(th[k]) * ws.xm[m];
+      xm_bar += cmulc(xb, th[k] * ujf).re;
+    }
+    lb.xmb[m] = xm_bar;
   }
-  // cm_m = delta z_sm ||theta_sm||^2, xm_m = delta z_sm sqrt(1 + xi_sm).
-  const T sq = sqrt(1 + mt.gamma_s[m]);
-  lb.z_s[m] += sys.delta * (ws.th2[m] * cm_bar + sq * xm_bar);
-  const T t2 = 2 * sys.delta * ws.z_s[m] * cm_bar;
-  for (index_t k = 0; k < d.k; ++k) thb[k] += th[k] * t2;
-  mb.gamma_s[m] += xm_bar * sys.delta * ws.z_s[m] / (2 * sq);
+  lb.ub(j, m) = ub;
+  lb.zb(j, m) = dotc(d.nr, uj, lb.fnew.col(m));
 }
 
-/// Per combiner m (after rank1_surrogate_adjoint): the adjoint of stages 3-4, f'_m = fs_m
-/// (u_m - U y_m), y_m = S z_m, z_m = M^{-1} S g_m (g_m = U^H u_m, constant), fs_m = (a_m
-/// theta_m^H) r_m / sigma, r_m = sqrt(1 + xi_sm) / ||theta_sm||^2, a_m theta_m^H = sum_k
-/// upk_mk conj(theta_smk) / ||u_m||^2: from lb.fnew's column m into lb.th_s, mb.gamma_s,
-/// lb.upkb (m's column) and lb.sjm (m's column: the adjoint of each s_j = sqrt(c_j)
-/// through M and S). A combiner the forward kept (no echo) passes its adjoint to fbar_in.
+/// Per combiner m (after every pair's rank1_surrogate_adjoint): first the rest of step 5's
+/// adjoint (cm_m, xm_m: layer_scalars) into lb.z_s, lb.th_s and mb.gamma_s, then the
+/// adjoint of stages 3-4, f'_m = fs_m (u_m - U y_m), y_m = S z_m, z_m = M^{-1} S g_m (g_m
+/// = U^H u_m, constant), fs_m = (a_m theta_m^H) r_m / sigma, r_m = sqrt(1 + xi_sm) /
+/// ||theta_sm||^2, a_m theta_m^H = sum_k upk_mk conj(theta_smk) / ||u_m||^2, from f'_m's
+/// adjoint fbar'_m + U ub_m (through w = U^H of it) into lb.th_s, mb.gamma_s, lb.upkb (m's
+/// column) and lb.sjm (m's column: the adjoint of each s_j = sqrt(c_j) through M and S).
+/// A combiner the forward kept (no echo) passes its adjoint to fbar_in.
 template <class T>
 JCAS_HD inline void rank1_receiver_adjoint(const rank1_channels<T>& ch, const problem_dims& d,
                                            const system_params<T>& sys, const metrics<T>& mt, const layer_ws<T>& ws,
                                            layer_bar<T>& lb, metrics_bar<T>& mb, mview<T> fbar_in, index_t m) {
   const index_t nj = d.j();
-  const cplx<T>* fb = lb.fnew.col(m);
+  const cplx<T>* th = ws.th_s + long(m) * d.k;
+  cplx<T>* thb = lb.th_s + long(m) * d.k;
+  {  // cm_m = delta z_sm ||theta_sm||^2, xm_m = delta z_sm sqrt(1 + xi_sm).
+    T cm_bar = 0;
+    for (index_t j = 0; j < nj; ++j) cm_bar += lb.cmjm[long(m) * nj + j];
+    const T sq = sqrt(1 + mt.gamma_s[m]), xm_bar = lb.xmb[m];
+    lb.z_s[m] += sys.delta * (ws.th2[m] * cm_bar + sq * xm_bar);
+    const T t2 = 2 * sys.delta * ws.z_s[m] * cm_bar;
+    for (index_t k = 0; k < d.k; ++k) thb[k] += th[k] * t2;
+    mb.gamma_s[m] += xm_bar * sys.delta * ws.z_s[m] / (2 * sq);
+  }
   T* sb = lb.sjm + long(m) * nj;
   cplx<T>* ub = lb.upkb + long(m) * d.k;
   for (index_t j = 0; j < nj; ++j) sb[j] = 0;
   for (index_t k = 0; k < d.k; ++k) ub[k] = cplx<T>();
   const T th2 = ws.th2[m];
-  if (!(th2 > T(0))) {  // forward kept f_m
-    for (index_t r = 0; r < d.nr; ++r) fbar_in(r, m) += fb[r];
+  const cplx<T>* ubm = lb.ub.col(m);
+  if (!(th2 > T(0))) {  // forward kept f_m: its whole adjoint fbar'_m + U ub_m goes back
+    const cplx<T>* fb = lb.fnew.col(m);
+    for (index_t r = 0; r < d.nr; ++r) {
+      cplx<T> s = fb[r];
+      for (index_t j = 0; j < nj; ++j) s += ch.u[long(j) * d.nr + r] * ubm[j];
+      fbar_in(r, m) += s;
+    }
     return;
   }
-  const cplx<T>*y = ws.y.col(m), *z = ws.z.col(m), *um = ch.u + long(m) * d.nr;
+  const cplx<T>*y = ws.y.col(m), *z = ws.z.col(m);
   const cplx<T> fs = ws.fs[m];
+  const auto gram = [&](index_t j, index_t i) { return j >= i ? ws.gram(j, i) : conj(ws.gram(i, j)); };
+  // w = U^H (fbar'_m + U ub_m) into zb (the pairs left U^H fbar'_m there). f' = fs x, x =
+  // u_m - U y: fs's adjoint x^H (the adjoint) = w_m - y^H w, y's -conj(fs) w.
   cplx<T>* zb = lb.zb.col(m);
-  for (index_t j = 0; j < nj; ++j) zb[j] = cplx<T>();
-  cplx<T> fsb{};
-  for (index_t r = 0; r < d.nr; ++r) {  // f' = fs x, x = u_m - U y: fs's adjoint, then y's
-    cplx<T> x = um[r];
-    for (index_t j = 0; j < nj; ++j) x -= ch.u[long(j) * d.nr + r] * y[j];
-    fsb += fb[r] * conj(x);
-    const cplx<T> xb = fb[r] * conj(fs);
-    for (index_t j = 0; j < nj; ++j) zb[j] -= xb * conj(ch.u[long(j) * d.nr + r]);
-  }
+  for (index_t j = 0; j < nj; ++j)
+    for (index_t i = 0; i < nj; ++i) zb[j] += gram(j, i) * ubm[i];
+  cplx<T> fsb = zb[m];
+  for (index_t j = 0; j < nj; ++j) fsb -= conj(y[j]) * zb[j];
+  for (index_t j = 0; j < nj; ++j) zb[j] = -(conj(fs) * zb[j]);
   for (index_t j = 0; j < nj; ++j) {  // y_j = s_j z_j
     const T sj = sqrt(ws.c[j]);
     sb[j] += cmulc(zb[j], z[j]).re;
     zb[j] *= sj;
   }
   cholesky_solve<T>(ws.core, zb);  // the right-hand side's adjoint M^{-1} zbar; Mbar = -zb z^H
-  const auto gram = [&](index_t j, index_t i) { return j >= i ? ws.gram(j, i) : conj(ws.gram(i, j)); };
   for (index_t j = 0; j < nj; ++j) {
     T s = cmulc(zb[j], gram(j, m)).re;  // b_j = s_j g_jm
     for (index_t i = 0; i < nj; ++i) {  // M_ji = s_j G_ji s_i: both places s_j stands
@@ -1073,7 +1091,6 @@ JCAS_HD inline void rank1_receiver_adjoint(const rank1_channels<T>& ch, const pr
     sb[j] += s;
   }
   // fs = at r / sigma.
-  const cplx<T>* th = ws.th_s + long(m) * d.k;
   const cplx<T>* upk = ws.upk + long(m) * d.k;
   cplx<T> at{};
   for (index_t k = 0; k < d.k; ++k) at += upk[k] * conj(th[k]);
@@ -1083,7 +1100,6 @@ JCAS_HD inline void rank1_receiver_adjoint(const rank1_channels<T>& ch, const pr
   const T rb = cmulc(fsb, at).re / sigma;
   mb.gamma_s[m] += rb / (2 * sq * th2);
   const T th2b = -rb * sq / (th2 * th2);
-  cplx<T>* thb = lb.th_s + long(m) * d.k;
   for (index_t k = 0; k < d.k; ++k) {
     ub[k] = atb * th[k] / ws.un2[m];
     thb[k] += conj(atb) * upk[k] / ws.un2[m] + th[k] * (2 * th2b);

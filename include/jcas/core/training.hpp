@@ -352,8 +352,8 @@ JCAS_HD inline status team_layer_prepare(const Team& team, const Ch& ch, const p
 }
 
 /// Adjoint of layer_prepare (steps 2-5, the pieces in core/layer.hpp) by the team, into a
-/// zeroed mb. The merged rank-one form: every piece divided (per (m, k), user, combiner,
-/// j and entry of P), the auxiliaries' adjoint on one rank beside P's entries. The full
+/// zeroed mb. The merged rank-one form: every piece divided (per (m, k), user and (j, m),
+/// combiner, j and entry of P), the auxiliaries' adjoint on one rank beside P's entries. The full
 /// form (dense G): step 5's adjoint and step 4's solves on rank 0, step 4's products
 /// through P a (j, k) column per rank, the rest on rank 0. Inputs and outputs as
 /// layer.hpp's pieces say.
@@ -375,11 +375,12 @@ JCAS_HD inline void team_layer_prepare_adjoint(const Team& team, const Ch& ch, c
         lb.zero_aux(d);
       }
     });
-    team_items(team, d.k + d.m, [&](long e) {
+    const long jm = long(d.j()) * d.m;
+    team_items(team, d.k + jm, [&](long e) {
       if (e < d.k)
         surrogate_user_adjoint<T>(ch.h, d, mt, ws, sb, lb, mb, index_t(e));
       else
-        rank1_surrogate_adjoint<T>(ch, d, sys, mt, ws, f_new, sb, lb, mb, index_t(e - d.k));
+        rank1_surrogate_adjoint<T>(ch, d, ws, f_new, sb, lb, index_t((e - d.k) % d.j()), index_t((e - d.k) / d.j()));
     });
     team_items(team, d.m, [&](long m) { rank1_receiver_adjoint<T>(ch, d, sys, mt, ws, lb, mb, fbar_in, index_t(m)); });
     team_items(team, d.j(), [&](long j) { rank1_coef_adjoint<T>(d, ws, lb, index_t(j)); });
