@@ -835,8 +835,8 @@ struct layer_bar : layer_aux<T> {
   cplx<T>* vt;      // Nt scratch
   // The merged rank-one form's:
   cplx<T>* xtb;   // K x M: adjoint of A_t^H's coefficients xt_mk
-  mview<T> zb;    // J x M: column m, u_j^H fbar'_m, then the adjoint of y_m, then of the core's right-hand side
-  mview<T> ub;    // J x M: the adjoint of u_j^H f'_m through step 5 (f''s adjoint adds U ub)
+  mview<T> zb;    // J x M: column m, u_j^H fbar'_m, then y_m's adjoint, then the core's right side's
+  mview<T> ujb;   // J x M: the adjoint of u_j^H f'_m through step 5 (f''s adjoint adds U ujb)
   T* cmjm;        // J x M: pair (j, m)'s part of the adjoint of cm_m
   T* xmb;         // M: the adjoint of xm_m
   T* sjm;         // J x M: the adjoint of s_j = sqrt(c_j) through combiner m
@@ -854,7 +854,7 @@ struct layer_bar : layer_aux<T> {
     vt = a.template take<cplx<T>>(d.nt);
     xtb = a.template take<cplx<T>>(long(d.k) * d.m);
     zb = a.template mat<T>(d.j(), d.m);
-    ub = a.template mat<T>(d.j(), d.m);
+    ujb = a.template mat<T>(d.j(), d.m);
     cmjm = a.template take<T>(long(d.j()) * d.m);
     xmb = a.template take<T>(d.m);
     sjm = a.template take<T>(long(d.j()) * d.m);
@@ -1022,7 +1022,7 @@ JCAS_HD inline void rank1_surrogate_adjoint(const rank1_channels<T>& ch, const p
     }
     lb.xmb[m] = xm_bar;
   }
-  lb.ub(j, m) = ub;
+  lb.ujb(j, m) = ub;
   lb.zb(j, m) = dotc(d.nr, uj, lb.fnew.col(m));
 }
 
@@ -1055,7 +1055,7 @@ JCAS_HD inline void rank1_receiver_adjoint(const rank1_channels<T>& ch, const pr
   for (index_t j = 0; j < nj; ++j) sb[j] = 0;
   for (index_t k = 0; k < d.k; ++k) ub[k] = cplx<T>();
   const T th2 = ws.th2[m];
-  const cplx<T>* ubm = lb.ub.col(m);
+  const cplx<T>* ubm = lb.ujb.col(m);
   if (!(th2 > T(0))) {  // forward kept f_m: its whole adjoint fbar'_m + U ub_m goes back
     const cplx<T>* fb = lb.fnew.col(m);
     for (index_t r = 0; r < d.nr; ++r) {
