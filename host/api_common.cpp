@@ -18,12 +18,23 @@ std::string num(double v) {
 }
 }  // namespace
 
+void reject(const std::string& field, double value, const std::string& why) { bad(field, num(value), why); }
+void require_finite(double v, const std::string& field) {
+  if (!std::isfinite(v)) reject(field, v, "must be finite");
+}
+void require_positive(double v, const std::string& field) {
+  if (!(v > 0) || !std::isfinite(v)) reject(field, v, "must be positive and finite");
+}
+void require_non_negative(double v, const std::string& field) {
+  if (!(v >= 0) || !std::isfinite(v)) reject(field, v, "must be finite and >= 0");
+}
+
 void unfolded_model::finalize() {
   if (l_out < 1) bad("outer layers", std::to_string(l_out), "must be >= 1");
   if (l_in < 1) bad("inner steps", std::to_string(l_in), "must be >= 1");
   if (i_w < 1) bad("iw", std::to_string(i_w), "must be >= 1");
-  if (!(mu_c > 0) || !std::isfinite(mu_c)) bad("mu_c", num(mu_c), "must be positive and finite");
-  if (!(mu_s > 0) || !std::isfinite(mu_s)) bad("mu_s", num(mu_s), "must be positive and finite");
+  require_positive(mu_c, "mu_c");
+  require_positive(mu_s, "mu_s");
   if (beta.empty()) beta.assign(size_t(l_out) * l_in, 0.01);
   if (beta.size() != size_t(l_out) * l_in)
     bad("beta", std::to_string(beta.size()) + " values",
@@ -111,29 +122,19 @@ void validate(const problem_dims& d) {
 
 void validate(const scenario& sc) {
   validate(sc.dims);
-  const auto finite = [](double v, const char* name) {
-    if (!std::isfinite(v)) bad(name, num(v), "must be finite");
-  };
-  const auto at_least_zero = [](double v, const char* name) {
-    if (!(v >= 0) || !std::isfinite(v)) bad(name, num(v), "must be finite and >= 0");
-  };
-  const auto positive = [](double v, const char* name) {
-    if (!(v > 0) || !std::isfinite(v)) bad(name, num(v), "must be positive and finite");
-  };
-  positive(sc.user_dist_mean, "user-dist");
-  at_least_zero(sc.user_dist_std, "user-dist-std");
-  positive(sc.sens_dist_mean, "sens-dist");
-  at_least_zero(sc.sens_dist_std, "sens-dist-std");
-  at_least_zero(sc.height, "height");
-  finite(sc.zeta0_db, "zeta0-db");
-  at_least_zero(sc.eps_c, "eps-c");
-  at_least_zero(sc.eps_s, "eps-s");
-  finite(sc.angle_min, "angle-min");
-  finite(sc.angle_max, "angle-max");
-  if (!(sc.angle_min <= sc.angle_max))
-    bad("angle-max", num(sc.angle_max), "must be >= angle-min = " + num(sc.angle_min));
-  at_least_zero(sc.rician_k, "rician-k");
-  finite(sc.noise_db, "noise-db");
+  require_positive(sc.user_dist_mean, "user-dist");
+  require_non_negative(sc.user_dist_std, "user-dist-std");
+  require_positive(sc.sens_dist_mean, "sens-dist");
+  require_non_negative(sc.sens_dist_std, "sens-dist-std");
+  require_non_negative(sc.height, "height");
+  require_finite(sc.zeta0_db, "zeta0-db");
+  require_non_negative(sc.eps_c, "eps-c");
+  require_non_negative(sc.eps_s, "eps-s");
+  require_finite(sc.angle_min, "angle-min");
+  require_finite(sc.angle_max, "angle-max");
+  if (!(sc.angle_min <= sc.angle_max)) reject("angle-max", sc.angle_max, "must be >= angle-min = " + num(sc.angle_min));
+  require_non_negative(sc.rician_k, "rician-k");
+  require_finite(sc.noise_db, "noise-db");
 }
 
 void validate_draw(const scenario& sc, long first, long count) {
@@ -164,20 +165,17 @@ void validate(const channel_set& ch) {
 
 void validate(const solve_options& o, const problem_dims& d) {
   validate(d);
-  const auto positive = [](double v, const char* name) {
-    if (!(v > 0) || !std::isfinite(v)) bad(name, num(v), "must be positive and finite");
-  };
-  positive(o.sys.pt, "pt");
-  positive(o.sys.sigma_c2, "sigma_c2");
-  positive(o.sys.sigma_s2, "sigma_s2");
+  require_positive(o.sys.pt, "pt");
+  require_positive(o.sys.sigma_c2, "sigma_c2");
+  require_positive(o.sys.sigma_s2, "sigma_s2");
   if (!(o.sys.delta >= 0) || !std::isfinite(o.sys.delta)) bad("delta", num(o.sys.delta), "must be >= 0 and finite");
   if (o.threads < 0) bad("threads", std::to_string(o.threads), "must be >= 0");
-  positive(o.ao.mu_c, "ao mu_c");
-  positive(o.ao.mu_s, "ao mu_s");
+  require_positive(o.ao.mu_c, "ao mu_c");
+  require_positive(o.ao.mu_s, "ao mu_s");
   if (o.ao.max_outer < 1) bad("max outer", std::to_string(o.ao.max_outer), "must be >= 1");
   const ascent_settings& a = o.ascent;
-  positive(a.mu_first, "ascent mu_first");
-  positive(a.mu_last, "ascent mu_last");
+  require_positive(a.mu_first, "ascent mu_first");
+  require_positive(a.mu_last, "ascent mu_last");
   if (a.stages < 1) bad("ascent stages", std::to_string(a.stages), "must be >= 1");
   if (a.max_steps < 1) bad("ascent max steps", std::to_string(a.max_steps), "must be >= 1");
   if (!(a.tol >= 0)) bad("ascent tol", num(a.tol), "must be >= 0");

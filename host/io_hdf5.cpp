@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "h5.hpp"
@@ -87,6 +88,8 @@ struct hid {
   hid(const hid&) = delete;
   hid& operator=(const hid&) = delete;
   hid(hid&& o) noexcept : id(o.id), close(o.close) { o.id = -1; }
+  /// Hands the identifier to the caller, who closes it.
+  hid_t release() { return std::exchange(id, -1); }
   operator hid_t() const { return id; }  // NOLINT
 };
 
@@ -258,10 +261,7 @@ std::vector<double> read_doubles(hid_t loc, const std::string& path, const std::
   return v;
 }
 hid_t create_file(const std::string& tmp_path, const std::string& path) {
-  io::hid f = io::create_file(tmp_path, path);
-  const hid_t id = f.id;
-  f.id = -1;  // the caller closes it
-  return id;
+  return io::create_file(tmp_path, path).release();
 }
 void write_attr(hid_t loc, const char* name, double v) { io::attr_d(loc, name, v); }
 double read_attr(hid_t loc, const std::string& path, const char* name) { return io::read_attr_d(loc, path, name); }

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <random>
-#include <sstream>
 #include <stdexcept>
 
 #include "h5.hpp"
@@ -166,22 +165,15 @@ std::vector<long> epoch_order(long n, std::uint64_t seed, int epoch) {
 }
 
 void validate(const settings& s) {
-  const auto bad = [](const char* field, double v, const char* why) {
-    std::ostringstream m;
-    m << field << " = " << v << ": " << why;
-    throw std::invalid_argument(m.str());
-  };
-  if (s.batch < 1) bad("batch", s.batch, "must be >= 1");
-  if (s.epochs < 0) bad("epochs", s.epochs, "must be >= 0");
-  if (!(s.lr > 0) || !std::isfinite(s.lr)) bad("lr", s.lr, "must be positive and finite");
-  if (!(s.weight_decay >= 0) || !std::isfinite(s.weight_decay))
-    bad("weight-decay", s.weight_decay, "must be finite and >= 0");
-  if (!(s.lr_decay > 0) || !std::isfinite(s.lr_decay)) bad("lr-decay", s.lr_decay, "must be positive and finite");
-  if (!(s.mu_lr_factor >= 0) || !std::isfinite(s.mu_lr_factor))
-    bad("mu-lr-factor", s.mu_lr_factor, "must be finite and >= 0");
-  if (!(s.beta1 >= 0 && s.beta1 < 1)) bad("adam beta1", s.beta1, "must be in [0, 1)");
-  if (!(s.beta2 >= 0 && s.beta2 < 1)) bad("adam beta2", s.beta2, "must be in [0, 1)");
-  if (!(s.eps > 0) || !std::isfinite(s.eps)) bad("adam eps", s.eps, "must be positive and finite");
+  if (s.batch < 1) reject("batch", s.batch, "must be >= 1");
+  if (s.epochs < 0) reject("epochs", s.epochs, "must be >= 0");
+  require_positive(s.lr, "lr");
+  require_non_negative(s.weight_decay, "weight-decay");
+  require_positive(s.lr_decay, "lr-decay");
+  require_non_negative(s.mu_lr_factor, "mu-lr-factor");
+  if (!(s.beta1 >= 0 && s.beta1 < 1)) reject("adam beta1", s.beta1, "must be in [0, 1)");
+  if (!(s.beta2 >= 0 && s.beta2 < 1)) reject("adam beta2", s.beta2, "must be in [0, 1)");
+  require_positive(s.eps, "adam eps");
 }
 
 void run(const channel_set& data, const system_params<double>& sys, const settings& s, checkpoint& c,

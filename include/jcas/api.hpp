@@ -138,6 +138,13 @@ struct solve_output {
   long simd_count = 0;      // CPU: realizations solved in SIMD lanes (solve_options::simd)
 };
 
+/// Bad input, in the library's one form: throws std::invalid_argument "FIELD = VALUE: WHY".
+[[noreturn]] void reject(const std::string& field, double value, const std::string& why);
+/// reject unless v is finite / finite and > 0 / finite and >= 0.
+void require_finite(double v, const std::string& field);
+void require_positive(double v, const std::string& field);
+void require_non_negative(double v, const std::string& field);
+
 /// Throws std::invalid_argument naming the field and value on any bad input.
 void validate(const channel_set& ch);
 void validate(const problem_dims& d);
