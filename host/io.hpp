@@ -10,8 +10,12 @@
 // Every writer writes to a temporary name and renames: no partial file is left behind.
 #pragma once
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "jcas/api.hpp"
 
@@ -28,6 +32,13 @@ channel_set read_channels(const std::string& path, const channel_select& sel = {
 channel_set read_npz(const std::string& path, const channel_select& sel = {});
 void write_channels(const std::string& path, const channel_set& cs, const scenario* sc = nullptr,
                     std::uint64_t seed = 0, long first = 0);
+/// Realizations first .. first+count-1 of (sc, seed) into a channel file, drawn by
+/// draw(first, n) (the CPU or CUDA generator) and written in blocks of at most 64 MB, so
+/// that memory stays bounded for any count; a file that would not fit the free space of
+/// its folder is refused before anything is drawn.
+void generate_channels(const std::string& path, const scenario& sc, std::uint64_t seed, long first, long count,
+                       double snr_db, const std::function<channel_set(long first, long n)>& draw,
+                       const std::function<void(long done, long total)>& progress = {});
 
 /// Shared by the .h5 and .npz readers: file arrays Hall (B, Nt, Kf) and Gall
 /// (B, J*Nr, Nt) in C order to a channel_set, with the selection applied and validated.
@@ -42,12 +53,16 @@ void write_results(const std::string& path, const solve_output& out, const solve
                    const std::map<std::string, std::string>& attrs = {});
 
 /// Writes via a temporary sibling and renames on success; removes it on failure, and,
-/// once remove_temporaries_on_signal() has run, on SIGINT, SIGTERM and SIGHUP too.
+/// once remove_temporaries_on_signal() has run, on SIGINT, SIGTERM and SIGHUP too. The
+/// constructor refuses a path that names a folder, and removes temporaries of the same
+/// path that a killed process (kill -9, a crash) left behind.
 class atomic_path {
  public:
   explicit atomic_path(std::string final_path);
   ~atomic_path();
   const std::string& tmp() const { return tmp_; }
+  const std::string& path() const { return final_; }
+  /// Renames the temporary into place; the caller has closed it and checked the close.
   void commit();
   atomic_path(const atomic_path&) = delete;
   atomic_path& operator=(const atomic_path&) = delete;
@@ -57,6 +72,41 @@ class atomic_path {
   bool done_ = false;
   int slot_ = -1;  // in the signal handler's table of live temporaries
 };
+
+/// A new text file (CSV, logs) at `path` through an atomic_path: commit() checks every
+/// write, the flush to disk and the close before the rename.
+class text_output {
+ public:
+  explicit text_output(const std::string& path);
+  ~text_output();
+  text_output(const text_output&) = delete;
+  text_output& operator=(const text_output&) = delete;
+  std::FILE* file() const { return f_; }
+  void commit();
+
+ private:
+  atomic_path ap_;
+  std::FILE* f_ = nullptr;
+};
+
+/// "PATH: WHAT", with what the file system says of the failure that errno `err` (0: not
+/// known) left: no space left on the device (and how much its folder has free), the file
+/// size limit, or errno's words. For failures to write or close an output file.
+[[noreturn]] void fail_write(const std::string& path, const std::string& what, int err);
+
+/// Runs read() once in a child process before the caller reads `path` itself: HDF5 1.10
+/// crashes (and can loop) on some damaged files -- tests/host/fuzz_readers.cpp found
+/// several within a few hundred mutations -- so a file is read here only after a child
+/// read it to the end. A child that crashed, or ran past a minute plus a second per 50
+/// MB, gives std::runtime_error naming the file; one that threw leaves the error to the
+/// caller's read, which throws the same. Every file reader of jcas goes through it.
+void vet_in_child(const std::string& path, const std::function<void()>& read);
+
+/// Refuses to write `out` (given as option `out_field`) where it is one of the inputs
+/// (field name, path) -- the same file under any spelling -- or a folder: writing would
+/// destroy the input. Inputs that do not exist are skipped.
+void refuse_overwrite(const std::string& out_field, const std::string& out,
+                      const std::vector<std::pair<std::string, std::string>>& inputs);
 
 /// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove every atomic_path
 /// temporary still being written, then die of the signal as the default would: an

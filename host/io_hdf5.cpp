@@ -1,10 +1,17 @@
+#include <fcntl.h>
 #include <hdf5.h>
 #include <signal.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -55,7 +62,45 @@ void remove_temporaries_on_signal() {
   }
 }
 
+namespace {
+/// "1.23 GB": a byte count for messages.
+std::string bytes_str(double b) {
+  const char* unit[] = {"B", "KB", "MB", "GB", "TB", "PB", "EB"};
+  int u = 0;
+  while (b >= 1000 && u < 6) b /= 1000, ++u;
+  char s[32];
+  std::snprintf(s, sizeof s, u == 0 ? "%.0f %s" : "%.3g %s", b, unit[u]);
+  return s;
+}
+
+/// The folder of a path ("." for a bare name).
+std::string folder_of(const std::string& path) {
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  return dir.empty() ? std::string(".") : dir.string();
+}
+
+/// Removes temporaries of `final_path` (final_path.tmp.PID) whose process is gone: what a
+/// kill -9 or a crash left behind. A live process's temporary is left alone.
+void remove_stale_temporaries(const std::string& final_path) {
+  namespace fs = std::filesystem;
+  const fs::path p(final_path);
+  const std::string prefix = p.filename().string() + ".tmp.";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(folder_of(final_path), ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string pid = name.substr(prefix.size());
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) continue;
+    if (::kill(pid_t(std::stol(pid)), 0) != 0 && errno == ESRCH) fs::remove(e.path(), ec);
+  }
+}
+}  // namespace
+
 atomic_path::atomic_path(std::string final_path) : final_(std::move(final_path)) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(final_, ec))
+    throw std::runtime_error(final_ + ": is a folder; an output needs a file name");
+  remove_stale_temporaries(final_);
   tmp_ = final_ + ".tmp." + std::to_string(::getpid());
   slot_ = register_tmp(tmp_.c_str());
 }
@@ -64,11 +109,104 @@ atomic_path::~atomic_path() {
   release_tmp(slot_);
 }
 void atomic_path::commit() {
-  if (std::rename(tmp_.c_str(), final_.c_str()) != 0)
-    throw std::runtime_error("out: cannot rename '" + tmp_ + "' to '" + final_ + "'");
+  if (std::rename(tmp_.c_str(), final_.c_str()) != 0) {
+    const int err = errno;
+    std::error_code ec;
+    if (std::filesystem::is_directory(final_, ec))
+      throw std::runtime_error(final_ + ": is a folder; an output needs a file name");
+    fail_write(final_, "cannot put the finished file in place", err);
+  }
   done_ = true;
   release_tmp(slot_);
   slot_ = -1;
+}
+
+void fail_write(const std::string& path, const std::string& what, int err) {
+  std::string why;
+  struct statvfs vf {};
+  const std::string dir = folder_of(path);
+  const bool have_vf = ::statvfs(dir.c_str(), &vf) == 0;
+  const double free_b = have_vf ? double(vf.f_bavail) * double(vf.f_frsize) : -1;
+  char free_s[64] = "";
+  if (have_vf) std::snprintf(free_s, sizeof free_s, "%.0f bytes free in %s", free_b, dir.c_str());
+  if (err == ENOSPC || err == EDQUOT)
+    why = std::string("no space left on the device (") + free_s + ")";
+  else if (err == EFBIG)
+    why = "file too large for this process (its file size limit, ulimit -f)";
+  else if (have_vf && free_b < 1 << 20)
+    why = std::string("the device is full (") + free_s + ")";
+  else if (err != 0)
+    why = std::strerror(err);
+  throw std::runtime_error(path + ": " + what + (why.empty() ? "" : ": " + why));
+}
+
+void vet_in_child(const std::string& path, const std::function<void()>& read) {
+  std::error_code ec;
+  const double size = double(std::filesystem::file_size(path, ec));
+  const unsigned limit = unsigned(60 + (ec ? 0 : size / 50e6));  // seconds: 50 MB/s and a minute
+  std::fflush(nullptr);                                          // nothing buffered is written twice
+  const pid_t pid = ::fork();
+  if (pid < 0) return;  // no child: read it here as before
+  if (pid == 0) {
+    // The child's crash is reported by the parent in one line: nothing of its own (a
+    // sanitizer's report, a library's message) reaches the user's terminal.
+    const int null = ::open("/dev/null", O_WRONLY);
+    if (null >= 0) {
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+    }
+    ::alarm(limit);
+    try {
+      read();
+    } catch (...) {  // the parent's own read reports it
+    }
+    ::_exit(0);
+  }
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
+    throw std::runtime_error(path + ": reading it did not finish in " + std::to_string(limit) +
+                             " s (a damaged file makes the HDF5 library loop)");
+  if (WIFSIGNALED(st))
+    throw std::runtime_error(path + ": not readable: reading it crashed the " +
+                             (path.size() >= 4 && path.substr(path.size() - 4) == ".npz" ? "zip" : "HDF5") +
+                             " library (signal " + std::to_string(WTERMSIG(st)) + "; the file is damaged)");
+}
+
+text_output::text_output(const std::string& path) : ap_(path) {
+  f_ = std::fopen(ap_.tmp().c_str(), "w");
+  if (!f_) {
+    const int err = errno;
+    if (!std::filesystem::is_directory(folder_of(path)))
+      throw std::runtime_error(path + ": no folder " + folder_of(path));
+    fail_write(path, "cannot create file", err);
+  }
+}
+text_output::~text_output() {
+  if (f_) std::fclose(f_);
+}
+void text_output::commit() {
+  errno = 0;
+  const bool written = !std::ferror(f_) && std::fflush(f_) == 0 && ::fsync(::fileno(f_)) == 0;
+  const int err = errno;
+  const bool closed = std::fclose(f_) == 0;
+  const int close_err = errno;
+  f_ = nullptr;
+  if (!written || !closed) fail_write(ap_.path(), "cannot write", written ? close_err : err);
+  ap_.commit();
+}
+
+void refuse_overwrite(const std::string& out_field, const std::string& out,
+                      const std::vector<std::pair<std::string, std::string>>& inputs) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(out, ec))
+    throw std::invalid_argument(out_field + " = " + out + ": is a folder; an output needs a file name");
+  if (!std::filesystem::exists(out, ec)) return;
+  for (const auto& [field, in] : inputs)
+    if (!in.empty() && std::filesystem::exists(in, ec) && std::filesystem::equivalent(out, in, ec))
+      throw std::invalid_argument(out_field + " = " + out + ": is the input " + field + " (" + in +
+                                  "); writing it would destroy the input");
 }
 
 namespace {
@@ -94,7 +232,13 @@ struct hid {
 };
 
 struct quiet_errors {
-  quiet_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+  quiet_errors() {
+    // HDF5's exit handler closes every file still open, and one whose close failed (a
+    // full disk) crashes it (HDF5 1.10.8, H5F__close_cb): files are closed here, by
+    // h5::output and the handles, so the library is left to the process's end.
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
 };
 const quiet_errors quiet;  // our messages replace the HDF5 error stack
 
@@ -109,15 +253,25 @@ void write_dataset(hid_t file, const std::string& path, const char* name, hid_t 
                    const std::vector<hsize_t>& dims, const void* data) {
   hid space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
   hid ds(H5Dcreate2(file, name, mem_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  errno = 0;
   if (ds < 0 || H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    fail(path, std::string("cannot write dataset '") + name + "'");
+    fail_write(path, std::string("cannot write dataset '") + name + "'", errno);
+}
+
+/// The file name of an HDF5 object, for messages.
+std::string file_of(hid_t obj) {
+  char name[4096] = "";
+  if (H5Fget_name(obj, name, sizeof name) < 0) return "HDF5 file";
+  return name;
 }
 
 template <class V>
 void attr(hid_t obj, const char* name, hid_t type, const V& v) {
   hid space(H5Screate(H5S_SCALAR), H5Sclose);
   hid a(H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  H5Awrite(a, type, &v);
+  errno = 0;
+  if (a < 0 || H5Awrite(a, type, &v) < 0)
+    fail_write(file_of(obj), std::string("cannot write attribute '") + name + "'", errno);
 }
 void attr_i(hid_t o, const char* n, long v) { attr(o, n, H5T_NATIVE_LONG, v); }
 void attr_d(hid_t o, const char* n, double v) { attr(o, n, H5T_NATIVE_DOUBLE, v); }
@@ -126,7 +280,9 @@ void attr_s(hid_t obj, const char* name, const std::string& s) {
   H5Tset_size(type, s.empty() ? 1 : s.size());
   hid space(H5Screate(H5S_SCALAR), H5Sclose);
   hid a(H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  H5Awrite(a, type, s.empty() ? "" : s.c_str());
+  errno = 0;
+  if (a < 0 || H5Awrite(a, type, s.empty() ? "" : s.c_str()) < 0)
+    fail_write(file_of(obj), std::string("cannot write attribute '") + name + "'", errno);
 }
 
 bool has_attr(hid_t obj, const char* name) { return H5Aexists(obj, name) > 0; }
@@ -167,11 +323,18 @@ hid open_file(const std::string& path) {
 /// A new file at tmp_path (atomic_path's temporary of `path`, which errors name: the
 /// user never asked for the temporary), stamped with what built jcas.
 hid create_file(const std::string& tmp_path, const std::string& path) {
-  hid f(H5Fcreate(tmp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+  // Closing the file closes every object still open in it and flushes them: H5Fclose's
+  // result then says whether everything reached the file (h5::output::commit).
+  hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+  errno = 0;
+  hid f(H5Fcreate(tmp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl), H5Fclose);
   if (f < 0) {
+    const int err = errno;
     const std::filesystem::path dir = std::filesystem::path(path).parent_path();
-    fail(path, !dir.empty() && !std::filesystem::is_directory(dir) ? "cannot create file: no folder " + dir.string()
-                                                                   : "cannot create file (permissions?)");
+    if (!dir.empty() && !std::filesystem::is_directory(dir))
+      fail(path, "cannot create file: no folder " + dir.string());
+    fail_write(path, "cannot create file", err);
   }
   attr_s(f, "jcas_version", version());
   return f;
@@ -189,10 +352,49 @@ std::vector<hsize_t> dataset_dims(hid_t file, const std::string& path, const cha
   H5Sget_simple_extent_dims(sp, dims.data(), nullptr);
   return dims;
 }
+/// Whether a file's element type can become mem_type: both floating point, or both
+/// compounds of two floating-point members (complex numbers as {r, i}).
+bool convertible(hid_t file_type, hid_t mem_type) {
+  const H5T_class_t fc = H5Tget_class(file_type), mc = H5Tget_class(mem_type);
+  if (fc != mc) return false;
+  if (fc == H5T_FLOAT) return H5Tget_size(file_type) == 4 || H5Tget_size(file_type) == 8;
+  if (fc != H5T_COMPOUND || H5Tget_nmembers(file_type) != 2) return false;
+  for (unsigned i = 0; i < 2; ++i) {
+    hid m(H5Tget_member_type(file_type, i), H5Tclose);
+    if (m < 0 || H5Tget_class(m) != H5T_FLOAT || (H5Tget_size(m) != 4 && H5Tget_size(m) != 8)) return false;
+  }
+  return true;
+}
+
+/// Reads dataset `name` (its dims already checked: n elements) as mem_type. A damaged
+/// file is refused before HDF5 reads it where its layout says so: HDF5 1.10 can crash on
+/// a contiguous dataset whose storage does not match its shape (tests/host/fuzz_readers).
 template <class E>
 void read_dataset(hid_t file, const std::string& path, const char* name, hid_t mem_type, std::vector<E>& out,
                   size_t n) {
   hid ds(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
+  if (ds < 0) fail(path, std::string("cannot open dataset '") + name + "' (corrupt)");
+  hid ft(H5Dget_type(ds), H5Tclose);
+  if (ft < 0 || !convertible(ft, mem_type))
+    fail(path, std::string("dataset '") + name + "' has the wrong element type (or is corrupt)");
+  hid dcpl(H5Dget_create_plist(ds), H5Pclose);
+  const H5D_layout_t layout = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
+  const double want = double(n) * double(H5Tget_size(ft));
+  const auto damaged = [&] {
+    fail(path, std::string("dataset '") + name + "': its storage does not match its shape (corrupt or truncated)");
+  };
+  if (layout == H5D_CONTIGUOUS) {
+    hsize_t file_size = 0;
+    const haddr_t at = H5Dget_offset(ds);
+    H5Fget_filesize(file, &file_size);
+    if (n > 0 &&
+        (double(H5Dget_storage_size(ds)) != want || at == HADDR_UNDEF || double(at) + want > double(file_size)))
+      damaged();
+  } else if (layout == H5D_COMPACT) {
+    if (double(H5Dget_storage_size(ds)) != want) damaged();
+  } else if (layout != H5D_CHUNKED) {
+    fail(path, std::string("dataset '") + name + "' has an unknown layout (corrupt)");
+  }
   out.resize(n);
   if (H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
     fail(path, std::string("cannot read dataset '") + name + "' (type or corrupt data)");
@@ -212,6 +414,7 @@ std::vector<zd> to_row_major(const zd* src, long count, long rows, long cols) {
 channel_set channels_from_arrays(const std::string& path, const std::vector<zd>& hall, const std::vector<zd>& gall,
                                  long count, long nt, long kf, long grows, long gcols, int nr, int targets,
                                  const channel_select& sel) {
+  if (count < 1) fail(path, "holds no realizations");
   if (gcols != nt) fail(path, "G has " + std::to_string(gcols) + " columns but H has Nt = " + std::to_string(nt));
   if (nr < 1) fail(path, "nr = " + std::to_string(nr) + ": must be >= 1");
   if (grows % nr != 0)
@@ -260,18 +463,41 @@ std::vector<double> read_doubles(hid_t loc, const std::string& path, const std::
   io::read_dataset(loc, path, name.c_str(), H5T_NATIVE_DOUBLE, v, size_t(dims[0]));
   return v;
 }
-hid_t create_file(const std::string& tmp_path, const std::string& path) {
-  return io::create_file(tmp_path, path).release();
+output::output(const std::string& path) : path_(path), ap_(std::make_unique<io::atomic_path>(path)) {
+  f_ = io::create_file(ap_->tmp(), path).release();
+}
+output::~output() {
+  if (f_ >= 0) H5Fclose(f_);  // not committed: the atomic_path removes the temporary
+}
+void output::commit() {
+  errno = 0;
+  const herr_t closed = H5Fclose(f_);
+  const int err = errno;
+  f_ = -1;
+  if (closed < 0) io::fail_write(path_, "cannot finish writing the file", err);
+  ap_->commit();
+}
+
+input::input(const std::string& path, const char* what) {
+  if (!std::filesystem::exists(path)) io::fail(path, "file not found");
+  if (H5Fis_hdf5(path.c_str()) <= 0) io::fail(path, std::string("not ") + what + " (corrupt or wrong format)");
+  f_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f_ < 0) io::fail(path, std::string("cannot open ") + what);
+}
+input::~input() {
+  if (f_ >= 0) H5Fclose(f_);
 }
 void write_attr(hid_t loc, const char* name, double v) { io::attr_d(loc, name, v); }
+void write_string(hid_t loc, const char* name, const std::string& v) { io::attr_s(loc, name, v); }
+std::string read_string(hid_t loc, const char* name) { return io::read_attr_s(loc, name); }
 double read_attr(hid_t loc, const std::string& path, const char* name) { return io::read_attr_d(loc, path, name); }
 
 }  // namespace jcas::h5
 
 namespace jcas::io {
 
-channel_set read_channels(const std::string& path, const channel_select& sel) {
-  if (path.size() >= 4 && path.substr(path.size() - 4) == ".npz") return read_npz(path, sel);
+namespace {
+channel_set read_h5_channels(const std::string& path, const channel_select& sel) {
   hid f = open_file(path);
   const auto hd = dataset_dims(f, path, "H", 3);
   const auto gd = dataset_dims(f, path, "G", 3);
@@ -279,6 +505,9 @@ channel_set read_channels(const std::string& path, const channel_select& sel) {
   const int nr = sel.nr > 0 ? sel.nr : int(has_attr(f, "nr") ? read_attr_i(f, path, "nr") : long(hd[1]));
   const int targets = sel.targets > 0 ? sel.targets : int(has_attr(f, "targets") ? read_attr_i(f, path, "targets") : 2);
   hid ct = complex_type();
+  // The file's arrays and the channel set made from them.
+  require_memory(path + ": reading " + std::to_string(hd[0]) + " realizations",
+                 2 * 16.0 * (double(hd[0]) * hd[1] * hd[2] + double(gd[0]) * gd[1] * gd[2]));
   std::vector<zd> hall, gall;
   read_dataset(f, path, "H", ct, hall, size_t(hd[0] * hd[1] * hd[2]));
   read_dataset(f, path, "G", ct, gall, size_t(gd[0] * gd[1] * gd[2]));
@@ -287,48 +516,125 @@ channel_set read_channels(const std::string& path, const channel_select& sel) {
   if (has_attr(f, "snr_db")) cs.snr_db = read_attr_d(f, path, "snr_db");
   return cs;
 }
+}  // namespace
+
+channel_set read_channels(const std::string& path, const channel_select& sel) {
+  if (path.size() >= 4 && path.substr(path.size() - 4) == ".npz") return read_npz(path, sel);
+  vet_in_child(path, [&] { read_h5_channels(path, sel); });
+  return read_h5_channels(path, sel);
+}
+
+namespace {
+/// A channel file's attributes (io.hpp's layout): sizes, SNR and, when generated, the
+/// scenario and the draw.
+void write_channel_attrs(hid_t f, const problem_dims& d, double snr_db, const scenario* sc, std::uint64_t seed,
+                         long first) {
+  attr_s(f, "format", "jcas-channels-1");
+  attr_i(f, "nt", d.nt);
+  attr_i(f, "nr", d.nr);
+  attr_i(f, "users", d.k);
+  attr_i(f, "targets", d.m);
+  attr_i(f, "clutter", d.c);
+  attr_d(f, "snr_db", snr_db);
+  if (!sc) return;
+  attr_i(f, "seed", long(seed));
+  attr_i(f, "first", first);
+  attr_d(f, "user_dist_mean", sc->user_dist_mean);
+  attr_d(f, "user_dist_std", sc->user_dist_std);
+  attr_d(f, "sens_dist_mean", sc->sens_dist_mean);
+  attr_d(f, "sens_dist_std", sc->sens_dist_std);
+  attr_d(f, "height", sc->height);
+  attr_d(f, "zeta0_db", sc->zeta0_db);
+  attr_d(f, "eps_c", sc->eps_c);
+  attr_d(f, "eps_s", sc->eps_s);
+  attr_d(f, "angle_min", sc->angle_min);
+  attr_d(f, "angle_max", sc->angle_max);
+  attr_d(f, "rician_k", sc->rician_k);
+  attr_d(f, "noise_db", sc->noise_db);
+  attr_i(f, "clutter_reuses_target_pathloss", sc->clutter_reuses_target_pathloss);
+}
+
+/// The channel file's two datasets for `count` realizations, written block by block.
+struct channel_datasets {
+  hid ct = complex_type();
+  hid h, g;
+  channel_datasets(hid_t f, const std::string& path, const problem_dims& d, long count)
+      : h(create(f, path, "H", {hsize_t(count), hsize_t(d.nt), hsize_t(d.k)})),
+        g(create(f, path, "G", {hsize_t(count), hsize_t(d.j() * d.nr), hsize_t(d.nt)})) {}
+  hid create(hid_t f, const std::string& path, const char* name, const std::vector<hsize_t>& dims) const {
+    hid space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
+    errno = 0;
+    hid ds(H5Dcreate2(f, name, ct, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+    if (ds < 0) fail_write(path, std::string("cannot create dataset '") + name + "'", errno);
+    return ds;
+  }
+  /// Realizations at .. at + cs.count - 1 of the file from cs.
+  void write(const std::string& path, const channel_set& cs, long at) const {
+    const problem_dims& d = cs.dims;
+    write_rows(path, h, "H", at, cs.count, to_row_major(cs.h.data(), cs.count, d.nt, d.k));
+    // G: (B, J*Nr, Nt) row-major from J column-major Nr x Nt blocks per realization.
+    write_rows(path, g, "G", at, cs.count, to_row_major(cs.g.data(), cs.count * d.j(), d.nr, d.nt));
+  }
+  void write_rows(const std::string& path, hid_t ds, const char* name, long at, long n,
+                  const std::vector<zd>& rows) const {
+    hid fs(H5Dget_space(ds), H5Sclose);
+    hsize_t dims[3];
+    H5Sget_simple_extent_dims(fs, dims, nullptr);
+    const hsize_t start[3] = {hsize_t(at), 0, 0}, count[3] = {hsize_t(n), dims[1], dims[2]};
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, nullptr, count, nullptr);
+    hid ms(H5Screate_simple(3, count, nullptr), H5Sclose);
+    errno = 0;
+    if (H5Dwrite(ds, ct, ms, fs, H5P_DEFAULT, rows.data()) < 0)
+      fail_write(path, std::string("cannot write dataset '") + name + "'", errno);
+  }
+};
+}  // namespace
 
 void write_channels(const std::string& path, const channel_set& cs, const scenario* sc, std::uint64_t seed,
                     long first) {
-  atomic_path ap(path);
+  h5::output f(path);
   {
-    hid f = create_file(ap.tmp(), path);
-    hid ct = complex_type();
-    const problem_dims& d = cs.dims;
-    const auto hr = to_row_major(cs.h.data(), cs.count, d.nt, d.k);
-    write_dataset(f, path, "H", ct, {hsize_t(cs.count), hsize_t(d.nt), hsize_t(d.k)}, hr.data());
-    // G: (B, J*Nr, Nt) row-major from J column-major Nr x Nt blocks per realization.
-    const auto gr = to_row_major(cs.g.data(), cs.count * d.j(), d.nr, d.nt);
-    write_dataset(f, path, "G", ct, {hsize_t(cs.count), hsize_t(d.j() * d.nr), hsize_t(d.nt)}, gr.data());
-    attr_s(f, "format", "jcas-channels-1");
-    attr_i(f, "nt", d.nt);
-    attr_i(f, "nr", d.nr);
-    attr_i(f, "users", d.k);
-    attr_i(f, "targets", d.m);
-    attr_i(f, "clutter", d.c);
-    attr_d(f, "snr_db", cs.snr_db);
-    if (sc) {
-      attr_i(f, "seed", long(seed));
-      attr_i(f, "first", first);
-      attr_d(f, "user_dist_mean", sc->user_dist_mean);
-      attr_d(f, "user_dist_std", sc->user_dist_std);
-      attr_d(f, "sens_dist_mean", sc->sens_dist_mean);
-      attr_d(f, "sens_dist_std", sc->sens_dist_std);
-      attr_d(f, "height", sc->height);
-      attr_d(f, "zeta0_db", sc->zeta0_db);
-      attr_d(f, "eps_c", sc->eps_c);
-      attr_d(f, "eps_s", sc->eps_s);
-      attr_d(f, "angle_min", sc->angle_min);
-      attr_d(f, "angle_max", sc->angle_max);
-      attr_d(f, "rician_k", sc->rician_k);
-      attr_d(f, "noise_db", sc->noise_db);
-      attr_i(f, "clutter_reuses_target_pathloss", sc->clutter_reuses_target_pathloss);
-    }
+    const channel_datasets ds(f, path, cs.dims, cs.count);
+    ds.write(path, cs, 0);
+    write_channel_attrs(f, cs.dims, cs.snr_db, sc, seed, first);
   }
-  ap.commit();
+  f.commit();
 }
 
-unfolded_model read_model(const std::string& path) {
+void generate_channels(const std::string& path, const scenario& sc, std::uint64_t seed, long first, long count,
+                       double snr_db, const std::function<channel_set(long first, long n)>& draw,
+                       const std::function<void(long, long)>& progress) {
+  validate_draw(sc, first, count);
+  if (count < 1) fail(path, "count = " + std::to_string(count) + ": must be >= 1");
+  const double bytes = channel_set_bytes(sc.dims, count) + 4096;  // and HDF5's few KB
+  struct statvfs vf {};
+  const std::string dir = folder_of(path);
+  if (::statvfs(dir.c_str(), &vf) == 0 && double(vf.f_bavail) * double(vf.f_frsize) < bytes)
+    throw std::runtime_error("count = " + std::to_string(count) + ": the file " + path + " would take " +
+                             bytes_str(bytes) + "; " + bytes_str(double(vf.f_bavail) * double(vf.f_frsize)) +
+                             " is free in " + dir);
+  // Blocks of at most 64 MB of channels, so that memory stays bounded for any count.
+  const long block = std::max(1L, std::min(count, long(64e6 / channel_set_bytes(sc.dims, 1))));
+  h5::output f(path);
+  {
+    const channel_datasets ds(f, path, sc.dims, count);
+    for (long b0 = 0; b0 < count; b0 += block) {
+      const channel_set cs = draw(first + b0, std::min(block, count - b0));
+      try {
+        validate(cs);  // valid constants can still overflow (e.g. a huge zeta0-db): no such file is written
+      } catch (const std::exception& e) {
+        fail(path, e.what());
+      }
+      ds.write(path, cs, b0);
+      if (progress) progress(b0 + cs.count, count);
+    }
+    write_channel_attrs(f, sc.dims, snr_db, &sc, seed, first);
+  }
+  f.commit();
+}
+
+namespace {
+unfolded_model read_model_file(const std::string& path) {
   hid f = open_file(path);
   if (read_attr_s(f, "format") != "jcas-unfolded-model-1")
     fail(path, "format = '" + read_attr_s(f, "format") + "': not a jcas model file");
@@ -364,37 +670,43 @@ unfolded_model read_model(const std::string& path) {
   }
   return m;
 }
+}  // namespace
 
-void write_model(const std::string& path, const unfolded_model& model) {
+unfolded_model read_model(const std::string& path) {
+  vet_in_child(path, [&] { read_model_file(path); });
+  return read_model_file(path);
+}
+
+void write_model_to(hid_t f, const std::string& path, const unfolded_model& model) {
   unfolded_model m = model;
   m.finalize();
-  atomic_path ap(path);
-  {
-    hid f = create_file(ap.tmp(), path);
-    write_dataset(f, path, "beta", H5T_NATIVE_DOUBLE, {hsize_t(m.l_out), hsize_t(m.l_in)}, m.beta.data());
-    attr_s(f, "format", "jcas-unfolded-model-1");
-    attr_i(f, "l_out", m.l_out);
-    attr_i(f, "l_in", m.l_in);
-    attr_i(f, "i_w", m.i_w);
-    attr_i(f, "frozen", m.frozen);
-    attr_d(f, "mu_c", m.mu_c);
-    attr_d(f, "mu_s", m.mu_s);
-    attr_s(f, "provenance", m.provenance);
-    attr_i(f, "per_layer_mu", m.per_layer_mu);
-    attr_i(f, "w0_zf", m.w0 == w0_method::zf);
-    if (m.per_layer_mu) {
-      write_dataset(f, path, "mu_c_layer", H5T_NATIVE_DOUBLE, {hsize_t(m.l_out)}, m.mu_c_layer.data());
-      write_dataset(f, path, "mu_s_layer", H5T_NATIVE_DOUBLE, {hsize_t(m.l_out)}, m.mu_s_layer.data());
-    }
+  write_dataset(f, path, "beta", H5T_NATIVE_DOUBLE, {hsize_t(m.l_out), hsize_t(m.l_in)}, m.beta.data());
+  attr_s(f, "format", "jcas-unfolded-model-1");
+  attr_i(f, "l_out", m.l_out);
+  attr_i(f, "l_in", m.l_in);
+  attr_i(f, "i_w", m.i_w);
+  attr_i(f, "frozen", m.frozen);
+  attr_d(f, "mu_c", m.mu_c);
+  attr_d(f, "mu_s", m.mu_s);
+  attr_s(f, "provenance", m.provenance);
+  attr_i(f, "per_layer_mu", m.per_layer_mu);
+  attr_i(f, "w0_zf", m.w0 == w0_method::zf);
+  if (m.per_layer_mu) {
+    write_dataset(f, path, "mu_c_layer", H5T_NATIVE_DOUBLE, {hsize_t(m.l_out)}, m.mu_c_layer.data());
+    write_dataset(f, path, "mu_s_layer", H5T_NATIVE_DOUBLE, {hsize_t(m.l_out)}, m.mu_s_layer.data());
   }
-  ap.commit();
+}
+
+void write_model(const std::string& path, const unfolded_model& model) {
+  h5::output f(path);
+  write_model_to(f, path, model);
+  f.commit();
 }
 
 void write_results(const std::string& path, const solve_output& out, const solve_options& o,
                    const std::map<std::string, std::string>& attrs) {
-  atomic_path ap(path);
+  h5::output f(path);
   {
-    hid f = create_file(ap.tmp(), path);
     hid ct = complex_type();
     const problem_dims& d = out.dims;
     const hsize_t b = hsize_t(out.count);
@@ -419,7 +731,7 @@ void write_results(const std::string& path, const solve_output& out, const solve
     attr_d(f, "seconds_per_realization", s.seconds_per_realization);
     for (const auto& [k, v] : attrs) attr_s(f, k.c_str(), v);
   }
-  ap.commit();
+  f.commit();
 }
 
 }  // namespace jcas::io

@@ -81,7 +81,8 @@ std::vector<zd> parse_npy(const std::string& path, const std::string& name, cons
 
 }  // namespace
 
-channel_set read_npz(const std::string& path, const channel_select& sel) {
+namespace {
+channel_set read_npz_file(const std::string& path, const channel_select& sel) {
   if (!std::filesystem::exists(path)) fail(path, "file not found");
   int err = 0;
   std::unique_ptr<zip_t, decltype(&zip_discard)> z(zip_open(path.c_str(), ZIP_RDONLY, &err), zip_discard);
@@ -96,6 +97,12 @@ channel_set read_npz(const std::string& path, const channel_select& sel) {
   const int nr = sel.nr > 0 ? sel.nr : int(hs[1]);
   const int targets = sel.targets > 0 ? sel.targets : 2;
   return channels_from_arrays(path, hall, gall, hs[0], hs[1], hs[2], gs[1], gs[2], nr, targets, sel);
+}
+}  // namespace
+
+channel_set read_npz(const std::string& path, const channel_select& sel) {
+  vet_in_child(path, [&] { read_npz_file(path, sel); });
+  return read_npz_file(path, sel);
 }
 
 }  // namespace jcas::io

@@ -1,8 +1,11 @@
 #include "montecarlo.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <stdexcept>
 
 #include "h5.hpp"
@@ -37,50 +40,89 @@ std::string algos_string(const std::vector<algorithm>& a) {
 /// A fingerprint of what the results belong to, to refuse resuming a different run.
 std::vector<double> identity(const settings& s) {
   const problem_dims& d = s.sc.dims;
-  std::vector<double> id = {double(s.seed), double(d.nt),      double(d.nr),
-                            double(d.k),    double(d.m),       double(d.c),
-                            s.solve.sys.pt, s.solve.sys.delta, double(s.solve.model.l_out)};
+  std::vector<double> id = {double(s.seed),       double(d.nt),      double(d.nr),
+                            double(d.k),          double(d.m),       double(d.c),
+                            s.solve.sys.pt,       s.solve.sys.delta, double(s.solve.model.l_out),
+                            double(s.sample_size)};
   for (algorithm a : s.algos) id.push_back(double(int(a)));
   return id;
 }
 }  // namespace
 
-stats summarize(const std::vector<double>& obj, const std::vector<double>& sinr, const std::vector<double>& scnr) {
-  stats r;
-  r.n = long(obj.size());
-  if (r.n == 0) return r;
-  double sum = 0, ss = 0, a = 0, b = 0;
-  for (size_t i = 0; i < obj.size(); ++i) {
-    sum += obj[i];
-    a += sinr[i];
-    b += scnr[i];
+std::uint64_t sample_key(std::uint64_t seed, long index) {
+  const auto mix = [](std::uint64_t z) {
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  return mix(seed ^ mix(std::uint64_t(index)));
+}
+
+void tally::add(std::uint64_t seed, long index, double objective, double sinr, double scnr, long sample_size) {
+  ++n;
+  const double delta = objective - mean;
+  mean += delta / double(n);
+  m2 += delta * (objective - mean);
+  sum_sinr += sinr;
+  sum_scnr += scnr;
+  const auto by_key = [](const kept& a, const kept& b) { return a.key < b.key; };
+  const kept k{sample_key(seed, index), index, objective};
+  if (long(sample.size()) < sample_size) {
+    sample.push_back(k);
+    if (long(sample.size()) == sample_size) std::make_heap(sample.begin(), sample.end(), by_key);
+  } else if (sample_size > 0 && k.key < sample.front().key) {
+    std::pop_heap(sample.begin(), sample.end(), by_key);
+    sample.back() = k;
+    std::push_heap(sample.begin(), sample.end(), by_key);
   }
-  r.mean = sum / double(r.n);
-  for (double x : obj) ss += (x - r.mean) * (x - r.mean);
-  const double sd = r.n > 1 ? std::sqrt(ss / double(r.n - 1)) : 0.0;
+}
+
+std::vector<double> tally::sorted_objectives() const {
+  std::vector<double> v;
+  v.reserve(sample.size());
+  for (const kept& k : sample) v.push_back(k.objective);
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+stats summarize(const tally& t) {
+  stats r;
+  r.n = t.n;
+  if (r.n == 0) return r;
+  r.mean = t.mean;
+  const double sd = r.n > 1 ? std::sqrt(t.m2 / double(r.n - 1)) : 0.0;
   r.ci95 = 1.959963984540054 * sd / std::sqrt(double(r.n));
-  r.min_sinr_db = 10 * std::log10(a / double(r.n));
-  r.min_scnr_db = 10 * std::log10(b / double(r.n));
-  std::vector<double> sorted = obj;
-  std::sort(sorted.begin(), sorted.end());
+  r.min_sinr_db = 10 * std::log10(t.sum_sinr / double(r.n));
+  r.min_scnr_db = 10 * std::log10(t.sum_scnr / double(r.n));
+  const std::vector<double> sorted = t.sorted_objectives();
   r.q05 = quantile(sorted, 0.05);
   r.q25 = quantile(sorted, 0.25);
   r.q50 = quantile(sorted, 0.50);
   r.q75 = quantile(sorted, 0.75);
   r.q95 = quantile(sorted, 0.95);
+  r.sampled = t.sampled();
   return r;
 }
 
+stats summarize(const std::vector<double>& obj, const std::vector<double>& sinr, const std::vector<double>& scnr) {
+  tally t;
+  for (size_t i = 0; i < obj.size(); ++i) t.add(0, long(i), obj[i], sinr[i], scnr[i], long(obj.size()));
+  return summarize(t);
+}
+
 void run(const settings& s, state& st, const std::function<void(long, long)>& progress,
-         const std::function<void(const state&)>& on_chunk) {
+         const std::function<void(const state&)>& on_checkpoint) {
   if (s.count < 1) throw std::invalid_argument("count = " + std::to_string(s.count) + ": must be >= 1");
   if (s.chunk < 1) throw std::invalid_argument("chunk = " + std::to_string(s.chunk) + ": must be >= 1");
+  require_non_negative(s.checkpoint_seconds, "checkpoint-seconds");
   if (s.algos.empty()) throw std::invalid_argument("algos: none given");
+  if (s.sample_size < 1)
+    throw std::invalid_argument("sample size = " + std::to_string(s.sample_size) + ": must be >= 1");
   const size_t na = s.algos.size();
-  st.objective.resize(na);
-  st.min_sinr.resize(na);
-  st.min_scnr.resize(na);
+  st.algos.resize(na);
   const mpi::world& w = mpi::get();
+  auto last_checkpoint = std::chrono::steady_clock::now();
   while (st.done < s.count) {
     // Each rank generates and solves its block of the chunk; the per-realization results
     // are gathered in index order, so every rank holds what one process would.
@@ -102,67 +144,82 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
           mine.insert(mine.end(), {out.objective[b], out.min_sinr[b], out.min_scnr[b]});
       }
       const std::vector<double> all = mpi::allgather_blocks(mine, n, 3);
-      for (long b = 0; b < n; ++b) {
-        st.objective[a].push_back(all[3 * b]);
-        st.min_sinr[a].push_back(all[3 * b + 1]);
-        st.min_scnr[a].push_back(all[3 * b + 2]);
-      }
+      for (long b = 0; b < n; ++b)
+        st.algos[a].add(s.seed, st.done + b, all[3 * b], all[3 * b + 1], all[3 * b + 2], s.sample_size);
     }
     st.done += n;
     if (w.root() && progress) progress(st.done, s.count);
-    if (w.root() && on_chunk) on_chunk(st);
+    const auto now = std::chrono::steady_clock::now();
+    if (w.root() && on_checkpoint &&
+        (st.done == s.count || std::chrono::duration<double>(now - last_checkpoint).count() >= s.checkpoint_seconds)) {
+      on_checkpoint(st);
+      last_checkpoint = now;
+    }
   }
 }
 
 void write_state(const std::string& path, const settings& s, const state& st) {
-  io::atomic_path ap(path);
-  {
-    const hid_t f = h5::create_file(ap.tmp(), path);
-    h5::write_doubles(f, path, "identity", identity(s));
-    h5::write_attr(f, "done", double(st.done));
-    for (size_t a = 0; a < st.objective.size(); ++a) {
-      const std::string n = to_string(s.algos[a]);
-      h5::write_doubles(f, path, "objective_" + n, st.objective[a]);
-      h5::write_doubles(f, path, "min_sinr_" + n, st.min_sinr[a]);
-      h5::write_doubles(f, path, "min_scnr_" + n, st.min_scnr[a]);
+  h5::output f(path);
+  h5::write_doubles(f, path, "identity", identity(s));
+  h5::write_attr(f, "done", double(st.done));
+  for (size_t a = 0; a < st.algos.size(); ++a) {
+    const tally& t = st.algos[a];
+    const std::string n = to_string(s.algos[a]);
+    h5::write_doubles(f, path, "tally_" + n, {double(t.n), t.mean, t.m2, t.sum_sinr, t.sum_scnr});
+    std::vector<double> index, objective;  // the sample in its heap order (the keys follow from the indices)
+    for (const tally::kept& k : t.sample) {
+      index.push_back(double(k.index));
+      objective.push_back(k.objective);
     }
-    H5Fclose(f);
+    h5::write_doubles(f, path, "sample_index_" + n, index);
+    h5::write_doubles(f, path, "sample_objective_" + n, objective);
   }
-  ap.commit();
+  f.commit();
 }
 
-state read_state(const std::string& path, const settings& s) {
-  if (H5Fis_hdf5(path.c_str()) <= 0) fail(path, "no readable checkpoint (missing or corrupt)");
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+namespace {
+state read_state_file(const std::string& path, const settings& s) {
+  const h5::input f(path, "a readable checkpoint");
   state st;
-  try {
-    if (h5::read_doubles(f, path, "identity") != identity(s))
-      fail(path, "checkpoint belongs to another run (seed, sizes, power, delta, layers or algos = " +
-                     algos_string(s.algos) + " differ)");
-    st.done = long(h5::read_attr(f, path, "done"));
-    for (algorithm a : s.algos) {
-      const std::string n = to_string(a);
-      st.objective.push_back(h5::read_doubles(f, path, "objective_" + n));
-      st.min_sinr.push_back(h5::read_doubles(f, path, "min_sinr_" + n));
-      st.min_scnr.push_back(h5::read_doubles(f, path, "min_scnr_" + n));
-      if (long(st.objective.back().size()) != st.done) fail(path, "corrupt checkpoint (" + n + " length)");
-    }
-  } catch (...) {
-    H5Fclose(f);
-    throw;
+  if (h5::read_doubles(f, path, "identity") != identity(s))
+    fail(path, "checkpoint belongs to another run (seed, sizes, power, delta, layers or algos = " +
+                   algos_string(s.algos) + " differ)");
+  st.done = long(h5::read_attr(f, path, "done"));
+  for (algorithm a : s.algos) {
+    const std::string n = to_string(a);
+    const std::vector<double> sums = h5::read_doubles(f, path, "tally_" + n),
+                              index = h5::read_doubles(f, path, "sample_index_" + n),
+                              objective = h5::read_doubles(f, path, "sample_objective_" + n);
+    if (sums.size() != 5 || long(sums[0]) != st.done || index.size() != objective.size() ||
+        long(index.size()) != std::min(st.done, s.sample_size))
+      fail(path, "corrupt checkpoint (" + n + ")");
+    tally t;
+    t.n = long(sums[0]);
+    t.mean = sums[1];
+    t.m2 = sums[2];
+    t.sum_sinr = sums[3];
+    t.sum_scnr = sums[4];
+    for (size_t i = 0; i < index.size(); ++i)
+      t.sample.push_back({sample_key(s.seed, long(index[i])), long(index[i]), objective[i]});
+    st.algos.push_back(std::move(t));
   }
-  H5Fclose(f);
   if (st.done > s.count) fail(path, "checkpoint has " + std::to_string(st.done) + " realizations, more than count");
   return st;
+}
+}  // namespace
+
+state read_state(const std::string& path, const settings& s) {
+  if (std::filesystem::exists(path)) io::vet_in_child(path, [&] { read_state_file(path, s); });
+  return read_state_file(path, s);
 }
 
 void write_summary(const std::string& h5_path, const std::string& csv_path, const settings& s, const state& st) {
   {
-    io::atomic_path ap(h5_path);
-    const hid_t f = h5::create_file(ap.tmp(), h5_path);
+    h5::output f(h5_path);
     for (size_t a = 0; a < s.algos.size(); ++a) {
-      const stats r = summarize(st.objective[a], st.min_sinr[a], st.min_scnr[a]);
+      const stats r = summarize(st.algos[a]);
       const hid_t g = H5Gcreate2(f, to_string(s.algos[a]).c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      if (g < 0) io::fail_write(h5_path, "cannot write group " + to_string(s.algos[a]), errno);
       h5::write_attr(g, "realizations", double(r.n));
       h5::write_attr(g, "mean_objective", r.mean);
       h5::write_attr(g, "ci95_objective", r.ci95);
@@ -170,28 +227,24 @@ void write_summary(const std::string& h5_path, const std::string& csv_path, cons
       h5::write_attr(g, "min_scnr_db", r.min_scnr_db);
       for (auto [name, v] : {std::pair{"q05", r.q05}, {"q25", r.q25}, {"q50", r.q50}, {"q75", r.q75}, {"q95", r.q95}})
         h5::write_attr(g, name, v);
-      std::vector<double> cdf = st.objective[a];
-      std::sort(cdf.begin(), cdf.end());
-      h5::write_doubles(g, h5_path, "objective_sorted", cdf);  // empirical CDF: value i has probability (i+1)/n
+      h5::write_attr(g, "cdf_sampled", r.sampled);
+      // The empirical CDF (of the sample beyond sample_size): value i has probability (i+1)/size.
+      h5::write_doubles(g, h5_path, "objective_sorted", st.algos[a].sorted_objectives());
       H5Gclose(g);
     }
     h5::write_attr(f, "seed", double(s.seed));
-    H5Fclose(f);
-    ap.commit();
+    f.commit();
   }
-  io::atomic_path ap(csv_path);
-  {
-    std::FILE* c = std::fopen(ap.tmp().c_str(), "w");
-    if (!c) fail(csv_path, "cannot write");
-    std::fprintf(c, "algo,realizations,mean_objective,ci95_objective,min_sinr_db,min_scnr_db,q05,q25,q50,q75,q95\n");
-    for (size_t a = 0; a < s.algos.size(); ++a) {
-      const stats r = summarize(st.objective[a], st.min_sinr[a], st.min_scnr[a]);
-      std::fprintf(c, "%s,%ld,%.10g,%.10g,%.6g,%.6g,%.10g,%.10g,%.10g,%.10g,%.10g\n", to_string(s.algos[a]).c_str(),
-                   r.n, r.mean, r.ci95, r.min_sinr_db, r.min_scnr_db, r.q05, r.q25, r.q50, r.q75, r.q95);
-    }
-    std::fclose(c);
+  io::text_output c(csv_path);
+  std::fprintf(c.file(),
+               "algo,realizations,mean_objective,ci95_objective,min_sinr_db,min_scnr_db,q05,q25,q50,q75,q95\n");
+  for (size_t a = 0; a < s.algos.size(); ++a) {
+    const stats r = summarize(st.algos[a]);
+    std::fprintf(c.file(), "%s,%ld,%.10g,%.10g,%.6g,%.6g,%.10g,%.10g,%.10g,%.10g,%.10g\n",
+                 to_string(s.algos[a]).c_str(), r.n, r.mean, r.ci95, r.min_sinr_db, r.min_scnr_db, r.q05, r.q25, r.q50,
+                 r.q75, r.q95);
   }
-  ap.commit();
+  c.commit();
 }
 
 }  // namespace jcas::mc

@@ -2,8 +2,12 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 
 #include "h5.hpp"
@@ -176,11 +180,77 @@ void validate(const settings& s) {
   require_positive(s.eps, "adam eps");
 }
 
+run_identity identity_of(const channel_set& data, const system_params<double>& sys, const settings& s,
+                         const unfolded_model& m) {
+  run_identity r;
+  r.fields = {{"batch", s.batch},
+              {"lr", s.lr},
+              {"weight-decay", s.weight_decay},
+              {"lr-decay", s.lr_decay},
+              {"mu-lr-factor", s.mu_lr_factor},
+              {"adam beta1", s.beta1},
+              {"adam beta2", s.beta2},
+              {"adam eps", s.eps},
+              {"seed", double(s.seed)},
+              {"delta", sys.delta},
+              {"pt", sys.pt},
+              {"outer", m.l_out},
+              {"inner", m.l_in},
+              {"iw", m.i_w},
+              {"frozen-gradient", m.frozen},
+              {"per-layer-mu", m.per_layer_mu},
+              {"final-weight", m.loss_final_weight},
+              {"w0 zf (1) or mrt (0)", m.w0 == w0_method::zf},
+              {"realizations", double(data.count)},
+              {"users", data.dims.k},
+              {"targets", data.dims.m},
+              {"clutter", data.dims.c},
+              {"nt", data.dims.nt},
+              {"nr", data.dims.nr}};
+  // FNV-1a over the channels' bytes: another file, another --limit, --users or --targets.
+  std::uint64_t h = 1469598103934665603ull;
+  for (const std::vector<zd>* v : {&data.h, &data.g}) {
+    const auto* p = reinterpret_cast<const unsigned char*>(v->data());
+    for (size_t i = 0; i < v->size() * sizeof(zd); ++i) h = (h ^ p[i]) * 1099511628211ull;
+  }
+  char hex[24];
+  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
+  r.data = hex;
+  return r;
+}
+
+void check_resume(const run_identity& now, const run_identity& then, const std::string& checkpoint) {
+  if (then.empty())
+    throw std::invalid_argument("resume: " + checkpoint +
+                                " does not record the settings it was trained with (an older jcas); start afresh");
+  const auto num = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.10g", v);
+    return std::string(b);
+  };
+  for (const auto& [field, value] : now.fields) {
+    const auto it =
+        std::find_if(then.fields.begin(), then.fields.end(), [&](const auto& f) { return f.first == field; });
+    if (it == then.fields.end())
+      throw std::invalid_argument("resume: " + checkpoint + " does not record " + field + "; start afresh");
+    if (it->second != value)
+      throw std::invalid_argument("resume: " + field + " = " + num(value) + ", but " + checkpoint +
+                                  " was trained with " + field + " = " + num(it->second));
+  }
+  if (now.data != then.data)
+    throw std::invalid_argument("resume: the training data differ from those " + checkpoint +
+                                " was trained on (another file, --limit, --users or --targets)");
+}
+
 void run(const channel_set& data, const system_params<double>& sys, const settings& s, checkpoint& c,
          const callbacks& cb, int threads, int device) {
   validate(s);
   if (data.count < 1) throw std::invalid_argument("training data: no realizations");
+  validate_range(data, sys, precision::f64);
   c.model.finalize();
+  const run_identity now = identity_of(data, sys, s, c.model);
+  if (c.epochs_done > 0 || !c.run.empty()) check_resume(now, c.run, c.source.empty() ? "the checkpoint" : c.source);
+  c.run = now;
   std::vector<zd> w0, f0;
   cpu::init_batch(data, sys, f0_method::lapack, w0, f0, threads, c.model.w0);
   std::vector<double> theta = pack(c.model);
@@ -222,46 +292,62 @@ namespace {
 
 void write_checkpoint(const std::string& path, const checkpoint& c) {
   // The model part is an ordinary model file (jcas solve --params accepts a checkpoint).
-  io::atomic_path ap(path);
-  io::write_model(ap.tmp(), c.model);
-  {
-    const hid_t f = H5Fopen(ap.tmp().c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    if (f < 0) fail(path, "cannot reopen checkpoint");
-    h5::write_doubles(f, path, "adam_m", c.opt.m);
-    h5::write_doubles(f, path, "adam_v", c.opt.v);
-    std::vector<double> log;
-    for (const log_row& r : c.log) log.insert(log.end(), {double(r.epoch), double(r.batch), r.loss, r.validation});
-    h5::write_doubles(f, path, "log", log);
-    h5::write_doubles(f, path, "state", {double(c.opt.step), double(c.epochs_done), c.lr});
-    H5Fclose(f);
+  h5::output f(path);
+  io::write_model_to(f, path, c.model);
+  h5::write_doubles(f, path, "adam_m", c.opt.m);
+  h5::write_doubles(f, path, "adam_v", c.opt.v);
+  std::vector<double> log;
+  for (const log_row& r : c.log) log.insert(log.end(), {double(r.epoch), double(r.batch), r.loss, r.validation});
+  h5::write_doubles(f, path, "log", log);
+  h5::write_doubles(f, path, "state", {double(c.opt.step), double(c.epochs_done), c.lr});
+  std::vector<double> values;
+  std::string names;
+  for (const auto& [name, v] : c.run.fields) {
+    names += (names.empty() ? "" : "\n") + name;
+    values.push_back(v);
   }
-  ap.commit();
+  h5::write_doubles(f, path, "run_values", values);
+  h5::write_string(f, "run_fields", names);
+  h5::write_string(f, "run_data", c.run.data);
+  f.commit();
 }
 
-checkpoint read_checkpoint(const std::string& path) {
+namespace {
+checkpoint read_checkpoint_file(const std::string& path) {
   checkpoint c;
+  c.source = path;
   c.model = io::read_model(path);
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) fail(path, "cannot open checkpoint");
-  try {
-    c.opt.m = h5::read_doubles(f, path, "adam_m");
-    c.opt.v = h5::read_doubles(f, path, "adam_v");
-    const auto st = h5::read_doubles(f, path, "state");
-    const auto log = h5::read_doubles(f, path, "log");
-    if (st.size() != 3 || log.size() % 4 != 0) fail(path, "corrupt training state");
-    c.opt.step = long(st[0]);
-    c.epochs_done = int(st[1]);
-    c.lr = st[2];
-    for (size_t i = 0; i < log.size(); i += 4) c.log.push_back({int(log[i]), int(log[i + 1]), log[i + 2], log[i + 3]});
-  } catch (...) {
-    H5Fclose(f);
-    throw;
+  const h5::input f(path, "a training checkpoint");
+  c.opt.m = h5::read_doubles(f, path, "adam_m");
+  c.opt.v = h5::read_doubles(f, path, "adam_v");
+  const auto st = h5::read_doubles(f, path, "state");
+  const auto log = h5::read_doubles(f, path, "log");
+  if (st.size() != 3 || log.size() % 4 != 0) fail(path, "corrupt training state");
+  c.opt.step = long(st[0]);
+  c.epochs_done = int(st[1]);
+  c.lr = st[2];
+  for (size_t i = 0; i < log.size(); i += 4) c.log.push_back({int(log[i]), int(log[i + 1]), log[i + 2], log[i + 3]});
+  if (H5Lexists(f, "run_values", H5P_DEFAULT) > 0) {  // absent in an older jcas's checkpoints
+    const std::vector<double> values = h5::read_doubles(f, path, "run_values");
+    std::stringstream names(h5::read_string(f, "run_fields"));
+    size_t i = 0;
+    for (std::string name; std::getline(names, name, '\n');) {
+      if (i >= values.size()) fail(path, "corrupt run record");
+      c.run.fields.push_back({name, values[i++]});
+    }
+    if (i != values.size()) fail(path, "corrupt run record");
+    c.run.data = h5::read_string(f, "run_data");
   }
-  H5Fclose(f);
   const size_t np = pack(c.model).size();
   if (c.opt.step > 0 && (c.opt.m.size() != np || c.opt.v.size() != np))
     fail(path, "Adam state does not match the model");
   return c;
+}
+}  // namespace
+
+checkpoint read_checkpoint(const std::string& path) {
+  if (std::filesystem::exists(path)) io::vet_in_child(path, [&] { read_checkpoint_file(path); });
+  return read_checkpoint_file(path);
 }
 
 }  // namespace jcas::train

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "jcas/api.hpp"
@@ -62,6 +63,21 @@ struct log_row {
   double loss = 0, validation = 0;
 };
 
+/// What a training run is: every setting that shapes its result except the number of
+/// epochs (a resume may run more), and a fingerprint of its data (the file, --limit,
+/// --users and --targets all change it). Kept in the checkpoint; a resume whose run
+/// differs is refused, naming the field.
+struct run_identity {
+  std::vector<std::pair<std::string, double>> fields;
+  std::string data;  // fingerprint of H and G (hex)
+  bool empty() const { return fields.empty(); }
+};
+run_identity identity_of(const channel_set& data, const system_params<double>& sys, const settings& s,
+                         const unfolded_model& m);
+/// Throws std::invalid_argument "resume: FIELD = NOW, but CHECKPOINT was trained with
+/// FIELD = THEN" at the first difference.
+void check_resume(const run_identity& now, const run_identity& then, const std::string& checkpoint);
+
 /// Everything needed to continue: written after every epoch.
 struct checkpoint {
   unfolded_model model;
@@ -69,6 +85,8 @@ struct checkpoint {
   int epochs_done = 0;
   double lr = 0;
   std::vector<log_row> log;
+  run_identity run;    // empty until run() starts it
+  std::string source;  // the file it was read from (read_checkpoint), for messages
 };
 void write_checkpoint(const std::string& path, const checkpoint& c);
 checkpoint read_checkpoint(const std::string& path);
@@ -80,7 +98,8 @@ struct callbacks {
 };
 
 /// Trains from c (fresh or resumed) until s.epochs are done. device < 0: the CPU
-/// backend, else the CUDA device with that index (same gradients up to rounding).
+/// backend, else the CUDA device with that index (same gradients up to rounding). A
+/// resumed c (c.run not empty) must be the same run (check_resume).
 void run(const channel_set& data, const system_params<double>& sys, const settings& s, checkpoint& c,
          const callbacks& cb, int threads, int device = -1);
 

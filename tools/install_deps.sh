@@ -3,7 +3,7 @@
 # everything is already there). The CUDA toolkit is expected at /usr/local/cuda when
 # present; without it the CPU-only build is made.
 set -euo pipefail
-pkgs=(cmake g++ make pkg-config libgtest-dev libeigen3-dev libcli11-dev libhdf5-dev liblapacke-dev
+pkgs=(cmake g++ make pkg-config clang-format libgtest-dev libeigen3-dev libcli11-dev libhdf5-dev liblapacke-dev
       libopenblas-dev libzip-dev nlohmann-json3-dev librandom123-dev python3-matplotlib python3-h5py
       python3-numpy openmpi-bin libopenmpi-dev)
 missing=()

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install_deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+# JCAS_WERROR=ON (CI) makes every warning an error.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DJCAS_WERROR="${JCAS_WERROR:-OFF}" >/dev/null
 cmake --build build -j "$(nproc)"
 ctest --test-dir build --output-on-failure -j "$(nproc)" "$@"
