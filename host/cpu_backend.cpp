@@ -18,6 +18,7 @@
 #include "jcas/api.hpp"
 #include "jcas/core/dispatch.hpp"
 #include "jcas/core/init.hpp"
+#include "jcas/core/lanes.hpp"
 #include "jcas/core/team.hpp"
 #include "realization.hpp"
 #include "solver_config.hpp"
@@ -266,8 +267,8 @@ void solve_unfolded_chunks(const channel_set& cs, const solve_options& o, const 
   c.p = cfg.unfolded;
   c.size_scratch();
   const cpu_exec ex{thread_count(o.threads)};
-  const bool team = o.products == products_route::team;
-  const long slot_bytes = team ? core::team_slot_bytes(c) : c.ws_bytes;
+  const bool team = o.products == products_route::team, lanes = o.products == products_route::lanes;
+  const long slot_bytes = lanes ? core::lanes_slot<T>::bytes(d) : team ? core::team_slot_bytes(c) : c.ws_bytes;
   // Chunks of at most 256 MB of scratch; enough realizations that every thread has work.
   const long chunk_n = std::clamp((256L << 20) / slot_bytes, long(ex.threads), 1024L);
   std::vector<cplx<double>> scratch(size_t(std::min(chunk_n, cs.count) * slot_bytes / 16 + 1));  // 16-byte aligned
@@ -278,13 +279,29 @@ void solve_unfolded_chunks(const channel_set& cs, const solve_options& o, const 
     const long n = std::min(chunk_n, cs.count - b0);
     std::vector<long> idx(static_cast<size_t>(n));
     for (long i = 0; i < n; ++i) idx[i] = b0 + i;
-    host::batch_inputs<T> in(cs, out.w, out.f, idx);
+    host::batch_inputs<T> in(cs, out.w, out.f, idx, o.threads);
     co.reset(n, clen, T(0));
     c.count = n;
     in.attach(c);
     co.attach(c);
     c.scratch = reinterpret_cast<char*>(scratch.data());
-    if (team) {
+    if (lanes) {  // the GPU's warp route with one thread (core/lanes.hpp), from init_batch's start
+      if (!in.rank1) throw std::invalid_argument("products = lanes: needs line-of-sight (rank-one) channels");
+      ex.for_each(n, [&](long b) {
+        arena ar{c.scratch + b * slot_bytes};
+        core::lanes_slot<T> sl;
+        sl.carve(ar, d);
+        const core::lanes_io<T> io{c.h + b * long(d.nt) * d.k,
+                                   c.u + b * long(d.nr) * d.j(),
+                                   c.v + b * long(d.nt) * d.j(),
+                                   c.wf + b * c.wf_len(),
+                                   c.curve + b * clen,
+                                   c.res + 4 * b,
+                                   c.st + b,
+                                   false};
+        core::unfolded_lanes<T>(core::serial_team{}, d, sys, cfg.unfolded, io, sl);
+      });
+    } else if (team) {
       ex.for_each(n, [&](long b) { core::unfolded_team(core::serial_team{}, c, b, c.scratch + b * slot_bytes); });
     } else {
       core::unfolded_batched(ex, c);
@@ -325,7 +342,8 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
   out.outer.assign(cs.count, 0);
   out.inner.assign(cs.count, 0);
   const system_params<T> sys{T(o.sys.pt), T(o.sys.sigma_c2), T(o.sys.sigma_s2), T(o.sys.delta)};
-  if (o.algo == algorithm::unfolded && batch_phases(o.products)) {  // automatic: loops
+  if (o.algo == algorithm::unfolded && (batch_phases(o.products) || o.products == products_route::lanes)) {
+    // (automatic: the loops below)
     solve_unfolded_chunks<T>(cs, o, cfg, sys, out);
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;
@@ -380,6 +398,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o) {
 
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads) {
   validate_draw(sc, first, count);
+  require_memory("the channels of " + std::to_string(count) + " realizations", channel_set_bytes(sc.dims, count));
   channel_set cs;
   cs.dims = sc.dims;
   cs.count = count;
@@ -430,6 +449,8 @@ void init_batch(const channel_set& cs, const system_params<double>& sys, f0_meth
 solve_output solve_batch(const channel_set& cs, const solve_options& o) {
   validate(cs);
   validate(o, cs.dims);
+  validate_range(cs, o.sys, o.prec);
+  require_memory("a solve of " + std::to_string(cs.count) + " realizations", solve_output_bytes(cs.dims, cs.count, o));
   if (o.f0 == f0_method::cusolver)
     throw std::invalid_argument("f0 = cusolver: runs on the CUDA backend only (--device cuda); the CPU uses lapack");
   return o.prec == precision::f64 ? solve_typed<double>(cs, o) : solve_typed<float>(cs, o);

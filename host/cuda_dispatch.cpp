@@ -5,9 +5,12 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "batch_inputs.hpp"
+#include "flop_count.hpp"
+#include "gpu_model.hpp"
 #include "jcas/cuda_backend.hpp"
 #include "kernels/device_batch.hpp"
 #include "solver_config.hpp"
@@ -64,8 +67,20 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   b.sys = to_t<T>(o.sys);
   b.cfg = host::make_config<T>(o, model, tables);
   b.products = o.products;
+  b.what = to_string(o.algo) + " solve (" + (std::is_same_v<T, float> ? "f32" : "f64") + ")";
+  b.watchdog = o.gpu_watchdog;
+  b.progress = o.progress;
+  // The watchdog's prediction: one realization's counted work, counted on the host while
+  // the device runs the first chunk (0, no limit, where the count itself fails).
+  b.predict = [&cs, &o](long n) {
+    try {
+      return host::predicted_gpu_seconds(host::counted_flops(cs, o, 1), n, std::is_same_v<T, double>);
+    } catch (const std::exception&) {
+      return 0.0;
+    }
+  };
   out.curve_len = b.cfg.curve_len();
-  host::batch_inputs<T> in(cs, out.w, out.f, all_of(cs.count));
+  host::batch_inputs<T> in(cs, out.w, out.f, all_of(cs.count), o.threads);
   in.attach(b);
   b.init = on_device                     ? detail::device_init::core
            : o.f0 == f0_method::cusolver ? detail::device_init::cusolver  // init_batch wrote W0 only
@@ -107,6 +122,7 @@ device_peaks peaks(int device) {
 
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device) {
   validate_draw(sc, first, count);
+  require_memory("the channels of " + std::to_string(count) + " realizations", channel_set_bytes(sc.dims, count));
   require_device(device);
   channel_set cs;
   cs.dims = sc.dims;
@@ -121,6 +137,8 @@ channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, l
 solve_output solve_batch(const channel_set& cs, const solve_options& o, int device) {
   validate(cs);
   validate(o, cs.dims);
+  validate_range(cs, o.sys, o.prec);
+  require_memory("a solve of " + std::to_string(cs.count) + " realizations", solve_output_bytes(cs.dims, cs.count, o));
   require_device(device);
   return o.prec == precision::f64 ? solve_typed<double>(cs, o, device) : solve_typed<float>(cs, o, device);
 }

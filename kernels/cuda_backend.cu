@@ -152,8 +152,9 @@ void generate(const scenario& sc, std::uint64_t seed, long first, long count, in
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   const problem_dims& d = sc.dims;
   const size_t hs = size_t(d.nt) * d.k, gs = size_t(d.j()) * d.nr * d.nt;
-  const long chunk = chunk_size(count, (hs + gs) * sizeof(cplx<double>), 1L << 20);
-  dev_buf<cplx<double>> dh(size_t(chunk) * hs), dg(size_t(chunk) * gs);
+  const long chunk = chunk_size(
+      count, plan::device_need{"CUDA channel generator", 0, double((hs + gs) * sizeof(cplx<double>))}, 1L << 20);
+  dev_buf<cplx<double>> dh(size_t(chunk) * hs, "the channels H"), dg(size_t(chunk) * gs, "the channels G");
   for (long b0 = 0; b0 < count; b0 += chunk) {
     const long n = std::min(chunk, count - b0);
     const int threads = 128;
@@ -176,12 +177,13 @@ double loss_grad(const device_batch<double>& hb, double scale, double* grad, int
   // Chunks bound the per-thread training scratch (6.5 MB each at the paper's sizes, nearly all
   // of it the layers' tapes: core/training.hpp).
   const size_t item = size_t(ws_bytes) + sizeof(double) * size_t(np + 1) + sizeof(int) + input_bytes<double>(d);
-  const long chunk = chunk_size(n, item, 1L << 16);
+  const long chunk = chunk_size(
+      n, plan::device_need{"CUDA training step", double(sizeof(double) * 4 * size_t(np)), double(item)}, 1L << 16);
   device_inputs<double> in(hb, chunk);
-  dev_buf<double> l{size_t(chunk)}, gr{size_t(chunk * np)};
-  dev_buf<int> st{size_t(chunk)};
-  dev_buf<char> scratch(size_t(chunk * ws_bytes));
-  dev_buf<double> acc{size_t(np + 1)};  // [gradient sums..., loss sum]
+  dev_buf<double> l{size_t(chunk), "the losses"}, gr{size_t(chunk * np), "the gradients"};
+  dev_buf<int> st{size_t(chunk), "the statuses"};
+  dev_buf<char> scratch(size_t(chunk * ws_bytes), "the training tapes");
+  dev_buf<double> acc{size_t(np + 1), "the gradient sums"};  // [gradient sums..., loss sum]
   JCAS_CUDA_CHECK(cudaMemset(acc.p, 0, sizeof(double) * size_t(np + 1)));
   for (long b0 = 0; b0 < n; b0 += chunk) {
     const long c = std::min(chunk, n - b0);

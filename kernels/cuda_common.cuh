@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "host/watchdog.hpp"
 #include "jcas/core/batched.hpp"
 #include "kernels/device_batch.hpp"
 #include "kernels/device_util.hpp"
@@ -39,14 +40,20 @@ struct solve_args {
 // Internal to each including translation unit (kernels included: no symbol is shared).
 namespace {
 
-/// Items per chunk so that a chunk's device buffers (bytes_per_item each) take at most
-/// half of the free device memory, capped at `cap`: batches larger than the device are
-/// processed chunk by chunk.
-inline long chunk_size(long count, size_t bytes_per_item, long cap) {
-  size_t free_b = 0, total_b = 0;
-  JCAS_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-  const long fit = long(free_b / 2 / std::max<size_t>(bytes_per_item, 1));
-  return std::max(1L, std::min({count, cap, fit}));
+/// Realizations per chunk of `count` for what a launcher's kernels allocate (`need`,
+/// host/device_plan.hpp) on the current device, at most `cap`.
+inline long chunk_size(long count, const plan::device_need& need, long cap) {
+  return plan::chunk_for(count, need, double(device_memory().first), cap);
+}
+
+/// The local memory the driver reserves on this device for a kernel whose threads have
+/// `local_bytes` of stack each (plan::local_reservation).
+inline double local_reservation(size_t local_bytes) {
+  int dev = 0, sms = 0, threads = 0;
+  JCAS_CUDA_CHECK(cudaGetDevice(&dev));
+  JCAS_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  JCAS_CUDA_CHECK(cudaDeviceGetAttribute(&threads, cudaDevAttrMaxThreadsPerMultiProcessor, dev));
+  return plan::local_reservation(double(local_bytes), sms, threads);
 }
 
 /// Device bytes of one realization's inputs in device_inputs (an upper bound: H, W|F,
@@ -63,7 +70,10 @@ struct device_model {
   dev_buf<T> beta, mu_c, mu_s;
   core::unfolded_params<T> up;
   explicit device_model(const core::unfolded_params<T>& host)
-      : beta(size_t(host.l_out) * host.l_in), mu_c(size_t(host.l_out)), mu_s(size_t(host.l_out)), up(host) {
+      : beta(size_t(host.l_out) * host.l_in, "the model's step sizes"),
+        mu_c(size_t(host.l_out), "the model's mu_c"),
+        mu_s(size_t(host.l_out), "the model's mu_s"),
+        up(host) {
     to_device(beta.p, host.beta, size_t(host.l_out) * host.l_in);
     up.beta = beta.p;
     if (host.per_layer_mu()) {
@@ -86,11 +96,11 @@ struct device_inputs {
         us(long(hb.dims.nr) * hb.dims.j()),
         vs(long(hb.dims.nt) * hb.dims.j()),
         wf_len(long(hb.dims.nt) * hb.dims.k + long(hb.dims.nr) * hb.dims.m),
-        h(size_t(chunk * hs)),
-        g(hb.rank1 ? 1 : size_t(chunk * gs)),
-        u(hb.rank1 ? size_t(chunk * us) : 1),
-        v(hb.rank1 ? size_t(chunk * vs) : 1),
-        wf(size_t(chunk * wf_len)) {}
+        h(size_t(chunk * hs), "the channels H"),
+        g(hb.rank1 ? 1 : size_t(chunk * gs), "the channels G"),
+        u(hb.rank1 ? size_t(chunk * us) : 1, "the channels' factors u"),
+        v(hb.rank1 ? size_t(chunk * vs) : 1, "the channels' factors v"),
+        wf(size_t(chunk * wf_len), "W | F") {}
   /// Copies realizations b0 .. b0+n-1 of hb to the device.
   void upload(const device_batch<T>& hb, long b0, long n) {
     to_device(h.p, hb.h + b0 * hs, size_t(n * hs));
@@ -111,7 +121,10 @@ struct device_outputs {
   dev_buf<T> curve, res;  // chunk x clen, chunk x {objective, min_gamma_c, min_gamma_s, outer}
   dev_buf<int> st;
   device_outputs(long chunk, int curve_len)
-      : clen(curve_len), curve(size_t(chunk) * curve_len), res(size_t(chunk) * 4), st(size_t(chunk)) {}
+      : clen(curve_len),
+        curve(size_t(chunk) * curve_len, "the objective curves"),
+        res(size_t(chunk) * 4, "the results"),
+        st(size_t(chunk), "the statuses") {}
   static size_t bytes_per_item(int curve_len) { return sizeof(T) * (size_t(curve_len) + 4) + sizeof(int); }
   /// Realizations b0 .. b0+n-1: W | F (from the inputs' wf), curve, results, status.
   void download(const device_batch<T>& hb, const device_inputs<T>& in, long b0, long n) const {
@@ -123,22 +136,26 @@ struct device_outputs {
 };
 
 /// A chunk's device buffers: the inputs, the cuSOLVER F0 route (init = cusolver) and the
-/// outputs, for `size` realizations: as many as fit half the free device memory with
-/// `scratch_per_item` bytes of scratch each, at most 65536.
+/// outputs, for `size` realizations: as many as fit the device memory beside what the
+/// launcher's own kernels need (`own`: their scratch and reservations), at most 65536.
 template <class T>
 struct device_chunk {
   long size;
   device_inputs<T> in;
   std::unique_ptr<f0_cusolver_route<T>> f0;
   device_outputs<T> out;
-  device_chunk(const device_batch<T>& hb, size_t scratch_per_item)
-      : size(chunk_size(hb.count,
-                        scratch_per_item + device_outputs<T>::bytes_per_item(hb.cfg.curve_len()) +
-                            input_bytes<T>(hb.dims) +
-                            (hb.init == device_init::cusolver ? f0_cusolver_route<T>::bytes_per_item(hb.dims) : 0),
-                        1L << 16)),
-        in(hb, size),
-        out(size, hb.cfg.curve_len()) {
+  /// own plus the inputs, outputs and F0 route of hb.
+  static plan::device_need need(const device_batch<T>& hb, plan::device_need own) {
+    own.per_item += double(device_outputs<T>::bytes_per_item(hb.cfg.curve_len()) + input_bytes<T>(hb.dims));
+    own.fixed += double(sizeof(T)) * 3 * double(hb.cfg.unfolded.l_out) * hb.cfg.unfolded.l_in;  // device_model
+    if (hb.init == device_init::cusolver) {
+      own.per_item += double(f0_cusolver_route<T>::bytes_per_item(hb.dims));
+      own.fixed += f0_cusolver_route<T>::workspace_budget;
+    }
+    return own;
+  }
+  device_chunk(const device_batch<T>& hb, const plan::device_need& own)
+      : size(chunk_size(hb.count, need(hb, own), 1L << 16)), in(hb, size), out(size, hb.cfg.curve_len()) {
     if (hb.init == device_init::cusolver) f0 = std::make_unique<f0_cusolver_route<T>>(hb.dims, size);
   }
   /// Realizations b0 .. b0+n-1 to the device, then F0 by cuSOLVER where asked.
@@ -149,16 +166,56 @@ struct device_chunk {
   void download(const device_batch<T>& hb, long b0, long n) const { out.download(hb, in, b0, n); }
 };
 
+/// Waits for the device's work on a chunk of n realizations of hb under the watchdog
+/// (host/watchdog.hpp): an event after the launched work is polled, and the wait ends with
+/// an error naming the work once it runs past hb.watchdog times its prediction
+/// hb.predict(n) (computed here, while the device works). *predicted caches it across
+/// chunks of the same size.
+template <class T>
+void wait_chunk(const device_batch<T>& hb, long n, double* predicted) {
+  cudaEvent_t ev;
+  JCAS_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+  const cudaError_t rec = cudaEventRecord(ev);
+  if (rec != cudaSuccess) {
+    cudaEventDestroy(ev);
+    JCAS_CUDA_CHECK(rec);
+  }
+  plan::watchdog wd;
+  wd.what = hb.what + " on " + std::to_string(n) + " realizations";
+  wd.factor = hb.watchdog;
+  if (hb.predict && hb.watchdog > 0) {
+    if (*predicted < 0) *predicted = hb.predict(n);
+    wd.predicted = *predicted;
+  }
+  try {
+    wd.wait([&] {
+      const cudaError_t e = cudaEventQuery(ev);
+      if (e == cudaErrorNotReady) return false;
+      JCAS_CUDA_CHECK(e);
+      return true;
+    });
+  } catch (...) {
+    cudaEventDestroy(ev);
+    throw;
+  }
+  cudaEventDestroy(ev);
+  JCAS_CUDA_CHECK(cudaDeviceSynchronize());  // any error of the work itself
+}
+
 /// Every chunk of hb in turn through ch: uploads realizations b0 .. b0+n-1, launch(n)
-/// starts the work on them, then waits for the device and downloads the results.
+/// starts the work on them, then waits for the device (under the watchdog) and
+/// downloads the results.
 template <class T, class Launch>
 void each_chunk(const device_batch<T>& hb, device_chunk<T>& ch, const Launch& launch) {
+  double predicted = -1, predicted_n = -1;
   for (long b0 = 0; b0 < hb.count; b0 += ch.size) {
     const long n = std::min(ch.size, hb.count - b0);
     ch.upload(hb, b0, n);
     launch(n);
-    JCAS_CUDA_CHECK(cudaDeviceSynchronize());
+    if (n != predicted_n) predicted = -1, predicted_n = double(n);
+    wait_chunk(hb, n, &predicted);
     ch.download(hb, b0, n);
+    if (hb.progress) hb.progress(b0 + n, hb.count);
   }
 }
 
@@ -274,17 +331,33 @@ extern template cudaError_t launch_solve<double, 0>(const solve_args<double>&);
 extern template cudaError_t launch_solve<float, local_slot_bytes>(const solve_args<float>&);
 extern template cudaError_t launch_solve<double, local_slot_bytes>(const solve_args<double>&);
 
-/// One thread per realization (solve_kernel), or for the unfolded solver the batch phases
-/// with cuBLAS GEMMs (solve_gemm) or by a warp per realization (solve_team): on request, or by default where a
-/// realization's scratch exceeds the local slot (the large arrays; the choice is a prediction until a GPU measures
-/// both: bench/gpu_check.sh).
+/// Stack bytes a thread of solve_kernel<T, local_slot_bytes> has (its local slot and
+/// frame): what the driver reserves local memory for, per thread the device holds.
+template <class T>
+size_t slot_stack_bytes() {
+  cudaFuncAttributes fa{};
+  JCAS_CUDA_CHECK(cudaFuncGetAttributes(&fa, solve_kernel<T, local_slot_bytes>));
+  return fa.localSizeBytes;
+}
+extern template size_t slot_stack_bytes<float>();
+extern template size_t slot_stack_bytes<double>();
+
+/// One thread per realization (solve_kernel), or for the unfolded solver a warp per
+/// realization with its state in shared memory (solve_lanes: line-of-sight channels), the
+/// batch phases with cuBLAS GEMMs (solve_gemm) or by a warp per realization (solve_team):
+/// on request, or by default lanes where they fit, else gemm where a realization's scratch
+/// exceeds the local slot (the large arrays), else a thread per realization.
 template <class T>
 void solve(const device_batch<T>& hb, int device) {
-  if (hb.cfg.algo == algorithm::unfolded && hb.products == products_route::team) return solve_team<T>(hb, device);
+  const bool unfolded = hb.cfg.algo == algorithm::unfolded;
+  if (unfolded && hb.products == products_route::team) return solve_team<T>(hb, device);
+  if (unfolded && (hb.products == products_route::lanes ||
+                   (hb.products == products_route::automatic && hb.rank1 && lanes_fit<T>(hb.dims, device))))
+    return solve_lanes<T>(hb, device);
   const problem_dims d = hb.dims;
   const bool in_kernel = hb.init == device_init::core;
   const long ws_bytes = core::solver_ws<T>::bytes(d, hb.cfg.smooth()) + (in_kernel ? core::f0_ws<T>::bytes(d) : 0);
-  if (hb.cfg.algo == algorithm::unfolded && hb.products != products_route::loops &&
+  if (unfolded && hb.products != products_route::loops &&
       (hb.products == products_route::gemm || ws_bytes > local_slot_bytes))
     return solve_gemm<T>(hb, device);
   JCAS_CUDA_CHECK(cudaSetDevice(device));
@@ -292,9 +365,15 @@ void solve(const device_batch<T>& hb, int device) {
   const device_model<T> model(hb.cfg.unfolded);
   core::solver_config<T> cfg = hb.cfg;
   cfg.unfolded = model.up;
-  // Chunks bound the global scratch (if any), the inputs and the outputs in device memory.
-  device_chunk<T> ch(hb, slot ? 0 : size_t(ws_bytes));
-  dev_buf<char> scratch(slot ? 0 : size_t(ch.size * ws_bytes));
+  // Chunks bound the global scratch (if any), the inputs and the outputs in device
+  // memory; the local slot takes the driver's reservation for every thread the device holds.
+  plan::device_need own{hb.what + (slot ? " (a thread per realization, local scratch)" : " (global scratch)")};
+  if (slot)
+    own.fixed = local_reservation(slot_stack_bytes<T>());
+  else
+    own.per_item = double(ws_bytes);
+  device_chunk<T> ch(hb, own);
+  dev_buf<char> scratch(slot ? 0 : size_t(ch.size * ws_bytes), "the solvers' scratch");
   each_chunk(hb, ch, [&](long n) {
     const solve_args<T> a{d,         hb.sys,    cfg,       n,          hb.rank1,       in_kernel,    ch.in.h.p,
                           ch.in.g.p, ch.in.u.p, ch.in.v.p, ch.in.wf.p, ch.out.curve.p, ch.out.res.p, ch.out.st.p,

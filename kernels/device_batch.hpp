@@ -2,6 +2,7 @@
 // already in precision T and in the core's layout (view.hpp).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "jcas/core/dispatch.hpp"
@@ -31,6 +32,12 @@ struct device_batch {
   T* res = nullptr;                                     // out: count x {objective, min_gamma_c, min_gamma_s, outer}
   int* status = nullptr;                                // out: count
   products_route products = products_route::automatic;  // unfolded: loops, cuBLAS or a warp each
+  // The watchdog (host/watchdog.hpp): what the work is, for its messages; the predicted
+  // seconds of the device work on n realizations (empty: none, no limit); its factor (0: off).
+  std::string what = "CUDA solve";
+  std::function<double(long)> predict;
+  double watchdog = 20;
+  std::function<void(long done, long total)> progress;  // after every chunk (may be empty)
 };
 
 int device_count(std::string* why);
@@ -48,6 +55,14 @@ void solve_gemm(const device_batch<T>& b, int device);
 /// kernels/unfolded_team.cu); solve() calls it for products_route::team.
 template <class T>
 void solve_team(const device_batch<T>& b, int device);
+/// The unfolded solver for line-of-sight channels with a warp per realization, its whole
+/// state in shared memory (core/lanes.hpp; kernels/unfolded_lanes.cu): solve() calls it
+/// for products_route::lanes, and for automatic where lanes_fit.
+template <class T>
+void solve_lanes(const device_batch<T>& b, int device);
+/// Whether a realization's lanes state fits a block's shared memory on the device.
+template <class T>
+bool lanes_fit(const problem_dims& d, int device);
 /// Eq. 19 loss (scaled) and its gradient [beta..., mu...] summed over b.count
 /// realizations on the device (in realization order); b.status gets each realization's
 /// status; b.cfg.unfolded describes the model (beta in host memory). Returns the loss.

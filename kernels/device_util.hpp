@@ -6,6 +6,9 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <utility>
+
+#include "host/device_plan.hpp"
 
 #define JCAS_CUDA_CHECK(call)                                                                          \
   do {                                                                                                 \
@@ -16,10 +19,28 @@
 
 namespace jcas::cuda::detail {
 
+/// Free and total bytes of the current device.
+inline std::pair<size_t, size_t> device_memory() {
+  size_t free_b = 0, total_b = 0;
+  JCAS_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  return {free_b, total_b};
+}
+
+/// An owning device buffer of n elements. A failed allocation says what the buffer was
+/// for, how many bytes it asked and what the device had free, in one line.
 template <class E>
 struct dev_buf {
   E* p = nullptr;
-  explicit dev_buf(size_t n) { JCAS_CUDA_CHECK(cudaMalloc(&p, n * sizeof(E) + 1)); }
+  explicit dev_buf(size_t n, const char* what = "a buffer") {
+    const cudaError_t e = cudaMalloc(&p, n * sizeof(E) + 1);
+    if (e == cudaSuccess) return;
+    (void)cudaGetLastError();  // a later cudaGetLastError would report it again
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    throw std::runtime_error(std::string("device memory: cannot allocate ") + plan::bytes_str(double(n * sizeof(E))) +
+                             " for " + what + " (" + cudaGetErrorString(e) + "; " + plan::bytes_str(double(free_b)) +
+                             " free of " + plan::bytes_str(double(total_b)) + ")");
+  }
   ~dev_buf() { cudaFree(p); }
   dev_buf(const dev_buf&) = delete;
   dev_buf& operator=(const dev_buf&) = delete;

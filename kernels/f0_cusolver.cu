@@ -7,7 +7,9 @@
 #include <climits>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kernels/cublas_util.hpp"
@@ -115,7 +117,7 @@ struct f0_cusolver_route<T>::impl {
   dev_buf<T> eval;
   dev_buf<cplx<T>*> pa, pb;
   dev_buf<int> info_potrf, info_syev;
-  long syev_batch;  // matrices per XsyevBatched call (n * lda * batch <= INT32_MAX)
+  long syev_batch = 1;  // matrices per XsyevBatched call (plan::batch_within)
   size_t dev_ws = 0, host_ws = 0;
   std::unique_ptr<dev_buf<char>> dws;
   std::vector<char> hws;
@@ -124,22 +126,33 @@ struct f0_cusolver_route<T>::impl {
       : d(dm),
         chunk(ch),
         mats(ch * dm.m),
-        p(size_t(ch) * dm.j() * dm.k * dm.nr),
-        a(size_t(ch) * dm.m * dm.nr * dm.nr),
-        b(size_t(ch) * dm.m * dm.nr * dm.nr),
-        eval(size_t(ch) * dm.m * dm.nr),
-        pa(size_t(ch) * dm.m),
-        pb(size_t(ch) * dm.m),
-        info_potrf(size_t(ch) * dm.m),
-        info_syev(size_t(ch) * dm.m),
-        syev_batch(std::max(1L, std::min(long(ch) * dm.m, long(INT_MAX) / (long(dm.nr) * dm.nr)))) {
+        p(size_t(ch) * dm.j() * dm.k * dm.nr, "F0 (cusolver): the products G_j W0"),
+        a(size_t(ch) * dm.m * dm.nr * dm.nr, "F0 (cusolver): the pencils' A_m"),
+        b(size_t(ch) * dm.m * dm.nr * dm.nr, "F0 (cusolver): the pencils' B_m"),
+        eval(size_t(ch) * dm.m * dm.nr, "F0 (cusolver): the eigenvalues"),
+        pa(size_t(ch) * dm.m, "F0 (cusolver): pointer arrays"),
+        pb(size_t(ch) * dm.m, "F0 (cusolver): pointer arrays"),
+        info_potrf(size_t(ch) * dm.m, "F0 (cusolver): Cholesky infos"),
+        info_syev(size_t(ch) * dm.m, "F0 (cusolver): eigen-solver infos") {
     JCAS_CUSOLVER_CHECK(cusolverDnCreate(&solver));
     JCAS_CUBLAS_CHECK(cublasCreate(&blas));
     JCAS_CUSOLVER_CHECK(cusolverDnCreateParams(&params));
-    JCAS_CUSOLVER_CHECK(cusolverDnXsyevBatched_bufferSize(
-        solver, params, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, d.nr, lib<T>::complex_type, a.p, d.nr,
-        lib<T>::real_type, eval.p, lib<T>::complex_type, &dev_ws, &host_ws, syev_batch));
-    dws = std::make_unique<dev_buf<char>>(dev_ws);
+    // The eigen-solver's workspace, asked for one and for two matrices: its part per
+    // matrix bounds the matrices a call may take (n * lda * batch <= INT32_MAX is the
+    // routine's own bound) within workspace_budget.
+    const auto ws_of = [&](long batch) {
+      size_t dev = 0, host = 0;
+      JCAS_CUSOLVER_CHECK(cusolverDnXsyevBatched_bufferSize(
+          solver, params, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, d.nr, lib<T>::complex_type, a.p, d.nr,
+          lib<T>::real_type, eval.p, lib<T>::complex_type, &dev, &host, batch));
+      return std::pair<size_t, size_t>{dev, host};
+    };
+    const auto one = ws_of(1), two = ws_of(2);
+    const double per_matrix = double(two.first) - double(one.first);
+    syev_batch = plan::batch_within(mats, long(INT_MAX) / (long(d.nr) * d.nr), double(one.first) - per_matrix,
+                                    per_matrix, workspace_budget);
+    std::tie(dev_ws, host_ws) = ws_of(syev_batch);
+    dws = std::make_unique<dev_buf<char>>(dev_ws, "F0 (cusolver): the eigen-solver's workspace");
     hws.resize(host_ws + 1);
   }
   ~impl() {
@@ -167,9 +180,7 @@ f0_cusolver_route<T>::~f0_cusolver_route() = default;
 
 template <class T>
 size_t f0_cusolver_route<T>::bytes_per_item(const problem_dims& d) {
-  const size_t nn = size_t(d.nr) * d.nr;
-  return sizeof(cplx<T>) * (size_t(d.j()) * d.k * d.nr + 2 * d.m * nn) + sizeof(T) * d.m * d.nr +
-         (2 * sizeof(void*) + 2 * sizeof(int)) * d.m;
+  return size_t(plan::f0_route_bytes_per_item(d.nr, d.k, d.m, d.j(), sizeof(T)));
 }
 
 template <class T>

@@ -26,6 +26,10 @@ class f0_cusolver_route {
   /// Device bytes per realization (for chunk sizing), excluding the eigen-solver's
   /// workspace, which is sized on construction.
   static size_t bytes_per_item(const problem_dims& d);
+  /// The most device bytes the batched eigen-solver's workspace may take: the matrices of
+  /// a chunk go through it in calls small enough to fit (plan::batch_within), whatever
+  /// the library asks per matrix.
+  static constexpr double workspace_budget = 1 << 30;
 
   /// n <= chunk realizations in device memory (the solve kernel's layout): wf holds W0
   /// on entry; its F part receives F0 (unit-norm columns). A failed factorisation or

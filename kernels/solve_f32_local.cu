@@ -4,4 +4,5 @@
 
 namespace jcas::cuda::detail {
 template cudaError_t launch_solve<float, local_slot_bytes>(const solve_args<float>&);
+template size_t slot_stack_bytes<float>();
 }  // namespace jcas::cuda::detail

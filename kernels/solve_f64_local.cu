@@ -4,4 +4,5 @@
 
 namespace jcas::cuda::detail {
 template cudaError_t launch_solve<double, local_slot_bytes>(const solve_args<double>&);
+template size_t slot_stack_bytes<double>();
 }  // namespace jcas::cuda::detail

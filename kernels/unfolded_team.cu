@@ -49,8 +49,8 @@ void solve_team(const device_batch<T>& hb, int device) {
   const size_t smem = shared ? size_t(warps) * size_t(slot) : 0;
   if (smem > 48 * 1024)
     JCAS_CUDA_CHECK(cudaFuncSetAttribute(team_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  device_chunk<T> ch(hb, shared ? 0 : size_t(slot));
-  dev_buf<char> scratch(shared ? 0 : size_t(ch.size * slot));
+  device_chunk<T> ch(hb, plan::device_need{hb.what + " (a warp per realization)", 0, shared ? 0.0 : double(slot)});
+  dev_buf<char> scratch(shared ? 0 : size_t(ch.size * slot), "the warps' slots");
   char* const global_slots = shared ? nullptr : scratch.p;
   each_chunk(hb, ch, [&](long n) {
     attach_chunk(c, ch, n, nullptr);  // each warp's scratch is its slot

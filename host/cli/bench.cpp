@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -65,6 +66,94 @@ struct scoped_env {
     if (set) had ? setenv(name.c_str(), old.c_str(), 1) : unsetenv(name.c_str());
   }
 };
+
+/// The first n realizations of a channel set, each prefix made once.
+struct prefixes {
+  const channel_set& all;
+  std::map<long, channel_set> made;
+  const channel_set& first(long n) {
+    if (n >= all.count) return all;
+    auto it = made.find(n);
+    if (it != made.end()) return it->second;
+    channel_set c = all;
+    c.count = n;
+    c.h.resize(size_t(n * all.h_stride()));
+    c.g.resize(size_t(n * all.g_stride()));
+    return made.emplace(n, std::move(c)).first->second;
+  }
+};
+
+/// Rows as they are measured: a table line (flushed) or a JSON line, so that a run cut
+/// short by a time limit still shows everything it measured.
+struct printer {
+  const bench_args& a;
+  void header() const {
+    if (a.json) {
+      std::cout << nlohmann::json{{"type", "header"},
+                                  {"jcas_version", version()},
+                                  {"build", build_config()},
+                                  {"repeats", a.repeats},
+                                  {"max_seconds", a.max_seconds}}
+                       .dump()
+                << std::endl;
+      return;
+    }
+    std::printf("jcas %s (%s); median of %d runs each; spread = (slowest - fastest) / median\n", version(),
+                build_config(), a.repeats);
+    std::printf("%-6s %-21s %-5s %8s %16s %7s %12s %10s %7s %7s\n", "device", "workload", "prec", "batch",
+                "realizations/s", "spread", "MFLOP/real", "GFLOP/s", "% peak", "% DRAM");
+    std::fflush(stdout);
+  }
+  void print(const row& r, int repeats) const {
+    if (a.json) {
+      std::cout << nlohmann::json{{"type", "row"},
+                                  {"device", r.device},
+                                  {"workload", r.workload},
+                                  {"precision", r.prec},
+                                  {"batch", r.batch},
+                                  {"realizations_per_second", r.per_second},
+                                  {"flop_per_realization", r.flop},
+                                  {"gflop_per_second", r.gflops()},
+                                  {"percent_of_peak", r.percent_of_peak()},
+                                  {"io_bytes_per_realization", r.bytes},
+                                  {"percent_of_dram_bandwidth", r.percent_of_dram()},
+                                  {"repeats", repeats},
+                                  {"spread", r.spread}}
+                       .dump()
+                << std::endl;
+      return;
+    }
+    std::printf("%-6s %-21s %-5s %8ld %16.1f %6.0f%% %12.2f %10.2f ", r.device.c_str(), r.workload.c_str(),
+                r.prec.c_str(), r.batch, r.per_second, 100 * r.spread, r.flop / 1e6, r.gflops());
+    r.peak > 0 ? std::printf("%7.2f ", r.percent_of_peak()) : std::printf("%7s ", "-");
+    r.dram > 0 ? std::printf("%7.3f\n", r.percent_of_dram()) : std::printf("%7s\n", "-");
+    std::fflush(stdout);
+  }
+  void note(const std::string& n) const {
+    if (a.json)
+      std::cout << nlohmann::json{{"type", "note"}, {"text", n}}.dump() << std::endl;
+    else
+      std::printf("note: %s\n", n.c_str());
+    std::fflush(stdout);
+  }
+};
+
+double seconds_of(const std::function<void()>& fn) {
+  const auto t0 = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// Realizations run by one timed run of a row that wants `want` of them, after a first
+/// timing of `probe` of them took `probe_s` seconds: all of them when a.repeats such runs
+/// fit a.max_seconds at the probe's rate (a linear projection: pessimistic on a GPU, where
+/// a larger batch fills the device better), else as many as do, never fewer than the probe.
+long sized_batch(long want, long probe, double probe_s, const bench_args& a) {
+  if (want <= probe) return want;
+  const double per = probe_s / double(probe), budget = a.max_seconds / a.repeats;
+  if (per * double(want) <= budget) return want;
+  return std::max(probe, long(budget / std::max(per, 1e-12)));
+}
 }  // namespace
 
 /// Realizations per second of unfolded inference (paper settings), each AO baseline and
@@ -72,14 +161,19 @@ struct scoped_env {
 /// Solves include W0/F0 (the CPU by LAPACK, the GPU in the solve kernel). Each row also
 /// carries the solver's counted FLOP per realization (W0/F0 not counted), the GFLOP/s
 /// that makes, and on a GPU the percentage of the device's peak in that precision. On a
-/// GPU, unfolded inference is timed four ways side by side: a thread per realization
-/// with its scratch in local memory (the default where it fits) and in global memory
-/// ("/global"), a warp per realization with its state in shared memory ("/team"), and the
-/// batch phases with cuBLAS GEMMs ("/gemm"); the training step two ways, a warp per
+/// GPU, unfolded inference is timed five ways side by side: the default route (for these
+/// line-of-sight channels a warp per realization with its whole state in shared memory,
+/// core/lanes.hpp), a thread per realization with its scratch in local memory ("/loops")
+/// and in global memory ("/global"), the batch phases by a warp per realization ("/team")
+/// and with cuBLAS GEMMs ("/gemm"); the training step two ways, a warp per
 /// realization (the default) and a thread per realization ("/thread"). "train-step/b32"
 /// times one step of the paper's batch of 32 (once per device, each way), and a note
-/// projects the paper's whole training from it. Every row is the median of a.repeats timed runs after one untimed
-/// warm-up per batch.
+/// projects the paper's whole training from it. Each row is printed as soon as it is
+/// measured: first one timed run on a few realizations (the probe), then a.repeats runs
+/// on as many of the batch's realizations as fit a.max_seconds at the probe's rate
+/// (sized_batch), the row their median; so a run takes at most rows x max_seconds plus
+/// the probes and one warm-up of half a second per device and batch, which the first
+/// line states.
 int run_bench(const bench_args& a) {
   std::vector<std::string> devs;
   std::stringstream ss(a.devices);
@@ -90,50 +184,76 @@ int run_bench(const bench_args& a) {
   if (devs.empty()) throw std::invalid_argument("devices: none given (cpu, cuda or cpu,cuda)");
   for (long b : a.batches)
     if (b < 1) throw std::invalid_argument("batch = " + std::to_string(b) + ": must be >= 1");
-  std::vector<row> rows;
-  std::vector<std::string> notes;
-  std::map<std::string, double> flop;  // per workload, counted once on the first batch
+  require_positive(a.max_seconds, "max-seconds");
+  const printer out{a};
+  out.header();
+  // The devices that run: CUDA is skipped, with a note, where there is none.
+  std::vector<std::string> run_on;
+  cuda::device_peaks pk_cuda;
   for (const std::string& dev : devs) {
-    const bool gpu = dev != "cpu";
-    cuda::device_peaks pk;
-    if (gpu) {
+    if (dev == "cuda") {
       std::string why;
       if (cuda::device_count(&why) == 0) {
-        notes.push_back("cuda: skipped (" + why + ")");
+        out.note("cuda: skipped (" + why + ")");
         continue;
       }
-      pk = cuda::peaks(0);
-      notes.push_back("cuda: " + pk.name + ", peak " + std::to_string(int(pk.fp32 / 1e9)) + " GFLOP/s f32, " +
-                      std::to_string(int(pk.fp64 / 1e9)) + " GFLOP/s f64, DRAM " + std::to_string(int(pk.dram / 1e9)) +
-                      " GB/s");
+      pk_cuda = cuda::peaks(0);
+      out.note("cuda: " + pk_cuda.name + ", peak " + std::to_string(int(pk_cuda.fp32 / 1e9)) + " GFLOP/s f32, " +
+               std::to_string(int(pk_cuda.fp64 / 1e9)) + " GFLOP/s f64, DRAM " +
+               std::to_string(int(pk_cuda.dram / 1e9)) + " GB/s");
     }
+    run_on.push_back(dev);
+  }
+  {  // the bound of the whole run, stated before it starts
+    long rows = 0;
+    for (const std::string& dev : run_on) {
+      const bool gpu = dev != "cpu";
+      const long per_batch = 2 * (a.quick ? 1 : 4) + (gpu ? 2 * 4 : 0) + (gpu ? 2 : 1);
+      rows += per_batch * long(a.batches.size()) + (gpu ? 2 : 1);
+    }
+    char line[240];
+    std::snprintf(line, sizeof line,
+                  "at most %ld rows, each at most %g s of timed runs after its probe (one run on at most 4096 "
+                  "realizations on a GPU, 16 on the CPU): about %.0f s in all plus the probes",
+                  rows, a.max_seconds, double(rows) * a.max_seconds);
+    out.note(line);
+  }
+  std::map<std::string, double> flop;  // per workload, counted once on the first batch
+  for (const std::string& dev : run_on) {
+    const bool gpu = dev != "cpu";
+    const cuda::device_peaks pk = gpu ? pk_cuda : cuda::device_peaks{};
+    const long probe = gpu ? 4096 : 16;
     for (long batch : a.batches) {
       const long n = gpu ? batch : std::min<long>(batch, a.quick ? 64 : 512);  // the CPU is timed on fewer
       const channel_set cs = cpu::generate_batch(scenario{}, 7, 0, n, a.threads);
+      prefixes sets{cs, {}};
       {  // warm-up, at least 0.5 s: device context, first touch of memory, thread pools (the
          // idle threads of OpenBLAS's pool spin for a while after the program starts)
         solve_options o;
         o.model.l_out = 2;
         o.threads = a.threads;
+        const channel_set& w = sets.first(std::min(n, probe));
         const auto t0 = std::chrono::steady_clock::now();
-        do gpu ? cuda::solve_batch(cs, o, 0) : cpu::solve_batch(cs, o);
+        do gpu ? cuda::solve_batch(w, o, 0) : cpu::solve_batch(w, o);
         while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(500));
       }
-      // Times fn on `count` realizations a.repeats times and adds its row (the median); the
-      // caller sets the row's least traffic (bytes) after.
-      auto timed_n = [&](const std::string& workload, const std::string& prec, double fl, long count, auto&& fn) {
+      // Times run(count) -- count realizations of the batch -- as run_bench says and prints
+      // the row: workload, precision, counted FLOP and least traffic per realization.
+      // fixed: always `want` realizations (a latency row: the paper's batch).
+      auto measure = [&](const std::string& workload, const std::string& prec, double fl, double bytes, long want,
+                         const std::function<void(long)>& run, bool fixed = false) -> row {
+        const long first = fixed ? want : std::min(want, probe);
+        const double probe_s = seconds_of([&] { run(first); });
+        const long count = sized_batch(want, first, probe_s, a);
         std::vector<double> secs;
-        for (int r = 0; r < a.repeats; ++r) {
-          const auto t0 = std::chrono::steady_clock::now();
-          fn();
-          secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        }
+        if (count == first) secs.push_back(probe_s);  // the probe is the first timed run
+        const int repeats = count == first && probe_s * a.repeats > a.max_seconds ? 1 : a.repeats;
+        while (int(secs.size()) < repeats) secs.push_back(seconds_of([&] { run(count); }));
         const auto [s, spread] = median_spread(secs);
-        rows.push_back(
-            {dev, workload, prec, count, double(count) / s, fl, prec == "f32" ? pk.fp32 : pk.fp64, 0, pk.dram, spread});
-      };
-      auto timed = [&](const std::string& workload, const std::string& prec, double fl, auto&& fn) {
-        timed_n(workload, prec, fl, n, fn);
+        const row r{dev,   workload, prec,  count, double(count) / s, fl, prec == "f32" ? pk.fp32 : pk.fp64,
+                    bytes, pk.dram,  spread};
+        out.print(r, repeats);
+        return r;
       };
       for (precision p : {precision::f32, precision::f64}) {
         const std::string ps = p == precision::f32 ? "f32" : "f64";
@@ -147,22 +267,27 @@ int run_bench(const bench_args& a) {
           // Each backend's own initialisation: LAPACK on the CPU, in the kernel on the GPU.
           o.f0 = gpu ? f0_method::lowrank : f0_method::lapack;
           const std::string wl = to_string(alg);
-          if (!flop.count(wl)) flop[wl] = host::counted_flops(cs, o);
-          solve_output out;
-          timed(wl, ps, flop[wl], [&] { out = gpu ? cuda::solve_batch(cs, o, 0) : cpu::solve_batch(cs, o); });
-          const double bytes = io_bytes(cs.dims, out.curve_len, p == precision::f32 ? 4 : 8);
-          rows.back().bytes = bytes;
+          if (!flop.count(wl)) flop[wl] = host::counted_flops(cs, o, 4);
+          const double bytes = io_bytes(cs.dims, o.algo == algorithm::unfolded ? o.model.l_out + 1 : o.ao.max_outer + 1,
+                                        p == precision::f32 ? 4 : 8);
+          const auto solve_on = [&](const solve_options& x) {
+            return [&, x](long c) {
+              gpu ? (void)cuda::solve_batch(sets.first(c), x, 0) : (void)cpu::solve_batch(sets.first(c), x);
+            };
+          };
+          measure(wl, ps, flop[wl], bytes, n, solve_on(o));
           if (gpu && alg == algorithm::unfolded) {
-            {
+            solve_options loops = o;
+            loops.products = products_route::loops;
+            measure(wl + "/loops", ps, flop[wl], bytes, n, solve_on(loops));
+            measure(wl + "/global", ps, flop[wl], bytes, n, [&](long c) {
               const scoped_env global("JCAS_CUDA_SCRATCH", "global");
-              timed(wl + "/global", ps, flop[wl], [&] { cuda::solve_batch(cs, o, 0); });
-              rows.back().bytes = bytes;
-            }
+              cuda::solve_batch(sets.first(c), loops, 0);
+            });
             for (products_route r : {products_route::team, products_route::gemm}) {
               solve_options t = o;
               t.products = r;
-              timed(wl + "/" + to_string(r), ps, flop[wl], [&] { cuda::solve_batch(cs, t, 0); });
-              rows.back().bytes = bytes;
+              measure(wl + "/" + to_string(r), ps, flop[wl], bytes, n, solve_on(t));
             }
           }
         }
@@ -171,8 +296,6 @@ int run_bench(const bench_args& a) {
       cpu::init_batch(cs, system_params<double>{}, f0_method::lapack, w0, f0, a.threads);
       unfolded_model m;
       m.finalize();
-      std::vector<long> idx(static_cast<size_t>(n));
-      for (long i = 0; i < n; ++i) idx[i] = i;
       if (!flop.count("train-step")) flop["train-step"] = host::counted_train_flops(cs, m, system_params<double>{});
       // Training reads the channels and W0|F0 and writes one gradient per realization.
       const double train_bytes = io_bytes(cs.dims, 0, 8) + 8.0 * double(m.beta.size() + 2 * m.l_out);
@@ -183,35 +306,35 @@ int run_bench(const bench_args& a) {
       const auto route_name = [](const std::string& workload, const std::string& route) {
         return route == "thread" ? workload + "/thread" : workload;
       };
-      // One training step's loss and gradient over the realizations `which`.
-      const auto train_step = [&](const std::vector<long>& which) {
-        std::vector<double> g;
-        if (gpu)
-          cuda::loss_and_gradient(cs, w0, f0, which, m, system_params<double>{}, g, 0);
-        else
-          train::cpu_loss_and_gradient(cs, w0, f0, which, m, system_params<double>{}, a.threads);
+      // One training step's loss and gradient over the first c realizations, by `route`.
+      const auto train_step = [&](const std::string& route) {
+        return [&, route](long c) {
+          const scoped_env env("JCAS_CUDA_TRAIN", route.empty() ? nullptr : route.c_str());
+          std::vector<long> which(static_cast<size_t>(c));
+          for (long i = 0; i < c; ++i) which[i] = i;
+          std::vector<double> g;
+          if (gpu)
+            cuda::loss_and_gradient(cs, w0, f0, which, m, system_params<double>{}, g, 0);
+          else
+            train::cpu_loss_and_gradient(cs, w0, f0, which, m, system_params<double>{}, a.threads);
+        };
       };
-      for (const std::string& route : train_routes) {
-        const scoped_env env("JCAS_CUDA_TRAIN", route.empty() ? nullptr : route.c_str());
-        timed(route_name("train-step", route), "f64", flop["train-step"], [&] { train_step(idx); });
-        rows.back().bytes = train_bytes;
-      }
+      for (const std::string& route : train_routes)
+        measure(route_name("train-step", route), "f64", flop["train-step"], train_bytes, n, train_step(route));
       if (batch == a.batches.front()) {
         // The paper's training is train::paper_steps steps of 32 realizations, one after the
         // other (each needs the last one's model): its time is a step's latency, which the
         // throughput above does not show when the device runs many realizations at once.
         const long nb = std::min<long>(n, train::paper_batch);
-        const std::vector<long> first(idx.begin(), idx.begin() + nb);
         for (const std::string& route : train_routes) {
-          const scoped_env env("JCAS_CUDA_TRAIN", route.empty() ? nullptr : route.c_str());
-          timed_n(route_name("train-step/b32", route), "f64", flop["train-step"], nb, [&] { train_step(first); });
-          rows.back().bytes = train_bytes;
+          const row r = measure(route_name("train-step/b32", route), "f64", flop["train-step"], train_bytes, nb,
+                                train_step(route), true);
           char line[320];
           std::snprintf(line, sizeof line,
                         "%s%s: the paper's training (%d steps of %ld realizations) at this step time: %.2f s",
                         dev.c_str(), route.empty() ? "" : (", a " + route + " per realization").c_str(),
-                        train::paper_steps, nb, train::paper_steps * double(nb) / rows.back().per_second);
-          notes.push_back(line);
+                        train::paper_steps, r.batch, train::paper_steps * double(r.batch) / r.per_second);
+          out.note(line);
         }
         if (gpu && pk.fp64_thread > 0) {
           // A step's floor at one thread's FP64 rate: a thread per realization does all of a
@@ -227,45 +350,11 @@ int run_bench(const bench_args& a) {
                         "(bench/RESULTS.md)",
                         dev.c_str(), pk.fp64_thread / 1e9, 1e3 * thread_step, train::paper_steps * thread_step,
                         1e3 * warp_step, tp.warp.path / 1e6, train::paper_steps * warp_step, tp.warp.barriers);
-          notes.push_back(line);
+          out.note(line);
         }
       }
     }
   }
-  if (a.json) {
-    nlohmann::json j = nlohmann::json::array();
-    for (const row& r : rows)
-      j.push_back({{"device", r.device},
-                   {"workload", r.workload},
-                   {"precision", r.prec},
-                   {"batch", r.batch},
-                   {"realizations_per_second", r.per_second},
-                   {"flop_per_realization", r.flop},
-                   {"gflop_per_second", r.gflops()},
-                   {"percent_of_peak", r.percent_of_peak()},
-                   {"io_bytes_per_realization", r.bytes},
-                   {"percent_of_dram_bandwidth", r.percent_of_dram()},
-                   {"repeats", a.repeats},
-                   {"spread", r.spread}});
-    std::cout << nlohmann::json{{"results", j},
-                                {"notes", notes},
-                                {"jcas_version", version()},
-                                {"build", build_config()}}
-                     .dump()
-              << std::endl;
-    return 0;
-  }
-  std::printf("jcas %s (%s); median of %d runs each; spread = (slowest - fastest) / median\n", version(),
-              build_config(), a.repeats);
-  std::printf("%-6s %-21s %-5s %8s %16s %7s %12s %10s %7s %7s\n", "device", "workload", "prec", "batch",
-              "realizations/s", "spread", "MFLOP/real", "GFLOP/s", "% peak", "% DRAM");
-  for (const row& r : rows) {
-    std::printf("%-6s %-21s %-5s %8ld %16.1f %6.0f%% %12.2f %10.2f ", r.device.c_str(), r.workload.c_str(),
-                r.prec.c_str(), r.batch, r.per_second, 100 * r.spread, r.flop / 1e6, r.gflops());
-    r.peak > 0 ? std::printf("%7.2f ", r.percent_of_peak()) : std::printf("%7s ", "-");
-    r.dram > 0 ? std::printf("%7.3f\n", r.percent_of_dram()) : std::printf("%7s\n", "-");
-  }
-  for (const auto& n : notes) std::printf("note: %s\n", n.c_str());
   return 0;
 }
 

@@ -10,6 +10,9 @@ struct bench_args {
   bool json = false, quick = false;
   int threads = 0;
   int repeats = 3;  // timed runs per row; the row is their median
+  /// The most seconds a row's timed runs may take together: a row whose first timing
+  /// projects more runs on fewer realizations (its batch column says how many).
+  double max_seconds = 10;
 };
 int run_bench(const bench_args& a);
 }  // namespace jcas::cli

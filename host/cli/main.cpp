@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -107,6 +108,21 @@ void draw_figures(const char* who, const std::string& script, const std::string&
     std::fprintf(stderr, "%s: plotting failed (figures skipped)\n", who);
 }
 
+/// --threads: 0 (all cores) .. max_threads.
+CLI::Validator thread_count() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        try {
+          size_t used = 0;
+          const long n = std::stol(v, &used);
+          if (used == v.size() && n >= 0 && n <= max_threads) return {};
+        } catch (const std::exception&) {
+        }
+        return "value " + v + " must be an integer in 0 .. " + std::to_string(max_threads);
+      },
+      "0.." + std::to_string(max_threads));
+}
+
 CLI::Validator at_least(long lo) {
   return CLI::Validator(
       [lo](std::string& v) -> std::string {
@@ -141,6 +157,7 @@ struct solve_args {
   bool frozen = false, json = false;
   std::optional<double> ao_mu;
   int threads = 0;
+  double gpu_watchdog = 20;
   ao_settings ao;
   ascent_settings ascent;
   std::string ascent_starts = "all";
@@ -175,7 +192,7 @@ void add_scenario_options(CLI::App* c, generate_args& a) {
   c->add_flag("!--independent-clutter", s.clutter_reuses_target_pathloss,
               "draw clutter path loss independently (the code reuses target i-M's)");
   c->add_option("--device", a.device, "cpu, cuda or cuda:N");
-  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(at_least(0));
+  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(thread_count());
   c->add_option("--out", a.out, "output HDF5 file")->required();
 }
 
@@ -192,23 +209,34 @@ int run_generate(generate_args& a, CLI::App* c) {
   }
   const int dev = parse_device(a.device);
   (void)pt_of_snr_db(a.snr_db);  // recorded with the set: solve's default Pt
-  channel_set cs = dev < 0 ? cpu::generate_batch(a.sc, a.seed, a.first, a.count, a.threads)
-                           : cuda::generate_batch(a.sc, a.seed, a.first, a.count, dev);
-  cs.snr_db = a.snr_db;
-  validate(cs);  // valid constants can still overflow (e.g. a huge zeta0-db): no such file is written
-  io::write_channels(a.out, cs, &a.sc, a.seed, a.first);
-  std::fprintf(stderr, "wrote %ld realizations (Nt %d, Nr %d, K %d, M %d, C %d) to %s\n", cs.count, cs.dims.nt,
-               cs.dims.nr, cs.dims.k, cs.dims.m, cs.dims.c, a.out.c_str());
+  host::progress_bar bar("generate");
+  io::generate_channels(
+      a.out, a.sc, a.seed, a.first, a.count, a.snr_db,
+      [&](long first, long n) {
+        return dev < 0 ? cpu::generate_batch(a.sc, a.seed, first, n, a.threads)
+                       : cuda::generate_batch(a.sc, a.seed, first, n, dev);
+      },
+      [&](long done, long total) { bar.update(done, total); });
+  bar.finish();
+  const problem_dims& d = a.sc.dims;
+  std::fprintf(stderr, "wrote %ld realizations (Nt %d, Nr %d, K %d, M %d, C %d) to %s\n", a.count, d.nt, d.nr, d.k, d.m,
+               d.c, a.out.c_str());
   return 0;
+}
+
+/// What to take from a channel file (solve, train): each given value must be >= 1 (the
+/// file's own values are the default).
+void add_selection_options(CLI::App* c, io::channel_select& sel) {
+  c->add_option("--users", sel.users, "K: first K users of the file")->check(at_least(1));
+  c->add_option("--targets", sel.targets, "M: the first M G blocks are targets, the rest clutter")->check(at_least(1));
+  c->add_option("--nr", sel.nr, "receive antennas (for .npz; default Nt)")->check(at_least(1));
+  c->add_option("--limit", sel.limit, "first N realizations")->check(at_least(1));
 }
 
 void add_solve_options(CLI::App* c, solve_args& a) {
   c->add_option("--data", a.data, "channel file (.h5 or .npz)")->required();
   c->add_option("--algo", a.algo, "unfolded, ao-fixed, ao-backtracking, heuristic, ao-monotone or ascent");
-  c->add_option("--users", a.sel.users, "K: first K users of the file");
-  c->add_option("--targets", a.sel.targets, "M: the first M G blocks are targets, the rest clutter");
-  c->add_option("--nr", a.sel.nr, "receive antennas (for .npz; default Nt)");
-  c->add_option("--limit", a.sel.limit, "first N realizations");
+  add_selection_options(c, a.sel);
   c->add_option("--delta", a.delta, "trade-off weight delta");
   c->add_option("--snr-db", a.snr_db, "Pt = 10^(snr/10) with unit noise (default: the file's, else 20)");
   c->add_option("--outer", a.outer, "unfolded: L_out (default 150)");
@@ -236,12 +264,16 @@ void add_solve_options(CLI::App* c, solve_args& a) {
   c->add_option("--products", a.products,
                 "unfolded: the products of D(W) in per-realization loops, as batched GEMMs (BLAS / cuBLAS, for "
                 "large arrays), by a team of threads per realization (a GPU warp, state in shared memory), or auto")
-      ->check(CLI::IsMember({"auto", "loops", "gemm", "team"}));
+      ->check(CLI::IsMember({"auto", "loops", "gemm", "team", "lanes"}));
   c->add_option("--simd", a.simd,
                 "CPU unfolded: on = 4 (f64) or 8 (f32) realizations at once in the SIMD lanes, off = one at a time")
       ->check(CLI::IsMember({"on", "off"}));
   c->add_option("--device", a.device, "cpu, cuda or cuda:N");
-  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(at_least(0));
+  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(thread_count());
+  c->add_option("--gpu-watchdog", a.gpu_watchdog,
+                "CUDA: stop a device call that runs past this many times its predicted time plus a minute (0: no "
+                "limit)")
+      ->check(non_negative());
   c->add_option("--out", a.out, "results HDF5 file");
   c->add_flag("--json", a.json, "print one JSON object on stdout instead of the table");
 }
@@ -250,6 +282,7 @@ int run_solve(solve_args& a) {
   solve_options o;
   o.algo = parse_algorithm(a.algo);
   const int dev = parse_device(a.device);
+  if (!a.out.empty()) io::refuse_overwrite("out", a.out, {{"--data", a.data}, {"--params", a.params}});
   const channel_set cs = io::read_channels(a.data, a.sel);
   o.sys.pt = pt_of_snr_db(a.snr_db ? *a.snr_db : cs.snr_db);
   o.sys.delta = a.delta;
@@ -275,6 +308,7 @@ int run_solve(solve_args& a) {
   o.products = parse_products(a.products);
   o.simd = a.simd == "on";
   o.threads = a.threads;
+  o.gpu_watchdog = a.gpu_watchdog;
   host::progress_bar bar("solve " + a.algo);
   o.progress = [&](long done, long total) { bar.update(done, total); };
   const solve_output out = dev < 0 ? cpu::solve_batch(cs, o) : cuda::solve_batch(cs, o, dev);
@@ -315,10 +349,7 @@ struct train_args {
 
 void add_train_options(CLI::App* c, train_args& a) {
   c->add_option("--data", a.data, "training channels (.h5 or .npz)")->required();
-  c->add_option("--users", a.sel.users, "K: first K users of the file");
-  c->add_option("--targets", a.sel.targets, "M");
-  c->add_option("--nr", a.sel.nr, "receive antennas (for .npz)");
-  c->add_option("--limit", a.sel.limit, "first N realizations");
+  add_selection_options(c, a.sel);
   c->add_option("--epochs", a.ts.epochs, "epochs (default 30)")->check(at_least(0));
   c->add_option("--batch", a.ts.batch, "batch size (default 32)")->check(at_least(1));
   c->add_option("--lr", a.ts.lr, "Adam learning rate (default 3e-4)");
@@ -343,33 +374,31 @@ void add_train_options(CLI::App* c, train_args& a) {
   c->add_option("--validation", a.validation, "held-out channels: objective after each epoch");
   c->add_option("--out", a.out, "trained parameter file (HDF5); beside it FILE.ckpt.h5 and FILE.log.csv")->required();
   c->add_flag("--resume", a.resume, "continue from FILE.ckpt.h5");
-  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(at_least(0));
+  c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(thread_count());
   c->add_option("--device", a.device, "cpu, cuda or cuda:N");
   c->add_flag("!--no-plot", a.plot, "skip the figure of the loss and validation curves (FILE.log.png)");
 }
 
 void write_log_csv(const std::string& path, const std::vector<train::log_row>& log) {
-  io::atomic_path ap(path);
-  {
-    std::FILE* f = std::fopen(ap.tmp().c_str(), "w");
-    if (!f) throw std::runtime_error(path + ": cannot write");
-    std::fprintf(f, "epoch,batch,train_loss,validation_objective\n");
-    for (const auto& r : log) {
-      if (r.batch < 0)
-        std::fprintf(f, "%d,end,%.10g,%s\n", r.epoch, r.loss,
-                     std::isnan(r.validation) ? "" : std::to_string(r.validation).c_str());
-      else
-        std::fprintf(f, "%d,%d,%.10g,\n", r.epoch, r.batch, r.loss);
-    }
-    std::fclose(f);
+  io::text_output out(path);
+  std::FILE* f = out.file();
+  std::fprintf(f, "epoch,batch,train_loss,validation_objective\n");
+  for (const auto& r : log) {
+    if (r.batch < 0)
+      std::fprintf(f, "%d,end,%.10g,%s\n", r.epoch, r.loss,
+                   std::isnan(r.validation) ? "" : std::to_string(r.validation).c_str());
+    else
+      std::fprintf(f, "%d,%d,%.10g,\n", r.epoch, r.batch, r.loss);
   }
-  ap.commit();
+  out.commit();
 }
 
 /// Trains and writes the model; returns it. Shared by `train` and `demo`.
 unfolded_model run_train(const train_args& a, bool quiet = false) {
   const int dev = parse_device(a.device);
   train::validate(a.ts);
+  for (const std::string& out : {a.out, a.out + ".ckpt.h5", a.out + ".log.csv", a.out + ".log.png"})
+    io::refuse_overwrite("out", out, {{"--data", a.data}, {"--validation", a.validation}, {"--init", a.init}});
   const channel_set data = io::read_channels(a.data, a.sel);
   system_params<double> sys;
   sys.pt = pt_of_snr_db(a.snr_db ? *a.snr_db : data.snr_db);
@@ -408,8 +437,10 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
     c.model.per_layer_mu = c.model.per_layer_mu || a.per_layer_mu;
     c.model.finalize();
   }
-  c.model.loss_final_weight = a.final_weight;  // a training setting, not stored in the model
-  if (!a.resume) c.model.w0 = a.w0 == "zf" ? w0_method::zf : w0_method::mrt;
+  // Training settings the model file does not hold: on a resume, train::run refuses them
+  // where they differ from the checkpoint's run (train::check_resume).
+  c.model.loss_final_weight = a.final_weight;
+  c.model.w0 = a.w0 == "zf" ? w0_method::zf : w0_method::mrt;
   char prov[1024];
   std::snprintf(prov, sizeof prov,
                 "trained: data=%s users=%d targets=%d realizations=%ld epochs=%d batch=%d lr=%g weight_decay=%g "
@@ -458,7 +489,12 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
 }
 
 struct mc_args {
-  mc::settings s;
+  mc::settings s = [] {
+    mc::settings d;
+    d.checkpoint_seconds = 30;
+    return d;
+  }();
+  bool chunk_given = false;
   std::string algos = "unfolded", params, out, device = "cpu";
   double delta = 1, snr_db = 20;
   bool json = false, resume = false, plot = true;
@@ -498,9 +534,7 @@ mc::state run_mc_point(const mc_args& a, const mc::settings& s, const std::strin
     const mc::state& from = it == reuse.end() ? st : *reused;
     const size_t i = it == reuse.end() ? size_t(std::find(todo.algos.begin(), todo.algos.end(), x) - todo.algos.begin())
                                        : it->second;
-    all.objective.push_back(from.objective[i]);
-    all.min_sinr.push_back(from.min_sinr[i]);
-    all.min_scnr.push_back(from.min_scnr[i]);
+    all.algos.push_back(from.algos[i]);
   }
   if (mpi::get().root()) mc::write_summary(prefix + ".h5", prefix + ".csv", s, all);
   return all;
@@ -508,8 +542,7 @@ mc::state run_mc_point(const mc_args& a, const mc::settings& s, const std::strin
 
 std::vector<mc::stats> summarize_all(const mc::state& st) {
   std::vector<mc::stats> r;
-  for (size_t i = 0; i < st.objective.size(); ++i)
-    r.push_back(mc::summarize(st.objective[i], st.min_sinr[i], st.min_scnr[i]));
+  for (const mc::tally& t : st.algos) r.push_back(mc::summarize(t));
   return r;
 }
 
@@ -526,14 +559,17 @@ nlohmann::json stats_json(algorithm algo, const mc::stats& r) {
 }
 
 /// `jcas montecarlo`: N realizations generated on the fly, several algorithms on the same
-/// channels, statistics with 95 % intervals, checkpoint per chunk, resume; optionally a
+/// channels, statistics with 95 % intervals, checkpoints (--checkpoint-seconds), resume; optionally a
 /// sweep over K, delta, SNR and layers (PREFIX.sweep.csv, one row per point and algo).
 int run_montecarlo(mc_args& a) {
   mc::settings& s = a.s;
+  for (const char* ext : {".h5", ".csv", ".ckpt.h5", "_cdf.png", ".sweep.csv", "_sweep.png"})
+    io::refuse_overwrite("out", a.out + ext, {{"--params", a.params}});
   s.algos.clear();
   std::stringstream ss(a.algos);
   for (std::string x; std::getline(ss, x, ',');) s.algos.push_back(parse_algorithm(x));
   s.device = parse_device(a.device);
+  if (!a.chunk_given && s.device >= 0) s.chunk = 65536;  // a GPU needs tens of thousands in flight
   s.solve.sys.pt = pt_of_snr_db(a.snr_db);
   s.solve.sys.delta = a.delta;
   if (!a.params.empty()) s.solve.model = io::read_model(a.params);
@@ -571,9 +607,8 @@ int run_montecarlo(mc_args& a) {
       throw std::invalid_argument("sweep-delta = " + fmt_g(d) + ": must be >= 0 and finite");
   for (double x : snrs) (void)pt_of_snr_db(x, a.sweep_snr.empty() ? "snr-db" : "sweep-snr");
   for (int l : layers) (void)s.solve.model.first_layers(l);  // checks the range before any work
-  io::atomic_path csv(a.out + ".sweep.csv");
-  std::FILE* f = root ? std::fopen(csv.tmp().c_str(), "w") : nullptr;
-  if (root && !f) throw std::runtime_error(a.out + ".sweep.csv: cannot write");
+  std::unique_ptr<io::text_output> csv = root ? std::make_unique<io::text_output>(a.out + ".sweep.csv") : nullptr;
+  std::FILE* f = csv ? csv->file() : nullptr;
   if (f)
     std::fprintf(f,
                  "users,delta,snr_db,layers,algo,realizations,mean_objective,ci95_objective,min_sinr_db,"
@@ -625,8 +660,7 @@ int run_montecarlo(mc_args& a) {
         }
       }
   if (!root) return 0;
-  std::fclose(f);
-  csv.commit();
+  csv->commit();
   if (a.json) std::cout << nlohmann::json{{"results", j}}.dump() << std::endl;
   if (a.plot) draw_figures("montecarlo", "plot_montecarlo.py", shell_quote(a.out) + " --sweep");
   return 0;
@@ -777,7 +811,15 @@ int run_cli(int argc, char** argv) {
   mc_args ma;
   CLI::App* mcc = app.add_subcommand("montecarlo", "statistics over many realizations generated on the fly");
   mcc->add_option("--count", ma.s.count, "realizations")->check(at_least(1));
-  mcc->add_option("--chunk", ma.s.chunk, "realizations per chunk (and checkpoint)")->check(at_least(1));
+  mcc->add_option("--chunk", ma.s.chunk, "realizations per chunk (default 4096 on the CPU, 65536 on a GPU)")
+      ->check(at_least(1));
+  mcc->add_option("--checkpoint-seconds", ma.s.checkpoint_seconds,
+                  "seconds between checkpoints (PREFIX.ckpt.h5; 0: after every chunk; always after the last)")
+      ->check(non_negative());
+  mcc->add_option("--gpu-watchdog", ma.s.solve.gpu_watchdog,
+                  "CUDA: stop a device call that runs past this many times its predicted time plus a minute (0: no "
+                  "limit)")
+      ->check(non_negative());
   mcc->add_option("--seed", ma.s.seed, "channel seed");
   mcc->add_option("--algos", ma.algos, "comma-separated algorithms, run on the same channels");
   mcc->add_option("--params", ma.params, "unfolded parameter file");
@@ -789,7 +831,7 @@ int run_cli(int argc, char** argv) {
   mcc->add_option("--delta", ma.delta, "trade-off weight");
   mcc->add_option("--snr-db", ma.snr_db, "Pt = 10^(snr/10)");
   mcc->add_option("--device", ma.device, "cpu, cuda or cuda:N");
-  mcc->add_option("--threads", ma.s.solve.threads, "CPU threads (0 = all)")->check(at_least(0));
+  mcc->add_option("--threads", ma.s.solve.threads, "CPU threads (0 = all)")->check(thread_count());
   mcc->add_option("--out", ma.out, "output prefix: PREFIX.h5, PREFIX.csv, PREFIX.ckpt.h5")->required();
   mcc->add_flag("--resume", ma.resume, "continue from PREFIX.ckpt.h5");
   mcc->add_flag("--json", ma.json, "one JSON object on stdout");
@@ -804,9 +846,14 @@ int run_cli(int argc, char** argv) {
   CLI::App* bench = app.add_subcommand("bench", "throughput of the CPU and CUDA backends side by side");
   bench->add_option("--batch", ba.batches, "batch sizes (CUDA runs each; the CPU at most 512)")->check(at_least(1));
   bench->add_option("--devices", ba.devices, "comma-separated: cpu,cuda");
-  bench->add_option("--threads", ba.threads, "CPU threads (0 = all)")->check(at_least(0));
+  bench->add_option("--threads", ba.threads, "CPU threads (0 = all)")->check(thread_count());
   bench->add_option("--repeats", ba.repeats, "timed runs per row (the median is reported)")->check(at_least(1));
   bench->add_flag("--quick", ba.quick, "unfolded and the training step only");
+  bench
+      ->add_option("--max-seconds", ba.max_seconds,
+                   "the most seconds of timed runs a row may take: a row whose first timing projects more runs on "
+                   "fewer realizations (default 10)")
+      ->check(non_negative());
   bench->add_flag("--json", ba.json, "one JSON object on stdout");
   CLI::App* demo = app.add_subcommand("demo", "the main job on the built-in default scenario");
   demo->add_option("--train", da.train, "training realizations (seed 1)")->check(at_least(1));
@@ -814,7 +861,7 @@ int run_cli(int argc, char** argv) {
   demo->add_option("--out", da.out, "folder for the data, model and results");
   demo->add_option("--test", da.test, "held-out realizations")->check(at_least(1));
   demo->add_option("--seed", da.seed, "seed of the held-out set");
-  demo->add_option("--threads", da.threads, "CPU threads (0 = all)")->check(at_least(0));
+  demo->add_option("--threads", da.threads, "CPU threads (0 = all)")->check(thread_count());
   demo->add_option("--device", da.device, "cpu, cuda or cuda:N");
   reproduce_args ra;
   CLI::App* rep = app.add_subcommand("reproduce", "the paper's Fig. 2, 3a, 3b and Table I as PNG files and markdown");
@@ -841,6 +888,7 @@ int run_cli(int argc, char** argv) {
     if (*sol) return run_solve(sa);
     if (*demo) return run_demo(da);
     if (*bench) return cli::run_bench(ba);
+    ma.chunk_given = mcc->count("--chunk") > 0;
     if (*mcc) return run_montecarlo(ma);
     if (*trn) return run_train(ta), 0;
     if (*rep) return run_reproduce(ra);

@@ -69,12 +69,15 @@ enum class precision { f64, f32 };
 /// the per-realization core; gemm = as batched GEMMs over a chunk of realizations, BLAS
 /// on the CPU and cuBLAS on the GPU (core/batched.hpp); team = the same batch phases run
 /// for one realization by a team of threads, on a GPU a warp per realization with its
-/// state in shared memory (core/team.hpp; on the CPU a team of one thread). automatic:
-/// loops on the CPU (faster there at every size up to Nt = 256, K = 64:
-/// bench/RESULTS.md); on a GPU, gemm where a realization's scratch exceeds a thread's
-/// local-memory slot (the large arrays), loops otherwise (team stays opt-in until a GPU
-/// has measured it: bench/gpu_check.sh).
-enum class products_route { automatic, loops, gemm, team };
+/// state in shared memory (core/team.hpp; on the CPU a team of one thread); lanes =
+/// Algorithm 1 for line-of-sight channels by a team of lanes with the realization's whole
+/// state in fast memory and the products in U's coordinates (core/lanes.hpp; on a GPU a
+/// warp per realization, kernels/unfolded_lanes.cu; on the CPU one thread: its reference
+/// there). automatic: loops on the CPU (faster there at every size up to Nt = 256, K = 64:
+/// bench/RESULTS.md); on a GPU lanes for line-of-sight channels whose state fits a block's
+/// shared memory, else gemm where a realization's scratch exceeds a thread's local-memory
+/// slot (the large arrays), else loops.
+enum class products_route { automatic, loops, gemm, team, lanes };
 /// True for the routes that run core/batched.hpp's batch phases (gemm, team).
 inline bool batch_phases(products_route r) { return r == products_route::gemm || r == products_route::team; }
 products_route parse_products(const std::string& s);  // throws on unknown names
@@ -120,6 +123,10 @@ struct solve_options {
   bool simd = true;
   int threads = 0;                                      // 0: all cores
   std::function<void(long done, long total)> progress;  // called from one thread
+  /// CUDA: a device call that runs past this many times its predicted time (counted work
+  /// at a pessimistic device rate, host/gpu_model.hpp) plus a minute is stopped with an
+  /// error naming it (host/watchdog.hpp); 0 waits without a limit.
+  double gpu_watchdog = 20;
 };
 
 /// Per-realization results of a solve. curve: count x curve_len (curve[0] = initial h).
@@ -138,6 +145,21 @@ struct solve_output {
   long simd_count = 0;      // CPU: realizations solved in SIMD lanes (solve_options::simd)
 };
 
+/// The most CPU threads a call takes (more fail to start, or crash OpenMP).
+constexpr int max_threads = 1024;
+
+/// Memory a call is about to allocate: throws std::runtime_error "WHAT needs N of memory;
+/// M is available" when `bytes` exceeds three quarters of what the machine has available
+/// (Linux's MemAvailable), before anything is allocated.
+void require_memory(const std::string& what, double bytes);
+
+/// Host bytes of `count` realizations' channels (a channel_set), and of a solve's
+/// outputs for them under options o (W, F, the curves and the per-realization results):
+/// what require_memory is asked before they are allocated.
+double channel_set_bytes(const problem_dims& d, long count);
+struct solve_options;
+double solve_output_bytes(const problem_dims& d, long count, const solve_options& o);
+
 /// Bad input, in the library's one form: throws std::invalid_argument "FIELD = VALUE: WHY".
 [[noreturn]] void reject(const std::string& field, double value, const std::string& why);
 /// reject unless v is finite / finite and > 0 / finite and >= 0.
@@ -153,6 +175,11 @@ void validate(const scenario& sc);
 /// A generate_batch call: the scenario, the first index and the count (>= 0).
 void validate_draw(const scenario& sc, long first, long count);
 void validate(const solve_options& o, const problem_dims& d);
+/// The channels' strongest received power above the noise, Pt max(||h_k||^2 / sigma_c^2,
+/// ||G_j||_F^2 / sigma_s^2), within what precision p resolves (f32: -200 .. 65 dB, f64:
+/// -1000 .. 130 dB; the reference scenario at 20 dB is 37 dB): outside, results would be
+/// silently wrong or NaN. Throws naming the realization, Pt and the power.
+void validate_range(const channel_set& ch, const system_params<double>& sys, precision p);
 /// The W0 a solve starts from (solve_options::w0 resolved).
 w0_method start_of(const solve_options& o);
 

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "../random_channels.hpp"
+#include "flop_count.hpp"
+#include "gpu_model.hpp"
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
 #include "training.hpp"
@@ -114,16 +116,30 @@ TEST_F(Backend, GeneratorMatchesCpu) {
   return ::testing::AssertionSuccess();
 }
 
-/// The solve options of the every-solver comparison: short enough for a test, long
-/// enough that the AO solvers' stopping rules act.
+/// The solve options of the solver comparisons: long enough that the AO solvers'
+/// stopping rules act, short enough for a GPU, which runs a realization's solver on one
+/// thread some 1000 times slower than a CPU core (../shared/GPU.md): the default ascent
+/// (6 stages of up to 1000 steps from 4 starts, 0.1 s a realization on a CPU core) took
+/// Backend.ScratchPlacementsAgreeBitForBit past a minute there. GpuTestsFitTheirBudget
+/// holds the GPU tests' predicted time.
 solve_options every_solver_options(algorithm a, precision p) {
   solve_options o;
   o.algo = a;
   o.prec = p;
   o.model.l_out = 30;
   o.ao.max_outer = 10;
-  o.ascent.stages = 3;
-  o.ascent.max_steps = 60;
+  o.ascent.stages = 2;
+  o.ascent.max_steps = 30;
+  o.ascent.starts = start_given | start_zf;
+  return o;
+}
+
+/// The solves of ScratchPlacementsAgreeBitForBit (on 77 realizations, each twice).
+const algorithm scratch_algorithms[] = {algorithm::unfolded, algorithm::ao_backtracking, algorithm::ascent};
+solve_options scratch_options(algorithm a, precision p) {
+  solve_options o = every_solver_options(a, p);
+  o.model.l_out = 20;
+  o.f0 = f0_method::lowrank;  // the in-kernel initialisation: the largest scratch
   return o;
 }
 
@@ -166,6 +182,27 @@ TEST_F(Backend, RoundingSizedChangesPassTheComparisonAndMixUpsFailIt) {
       for (size_t b = 0; b + 1 < mixed.size(); b += 2) std::swap(mixed[b], mixed[b + 1]);
       EXPECT_FALSE(objectives_agree(mixed, ref.objective, a, p)) << to_string(a);
     }
+}
+#endif
+
+#ifndef JCAS_TEST_CUDA
+// The GPU tests' time: the solves of the two largest (every solver on 37 realizations,
+// ScratchPlacementsAgreeBitForBit's on 77, twice each) predicted from their counted work
+// at the watchdog's pessimistic rates (host/gpu_model.hpp: half what the H200 measured)
+// stay within 40 s, so that the whole GPU set runs in under a minute there. A test made
+// heavier fails here, on the CPU, before it ever times out on a device.
+TEST_F(Backend, GpuTestsFitTheirBudget) {
+  double seconds = 0;
+  const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 2);
+  for (precision p : {precision::f64, precision::f32}) {
+    const bool f64 = p == precision::f64;
+    for (algorithm a : every_algorithm)
+      seconds += host::predicted_gpu_seconds(host::counted_flops(cs, every_solver_options(a, p), 2), 37, f64);
+    for (algorithm a : scratch_algorithms)
+      seconds += 2 * host::predicted_gpu_seconds(host::counted_flops(cs, scratch_options(a, p), 2), 77, f64);
+  }
+  EXPECT_LT(seconds, 40) << "the GPU tests' predicted time";
+  std::printf("GPU tests' largest solves: predicted %.1f s on an H200 (pessimistic)\n", seconds);
 }
 #endif
 
@@ -215,12 +252,8 @@ TEST_F(Backend, CusolverF0MatchesLapack) {
 TEST_F(Backend, ScratchPlacementsAgreeBitForBit) {
   const channel_set cs = cpu::generate_batch(scenario{}, 21, 0, 77);
   for (precision p : {precision::f64, precision::f32})
-    for (algorithm a : {algorithm::unfolded, algorithm::ao_backtracking, algorithm::ascent}) {
-      solve_options o;
-      o.prec = p;
-      o.algo = a;
-      o.model.l_out = 20;
-      o.f0 = f0_method::lowrank;  // the in-kernel initialisation: the largest scratch
+    for (algorithm a : scratch_algorithms) {
+      const solve_options o = scratch_options(a, p);
       const solve_output local = backend::solve(cs, o);
       setenv("JCAS_CUDA_SCRATCH", "global", 1);
       const solve_output global = backend::solve(cs, o);
@@ -250,6 +283,35 @@ TEST_F(Backend, CusolverF0IsRefusedOnTheCpu) {
   }
 }
 #endif
+
+// A few realizations through every GPU route and the training kernels: small enough to
+// run under compute-sanitizer's memcheck, racecheck and synccheck in seconds
+// (bench/gpu_check.sh), and checked against the CPU like the larger tests.
+TEST_F(Backend, SanitizerSmoke) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 9, 0, 5);
+  solve_options o;
+  o.model.l_out = 3;
+  o.f0 = f0_method::lowrank;
+  o.products = products_route::loops;
+  const solve_output ref = cpu::solve_batch(cs, o);
+  for (products_route r : {products_route::loops, products_route::team, products_route::gemm}) {
+    o.products = r;
+    const solve_output got = backend::solve(cs, o);
+    for (long b = 0; b < cs.count; ++b)
+      EXPECT_NEAR(got.objective[b], ref.objective[b], 1e-9 * std::abs(ref.objective[b])) << to_string(r) << " " << b;
+  }
+  std::vector<zd> w0, f0;
+  const system_params<double> sys{};
+  cpu::init_batch(cs, sys, f0_method::lapack, w0, f0);
+  unfolded_model m;
+  m.l_out = 2;
+  m.finalize();
+  const std::vector<long> idx = {0, 1, 2};
+  std::vector<double> g;
+  const double loss = backend::grad(cs, w0, f0, idx, m, sys, g);
+  const auto want = train::cpu_loss_and_gradient(cs, w0, f0, idx, m, sys, 1);
+  EXPECT_NEAR(loss, want.loss, 1e-10 * std::abs(want.loss));
+}
 
 TEST_F(Backend, TrainingGradientMatchesCpu) {
   const channel_set cs = cpu::generate_batch(scenario{}, 4, 0, 9);
@@ -304,6 +366,60 @@ TEST_F(Backend, LargeArraysDenseChannels) {
     const solve_output got = backend::solve(cs, o);
     for (long b = 0; b < cs.count; ++b)
       EXPECT_NEAR(got.objective[b], ref.objective[b], 1e-9 * std::abs(ref.objective[b])) << to_string(r) << " " << b;
+  }
+}
+
+// The lanes route (core/lanes.hpp; on the GPU a warp per realization with its state in
+// shared memory, the default for line-of-sight channels): against the CPU's
+// per-realization loops on 37 realizations, float and double, full and frozen gradient,
+// the richer per-layer-mu model, the start given (LAPACK's F0) and computed in the route,
+// at the paper's sizes, at K = 12 and at odd sizes; and the refusal of dense channels.
+TEST_F(Backend, LanesRouteMatchesCpu) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> beta(0.005, 0.05), mu(5, 60);
+  unfolded_model m;
+  m.l_out = 12;
+  m.per_layer_mu = true;
+  for (int i = 0; i < m.l_out * m.l_in; ++i) m.beta.push_back(beta(rng));
+  for (int l = 0; l < m.l_out; ++l) {
+    m.mu_c_layer.push_back(mu(rng));
+    m.mu_s_layer.push_back(mu(rng));
+  }
+  for (const problem_dims& d :
+       {problem_dims{16, 16, 4, 2, 2}, problem_dims{16, 16, 12, 2, 2}, problem_dims{9, 7, 3, 1, 2}})
+    for (bool frozen : {false, true})
+      for (precision p : {precision::f64, precision::f32})
+        for (f0_method f0 : {f0_method::lapack, f0_method::lowrank}) {
+          scenario sc;
+          sc.dims = d;
+          const channel_set cs = cpu::generate_batch(sc, 13, 0, 37);
+          solve_options o;
+          o.model = m;
+          o.model.frozen = frozen;
+          o.prec = p;
+          o.f0 = f0;
+          o.products = products_route::loops;
+          const solve_output ref = cpu::solve_batch(cs, o);
+          o.products = products_route::lanes;
+          const solve_output got = backend::solve(cs, o);
+          const double tol = p == precision::f64 ? 1e-9 : 2e-3;
+          SCOPED_TRACE(testing::Message() << "Nt " << d.nt << " K " << d.k << (frozen ? " frozen" : "")
+                                          << (p == precision::f32 ? " f32" : " f64")
+                                          << (f0 == f0_method::lowrank ? " start in the route" : ""));
+          for (long b = 0; b < cs.count; ++b) {
+            EXPECT_NEAR(got.objective[b], ref.objective[b], tol * std::abs(ref.objective[b])) << b;
+            const double h0 = ref.curve[size_t(b) * ref.curve_len];
+            EXPECT_NEAR(got.curve[size_t(b) * got.curve_len], h0, tol * std::abs(h0)) << b;
+          }
+          EXPECT_LT(max_rel(got.w, ref.w), p == precision::f64 ? 1e-8 : 2e-2);
+        }
+  solve_options o;
+  o.products = products_route::lanes;
+  try {
+    backend::solve(dense_random({16, 16, 4, 2, 2}, 5, 2), o);
+    ADD_FAILURE() << "dense channels accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("products = lanes: needs line-of-sight"), std::string::npos) << e.what();
   }
 }
 

@@ -3,25 +3,7 @@
 # gives one line naming the field and value, a non-zero exit, and no output file.
 set -u
 jcas="$1"
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-
-# expect_error "needle" cmd... : non-zero exit, one stderr line containing needle, no out file
-expect_error() {
-  local needle="$1"; shift
-  rm -f "$dir/out.h5"
-  "$@" >"$dir/stdout" 2>"$dir/stderr"
-  local rc=$?
-  local lines; lines=$(wc -l <"$dir/stderr")
-  if [ $rc -eq 0 ]; then bad "exit 0 for: $*"; return; fi
-  if [ "$lines" -ne 1 ]; then bad "$lines stderr lines for: $* :: $(cat "$dir/stderr")"; return; fi
-  if ! grep -qF -- "$needle" "$dir/stderr"; then bad "no '$needle' in: $(cat "$dir/stderr")"; return; fi
-  if ls "$dir"/out.h5* >/dev/null 2>&1; then bad "output left behind for: $*"; return; fi
-  ok
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 "$jcas" generate --count 6 --seed 3 --out "$dir/c.h5" 2>/dev/null && ok || bad "generate"
 "$jcas" generate --count 4 --seed 3 --preset paper --users 2 --out "$dir/p.h5" 2>/dev/null && ok || bad "generate paper"
@@ -207,22 +189,32 @@ assert abs(a['mean_objective']-b['mean_objective']) <= 1e-12*abs(a['mean_objecti
 " && ok || bad "simd on vs off: $on / $off"
 expect_error "--simd" "$jcas" solve --data "$dir/c.h5" --simd maybe --out "$dir/out.h5"
 
-# jcas bench: one JSON object with a row per workload and precision; CUDA noted when absent.
+# jcas bench: a JSON line per row as it is measured, then the notes; CUDA noted when absent.
 # Each row the median of --repeats runs, with their spread; one step of the paper's batch
 # (here the 4 realizations there are) and the paper's training projected from it.
 "$jcas" bench --batch 4 --quick --repeats 2 --json 2>/dev/null | /usr/bin/python3 -c "
 import json,sys
-j=json.load(sys.stdin); r=j['results']
+lines=[json.loads(l) for l in sys.stdin]
+assert lines[0]['type']=='header' and lines[0]['repeats']==2, lines[0]
+r=[x for x in lines if x['type']=='row']; notes=[x['text'] for x in lines if x['type']=='note']
 cpu=[x for x in r if x['device']=='cpu']
 assert {(x['workload'],x['precision']) for x in cpu}=={('unfolded','f32'),('unfolded','f64'),('train-step','f64'),('train-step/b32','f64')}, cpu
 assert all(x['realizations_per_second']>0 and x['repeats']==2 and x['spread']>=0 for x in r), r
 b32=[x for x in cpu if x['workload']=='train-step/b32'][0]
-proj=[n for n in j['notes'] if n.startswith('cpu: the paper') and 'training' in n]
-assert b32['batch']==4 and len(proj)==1, (b32, j['notes'])
+proj=[n for n in notes if n.startswith('cpu: the paper') and 'training' in n]
+assert b32['batch']==4 and len(proj)==1, (b32, notes)
 assert abs(float(proj[0].split(': ')[-1].rstrip(' s'))-480*4/b32['realizations_per_second'])<=0.01+1e-3*480*4/b32['realizations_per_second'], proj
-assert any(x['device']=='cuda' for x in r) or any('cuda' in n for n in j['notes']), j
+assert any(x['device']=='cuda' for x in r) or any('cuda' in n for n in notes), notes
+assert any(n.startswith('at most %d rows' % (4 + 14 * any(x['device'] == 'cuda' for x in r))) for n in notes), notes
 " && ok || bad "bench json"
-
+# A row bounded by --max-seconds: its first timing (16 realizations) projects the batch of
+# 512 past the bound, so it runs on fewer, and the batch column says how many.
+"$jcas" bench --devices cpu --batch 512 --repeats 1 --max-seconds 0.02 --json --threads 1 2>/dev/null | /usr/bin/python3 -c "
+import json,sys
+r=[x for x in map(json.loads, sys.stdin) if x['type']=='row']
+assert len(r)==10 and all(16<=x['batch']<512 for x in r) and r[-1]['batch']==32, r
+" && ok || bad "bench --max-seconds did not bound the rows"
+expect_error "max-seconds" "$jcas" bench --max-seconds 0
 expect_error "--repeats" "$jcas" bench --repeats 0
 
 echo "cli: $pass passed, $fail failed"
