@@ -18,6 +18,12 @@
 // adjoint parts), and the step run by a team of 32 and of 128 counting threads: its
 // critical path and barriers, and the floor they put on a step's time.
 //   jcas_bench --train-parts
+// --lanes instead: the lanes route (core/lanes.hpp, the GPU's warp route for line-of-sight
+// channels) at K = 2 ... 12 and two larger arrays: its counted FLOP on one thread and by a
+// team of 32 counting threads (critical path, barriers a layer), the model of its warp
+// instructions (host/gpu_model.hpp) and the rate that model predicts on an H200; and on
+// this CPU its results against the per-realization loops and its time with one thread.
+//   jcas_bench --lanes [--layers L]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -26,6 +32,7 @@
 #include <vector>
 
 #include "flop_count.hpp"
+#include "gpu_model.hpp"
 #include "jcas/api.hpp"
 #include "training.hpp"
 
@@ -125,10 +132,47 @@ int bench_train_parts() {
 }
 }  // namespace
 
+/// The lanes route counted, modelled and checked (see the top).
+int bench_lanes(int layers) {
+  std::printf("lanes route, unfolded L_out %d; FLOP per realization counted on one thread and on 32 (critical path)\n",
+              layers);
+  std::printf("%4s %4s %3s %10s %10s %9s %9s %12s %12s %10s %10s %10s %12s\n", "Nt", "K", "J", "MFLOP", "path MF",
+              "syncs/l", "smem KB", "warp Minstr", "f32 pred/s", "f64 pred/s", "bound", "CPU ms", "max |dh|/h");
+  struct cfg {
+    int nt, k;
+  };
+  for (const cfg c : {cfg{16, 2}, cfg{16, 4}, cfg{16, 8}, cfg{16, 12}, cfg{32, 8}, cfg{64, 16}}) {
+    scenario sc;
+    sc.dims.nt = sc.dims.nr = c.nt;
+    sc.dims.k = c.k;
+    const channel_set cs = cpu::generate_batch(sc, 2024, 0, 16);
+    solve_options o;
+    o.model.l_out = layers;
+    o.threads = 1;
+    const host::lanes_flops lf = host::counted_lanes(cs, o);
+    const host::lanes_model m32 = host::model_lanes(sc.dims, layers, lf, false),
+                            m64 = host::model_lanes(sc.dims, layers, lf, true);
+    o.products = products_route::lanes;
+    const solve_output lanes = cpu::solve_batch(cs, o);
+    o.products = products_route::loops;
+    o.simd = false;
+    const solve_output loops = cpu::solve_batch(cs, o);
+    double dh = 0;
+    for (long b = 0; b < cs.count; ++b)
+      dh = std::max(dh, std::abs(lanes.objective[b] - loops.objective[b]) / std::abs(loops.objective[b]));
+    std::printf("%4d %4d %3d %10.3f %10.3f %9.1f %9.2f %12.3f %12.3g %10.3g %10s %10.3f %12.1e\n", c.nt, c.k,
+                sc.dims.j(), lf.serial / 1e6, lf.warp.path / 1e6, lf.warp.barriers / layers, m32.slot_bytes / 1e3,
+                m32.instructions / 1e6, m32.per_second, m64.per_second, m32.bound,
+                1e3 * (lanes.seconds - lanes.init_seconds) / double(cs.count), dh);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   long count = 400;
   int repeats = 5, threads = 0, users = 4;
-  bool quick = false, large = false, train_parts = false;
+  bool quick = false, large = false, train_parts = false, lanes = false;
   int layers = 10;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -144,6 +188,8 @@ int main(int argc, char** argv) {
       quick = true;
     else if (a == "--large")
       large = true;
+    else if (a == "--lanes")
+      lanes = true;
     else if (a == "--train-parts")
       train_parts = true;
     else if (a == "--layers" && i + 1 < argc)
@@ -154,6 +200,7 @@ int main(int argc, char** argv) {
     }
   }
   if (large) return bench_large(repeats, threads, layers);
+  if (lanes) return bench_lanes(layers);
   if (train_parts) return bench_train_parts();
   scenario sc;
   sc.dims.k = users;

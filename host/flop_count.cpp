@@ -11,6 +11,7 @@
 
 #include "batch_inputs.hpp"
 #include "jcas/core/dispatch.hpp"
+#include "jcas/core/lanes.hpp"
 #include "jcas/core/team.hpp"
 #include "jcas/core/training.hpp"
 #include "realization.hpp"
@@ -319,6 +320,41 @@ struct counted_chunk {
 };
 
 }  // namespace
+
+lanes_flops counted_lanes(const channel_set& cs, const solve_options& o, int lanes) {
+  realization<fc> rc;
+  rc.load(cs, 0);
+  if (!rc.rank1) throw std::invalid_argument("counted_lanes: the lanes route needs line-of-sight channels");
+  unfolded_model model = o.model;
+  model.finalize();
+  const model_tables<fc> tables(model);
+  const core::unfolded_params<fc> up = make_unfolded<fc>(model, tables);
+  const system_params<fc> sys = counted(o.sys);
+  const problem_dims d = cs.dims;
+  std::vector<char> slot(size_t(core::lanes_slot<fc>::bytes(d)));
+  std::vector<cplx<fc>> wf(size_t(d.nt) * d.k + size_t(d.nr) * d.m);
+  std::vector<fc> curve(size_t(up.l_out) + 1), res(4);
+  int st = 0;
+  const core::lanes_io<fc> io{rc.h.data(), rc.u.data(), rc.v.data(), wf.data(), curve.data(), res.data(), &st, true};
+  const auto run = [&](const auto& team) {
+    core::lanes_slot<fc> sl;
+    arena ar{slot.data()};
+    sl.carve(ar, d);
+    core::unfolded_lanes<fc>(team, d, sys, up, io, sl);
+  };
+  lanes_flops r;
+  counting::ops = 0;
+  run(core::serial_team{});
+  r.serial = double(counting::ops);
+  if (st != 0) throw std::runtime_error("counted_lanes: " + to_string(status(st)));
+  r.warp = run_counting_team(lanes, [&](const counting_team& t) {
+    core::lanes_slot<fc> sl;  // every lane carves the same views of the one slot
+    arena ar{slot.data()};
+    sl.carve(ar, d);
+    core::unfolded_lanes<fc>(t, d, sys, up, io, sl);
+  });
+  return r;
+}
 
 phase_flops counted_phase_flops(const channel_set& cs, const solve_options& o, long sample, int lanes) {
   const counted_sample s(cs, o.sys, o.f0, start_of(o), sample);

@@ -108,4 +108,14 @@ struct phase_flops {
 };
 phase_flops counted_phase_flops(const channel_set& cs, const solve_options& o, long sample = 1, int lanes = 32);
 
+/// Counted FLOP per realization of the lanes route (core/lanes.hpp, the GPU's warp route
+/// for line-of-sight channels) on realization 0 of cs, its start in the route: on one
+/// thread (serial), and by a team of `lanes` counting threads (warp: the critical path,
+/// each phase's busiest lane summed, and the barriers; a team sum counts one).
+struct lanes_flops {
+  double serial = 0;
+  team_path warp;
+};
+lanes_flops counted_lanes(const channel_set& cs, const solve_options& o, int lanes = 32);
+
 }  // namespace jcas::host

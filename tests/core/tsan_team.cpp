@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "jcas/core/generator.hpp"
+#include "jcas/core/lanes.hpp"
 #include "jcas/core/team.hpp"
 #include "jcas/core/training.hpp"
 #include "thread_team.hpp"
@@ -113,10 +114,64 @@ std::vector<double> train(int team, bool rank1) {
   return out;
 }
 
+/// W | F and the curve after the lanes route (core/lanes.hpp, the GPU's default warp
+/// route for line-of-sight channels) on realization 0, its start in the route (init) or
+/// given (W0 = H, a fixed F0), by a team of `team` std::threads (0: serial_team): every
+/// lane stages, sums and divides as the warp does, and TSan sees every access its barriers
+/// must order.
+std::vector<cplx<double>> lanes(int team, bool init) {
+  const problem_dims d{16, 16, 4, 2, 2};
+  scenario sc;
+  sc.dims = d;
+  std::vector<cplx<double>> h(size_t(d.nt) * d.k), g(size_t(d.j()) * d.nr * d.nt), u(size_t(d.nr) * d.j()),
+      v(size_t(d.nt) * d.j()), wf(size_t(d.nt) * d.k + size_t(d.nr) * d.m);
+  core::generate_realization(sc, 7, 0, h.data(), g.data());
+  if (!init) {
+    std::copy(h.begin(), h.end(), wf.begin());
+    for (size_t i = h.size(); i < wf.size(); ++i) wf[i] = cplx<double>(0.25, 0.01 * double(i % 7));
+  }
+  for (index_t j = 0; j < d.j(); ++j)
+    core::factor_rank1(core::cview<double>(g.data() + long(j) * d.nr * d.nt, d.nr, d.nt), u.data() + long(j) * d.nr,
+                       v.data() + long(j) * d.nt, 1e-9);
+  core::unfolded_params<double> up;
+  up.l_out = 4;
+  std::vector<double> beta(size_t(up.l_out) * up.l_in, 0.03), curve(size_t(up.l_out) + 1), res(4);
+  up.beta = beta.data();
+  int st = -1;
+  std::vector<cplx<double>> slot(size_t(core::lanes_slot<double>::bytes(d)) / 16 + 1);
+  core::lanes_slot<double> sl;
+  arena ar{reinterpret_cast<char*>(slot.data())};
+  sl.carve(ar, d);
+  const core::lanes_io<double> io{h.data(), u.data(), v.data(), wf.data(), curve.data(), res.data(), &st, init};
+  const system_params<double> sys;
+  if (team == 0)
+    core::unfolded_lanes<double>(core::serial_team{}, d, sys, up, io, sl);
+  else
+    test::run_team(team, [&](const test::thread_team& tm) { core::unfolded_lanes<double>(tm, d, sys, up, io, sl); });
+  if (st != 0) std::printf("lanes: status %d\n", st);
+  wf.insert(wf.end(), curve.begin(), curve.end());
+  return wf;
+}
+
 }  // namespace
 
 int main() {
   int bad = 0;
+  for (bool init : {true, false}) {
+    const std::vector<cplx<double>> ref = lanes(0, init);
+    for (int team : {8, 32}) {
+      const std::vector<cplx<double>> got = lanes(team, init);
+      double num = 0, den = 0;
+      for (size_t i = 0; i < ref.size(); ++i) {
+        num = std::max(num, abs(got[i] - ref[i]));
+        den = std::max(den, abs(ref[i]));
+      }
+      const bool ok = num <= 1e-12 * den && den > 0;
+      bad += !ok;
+      std::printf("lanes route, start %s, team of %d threads: max |W|F, curve - serial| / max = %.2e %s\n",
+                  init ? "in the route" : "given", team, num / den, ok ? "ok" : "FAILED");
+    }
+  }
   for (bool rank1 : {true, false}) {
     const std::vector<cplx<double>> ref = run(0, rank1);
     for (int team : {3, 8}) {

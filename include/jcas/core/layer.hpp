@@ -32,11 +32,11 @@ JCAS_HD inline void softmin_weights(index_t n, const T* gamma, T mu, T* z) {
 /// The W-subproblem of one layer (eq. 14-16).
 template <class T>
 struct surrogate {
-  mview<T> l;   // Nt x R
-  mview<T> lh;  // R x Nt: L^H, so both products in D(W) are axpy loops (vectorise)
-  T* d;         // R, all >= 0
-  mview<T> ah;  // Nt x K: A_t^H
-  mview<T> s;   // R x K scratch: d .* (L^H W)
+  mview<T> l;      // Nt x R
+  mview<T> lh;     // R x Nt: L^H, so both products in D(W) are axpy loops (vectorise)
+  T* d = nullptr;  // R, all >= 0
+  mview<T> ah;     // Nt x K: A_t^H
+  mview<T> s;      // R x K scratch: d .* (L^H W)
 
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& dm) {
@@ -185,9 +185,17 @@ struct layer_ws : layer_aux<T> {
 
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d) {
-    this->carve_aux(a, d);
     q = a.template mat<T>(d.nr, d.nr);
     sur.carve(a, d);
+    carve_scalars(a, d);
+  }
+  /// The scalars of the merged rank-one form (its stages 1-3 and the weights d): what a
+  /// route that keeps the products elsewhere needs (core/lanes.hpp); q, L, L^H, A_t^H and
+  /// S stay null there, and sur.d is carved here for the K + J columns.
+  template <class A>
+  JCAS_HD void carve_scalars(A& a, const problem_dims& d) {
+    this->carve_aux(a, d);
+    if (sur.d == nullptr) sur.d = a.template take<T>(d.rank_bt());
     ac = a.template take<cplx<T>>(d.k);
     th2 = a.template take<T>(d.m);
     cm = a.template take<T>(d.m);

@@ -21,6 +21,11 @@ struct metrics {
   template <class A>
   JCAS_HD void carve(A& a, const problem_dims& d) {
     p = a.template take<cplx<T>>(long(d.nr) * d.k * d.j());
+    carve_scalars(a, d);
+  }
+  /// Everything but the products P_j (which a route without them leaves null).
+  template <class A>
+  JCAS_HD void carve_scalars(A& a, const problem_dims& d) {
     hw = a.template take<cplx<T>>(long(d.k) * d.k);
     e = a.template take<cplx<T>>(d.k);
     t_c = a.template take<T>(d.k);
@@ -77,13 +82,14 @@ JCAS_HD inline T user_metrics(const E& ekj_of, const problem_dims& d, const syst
 
 /// The sensing part, SCNR gamma_s from fpm_of(m, j, k) = f_m^H P_j e_k = f_m^H G_j w_k,
 /// computed on the fly from metrics::p or read from a product F^H P (core/batched.hpp),
-/// then h (eq. 7) with the users' min_c.
-template <class T, class Q>
-JCAS_HD inline void sensing_metrics(const Q& fpm_of, cview<T> f, const problem_dims& d, const system_params<T>& sys,
-                                    T min_c, metrics<T>& out) {
+/// and fn2_of(m) = ||f_m||^2 (the clutter term's noise), then h (eq. 7) with the users'
+/// min_c.
+template <class T, class Q, class N2>
+JCAS_HD inline void sensing_metrics_n(const Q& fpm_of, const N2& fn2_of, const problem_dims& d,
+                                      const system_params<T>& sys, T min_c, metrics<T>& out) {
   T min_s = T(0);
   for (index_t m = 0; m < d.m; ++m) {
-    T clutter = T(d.nr) * sys.sigma_s2 * nrm2sq(d.nr, f.col(m)), signal = 0;
+    T clutter = T(d.nr) * sys.sigma_s2 * fn2_of(m), signal = 0;
     for (index_t j = 0; j < d.j(); ++j)
       for (index_t k = 0; k < d.k; ++k) {
         const cplx<T> v = fpm_of(m, j, k);
@@ -100,6 +106,14 @@ JCAS_HD inline void sensing_metrics(const Q& fpm_of, cview<T> f, const problem_d
   out.min_gamma_c = min_c;
   out.min_gamma_s = min_s;
   out.objective = min_log1p(d.k, out.gamma_c) + sys.delta * min_log1p(d.m, out.gamma_s);
+}
+
+/// sensing_metrics_n with ||f_m||^2 from F itself.
+template <class T, class Q>
+JCAS_HD inline void sensing_metrics(const Q& fpm_of, cview<T> f, const problem_dims& d, const system_params<T>& sys,
+                                    T min_c, metrics<T>& out) {
+  sensing_metrics_n<T>(
+      fpm_of, [&](index_t m) { return nrm2sq(d.nr, f.col(m)); }, d, sys, min_c, out);
 }
 
 /// Evaluates SPEC.md section 2 at (W, F). W: Nt x K, F: Nr x M.
