@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "jcas/api.hpp"
+#include "jcas/cuda_backend.hpp"
 
 namespace jcas {
 
@@ -333,6 +334,19 @@ int parse_ascent_starts(const std::string& s) {
   }
   if (mask == 0) bad("ascent starts", s, "no start given");
   return mask;
+}
+
+channel_set generate_batch(const executor& ex, const scenario& sc, std::uint64_t seed, long first, long count) {
+  return ex.gpu() ? cuda::generate_batch(sc, seed, first, count, ex.device)
+                  : cpu::generate_batch(sc, seed, first, count, ex.threads);
+}
+
+solve_output solve_batch(const executor& ex, const channel_set& ch, const solve_options& o) {
+  if (ex.threads <= 0 || ex.threads == o.threads)
+    return ex.gpu() ? cuda::solve_batch(ch, o, ex.device) : cpu::solve_batch(ch, o);
+  solve_options with = o;
+  with.threads = ex.threads;
+  return ex.gpu() ? cuda::solve_batch(ch, with, ex.device) : cpu::solve_batch(ch, with);
 }
 
 summary summarize(const solve_output& out) {

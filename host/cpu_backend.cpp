@@ -24,6 +24,7 @@
 #include "solver_config.hpp"
 
 extern "C" void openblas_set_num_threads(int);  // also where cblas.h is not OpenBLAS's
+extern "C" int openblas_get_num_threads();
 
 namespace jcas::cpu {
 
@@ -32,6 +33,16 @@ using host::realization;
 namespace {
 
 int thread_count(int requested) { return requested > 0 ? requested : omp_get_max_threads(); }
+
+/// One OpenBLAS thread while it lives (the parallelism is over realizations), the
+/// caller's setting again after: the library leaves no global state changed.
+struct one_blas_thread {
+  int before = openblas_get_num_threads();
+  one_blas_thread() { openblas_set_num_threads(1); }
+  ~one_blas_thread() { openblas_set_num_threads(before); }
+  one_blas_thread(const one_blas_thread&) = delete;
+  one_blas_thread& operator=(const one_blas_thread&) = delete;
+};
 
 /// A failure that names its realization inside a group of realizations.
 struct realization_failure : std::runtime_error {
@@ -48,7 +59,7 @@ void parallel_groups(long count, int lanes, int threads, const std::function<voi
   std::atomic<long> done{0};
   long failed_at = -1;
   std::string failure;
-  openblas_set_num_threads(1);  // parallelism is over realizations
+  const one_blas_thread blas;
   const long groups = (count + lanes - 1) / lanes;
 #pragma omp parallel num_threads(thread_count(threads))
   {
@@ -274,7 +285,7 @@ void solve_unfolded_chunks(const channel_set& cs, const solve_options& o, const 
   std::vector<cplx<double>> scratch(size_t(std::min(chunk_n, cs.count) * slot_bytes / 16 + 1));  // 16-byte aligned
   const int clen = out.curve_len;
   host::chunk_outputs<T> co;
-  openblas_set_num_threads(1);  // parallelism is over realizations
+  const one_blas_thread blas;
   for (long b0 = 0; b0 < cs.count; b0 += chunk_n) {
     const long n = std::min(chunk_n, cs.count - b0);
     std::vector<long> idx(static_cast<size_t>(n));

@@ -67,6 +67,7 @@ solve_output solve_typed(const channel_set& cs, const solve_options& o, int devi
   b.sys = to_t<T>(o.sys);
   b.cfg = host::make_config<T>(o, model, tables);
   b.products = o.products;
+  b.scratch = o.scratch;
   b.what = to_string(o.algo) + " solve (" + (std::is_same_v<T, float> ? "f32" : "f64") + ")";
   b.watchdog = o.gpu_watchdog;
   b.progress = o.progress;
@@ -145,12 +146,13 @@ solve_output solve_batch(const channel_set& cs, const solve_options& o, int devi
 
 double loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
                          const std::vector<long>& idx, const unfolded_model& model, const system_params<double>& sys,
-                         std::vector<double>& grad, int device) {
+                         std::vector<double>& grad, int device, train_kernel kernel) {
   require_device(device);
   detail::device_batch<double> b;
   b.dims = cs.dims;
   b.count = long(idx.size());
   b.sys = sys;
+  b.train_by_warp = kernel == train_kernel::warp;
   const host::model_tables<double> tables(model);
   b.cfg.unfolded = host::make_unfolded<double>(model, tables);
   host::batch_inputs<double> in(cs, w0, f0, idx);

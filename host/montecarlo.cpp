@@ -128,10 +128,10 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
     // are gathered in index order, so every rank holds what one process would.
     const long n = std::min(s.chunk, s.count - st.done);
     const auto [lo, hi] = mpi::block(n, w.rank, w.size);
+    const executor ex{s.device, s.solve.threads};
     channel_set cs;
     if (hi > lo)  // on a GPU: channels, W0 and F0 on the device too (same draws up to rounding)
-      cs = s.device < 0 ? cpu::generate_batch(s.sc, s.seed, st.done + lo, hi - lo, s.solve.threads)
-                        : cuda::generate_batch(s.sc, s.seed, st.done + lo, hi - lo, s.device);
+      cs = generate_batch(ex, s.sc, s.seed, st.done + lo, hi - lo);
     for (size_t a = 0; a < na; ++a) {
       std::vector<double> mine;  // 3 values per realization of this rank's block
       if (hi > lo) {
@@ -139,7 +139,7 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
         o.algo = s.algos[a];
         o.progress = nullptr;
         if (s.device >= 0) o.f0 = f0_method::lowrank;  // initialisation in the solve kernel
-        const solve_output out = s.device < 0 ? cpu::solve_batch(cs, o) : cuda::solve_batch(cs, o, s.device);
+        const solve_output out = solve_batch(ex, cs, o);
         for (long b = 0; b < out.count; ++b)
           mine.insert(mine.end(), {out.objective[b], out.min_sinr[b], out.min_scnr[b]});
       }

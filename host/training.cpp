@@ -108,23 +108,25 @@ loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0
   return out;
 }
 
-/// The CUDA backend's batch gradient. Under MPI each rank takes its block of the batch
-/// and the block sums are added in rank order (deterministic for a given rank count, but
-/// not bit-identical to one process, unlike the CPU path).
-loss_grad cuda_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
-                                 const std::vector<long>& idx, const unfolded_model& m,
-                                 const system_params<double>& sys, int device) {
+/// On the CUDA backend under MPI each rank takes its block of the batch and the block
+/// sums are added in rank order (deterministic for a given rank count, but not
+/// bit-identical to one process, unlike the CPU path).
+loss_grad loss_and_gradient(const executor& ex, const channel_set& cs, const std::vector<zd>& w0,
+                            const std::vector<zd>& f0, const std::vector<long>& idx, const unfolded_model& m,
+                            const system_params<double>& sys, cuda::train_kernel kernel) {
+  if (!ex.gpu()) return cpu_loss_and_gradient(cs, w0, f0, idx, m, sys, ex.threads);
+  const int device = ex.device;
   const mpi::world& w = mpi::get();
   const auto [lo, hi] = mpi::block(long(idx.size()), w.rank, w.size);
   loss_grad lg;
   if (w.size == 1) {
-    lg.loss = cuda::loss_and_gradient(cs, w0, f0, idx, m, sys, lg.grad, device);
+    lg.loss = cuda::loss_and_gradient(cs, w0, f0, idx, m, sys, lg.grad, device, kernel);
     return lg;
   }
   const std::vector<long> mine_idx(idx.begin() + lo, idx.begin() + hi);
   std::vector<double> g;
   double loss = 0;
-  if (!mine_idx.empty()) loss = cuda::loss_and_gradient(cs, w0, f0, mine_idx, m, sys, g, device);
+  if (!mine_idx.empty()) loss = cuda::loss_and_gradient(cs, w0, f0, mine_idx, m, sys, g, device, kernel);
   const long np = long(pack(m).size());
   // Block sums are means over the block: scale back to the batch mean.
   const double share = double(hi - lo) / double(idx.size());
@@ -243,7 +245,8 @@ void check_resume(const run_identity& now, const run_identity& then, const std::
 }
 
 void run(const channel_set& data, const system_params<double>& sys, const settings& s, checkpoint& c,
-         const callbacks& cb, int threads, int device) {
+         const callbacks& cb, const executor& ex) {
+  const int threads = ex.threads;
   validate(s);
   if (data.count < 1) throw std::invalid_argument("training data: no realizations");
   validate_range(data, sys, precision::f64);
@@ -262,11 +265,7 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
     for (int bi = 0; bi < batches; ++bi) {
       const long lo = long(bi) * s.batch, hi = std::min(data.count, lo + s.batch);
       const std::vector<long> idx(order.begin() + lo, order.begin() + hi);
-      loss_grad lg;
-      if (device < 0)
-        lg = cpu_loss_and_gradient(data, w0, f0, idx, c.model, sys, threads);
-      else
-        lg = cuda_loss_and_gradient(data, w0, f0, idx, c.model, sys, device);
+      const loss_grad lg = loss_and_gradient(ex, data, w0, f0, idx, c.model, sys, s.kernel);
       c.opt.update(theta, lg.grad, c.lr, s, c.model.beta.size());
       unpack(theta, c.model);
       epoch_loss += lg.loss * double(hi - lo);

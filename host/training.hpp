@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "jcas/api.hpp"
+#include "jcas/cuda_backend.hpp"
 
 namespace jcas::train {
 
@@ -32,6 +33,11 @@ struct loss_grad {
 loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
                                 const std::vector<long>& idx, const unfolded_model& m, const system_params<double>& sys,
                                 int threads);
+/// The same on an executor: the CPU backend, or the CUDA device (by `kernel`; under MPI
+/// each rank its block of the batch, the block sums added in rank order).
+loss_grad loss_and_gradient(const executor& ex, const channel_set& cs, const std::vector<zd>& w0,
+                            const std::vector<zd>& f0, const std::vector<long>& idx, const unfolded_model& m,
+                            const system_params<double>& sys, cuda::train_kernel kernel = cuda::train_kernel::warp);
 
 struct settings {
   int epochs = 30, batch = 32;
@@ -40,7 +46,8 @@ struct settings {
   /// lives on a scale ~1000 times beta's). 1 = the reference's single group.
   double mu_lr_factor = 1;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  std::uint64_t seed = 1;  // shuffling
+  std::uint64_t seed = 1;                                // shuffling
+  cuda::train_kernel kernel = cuda::train_kernel::warp;  // on a GPU: a warp or a thread per realization
 };
 
 /// Throws std::invalid_argument naming the field and value of a bad setting.
@@ -97,10 +104,10 @@ struct callbacks {
   std::function<void(const checkpoint&)> on_epoch;        // e.g. write checkpoint and log
 };
 
-/// Trains from c (fresh or resumed) until s.epochs are done. device < 0: the CPU
-/// backend, else the CUDA device with that index (same gradients up to rounding). A
-/// resumed c (c.run not empty) must be the same run (check_resume).
+/// Trains from c (fresh or resumed) until s.epochs are done on ex (the CPU or a CUDA
+/// device: the same gradients up to rounding). A resumed c (c.run not empty) must be the
+/// same run (check_resume).
 void run(const channel_set& data, const system_params<double>& sys, const settings& s, checkpoint& c,
-         const callbacks& cb, int threads, int device = -1);
+         const callbacks& cb, const executor& ex);
 
 }  // namespace jcas::train

@@ -75,15 +75,6 @@ __global__ void __launch_bounds__(128) loss_grad_warp_kernel(train_args<T> a) {
   loss_grad_one(warp_team{}, b, a);
 }
 
-/// The training kernel: JCAS_CUDA_TRAIN=warp (the default) or thread.
-inline bool train_by_warp() {
-  const char* env = std::getenv("JCAS_CUDA_TRAIN");
-  const std::string v = env ? env : "warp";
-  if (v != "warp" && v != "thread")
-    throw std::invalid_argument("JCAS_CUDA_TRAIN: unknown value '" + v + "' (warp or thread)");
-  return v == "warp";
-}
-
 /// Deterministic reduction over realizations: thread p < np adds the chunk's gradients
 /// of parameter p, thread np its losses, into acc, in realization order, the order of a
 /// sequential host loop: the sum is the same bit for bit whatever the chunking or launch
@@ -172,7 +163,7 @@ double loss_grad(const device_batch<double>& hb, double scale, double* grad, int
   const index_t steps = up.l_in * up.i_w;
   const long ws_bytes = core::training_ws<double>::bytes(d, up.l_out, steps);
   const long nbeta = long(up.l_out) * up.l_in, np = nbeta + up.mu_count(), n = hb.count;
-  const bool by_warp = train_by_warp();
+  const bool by_warp = hb.train_by_warp;
   const device_model<double> model(hb.cfg.unfolded);
   // Chunks bound the per-thread training scratch (6.5 MB each at the paper's sizes, nearly all
   // of it the layers' tapes: core/training.hpp).

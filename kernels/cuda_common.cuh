@@ -299,18 +299,14 @@ __global__ void solve_kernel(solve_args<T> a) {
   a.res[4 * b + 3] = T(r.outer);
 }
 
-/// The scratch placement of one solve: local when the scratch fits the slot, global
-/// otherwise; the environment variable JCAS_CUDA_SCRATCH=auto|local|global overrides
-/// (the benchmark's side-by-side comparison). Returns the slot size (0: global).
-inline long scratch_slot_for(long ws_bytes) {
-  const char* env = std::getenv("JCAS_CUDA_SCRATCH");
-  const std::string v = env ? env : "auto";
-  if (v != "auto" && v != "local" && v != "global")
-    throw std::invalid_argument("JCAS_CUDA_SCRATCH: unknown value '" + v + "' (auto, local or global)");
-  if (v == "global") return 0;
+/// The scratch placement of one solve (solve_options::scratch): local when the scratch
+/// fits the slot (or asked for: refused naming the sizes where it does not), global when
+/// it does not or when asked for. Returns the slot size (0: global).
+inline long scratch_slot_for(long ws_bytes, scratch_placement want) {
+  if (want == scratch_placement::global) return 0;
   if (ws_bytes <= local_slot_bytes) return local_slot_bytes;
-  if (v == "local")
-    throw std::invalid_argument("JCAS_CUDA_SCRATCH=local: a realization's scratch (" + std::to_string(ws_bytes) +
+  if (want == scratch_placement::local)
+    throw std::invalid_argument("scratch = local: a realization's scratch (" + std::to_string(ws_bytes) +
                                 " bytes) exceeds the " + std::to_string(local_slot_bytes) + "-byte local slot");
   return 0;
 }
@@ -361,7 +357,7 @@ void solve(const device_batch<T>& hb, int device) {
       (hb.products == products_route::gemm || ws_bytes > local_slot_bytes))
     return solve_gemm<T>(hb, device);
   JCAS_CUDA_CHECK(cudaSetDevice(device));
-  const long slot = scratch_slot_for(ws_bytes);
+  const long slot = scratch_slot_for(ws_bytes, hb.scratch);
   const device_model<T> model(hb.cfg.unfolded);
   core::solver_config<T> cfg = hb.cfg;
   cfg.unfolded = model.up;
@@ -382,7 +378,7 @@ void solve(const device_batch<T>& hb, int device) {
     if (e != cudaSuccess)
       throw std::runtime_error(std::string("CUDA solve kernel (") + (slot ? "local" : "global") +
                                " scratch) failed to launch: " + cudaGetErrorString(e) +
-                               (slot ? "; JCAS_CUDA_SCRATCH=global keeps the scratch in global memory" : ""));
+                               (slot ? "; scratch = global keeps the scratch in global memory" : ""));
   });
 }
 

@@ -51,22 +51,6 @@ std::pair<double, double> median_spread(std::vector<double> s) {
   return {med, (s.back() - s.front()) / med};
 }
 
-/// Sets an environment variable for its lifetime (JCAS_CUDA_SCRATCH, the CUDA solve's
-/// scratch placement, kernels/cuda_common.cuh; JCAS_CUDA_TRAIN, the training kernel,
-/// kernels/cuda_backend.cu), then restores what was there.
-struct scoped_env {
-  std::string name, old;
-  bool had, set;
-  /// v null: leaves the variable as it is.
-  scoped_env(const char* n, const char* v) : name(n), had(std::getenv(n) != nullptr), set(v != nullptr) {
-    if (had) old = std::getenv(n);
-    if (set) setenv(n, v, 1);
-  }
-  ~scoped_env() {
-    if (set) had ? setenv(name.c_str(), old.c_str(), 1) : unsetenv(name.c_str());
-  }
-};
-
 /// The first n realizations of a channel set, each prefix made once.
 struct prefixes {
   const channel_set& all;
@@ -156,16 +140,14 @@ long sized_batch(long want, long probe, double probe_s, const bench_args& a) {
 }
 }  // namespace
 
-/// Realizations per second of unfolded inference (paper settings), each AO baseline and
-/// a training step (forward + backward, double), per device, batch size and precision.
-/// Solves include W0/F0 (the CPU by LAPACK, the GPU in the solve kernel). Each row also
-/// carries the solver's counted FLOP per realization (W0/F0 not counted), the GFLOP/s
-/// that makes, and on a GPU the percentage of the device's peak in that precision. On a
-/// GPU, unfolded inference is timed five ways side by side: the default route (for these
-/// line-of-sight channels a warp per realization with its whole state in shared memory,
-/// core/lanes.hpp), a thread per realization with its scratch in local memory ("/loops")
-/// and in global memory ("/global"), the batch phases by a warp per realization ("/team")
-/// and with cuBLAS GEMMs ("/gemm"); the training step two ways, a warp per
+/// Realizations per second of unfolded inference (paper settings), each AO baseline,
+/// ao-monotone, the channel generator and a training step (forward + backward, double), per device, batch size and
+/// precision. Solves include W0/F0 (the CPU by LAPACK, the GPU in the solve kernel). Each row also carries the solver's
+/// counted FLOP per realization (W0/F0 not counted), the GFLOP/s that makes, and on a GPU the percentage of the
+/// device's peak in that precision. On a GPU, unfolded inference is timed five ways side by side: the default route
+/// (for these line-of-sight channels a warp per realization with its whole state in shared memory, core/lanes.hpp), a
+/// thread per realization with its scratch in local memory ("/loops") and in global memory ("/global"), the batch
+/// phases by a warp per realization ("/team") and with cuBLAS GEMMs ("/gemm"); the training step two ways, a warp per
 /// realization (the default) and a thread per realization ("/thread"). "train-step/b32"
 /// times one step of the paper's batch of 32 (once per device, each way), and a note
 /// projects the paper's whole training from it. Each row is printed as soon as it is
@@ -208,7 +190,7 @@ int run_bench(const bench_args& a) {
     long rows = 0;
     for (const std::string& dev : run_on) {
       const bool gpu = dev != "cpu";
-      const long per_batch = 2 * (a.quick ? 1 : 4) + (gpu ? 2 * 4 : 0) + (gpu ? 2 : 1);
+      const long per_batch = 2 * (a.quick ? 1 : 5) + (gpu ? 2 * 4 : 0) + (gpu ? 2 : 1) + (a.quick ? 0 : 1);
       rows += per_batch * long(a.batches.size()) + (gpu ? 2 : 1);
     }
     char line[240];
@@ -222,6 +204,7 @@ int run_bench(const bench_args& a) {
   for (const std::string& dev : run_on) {
     const bool gpu = dev != "cpu";
     const cuda::device_peaks pk = gpu ? pk_cuda : cuda::device_peaks{};
+    const executor ex{gpu ? 0 : -1, a.threads};
     const long probe = gpu ? 4096 : 16;
     for (long batch : a.batches) {
       const long n = gpu ? batch : std::min<long>(batch, a.quick ? 64 : 512);  // the CPU is timed on fewer
@@ -234,7 +217,7 @@ int run_bench(const bench_args& a) {
         o.threads = a.threads;
         const channel_set& w = sets.first(std::min(n, probe));
         const auto t0 = std::chrono::steady_clock::now();
-        do gpu ? cuda::solve_batch(w, o, 0) : cpu::solve_batch(w, o);
+        do solve_batch(ex, w, o);
         while (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(500));
       }
       // Times run(count) -- count realizations of the batch -- as run_bench says and prints
@@ -257,8 +240,8 @@ int run_bench(const bench_args& a) {
       };
       for (precision p : {precision::f32, precision::f64}) {
         const std::string ps = p == precision::f32 ? "f32" : "f64";
-        for (algorithm alg :
-             {algorithm::unfolded, algorithm::ao_backtracking, algorithm::heuristic, algorithm::ao_fixed}) {
+        for (algorithm alg : {algorithm::unfolded, algorithm::ao_backtracking, algorithm::heuristic,
+                              algorithm::ao_fixed, algorithm::ao_monotone}) {
           if (a.quick && alg != algorithm::unfolded) continue;
           solve_options o;
           o.algo = alg;
@@ -280,10 +263,9 @@ int run_bench(const bench_args& a) {
             solve_options loops = o;
             loops.products = products_route::loops;
             measure(wl + "/loops", ps, flop[wl], bytes, n, solve_on(loops));
-            measure(wl + "/global", ps, flop[wl], bytes, n, [&](long c) {
-              const scoped_env global("JCAS_CUDA_SCRATCH", "global");
-              cuda::solve_batch(sets.first(c), loops, 0);
-            });
+            solve_options global = loops;
+            global.scratch = scratch_placement::global;
+            measure(wl + "/global", ps, flop[wl], bytes, n, solve_on(global));
             for (products_route r : {products_route::team, products_route::gemm}) {
               solve_options t = o;
               t.products = r;
@@ -292,6 +274,9 @@ int run_bench(const bench_args& a) {
           }
         }
       }
+      if (!a.quick)  // the channel generator (SPEC.md 7): the realizations' draws, downloaded to the host
+        measure("generate", "f64", 0, 16.0 * double(cs.h_stride() + cs.g_stride()), n,
+                [&](long c) { (void)generate_batch(ex, scenario{}, 7, 0, c); });
       std::vector<zd> w0, f0;
       cpu::init_batch(cs, system_params<double>{}, f0_method::lapack, w0, f0, a.threads);
       unfolded_model m;
@@ -300,7 +285,7 @@ int run_bench(const bench_args& a) {
       // Training reads the channels and W0|F0 and writes one gradient per realization.
       const double train_bytes = io_bytes(cs.dims, 0, 8) + 8.0 * double(m.beta.size() + 2 * m.l_out);
       // The GPU's training kernels: a warp per realization (the default) and a thread per
-      // realization (JCAS_CUDA_TRAIN=thread), side by side.
+      // realization, side by side.
       const std::vector<std::string> train_routes =
           gpu ? std::vector<std::string>{"warp", "thread"} : std::vector<std::string>{""};
       const auto route_name = [](const std::string& workload, const std::string& route) {
@@ -308,15 +293,11 @@ int run_bench(const bench_args& a) {
       };
       // One training step's loss and gradient over the first c realizations, by `route`.
       const auto train_step = [&](const std::string& route) {
-        return [&, route](long c) {
-          const scoped_env env("JCAS_CUDA_TRAIN", route.empty() ? nullptr : route.c_str());
+        const cuda::train_kernel kernel = route == "thread" ? cuda::train_kernel::thread : cuda::train_kernel::warp;
+        return [&, kernel](long c) {
           std::vector<long> which(static_cast<size_t>(c));
           for (long i = 0; i < c; ++i) which[i] = i;
-          std::vector<double> g;
-          if (gpu)
-            cuda::loss_and_gradient(cs, w0, f0, which, m, system_params<double>{}, g, 0);
-          else
-            train::cpu_loss_and_gradient(cs, w0, f0, which, m, system_params<double>{}, a.threads);
+          train::loss_and_gradient(ex, cs, w0, f0, which, m, system_params<double>{}, kernel);
         };
       };
       for (const std::string& route : train_routes)

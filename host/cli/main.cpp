@@ -213,8 +213,7 @@ int run_generate(generate_args& a, CLI::App* c) {
   io::generate_channels(
       a.out, a.sc, a.seed, a.first, a.count, a.snr_db,
       [&](long first, long n) {
-        return dev < 0 ? cpu::generate_batch(a.sc, a.seed, first, n, a.threads)
-                       : cuda::generate_batch(a.sc, a.seed, first, n, dev);
+        return generate_batch(executor{dev, a.threads}, a.sc, a.seed, first, n);
       },
       [&](long done, long total) { bar.update(done, total); });
   bar.finish();
@@ -311,7 +310,7 @@ int run_solve(solve_args& a) {
   o.gpu_watchdog = a.gpu_watchdog;
   host::progress_bar bar("solve " + a.algo);
   o.progress = [&](long done, long total) { bar.update(done, total); };
-  const solve_output out = dev < 0 ? cpu::solve_batch(cs, o) : cuda::solve_batch(cs, o, dev);
+  const solve_output out = solve_batch(executor{dev, a.threads}, cs, o);
   bar.finish();
   if (!a.out.empty()) io::write_results(a.out, out, o, {{"data", a.data}, {"device", a.device}});
   const summary s = summarize(out);
@@ -464,14 +463,14 @@ unfolded_model run_train(const train_args& a, bool quiet = false) {
       o.model = m;
       o.sys = sys;
       o.threads = threads;
-      return summarize(dev < 0 ? cpu::solve_batch(val, o) : cuda::solve_batch(val, o, dev)).mean_objective;
+      return summarize(solve_batch(executor{dev, threads}, val, o)).mean_objective;
     };
   cb.on_epoch = [&](const train::checkpoint& cc) {
     if (!root) return;
     train::write_checkpoint(ckpt, cc);
     write_log_csv(log, cc.log);
   };
-  train::run(data, sys, a.ts, c, cb, threads, dev);
+  train::run(data, sys, a.ts, c, cb, executor{dev, threads});
   bar.finish();
   c.model.provenance = prov;
   if (root) io::write_model(a.out, c.model);
@@ -725,7 +724,7 @@ int run_demo(const demo_args& a) {
     o.threads = a.threads;
     host::progress_bar bar(m.name);
     o.progress = [&](long d, long t) { bar.update(d, t); };
-    const solve_output out = dev < 0 ? cpu::solve_batch(test, o) : cuda::solve_batch(test, o, dev);
+    const solve_output out = solve_batch(executor{dev, a.threads}, test, o);
     bar.finish();
     const std::string file = a.out + "/" + m.file + ".h5";
     io::write_results(file, out, o, {{"data", test_file}, {"device", a.device}});

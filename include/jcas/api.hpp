@@ -83,6 +83,11 @@ inline bool batch_phases(products_route r) { return r == products_route::gemm ||
 products_route parse_products(const std::string& s);  // throws on unknown names
 std::string to_string(products_route r);
 
+/// CUDA, a thread per realization (--products loops, and the solvers other than unfolded):
+/// where a thread keeps its realization's scratch. automatic: in its local memory where
+/// it fits the 32 KB slot (cuda_backend.hpp), else in global memory.
+enum class scratch_placement { automatic, local, global };
+
 struct ao_settings {
   double mu_c = 10, mu_s = 10, outer_tol = 1e-4;
   int max_outer = 200;
@@ -121,8 +126,9 @@ struct solve_options {
   /// realizations at once, one per SIMD lane (the core instantiated with jcas::pack).
   /// false: one realization at a time. Results agree to rounding.
   bool simd = true;
-  int threads = 0;                                      // 0: all cores
-  std::function<void(long done, long total)> progress;  // called from one thread
+  int threads = 0;                                           // 0: all cores
+  std::function<void(long done, long total)> progress;       // called from one thread
+  scratch_placement scratch = scratch_placement::automatic;  // CUDA, a thread per realization
   /// CUDA: a device call that runs past this many times its predicted time (counted work
   /// at a pessimistic device rate, host/gpu_model.hpp) plus a minute is stopped with an
   /// error naming it (host/watchdog.hpp); 0 waits without a limit.
@@ -189,6 +195,19 @@ struct summary {
   double mean_objective = 0, min_sinr_db = 0, min_scnr_db = 0, mean_iterations = 0, seconds_per_realization = 0;
 };
 summary summarize(const solve_output& out);
+
+/// Where a whole-batch call runs: the CPU backend (OpenMP threads) or a CUDA device (its
+/// host side -- W0 / F0 by LAPACK, conversions -- on the CPU's threads).
+struct executor {
+  int device = -1;  // -1: the CPU; >= 0: the CUDA device with that index
+  int threads = 0;  // CPU threads (0: every core)
+  bool gpu() const { return device >= 0; }
+};
+
+/// The batch API on an executor: the CPU or CUDA backend's own call (cpu::, cuda::).
+channel_set generate_batch(const executor& ex, const scenario& sc, std::uint64_t seed, long first, long count);
+/// o.threads is ex.threads where that is set (> 0).
+solve_output solve_batch(const executor& ex, const channel_set& ch, const solve_options& o);
 
 namespace cpu {
 /// Channels of realizations first .. first+count-1 of (scenario, seed).

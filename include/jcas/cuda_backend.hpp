@@ -29,15 +29,17 @@ struct device_peaks {
 device_peaks peaks(int device = 0);
 /// Same realizations as cpu::generate_batch (within rounding of sin/cos/log).
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device = 0);
-/// Same results as cpu::solve_batch, one thread per realization. With o.f0 = lapack,
+/// Same results as cpu::solve_batch (the routes: solve_options::products, ::scratch). With o.f0 = lapack,
 /// (W0, F0) come from the host (LAPACK) so both backends start from the same point; with
 /// lowrank they are computed on the device (rank-one closed form or low-rank route).
 solve_output solve_batch(const channel_set& ch, const solve_options& o, int device = 0);
+/// The training kernels: a warp per realization (the default) or a thread per realization.
+enum class train_kernel { warp, thread };
 /// The training loss (eq. 19, mean over idx) and its gradient [beta..., mu_c, mu_s] in
-/// double, one thread per realization; per-realization gradients summed on the host in
-/// idx order (the same model as the CPU backend for the same seed).
+/// double, a warp (or thread) per realization; per-realization gradients summed on the
+/// device in idx order (the same model as the CPU backend for the same seed).
 double loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
                          const std::vector<long>& idx, const unfolded_model& model, const system_params<double>& sys,
-                         std::vector<double>& grad, int device = 0);
+                         std::vector<double>& grad, int device = 0, train_kernel kernel = train_kernel::warp);
 
 }  // namespace jcas::cuda

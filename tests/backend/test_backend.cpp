@@ -32,8 +32,8 @@ struct backend {
   static solve_output solve(const channel_set& cs, const solve_options& o) { return cuda::solve_batch(cs, o, 0); }
   static double grad(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
                      const std::vector<long>& idx, const unfolded_model& m, const system_params<double>& sys,
-                     std::vector<double>& g) {
-    return cuda::loss_and_gradient(cs, w0, f0, idx, m, sys, g, 0);
+                     std::vector<double>& g, cuda::train_kernel kernel = cuda::train_kernel::warp) {
+    return cuda::loss_and_gradient(cs, w0, f0, idx, m, sys, g, 0, kernel);
   }
 };
 #else
@@ -48,7 +48,7 @@ struct backend {
   }
   static double grad(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
                      const std::vector<long>& idx, const unfolded_model& m, const system_params<double>& sys,
-                     std::vector<double>& g) {
+                     std::vector<double>& g, cuda::train_kernel = cuda::train_kernel::warp) {
     const auto lg = train::cpu_loss_and_gradient(cs, w0, f0, idx, m, sys, 1);
     g = lg.grad;
     return lg.loss;
@@ -246,29 +246,30 @@ TEST_F(Backend, CusolverF0MatchesLapack) {
 }
 
 // The solve kernel's scratch in local memory (the default where it fits, paper sizes)
-// and in global memory (JCAS_CUDA_SCRATCH=global): the same instructions on the same
-// data, so the same results bit for bit, f32 and f64, every solver; an unknown value of
-// the variable is refused naming it.
+// and in global memory (solve_options::scratch = global): the same instructions on the
+// same data, so the same results bit for bit, f32 and f64, every solver; local for a
+// scratch larger than the slot is refused naming the sizes.
 TEST_F(Backend, ScratchPlacementsAgreeBitForBit) {
   const channel_set cs = cpu::generate_batch(scenario{}, 21, 0, 77);
   for (precision p : {precision::f64, precision::f32})
     for (algorithm a : scratch_algorithms) {
-      const solve_options o = scratch_options(a, p);
+      solve_options o = scratch_options(a, p);
+      o.products = products_route::loops;
       const solve_output local = backend::solve(cs, o);
-      setenv("JCAS_CUDA_SCRATCH", "global", 1);
+      o.scratch = scratch_placement::global;
       const solve_output global = backend::solve(cs, o);
-      unsetenv("JCAS_CUDA_SCRATCH");
       EXPECT_EQ(local.objective, global.objective) << to_string(a);
       EXPECT_EQ(local.w, global.w) << to_string(a);
     }
-  setenv("JCAS_CUDA_SCRATCH", "shared", 1);
+  solve_options o;
+  o.products = products_route::loops;
+  o.scratch = scratch_placement::local;
   try {
-    backend::solve(cs, solve_options{});
-    ADD_FAILURE() << "JCAS_CUDA_SCRATCH=shared accepted";
+    backend::solve(dense_random({64, 64, 16, 2, 2}, 2, 3), o);
+    ADD_FAILURE() << "a local scratch larger than the slot accepted";
   } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("JCAS_CUDA_SCRATCH: unknown value 'shared'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("scratch = local: a realization's scratch"), std::string::npos) << e.what();
   }
-  unsetenv("JCAS_CUDA_SCRATCH");
 }
 #else
 TEST_F(Backend, CusolverF0IsRefusedOnTheCpu) {
@@ -328,26 +329,15 @@ TEST_F(Backend, TrainingGradientMatchesCpu) {
   const auto ref = train::cpu_loss_and_gradient(cs, w0, f0, idx, m, sys, 0);
   // On the GPU both training kernels (kernels/cuda_backend.cu): a warp per realization,
   // the default, and a thread per realization.
-  for (const char* route : {"warp", "thread"}) {
-    setenv("JCAS_CUDA_TRAIN", route, 1);
+  for (cuda::train_kernel kernel : {cuda::train_kernel::warp, cuda::train_kernel::thread}) {
+    const char* route = kernel == cuda::train_kernel::warp ? "warp" : "thread";
     std::vector<double> g;
-    const double loss = backend::grad(cs, w0, f0, idx, m, sys, g);
+    const double loss = backend::grad(cs, w0, f0, idx, m, sys, g, kernel);
     EXPECT_NEAR(loss, ref.loss, 1e-10 * std::abs(ref.loss)) << route;
     ASSERT_EQ(g.size(), ref.grad.size());
     for (size_t i = 0; i < g.size(); ++i)
       EXPECT_NEAR(g[i], ref.grad[i], 1e-8 * std::abs(ref.grad[i]) + 1e-12) << route << " " << i;
   }
-#ifdef JCAS_TEST_CUDA
-  setenv("JCAS_CUDA_TRAIN", "block", 1);
-  std::vector<double> g;
-  try {
-    backend::grad(cs, w0, f0, idx, m, sys, g);
-    ADD_FAILURE() << "JCAS_CUDA_TRAIN=block accepted";
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("JCAS_CUDA_TRAIN: unknown value 'block'"), std::string::npos) << e.what();
-  }
-#endif
-  unsetenv("JCAS_CUDA_TRAIN");
 }
 
 TEST_F(Backend, LargeArraysDenseChannels) {

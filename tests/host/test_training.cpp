@@ -86,7 +86,7 @@ TEST(Training, ShortRunLowersTheLoss) {
   s.lr = 3e-3;
   train::checkpoint c;
   c.model = small_model();
-  train::run(cs, system_params<double>{}, s, c, {}, 0);
+  train::run(cs, system_params<double>{}, s, c, {}, executor{-1, 0});
   ASSERT_EQ(c.epochs_done, 4);
   std::vector<double> epoch_loss;
   for (const auto& r : c.log)
@@ -105,18 +105,18 @@ TEST(Training, ResumeFromCheckpointEqualsUninterruptedRun) {
   s.epochs = 4;
   train::checkpoint whole;
   whole.model = small_model();
-  train::run(cs, system_params<double>{}, s, whole, {}, 2);
+  train::run(cs, system_params<double>{}, s, whole, {}, executor{-1, 2});
 
   train::checkpoint part;
   part.model = small_model();
   s.epochs = 2;  // "interrupted" after two epochs, checkpoint on disk
   train::callbacks cb;
   cb.on_epoch = [&](const train::checkpoint& c) { train::write_checkpoint(path.string(), c); };
-  train::run(cs, system_params<double>{}, s, part, cb, 1);
+  train::run(cs, system_params<double>{}, s, part, cb, executor{-1, 1});
   train::checkpoint resumed = train::read_checkpoint(path.string());
   EXPECT_EQ(resumed.epochs_done, 2);
   s.epochs = 4;
-  train::run(cs, system_params<double>{}, s, resumed, {}, 2);
+  train::run(cs, system_params<double>{}, s, resumed, {}, executor{-1, 2});
   std::filesystem::remove(path);
   EXPECT_EQ(resumed.model.beta, whole.model.beta);
   EXPECT_EQ(resumed.model.mu_c, whole.model.mu_c);
@@ -210,7 +210,7 @@ TEST(Training, RicherModelFromPaperParamsDoesNotLowerValidation) {
   train::checkpoint paper;
   paper.model.l_out = 40;
   paper.model.finalize();
-  train::run(train_set, system_params<double>{}, s, paper, {}, 0);
+  train::run(train_set, system_params<double>{}, s, paper, {}, executor{-1, 0});
   const double before = validation_objective(val, paper.model);
 
   train::checkpoint rich;
@@ -221,7 +221,7 @@ TEST(Training, RicherModelFromPaperParamsDoesNotLowerValidation) {
   EXPECT_DOUBLE_EQ(validation_objective(val, rich.model), before);  // same function at the start
   s.mu_lr_factor = 1000;
   s.weight_decay = 0;
-  train::run(train_set, system_params<double>{}, s, rich, {}, 0);
+  train::run(train_set, system_params<double>{}, s, rich, {}, executor{-1, 0});
   const double after = validation_objective(val, rich.model);
   std::printf("validation objective: paper model %.5f, richer model %.5f\n", before, after);
   EXPECT_GE(after, before);

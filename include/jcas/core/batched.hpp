@@ -29,6 +29,7 @@
 #include <utility>
 
 #include "jcas/core/ascent.hpp"  // optimal_combiner; solvers.hpp
+#include "jcas/core/schedule.hpp"
 
 namespace jcas::core {
 
@@ -440,25 +441,29 @@ struct chunk_gemms {
   }
 };
 
-/// Algorithm 1 on every realization of the chunk: unfolded_forward's steps, in its
-/// order, with the dense products as batched GEMMs and the element-wise steps as item
-/// phases. c.p.beta, the mu tables and every chunk array must be where the executor's
-/// phases run (host or device memory). The executor may also be a team running a chunk
-/// of one realization inside a kernel (core/team.hpp).
-JCAS_NO_EXEC_CHECK
+/// Algorithm 1's executor (core/schedule.hpp) on a chunk in batch phases: the dense
+/// products as batched GEMMs, the element-wise steps as item phases, layer_prepare by its
+/// stages (the Cholesky factor a per-realization phase), all through `ex` (a backend's
+/// executor: for_each, for_each_item, sum_each, gemm). A realization that failed is
+/// skipped by every later phase (its status in the chunk); prepare reports ok.
 template <class T, class Exec>
-JCAS_HD void unfolded_batched(Exec& ex, const chunk<T>& c) {
-  if (c.init)
-    ex.for_each(c.count, phase_init<T>{c});
-  else
-    ex.for_each(c.count, phase_clear<T>{c});
-  const chunk_layout<T> lay(c);
-  const chunk_gemms<T> g(c, lay);
-  const item_weigh<T> weigh(c, lay);
-  const long nw = long(c.d.nt) * c.d.k;
-  g.metrics(ex);
-  ex.for_each(c.count, phase_metrics<T>{c, -1});
-  for (index_t l = 0; l < c.p.l_out; ++l) {
+struct phases_exec {
+  Exec& ex;
+  const chunk<T>& c;
+  chunk_layout<T> lay;
+  chunk_gemms<T> g;
+  item_weigh<T> weigh;
+  long nw;
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD phases_exec(Exec& e, const chunk<T>& ch)
+      : ex(e), c(ch), lay(ch), g(ch, lay), weigh(ch, lay), nw(long(ch.d.nt) * ch.d.k) {}
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD void metrics(index_t l) {
+    g.metrics(ex);
+    ex.for_each(c.count, phase_metrics<T>{c, l});
+  }
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD status prepare(index_t l) {
     for (int s = 1; s <= prepare_stages; ++s) {
       const phase_prepare<T> prep{c, l, s};
       if (s == prepare_lead_stage)
@@ -466,21 +471,35 @@ JCAS_HD void unfolded_batched(Exec& ex, const chunk<T>& c) {
       else if (prep.items() > 0)
         ex.for_each_item(c.count, prep.items(), prep);
     }
-    for (index_t rep = 0; rep < c.p.i_w; ++rep)
-      for (index_t i = 0; i < c.p.l_in; ++i) {
-        if (!c.p.frozen || (rep == 0 && i == 0)) {  // D(W) (eq. 16) and ||D||_F
-          ex.gemm(g.lhw);
-          ex.for_each_item(c.count, weigh.items(), weigh);
-          ex.gemm(g.ls);
-          ex.sum_each(c.count, nw, item_dir_norm<T>{lay.ws0.dir.data, lay.cs}, store_norm<T>{lay.norm0, lay.ts});
-        }
-        ex.for_each_item(c.count, nw,
-                         item_step<T>{c, lay.ws0.dir.data, lay.norm0, lay.cs, lay.ts, long(l) * c.p.l_in + i});
-        ex.for_each_item(c.count, c.d.nt, item_project<T>{c, lay.norm0, lay.ts});
-      }
-    g.metrics(ex);
-    ex.for_each(c.count, phase_metrics<T>{c, l});
+    return status::ok;
   }
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD void direction(index_t) {  // D(W) (eq. 16) and ||D||_F
+    ex.gemm(g.lhw);
+    ex.for_each_item(c.count, weigh.items(), weigh);
+    ex.gemm(g.ls);
+    ex.sum_each(c.count, nw, item_dir_norm<T>{lay.ws0.dir.data, lay.cs}, store_norm<T>{lay.norm0, lay.ts});
+  }
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD void step(index_t l, index_t i, index_t) {
+    ex.for_each_item(c.count, nw, item_step<T>{c, lay.ws0.dir.data, lay.norm0, lay.cs, lay.ts, long(l) * c.p.l_in + i});
+    ex.for_each_item(c.count, c.d.nt, item_project<T>{c, lay.norm0, lay.ts});
+  }
+};
+
+/// Algorithm 1 on every realization of the chunk (core/schedule.hpp with phases_exec),
+/// the start first where the chunk computes it. c.p.beta, the mu tables and every chunk
+/// array must be where the executor's phases run (host or device memory). The executor
+/// may also be a team running a chunk of one realization inside a kernel (core/team.hpp).
+JCAS_NO_EXEC_CHECK
+template <class T, class Exec>
+JCAS_HD void unfolded_batched(Exec& ex, const chunk<T>& c) {
+  if (c.init)
+    ex.for_each(c.count, phase_init<T>{c});
+  else
+    ex.for_each(c.count, phase_clear<T>{c});
+  phases_exec<T, Exec> px(ex, c);
+  unfolded_schedule(px, c.p);
 }
 
 }  // namespace jcas::core

@@ -19,6 +19,7 @@
 // two a layer besides. The realization's state (lanes_slot) is 4.3 KB in float at the paper's sizes.
 #pragma once
 #include "jcas/core/layer.hpp"
+#include "jcas/core/schedule.hpp"
 #include "jcas/core/solvers.hpp"
 #include "jcas/core/team.hpp"
 
@@ -263,6 +264,42 @@ JCAS_HD inline void lanes_step(const Team& team, const problem_dims& d, T nd, T 
   team.sync();
 }
 
+/// Algorithm 1's executor (core/schedule.hpp) for the team: the metrics and steps 1-5 on
+/// the lead lane from S = L^H W (computed by the team first; a layer's first D reuses the
+/// metrics' S), D(W) and the steps by the team; nd keeps ||D||_F for the frozen variant.
+template <class T, class Team>
+struct lanes_exec {
+  const Team& team;
+  const problem_dims& d;
+  const system_params<T>& sys;
+  const unfolded_params<T>& p;
+  const lanes_io<T>& io;
+  lanes_slot<T>& sl;
+  T nd = 0;
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD void metrics(index_t l) {
+    if (l >= 0) lanes_lhw<T>(team, d, sl, true);  // the start's S is the caller's
+    on_lead(team, [&] {
+      lanes_metrics<T>(d, sys, sl);
+      if (io.curve) io.curve[l + 1] = sl.mt.objective;
+    });
+  }
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD status prepare(index_t l) {
+    on_lead(team, [&] { sl.st[1] = int(lanes_prepare<T>(d, sys, p.mu_c_at(l), p.mu_s_at(l), sl)); });
+    return status(sl.st[1]);
+  }
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD void direction(index_t s) {
+    if (s > 0) lanes_lhw<T>(team, d, sl, false);  // the layer's first S is the metrics'
+    nd = lanes_direction<T>(team, d, sl);
+  }
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD void step(index_t l, index_t i, index_t) {
+    lanes_step<T>(team, d, nd, p.beta[long(l) * p.l_in + i], sys.pt, sl);
+  }
+};
+
 /// Algorithm 1 on one realization by the team (every lane calls it with the same
 /// arguments): stages its inputs into `sl` (a slot of lanes_slot<T>::bytes(d) bytes,
 /// 16-byte aligned, carved by the caller), runs the layers and writes W | F, the curve,
@@ -315,32 +352,11 @@ JCAS_HD status unfolded_lanes(const Team& team, const problem_dims& d, const sys
       }
     }
     sl.st[0] = int(st);
-    if (st == status::ok) {
-      lanes_metrics<T>(d, sys, sl);
-      if (io.curve) io.curve[0] = sl.mt.objective;
-    }
   });
   status st = status(sl.st[0]);
-  for (index_t l = 0; l < p.l_out && st == status::ok; ++l) {
-    on_lead(team, [&] { sl.st[1] = int(lanes_prepare<T>(d, sys, p.mu_c_at(l), p.mu_s_at(l), sl)); });
-    st = status(sl.st[1]);
-    if (st != status::ok) break;
-    const T* beta = p.beta + long(l) * p.l_in;
-    T nd = 0;
-    for (index_t rep = 0; rep < p.i_w; ++rep)
-      for (index_t i = 0; i < p.l_in; ++i) {
-        const bool first = rep == 0 && i == 0;
-        if (!p.frozen || first) {
-          if (!first) lanes_lhw<T>(team, d, sl, false);  // the layer's first S is the metrics'
-          nd = lanes_direction<T>(team, d, sl);
-        }
-        lanes_step<T>(team, d, nd, beta[i], sys.pt, sl);
-      }
-    lanes_lhw<T>(team, d, sl, true);
-    on_lead(team, [&] {
-      lanes_metrics<T>(d, sys, sl);
-      if (io.curve) io.curve[l + 1] = sl.mt.objective;
-    });
+  if (st == status::ok) {
+    lanes_exec<T, Team> ex{team, d, sys, p, io, sl};
+    st = unfolded_schedule(ex, p);
   }
   // W | F out, F = U Phi + F0 diag(kappa): an entry each.
   for (index_t e = rank; e < d.nt * d.k; e += size) {

@@ -7,6 +7,7 @@
 // (ao-monotone and ascent, which climb the smoothed objective itself: core/ascent.hpp)
 #pragma once
 #include "jcas/core/layer.hpp"
+#include "jcas/core/schedule.hpp"
 #include "jcas/core/smooth.hpp"
 
 namespace jcas::core {
@@ -71,23 +72,37 @@ struct unfolded_params {
   JCAS_HD index_t mu_s_slot(index_t l) const { return per_layer_mu() ? l_out + l : 1; }
 };
 
-/// Step 6 of one unfolded layer: I_w repetitions of L_in normalised steps.
-template <class T>
-JCAS_HD inline void unfolded_wsteps(surrogate<T>& sur, mview<T> w, mview<T> dir, const T* beta, index_t l_in,
-                                    index_t i_w, bool frozen, T pt) {
-  for (index_t rep = 0; rep < i_w; ++rep)
-    for (index_t i = 0; i < l_in; ++i) {
-      if (!frozen || (rep == 0 && i == 0)) surrogate_eval<T>(sur, w, dir);
-      normalized_step<T>(w, dir, beta[i], pt);
-    }
-}
-
 template <class T>
 JCAS_HD inline void fill_result(const metrics<T>& mt, solve_result<T>& res) {
   res.objective = mt.objective;
   res.min_gamma_c = mt.min_gamma_c;
   res.min_gamma_s = mt.min_gamma_s;
 }
+
+/// Algorithm 1's executor (core/schedule.hpp) on one realization in per-realization
+/// loops: the metrics (evaluate_metrics), layer_prepare, surrogate_eval's D(W) and
+/// normalized_step, on (w, f) with the scratch ws; curve[l + 1] = h after layer l.
+template <class T, class Ch>
+struct loops_exec {
+  const Ch& ch;
+  const problem_dims& d;
+  const system_params<T>& sys;
+  const unfolded_params<T>& p;
+  mview<T> w, f;
+  T* curve;
+  solver_ws<T>& ws;
+  JCAS_HD JCAS_FORCEINLINE void metrics(index_t l) {
+    evaluate_metrics<T>(ch, w, f, d, sys, ws.mt);
+    if (curve) curve[l + 1] = ws.mt.objective;
+  }
+  JCAS_HD JCAS_FORCEINLINE status prepare(index_t l) {
+    return layer_prepare<T>(ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), ws.mt, f, ws.lw);
+  }
+  JCAS_HD JCAS_FORCEINLINE void direction(index_t) { surrogate_eval<T>(ws.lw.sur, w, ws.dir); }
+  JCAS_HD JCAS_FORCEINLINE void step(index_t l, index_t i, index_t) {
+    normalized_step<T>(w, ws.dir, p.beta[long(l) * p.l_in + i], sys.pt);
+  }
+};
 
 /// Algorithm 1 on one realization. w (Nt x K), f (Nr x M): in = (W0, F0), out = last
 /// layer. curve (length l_out + 1, may be null): curve[0] = h(W0, F0), curve[l] =
@@ -96,15 +111,9 @@ template <class T, class Ch>
 JCAS_HD inline status unfolded_forward(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
                                        const unfolded_params<T>& p, mview<T> w, mview<T> f, T* curve, solver_ws<T>& ws,
                                        solve_result<T>& res) {
-  evaluate_metrics<T>(ch, w, f, d, sys, ws.mt);
-  if (curve) curve[0] = ws.mt.objective;
-  for (index_t l = 0; l < p.l_out; ++l) {
-    const status st = layer_prepare<T>(ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), ws.mt, f, ws.lw);
-    if (st != status::ok) return st;
-    unfolded_wsteps<T>(ws.lw.sur, w, ws.dir, p.beta + long(l) * p.l_in, p.l_in, p.i_w, p.frozen, sys.pt);
-    evaluate_metrics<T>(ch, w, f, d, sys, ws.mt);
-    if (curve) curve[l + 1] = ws.mt.objective;
-  }
+  loops_exec<T, Ch> ex{ch, d, sys, p, w, f, curve, ws};
+  const status st = unfolded_schedule(ex, p);
+  if (st != status::ok) return st;
   fill_result(ws.mt, res);
   res.outer = p.l_out;
   res.inner = long(p.l_out) * p.l_in * p.i_w;

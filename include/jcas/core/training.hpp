@@ -18,7 +18,7 @@
 
 namespace jcas::core {
 
-/// What the backward pass reads of one layer's inside, written by layer_record in the
+/// What the backward pass reads of one layer's inside, written by record_exec in the
 /// forward pass.
 template <class T>
 struct layer_tape {
@@ -547,36 +547,73 @@ JCAS_HD inline void team_direction_adjoint(const Team& team, const surrogate<T>&
   }
 }
 
-/// Runs layer l's inside from (w_in, f_in) onto its tape t: metrics, prepare (F' into
-/// f_out), and the W steps with every iterate; the layer's output W is t.w(S).
-template <class T, class Ch, class Mark = no_marks, class Team = serial_team>
-JCAS_HD inline status layer_record(const Ch& ch, const problem_dims& d, const system_params<T>& sys,
-                                   const unfolded_params<T>& p, index_t l, cview<T> w_in, cview<T> f_in, mview<T> f_out,
-                                   layer_tape<T>& t, const team_metrics_ws<T>& tm, const Mark& mark = {},
-                                   const Team& team = {}) {
-  mark(train_part::metrics);
-  team_evaluate_metrics<T>(team, ch, w_in, f_in, d, sys, t.mt, tm);
-  team_copy<T>(team, f_in, f_out);
-  mark(train_part::prepare);
-  const status st = team_layer_prepare<T>(team, ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), t.mt, f_out, t.lw, mark);
-  if (st != status::ok) return st;
-  team_copy<T>(team, w_in, t.w(0, d));
-  const T* beta = p.beta + long(l) * p.l_in;
-  index_t s = 0;
-  for (index_t rep = 0; rep < p.i_w; ++rep)
-    for (index_t i = 0; i < p.l_in; ++i, ++s) {
-      mview<T> w = t.w(s, d), dir = t.dir(s, d);
-      mark(train_part::direction);
-      if (!p.frozen || s == 0)
-        team_surrogate_eval<T>(team, t.lw.sur, w, dir, t.n(s, d));
-      else
-        team_copy<T>(team, t.dir(0, d), dir);
-      mark(train_part::step);
-      const T nd = team_step<T>(team, w, dir, t.v(s, d), t.w(s + 1, d), beta[i], sys.pt);
-      if (team.rank() == 0) t.iter_nd[s] = nd;  // read after the next barriers
+/// Algorithm 1's executor (core/schedule.hpp) for the training's forward pass, by a team:
+/// every layer's inside onto its tape (layer_tape: the metrics at its input, the prepare's
+/// state, every W iterate with its D, L^H W and ||D||_F), W and F' after every layer into
+/// the saved states (training_ws), and eq. 19's sum of h^[l] / l. With f_out set (the
+/// backward pass recomputing one layer onto the one tape), F' goes there instead.
+template <class T, class Ch, class Mark, class Team>
+struct record_exec {
+  const Ch& ch;
+  const problem_dims& d;
+  const system_params<T>& sys;
+  const unfolded_params<T>& p;
+  training_ws<T>& ws;
+  const Mark& mark;
+  const Team& team;
+  mview<T> f_out{};  // empty: F' of layer l into ws.f_of(l + 1)
+  T total = 0;       // sum over l of h^[l] / l, and the last layer's final weight
+  layer_tape<T> t{};
+
+  /// The metrics at layer l's input (W^[l], F^[l]) onto its tape, where a recompute starts.
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD void input(index_t l) {
+    mark(train_part::metrics);
+    t = ws.tape(l, d);
+    team_evaluate_metrics<T>(team, ch, ws.w_of(l, d), ws.f_of(l, d), d, sys, t.mt, ws.tm);
+  }
+  /// After layer l (l = -1: the start): W^[l+1] saved, then the metrics there, which are
+  /// layer l + 1's input (onto its tape) or, after the last layer, h^[L] (ws.mt_out).
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD void metrics(index_t l) {
+    const index_t steps = p.l_in * p.i_w;
+    if (l >= 0) team_copy<T>(team, t.w(steps, d), ws.w_of(l + 1, d));
+    if (l + 1 < p.l_out) {
+      input(l + 1);
+      if (l >= 0) total += t.mt.objective / T(l + 1);
+    } else {
+      mark(train_part::metrics);
+      team_evaluate_metrics<T>(team, ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, ws.mt_out, ws.tm);
+      total += ws.mt_out.objective * (T(1) / T(p.l_out) + p.loss_final_weight);
     }
-  return status::ok;
-}
+  }
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD status prepare(index_t l) {
+    const mview<T> fo = f_out.data ? f_out : ws.f_of(l + 1, d);
+    team_copy<T>(team, ws.f_of(l, d), fo);
+    mark(train_part::prepare);
+    const status st = team_layer_prepare<T>(team, ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), t.mt, fo, t.lw, mark);
+    if (st != status::ok) return st;
+    team_copy<T>(team, ws.w_of(l, d), t.w(0, d));
+    return status::ok;
+  }
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD void direction(index_t s) {
+    mark(train_part::direction);
+    team_surrogate_eval<T>(team, t.lw.sur, t.w(s, d), t.dir(s, d), t.n(s, d));
+  }
+  JCAS_NO_EXEC_CHECK
+  JCAS_HD void step(index_t l, index_t i, index_t s) {
+    if (p.frozen && s > 0) {  // the tape keeps every step's D: the adjoint reads it
+      mark(train_part::direction);
+      team_copy<T>(team, t.dir(0, d), t.dir(s, d));
+    }
+    mark(train_part::step);
+    const T nd =
+        team_step<T>(team, t.w(s, d), t.dir(s, d), t.v(s, d), t.w(s + 1, d), p.beta[long(l) * p.l_in + i], sys.pt);
+    if (team.rank() == 0) t.iter_nd[s] = nd;  // read after the next barriers
+  }
+};
 
 /// The start of layer l's backward pass, in one phase of the team: lb.fnew = fbar (the
 /// adjoint of F'), and fbar_prev, dirbar and the surrogate's adjoints zeroed.
@@ -622,22 +659,14 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
   const index_t steps = p.l_in * p.i_w;
   const bool lead = team.rank() == 0;
   const bool l_bar = !is_rank1<Ch>::value;  // the merged form's L holds channels only
-  // Forward, saving (W, F) after every layer and every layer's inside on its tape.
+  // Forward (Algorithm 1's schedule), saving (W, F) after every layer and every layer's
+  // inside on its tape.
   team_copy<T>(team, w0, ws.w_of(0, d));
   team_copy<T>(team, f0, ws.f_of(0, d));
-  T total = 0;
-  for (index_t l = 0; l < p.l_out; ++l) {
-    layer_tape<T> t = ws.tape(l, d);
-    const status st =
-        layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.f_of(l + 1, d), t, ws.tm, mark, team);
-    if (st != status::ok) return st;
-    if (l > 0) total += t.mt.objective / T(l);  // metrics at the layer's input = h^[l]
-    team_copy<T>(team, t.w(steps, d), ws.w_of(l + 1, d));
-  }
-  mark(train_part::metrics);
-  team_evaluate_metrics<T>(team, ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, ws.mt_out, ws.tm);
-  total += ws.mt_out.objective * (T(1) / T(p.l_out) + p.loss_final_weight);
-  if (lead) *loss = scale * total;
+  record_exec<T, Ch, Mark, Team> fwd{ch, d, sys, p, ws, mark, team};
+  const status fst = unfolded_schedule(fwd, p);
+  if (fst != status::ok) return fst;
+  if (lead) *loss = scale * fwd.total;
 
   // Backward. Adjoint of h^[L] at the last state.
   mark(train_part::metrics_adjoint);
@@ -652,8 +681,9 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
   for (index_t l = p.l_out - 1; l >= 0; --l) {
     layer_tape<T> t = ws.tape(l, d);
     if (!ws.keep_tapes) {  // layer l's inside onto the one tape again (F' into scratch)
-      const status st =
-          layer_record<T>(ch, d, sys, p, l, ws.w_of(l, d), ws.f_of(l, d), ws.lb.fnew, t, ws.tm, mark, team);
+      record_exec<T, Ch, Mark, Team> again{ch, d, sys, p, ws, mark, team, ws.lb.fnew};
+      again.input(l);
+      const status st = unfolded_layer(again, p, l);
       if (st != status::ok) return st;
     }
     const mview<T> f_new = ws.f_of(l + 1, d);  // F' of layer l
