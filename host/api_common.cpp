@@ -201,7 +201,7 @@ struct power_band {
 };
 constexpr power_band f32_band{-200, 65}, f64_band{-1000, 130};
 
-void validate_range(const channel_set& ch, const system_params<double>& sys, precision p) {
+void validate_range(const channel_view& ch, const system_params<double>& sys, precision p) {
   const power_band band = p == precision::f32 ? f32_band : f64_band;
   const problem_dims& d = ch.dims;
   for (long b = 0; b < ch.count; ++b) {
@@ -230,15 +230,11 @@ void validate_range(const channel_set& ch, const system_params<double>& sys, pre
   }
 }
 
-void validate(const channel_set& ch) {
+void validate(const channel_view& ch) {
   validate(ch.dims);
   if (ch.count < 0) bad("count", std::to_string(ch.count), "must be >= 0");
-  if (ch.h.size() != size_t(ch.count * ch.h_stride()))
-    bad("H size", std::to_string(ch.h.size()), "expected " + std::to_string(ch.count * ch.h_stride()));
-  if (ch.g.size() != size_t(ch.count * ch.g_stride()))
-    bad("G size", std::to_string(ch.g.size()), "expected " + std::to_string(ch.count * ch.g_stride()));
-  const auto check = [](const std::vector<zd>& v, long stride, const char* name) {
-    for (size_t i = 0; i < v.size(); ++i)
+  const auto check = [&](const zd* v, long stride, const char* name) {
+    for (long i = 0; i < ch.count * stride; ++i)
       if (!std::isfinite(v[i].real()) || !std::isfinite(v[i].imag())) {
         std::ostringstream s;
         s << v[i];
@@ -248,6 +244,16 @@ void validate(const channel_set& ch) {
   };
   check(ch.h, ch.h_stride(), "H");
   check(ch.g, ch.g_stride(), "G");
+}
+
+void validate(const channel_set& ch) {
+  validate(ch.dims);
+  if (ch.count < 0) bad("count", std::to_string(ch.count), "must be >= 0");
+  if (ch.h.size() != size_t(ch.count * ch.h_stride()))
+    bad("H size", std::to_string(ch.h.size()), "expected " + std::to_string(ch.count * ch.h_stride()));
+  if (ch.g.size() != size_t(ch.count * ch.g_stride()))
+    bad("G size", std::to_string(ch.g.size()), "expected " + std::to_string(ch.count * ch.g_stride()));
+  validate(channel_view(ch));
 }
 
 void validate(const solve_options& o, const problem_dims& d) {
@@ -341,7 +347,7 @@ channel_set generate_batch(const executor& ex, const scenario& sc, std::uint64_t
                   : cpu::generate_batch(sc, seed, first, count, ex.threads);
 }
 
-solve_output solve_batch(const executor& ex, const channel_set& ch, const solve_options& o) {
+solve_output solve_batch(const executor& ex, const channel_view& ch, const solve_options& o) {
   if (ex.threads <= 0 || ex.threads == o.threads)
     return ex.gpu() ? cuda::solve_batch(ch, o, ex.device) : cpu::solve_batch(ch, o);
   solve_options with = o;

@@ -22,7 +22,7 @@ struct batch_inputs {
   /// copied instead. (Before, two single-threaded passes, a realization's vectors
   /// allocated in each: 0.8 s for 65536 realizations on the 2-core development machine,
   /// where the first H200 run spent about 1.2 s of such a GPU solve outside its layers.)
-  batch_inputs(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
+  batch_inputs(const channel_view& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
                const std::vector<long>& idx, int threads = 0) {
     const problem_dims d = cs.dims;
     const long n = long(idx.size()), wf_len = long(d.nt) * d.k + long(d.nr) * d.m, nu = long(d.nr) * d.j(),
@@ -42,7 +42,7 @@ struct batch_inputs {
         for (long e = 0; e < cs.h_stride(); ++e)
           h[size_t(i * cs.h_stride() + e)] = to_t(cs.h[size_t(b * cs.h_stride() + e)]);
         load_start<T>(w0, f0, d, b, wf.data() + i * wf_len);
-        const cplx<double>* gb = reinterpret_cast<const cplx<double>*>(cs.g.data()) + b * cs.g_stride();
+        const cplx<double>* gb = reinterpret_cast<const cplx<double>*>(cs.g) + b * cs.g_stride();
         for (index_t j = 0; j < d.j(); ++j) {
           if (!core::factor_rank1<double>(core::cview<double>(gb + long(j) * d.nr * d.nt, d.nr, d.nt), ud.data(),
                                           vd.data(), 1e-10)) {

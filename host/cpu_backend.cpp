@@ -190,7 +190,7 @@ void store_realization(long b, const cplx<T>* wf, const T* curve, const core::so
 /// the other lanes, so a realization gets the same result in any group, which keeps
 /// results independent of batch and chunk boundaries.
 template <class T, int N>
-status solve_packed(const channel_set& cs, const realization<T>* const* rc, const long* idx, int n,
+status solve_packed(const channel_view& cs, const realization<T>* const* rc, const long* idx, int n,
                     const packed_params<T, N>& pp, solve_output& out) {
   using P = pack<T, N>;
   const problem_dims d = cs.dims;
@@ -238,7 +238,7 @@ status solve_packed(const channel_set& cs, const realization<T>* const* rc, cons
 /// the packed solve fails, each realization is solved alone in the lanes, so the failure
 /// is reported for the realization that has it.
 template <class T, int N, class Scalar>
-void solve_group(const channel_set& cs, long b0, long n, const packed_params<T, N>& pp, solve_output& out,
+void solve_group(const channel_view& cs, long b0, long n, const packed_params<T, N>& pp, solve_output& out,
                  const Scalar& solve_scalar, std::atomic<long>& packed) {
   thread_local realization<T> rc[N];
   const realization<T>* lanes[N];
@@ -269,7 +269,7 @@ void solve_group(const channel_set& cs, long b0, long n, const packed_params<T, 
 /// W0 | F0 on entry (init_batch) and the results on return, as solve_typed's
 /// per-realization route.
 template <class T>
-void solve_unfolded_chunks(const channel_set& cs, const solve_options& o, const core::solver_config<T>& cfg,
+void solve_unfolded_chunks(const channel_view& cs, const solve_options& o, const core::solver_config<T>& cfg,
                            const system_params<T>& sys, solve_output& out) {
   const problem_dims d = cs.dims;
   core::chunk<T> c;
@@ -331,7 +331,7 @@ void solve_unfolded_chunks(const channel_set& cs, const solve_options& o, const 
 }
 
 template <class T>
-solve_output solve_typed(const channel_set& cs, const solve_options& o) {
+solve_output solve_typed(const channel_view& cs, const solve_options& o) {
   const problem_dims d = cs.dims;
   solve_output out;
   out.algo = o.algo;
@@ -423,7 +423,7 @@ channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, l
   return cs;
 }
 
-void init_batch(const channel_set& cs, const system_params<double>& sys, f0_method how, std::vector<zd>& w,
+void init_batch(const channel_view& cs, const system_params<double>& sys, f0_method how, std::vector<zd>& w,
                 std::vector<zd>& f, int threads, w0_method w0) {
   const problem_dims d = cs.dims;
   w.assign(size_t(cs.count * cs.h_stride()), zd(0));
@@ -457,7 +457,7 @@ void init_batch(const channel_set& cs, const system_params<double>& sys, f0_meth
   });
 }
 
-solve_output solve_batch(const channel_set& cs, const solve_options& o) {
+solve_output solve_batch(const channel_view& cs, const solve_options& o) {
   validate(cs);
   validate(o, cs.dims);
   validate_range(cs, o.sys, o.prec);

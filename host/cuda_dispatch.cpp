@@ -40,7 +40,7 @@ system_params<T> to_t(const system_params<double>& s) {
 }
 
 template <class T>
-solve_output solve_typed(const channel_set& cs, const solve_options& o, int device) {
+solve_output solve_typed(const channel_view& cs, const solve_options& o, int device) {
   const problem_dims d = cs.dims;
   solve_output out;
   out.algo = o.algo;
@@ -135,7 +135,7 @@ channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, l
   return cs;
 }
 
-solve_output solve_batch(const channel_set& cs, const solve_options& o, int device) {
+solve_output solve_batch(const channel_view& cs, const solve_options& o, int device) {
   validate(cs);
   validate(o, cs.dims);
   validate_range(cs, o.sys, o.prec);
@@ -144,7 +144,7 @@ solve_output solve_batch(const channel_set& cs, const solve_options& o, int devi
   return o.prec == precision::f64 ? solve_typed<double>(cs, o, device) : solve_typed<float>(cs, o, device);
 }
 
-double loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
+double loss_and_gradient(const channel_view& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
                          const std::vector<long>& idx, const unfolded_model& model, const system_params<double>& sys,
                          std::vector<double>& grad, int device, train_kernel kernel) {
   require_device(device);

@@ -15,7 +15,7 @@ int device_count(std::string* why) {
 }
 device_peaks peaks(int) { not_compiled(); }
 channel_set generate_batch(const scenario&, std::uint64_t, long, long, int) { not_compiled(); }
-solve_output solve_batch(const channel_set&, const solve_options&, int) { not_compiled(); }
+solve_output solve_batch(const channel_view&, const solve_options&, int) { not_compiled(); }
 double loss_and_gradient(const channel_set&, const std::vector<zd>&, const std::vector<zd>&, const std::vector<long>&,
                          const unfolded_model&, const system_params<double>&, std::vector<double>&, int, train_kernel) {
   not_compiled();

@@ -29,13 +29,14 @@ using counting::fc;
 struct counted_sample {
   channel_set sub;
   std::vector<zd> w0, f0;
-  counted_sample(const channel_set& cs, const system_params<double>& sys, f0_method f0m, w0_method w0m, long sample)
-      : sub(cs) {
+  counted_sample(const channel_view& cs, const system_params<double>& sys, f0_method f0m, w0_method w0m, long sample) {
     const long n = std::min(sample, cs.count);
     if (n <= 0) throw std::invalid_argument("counted_flops: sample: " + std::to_string(sample) + " (must be >= 1)");
+    sub.dims = cs.dims;
     sub.count = n;
-    sub.h.resize(size_t(n * cs.h_stride()));
-    sub.g.resize(size_t(n * cs.g_stride()));
+    sub.snr_db = cs.snr_db;
+    sub.h.assign(cs.h, cs.h + n * cs.h_stride());
+    sub.g.assign(cs.g, cs.g + n * cs.g_stride());
     cpu::init_batch(sub, sys, f0m == f0_method::cusolver ? f0_method::lapack : f0m, w0, f0, 1, w0m);
   }
 };
@@ -43,7 +44,7 @@ struct counted_sample {
 /// Runs fn(channels, W0, F0) in the counting scalar on counted_sample's realizations;
 /// returns the mean count.
 template <class Fn>
-double mean_count(const channel_set& cs, const system_params<double>& sys, f0_method f0m, w0_method w0m, long sample,
+double mean_count(const channel_view& cs, const system_params<double>& sys, f0_method f0m, w0_method w0m, long sample,
                   Fn&& fn) {
   const counted_sample s(cs, sys, f0m, w0m, sample);
   const channel_set& sub = s.sub;
@@ -71,7 +72,7 @@ system_params<fc> counted(const system_params<double>& s) { return {s.pt, s.sigm
 
 }  // namespace
 
-double counted_flops(const channel_set& cs, const solve_options& o, long sample) {
+double counted_flops(const channel_view& cs, const solve_options& o, long sample) {
   unfolded_model model = o.model;
   model.finalize();
   const model_tables<fc> tables(model);

@@ -53,7 +53,7 @@ inline fc fmax(fc a, fc b) { return fc(std::fmax(a.v, b.v)); }
 /// realizations of cs. Counted: each real +, -, *, / (a complex multiply-add is 8) and
 /// each sqrt, exp, log, log1p, pow; not counted: comparisons, copies, fabs, fmin.
 /// W0 and F0 come from cpu::init_batch with o's settings and are not counted.
-double counted_flops(const channel_set& cs, const solve_options& o, long sample = 4);
+double counted_flops(const channel_view& cs, const solve_options& o, long sample = 4);
 /// The same for one training step's loss and gradient (core::unfolded_loss_grad: forward
 /// and adjoint) per realization, from W0 = MRT and F0 by LAPACK as `jcas bench` trains.
 double counted_train_flops(const channel_set& cs, const unfolded_model& model, const system_params<double>& sys,

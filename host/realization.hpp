@@ -14,12 +14,12 @@ struct realization {
   std::vector<cplx<T>> h, g, u, v;
   bool rank1 = false;
 
-  void load(const channel_set& cs, long b) {
+  void load(const channel_view& cs, long b) {
     d = cs.dims;
     h.resize(size_t(cs.h_stride()));
-    const zd* hb = cs.h.data() + b * cs.h_stride();
+    const zd* hb = cs.h + b * cs.h_stride();
     for (long i = 0; i < cs.h_stride(); ++i) h[i] = cplx<T>(T(hb[i].real()), T(hb[i].imag()));
-    const zd* gb = cs.g.data() + b * cs.g_stride();
+    const zd* gb = cs.g + b * cs.g_stride();
     std::vector<cplx<double>> ud(size_t(d.nr) * d.j()), vd(size_t(d.nt) * d.j());
     rank1 = true;
     for (index_t j = 0; j < d.j() && rank1; ++j) {

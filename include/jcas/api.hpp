@@ -26,6 +26,24 @@ struct channel_set {
   long g_stride() const { return long(dims.j()) * dims.nr * dims.nt; }
 };
 
+/// The channels a solve reads, without owning them: `count` realizations in channel_set's
+/// layout (contiguous; each matrix column-major). A channel_set converts to one; the
+/// Python module points one at the caller's arrays (no copy).
+struct channel_view {
+  problem_dims dims{};
+  long count = 0;
+  const zd* h = nullptr;
+  const zd* g = nullptr;
+  double snr_db = 20;
+  channel_view() = default;
+  channel_view(const problem_dims& d, long n, const zd* h_, const zd* g_, double snr = 20)
+      : dims(d), count(n), h(h_), g(g_), snr_db(snr) {}
+  channel_view(const channel_set& cs)  // NOLINT: implicit, a set is a view of itself
+      : dims(cs.dims), count(cs.count), h(cs.h.data()), g(cs.g.data()), snr_db(cs.snr_db) {}
+  long h_stride() const { return long(dims.nt) * dims.k; }
+  long g_stride() const { return long(dims.j()) * dims.nr * dims.nt; }
+};
+
 /// W0: maximum-ratio transmission Pi_S(H) (SPEC.md 3, the paper), or regularised
 /// zero-forcing Pi_S(H (H^H H + K sigma_c^2 / Pt I)^{-1}) (beyond the paper: far closer
 /// to the optimum when K is large).
@@ -173,7 +191,9 @@ void require_finite(double v, const std::string& field);
 void require_positive(double v, const std::string& field);
 void require_non_negative(double v, const std::string& field);
 
-/// Throws std::invalid_argument naming the field and value on any bad input.
+/// Throws std::invalid_argument naming the field and value on any bad input: the
+/// dimensions, the count, non-finite entries (and for a set, its sizes).
+void validate(const channel_view& ch);
 void validate(const channel_set& ch);
 void validate(const problem_dims& d);
 /// Every constant of the channel model (names as the `generate` options).
@@ -185,7 +205,7 @@ void validate(const solve_options& o, const problem_dims& d);
 /// ||G_j||_F^2 / sigma_s^2), within what precision p resolves (f32: -200 .. 65 dB, f64:
 /// -1000 .. 130 dB; the reference scenario at 20 dB is 37 dB): outside, results would be
 /// silently wrong or NaN. Throws naming the realization, Pt and the power.
-void validate_range(const channel_set& ch, const system_params<double>& sys, precision p);
+void validate_range(const channel_view& ch, const system_params<double>& sys, precision p);
 /// The W0 a solve starts from (solve_options::w0 resolved).
 w0_method start_of(const solve_options& o);
 
@@ -207,17 +227,17 @@ struct executor {
 /// The batch API on an executor: the CPU or CUDA backend's own call (cpu::, cuda::).
 channel_set generate_batch(const executor& ex, const scenario& sc, std::uint64_t seed, long first, long count);
 /// o.threads is ex.threads where that is set (> 0).
-solve_output solve_batch(const executor& ex, const channel_set& ch, const solve_options& o);
+solve_output solve_batch(const executor& ex, const channel_view& ch, const solve_options& o);
 
 namespace cpu {
 /// Channels of realizations first .. first+count-1 of (scenario, seed).
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads = 0);
 /// W0 (Pi_S(H), or zero-forcing) and F0 (SPEC.md section 3) for every realization.
 /// how = cusolver writes W0 only (F0 = 0: the CUDA backend computes it on the device).
-void init_batch(const channel_set& ch, const system_params<double>& sys, f0_method how, std::vector<zd>& w,
+void init_batch(const channel_view& ch, const system_params<double>& sys, f0_method how, std::vector<zd>& w,
                 std::vector<zd>& f, int threads = 0, w0_method w0 = w0_method::mrt);
 /// Runs the chosen algorithm from (W0, F0) on every realization.
-solve_output solve_batch(const channel_set& ch, const solve_options& o);
+solve_output solve_batch(const channel_view& ch, const solve_options& o);
 }  // namespace cpu
 
 }  // namespace jcas

@@ -32,7 +32,7 @@ channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, l
 /// Same results as cpu::solve_batch (the routes: solve_options::products, ::scratch). With o.f0 = lapack,
 /// (W0, F0) come from the host (LAPACK) so both backends start from the same point; with
 /// lowrank they are computed on the device (rank-one closed form or low-rank route).
-solve_output solve_batch(const channel_set& ch, const solve_options& o, int device = 0);
+solve_output solve_batch(const channel_view& ch, const solve_options& o, int device = 0);
 /// The training kernels: a warp per realization (the default) or a thread per realization.
 enum class train_kernel { warp, thread };
 /// The training loss (eq. 19, mean over idx) and its gradient [beta..., mu_c, mu_s] in
