@@ -127,6 +127,57 @@ algorithm parse_algorithm(const std::string& s) {
   bad("algo", s, "unknown algorithm (unfolded, ao-fixed, ao-backtracking, heuristic, ao-monotone, ascent)");
 }
 
+unfolded_model resolve_model(const model_choice& c) {
+  unfolded_model m = c.trained ? *c.trained : unfolded_model{};
+  if (c.outer || c.inner) {
+    if (c.trained && ((c.outer && *c.outer != m.l_out) || (c.inner && *c.inner != m.l_in)))
+      throw std::invalid_argument("outer/inner: the parameter file fixes L_out = " + std::to_string(m.l_out) +
+                                  ", L_in = " + std::to_string(m.l_in));
+    if (c.outer) m.l_out = *c.outer;
+    if (c.inner) m.l_in = *c.inner;
+    if (!c.trained) m.beta.clear();
+  }
+  if (c.iw) m.i_w = *c.iw;
+  if (c.frozen) m.frozen = true;
+  m.finalize();
+  return m;
+}
+
+f0_method parse_f0(const std::string& s) {
+  if (s == "lapack") return f0_method::lapack;
+  if (s == "lowrank") return f0_method::lowrank;
+  if (s == "cusolver") return f0_method::cusolver;
+  bad("f0", s, "must be lapack, lowrank or cusolver");
+}
+
+precision parse_precision(const std::string& s) {
+  if (s == "f64") return precision::f64;
+  if (s == "f32") return precision::f32;
+  bad("precision", s, "must be f64 or f32");
+}
+
+w0_method parse_w0(const std::string& s) {
+  if (s == "mrt") return w0_method::mrt;
+  if (s == "zf") return w0_method::zf;
+  bad("w0", s, "must be mrt or zf");
+}
+
+int parse_device(const std::string& s) {
+  if (s == "cpu") return -1;
+  if (s == "cuda") return 0;
+  if (s.rfind("cuda:", 0) == 0 && s.size() > 5 && s.size() < 12 &&
+      s.find_first_not_of("0123456789", 5) == std::string::npos)
+    return std::stoi(s.substr(5));
+  bad("device", s, "expected cpu, cuda or cuda:N");
+}
+
+double pt_of_snr_db(double snr_db, const std::string& field) {
+  const double pt = std::pow(10.0, snr_db / 10.0);
+  if (!std::isfinite(snr_db) || !(pt > 0) || !std::isfinite(pt))
+    bad(field, num(snr_db), "must be finite, with Pt = 10^(snr/10) positive and finite");
+  return pt;
+}
+
 std::string to_string(algorithm a) {
   switch (a) {
     case algorithm::unfolded:

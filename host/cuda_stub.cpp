@@ -14,9 +14,13 @@ int device_count(std::string* why) {
   return 0;
 }
 device_peaks peaks(int) { not_compiled(); }
+void* device_alloc(std::size_t, int) { not_compiled(); }
+void device_free(void*, int) noexcept {}
+void copy_to_host(void*, const void*, std::size_t, int) { not_compiled(); }
+void copy_to_device(void*, const void*, std::size_t, int) { not_compiled(); }
 channel_set generate_batch(const scenario&, std::uint64_t, long, long, int) { not_compiled(); }
 solve_output solve_batch(const channel_view&, const solve_options&, int) { not_compiled(); }
-double loss_and_gradient(const channel_set&, const std::vector<zd>&, const std::vector<zd>&, const std::vector<long>&,
+double loss_and_gradient(const channel_view&, const std::vector<zd>&, const std::vector<zd>&, const std::vector<long>&,
                          const unfolded_model&, const system_params<double>&, std::vector<double>&, int, train_kernel) {
   not_compiled();
 }

@@ -349,4 +349,40 @@ checkpoint read_checkpoint(const std::string& path) {
   return read_checkpoint_file(path);
 }
 
+unfolded_model initial_model(const model_shape& shape, const unfolded_model* init, const std::string& init_name) {
+  unfolded_model m;
+  if (init) {
+    m = *init;
+    if (m.l_out != shape.outer || m.l_in != shape.inner)
+      throw std::invalid_argument("init = " + init_name + ": model has L_out " + std::to_string(m.l_out) + ", L_in " +
+                                  std::to_string(m.l_in) + "; pass matching --outer/--inner");
+    if (shape.per_layer_mu && !m.per_layer_mu) {  // paper model -> richer model, same function
+      m.mu_c_layer.assign(size_t(m.l_out), m.mu_c);
+      m.mu_s_layer.assign(size_t(m.l_out), m.mu_s);
+    }
+  }
+  m.l_out = shape.outer;
+  m.l_in = shape.inner;
+  m.i_w = shape.iw;
+  m.frozen = shape.frozen;
+  m.per_layer_mu = m.per_layer_mu || shape.per_layer_mu;
+  m.w0 = shape.w0;
+  m.loss_final_weight = shape.final_weight;
+  m.finalize();
+  return m;
+}
+
+std::string provenance(const std::string& data_name, const channel_set& data, const settings& s,
+                       const model_shape& shape, const system_params<double>& sys, const std::string& init_name) {
+  char prov[1024];
+  std::snprintf(prov, sizeof prov,
+                "trained: data=%s users=%d targets=%d realizations=%ld epochs=%d batch=%d lr=%g weight_decay=%g "
+                "lr_decay=%g mu_lr_factor=%g final_weight=%g seed=%llu delta=%g pt=%g variant=%s%s w0=%s init=%s",
+                data_name.c_str(), data.dims.k, data.dims.m, data.count, s.epochs, s.batch, s.lr, s.weight_decay,
+                s.lr_decay, s.mu_lr_factor, shape.final_weight, (unsigned long long)s.seed, sys.delta, sys.pt,
+                shape.frozen ? "frozen-gradient" : "paper", shape.per_layer_mu ? "+per-layer-mu" : "",
+                shape.w0 == w0_method::zf ? "zf" : "mrt", init_name.empty() ? "none" : init_name.c_str());
+  return prov;
+}
+
 }  // namespace jcas::train

@@ -104,6 +104,23 @@ struct callbacks {
   std::function<void(const checkpoint&)> on_epoch;        // e.g. write checkpoint and log
 };
 
+/// The structure of the model a run trains (the CLI's --outer --inner --iw
+/// --frozen-gradient --per-layer-mu --w0 --final-weight).
+struct model_shape {
+  int outer = 150, inner = 3, iw = 2;
+  bool frozen = false, per_layer_mu = false;
+  w0_method w0 = w0_method::mrt;
+  double final_weight = 0;
+};
+/// The model a fresh run starts from: the untrained default, or `init`'s parameters (a
+/// trained model, whose L_out and L_in must be the shape's: otherwise throws naming
+/// init_name), in the shape asked for.
+unfolded_model initial_model(const model_shape& shape, const unfolded_model* init = nullptr,
+                             const std::string& init_name = {});
+/// The provenance line a trained model carries: its data, shape and every setting.
+std::string provenance(const std::string& data_name, const channel_set& data, const settings& s,
+                       const model_shape& shape, const system_params<double>& sys, const std::string& init_name);
+
 /// Trains from c (fresh or resumed) until s.epochs are done on ex (the CPU or a CUDA
 /// device: the same gradients up to rounding). A resumed c (c.run not empty) must be the
 /// same run (check_resume).

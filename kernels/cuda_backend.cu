@@ -111,6 +111,25 @@ int device_count(std::string* why) {
   return n;
 }
 
+void* device_alloc(std::size_t bytes, int device) {
+  JCAS_CUDA_CHECK(cudaSetDevice(device));
+  void* p = nullptr;
+  JCAS_CUDA_CHECK(cudaMalloc(&p, bytes));
+  return p;
+}
+void device_free(void* p, int device) noexcept {
+  if (!p) return;
+  if (cudaSetDevice(device) == cudaSuccess) cudaFree(p);
+}
+void copy_to_host(void* host, const void* dev, std::size_t bytes, int device) {
+  JCAS_CUDA_CHECK(cudaSetDevice(device));
+  JCAS_CUDA_CHECK(cudaMemcpy(host, dev, bytes, cudaMemcpyDeviceToHost));
+}
+void copy_to_device(void* dev, const void* host, std::size_t bytes, int device) {
+  JCAS_CUDA_CHECK(cudaSetDevice(device));
+  JCAS_CUDA_CHECK(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice));
+}
+
 device_peaks peaks(int device) {
   cudaDeviceProp p{};
   JCAS_CUDA_CHECK(cudaGetDeviceProperties(&p, device));

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install_deps.sh
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DJCAS_SANITIZE=ON -DJCAS_CUDA=OFF -DJCAS_MPI=OFF \
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DJCAS_SANITIZE=ON -DJCAS_CUDA=OFF -DJCAS_MPI=OFF -DJCAS_PYTHON=OFF \
   -DJCAS_WERROR="${JCAS_WERROR:-OFF}" >/dev/null
 cmake --build build-asan -j "$(nproc)" --target jcas test_host fuzz_readers test_backend_cpu
 # Leaks are not reported: HDF5 keeps its library state to the process's end on purpose

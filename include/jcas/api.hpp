@@ -73,6 +73,17 @@ struct unfolded_model {
 };
 
 algorithm parse_algorithm(const std::string& s);  // throws on unknown names
+
+/// The unfolded model a solve runs, as the CLI and the Python module ask for it: a
+/// trained model (a model file's) or the untrained default, L_out / L_in set only where
+/// no trained model is given (a trained model fixes them: other values throw naming
+/// them), I_w and the frozen-gradient variant applied to either. Finalized.
+struct model_choice {
+  std::optional<unfolded_model> trained;
+  std::optional<int> outer, inner, iw;
+  bool frozen = false;
+};
+unfolded_model resolve_model(const model_choice& c);
 std::string to_string(algorithm a);
 std::string to_string(status s);  // a core status code as words
 
@@ -82,6 +93,13 @@ std::string to_string(status s);  // a core status code as words
 /// (kernels/f0_cusolver.cu; CUDA only).
 enum class f0_method { lapack, lowrank, cusolver };
 enum class precision { f64, f32 };
+/// The words of the CLI and the Python module ("lapack", "f32", "zf"); throw naming a bad one.
+f0_method parse_f0(const std::string& s);
+precision parse_precision(const std::string& s);
+w0_method parse_w0(const std::string& s);
+/// Pt = 10^(snr/10) with unit noise; throws "FIELD = V: ..." where the SNR is not finite
+/// or Pt is not a positive finite double.
+double pt_of_snr_db(double snr_db, const std::string& field = "snr-db");
 
 /// How the unfolded solver runs the two products of every D(W) (eq. 16): loops = inside
 /// the per-realization core; gemm = as batched GEMMs over a chunk of realizations, BLAS
@@ -223,6 +241,10 @@ struct executor {
   int threads = 0;  // CPU threads (0: every core)
   bool gpu() const { return device >= 0; }
 };
+
+/// "cpu" -> -1, "cuda" -> 0, "cuda:N" -> N; throws "device = ...: expected cpu, cuda or
+/// cuda:N" otherwise.
+int parse_device(const std::string& s);
 
 /// The batch API on an executor: the CPU or CUDA backend's own call (cpu::, cuda::).
 channel_set generate_batch(const executor& ex, const scenario& sc, std::uint64_t seed, long first, long count);

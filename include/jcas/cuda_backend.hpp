@@ -1,6 +1,7 @@
 // CUDA backend of the batch API (kernels/). Without CUDA at build time every call
 // throws "CUDA backend not compiled" (host/cuda_stub.cpp).
 #pragma once
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,12 @@ struct device_peaks {
   double fp32 = 0, fp64 = 0, dram = 0, fp64_thread = 0;
 };
 device_peaks peaks(int device = 0);
+/// Device memory for arrays that live on a GPU beside the solver (the Python module's
+/// CUDA arrays and results): allocation, release and synchronous copies on `device`.
+void* device_alloc(std::size_t bytes, int device);
+void device_free(void* p, int device) noexcept;
+void copy_to_host(void* host, const void* dev, std::size_t bytes, int device);
+void copy_to_device(void* dev, const void* host, std::size_t bytes, int device);
 /// Same realizations as cpu::generate_batch (within rounding of sin/cos/log).
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device = 0);
 /// Same results as cpu::solve_batch (the routes: solve_options::products, ::scratch). With o.f0 = lapack,
@@ -38,7 +45,7 @@ enum class train_kernel { warp, thread };
 /// The training loss (eq. 19, mean over idx) and its gradient [beta..., mu_c, mu_s] in
 /// double, a warp (or thread) per realization; per-realization gradients summed on the
 /// device in idx order (the same model as the CPU backend for the same seed).
-double loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
+double loss_and_gradient(const channel_view& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
                          const std::vector<long>& idx, const unfolded_model& model, const system_params<double>& sys,
                          std::vector<double>& grad, int device = 0, train_kernel kernel = train_kernel::warp);
 

@@ -1,0 +1,221 @@
+"""The Python module against the command line, on the same channels; arrays in place and
+copied; bad input. Run by ctest (PYTHONPATH = build/python, JCAS_CLI = the jcas binary)."""
+
+import json
+import os
+import subprocess
+import threading
+
+import h5py
+import numpy as np
+import pytest
+
+import jcas
+
+CLI = os.environ.get("JCAS_CLI", "jcas")
+
+
+def cli(*args, cwd):
+    return subprocess.run([CLI, *map(str, args)], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def cli_error(*args, cwd):
+    r = subprocess.run([CLI, *map(str, args)], cwd=cwd, capture_output=True, text=True)
+    assert r.returncode != 0
+    return r.stderr.strip().splitlines()[-1].removeprefix("jcas: error: ")
+
+
+def file_channels(path):
+    """A channel file's H (B, Nt, K) and G (B, J, Nr, Nt), as h5py reads them (C order)."""
+    with h5py.File(path) as f:
+        h, g = f["H"][()], f["G"][()]
+        j = int(f.attrs["targets"]) + int(f.attrs["clutter"])
+    b, rows, nt = g.shape
+    return h, g.reshape(b, j, rows // j, nt)
+
+
+@pytest.fixture(scope="module")
+def channels(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ch")
+    cli("generate", "--count", 6, "--seed", 5, "--out", "c.h5", cwd=d)
+    return d
+
+
+def test_generate_equals_the_cli_file(channels):
+    h, g = jcas.generate(6, seed=5)
+    fh, fg = file_channels(channels / "c.h5")
+    np.testing.assert_array_equal(h, fh)
+    np.testing.assert_array_equal(g, fg)
+    # The solver's layout: each matrix column-major, realizations contiguous.
+    assert h.strides == (16 * 16 * 4, 16, 16 * 16)
+    assert not h.flags.c_contiguous and h.transpose(0, 2, 1).flags.c_contiguous
+
+
+@pytest.mark.parametrize("algo", ["unfolded", "ao-monotone"])
+def test_solve_equals_the_cli(channels, algo):
+    cli("solve", "--data", "c.h5", "--algo", algo, "--out", f"r-{algo}.h5", cwd=channels)
+    h, g = file_channels(channels / "c.h5")
+    r = jcas.solve(h, g, algo=algo)
+    with h5py.File(channels / f"r-{algo}.h5") as f:
+        for key in ("W", "F", "curve", "objective", "min_sinr", "min_scnr", "outer", "inner"):
+            np.testing.assert_array_equal(r[key], f[key][()], err_msg=key)
+    assert r["algo"] == algo
+
+
+def test_numpy_in_place_and_results_without_copy():
+    h, g = jcas.generate(4, seed=2)
+    r = jcas.solve(h, g, outer=5)
+    assert r["inputs"]["H"] == {"pointer": h.ctypes.data, "copied": False, "why": ""}
+    assert r["inputs"]["G"]["pointer"] == g.ctypes.data and not r["inputs"]["G"]["copied"]
+    w = r["W"]
+    assert w.shape == (4, 16, 4) and w.dtype == np.complex128
+    assert w.base is not None and not w.flags.owndata  # the solver's own buffer, handed over
+
+
+def test_other_layouts_and_complex64_are_copied_with_the_same_result():
+    h, g = jcas.generate(5, seed=3)
+    ref = jcas.solve(h, g, outer=8)
+    c_order = jcas.solve(np.ascontiguousarray(h), np.ascontiguousarray(g), outer=8)
+    assert c_order["inputs"]["H"]["copied"] and "strides" in c_order["inputs"]["H"]["why"]
+    np.testing.assert_array_equal(c_order["W"], ref["W"])
+    big_h = np.zeros((10, 16, 4), complex)
+    big_h[::2] = h  # a strided slice: every other realization
+    sliced = jcas.solve(big_h[::2], g, outer=8)
+    assert sliced["inputs"]["H"]["copied"]
+    np.testing.assert_array_equal(sliced["W"], ref["W"])
+    r64 = jcas.solve(h.astype(np.complex64), g, outer=8)
+    assert "complex64" in r64["inputs"]["H"]["why"]
+    exact = jcas.solve(h.astype(np.complex64).astype(np.complex128), g, outer=8)
+    np.testing.assert_array_equal(r64["W"], exact["W"])
+
+
+def test_bad_input_raises_with_the_cli_message(channels):
+    h, g = jcas.generate(3, seed=1)
+    with pytest.raises(TypeError, match="H: dtype float64"):
+        jcas.solve(h.real, g)
+    with pytest.raises(TypeError, match="G: dtype int64"):
+        jcas.solve(h, np.zeros(g.shape, dtype=np.int64))
+    with pytest.raises(ValueError, match="H: 2 dimensions"):
+        jcas.solve(h[0], g)
+    with pytest.raises(ValueError, match="G: 2 realizations; H has 3"):
+        jcas.solve(h, g[:2])
+    with pytest.raises(ValueError, match=r"targets = 5: must be in 1 .. J = 4"):
+        jcas.solve(h, g, targets=5)
+    bad = h.copy()
+    bad[1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match="H of realization 1"):
+        jcas.solve(bad, g)
+    for py_kw, cli_args in [
+        (dict(algo="ao-fixed", step=-1), ["--algo", "ao-fixed", "--step", "-1"]),
+        (dict(algo="nope"), ["--algo", "nope"]),
+        (dict(outer_tol=float("nan"), algo="ao-monotone"), ["--algo", "ao-monotone", "--outer-tol", "nan"]),
+        (dict(snr_db=400), ["--snr-db", "400"]),
+    ]:
+        expected = cli_error("solve", "--data", "c.h5", *cli_args, cwd=channels)
+        with pytest.raises(ValueError) as e:
+            jcas.solve(*file_channels(channels / "c.h5"), **py_kw)
+        assert str(e.value) == expected
+    with pytest.raises(ValueError, match="device = gpu"):
+        jcas.solve(h, g, device="gpu")
+    with pytest.raises(ValueError, match="user-dist = -1"):
+        jcas.generate(2, user_dist=-1)
+    with pytest.raises(TypeError, match="unknown scenario option 'antennas'"):
+        jcas.generate(2, antennas=4)
+    with pytest.raises(TypeError, match="model: expected None, a path or a jcas.Model"):
+        jcas.solve(h, g, model=3)
+
+
+def test_train_equals_the_cli_and_the_model_round_trips(channels, tmp_path):
+    settings = ["--epochs", 2, "--batch", 4, "--outer", 4, "--seed", 7]
+    cli("train", "--data", "c.h5", "--out", tmp_path / "m.h5", "--no-plot", *settings, cwd=channels)
+    from_cli = jcas.load_model(str(tmp_path / "m.h5"))
+    m = jcas.train(*file_channels(channels / "c.h5"), epochs=2, batch=4, outer=4, seed=7)
+    assert (m.l_out, m.l_in) == (4, 3)
+    np.testing.assert_array_equal(m.beta, from_cli.beta)
+    assert (m.mu_c, m.mu_s) == (from_cli.mu_c, from_cli.mu_s)
+    m.save(str(tmp_path / "py.h5"))
+    back = jcas.load_model(str(tmp_path / "py.h5"))
+    np.testing.assert_array_equal(back.beta, m.beta)
+    assert "data=arrays" in back.provenance
+    h, g = file_channels(channels / "c.h5")
+    by_path = jcas.solve(h, g, model=str(tmp_path / "m.h5"))
+    by_object = jcas.solve(h, g, model=from_cli)
+    np.testing.assert_array_equal(by_path["W"], by_object["W"])
+    with pytest.raises(ValueError, match="outer/inner: the parameter file fixes L_out = 4"):
+        jcas.solve(h, g, model=from_cli, outer=6)
+
+
+def test_montecarlo_equals_the_cli(tmp_path):
+    out = json.loads(
+        cli("montecarlo", "--count", 64, "--algos", "unfolded,ao-monotone", "--json", "--no-plot", "--out", "mc",
+            cwd=tmp_path))
+    r = jcas.montecarlo(64, ["unfolded", "ao-monotone"])
+    for row in out["results"]:
+        mine = r[row["algo"]]
+        for key in ("realizations", "mean_objective", "ci95_objective", "min_sinr_db", "min_scnr_db", "q05", "q50",
+                    "q95"):
+            assert mine[key] == row[key], (row["algo"], key)
+
+
+def test_the_gil_is_released_while_solving():
+    h, g = jcas.generate(64, seed=4)
+    done = threading.Event()
+    ticks = 0
+
+    def work():
+        jcas.solve(h, g, threads=1)
+        done.set()
+
+    t = threading.Thread(target=work)
+    t.start()
+    while not done.is_set():
+        ticks += 1
+    t.join()
+    assert ticks > 1000  # the main thread ran Python while the solve did
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def test_torch_cpu_tensors_through_dlpack_without_copy():
+    torch = _torch()
+    h, g = jcas.generate(4, seed=6)
+    th, tg = torch.from_numpy(h), torch.from_numpy(g)  # same memory, same strides
+    assert not hasattr(th, "__array_interface__")  # it goes through __dlpack__, not NumPy
+    r = jcas.solve(th, tg, outer=6)
+    assert r["inputs"]["H"]["pointer"] == th.data_ptr() and not r["inputs"]["H"]["copied"]
+    assert r["inputs"]["G"]["pointer"] == tg.data_ptr() and not r["inputs"]["G"]["copied"]
+    np.testing.assert_array_equal(r["W"], jcas.solve(h, g, outer=6)["W"])
+    # A tensor in PyTorch's own (row-major) layout is copied, with the same result.
+    rc = jcas.solve(th.contiguous(), tg.contiguous(), outer=6)
+    assert rc["inputs"]["H"]["copied"]
+    np.testing.assert_array_equal(rc["W"], r["W"])
+    with pytest.raises(TypeError, match="H: dtype float64"):
+        jcas.solve(th.real.contiguous(), tg)
+    with pytest.raises(TypeError, match="H: dtype float32"):
+        jcas.solve(torch.zeros(4, 16, 4), tg)
+
+
+gpu = pytest.mark.skipif(jcas.device_count() == 0, reason="no CUDA device")
+
+
+@gpu
+def test_cuda_solve_equals_cpu():
+    h, g = jcas.generate(32, seed=8)
+    cpu = jcas.solve(h, g)
+    dev = jcas.solve(h, g, device="cuda")
+    np.testing.assert_allclose(dev["objective"], cpu["objective"], rtol=1e-9)
+
+
+@gpu
+def test_cuda_tensors_give_results_on_the_device():
+    torch = _torch()
+    h, g = jcas.generate(32, seed=9)
+    th, tg = torch.from_numpy(h).cuda(), torch.from_numpy(g).cuda()
+    r = jcas.solve(th, tg, device="cuda")
+    assert r["inputs"]["H"]["copied"]  # the backend reads host memory (stated)
+    w = torch.from_dlpack(r["W"])
+    assert w.is_cuda and tuple(w.shape) == (32, 16, 4)
+    np.testing.assert_allclose(w.cpu().numpy(), jcas.solve(h, g)["W"], rtol=1e-7, atol=1e-9)
+    np.testing.assert_array_equal(r["objective"].numpy(), torch.from_dlpack(r["objective"]).cpu().numpy())
