@@ -7,11 +7,13 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
 
+#include "cli.hpp"
 #include "flop_count.hpp"
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
@@ -337,6 +339,22 @@ int run_bench(const bench_args& a) {
     }
   }
   return 0;
+}
+
+command add_bench(CLI::App& app) {
+  auto a = std::make_shared<bench_args>();
+  CLI::App* c = app.add_subcommand("bench", "throughput of the CPU and CUDA backends side by side");
+  c->add_option("--batch", a->batches, "batch sizes (CUDA runs each; the CPU at most 512)")->check(at_least(1));
+  c->add_option("--devices", a->devices, "comma-separated: cpu,cuda");
+  c->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(thread_count());
+  c->add_option("--repeats", a->repeats, "timed runs per row (the median is reported)")->check(at_least(1));
+  c->add_flag("--quick", a->quick, "unfolded and the training step only");
+  c->add_option("--max-seconds", a->max_seconds,
+                "the most seconds of timed runs a row may take: a row whose first timing projects more runs on "
+                "fewer realizations (default 10)")
+      ->check(non_negative());
+  c->add_flag("--json", a->json, "one JSON object on stdout");
+  return {c, [a] { return run_bench(*a); }};
 }
 
 }  // namespace jcas::cli
