@@ -9,6 +9,7 @@
 
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
+#include "solve_request.hpp"
 
 namespace jcas {
 
@@ -141,6 +142,26 @@ unfolded_model resolve_model(const model_choice& c) {
   if (c.frozen) m.frozen = true;
   m.finalize();
   return m;
+}
+
+solve_options to_options(const solve_request& r) {
+  solve_options o;
+  o.algo = parse_algorithm(r.algo);
+  o.prec = parse_precision(r.precision);
+  o.f0 = parse_f0(r.f0);
+  if (r.w0) o.w0 = parse_w0(*r.w0);
+  o.products = parse_products(r.products);
+  o.model = resolve_model(r.model);
+  o.ao = r.ao;
+  if (r.mu) o.ao.mu_c = o.ao.mu_s = *r.mu;
+  o.ascent = r.ascent;
+  o.ascent.starts = parse_ascent_starts(r.ascent_starts);
+  o.simd = r.simd;
+  o.threads = r.threads;
+  o.gpu_watchdog = r.gpu_watchdog;
+  o.sys.pt = r.pt;
+  o.sys.delta = r.delta;
+  return o;
 }
 
 f0_method parse_f0(const std::string& s) {

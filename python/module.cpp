@@ -14,6 +14,7 @@
 #include "jcas/api.hpp"
 #include "montecarlo.hpp"
 #include "progress.hpp"
+#include "solve_request.hpp"
 #include "training.hpp"
 #include "version.hpp"
 
@@ -166,47 +167,15 @@ py::tuple generate(long count, std::uint64_t seed, long first, const std::string
                         python::to_numpy(std::move(cs.g), {n, j, nr, nt}, {j * nr * nt, nr * nt, 1, nr}));
 }
 
-struct solve_kw {
-  std::optional<int> outer, inner, iw;
-  bool frozen = false;
-  std::optional<double> mu;
-  ao_settings ao;
-  ascent_settings ascent;
-  std::string ascent_starts = "all", f0 = "lapack", products = "auto";
-  std::optional<std::string> w0;
-  bool simd = true;
-  double gpu_watchdog = 20;
-};
-
-py::dict solve(const py::object& H, const py::object& G, const std::string& algo, const py::object& model,
-               const std::string& device, const std::string& prec, int targets, double snr_db, double delta,
-               int threads, bool progress, const solve_kw& kw) {
-  const executor ex = executor_of(device, threads);
-  solve_options o;
-  o.algo = parse_algorithm(algo);
-  o.prec = parse_precision(prec);
-  o.sys.pt = pt_of_snr_db(snr_db);
-  o.sys.delta = delta;
-  model_choice mc;
-  mc.trained = model_of(model);
-  mc.outer = kw.outer;
-  mc.inner = kw.inner;
-  mc.iw = kw.iw;
-  mc.frozen = kw.frozen;
-  o.model = resolve_model(mc);
-  o.ao = kw.ao;
-  if (kw.mu) o.ao.mu_c = o.ao.mu_s = *kw.mu;
-  o.ascent = kw.ascent;
-  o.ascent.starts = parse_ascent_starts(kw.ascent_starts);
-  o.f0 = parse_f0(kw.f0);
-  if (kw.w0) o.w0 = parse_w0(*kw.w0);
-  o.products = parse_products(kw.products);
-  o.simd = kw.simd;
-  o.threads = ex.threads;
-  o.gpu_watchdog = kw.gpu_watchdog;
+py::dict solve(const py::object& H, const py::object& G, const std::string& device, int targets, double snr_db,
+               bool progress, solve_request& r, const py::object& model) {
+  const executor ex = executor_of(device, r.threads);
+  r.pt = pt_of_snr_db(snr_db);
+  r.model.trained = model_of(model);
+  solve_options o = to_options(r);
   python::channel_input in = python::take_channels(python::borrow(H, "H", 3, ex.device),
                                                    python::borrow(G, "G", 4, ex.device), targets, snr_db);
-  progress_option bar(progress, "solve " + algo);
+  progress_option bar(progress, "solve " + r.algo);
   o.progress = bar.callback();
   solve_output out;
   {
@@ -214,12 +183,12 @@ py::dict solve(const py::object& H, const py::object& G, const std::string& algo
     out = solve_batch(ex, in.view, o);
   }
   bar.finish();
-  py::dict r = results_dict(std::move(out), in.where);
+  py::dict res = results_dict(std::move(out), in.where);
   py::dict inputs;
   inputs["H"] = input_note(in.h_pointer, in.h_copied);
   inputs["G"] = input_note(in.g_pointer, in.g_copied);
-  r["inputs"] = inputs;
-  return r;
+  res["inputs"] = inputs;
+  return res;
 }
 
 /// Arrays into an owned channel set (training keeps its data for many epochs).
@@ -388,8 +357,9 @@ PYBIND11_MODULE(jcas, m) {
         "users, targets, clutter, nt, nr, user_dist, user_dist_std, sens_dist, sens_dist_std, height,\n"
         "zeta0_db, eps_c, eps_s, angle_min, angle_max, rician_k, noise_db, independent_clutter.");
 
-  const ao_settings ao{};
-  const ascent_settings as{};
+  const solve_request defaults{};
+  const ao_settings& ao = defaults.ao;
+  const ascent_settings& as = defaults.ascent;
   m.def(
       "solve",
       [](const py::object& H, const py::object& G, const std::string& algo, const py::object& model,
@@ -399,40 +369,45 @@ PYBIND11_MODULE(jcas, m) {
          double ascent_mu_last, int ascent_stages, int ascent_steps, double ascent_tol,
          const std::string& ascent_starts, std::uint64_t ascent_seed, const std::string& f0,
          std::optional<std::string> w0, const std::string& products, bool simd, double gpu_watchdog) {
-        solve_kw kw;
-        kw.outer = outer;
-        kw.inner = inner;
-        kw.iw = iw;
-        kw.frozen = frozen;
-        kw.mu = mu;
-        kw.ao.max_outer = max_outer;
-        kw.ao.outer_tol = outer_tol;
-        kw.ao.inner_tol = inner_tol;
-        kw.ao.fixed_step = step;
-        kw.ascent.mu_first = ascent_mu;
-        kw.ascent.mu_last = ascent_mu_last;
-        kw.ascent.stages = ascent_stages;
-        kw.ascent.max_steps = ascent_steps;
-        kw.ascent.tol = ascent_tol;
-        kw.ascent.seed = ascent_seed;
-        kw.ascent_starts = ascent_starts;
-        kw.f0 = f0;
-        kw.w0 = w0;
-        kw.products = products;
-        kw.simd = simd;
-        kw.gpu_watchdog = gpu_watchdog;
-        return solve(H, G, algo, model, device, precision, targets, snr_db, delta, threads, progress, kw);
+        solve_request r;
+        r.algo = algo;
+        r.precision = precision;
+        r.delta = delta;
+        r.threads = threads;
+        r.model.outer = outer;
+        r.model.inner = inner;
+        r.model.iw = iw;
+        r.model.frozen = frozen;
+        r.mu = mu;
+        r.ao.max_outer = max_outer;
+        r.ao.outer_tol = outer_tol;
+        r.ao.inner_tol = inner_tol;
+        r.ao.fixed_step = step;
+        r.ascent.mu_first = ascent_mu;
+        r.ascent.mu_last = ascent_mu_last;
+        r.ascent.stages = ascent_stages;
+        r.ascent.max_steps = ascent_steps;
+        r.ascent.tol = ascent_tol;
+        r.ascent.seed = ascent_seed;
+        r.ascent_starts = ascent_starts;
+        r.f0 = f0;
+        r.w0 = w0;
+        r.products = products;
+        r.simd = simd;
+        r.gpu_watchdog = gpu_watchdog;
+        return solve(H, G, device, targets, snr_db, progress, r, model);
       },
-      py::arg("H"), py::arg("G"), py::arg("algo") = "unfolded", py::arg("model") = py::none(),
-      py::arg("device") = "cpu", py::arg("precision") = "f64", py::kw_only(), py::arg("targets") = problem_dims{}.m,
-      py::arg("snr_db") = 20.0, py::arg("delta") = 1.0, py::arg("threads") = 0, py::arg("progress") = false,
-      py::arg("outer") = py::none(), py::arg("inner") = py::none(), py::arg("iw") = py::none(),
-      py::arg("frozen") = false, py::arg("mu") = py::none(), py::arg("max_outer") = ao.max_outer,
-      py::arg("outer_tol") = ao.outer_tol, py::arg("inner_tol") = ao.inner_tol, py::arg("step") = ao.fixed_step,
-      py::arg("ascent_mu") = as.mu_first, py::arg("ascent_mu_last") = as.mu_last, py::arg("ascent_stages") = as.stages,
-      py::arg("ascent_steps") = as.max_steps, py::arg("ascent_tol") = as.tol, py::arg("ascent_starts") = "all",
-      py::arg("ascent_seed") = as.seed, py::arg("f0") = "lapack", py::arg("w0") = py::none(),
-      py::arg("products") = "auto", py::arg("simd") = true, py::arg("gpu_watchdog") = 20.0,
+      py::arg("H"), py::arg("G"), py::arg("algo") = defaults.algo, py::arg("model") = py::none(),
+      py::arg("device") = "cpu", py::arg("precision") = defaults.precision, py::kw_only(),
+      py::arg("targets") = problem_dims{}.m, py::arg("snr_db") = 20.0, py::arg("delta") = 1.0, py::arg("threads") = 0,
+      py::arg("progress") = false, py::arg("outer") = py::none(), py::arg("inner") = py::none(),
+      py::arg("iw") = py::none(), py::arg("frozen") = false, py::arg("mu") = py::none(),
+      py::arg("max_outer") = ao.max_outer, py::arg("outer_tol") = ao.outer_tol, py::arg("inner_tol") = ao.inner_tol,
+      py::arg("step") = ao.fixed_step, py::arg("ascent_mu") = as.mu_first, py::arg("ascent_mu_last") = as.mu_last,
+      py::arg("ascent_stages") = as.stages, py::arg("ascent_steps") = as.max_steps, py::arg("ascent_tol") = as.tol,
+      py::arg("ascent_starts") = defaults.ascent_starts, py::arg("ascent_seed") = as.seed, py::arg("f0") = defaults.f0,
+      py::arg("w0") = py::none(), py::arg("products") = defaults.products, py::arg("simd") = defaults.simd,
+      py::arg("gpu_watchdog") = defaults.gpu_watchdog,
       "Runs a solver on every realization of (H, G). Returns a dict: W (count, Nt, K), F (count, Nr, M),\n"
       "curve, objective, min_sinr, min_scnr (linear), outer, inner, seconds, the summary (mean_objective,\n"
       "min_sinr_db, min_scnr_db, mean_iterations) and 'inputs' (each array's pointer and whether it was\n"
