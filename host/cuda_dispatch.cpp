@@ -121,6 +121,18 @@ device_peaks peaks(int device) {
   return detail::peaks(device);
 }
 
+void* device_alloc(std::size_t bytes, int device) {
+  require_device(device);
+  return detail::device_alloc(bytes, device);
+}
+void device_free(void* p, int device) noexcept { detail::device_free(p, device); }
+void copy_to_host(void* host, const void* dev, std::size_t bytes, int device) {
+  detail::copy_to_host(host, dev, bytes, device);
+}
+void copy_to_device(void* dev, const void* host, std::size_t bytes, int device) {
+  detail::copy_to_device(dev, host, bytes, device);
+}
+
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device) {
   validate_draw(sc, first, count);
   require_memory("the channels of " + std::to_string(count) + " realizations", channel_set_bytes(sc.dims, count));

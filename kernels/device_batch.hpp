@@ -44,6 +44,10 @@ struct device_batch {
 
 int device_count(std::string* why);
 device_peaks peaks(int device);
+void* device_alloc(std::size_t bytes, int device);
+void device_free(void* p, int device) noexcept;
+void copy_to_host(void* host, const void* dev, std::size_t bytes, int device);
+void copy_to_device(void* dev, const void* host, std::size_t bytes, int device);
 void generate(const scenario& sc, std::uint64_t seed, long first, long count, int device, cplx<double>* h,
               cplx<double>* g);
 template <class T>
