@@ -373,7 +373,8 @@ unfolded_model initial_model(const model_shape& shape, const unfolded_model* ini
 }
 
 std::string provenance(const std::string& data_name, const channel_set& data, const settings& s,
-                       const model_shape& shape, const system_params<double>& sys, const std::string& init_name) {
+                       const model_shape& shape, const system_params<double>& sys, const std::string& init_name,
+                       const unfolded_model* init) {
   char prov[1024];
   std::snprintf(prov, sizeof prov,
                 "trained: data=%s users=%d targets=%d realizations=%ld epochs=%d batch=%d lr=%g weight_decay=%g "
@@ -382,7 +383,7 @@ std::string provenance(const std::string& data_name, const channel_set& data, co
                 s.lr_decay, s.mu_lr_factor, shape.final_weight, (unsigned long long)s.seed, sys.delta, sys.pt,
                 shape.frozen ? "frozen-gradient" : "paper", shape.per_layer_mu ? "+per-layer-mu" : "",
                 shape.w0 == w0_method::zf ? "zf" : "mrt", init_name.empty() ? "none" : init_name.c_str());
-  return prov;
+  return init ? prov + (" [" + init->provenance + "]") : std::string(prov);
 }
 
 }  // namespace jcas::train

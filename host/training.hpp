@@ -117,9 +117,12 @@ struct model_shape {
 /// init_name), in the shape asked for.
 unfolded_model initial_model(const model_shape& shape, const unfolded_model* init = nullptr,
                              const std::string& init_name = {});
-/// The provenance line a trained model carries: its data, shape and every setting.
+/// The provenance line a trained model carries: its data, shape and every setting, and
+/// where it started from another model (init), that model's provenance in brackets, so a
+/// chain of trainings is read from the last file alone.
 std::string provenance(const std::string& data_name, const channel_set& data, const settings& s,
-                       const model_shape& shape, const system_params<double>& sys, const std::string& init_name);
+                       const model_shape& shape, const system_params<double>& sys, const std::string& init_name,
+                       const unfolded_model* init = nullptr);
 
 /// Trains from c (fresh or resumed) until s.epochs are done on ex (the CPU or a CUDA
 /// device: the same gradients up to rounding). A resumed c (c.run not empty) must be the

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "cli.hpp"
@@ -88,6 +89,8 @@ unfolded_model run_train(const train_args& a, bool quiet) {
   shape.per_layer_mu = a.per_layer_mu;
   shape.w0 = parse_w0(a.w0);
   shape.final_weight = a.final_weight;
+  const std::optional<unfolded_model> init =
+      a.init.empty() ? std::nullopt : std::optional<unfolded_model>(io::read_model(a.init));
   train::checkpoint c;
   if (a.resume) {
     c = train::read_checkpoint(ckpt);
@@ -97,14 +100,13 @@ unfolded_model run_train(const train_args& a, bool quiet) {
                                   std::to_string(c.model.l_in) + ", I_w " + std::to_string(c.model.i_w) +
                                   "; the command asks for other settings");
   } else {
-    const unfolded_model init = a.init.empty() ? unfolded_model{} : io::read_model(a.init);
-    c.model = train::initial_model(shape, a.init.empty() ? nullptr : &init, a.init);
+    c.model = train::initial_model(shape, init ? &*init : nullptr, a.init);
   }
   // Training settings the model file does not hold: on a resume, train::run refuses them
   // where they differ from the checkpoint's run (train::check_resume).
   c.model.loss_final_weight = shape.final_weight;
   c.model.w0 = shape.w0;
-  const std::string prov = train::provenance(a.data, data, a.ts, shape, sys, a.init);
+  const std::string prov = train::provenance(a.data, data, a.ts, shape, sys, a.init, init ? &*init : nullptr);
   const bool root = mpi::get().root();  // only rank 0 draws and writes
   const int threads = threads_per_rank(a.threads);
   host::progress_bar bar("train", !quiet && root);
