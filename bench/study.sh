@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quality study of issue 6: every solver as a percentage of the ascent yardstick, on
+# Quality study of issues 6 and 23: every solver as a percentage of the ascent yardstick, on
 # held-out data of the default scenario, K = 2 ... 12, delta in {1, 10}.
 #   bench/study.sh [OUTDIR]          (JCAS=path/to/jcas, COUNT=100, KS="2 4 ...", DELTAS="1 10")
 # For each delta it trains the paper's model (500 realizations at K = 4, seed 1, the
@@ -34,6 +34,7 @@ methods = [("AO fixed", ["--algo", "ao-fixed"]), ("AO backtracking", ["--algo", 
            ("unfolded, per-layer mu", ["--algo", "unfolded", "--params", f"{out}/rich_d{{d}}.h5"]),
            ("per-layer mu, run from ZF", ["--algo", "unfolded", "--params", f"{out}/rich_d{{d}}.h5", "--w0", "zf"]),
            ("per-layer mu, trained from ZF", ["--algo", "unfolded", "--params", f"{out}/rich_zf_d{{d}}.h5"]),
+           ("unfolded, shipped model (the default)", ["--algo", "unfolded"]),
            ("ascent", ["--algo", "ascent"])]
 rows = {}
 for d in deltas:

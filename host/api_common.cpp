@@ -4,11 +4,14 @@
 #include <complex>
 #include <cstdio>
 #include <fstream>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 
+#include "io.hpp"
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
+#include "shipped_models.hpp"
 #include "solve_request.hpp"
 
 namespace jcas {
@@ -128,8 +131,21 @@ algorithm parse_algorithm(const std::string& s) {
   bad("algo", s, "unknown algorithm (unfolded, ao-fixed, ao-backtracking, heuristic, ao-monotone, ascent)");
 }
 
-unfolded_model resolve_model(const model_choice& c) {
-  unfolded_model m = c.trained ? *c.trained : unfolded_model{};
+unfolded_model shipped_model(double delta) {
+  if (!(delta >= 0) || !std::isfinite(delta)) bad("delta", num(delta), "must be >= 0 and finite");
+  const std::span<const io::shipped_file> files = io::shipped_files();
+  if (files.empty()) throw std::runtime_error("no model was shipped with this build (models/)");
+  const auto distance = [&](const io::shipped_file& f) { return std::abs(std::log1p(delta) - std::log1p(f.delta)); };
+  const io::shipped_file& f =
+      *std::min_element(files.begin(), files.end(), [&](auto& a, auto& b) { return distance(a) < distance(b); });
+  unfolded_model m = io::read_model_image(f.bytes, f.size, f.name);
+  m.provenance = "shipped " + std::string(f.name) + ": " + m.provenance;
+  return m;
+}
+
+unfolded_model resolve_model(const model_choice& c, double delta) {
+  const bool shipped = !c.trained && !c.untrained && !c.outer && !c.inner;
+  unfolded_model m = c.trained ? *c.trained : shipped ? shipped_model(delta) : unfolded_model{};
   if (c.outer || c.inner) {
     if (c.trained && ((c.outer && *c.outer != m.l_out) || (c.inner && *c.inner != m.l_in)))
       throw std::invalid_argument("outer/inner: the parameter file fixes L_out = " + std::to_string(m.l_out) +
@@ -151,7 +167,7 @@ solve_options to_options(const solve_request& r) {
   o.f0 = parse_f0(r.f0);
   if (r.w0) o.w0 = parse_w0(*r.w0);
   o.products = parse_products(r.products);
-  o.model = resolve_model(r.model);
+  o.model = resolve_model(r.model, r.delta);
   o.ao = r.ao;
   if (r.mu) o.ao.mu_c = o.ao.mu_s = *r.mu;
   o.ascent = r.ascent;

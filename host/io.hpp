@@ -9,6 +9,7 @@
 // Complex numbers are HDF5 compounds {r, i} of doubles (h5py reads them as complex128).
 // Every writer writes to a temporary name and renames: no partial file is left behind.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -47,6 +48,8 @@ channel_set channels_from_arrays(const std::string& path, const std::vector<zd>&
                                  const channel_select& sel);
 
 unfolded_model read_model(const std::string& path);
+/// A model file's bytes held in memory (the shipped models compiled in); name for messages.
+unfolded_model read_model_image(const void* bytes, std::size_t size, const std::string& name);
 void write_model(const std::string& path, const unfolded_model& m);
 
 void write_results(const std::string& path, const solve_output& out, const solve_options& o,

@@ -634,8 +634,7 @@ void generate_channels(const std::string& path, const scenario& sc, std::uint64_
 }
 
 namespace {
-unfolded_model read_model_file(const std::string& path) {
-  hid f = open_file(path);
+unfolded_model read_model_from(const hid& f, const std::string& path) {
   if (read_attr_s(f, "format") != "jcas-unfolded-model-1")
     fail(path, "format = '" + read_attr_s(f, "format") + "': not a jcas model file");
   unfolded_model m;
@@ -670,11 +669,26 @@ unfolded_model read_model_file(const std::string& path) {
   }
   return m;
 }
+unfolded_model read_model_file(const std::string& path) { return read_model_from(open_file(path), path); }
 }  // namespace
 
 unfolded_model read_model(const std::string& path) {
   vet_in_child(path, [&] { read_model_file(path); });
   return read_model_file(path);
+}
+
+unfolded_model read_model_image(const void* bytes, std::size_t size, const std::string& name) {
+  // The core driver over a file image: HDF5 reads the bytes as the file, no disk involved.
+  hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 16, 0) < 0 || H5Pset_file_image(fapl, const_cast<void*>(bytes), size) < 0)
+    fail(name, "cannot set up an HDF5 file image");
+  // A name no file has: HDF5 looks at a file of the given name where one exists (as
+  // H5LTopen_file_image, which names its images "file_img<n>").
+  char image_name[64];
+  std::snprintf(image_name, sizeof image_name, "jcas_file_image_%p", bytes);
+  hid f(H5Fopen(image_name, H5F_ACC_RDONLY, fapl), H5Fclose);
+  if (f < 0) fail(name, "cannot open the HDF5 file image");
+  return read_model_from(f, name);
 }
 
 void write_model_to(hid_t f, const std::string& path, const unfolded_model& model) {
@@ -725,6 +739,7 @@ void write_results(const std::string& path, const solve_output& out, const solve
     attr_s(f, "algo", to_string(out.algo));
     attr_d(f, "pt", o.sys.pt);
     attr_d(f, "delta", o.sys.delta);
+    if (out.algo == algorithm::unfolded) attr_s(f, "model", o.model.provenance);
     attr_d(f, "mean_objective", s.mean_objective);
     attr_d(f, "min_sinr_db", s.min_sinr_db);
     attr_d(f, "min_scnr_db", s.min_scnr_db);

@@ -35,13 +35,24 @@ executor executor_of(const std::string& device, int threads) {
   return executor{parse_device(device), checked_threads(threads)};
 }
 
-/// A model argument: None (the untrained default), a path, or a jcas.Model.
-std::optional<unfolded_model> model_of(const py::object& m) {
+/// A training's init argument: None (none), a path, or a jcas.Model.
+std::optional<unfolded_model> model_of(const py::object& m, const char* field = "init") {
   if (m.is_none()) return std::nullopt;
   if (py::isinstance<py::str>(m)) return io::read_model(m.cast<std::string>());
   if (py::isinstance<unfolded_model>(m)) return m.cast<unfolded_model>();
-  throw py::type_error("model: expected None, a path or a jcas.Model, not " +
+  throw py::type_error(std::string(field) + ": expected None, a path or a jcas.Model, not " +
                        py::str(m.get_type().attr("__name__")).cast<std::string>());
+}
+
+/// A solve's model argument, as the command line's --params: None (the model shipped for
+/// the run's delta), "untrained", a path, or a jcas.Model.
+model_choice choice_of(const py::object& m) {
+  model_choice c;
+  if (py::isinstance<py::str>(m) && m.cast<std::string>() == "untrained")
+    c.untrained = true;
+  else
+    c.trained = model_of(m, "model");
+  return c;
 }
 
 /// The scenario of generate / montecarlo: a preset ("code" or "paper") with the named
@@ -171,7 +182,9 @@ py::dict solve(const py::object& H, const py::object& G, const std::string& devi
                bool progress, solve_request& r, const py::object& model) {
   const executor ex = executor_of(device, r.threads);
   r.pt = pt_of_snr_db(snr_db);
-  r.model.trained = model_of(model);
+  const model_choice c = choice_of(model);
+  r.model.trained = c.trained;
+  r.model.untrained = c.untrained;
   solve_options o = to_options(r);
   python::channel_input in = python::take_channels(python::borrow(H, "H", 3, ex.device),
                                                    python::borrow(G, "G", 4, ex.device), targets, snr_db);
@@ -249,7 +262,8 @@ unfolded_model train_model(const py::object& H, const py::object& G, int targets
     train::run(data, sys, ts, c, cb, ex);
   }
   if (bar) bar->finish();
-  c.model.provenance = train::provenance("arrays (Python)", data, ts, shape, sys, start ? "a jcas.Model" : "");
+  c.model.provenance = train::provenance("arrays (Python)", data, ts, shape, sys, start ? "a jcas.Model" : "",
+                                         start ? &*start : nullptr);
   return c.model;
 }
 
@@ -286,7 +300,7 @@ py::dict montecarlo(long count, const std::vector<std::string>& algos, std::uint
   if (s.algos.empty()) throw std::invalid_argument("algos = (): name at least one algorithm");
   s.solve.sys.pt = pt_of_snr_db(snr_db);
   s.solve.sys.delta = delta;
-  s.solve.model = resolve_model({model_of(model), {}, {}, {}, false});
+  s.solve.model = resolve_model(choice_of(model), delta);
   s.solve.threads = ex.threads;
   validate(s.solve, s.sc.dims);
   mc::state st;
@@ -349,6 +363,9 @@ PYBIND11_MODULE(jcas, m) {
   m.def(
       "load_model", [](const std::string& path) { return io::read_model(path); }, py::arg("path"),
       "Reads a model file written by jcas train or Model.save.");
+  m.def("shipped_model", &shipped_model, py::arg("delta") = 1.0,
+        "The unfolded model shipped with jcas for this delta (the one trained for the nearest delta;\n"
+        "models/, tools/train_models.sh): what solve and montecarlo run when model is None.");
 
   m.def("generate", &generate, py::arg("count"), py::arg("seed") = 1, py::arg("first") = 0, py::kw_only(),
         py::arg("device") = "cpu", py::arg("threads") = 0, py::arg("preset") = "code",
@@ -412,7 +429,9 @@ PYBIND11_MODULE(jcas, m) {
       "curve, objective, min_sinr, min_scnr (linear), outer, inner, seconds, the summary (mean_objective,\n"
       "min_sinr_db, min_scnr_db, mean_iterations) and 'inputs' (each array's pointer and whether it was\n"
       "copied, and why). Results are NumPy arrays, or jcas.DeviceArray where the inputs were on a GPU.\n"
-      "targets: M, the first M of G's J blocks (the rest are clutter). Options as jcas solve's.");
+      "targets: M, the first M of G's J blocks (the rest are clutter). model: None (the model shipped\n"
+      "for delta; untrained where outer/inner are given), 'untrained', a path or a jcas.Model.\n"
+      "Options as jcas solve's.");
 
   const train::settings ts{};
   const train::model_shape shape{};

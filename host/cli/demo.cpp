@@ -55,24 +55,28 @@ int run_demo(const demo_args& a) {
               a.out.c_str());
   std::printf("%-28s %14s %12s %12s %12s %14s\n", "method", "mean objective", "min SINR dB", "min SCNR dB",
               "iterations", "ms/realization");
+  model_choice untrained_choice;
+  untrained_choice.untrained = true;
+  const unfolded_model untrained = resolve_model(untrained_choice, 1), shipped = shipped_model(1);
   const struct {
     const char* name;
     algorithm algo;
-    bool trained;
+    const unfolded_model* model;  // the unfolded solver's
     const char* file;
     bool plot;  // the ascent's curve is per stage, not per iteration: table only
-  } methods[] = {{"unfolded (trained)", algorithm::unfolded, true, "unfolded_trained", true},
-                 {"unfolded (untrained)", algorithm::unfolded, false, "unfolded_untrained", true},
-                 {"AO backtracking", algorithm::ao_backtracking, false, "ao_backtracking", true},
-                 {"heuristic [32]", algorithm::heuristic, false, "heuristic", true},
-                 {"AO fixed step", algorithm::ao_fixed, false, "ao_fixed", true},
-                 {"AO monotone (new)", algorithm::ao_monotone, false, "ao_monotone", true},
-                 {"ascent (yardstick, slow)", algorithm::ascent, false, "ascent", false}};
+  } methods[] = {{"unfolded (trained)", algorithm::unfolded, &trained, "unfolded_trained", true},
+                 {"unfolded (shipped model)", algorithm::unfolded, &shipped, "unfolded_shipped", true},
+                 {"unfolded (untrained)", algorithm::unfolded, &untrained, "unfolded_untrained", true},
+                 {"AO backtracking", algorithm::ao_backtracking, nullptr, "ao_backtracking", true},
+                 {"heuristic [32]", algorithm::heuristic, nullptr, "heuristic", true},
+                 {"AO fixed step", algorithm::ao_fixed, nullptr, "ao_fixed", true},
+                 {"AO monotone (new)", algorithm::ao_monotone, nullptr, "ao_monotone", true},
+                 {"ascent (yardstick, slow)", algorithm::ascent, nullptr, "ascent", false}};
   std::string plot_args;
   for (const auto& m : methods) {
     solve_options o;
     o.algo = m.algo;
-    if (m.trained) o.model = trained;
+    if (m.model) o.model = *m.model;
     o.threads = a.threads;
     host::progress_bar bar(m.name);
     o.progress = [&](long d, long t) { bar.update(d, t); };

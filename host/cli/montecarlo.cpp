@@ -106,8 +106,12 @@ int run_montecarlo(mc_args& a) {
   if (!a.chunk_given && s.device >= 0) s.chunk = 65536;  // a GPU needs tens of thousands in flight
   s.solve.sys.pt = pt_of_snr_db(a.snr_db);
   s.solve.sys.delta = a.delta;
-  if (!a.params.empty()) s.solve.model = io::read_model(a.params);
-  s.solve.model.finalize();
+  model_choice model;  // --params, else the model shipped for each point's delta
+  if (a.params == "untrained")
+    model.untrained = true;
+  else if (!a.params.empty())
+    model.trained = io::read_model(a.params);
+  s.solve.model = resolve_model(model, a.delta);
   s.solve.threads = threads_per_rank(s.solve.threads);
   const bool root = mpi::get().root();
   const bool sweep =
@@ -140,7 +144,8 @@ int run_montecarlo(mc_args& a) {
     if (!(d >= 0) || !std::isfinite(d))
       throw std::invalid_argument("sweep-delta = " + fmt_g(d) + ": must be >= 0 and finite");
   for (double x : snrs) (void)pt_of_snr_db(x, a.sweep_snr.empty() ? "snr-db" : "sweep-snr");
-  for (int l : layers) (void)s.solve.model.first_layers(l);  // checks the range before any work
+  for (double d : deltas)
+    for (int l : layers) (void)resolve_model(model, d).first_layers(l);  // checks the range before any work
   std::unique_ptr<io::text_output> csv = root ? std::make_unique<io::text_output>(a.out + ".sweep.csv") : nullptr;
   std::FILE* f = csv ? csv->file() : nullptr;
   if (f)
@@ -162,7 +167,7 @@ int run_montecarlo(mc_args& a) {
           p.sc.dims.k = k;
           p.solve.sys.delta = d;
           p.solve.sys.pt = pt_of_snr_db(snr, "sweep-snr");
-          p.solve.model = s.solve.model.first_layers(l);
+          p.solve.model = resolve_model(model, d).first_layers(l);
           char tag[160];
           std::snprintf(tag, sizeof tag, "K%d_delta%g_snr%g_L%d", k, d, snr, l);
           char label[200];
@@ -217,7 +222,8 @@ command add_montecarlo(CLI::App& app) {
       ->check(non_negative());
   c->add_option("--seed", a->s.seed, "channel seed");
   c->add_option("--algos", a->algos, "comma-separated algorithms, run on the same channels");
-  c->add_option("--params", a->params, "unfolded parameter file");
+  c->add_option("--params", a->params,
+                "unfolded: parameter file, or 'untrained'; default: the model shipped for each delta (models/)");
   c->add_option("--users", a->s.sc.dims.k, "K")->check(at_least(1));
   c->add_option("--targets", a->s.sc.dims.m, "M")->check(at_least(1));
   c->add_option("--clutter", a->s.sc.dims.c, "C")->check(at_least(0));

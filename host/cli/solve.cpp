@@ -32,7 +32,9 @@ void add_solve_options(CLI::App* c, solve_args& a) {
   c->add_option("--inner", a.r.model.inner, "unfolded: L_in (default 3)");
   c->add_option("--iw", a.r.model.iw, "unfolded: I_w (default 2)");
   c->add_flag("--frozen-gradient", a.r.model.frozen, "unfolded: evaluate D once per layer (the reference's variant)");
-  c->add_option("--params", a.params, "unfolded: parameter file (jcas train); default untrained beta = 0.01");
+  c->add_option("--params", a.params,
+                "unfolded: parameter file (jcas train), or 'untrained' (every beta = 0.01); default: the model "
+                "shipped for --delta (models/), untrained where --outer/--inner are given");
   c->add_option("--mu", a.r.mu, "AO: smoothing constant mu_c = mu_s (default 10)");
   c->add_option("--max-outer", a.r.ao.max_outer, "AO: outer iteration cap");
   c->add_option("--outer-tol", a.r.ao.outer_tol, "AO: relative change of h that stops the outer loop");
@@ -74,7 +76,10 @@ int run_solve(solve_args& a) {
   if (!a.out.empty()) io::refuse_overwrite("out", a.out, {{"--data", a.data}, {"--params", a.params}});
   const channel_set cs = io::read_channels(a.data, a.sel);
   a.r.pt = pt_of_snr_db(a.snr_db ? *a.snr_db : cs.snr_db);
-  if (!a.params.empty()) a.r.model.trained = io::read_model(a.params);
+  if (a.params == "untrained")
+    a.r.model.untrained = true;
+  else if (!a.params.empty())
+    a.r.model.trained = io::read_model(a.params);
   a.r.simd = a.simd == "on";
   solve_options o = to_options(a.r);
   host::progress_bar bar("solve " + a.r.algo);
@@ -92,6 +97,7 @@ int run_solve(solve_args& a) {
                         {"mean_iterations", s.mean_iterations},
                         {"seconds_per_realization", s.seconds_per_realization},
                         {"simd_realizations", out.simd_count}};
+    if (o.algo == algorithm::unfolded) j["model"] = o.model.provenance;
     std::cout << j.dump() << std::endl;
   } else {
     std::printf("%-16s %12s %14s %12s %12s %12s %14s\n", "algo", "realizations", "mean objective", "min SINR dB",

@@ -74,16 +74,23 @@ struct unfolded_model {
 
 algorithm parse_algorithm(const std::string& s);  // throws on unknown names
 
+/// The unfolded model shipped with jcas for the trade-off weight delta (models/, trained
+/// by tools/train_models.sh, compiled in): the one trained for the delta nearest on a
+/// log(1 + delta) scale. Its provenance starts "shipped models/FILE: ".
+unfolded_model shipped_model(double delta);
+
 /// The unfolded model a solve runs, as the CLI and the Python module ask for it: a
-/// trained model (a model file's) or the untrained default, L_out / L_in set only where
-/// no trained model is given (a trained model fixes them: other values throw naming
-/// them), I_w and the frozen-gradient variant applied to either. Finalized.
+/// trained model (a model file's); else the shipped model for the run's delta; else,
+/// where `untrained` is set or L_out / L_in are given, the untrained model (every beta =
+/// 0.01) of that structure. A trained or shipped model fixes L_out and L_in (other values
+/// throw naming them); I_w and the frozen-gradient variant apply to any. Finalized.
 struct model_choice {
   std::optional<unfolded_model> trained;
+  bool untrained = false;
   std::optional<int> outer, inner, iw;
   bool frozen = false;
 };
-unfolded_model resolve_model(const model_choice& c);
+unfolded_model resolve_model(const model_choice& c, double delta);
 std::string to_string(algorithm a);
 std::string to_string(status s);  // a core status code as words
 

@@ -16,6 +16,7 @@ import json,sys
 lines=sys.stdin.read().strip().splitlines(); assert len(lines)==1, lines
 j=json.loads(lines[0])
 keys={'algo','realizations','mean_objective','min_sinr_db','min_scnr_db','mean_iterations','seconds_per_realization','simd_realizations'}
+keys|={'model'} if '$a'=='unfolded' else set()  # the unfolded model's provenance
 assert set(j)==keys, j; assert j['algo']=='$a' and j['realizations']==6, j
 " && ok || bad "json for $a: $out"
   [ -s "$dir/r_$a.h5" ] && ok || bad "results file for $a"
@@ -43,6 +44,28 @@ for p in ['$dir/c.h5', '$dir/r_unfolded.h5']:
     assert a==v, (p, a, v)
 " && ok || bad "jcas_version attribute differs from --version"
 "$jcas" solve --data "$dir/c.h5" --limit 2 | grep -q "unfolded  *2 " && ok || bad "table"
+# Without --params the unfolded solver runs the model shipped for --delta (models/): the
+# results of that file given as --params, its provenance in the JSON and the results file;
+# --params untrained is the untrained model, as --outer 150 --inner 3 without a file.
+models="$(cd "$(dirname "$0")/../.." && pwd)/models"
+for d in 1 10; do
+  "$jcas" solve --data "$dir/c.h5" --delta $d --limit 3 --json --out "$dir/s$d.h5" >"$dir/s$d.json" 2>/dev/null &&
+    "$jcas" solve --data "$dir/c.h5" --delta $d --limit 3 --json --params "$models/unfolded_d$d.h5" >"$dir/p$d.json" 2>/dev/null &&
+    ok || bad "solve with the shipped model, delta $d"
+done
+"$jcas" solve --data "$dir/c.h5" --limit 3 --json --params untrained >"$dir/u.json" 2>/dev/null &&
+  "$jcas" solve --data "$dir/c.h5" --limit 3 --json --outer 150 --inner 3 >"$dir/u2.json" 2>/dev/null &&
+  ok || bad "solve untrained"
+/usr/bin/python3 -c "
+import json, h5py
+r = {n: json.load(open('$dir/' + n + '.json')) for n in ('s1', 'p1', 's10', 'p10', 'u', 'u2')}
+for d in ('1', '10'):
+    assert r['s' + d]['mean_objective'] == r['p' + d]['mean_objective'], (d, r)
+    assert r['s' + d]['model'].startswith('shipped models/unfolded_d' + d + '.h5: trained: '), r['s' + d]['model']
+    assert h5py.File('$dir/s' + d + '.h5', 'r').attrs['model'].decode() == r['s' + d]['model']
+assert r['u']['model'] == 'untrained' and r['u']['mean_objective'] == r['u2']['mean_objective'], r
+assert r['s1']['mean_objective'] > r['u']['mean_objective'], r  # the trained model climbs further
+" && ok || bad "shipped model as the default"
 
 expect_error "algo = magic" "$jcas" solve --data "$dir/c.h5" --algo magic --out "$dir/out.h5"
 expect_error "delta = -1" "$jcas" solve --data "$dir/c.h5" --delta -1 --out "$dir/out.h5"

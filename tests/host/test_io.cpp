@@ -7,12 +7,15 @@
 #include <unistd.h>
 #include <zip.h>
 
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "io.hpp"
 #include "jcas/api.hpp"
+#include "shipped_models.hpp"
 
 namespace jcas::test {
 namespace {
@@ -251,6 +254,101 @@ TEST(Npz, BadFilesGiveOneClearError) {
             std::string::npos);
   std::ofstream(t / "junk.npz") << "not a zip";
   EXPECT_NE(error_of([&] { io::read_channels(t / "junk.npz"); }).find("not a readable .npz"), std::string::npos);
+}
+
+// The shipped models (models/, compiled in): each reads from its bytes, is the model the
+// table says (its provenance's own delta, the richer model from a zero-forcing start),
+// and shipped_model picks the nearest delta on log(1 + delta).
+TEST(ShippedModels, EachIsTheTrainedModelItsTableNames) {
+  ASSERT_GE(io::shipped_files().size(), 2u);
+  for (const io::shipped_file& f : io::shipped_files()) {
+    const unfolded_model m = io::read_model_image(f.bytes, f.size, f.name);
+    EXPECT_EQ(m.l_out, 150);
+    EXPECT_EQ(m.l_in, 3);
+    EXPECT_TRUE(m.per_layer_mu);
+    EXPECT_EQ(m.w0, w0_method::zf);
+    EXPECT_EQ(m.beta.size(), 450u);
+    EXPECT_EQ(m.provenance.rfind("trained: ", 0), 0u) << m.provenance;
+    char delta[32];
+    std::snprintf(delta, sizeof delta, " delta=%g ", f.delta);
+    const size_t first = m.provenance.find(" delta=");  // the last training's, before its init's
+    EXPECT_EQ(m.provenance.find(delta), first) << f.name << ": " << m.provenance;
+    EXPECT_NE(m.provenance.find("init=rich_d"), std::string::npos) << "the chain of trainings is recorded";
+  }
+}
+
+TEST(ShippedModels, NearestDeltaOnALogScale) {
+  const auto file_of = [](double delta) {
+    const std::string p = shipped_model(delta).provenance;
+    return p.substr(0, p.find(':'));
+  };
+  EXPECT_EQ(file_of(0), "shipped models/unfolded_d1.h5");
+  EXPECT_EQ(file_of(1), "shipped models/unfolded_d1.h5");
+  EXPECT_EQ(file_of(3), "shipped models/unfolded_d1.h5");   // |log 4 - log 2| < |log 4 - log 11|
+  EXPECT_EQ(file_of(5), "shipped models/unfolded_d10.h5");  // |log 6 - log 11| < |log 6 - log 2|
+  EXPECT_EQ(file_of(1e6), "shipped models/unfolded_d10.h5");
+  for (double bad : {-1.0, std::nan(""), double(INFINITY)}) {
+    try {
+      (void)shipped_model(bad);
+      ADD_FAILURE() << bad;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("delta = ", 0), 0u) << e.what();
+    }
+  }
+}
+
+TEST(ShippedModels, ResolveModelChoosesShippedTrainedOrUntrained) {
+  model_choice c;
+  EXPECT_EQ(resolve_model(c, 10).provenance, shipped_model(10).provenance);
+  EXPECT_EQ(resolve_model(c, 10).beta, shipped_model(10).beta);
+  c.untrained = true;
+  unfolded_model u = resolve_model(c, 1);
+  EXPECT_EQ(u.provenance, "untrained");
+  for (double b : u.beta) EXPECT_EQ(b, 0.01);
+  c.untrained = false;
+  c.outer = 20;  // a structure of its own: the untrained model of that size
+  u = resolve_model(c, 1);
+  EXPECT_EQ(u.l_out, 20);
+  EXPECT_EQ(u.provenance, "untrained");
+  c.outer.reset();
+  c.trained = shipped_model(1);
+  c.trained->provenance = "mine";
+  c.iw = 1;
+  u = resolve_model(c, 10);  // a given model wins over the shipped one; I_w applies to it
+  EXPECT_EQ(u.provenance, "mine");
+  EXPECT_EQ(u.i_w, 1);
+}
+
+TEST(ShippedModels, AFileOfTheSameNameIsNotRead) {
+  // HDF5 once read models/unfolded_d1.h5 from the working folder where one existed.
+  const unfolded_model expected = shipped_model(1);
+  tmpdir t;
+  fs::create_directories(t / "models");
+  std::ofstream(t / "models/unfolded_d1.h5") << "not a model";
+  const fs::path here = fs::current_path();
+  fs::current_path(t.p);
+  std::string error;
+  unfolded_model m;
+  try {
+    m = shipped_model(1);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  fs::current_path(here);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(m.beta, expected.beta);
+}
+
+TEST(ShippedModels, CorruptImageGivesOneClearError) {
+  const io::shipped_file& f = io::shipped_files()[0];
+  std::vector<unsigned char> bytes(f.bytes, f.bytes + f.size);
+  for (size_t i = 0; i < 64; ++i) bytes[i] ^= 0xff;  // the superblock
+  try {
+    (void)io::read_model_image(bytes.data(), bytes.size(), "broken.h5");
+    ADD_FAILURE() << "a corrupt image was read";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("broken.h5"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

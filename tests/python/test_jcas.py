@@ -62,6 +62,20 @@ def test_solve_equals_the_cli(channels, algo):
     assert r["algo"] == algo
 
 
+def test_the_shipped_model_is_the_default_and_untrained_is_a_word(channels):
+    h, g = file_channels(channels / "c.h5")
+    for delta, name in ((1.0, "unfolded_d1.h5"), (10.0, "unfolded_d10.h5")):
+        m = jcas.shipped_model(delta)
+        assert m.provenance.startswith(f"shipped models/{name}: trained: ") and m.w0 == "zf"
+        default = jcas.solve(h, g, delta=delta)
+        np.testing.assert_array_equal(default["objective"], jcas.solve(h, g, model=m, delta=delta)["objective"])
+    untrained = jcas.solve(h, g, model="untrained")
+    np.testing.assert_array_equal(untrained["objective"], jcas.solve(h, g, outer=150, inner=3)["objective"])
+    assert np.mean(jcas.solve(h, g)["objective"]) > np.mean(untrained["objective"])
+    with pytest.raises(ValueError, match="^delta = nan: must be >= 0 and finite$"):
+        jcas.shipped_model(float("nan"))
+
+
 def test_numpy_in_place_and_results_without_copy():
     h, g = jcas.generate(4, seed=2)
     r = jcas.solve(h, g, outer=5)
