@@ -17,6 +17,7 @@
 #include "flop_count.hpp"
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
+#include "montecarlo.hpp"
 #include "training.hpp"
 #include "version.hpp"
 
@@ -143,7 +144,9 @@ long sized_batch(long want, long probe, double probe_s, const bench_args& a) {
 }  // namespace
 
 /// Realizations per second of unfolded inference (paper settings), each AO baseline,
-/// ao-monotone, the channel generator and a training step (forward + backward, double), per device, batch size and
+/// ao-monotone, Monte Carlo end to end ("montecarlo": generation, the unfolded solve and the statistics as `jcas
+/// montecarlo` runs them, with a note of its share of the solve's rate), the channel generator and a training step
+/// (forward + backward, double), per device, batch size and
 /// precision. Solves include W0/F0 (the CPU by LAPACK, the GPU in the solve kernel). Each row also carries the solver's
 /// counted FLOP per realization (W0/F0 not counted), the GFLOP/s that makes, and on a GPU the percentage of the
 /// device's peak in that precision. On a GPU, unfolded inference is timed five ways side by side: the default route
@@ -192,7 +195,7 @@ int run_bench(const bench_args& a) {
     long rows = 0;
     for (const std::string& dev : run_on) {
       const bool gpu = dev != "cpu";
-      const long per_batch = 2 * (a.quick ? 1 : 5) + (gpu ? 2 * 4 : 0) + (gpu ? 2 : 1) + (a.quick ? 0 : 1);
+      const long per_batch = 2 * (a.quick ? 1 : 5) + (gpu ? 2 * 4 : 0) + 2 + (gpu ? 2 : 1) + (a.quick ? 0 : 1);
       rows += per_batch * long(a.batches.size()) + (gpu ? 2 : 1);
     }
     char line[240];
@@ -212,6 +215,7 @@ int run_bench(const bench_args& a) {
       const long n = gpu ? batch : std::min<long>(batch, a.quick ? 64 : 512);  // the CPU is timed on fewer
       const channel_set cs = cpu::generate_batch(scenario{}, 7, 0, n, a.threads);
       prefixes sets{cs, {}};
+      std::map<std::string, double> solve_rate;  // the unfolded solve's realizations/s, per precision
       {  // warm-up, at least 0.5 s: device context, first touch of memory, thread pools (the
          // idle threads of OpenBLAS's pool spin for a while after the program starts)
         solve_options o;
@@ -260,7 +264,8 @@ int run_bench(const bench_args& a) {
               gpu ? (void)cuda::solve_batch(sets.first(c), x, 0) : (void)cpu::solve_batch(sets.first(c), x);
             };
           };
-          measure(wl, ps, flop[wl], bytes, n, solve_on(o));
+          const row kernel = measure(wl, ps, flop[wl], bytes, n, solve_on(o));
+          if (alg == algorithm::unfolded) solve_rate[ps] = kernel.per_second;
           if (gpu && alg == algorithm::unfolded) {
             solve_options loops = o;
             loops.products = products_route::loops;
@@ -275,6 +280,27 @@ int run_bench(const bench_args& a) {
             }
           }
         }
+      }
+      // End to end, as `jcas montecarlo` runs (issue 26): channels generated chunk by chunk,
+      // the unfolded solve, the statistics; beside the solve alone above, and its share of it.
+      for (precision p : {precision::f32, precision::f64}) {
+        const std::string ps = p == precision::f32 ? "f32" : "f64";
+        mc::settings s;
+        s.device = ex.device;
+        s.chunk = gpu ? 65536 : 4096;
+        s.solve.prec = p;
+        s.solve.threads = a.threads;
+        const row r = measure("montecarlo", ps, flop["unfolded"], 0, n, [&](long c) {
+          mc::settings sc = s;
+          sc.count = c;
+          mc::state st;
+          mc::run(sc, st, nullptr, nullptr);
+        });
+        char line[200];
+        std::snprintf(line, sizeof line,
+                      "%s %s: end to end (generate + solve + statistics) at %.0f %% of the solve's rate", dev.c_str(),
+                      ps.c_str(), 100 * r.per_second / solve_rate[ps]);
+        out.note(line);
       }
       if (!a.quick)  // the channel generator (SPEC.md 7): the realizations' draws, downloaded to the host
         measure("generate", "f64", 0, 16.0 * double(cs.h_stride() + cs.g_stride()), n,
