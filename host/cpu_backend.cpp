@@ -50,13 +50,22 @@ struct realization_failure : std::runtime_error {
   realization_failure(long index, const std::string& what) : std::runtime_error(what), b(index) {}
 };
 
+/// The caller's progress report and stop poll for a parallel loop (either may be empty).
+struct loop_hooks {
+  const std::function<void(long, long)>& progress;
+  const std::function<bool()>& stop;
+};
+
 /// Runs body(b0, n) for the realizations b0 .. b0 + n - 1 in groups of `lanes` (the last
 /// group may be shorter), in parallel. The first failure (lowest realization index) is
 /// rethrown after the loop with the realization named: a realization_failure names its
-/// own, any other exception the group's first.
+/// own, any other exception the group's first. The calling thread (OpenMP's thread 0)
+/// reports progress and polls stop after each of its groups; once stop says so, the
+/// groups not begun are skipped and jcas::stopped is thrown.
 template <class Body>
-void parallel_groups(long count, int lanes, int threads, const std::function<void(long, long)>& progress, Body body) {
+void parallel_groups(long count, int lanes, int threads, const loop_hooks& hooks, Body body) {
   std::atomic<long> done{0};
+  std::atomic<bool> halt{false};
   long failed_at = -1;
   std::string failure;
   const one_blas_thread blas;
@@ -65,6 +74,7 @@ void parallel_groups(long count, int lanes, int threads, const std::function<voi
   {
 #pragma omp for schedule(dynamic, lanes == 1 ? 4 : 1)
     for (long g = 0; g < groups; ++g) {
+      if (halt.load(std::memory_order_relaxed)) continue;
       const long b0 = g * lanes, n = std::min<long>(lanes, count - b0);
       long at = -1;
       std::string what;
@@ -85,18 +95,25 @@ void parallel_groups(long count, int lanes, int threads, const std::function<voi
         }
       }
       const long m = done += n;
-      if (progress && omp_get_thread_num() == 0) progress(m, count);
+      if (omp_get_thread_num() == 0) {
+        if (hooks.progress) hooks.progress(m, count);
+        if (hooks.stop && hooks.stop()) halt = true;
+      }
     }
   }
-  if (progress) progress(count, count);
   if (failed_at >= 0) throw std::runtime_error("realization " + std::to_string(failed_at) + ": " + failure);
+  if (halt) throw stopped(done, count);
+  if (hooks.progress) hooks.progress(count, count);
 }
 
 /// Runs body(b) for every realization in parallel (failures as parallel_groups).
 template <class Body>
-void parallel_realizations(long count, int threads, const std::function<void(long, long)>& progress, Body body) {
-  parallel_groups(count, 1, threads, progress, [&](long b, long) { body(b); });
+void parallel_realizations(long count, int threads, const loop_hooks& hooks, Body body) {
+  parallel_groups(count, 1, threads, hooks, [&](long b, long) { body(b); });
 }
+const std::function<void(long, long)> progress_none;
+const std::function<bool()> stop_none;
+const loop_hooks no_hooks{progress_none, stop_none};
 
 void check(status s, const char* what) {
   if (s != status::ok) throw std::runtime_error(std::string(what) + ": " + to_string(s));
@@ -327,6 +344,7 @@ void solve_unfolded_chunks(const channel_view& cs, const solve_options& o, const
       out.inner[b] = long(cfg.unfolded.l_out) * cfg.unfolded.l_in * cfg.unfolded.i_w;
     }
     if (o.progress) o.progress(b0 + n, cs.count);
+    if (o.stop && b0 + n < cs.count && o.stop()) throw stopped(b0 + n, cs.count);
   }
 }
 
@@ -391,7 +409,7 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o) {
     }
   };
   std::atomic<long> packed{0};
-  parallel_groups(cs.count, simd ? lanes : 1, o.threads, o.progress, [&](long b0, long n) {
+  parallel_groups(cs.count, simd ? lanes : 1, o.threads, {o.progress, o.stop}, [&](long b0, long n) {
     if (simd) {
       solve_group<T, lanes>(cs, b0, n, *pp, out, solve_named, packed);
     } else {
@@ -415,7 +433,7 @@ channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, l
   cs.count = count;
   cs.h.resize(size_t(count * cs.h_stride()));
   cs.g.resize(size_t(count * cs.g_stride()));
-  parallel_realizations(count, threads, {}, [&](long b) {
+  parallel_realizations(count, threads, no_hooks, [&](long b) {
     core::generate_realization(sc, seed, std::uint64_t(first + b),
                                reinterpret_cast<cplx<double>*>(cs.h.data() + b * cs.h_stride()),
                                reinterpret_cast<cplx<double>*>(cs.g.data() + b * cs.g_stride()));
@@ -429,7 +447,7 @@ void init_batch(const channel_view& cs, const system_params<double>& sys, f0_met
   w.assign(size_t(cs.count * cs.h_stride()), zd(0));
   f.assign(size_t(cs.count) * d.nr * d.m, zd(0));
   const long ws_bytes = core::f0_ws<double>::bytes(d);
-  parallel_realizations(cs.count, threads, {}, [&](long b) {
+  parallel_realizations(cs.count, threads, no_hooks, [&](long b) {
     thread_local realization<double> rc;
     thread_local std::vector<char> scratch;
     scratch.resize(size_t(ws_bytes));

@@ -71,6 +71,7 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o, int dev
   b.what = to_string(o.algo) + " solve (" + (std::is_same_v<T, float> ? "f32" : "f64") + ")";
   b.watchdog = o.gpu_watchdog;
   b.progress = o.progress;
+  b.stop = o.stop;
   // The watchdog's prediction: one realization's counted work, counted on the host while
   // the device runs the first chunk (0, no limit, where the count itself fails).
   b.predict = [&cs, &o](long n) {

@@ -132,10 +132,11 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
     channel_set cs;
     if (hi > lo)  // on a GPU: channels, W0 and F0 on the device too (same draws up to rounding)
       cs = generate_batch(ex, s.sc, s.seed, st.done + lo, hi - lo);
+    std::vector<std::vector<double>> all(na);  // 3 values per realization of the chunk, per algorithm
     for (size_t a = 0; a < na; ++a) {
       std::vector<double> mine;  // 3 values per realization of this rank's block
       if (hi > lo) {
-        solve_options o = s.solve;
+        solve_options o = s.solve;  // its stop is polled inside each solve too
         o.algo = s.algos[a];
         o.progress = nullptr;
         if (s.device >= 0) o.f0 = f0_method::lowrank;  // initialisation in the solve kernel
@@ -143,10 +144,12 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
         for (long b = 0; b < out.count; ++b)
           mine.insert(mine.end(), {out.objective[b], out.min_sinr[b], out.min_scnr[b]});
       }
-      const std::vector<double> all = mpi::allgather_blocks(mine, n, 3);
-      for (long b = 0; b < n; ++b)
-        st.algos[a].add(s.seed, st.done + b, all[3 * b], all[3 * b + 1], all[3 * b + 2], s.sample_size);
+      all[a] = mpi::allgather_blocks(mine, n, 3);
     }
+    // The chunk enters the tallies only whole (a stop inside it leaves st as it was).
+    for (size_t a = 0; a < na; ++a)
+      for (long b = 0; b < n; ++b)
+        st.algos[a].add(s.seed, st.done + b, all[a][3 * b], all[a][3 * b + 1], all[a][3 * b + 2], s.sample_size);
     st.done += n;
     if (w.root() && progress) progress(st.done, s.count);
     const auto now = std::chrono::steady_clock::now();
@@ -155,6 +158,7 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
       on_checkpoint(st);
       last_checkpoint = now;
     }
+    if (s.solve.stop && st.done < s.count && s.solve.stop()) throw stopped(st.done, s.count);
   }
 }
 

@@ -70,6 +70,8 @@ stats summarize(const std::vector<double>& objective, const std::vector<double>&
 
 /// Continues s until st.done == s.count. on_checkpoint is called after a chunk as
 /// s.checkpoint_seconds says, and after the last; progress(done, total) after every chunk.
+/// s.solve.stop is polled inside each solve and between chunks (jcas::stopped; st then
+/// holds the whole chunks done, as a checkpoint would; under MPI every rank must agree).
 void run(const settings& s, state& st, const std::function<void(long, long)>& progress,
          const std::function<void(const state&)>& on_checkpoint);
 

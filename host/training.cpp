@@ -271,6 +271,9 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
       epoch_loss += lg.loss * double(hi - lo);
       c.log.push_back({e + 1, bi + 1, lg.loss, std::nan("")});
       if (cb.on_batch) cb.on_batch(e + 1, bi + 1, batches, lg.loss);
+      if (cb.stop && cb.stop())
+        throw stopped("training stopped by the caller in epoch " + std::to_string(e + 1) + ", batch " +
+                      std::to_string(bi + 1) + " of " + std::to_string(batches));
     }
     c.lr *= s.lr_decay;
     c.epochs_done = e + 1;

@@ -102,6 +102,7 @@ struct callbacks {
   std::function<void(int epoch, int batch, int batches, double loss)> on_batch;
   std::function<double(const unfolded_model&)> validate;  // mean objective; may be empty
   std::function<void(const checkpoint&)> on_epoch;        // e.g. write checkpoint and log
+  std::function<bool()> stop;  // polled after every batch: true ends run() with jcas::stopped
 };
 
 /// The structure of the model a run trains (the CLI's --outer --inner --iw

@@ -216,6 +216,7 @@ void each_chunk(const device_batch<T>& hb, device_chunk<T>& ch, const Launch& la
     wait_chunk(hb, n, &predicted);
     ch.download(hb, b0, n);
     if (hb.progress) hb.progress(b0 + n, hb.count);
+    if (hb.stop && b0 + n < hb.count && hb.stop()) throw stopped(b0 + n, hb.count);
   }
 }
 

@@ -40,6 +40,7 @@ struct device_batch {
   std::function<double(long)> predict;
   double watchdog = 20;
   std::function<void(long done, long total)> progress;  // after every chunk (may be empty)
+  std::function<bool()> stop;                           // polled after every chunk but the last
 };
 
 int device_count(std::string* why);

@@ -5,8 +5,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "arrays.hpp"
@@ -163,6 +166,31 @@ struct progress_option {
   }
 };
 
+/// Ctrl-C during a call that released the GIL: the library's stop poll. From the calling
+/// thread, at most every 50 ms, it takes the GIL and runs Python's signal handlers; once
+/// one raises (KeyboardInterrupt), the exception stays set, the call ends with
+/// jcas::stopped, and the module's translator hands Python that exception.
+class interrupt_poll {
+ public:
+  std::function<bool()> callback() {
+    return [this] { return poll(); };
+  }
+
+ private:
+  bool poll() {
+    if (raised_ || std::this_thread::get_id() != caller_) return raised_;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(50)) return false;
+    last_ = now;
+    const py::gil_scoped_acquire hold;
+    raised_ = PyErr_CheckSignals() != 0;
+    return raised_;
+  }
+  std::thread::id caller_ = std::this_thread::get_id();
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  bool raised_ = false;
+};
+
 py::tuple generate(long count, std::uint64_t seed, long first, const std::string& device, int threads,
                    const std::string& preset, const py::kwargs& kw) {
   const scenario sc = scenario_of(preset, kw);
@@ -190,6 +218,8 @@ py::dict solve(const py::object& H, const py::object& G, const std::string& devi
                                                    python::borrow(G, "G", 4, ex.device), targets, snr_db);
   progress_option bar(progress, "solve " + r.algo);
   o.progress = bar.callback();
+  interrupt_poll ctrl_c;
+  o.stop = ctrl_c.callback();
   solve_output out;
   {
     py::gil_scoped_release free;
@@ -257,6 +287,8 @@ unfolded_model train_model(const py::object& H, const py::object& G, int targets
       o.sys = sys;
       return summarize(solve_batch(ex, val, o)).mean_objective;
     };
+  interrupt_poll ctrl_c;
+  cb.stop = ctrl_c.callback();
   {
     py::gil_scoped_release free;
     train::run(data, sys, ts, c, cb, ex);
@@ -303,6 +335,8 @@ py::dict montecarlo(long count, const std::vector<std::string>& algos, std::uint
   s.solve.model = resolve_model(choice_of(model), delta);
   s.solve.threads = ex.threads;
   validate(s.solve, s.sc.dims);
+  interrupt_poll ctrl_c;
+  s.solve.stop = ctrl_c.callback();
   mc::state st;
   progress_option bar(progress, "montecarlo");
   {
@@ -325,6 +359,15 @@ PYBIND11_MODULE(jcas, m) {
       "the solver's layout (each matrix column-major: what jcas.generate returns), else copied (the\n"
       "result's 'inputs' entry says which and why).";
   m.attr("__version__") = jcas::version();
+  // A call ended by interrupt_poll: Python's pending exception (KeyboardInterrupt) is the
+  // answer; a stop without one (none here) reads as KeyboardInterrupt with the library's words.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const stopped& e) {
+      if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyboardInterrupt, e.what());
+    }
+  });
 
   py::class_<unfolded_model>(m, "Model", "Parameters of the unfolded optimiser (jcas train / jcas.train).")
       .def(py::init<>())

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -169,8 +170,13 @@ struct solve_options {
   /// realizations at once, one per SIMD lane (the core instantiated with jcas::pack).
   /// false: one realization at a time. Results agree to rounding.
   bool simd = true;
-  int threads = 0;                                           // 0: all cores
-  std::function<void(long done, long total)> progress;       // called from one thread
+  int threads = 0;                                      // 0: all cores
+  std::function<void(long done, long total)> progress;  // called from one thread
+  /// Polled by the calling thread between groups of realizations (CPU: 1 to 8, or chunks of
+  /// up to 1024 on the batch-phase routes) or chunks (GPU), often (keep it cheap): once it
+  /// returns true, the call ends early with jcas::stopped, no results (the Python
+  /// module's Ctrl-C). Copied with the options: keep shared state behind a reference.
+  std::function<bool()> stop;
   scratch_placement scratch = scratch_placement::automatic;  // CUDA, a thread per realization
   /// CUDA: a device call that runs past this many times its predicted time (counted work
   /// at a pessimistic device rate, host/gpu_model.hpp) plus a minute is stopped with an
@@ -179,6 +185,14 @@ struct solve_options {
 };
 
 /// Per-realization results of a solve. curve: count x curve_len (curve[0] = initial h).
+/// Thrown by a call whose solve_options::stop (or training callbacks::stop) said stop.
+struct stopped : std::runtime_error {
+  stopped(long done, long count)
+      : std::runtime_error("stopped by the caller after " + std::to_string(done) + " of " + std::to_string(count) +
+                           (count == 1 ? " realization" : " realizations")) {}
+  explicit stopped(const std::string& what) : std::runtime_error(what) {}
+};
+
 struct solve_output {
   algorithm algo{};
   problem_dims dims{};

@@ -1,5 +1,6 @@
 // Monte Carlo: statistics equal those computed from stored per-realization results, and
-// a resumed run gives the same summary as an uninterrupted one.
+// a resumed run gives the same summary as an uninterrupted one; a caller's stop poll ends
+// a solve or a Monte Carlo early and leaves it whole.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,6 +8,9 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <string>
+#include <tuple>
 
 #include "montecarlo.hpp"
 
@@ -93,6 +97,82 @@ TEST(MonteCarlo, ResumeGivesTheSameSummary) {
   other.seed = 6;
   EXPECT_THROW(mc::read_state(path.string(), other), std::runtime_error);
   std::filesystem::remove(path);
+}
+
+/// A stop poll that says stop from its `at`-th call on (copies share the count: the
+/// library copies solve_options).
+struct stop_at {
+  int at;
+  std::shared_ptr<int> calls = std::make_shared<int>(0);
+  bool operator()() const { return ++*calls >= at; }
+};
+
+// solve_options::stop ends a solve early, on every CPU route, with jcas::stopped naming how
+// far it got; a poll that never says stop changes nothing.
+TEST(Stop, EndsASolveOnEveryCpuRoute) {
+  // The batch-phase routes (gemm, team) poll between chunks of up to 1024 realizations.
+  const channel_set few = cpu::generate_batch(scenario{}, 3, 0, 40), many = cpu::generate_batch(scenario{}, 3, 0, 1100);
+  for (const auto& [algo, simd, route] : {std::tuple{algorithm::unfolded, true, products_route::automatic},
+                                          {algorithm::unfolded, false, products_route::loops},
+                                          {algorithm::unfolded, false, products_route::gemm},
+                                          {algorithm::unfolded, false, products_route::team},
+                                          {algorithm::ao_monotone, false, products_route::automatic}}) {
+    const bool batched = route == products_route::gemm || route == products_route::team;
+    const channel_set& cs = batched ? many : few;
+    const std::string total = " of " + std::to_string(cs.count) + " realizations";
+    solve_options o;
+    o.algo = algo;
+    o.simd = simd;
+    o.products = route;
+    o.model.l_out = 4;
+    o.ao.max_outer = 5;
+    o.threads = 1;
+    const std::string name = to_string(algo) + (simd ? " simd" : "") + " route " + std::to_string(int(route));
+    const solve_output whole = cpu::solve_batch(cs, o);
+    o.stop = stop_at{1 << 30};
+    EXPECT_EQ(cpu::solve_batch(cs, o).objective, whole.objective) << name;
+    o.stop = stop_at{1};
+    try {
+      cpu::solve_batch(cs, o);
+      ADD_FAILURE() << name << ": not stopped";
+    } catch (const stopped& e) {
+      EXPECT_NE(std::string(e.what()).find("stopped by the caller after "), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(total), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("after " + std::to_string(cs.count) + " "), std::string::npos)
+          << name << ": " << e.what();
+    }
+  }
+}
+
+// A Monte Carlo stopped anywhere (inside any algorithm's solve or between chunks) holds
+// whole chunks in every tally, and continuing it gives the uninterrupted run's bits.
+TEST(Stop, LeavesAMonteCarloWithWholeChunksThatContinues) {
+  mc::settings s = small();
+  s.solve.threads = 1;
+  mc::state whole;
+  mc::run(s, whole, {}, {});
+  int stops = 0;
+  for (int at = 1; at <= 40; at += 3) {
+    mc::settings cut = s;
+    cut.solve.stop = stop_at{at};
+    mc::state st;
+    try {
+      mc::run(cut, st, {}, {});
+      continue;  // the run ended before the poll's `at`-th call
+    } catch (const stopped&) {
+      ++stops;
+    }
+    EXPECT_EQ(st.done % s.chunk, 0) << "at " << at;
+    EXPECT_LT(st.done, s.count);
+    for (const mc::tally& t : st.algos) EXPECT_EQ(t.n, st.done) << "at " << at;
+    mc::run(s, st, {}, {});
+    for (size_t a = 0; a < s.algos.size(); ++a) {
+      EXPECT_EQ(st.algos[a].mean, whole.algos[a].mean) << "at " << at;
+      EXPECT_EQ(st.algos[a].m2, whole.algos[a].m2) << "at " << at;
+      EXPECT_EQ(st.algos[a].sorted_objectives(), whole.algos[a].sorted_objectives()) << "at " << at;
+    }
+  }
+  EXPECT_GE(stops, 8);
 }
 
 // Bounded memory: beyond sample_size realizations the quantiles come from the sample of the

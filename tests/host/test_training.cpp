@@ -124,6 +124,26 @@ TEST(Training, ResumeFromCheckpointEqualsUninterruptedRun) {
   EXPECT_EQ(resumed.log.size(), whole.log.size());
 }
 
+TEST(Training, AStopPollEndsTheRunAfterTheBatchItSaysStopIn) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 1, 0, 20);
+  train::settings s;
+  s.batch = 6;
+  s.epochs = 3;
+  train::checkpoint c;
+  c.model = small_model();
+  train::callbacks cb;
+  int polls = 0;
+  cb.stop = [&] { return ++polls == 6; };  // 4 batches an epoch: the second of epoch 2
+  try {
+    train::run(cs, system_params<double>{}, s, c, cb, executor{-1, 1});
+    ADD_FAILURE() << "not stopped";
+  } catch (const stopped& e) {
+    EXPECT_STREQ(e.what(), "training stopped by the caller in epoch 2, batch 2 of 4");
+  }
+  EXPECT_EQ(c.epochs_done, 1);
+  EXPECT_EQ(c.log.size(), 4u + 1u + 2u);  // epoch 1's batches and summary, two batches of epoch 2
+}
+
 TEST(Training, PerLayerMuWithEqualTablesIsThePaperModel) {
   const channel_set cs = cpu::generate_batch(scenario{}, 8, 0, 6);
   const system_params<double> sys{};

@@ -4,6 +4,7 @@ copied; bad input. Run by ctest (PYTHONPATH = build/python, JCAS_CLI = the jcas 
 import json
 import os
 import subprocess
+import sys
 import threading
 
 import h5py
@@ -186,6 +187,35 @@ def test_the_gil_is_released_while_solving():
         ticks += 1
     t.join()
     assert ticks > 1000  # the main thread ran Python while the solve did
+
+
+_CTRL_C = """
+import os, signal, sys, threading, time
+import jcas
+h, g = jcas.generate(400, seed=3)
+calls = {  # each would run for 25 s or more on one core
+    "solve": lambda: jcas.solve(h, g, algo="ascent", threads=1),
+    "montecarlo": lambda: jcas.montecarlo(400, ["ascent"], threads=1),
+    "train": lambda: jcas.train(h[:8], g[:8], epochs=1000, batch=4, threads=1),
+}
+threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+t0 = time.monotonic()
+try:
+    calls[sys.argv[1]]()
+except KeyboardInterrupt:
+    print(f"{time.monotonic() - t0:.3f}")
+    sys.exit(0)
+sys.exit(f"finished after {time.monotonic() - t0:.1f} s without KeyboardInterrupt")
+"""
+
+
+@pytest.mark.parametrize("call", ["solve", "montecarlo", "train"])
+def test_ctrl_c_ends_a_long_call_at_once(call):
+    # SIGINT arrives 1 s in; without the stop poll the call would finish first (25 s or
+    # more) and only then raise.
+    r = subprocess.run([sys.executable, "-c", _CTRL_C, call], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert 1.0 <= float(r.stdout) < 4.0
 
 
 def _torch():
