@@ -31,15 +31,23 @@ struct channel_select {
 /// Reads .h5 or .npz (by extension). Throws std::runtime_error naming file and field.
 channel_set read_channels(const std::string& path, const channel_select& sel = {});
 channel_set read_npz(const std::string& path, const channel_select& sel = {});
+/// How a channel file holds G: dense (`G (B, J*Nr, Nt)`), or, for line-of-sight channels,
+/// as rank-one factors G_j = u_j v_j^H (`Gu (B, J, Nr)`, `Gv (B, J, Nt)`: Nr + Nt numbers a
+/// block instead of Nr Nt). The readers take either and give the dense G.
+enum class g_form { dense, rank_one };
+/// File bytes of `count` realizations' H and G in that form (without HDF5's few KB).
+double channel_file_bytes(const problem_dims& d, long count, g_form form);
+
 void write_channels(const std::string& path, const channel_set& cs, const scenario* sc = nullptr,
-                    std::uint64_t seed = 0, long first = 0);
+                    std::uint64_t seed = 0, long first = 0, g_form form = g_form::dense);
 /// Realizations first .. first+count-1 of (sc, seed) into a channel file, drawn by
 /// draw(first, n) (the CPU or CUDA generator) and written in blocks of at most 64 MB, so
 /// that memory stays bounded for any count; a file that would not fit the free space of
-/// its folder is refused before anything is drawn.
+/// its folder is refused before anything is drawn. rank_one: a G_j that is not rank one
+/// to 1e-10 (relative) is refused naming it.
 void generate_channels(const std::string& path, const scenario& sc, std::uint64_t seed, long first, long count,
                        double snr_db, const std::function<channel_set(long first, long n)>& draw,
-                       const std::function<void(long done, long total)>& progress = {});
+                       const std::function<void(long done, long total)>& progress = {}, g_form form = g_form::dense);
 
 /// Shared by the .h5 and .npz readers: file arrays Hall (B, Nt, Kf) and Gall
 /// (B, J*Nr, Nt) in C order to a channel_set, with the selection applied and validated.

@@ -18,6 +18,7 @@
 
 #include "h5.hpp"
 #include "io.hpp"
+#include "jcas/core/channels.hpp"
 #include "version.hpp"
 
 namespace jcas::io {
@@ -497,22 +498,71 @@ double read_attr(hid_t loc, const std::string& path, const char* name) { return 
 namespace jcas::io {
 
 namespace {
+bool has_dataset(hid_t f, const char* name) { return H5Lexists(f, name, H5P_DEFAULT) > 0; }
+
+/// A rank-one file's G factors read and multiplied out: (B, J*Nr, Nt) in C order, as a
+/// dense file's G; nr is the factors'.
+std::vector<zd> read_rank_one_g(hid_t f, const std::string& path, long count, long nt, hid_t ct, long& nr,
+                                long& grows) {
+  const auto ud = dataset_dims(f, path, "Gu", 3), vd = dataset_dims(f, path, "Gv", 3);
+  if (long(ud[0]) != count || long(vd[0]) != count)
+    fail(path, "Gu and Gv have " + std::to_string(ud[0]) + " and " + std::to_string(vd[0]) +
+                   " realizations but H has " + std::to_string(count));
+  if (ud[1] != vd[1]) fail(path, "Gu has " + std::to_string(ud[1]) + " blocks but Gv has " + std::to_string(vd[1]));
+  if (long(vd[2]) != nt)
+    fail(path, "Gv has " + std::to_string(vd[2]) + " columns but H has Nt = " + std::to_string(nt));
+  const long nj = long(ud[1]);
+  nr = long(ud[2]);
+  grows = nj * nr;
+  std::vector<zd> u, v;
+  read_dataset(f, path, "Gu", ct, u, size_t(ud[0] * ud[1] * ud[2]));
+  read_dataset(f, path, "Gv", ct, v, size_t(vd[0] * vd[1] * vd[2]));
+  std::vector<zd> g(size_t(count * grows * nt));
+  for (long b = 0; b < count; ++b)
+    for (long j = 0; j < nj; ++j)
+      for (long r = 0; r < nr; ++r)
+        for (long c = 0; c < nt; ++c)
+          g[size_t(((b * nj + j) * nr + r) * nt + c)] =
+              u[size_t((b * nj + j) * nr + r)] * std::conj(v[size_t((b * nj + j) * nt + c)]);
+  return g;
+}
+
 channel_set read_h5_channels(const std::string& path, const channel_select& sel) {
   hid f = open_file(path);
   const auto hd = dataset_dims(f, path, "H", 3);
-  const auto gd = dataset_dims(f, path, "G", 3);
-  if (hd[0] != gd[0]) fail(path, "H has " + std::to_string(hd[0]) + " realizations but G has " + std::to_string(gd[0]));
-  const int nr = sel.nr > 0 ? sel.nr : int(has_attr(f, "nr") ? read_attr_i(f, path, "nr") : long(hd[1]));
+  const long count = long(hd[0]), nt = long(hd[1]);
+  // G dense, or its rank-one factors (g_form): the sizes of the dense array either way.
+  const bool factored = !has_dataset(f, "G") && has_dataset(f, "Gu");
+  long grows = 0, gcols = nt, file_nr = 0;
+  if (factored) {
+    const auto ud = dataset_dims(f, path, "Gu", 3);
+    file_nr = long(ud[2]);
+    grows = long(ud[1]) * file_nr;
+  } else {
+    const auto gd = dataset_dims(f, path, "G", 3);
+    if (long(gd[0]) != count)
+      fail(path, "H has " + std::to_string(count) + " realizations but G has " + std::to_string(gd[0]));
+    grows = long(gd[1]);
+    gcols = long(gd[2]);
+  }
+  const int nr = sel.nr > 0          ? sel.nr
+                 : factored          ? int(file_nr)
+                 : has_attr(f, "nr") ? int(read_attr_i(f, path, "nr"))
+                                     : int(nt);
   const int targets = sel.targets > 0 ? sel.targets : int(has_attr(f, "targets") ? read_attr_i(f, path, "targets") : 2);
+  if (factored && nr != file_nr)
+    fail(path, "nr = " + std::to_string(nr) + ": the file's G factors have Nr = " + std::to_string(file_nr));
   hid ct = complex_type();
   // The file's arrays and the channel set made from them.
-  require_memory(path + ": reading " + std::to_string(hd[0]) + " realizations",
-                 2 * 16.0 * (double(hd[0]) * hd[1] * hd[2] + double(gd[0]) * gd[1] * gd[2]));
+  require_memory(path + ": reading " + std::to_string(count) + " realizations",
+                 2 * 16.0 * (double(count) * hd[1] * hd[2] + double(count) * grows * gcols));
   std::vector<zd> hall, gall;
   read_dataset(f, path, "H", ct, hall, size_t(hd[0] * hd[1] * hd[2]));
-  read_dataset(f, path, "G", ct, gall, size_t(gd[0] * gd[1] * gd[2]));
-  channel_set cs = channels_from_arrays(path, hall, gall, long(hd[0]), long(hd[1]), long(hd[2]), long(gd[1]),
-                                        long(gd[2]), nr, targets, sel);
+  if (factored)
+    gall = read_rank_one_g(f, path, count, nt, ct, file_nr, grows);
+  else
+    read_dataset(f, path, "G", ct, gall, size_t(count * grows * gcols));
+  channel_set cs = channels_from_arrays(path, hall, gall, count, nt, long(hd[2]), grows, gcols, nr, targets, sel);
   if (has_attr(f, "snr_db")) cs.snr_db = read_attr_d(f, path, "snr_db");
   return cs;
 }
@@ -554,13 +604,21 @@ void write_channel_attrs(hid_t f, const problem_dims& d, double snr_db, const sc
   attr_i(f, "clutter_reuses_target_pathloss", sc->clutter_reuses_target_pathloss);
 }
 
-/// The channel file's two datasets for `count` realizations, written block by block.
+/// The channel file's datasets for `count` realizations (H and G, or H, Gu and Gv),
+/// written block by block.
 struct channel_datasets {
   hid ct = complex_type();
-  hid h, g;
-  channel_datasets(hid_t f, const std::string& path, const problem_dims& d, long count)
-      : h(create(f, path, "H", {hsize_t(count), hsize_t(d.nt), hsize_t(d.k)})),
-        g(create(f, path, "G", {hsize_t(count), hsize_t(d.j() * d.nr), hsize_t(d.nt)})) {}
+  g_form form;
+  hid h, g, gu, gv;
+  channel_datasets(hid_t f, const std::string& path, const problem_dims& d, long count, g_form gf)
+      : form(gf),
+        h(create(f, path, "H", {hsize_t(count), hsize_t(d.nt), hsize_t(d.k)})),
+        g(gf == g_form::dense ? create(f, path, "G", {hsize_t(count), hsize_t(d.j() * d.nr), hsize_t(d.nt)})
+                              : hid(-1, nullptr)),
+        gu(gf == g_form::rank_one ? create(f, path, "Gu", {hsize_t(count), hsize_t(d.j()), hsize_t(d.nr)})
+                                  : hid(-1, nullptr)),
+        gv(gf == g_form::rank_one ? create(f, path, "Gv", {hsize_t(count), hsize_t(d.j()), hsize_t(d.nt)})
+                                  : hid(-1, nullptr)) {}
   hid create(hid_t f, const std::string& path, const char* name, const std::vector<hsize_t>& dims) const {
     hid space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
     errno = 0;
@@ -572,8 +630,25 @@ struct channel_datasets {
   void write(const std::string& path, const channel_set& cs, long at) const {
     const problem_dims& d = cs.dims;
     write_rows(path, h, "H", at, cs.count, to_row_major(cs.h.data(), cs.count, d.nt, d.k));
-    // G: (B, J*Nr, Nt) row-major from J column-major Nr x Nt blocks per realization.
-    write_rows(path, g, "G", at, cs.count, to_row_major(cs.g.data(), cs.count * d.j(), d.nr, d.nt));
+    if (form == g_form::dense) {
+      // G: (B, J*Nr, Nt) row-major from J column-major Nr x Nt blocks per realization.
+      write_rows(path, g, "G", at, cs.count, to_row_major(cs.g.data(), cs.count * d.j(), d.nr, d.nt));
+      return;
+    }
+    // Gu (B, J, Nr), Gv (B, J, Nt): each block's factors, in the order of the blocks.
+    std::vector<zd> u(size_t(cs.count) * d.j() * d.nr), v(size_t(cs.count) * d.j() * d.nt);
+    for (long b = 0; b < cs.count; ++b)
+      for (index_t j = 0; j < d.j(); ++j) {
+        const long blk = b * d.j() + j;
+        const core::cview<double> gj(reinterpret_cast<const cplx<double>*>(cs.g.data()) + blk * d.nr * d.nt, d.nr,
+                                     d.nt);
+        if (!core::factor_rank1<double>(gj, reinterpret_cast<cplx<double>*>(u.data()) + blk * d.nr,
+                                        reinterpret_cast<cplx<double>*>(v.data()) + blk * d.nt, 1e-10))
+          fail(path, "realization " + std::to_string(at + b) + ": G block " + std::to_string(j) +
+                         " is not rank one (to 1e-10): write G dense");
+      }
+    write_rows(path, gu, "Gu", at, cs.count, u);
+    write_rows(path, gv, "Gv", at, cs.count, v);
   }
   void write_rows(const std::string& path, hid_t ds, const char* name, long at, long n,
                   const std::vector<zd>& rows) const {
@@ -590,11 +665,16 @@ struct channel_datasets {
 };
 }  // namespace
 
-void write_channels(const std::string& path, const channel_set& cs, const scenario* sc, std::uint64_t seed,
-                    long first) {
+double channel_file_bytes(const problem_dims& d, long count, g_form form) {
+  const double g = form == g_form::dense ? double(d.j()) * d.nr * d.nt : double(d.j()) * (d.nr + d.nt);
+  return 16.0 * double(count) * (double(d.nt) * d.k + g);
+}
+
+void write_channels(const std::string& path, const channel_set& cs, const scenario* sc, std::uint64_t seed, long first,
+                    g_form form) {
   h5::output f(path);
   {
-    const channel_datasets ds(f, path, cs.dims, cs.count);
+    const channel_datasets ds(f, path, cs.dims, cs.count, form);
     ds.write(path, cs, 0);
     write_channel_attrs(f, cs.dims, cs.snr_db, sc, seed, first);
   }
@@ -603,10 +683,10 @@ void write_channels(const std::string& path, const channel_set& cs, const scenar
 
 void generate_channels(const std::string& path, const scenario& sc, std::uint64_t seed, long first, long count,
                        double snr_db, const std::function<channel_set(long first, long n)>& draw,
-                       const std::function<void(long, long)>& progress) {
+                       const std::function<void(long, long)>& progress, g_form form) {
   validate_draw(sc, first, count);
   if (count < 1) fail(path, "count = " + std::to_string(count) + ": must be >= 1");
-  const double bytes = channel_set_bytes(sc.dims, count) + 4096;  // and HDF5's few KB
+  const double bytes = channel_file_bytes(sc.dims, count, form) + 4096;  // and HDF5's few KB
   struct statvfs vf {};
   const std::string dir = folder_of(path);
   if (::statvfs(dir.c_str(), &vf) == 0 && double(vf.f_bavail) * double(vf.f_frsize) < bytes)
@@ -617,7 +697,7 @@ void generate_channels(const std::string& path, const scenario& sc, std::uint64_
   const long block = std::max(1L, std::min(count, long(64e6 / channel_set_bytes(sc.dims, 1))));
   h5::output f(path);
   {
-    const channel_datasets ds(f, path, sc.dims, count);
+    const channel_datasets ds(f, path, sc.dims, count, form);
     for (long b0 = 0; b0 < count; b0 += block) {
       const channel_set cs = draw(first + b0, std::min(block, count - b0));
       try {

@@ -21,6 +21,7 @@ struct generate_args {
   scenario sc;
   std::string device = "cpu";
   int threads = 0;
+  bool rank_one = false;
 };
 
 void add_scenario_options(CLI::App* c, generate_args& a) {
@@ -52,6 +53,9 @@ void add_scenario_options(CLI::App* c, generate_args& a) {
               "draw clutter path loss independently (the code reuses target i-M's)");
   c->add_option("--device", a.device, "cpu, cuda or cuda:N");
   c->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(thread_count());
+  c->add_flag("--rank-one", a.rank_one,
+              "store each G_j as its factors u_j, v_j (datasets Gu, Gv: (Nr + Nt) / (Nr Nt) of the bytes); "
+              "every reader multiplies them out");
   c->add_option("--out", a.out, "output HDF5 file")->required();
 }
 
@@ -74,11 +78,11 @@ int run_generate(generate_args& a, CLI::App* c) {
       [&](long first, long n) {
         return generate_batch(executor{dev, a.threads}, a.sc, a.seed, first, n);
       },
-      [&](long done, long total) { bar.update(done, total); });
+      [&](long done, long total) { bar.update(done, total); }, a.rank_one ? io::g_form::rank_one : io::g_form::dense);
   bar.finish();
   const problem_dims& d = a.sc.dims;
-  std::fprintf(stderr, "wrote %ld realizations (Nt %d, Nr %d, K %d, M %d, C %d) to %s\n", a.count, d.nt, d.nr, d.k, d.m,
-               d.c, a.out.c_str());
+  std::fprintf(stderr, "wrote %ld realizations (Nt %d, Nr %d, K %d, M %d, C %d%s) to %s\n", a.count, d.nt, d.nr, d.k,
+               d.m, d.c, a.rank_one ? ", G as rank-one factors" : "", a.out.c_str());
   return 0;
 }
 

@@ -1,9 +1,8 @@
 // Fuzzing of the readers (issue 20): a few thousand mutations of a valid channel file
-// (.h5 and .npz) and model file -- bit flips, bytes and integers set to edge values,
-// truncations, duplicated and zeroed ranges -- each read in this process. A reader must
-// either succeed or throw a std::exception whose message is one line naming the file:
-// no crash, no hang, no other exception. Deterministic (a fixed seed); bounded in time
-// (FUZZ_SECONDS, default 40 s over the three readers); run under ASan and UBSan in the
+// (.h5 with G dense or as rank-one factors, and .npz) and model file -- bit flips, bytes and integers set to edge
+// values, truncations, duplicated and zeroed ranges -- each read in this process. A reader must either succeed or throw
+// a std::exception whose message is one line naming the file: no crash, no hang, no other exception. Deterministic (a
+// fixed seed); bounded in time (FUZZ_SECONDS, default 40 s over the four readers); run under ASan and UBSan in the
 // sanitizer build (tools/sanitize.sh) and plainly in the default one.
 //   fuzz_readers [ITERATIONS_PER_READER]
 #include <unistd.h>
@@ -133,9 +132,10 @@ int main(int argc, char** argv) {
   const auto dir = std::filesystem::temp_directory_path() / ("jcas_fuzz_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const channel_set cs = cpu::generate_batch(scenario{}, 5, 0, 2, 1);
-  const std::string h5_seed = (dir / "seed.h5").string(), npz_seed = (dir / "seed.npz").string(),
-                    model_seed = (dir / "model.h5").string();
+  const std::string h5_seed = (dir / "seed.h5").string(), rank1_seed = (dir / "rank1.h5").string(),
+                    npz_seed = (dir / "seed.npz").string(), model_seed = (dir / "model.h5").string();
   io::write_channels(h5_seed, cs);
+  io::write_channels(rank1_seed, cs, nullptr, 0, 0, io::g_form::rank_one);
   write_npz(npz_seed, cs);
   unfolded_model m;
   m.l_out = 4;
@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
     std::function<void(const std::string&)> read;
   } readers[] = {
       {"channels .h5", h5_seed, ".h5", [](const std::string& p) { io::read_channels(p); }},
+      {"rank-one .h5", rank1_seed, ".h5", [](const std::string& p) { io::read_channels(p); }},
       {"channels .npz", npz_seed, ".npz",
        [](const std::string& p) {
          io::read_channels(p, {-1, 2, 16, -1});
@@ -161,7 +162,7 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(20261204 + std::uint64_t(&r - readers));  // each reader its own sequence
     long done = 0, rejected = 0, crashed = 0;
     const std::string path = (dir / (std::string("m") + r.ext)).string();
-    const double until = budget * double(&r - readers + 1) / 3;  // a third of the time each
+    const double until = budget * double(&r - readers + 1) / double(std::size(readers));  // an equal share each
     for (; done < per_reader; ++done) {
       if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > until) break;
       bytes b = seed;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <zip.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -70,6 +71,51 @@ TEST(Hdf5, ChannelRoundTripKeepsEveryBitAndShape) {
   EXPECT_EQ(c.dims.m, 3);
   EXPECT_EQ(c.dims.c, 0);
   for (long i = 0; i < c.h_stride(); ++i) EXPECT_EQ(c.h[i], a.h[i]);
+}
+
+// G as rank-one factors (io::g_form::rank_one): the file holds Gu and Gv instead of G, a
+// fraction of the bytes; reading multiplies them out to G within rounding; a G that is not
+// rank one is refused naming it, and no file is left.
+TEST(Hdf5, RankOneFormRoundTripsWithinRounding) {
+  tmpdir t;
+  scenario sc;
+  sc.dims = {6, 5, 3, 2, 1};
+  const channel_set a = cpu::generate_batch(sc, 4, 10, 7);
+  io::write_channels(t / "r.h5", a, &sc, 4, 10, io::g_form::rank_one);
+  io::write_channels(t / "d.h5", a, &sc, 4, 10);
+  EXPECT_LT(double(fs::file_size(t / "r.h5")), 0.7 * double(fs::file_size(t / "d.h5")));
+  EXPECT_NEAR(
+      io::channel_file_bytes(sc.dims, 7, io::g_form::rank_one) / io::channel_file_bytes(sc.dims, 7, io::g_form::dense),
+      (18.0 + 3 * 11) / (18.0 + 3 * 30), 1e-15);
+  const channel_set b = io::read_channels(t / "r.h5");
+  EXPECT_EQ(b.count, 7);
+  EXPECT_EQ(b.dims.nr, 5);
+  EXPECT_EQ(b.dims.m, 2);
+  EXPECT_EQ(b.dims.c, 1);
+  EXPECT_EQ(a.h, b.h);
+  ASSERT_EQ(a.g.size(), b.g.size());
+  double scale = 0, err = 0;
+  for (size_t i = 0; i < a.g.size(); ++i) {
+    scale = std::max(scale, std::abs(a.g[i]));
+    err = std::max(err, std::abs(a.g[i] - b.g[i]));
+  }
+  EXPECT_LE(err, 4e-15 * scale);  // a few units in the last place
+  EXPECT_GT(scale, 0);
+  // The selection applies as to a dense file.
+  const channel_set c = io::read_channels(t / "r.h5", {2, 3, -1, 3});
+  EXPECT_EQ(c.dims.k, 2);
+  EXPECT_EQ(c.dims.m, 3);
+  EXPECT_EQ(c.count, 3);
+  EXPECT_EQ(error_of([&] {
+              io::read_channels(t / "r.h5", {-1, -1, 4, -1});
+            }),
+            t / "r.h5" + ": nr = 4: the file's G factors have Nr = 5");
+  // Not rank one: realization 1's second block gets a second term.
+  channel_set dense = a;
+  dense.g[size_t(dense.g_stride() + 30 + 1)] += zd(1, 0);
+  EXPECT_EQ(error_of([&] { io::write_channels(t / "x.h5", dense, nullptr, 0, 0, io::g_form::rank_one); }),
+            t / "x.h5" + ": realization 1: G block 1 is not rank one (to 1e-10): write G dense");
+  EXPECT_FALSE(fs::exists(t / "x.h5"));
 }
 
 TEST(Hdf5, ModelAndResultsRoundTrip) {
