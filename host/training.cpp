@@ -352,6 +352,20 @@ checkpoint read_checkpoint(const std::string& path) {
   return read_checkpoint_file(path);
 }
 
+checkpoint resume_checkpoint(const std::string& path, const model_shape& shape) {
+  checkpoint c = read_checkpoint(path);
+  const unfolded_model& m = c.model;
+  if (m.l_out != shape.outer || m.l_in != shape.inner || m.i_w != shape.iw || m.frozen != shape.frozen ||
+      m.per_layer_mu != shape.per_layer_mu)
+    throw std::invalid_argument(path + ": checkpoint is L_out " + std::to_string(m.l_out) + ", L_in " +
+                                std::to_string(m.l_in) + ", I_w " + std::to_string(m.i_w) +
+                                (m.frozen ? ", frozen" : "") + (m.per_layer_mu ? ", per-layer mu" : "") +
+                                "; the run asks for other settings");
+  c.model.loss_final_weight = shape.final_weight;
+  c.model.w0 = shape.w0;
+  return c;
+}
+
 unfolded_model initial_model(const model_shape& shape, const unfolded_model* init, const std::string& init_name) {
   unfolded_model m;
   if (init) {

@@ -118,6 +118,11 @@ struct model_shape {
 /// init_name), in the shape asked for.
 unfolded_model initial_model(const model_shape& shape, const unfolded_model* init = nullptr,
                              const std::string& init_name = {});
+/// The checkpoint at `path` of an interrupted run, to continue with `shape`: refused
+/// (naming the file) where its model's structure (L_out, L_in, I_w, frozen, per-layer mu)
+/// is not the shape's; the shape's training settings the model file does not hold (w0,
+/// final weight) are set on it, so that run() refuses them where they differ.
+checkpoint resume_checkpoint(const std::string& path, const model_shape& shape);
 /// The provenance line a trained model carries: its data, shape and every setting, and
 /// where it started from another model (init), that model's provenance in brackets, so a
 /// chain of trainings is read from the last file alone.

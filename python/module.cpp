@@ -248,9 +248,18 @@ channel_set owned_channels(const py::object& H, const py::object& G, int targets
   return cs;
 }
 
+/// Where a Python training keeps its checkpoint (none: empty), and whether it continues it.
+struct checkpoint_option {
+  std::optional<std::string> path;
+  bool resume = false;
+};
+
 unfolded_model train_model(const py::object& H, const py::object& G, int targets, const train::settings& ts,
                            const train::model_shape& shape, const py::object& init, double snr_db, double delta,
-                           const py::object& validation, const std::string& device, int threads, bool progress) {
+                           const py::object& validation, const std::string& device, int threads, bool progress,
+                           const checkpoint_option& ck) {
+  if (ck.resume && !ck.path) throw std::invalid_argument("resume = True: give checkpoint = the file to continue");
+  if (ck.path && ck.path->empty()) throw std::invalid_argument("checkpoint = '': name a file");
   const executor ex = executor_of(device, threads);
   train::validate(ts);
   const channel_set data = owned_channels(H, G, targets, snr_db, ex.device);
@@ -270,7 +279,10 @@ unfolded_model train_model(const py::object& H, const py::object& G, int targets
   }
   const std::optional<unfolded_model> start = model_of(init);
   train::checkpoint c;
-  c.model = train::initial_model(shape, start ? &*start : nullptr, "a jcas.Model");
+  if (ck.resume)
+    c = train::resume_checkpoint(*ck.path, shape);  // train::run refuses changed data or settings
+  else
+    c.model = train::initial_model(shape, start ? &*start : nullptr, "a jcas.Model");
   std::optional<host::progress_bar> bar;
   if (progress) bar.emplace("train");
   train::callbacks cb;
@@ -287,6 +299,7 @@ unfolded_model train_model(const py::object& H, const py::object& G, int targets
       o.sys = sys;
       return summarize(solve_batch(ex, val, o)).mean_objective;
     };
+  if (ck.path) cb.on_epoch = [&](const train::checkpoint& cc) { train::write_checkpoint(*ck.path, cc); };
   interrupt_poll ctrl_c;
   cb.stop = ctrl_c.callback();
   {
@@ -483,7 +496,8 @@ PYBIND11_MODULE(jcas, m) {
       [](const py::object& H, const py::object& G, int targets, int epochs, int batch, double lr, double weight_decay,
          double lr_decay, double mu_lr_factor, std::uint64_t seed, int outer, int inner, int iw, bool frozen,
          bool per_layer_mu, const std::string& w0, double final_weight, const py::object& init, double snr_db,
-         double delta, const py::object& validation, const std::string& device, int threads, bool progress) {
+         double delta, const py::object& validation, const std::string& device, int threads, bool progress,
+         const std::optional<std::string>& checkpoint, bool resume) {
         train::settings s;
         s.epochs = epochs;
         s.batch = batch;
@@ -500,7 +514,8 @@ PYBIND11_MODULE(jcas, m) {
         sh.per_layer_mu = per_layer_mu;
         sh.w0 = parse_w0(w0);
         sh.final_weight = final_weight;
-        return train_model(H, G, targets, s, sh, init, snr_db, delta, validation, device, threads, progress);
+        return train_model(H, G, targets, s, sh, init, snr_db, delta, validation, device, threads, progress,
+                           {checkpoint, resume});
       },
       py::arg("H"), py::arg("G"), py::kw_only(), py::arg("targets") = problem_dims{}.m, py::arg("epochs") = ts.epochs,
       py::arg("batch") = ts.batch, py::arg("lr") = ts.lr, py::arg("weight_decay") = ts.weight_decay,
@@ -509,10 +524,12 @@ PYBIND11_MODULE(jcas, m) {
       py::arg("frozen") = false, py::arg("per_layer_mu") = false, py::arg("w0") = "mrt", py::arg("final_weight") = 0.0,
       py::arg("init") = py::none(), py::arg("snr_db") = 20.0, py::arg("delta") = 1.0,
       py::arg("validation") = py::none(), py::arg("device") = "cpu", py::arg("threads") = 0,
-      py::arg("progress") = false,
+      py::arg("progress") = false, py::arg("checkpoint") = py::none(), py::arg("resume") = false,
       "Trains the unfolded optimiser on (H, G) (copied: training keeps its data for every epoch) and\n"
       "returns the jcas.Model; the same model as jcas train for the same channels and settings.\n"
-      "Checkpoints and --resume are the command line's (jcas train).");
+      "checkpoint=PATH writes the training state there after every epoch (jcas train's .ckpt.h5);\n"
+      "resume=True continues it (the same channels and settings, else ValueError naming the field)\n"
+      "to the same model as an uninterrupted run.");
 
   m.def("montecarlo", &montecarlo, py::arg("count"), py::arg("algos") = std::vector<std::string>{"unfolded"},
         py::kw_only(), py::arg("seed") = 1, py::arg("model") = py::none(), py::arg("device") = "cpu",

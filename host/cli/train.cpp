@@ -92,20 +92,10 @@ unfolded_model run_train(const train_args& a, bool quiet) {
   const std::optional<unfolded_model> init =
       a.init.empty() ? std::nullopt : std::optional<unfolded_model>(io::read_model(a.init));
   train::checkpoint c;
-  if (a.resume) {
-    c = train::read_checkpoint(ckpt);
-    if (c.model.l_out != a.outer || c.model.l_in != a.inner || c.model.i_w != a.iw || c.model.frozen != a.frozen ||
-        c.model.per_layer_mu != a.per_layer_mu)
-      throw std::invalid_argument(ckpt + ": checkpoint is L_out " + std::to_string(c.model.l_out) + ", L_in " +
-                                  std::to_string(c.model.l_in) + ", I_w " + std::to_string(c.model.i_w) +
-                                  "; the command asks for other settings");
-  } else {
+  if (a.resume)
+    c = train::resume_checkpoint(ckpt, shape);  // train::run refuses changed settings
+  else
     c.model = train::initial_model(shape, init ? &*init : nullptr, a.init);
-  }
-  // Training settings the model file does not hold: on a resume, train::run refuses them
-  // where they differ from the checkpoint's run (train::check_resume).
-  c.model.loss_final_weight = shape.final_weight;
-  c.model.w0 = shape.w0;
   const std::string prov = train::provenance(a.data, data, a.ts, shape, sys, a.init, init ? &*init : nullptr);
   const bool root = mpi::get().root();  // only rank 0 draws and writes
   const int threads = threads_per_rank(a.threads);

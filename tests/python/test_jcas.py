@@ -160,6 +160,23 @@ def test_train_equals_the_cli_and_the_model_round_trips(channels, tmp_path):
         jcas.solve(h, g, model=from_cli, outer=6)
 
 
+def test_train_checkpoint_resumes_to_the_uninterrupted_model(channels, tmp_path):
+    h, g = file_channels(channels / "c.h5")
+    settings = dict(batch=4, outer=4, seed=7)
+    whole = jcas.train(h, g, epochs=4, **settings)
+    ckpt = str(tmp_path / "t.ckpt.h5")
+    jcas.train(h, g, epochs=2, checkpoint=ckpt, **settings)  # "interrupted" after two epochs
+    resumed = jcas.train(h, g, epochs=4, checkpoint=ckpt, resume=True, **settings)
+    np.testing.assert_array_equal(resumed.beta, whole.beta)
+    assert (resumed.mu_c, resumed.mu_s) == (whole.mu_c, whole.mu_s)
+    with pytest.raises(ValueError, match="lr"):
+        jcas.train(h, g, epochs=6, checkpoint=ckpt, resume=True, lr=1e-2, **settings)
+    with pytest.raises(ValueError, match="checkpoint is L_out 4"):
+        jcas.train(h, g, epochs=6, checkpoint=ckpt, resume=True, batch=4, outer=5, seed=7)
+    with pytest.raises(ValueError, match="resume = True: give checkpoint"):
+        jcas.train(h, g, epochs=6, resume=True, **settings)
+
+
 def test_montecarlo_equals_the_cli(tmp_path):
     out = json.loads(
         cli("montecarlo", "--count", 64, "--algos", "unfolded,ao-monotone", "--json", "--no-plot", "--out", "mc",
