@@ -8,6 +8,10 @@
 # unchanged, the file records the start and the chain of provenance). Seed 3 is never
 # used here: it is the quality study's held-out set (bench/study.sh).
 set -euo pipefail
+# Bit for bit on any x86-64 machine with AVX2: 480 Adam steps carry a last-bit difference
+# into another model, and OpenBLAS otherwise picks its kernels (and their rounding) by the
+# CPU it finds (SkylakeX kernels on an AVX-512 machine gave beta off by 3.5x relative).
+export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}" OPENBLAS_NUM_THREADS=1
 jcas="$(realpath "${JCAS:-$(dirname "$0")/../build/jcas}")"
 mkdir -p "${1:-$(dirname "$0")/../models}"
 out="$(realpath "${1:-$(dirname "$0")/../models}")"
