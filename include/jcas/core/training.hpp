@@ -351,12 +351,11 @@ JCAS_HD inline status team_layer_prepare(const Team& team, const Ch& ch, const p
   return status::ok;
 }
 
-/// Adjoint of layer_prepare (steps 2-5, the pieces in core/layer.hpp) by the team, into a
-/// zeroed mb. The merged rank-one form: every piece divided (per (m, k), user and (j, m),
-/// combiner, j and entry of P), the auxiliaries' adjoint on one rank beside P's entries. The full
-/// form (dense G): step 5's adjoint and step 4's solves on rank 0, step 4's products
-/// through P a (j, k) column per rank, the rest on rank 0. Inputs and outputs as
-/// layer.hpp's pieces say.
+/// Adjoint of layer_prepare (steps 2-5, the pieces in core/auxiliaries.hpp, receiver.hpp and layer.hpp) by the team,
+/// into a zeroed mb. The merged rank-one form: every piece divided (per (m, k), user and (j, m), combiner, j and entry
+/// of P), the auxiliaries' adjoint on one rank beside P's entries. The full form (dense G): step 5's adjoint and step
+/// 4's solves on rank 0, step 4's products through P a (j, k) column per rank, the rest on rank 0. Inputs and outputs
+/// as layer.hpp's pieces say.
 JCAS_NO_EXEC_CHECK
 template <class T, class Ch, class Team, class Mark>
 JCAS_HD inline void team_layer_prepare_adjoint(const Team& team, const Ch& ch, const problem_dims& d,
@@ -365,7 +364,7 @@ JCAS_HD inline void team_layer_prepare_adjoint(const Team& team, const Ch& ch, c
                                                layer_bar<T>& lb, metrics_bar<T>& mb, mview<T> fbar_in, T* mu_c_bar,
                                                T* mu_s_bar, const Mark& mark) {
   mark(train_part::prepare_adjoint);
-  if constexpr (is_rank1<Ch>::value) {  // the merged form (core/layer.hpp's pieces, in order)
+  if constexpr (is_rank1<Ch>::value) {  // the merged form (the pieces of core/layer.hpp and receiver.hpp, in order)
     const long mk = long(d.m) * d.k;
     team_items(team, mk + 1, [&](long e) {
       if (e < mk) {
