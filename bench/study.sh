@@ -5,9 +5,14 @@
 # For each delta it trains the paper's model (500 realizations at K = 4, seed 1, the
 # reference set-up) and the richer model (per-layer mu, from the paper model; from MRT
 # and from zero-forcing starts; the MRT-trained one is also run from ZF), then
-# prints one markdown table per delta. Test data: seed 3; validation: seed 2.
+# prints one markdown table per delta (with each solver's counted MFLOP a realization, the
+# arithmetic after W0 and F0: jcas solve --count-flops) and draws OUTDIR/study.png (% of the
+# yardstick against K). Test data: seed 3; validation: seed 2.
 set -euo pipefail
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"  # no idle BLAS pool spinning in the timed solves
+# The models of tools/train_models.sh bit for bit (its OpenBLAS kernels): the "per-layer mu,
+# run from ZF" row is then the shipped model's.
+export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
 jcas="${JCAS:-$(dirname "$0")/../build/jcas}"
 out="${1:-study_out}"; count="${COUNT:-100}"
 mkdir -p "$out"
@@ -40,14 +45,15 @@ rows = {}
 for d in deltas:
     for k in ks:
         for name, args in methods:
-            cmd = [jcas, "solve", "--data", f"{out}/test.h5", "--users", k, "--delta", d, "--json"]
+            cmd = [jcas, "solve", "--data", f"{out}/test.h5", "--users", k, "--delta", d, "--json", "--count-flops"]
             cmd += [a.replace("{d}", d) for a in args]
             rows[(d, k, name)] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 json.dump({"|".join(key): v for key, v in rows.items()}, open(f"{out}/study.json", "w"), indent=1)
 for d in deltas:
     print(f"\n### delta = {d}\n")
-    print("| K | method | mean h | % of ascent | min SINR dB | min SCNR dB | ms/realization | ascent / method time |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| K | method | mean h | % of ascent | min SINR dB | min SCNR dB | counted MFLOP | ms/realization | "
+          "ascent / method time |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for k in ks:
         a = rows[(d, k, "ascent")]
         for name, _ in methods:
@@ -56,5 +62,24 @@ for d in deltas:
             ms = 1e3 * r["seconds_per_realization"]
             speed = a["seconds_per_realization"] / r["seconds_per_realization"]
             print(f"| {k} | {name} | {r['mean_objective']:.3f} | {pct:.1f} % | {r['min_sinr_db']:.1f} | "
-                  f"{r['min_scnr_db']:.1f} | {ms:.2f} | {speed:.0f}x |")
+                  f"{r['min_scnr_db']:.1f} | {r['counted_mflop']:.2f} | {ms:.2f} | {speed:.0f}x |")
+# One PNG: each method's % of the yardstick against K, a panel per delta.
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+fig, axes = plt.subplots(1, len(deltas), figsize=(6 * len(deltas), 4.5), squeeze=False, sharey=True)
+for ax, d in zip(axes[0], deltas):
+    for name, _ in methods[:-1]:
+        ax.plot([int(k) for k in ks],
+                [100 * rows[(d, k, name)]["mean_objective"] / rows[(d, k, "ascent")]["mean_objective"] for k in ks],
+                marker="o", label=name)
+    ax.axhline(99, color="gray", linestyle=":", linewidth=1)
+    ax.set_title(f"delta = {d}")
+    ax.set_xlabel("users K")
+    ax.grid(alpha=0.3)
+axes[0][0].set_ylabel("mean objective, % of the ascent yardstick")
+axes[0][-1].legend(fontsize=7, loc="lower left")
+fig.tight_layout()
+fig.savefig(f"{out}/study.png", dpi=120)
+print(f"\nfigure: {out}/study.png")
 EOF

@@ -1,4 +1,5 @@
 // `jcas solve`: a solver on a channel file; a table, JSON, or a results file.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "cli.hpp"
+#include "flop_count.hpp"
 #include "progress.hpp"
 #include "solve_request.hpp"
 
@@ -18,7 +20,7 @@ struct solve_args {
   std::string data, params, out, device = "cpu", simd = "on";
   io::channel_select sel;
   std::optional<double> snr_db;
-  bool json = false;
+  bool json = false, count_flops = false;
   solve_request r;  // pt from snr_db, the model from params, simd from the word
 };
 
@@ -68,6 +70,9 @@ void add_solve_options(CLI::App* c, solve_args& a) {
       ->check(non_negative());
   c->add_option("--out", a.out, "results HDF5 file");
   c->add_flag("--json", a.json, "print one JSON object on stdout instead of the table");
+  c->add_flag("--count-flops", a.count_flops,
+              "also count the solver's arithmetic (after W0 and F0) on the first 4 realizations: MFLOP per "
+              "realization in the table and the JSON (counted_mflop)");
 }
 
 int run_solve(solve_args& a) {
@@ -88,6 +93,8 @@ int run_solve(solve_args& a) {
   bar.finish();
   if (!a.out.empty()) io::write_results(a.out, out, o, {{"data", a.data}, {"device", a.device}});
   const summary s = summarize(out);
+  // The counted arithmetic (host/flop_count.hpp): every algorithm's cost in one unit.
+  const double mflop = a.count_flops ? host::counted_flops(cs, o, std::min(4L, cs.count)) / 1e6 : std::nan("");
   if (a.json) {
     nlohmann::json j = {{"algo", to_string(o.algo)},
                         {"realizations", s.realizations},
@@ -98,12 +105,15 @@ int run_solve(solve_args& a) {
                         {"seconds_per_realization", s.seconds_per_realization},
                         {"simd_realizations", out.simd_count}};
     if (o.algo == algorithm::unfolded) j["model"] = o.model.provenance;
+    if (a.count_flops) j["counted_mflop"] = mflop;
     std::cout << j.dump() << std::endl;
   } else {
     std::printf("%-16s %12s %14s %12s %12s %12s %14s\n", "algo", "realizations", "mean objective", "min SINR dB",
                 "min SCNR dB", "iterations", "s/realization");
     std::printf("%-16s %12ld %14.4f %12.2f %12.2f %12.1f %14.3e\n", to_string(o.algo).c_str(), s.realizations,
                 s.mean_objective, s.min_sinr_db, s.min_scnr_db, s.mean_iterations, s.seconds_per_realization);
+    if (a.count_flops)
+      std::printf("counted: %.3f MFLOP a realization (the first %ld)\n", mflop, std::min(4L, cs.count));
   }
   return 0;
 }

@@ -41,6 +41,14 @@ assert set(r)=={'H','Gu','Gv'} and r['Gu'].shape==(6,4,16) and r['Gv'].shape==(6
 a=json.load(open('$dir/s_r1.json')); b=json.load(open('$dir/s_dense.json'))
 assert a['realizations']==6 and abs(a['mean_objective']-b['mean_objective'])<=1e-12*abs(b['mean_objective']), (a, b)
 " && ok || bad "rank-one file layout or results"
+# --count-flops: the counted arithmetic a realization in the JSON, proportional to the layers.
+"$jcas" solve --data "$dir/c.h5" --outer 5 --count-flops --json >"$dir/f5.json" 2>/dev/null &&
+  "$jcas" solve --data "$dir/c.h5" --outer 10 --count-flops --json >"$dir/f10.json" 2>/dev/null &&
+  /usr/bin/python3 -c "
+import json
+a=json.load(open('$dir/f5.json'))['counted_mflop']; b=json.load(open('$dir/f10.json'))['counted_mflop']
+assert 0 < a and 1.9 < b / a < 2.1, (a, b)
+" && ok || bad "solve --count-flops"
 # --version names the commit that built the binary, and every file carries the same stamp.
 ver=$("$jcas" --version) && ok || bad "--version exit status"
 # The revision is a commit of this repository (the binary's, not necessarily HEAD's).
