@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,18 @@ struct channel_select {
 /// Reads .h5 or .npz (by extension). Throws std::runtime_error naming file and field.
 channel_set read_channels(const std::string& path, const channel_select& sel = {});
 channel_set read_npz(const std::string& path, const channel_select& sel = {});
+/// How a channel file was drawn, as `jcas generate` records it: the scenario (sizes and
+/// every constant), the seed, the index of its first realization and how many it holds.
+struct drawn_from {
+  scenario sc;
+  std::uint64_t seed = 0;
+  long first = 0, count = 0;
+};
+/// The record of a channel file (.h5) made by jcas generate; empty for any other file
+/// (a .npz, or channels written by other code). Throws naming the file and the attribute
+/// where the record is there but damaged.
+std::optional<drawn_from> read_drawn_from(const std::string& path);
+
 /// How a channel file holds G: dense (`G (B, J*Nr, Nt)`), or, for line-of-sight channels,
 /// as rank-one factors G_j = u_j v_j^H (`Gu (B, J, Nr)`, `Gv (B, J, Nt)`: Nr + Nt numbers a
 /// block instead of Nr Nt). The readers take either and give the dense G.

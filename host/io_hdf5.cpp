@@ -575,6 +575,45 @@ channel_set read_channels(const std::string& path, const channel_select& sel) {
 }
 
 namespace {
+std::optional<drawn_from> read_drawn_from_file(const std::string& path) {
+  hid f = open_file(path);
+  if (!has_attr(f, "seed") || !has_attr(f, "user_dist_mean")) return std::nullopt;  // not jcas generate's
+  drawn_from r;
+  scenario& sc = r.sc;
+  sc.dims = {int(read_attr_i(f, path, "nt")), int(read_attr_i(f, path, "nr")), int(read_attr_i(f, path, "users")),
+             int(read_attr_i(f, path, "targets")), int(read_attr_i(f, path, "clutter"))};
+  r.seed = std::uint64_t(read_attr_i(f, path, "seed"));
+  r.first = read_attr_i(f, path, "first");
+  r.count = long(dataset_dims(f, path, "H", 3)[0]);
+  sc.user_dist_mean = read_attr_d(f, path, "user_dist_mean");
+  sc.user_dist_std = read_attr_d(f, path, "user_dist_std");
+  sc.sens_dist_mean = read_attr_d(f, path, "sens_dist_mean");
+  sc.sens_dist_std = read_attr_d(f, path, "sens_dist_std");
+  sc.height = read_attr_d(f, path, "height");
+  sc.zeta0_db = read_attr_d(f, path, "zeta0_db");
+  sc.eps_c = read_attr_d(f, path, "eps_c");
+  sc.eps_s = read_attr_d(f, path, "eps_s");
+  sc.angle_min = read_attr_d(f, path, "angle_min");
+  sc.angle_max = read_attr_d(f, path, "angle_max");
+  sc.rician_k = read_attr_d(f, path, "rician_k");
+  sc.noise_db = read_attr_d(f, path, "noise_db");
+  sc.clutter_reuses_target_pathloss = read_attr_i(f, path, "clutter_reuses_target_pathloss") != 0;
+  try {
+    validate_draw(sc, r.first, r.count);
+  } catch (const std::exception& e) {
+    fail(path, std::string("its generation record: ") + e.what());
+  }
+  return r;
+}
+}  // namespace
+
+std::optional<drawn_from> read_drawn_from(const std::string& path) {
+  if (path.size() >= 4 && path.substr(path.size() - 4) == ".npz") return std::nullopt;
+  vet_in_child(path, [&] { read_drawn_from_file(path); });
+  return read_drawn_from_file(path);
+}
+
+namespace {
 /// A channel file's attributes (io.hpp's layout): sizes, SNR and, when generated, the
 /// scenario and the draw.
 void write_channel_attrs(hid_t f, const problem_dims& d, double snr_db, const scenario* sc, std::uint64_t seed,

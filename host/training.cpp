@@ -204,7 +204,8 @@ run_identity identity_of(const channel_set& data, const system_params<double>& s
               {"targets", data.dims.m},
               {"clutter", data.dims.c},
               {"nt", data.dims.nt},
-              {"nr", data.dims.nr}};
+              {"nr", data.dims.nr},
+              {"fresh data", s.fresh}};
   // FNV-1a over the channels' bytes: another file, another --limit, --users or --targets.
   std::uint64_t h = 1469598103934665603ull;
   for (const std::vector<zd>* v : {&data.h, &data.g}) {
@@ -229,8 +230,10 @@ void check_resume(const run_identity& now, const run_identity& then, const std::
   for (const auto& [field, value] : now.fields) {
     const auto it =
         std::find_if(then.fields.begin(), then.fields.end(), [&](const auto& f) { return f.first == field; });
-    if (it == then.fields.end())
+    if (it == then.fields.end()) {
+      if (field == "fresh data" && value == 0) continue;  // not recorded before there was a choice
       throw std::invalid_argument("resume: " + checkpoint + " does not record " + field + "; start afresh");
+    }
     if (it->second != value)
       throw std::invalid_argument("resume: " + field + " = " + num(value) + ", but " + checkpoint +
                                   " was trained with " + field + " = " + num(it->second));
@@ -250,18 +253,30 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
   const run_identity now = identity_of(data, sys, s, c.model);
   if (c.epochs_done > 0 || !c.run.empty()) check_resume(now, c.run, c.source.empty() ? "the checkpoint" : c.source);
   c.run = now;
+  if (s.fresh && !cb.epoch_data) throw std::invalid_argument("fresh: no source of each epoch's realizations");
   std::vector<zd> w0, f0;
   cpu::init_batch(data, sys, f0_method::lapack, w0, f0, threads, c.model.w0);
   std::vector<double> theta = pack(c.model);
   if (c.epochs_done == 0 && c.lr == 0) c.lr = s.lr;
   const int batches = int((data.count + s.batch - 1) / s.batch);
+  channel_set fresh;  // settings::fresh: this epoch's realizations, with their W0 and F0
   for (int e = c.epochs_done; e < s.epochs; ++e) {
+    const channel_set* set = &data;
+    if (s.fresh && e > 0) {
+      fresh = cb.epoch_data(e);
+      const problem_dims &a = fresh.dims, &b = data.dims;
+      if (fresh.count != data.count || a.nt != b.nt || a.nr != b.nr || a.k != b.k || a.m != b.m || a.c != b.c)
+        throw std::logic_error("fresh: epoch " + std::to_string(e + 1) + "'s realizations differ in count or sizes");
+      validate_range(fresh, sys, precision::f64);
+      cpu::init_batch(fresh, sys, f0_method::lapack, w0, f0, threads, c.model.w0);
+      set = &fresh;
+    }
     const std::vector<long> order = epoch_order(data.count, s.seed, e);
     double epoch_loss = 0;
     for (int bi = 0; bi < batches; ++bi) {
       const long lo = long(bi) * s.batch, hi = std::min(data.count, lo + s.batch);
       const std::vector<long> idx(order.begin() + lo, order.begin() + hi);
-      const loss_grad lg = loss_and_gradient(ex, data, w0, f0, idx, c.model, sys, s.kernel);
+      const loss_grad lg = loss_and_gradient(ex, *set, w0, f0, idx, c.model, sys, s.kernel);
       c.opt.update(theta, lg.grad, c.lr, s, c.model.beta.size());
       unpack(theta, c.model);
       epoch_loss += lg.loss * double(hi - lo);
@@ -307,12 +322,13 @@ std::string provenance(const std::string& data_name, const channel_set& data, co
                        const unfolded_model* init) {
   char prov[1024];
   std::snprintf(prov, sizeof prov,
-                "trained: data=%s users=%d targets=%d realizations=%ld epochs=%d batch=%d lr=%g weight_decay=%g "
+                "trained: data=%s users=%d targets=%d realizations=%ld%s epochs=%d batch=%d lr=%g weight_decay=%g "
                 "lr_decay=%g mu_lr_factor=%g final_weight=%g seed=%llu delta=%g pt=%g variant=%s%s w0=%s init=%s",
-                data_name.c_str(), data.dims.k, data.dims.m, data.count, s.epochs, s.batch, s.lr, s.weight_decay,
-                s.lr_decay, s.mu_lr_factor, shape.final_weight, (unsigned long long)s.seed, sys.delta, sys.pt,
-                shape.frozen ? "frozen-gradient" : "paper", shape.per_layer_mu ? "+per-layer-mu" : "",
-                shape.w0 == w0_method::zf ? "zf" : "mrt", init_name.empty() ? "none" : init_name.c_str());
+                data_name.c_str(), data.dims.k, data.dims.m, data.count, s.fresh ? " fresh-each-epoch" : "", s.epochs,
+                s.batch, s.lr, s.weight_decay, s.lr_decay, s.mu_lr_factor, shape.final_weight,
+                (unsigned long long)s.seed, sys.delta, sys.pt, shape.frozen ? "frozen-gradient" : "paper",
+                shape.per_layer_mu ? "+per-layer-mu" : "", shape.w0 == w0_method::zf ? "zf" : "mrt",
+                init_name.empty() ? "none" : init_name.c_str());
   return init ? prov + (" [" + init->provenance + "]") : std::string(prov);
 }
 

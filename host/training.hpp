@@ -46,7 +46,10 @@ struct settings {
   /// lives on a scale ~1000 times beta's). 1 = the reference's single group.
   double mu_lr_factor = 1;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  std::uint64_t seed = 1;                                // shuffling
+  std::uint64_t seed = 1;  // shuffling
+  /// Fresh data: every epoch after the first trains on new realizations of the same
+  /// scenario and count (callbacks::epoch_data), the first on run()'s `data`.
+  bool fresh = false;
   cuda::train_kernel kernel = cuda::train_kernel::warp;  // on a GPU: a warp or a thread per realization
 };
 
@@ -103,6 +106,9 @@ struct callbacks {
   std::function<double(const unfolded_model&)> validate;  // mean objective; may be empty
   std::function<void(const checkpoint&)> on_epoch;        // e.g. write checkpoint and log
   std::function<bool()> stop;  // polled after every batch: true ends run() with jcas::stopped
+  /// settings::fresh: the realizations of epoch e >= 1 (0-based), as many as `data` and of
+  /// its sizes, the same whenever asked (a resume draws them again).
+  std::function<channel_set(int epoch)> epoch_data;
 };
 
 /// The structure of the model a run trains (the CLI's --outer --inner --iw

@@ -1,7 +1,9 @@
 // `jcas train`: the unfolded optimiser trained on a channel file, with checkpoints,
 // --resume, a CSV log and its figure.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -26,6 +28,9 @@ void add_train_options(CLI::App* c, train_args& a) {
   c->add_option("--lr-decay", a.ts.lr_decay, "learning-rate factor after each epoch (default 0.97)");
   c->add_option("--mu-lr-factor", a.ts.mu_lr_factor, "learning rate of mu_c, mu_s relative to --lr (default 1)");
   c->add_option("--seed", a.ts.seed, "shuffling seed");
+  c->add_flag("--fresh", a.ts.fresh,
+              "every epoch after the first trains on new realizations of the data file's scenario (as jcas "
+              "generate recorded it: its seed, the indices after the file's), as many as the first epoch's");
   c->add_option("--outer", a.outer, "L_out")->check(at_least(1));
   c->add_option("--inner", a.inner, "L_in")->check(at_least(1));
   c->add_option("--iw", a.iw, "I_w")->check(at_least(1));
@@ -60,6 +65,32 @@ void write_log_csv(const std::string& path, const std::vector<train::log_row>& l
       std::fprintf(f, "%d,%d,%.10g,\n", r.epoch, r.batch, r.loss);
   }
   out.commit();
+}
+
+/// --fresh: epoch e >= 1 (0-based) draws data.count new realizations of the file's
+/// scenario, from the index after the file's own (its first + count, whatever --limit
+/// took) on, on the executor's device; --users takes the first K (a user's channel does
+/// not depend on K), --targets must be the file's (clutter draws follow the targets').
+std::function<channel_set(int)> fresh_epochs(const train_args& a, const channel_set& data, const executor& ex) {
+  const std::optional<io::drawn_from> from = io::read_drawn_from(a.data);
+  if (!from)
+    throw std::invalid_argument("fresh: " + a.data + " does not record how it was drawn (make it with jcas generate)");
+  if (data.dims.m != from->sc.dims.m)
+    throw std::invalid_argument("fresh: targets = " + std::to_string(data.dims.m) + ", but " + a.data +
+                                " was drawn with " + std::to_string(from->sc.dims.m) +
+                                " (fresh draws keep the file's)");
+  if (data.dims.nr != from->sc.dims.nr)
+    throw std::invalid_argument("fresh: nr = " + std::to_string(data.dims.nr) + ", but " + a.data + " was drawn with " +
+                                std::to_string(from->sc.dims.nr));
+  scenario sc = from->sc;
+  sc.dims = data.dims;
+  const long next = from->first + from->count, n = data.count;
+  validate_draw(sc, next, long(std::max(1, a.ts.epochs)) * n);  // every index the run may draw
+  return [sc, seed = from->seed, next, n, ex, snr = data.snr_db](int e) {
+    channel_set cs = generate_batch(ex, sc, seed, next + long(e - 1) * n, n);
+    cs.snr_db = snr;
+    return cs;
+  };
 }
 
 }  // namespace
@@ -106,6 +137,7 @@ unfolded_model run_train(const train_args& a, bool quiet) {
     std::snprintf(extra, sizeof extra, "epoch %d loss %.4f", e, loss);
     bar.update(long(e - 1) * nb + b, long(a.ts.epochs) * nb, extra);
   };
+  if (a.ts.fresh) cb.epoch_data = fresh_epochs(a, data, executor{dev, threads});
   if (val.count > 0)
     cb.validate = [&](const unfolded_model& m) {
       solve_options o;

@@ -124,6 +124,26 @@ assert not np.allclose(a['beta'][()], 0.01)
 [ "$(grep -c ',end,' "$dir/part.h5.log.csv")" -eq 3 ] && ok || bad "log csv epochs"
 head -c 8 "$dir/whole.h5.log.png" 2>/dev/null | od -c | grep -q "P   N   G" && ok || bad "train drew no whole.h5.log.png"
 "$jcas" solve --data "$dir/c.h5" --params "$dir/whole.h5" --json >/dev/null 2>&1 && ok || bad "solve with trained params"
+# --fresh: epoch 1 on the file, later epochs on new draws of its scenario (the log's first
+# epoch equals the plain run's, the second does not; the provenance says so); a file that
+# does not record its draw is refused.
+"$jcas" train --data "$dir/c.h5" --outer 4 --epochs 2 --batch 4 --lr 3e-3 --fresh --out "$dir/fresh.h5" --no-plot \
+  2>/dev/null && ok || bad "train --fresh"
+/usr/bin/python3 -c "
+import csv, h5py
+rows = lambda p: [r for r in csv.DictReader(open(p)) if r['batch'] == 'end']
+f, w = rows('$dir/fresh.h5.log.csv'), rows('$dir/whole.h5.log.csv')
+assert f[0]['train_loss'] == w[0]['train_loss'] and f[1]['train_loss'] != w[1]['train_loss'], (f, w)
+p = h5py.File('$dir/fresh.h5','r').attrs['provenance']; p = p.decode() if isinstance(p, bytes) else p
+assert 'realizations=6 fresh-each-epoch' in p, p
+c = h5py.File('$dir/c.h5','r'); b = h5py.File('$dir/bare.h5','w')
+for k in ('H', 'G'): b[k] = c[k][()]
+for k in ('nt', 'nr', 'users', 'targets', 'clutter', 'snr_db'): b.attrs[k] = c.attrs[k]
+" && ok || bad "train --fresh: log or provenance"
+expect_error "fresh: $dir/bare.h5 does not record how it was drawn (make it with jcas generate)" \
+  "$jcas" train --data "$dir/bare.h5" --outer 4 --epochs 2 --fresh --out "$dir/out.h5"
+expect_error "fresh: targets = 1, but $dir/c.h5 was drawn with 2" \
+  "$jcas" train --data "$dir/c.h5" --targets 1 --outer 4 --epochs 2 --fresh --out "$dir/out.h5"
 # The same for the richer model (its Adam state is longer: 2 L_out smoothing constants).
 "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 2 --batch 4 --per-layer-mu --out "$dir/rw.h5" 2>/dev/null && ok || bad "train per-layer"
 "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --batch 4 --per-layer-mu --out "$dir/rp.h5" 2>/dev/null && ok || bad "train per-layer part"

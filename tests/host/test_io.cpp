@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "io.hpp"
 #include "jcas/api.hpp"
@@ -116,6 +117,33 @@ TEST(Hdf5, RankOneFormRoundTripsWithinRounding) {
   EXPECT_EQ(error_of([&] { io::write_channels(t / "x.h5", dense, nullptr, 0, 0, io::g_form::rank_one); }),
             t / "x.h5" + ": realization 1: G block 1 is not rank one (to 1e-10): write G dense");
   EXPECT_FALSE(fs::exists(t / "x.h5"));
+}
+
+// jcas generate's record of a draw (what train --fresh draws more of): read back whole;
+// absent from a file written without one.
+TEST(Hdf5, GenerationRecordRoundTrips) {
+  tmpdir t;
+  scenario sc = scenario::paper_text();
+  sc.dims = {6, 5, 3, 2, 1};
+  sc.sens_dist_std = 3.5;
+  const channel_set a = cpu::generate_batch(sc, 9, 10, 7);
+  io::write_channels(t / "c.h5", a, &sc, 9, 10);
+  io::write_channels(t / "bare.h5", a);
+  const std::optional<io::drawn_from> r = io::read_drawn_from(t / "c.h5");
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->seed, 9u);
+  EXPECT_EQ(r->first, 10);
+  EXPECT_EQ(r->count, 7);
+  EXPECT_EQ(r->sc.dims.nr, 5);
+  EXPECT_EQ(r->sc.dims.c, 1);
+  EXPECT_EQ(r->sc.sens_dist_std, 3.5);
+  EXPECT_EQ(r->sc.zeta0_db, sc.zeta0_db);
+  EXPECT_EQ(r->sc.clutter_reuses_target_pathloss, false);
+  // The record draws the file's realizations again, bit for bit.
+  const channel_set b = cpu::generate_batch(r->sc, r->seed, r->first, r->count);
+  EXPECT_EQ(a.h, b.h);
+  EXPECT_EQ(a.g, b.g);
+  EXPECT_FALSE(io::read_drawn_from(t / "bare.h5").has_value());
 }
 
 TEST(Hdf5, ModelAndResultsRoundTrip) {

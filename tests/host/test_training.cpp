@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "io.hpp"
 #include "training.hpp"
@@ -142,6 +144,57 @@ TEST(Training, AStopPollEndsTheRunAfterTheBatchItSaysStopIn) {
   }
   EXPECT_EQ(c.epochs_done, 1);
   EXPECT_EQ(c.log.size(), 4u + 1u + 2u);  // epoch 1's batches and summary, two batches of epoch 2
+}
+
+// settings::fresh: epoch 1 trains on the data given, each later epoch on what epoch_data
+// draws for it (asked once per epoch, again on a resume), so that a resumed run equals the
+// uninterrupted one; a checkpoint of a fresh run does not resume without fresh.
+TEST(Training, FreshDataEachEpochResumesToTheUninterruptedRun) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 1, 0, 12);
+  train::settings s;
+  s.batch = 6;
+  s.epochs = 4;
+  s.fresh = true;
+  std::vector<int> asked;
+  train::callbacks cb;
+  cb.epoch_data = [&](int e) {
+    asked.push_back(e);
+    return cpu::generate_batch(scenario{}, 1, 12L * e, 12);
+  };
+  train::checkpoint whole;
+  whole.model = small_model();
+  train::run(cs, system_params<double>{}, s, whole, cb, executor{-1, 1});
+  EXPECT_EQ(asked, (std::vector<int>{1, 2, 3}));
+  train::checkpoint same_data;  // without fresh: epoch 1 the same, then other data
+  same_data.model = small_model();
+  train::settings plain = s;
+  plain.fresh = false;
+  train::run(cs, system_params<double>{}, plain, same_data, {}, executor{-1, 1});
+  EXPECT_EQ(same_data.log[0].loss, whole.log[0].loss);
+  EXPECT_NE(same_data.model.beta, whole.model.beta);
+
+  const auto path = std::filesystem::temp_directory_path() / ("jcas_fresh_" + std::to_string(::getpid()) + ".h5");
+  train::checkpoint part;
+  part.model = small_model();
+  s.epochs = 2;
+  cb.on_epoch = [&](const train::checkpoint& c) { train::write_checkpoint(path.string(), c); };
+  train::run(cs, system_params<double>{}, s, part, cb, executor{-1, 1});
+  cb.on_epoch = nullptr;
+  s.epochs = 4;
+  asked.clear();
+  train::checkpoint resumed = train::read_checkpoint(path.string());
+  train::run(cs, system_params<double>{}, s, resumed, cb, executor{-1, 1});
+  EXPECT_EQ(asked, (std::vector<int>{2, 3}));
+  EXPECT_EQ(resumed.model.beta, whole.model.beta);
+  EXPECT_EQ(resumed.model.mu_c, whole.model.mu_c);
+  train::checkpoint other = train::read_checkpoint(path.string());
+  try {
+    train::run(cs, system_params<double>{}, plain, other, {}, executor{-1, 1});
+    ADD_FAILURE() << "a fresh run's checkpoint resumed without fresh";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("resume: fresh data = 0, but"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
 }
 
 TEST(Training, PerLayerMuWithEqualTablesIsThePaperModel) {
