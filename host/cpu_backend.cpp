@@ -102,7 +102,7 @@ void parallel_groups(long count, int lanes, int threads, const loop_hooks& hooks
     }
   }
   if (failed_at >= 0) throw std::runtime_error("realization " + std::to_string(failed_at) + ": " + failure);
-  if (halt) throw stopped(done, count);
+  if (halt && done < count) throw stopped(done, count);  // a stop after the last group changes nothing
   if (hooks.progress) hooks.progress(count, count);
 }
 

@@ -175,6 +175,11 @@ class interrupt_poll {
   std::function<bool()> callback() {
     return [this] { return poll(); };
   }
+  /// After the call (GIL held): a Ctrl-C polled during its last group, which the library
+  /// finished anyway, is raised still, not left pending beside a result.
+  void raise_pending() const {
+    if (raised_ && PyErr_Occurred()) throw py::error_already_set();
+  }
 
  private:
   bool poll() {
@@ -225,6 +230,7 @@ py::dict solve(const py::object& H, const py::object& G, const std::string& devi
     py::gil_scoped_release free;
     out = solve_batch(ex, in.view, o);
   }
+  ctrl_c.raise_pending();
   bar.finish();
   py::dict res = results_dict(std::move(out), in.where);
   py::dict inputs;
@@ -306,6 +312,7 @@ unfolded_model train_model(const py::object& H, const py::object& G, int targets
     py::gil_scoped_release free;
     train::run(data, sys, ts, c, cb, ex);
   }
+  ctrl_c.raise_pending();
   if (bar) bar->finish();
   c.model.provenance = train::provenance("arrays (Python)", data, ts, shape, sys, start ? "a jcas.Model" : "",
                                          start ? &*start : nullptr);
@@ -356,6 +363,7 @@ py::dict montecarlo(long count, const std::vector<std::string>& algos, std::uint
     py::gil_scoped_release free;
     mc::run(s, st, bar.callback(), {});
   }
+  ctrl_c.raise_pending();
   bar.finish();
   py::dict r;
   for (size_t i = 0; i < s.algos.size(); ++i)
