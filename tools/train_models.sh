@@ -8,9 +8,11 @@
 # unchanged, the file records the start and the chain of provenance). Seed 3 is never
 # used here: it is the quality study's held-out set (bench/study.sh).
 set -euo pipefail
-# Bit for bit on any x86-64 machine with AVX2: 480 Adam steps carry a last-bit difference
-# into another model, and OpenBLAS otherwise picks its kernels (and their rounding) by the
-# CPU it finds (SkylakeX kernels on an AVX-512 machine gave beta off by 3.5x relative).
+# 480 Adam steps carry a last-bit difference into another model (of the same quality), and
+# OpenBLAS otherwise picks its kernels (and their rounding) by the CPU it finds (SkylakeX
+# kernels on an AVX-512 machine gave beta off by 3.5x relative): its kernels are fixed.
+# The build's own rounding (GCC's FMA contraction follows inlining) still differs between
+# builds, so the parameters are bit for bit only from the build that made them.
 export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}" OPENBLAS_NUM_THREADS=1
 jcas="$(realpath "${JCAS:-$(dirname "$0")/../build/jcas}")"
 mkdir -p "${1:-$(dirname "$0")/../models}"
