@@ -575,6 +575,22 @@ channel_set read_channels(const std::string& path, const channel_select& sel) {
 }
 
 namespace {
+/// The scenario's real constants as a channel file records them: attribute and member,
+/// one table for the writer (write_channel_attrs) and the reader (read_drawn_from).
+constexpr std::pair<const char*, double scenario::*> scenario_constants[] = {
+    {"user_dist_mean", &scenario::user_dist_mean},
+    {"user_dist_std", &scenario::user_dist_std},
+    {"sens_dist_mean", &scenario::sens_dist_mean},
+    {"sens_dist_std", &scenario::sens_dist_std},
+    {"height", &scenario::height},
+    {"zeta0_db", &scenario::zeta0_db},
+    {"eps_c", &scenario::eps_c},
+    {"eps_s", &scenario::eps_s},
+    {"angle_min", &scenario::angle_min},
+    {"angle_max", &scenario::angle_max},
+    {"rician_k", &scenario::rician_k},
+    {"noise_db", &scenario::noise_db}};
+
 std::optional<drawn_from> read_drawn_from_file(const std::string& path) {
   hid f = open_file(path);
   if (!has_attr(f, "seed") || !has_attr(f, "user_dist_mean")) return std::nullopt;  // not jcas generate's
@@ -585,18 +601,7 @@ std::optional<drawn_from> read_drawn_from_file(const std::string& path) {
   r.seed = std::uint64_t(read_attr_i(f, path, "seed"));
   r.first = read_attr_i(f, path, "first");
   r.count = long(dataset_dims(f, path, "H", 3)[0]);
-  sc.user_dist_mean = read_attr_d(f, path, "user_dist_mean");
-  sc.user_dist_std = read_attr_d(f, path, "user_dist_std");
-  sc.sens_dist_mean = read_attr_d(f, path, "sens_dist_mean");
-  sc.sens_dist_std = read_attr_d(f, path, "sens_dist_std");
-  sc.height = read_attr_d(f, path, "height");
-  sc.zeta0_db = read_attr_d(f, path, "zeta0_db");
-  sc.eps_c = read_attr_d(f, path, "eps_c");
-  sc.eps_s = read_attr_d(f, path, "eps_s");
-  sc.angle_min = read_attr_d(f, path, "angle_min");
-  sc.angle_max = read_attr_d(f, path, "angle_max");
-  sc.rician_k = read_attr_d(f, path, "rician_k");
-  sc.noise_db = read_attr_d(f, path, "noise_db");
+  for (const auto& [name, member] : scenario_constants) sc.*member = read_attr_d(f, path, name);
   sc.clutter_reuses_target_pathloss = read_attr_i(f, path, "clutter_reuses_target_pathloss") != 0;
   try {
     validate_draw(sc, r.first, r.count);
@@ -628,18 +633,7 @@ void write_channel_attrs(hid_t f, const problem_dims& d, double snr_db, const sc
   if (!sc) return;
   attr_i(f, "seed", long(seed));
   attr_i(f, "first", first);
-  attr_d(f, "user_dist_mean", sc->user_dist_mean);
-  attr_d(f, "user_dist_std", sc->user_dist_std);
-  attr_d(f, "sens_dist_mean", sc->sens_dist_mean);
-  attr_d(f, "sens_dist_std", sc->sens_dist_std);
-  attr_d(f, "height", sc->height);
-  attr_d(f, "zeta0_db", sc->zeta0_db);
-  attr_d(f, "eps_c", sc->eps_c);
-  attr_d(f, "eps_s", sc->eps_s);
-  attr_d(f, "angle_min", sc->angle_min);
-  attr_d(f, "angle_max", sc->angle_max);
-  attr_d(f, "rician_k", sc->rician_k);
-  attr_d(f, "noise_db", sc->noise_db);
+  for (const auto& [name, member] : scenario_constants) attr_d(f, name, sc->*member);
   attr_i(f, "clutter_reuses_target_pathloss", sc->clutter_reuses_target_pathloss);
 }
 
