@@ -32,6 +32,26 @@ struct channel_select {
 /// Reads .h5 or .npz (by extension). Throws std::runtime_error naming file and field.
 channel_set read_channels(const std::string& path, const channel_select& sel = {});
 channel_set read_npz(const std::string& path, const channel_select& sel = {});
+/// The scenario's real constants by name: a channel file's attribute (jcas generate's
+/// record) and the Python module's keyword (the CLI's option without "--", "_" for "-").
+struct scenario_constant {
+  const char* attribute;
+  const char* keyword;
+  double scenario::*member;
+};
+inline constexpr scenario_constant scenario_constants[] = {{"user_dist_mean", "user_dist", &scenario::user_dist_mean},
+                                                           {"user_dist_std", "user_dist_std", &scenario::user_dist_std},
+                                                           {"sens_dist_mean", "sens_dist", &scenario::sens_dist_mean},
+                                                           {"sens_dist_std", "sens_dist_std", &scenario::sens_dist_std},
+                                                           {"height", "height", &scenario::height},
+                                                           {"zeta0_db", "zeta0_db", &scenario::zeta0_db},
+                                                           {"eps_c", "eps_c", &scenario::eps_c},
+                                                           {"eps_s", "eps_s", &scenario::eps_s},
+                                                           {"angle_min", "angle_min", &scenario::angle_min},
+                                                           {"angle_max", "angle_max", &scenario::angle_max},
+                                                           {"rician_k", "rician_k", &scenario::rician_k},
+                                                           {"noise_db", "noise_db", &scenario::noise_db}};
+
 /// How a channel file was drawn, as `jcas generate` records it: the scenario (sizes and
 /// every constant), the seed, the index of its first realization and how many it holds.
 struct drawn_from {

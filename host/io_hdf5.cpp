@@ -501,9 +501,8 @@ namespace {
 bool has_dataset(hid_t f, const char* name) { return H5Lexists(f, name, H5P_DEFAULT) > 0; }
 
 /// A rank-one file's G factors read and multiplied out: (B, J*Nr, Nt) in C order, as a
-/// dense file's G; nr is the factors'.
-std::vector<zd> read_rank_one_g(hid_t f, const std::string& path, long count, long nt, hid_t ct, long& nr,
-                                long& grows) {
+/// dense file's G.
+std::vector<zd> read_rank_one_g(hid_t f, const std::string& path, long count, long nt, hid_t ct) {
   const auto ud = dataset_dims(f, path, "Gu", 3), vd = dataset_dims(f, path, "Gv", 3);
   if (long(ud[0]) != count || long(vd[0]) != count)
     fail(path, "Gu and Gv have " + std::to_string(ud[0]) + " and " + std::to_string(vd[0]) +
@@ -511,9 +510,7 @@ std::vector<zd> read_rank_one_g(hid_t f, const std::string& path, long count, lo
   if (ud[1] != vd[1]) fail(path, "Gu has " + std::to_string(ud[1]) + " blocks but Gv has " + std::to_string(vd[1]));
   if (long(vd[2]) != nt)
     fail(path, "Gv has " + std::to_string(vd[2]) + " columns but H has Nt = " + std::to_string(nt));
-  const long nj = long(ud[1]);
-  nr = long(ud[2]);
-  grows = nj * nr;
+  const long nj = long(ud[1]), nr = long(ud[2]), grows = nj * nr;
   std::vector<zd> u, v;
   read_dataset(f, path, "Gu", ct, u, size_t(ud[0] * ud[1] * ud[2]));
   read_dataset(f, path, "Gv", ct, v, size_t(vd[0] * vd[1] * vd[2]));
@@ -559,7 +556,7 @@ channel_set read_h5_channels(const std::string& path, const channel_select& sel)
   std::vector<zd> hall, gall;
   read_dataset(f, path, "H", ct, hall, size_t(hd[0] * hd[1] * hd[2]));
   if (factored)
-    gall = read_rank_one_g(f, path, count, nt, ct, file_nr, grows);
+    gall = read_rank_one_g(f, path, count, nt, ct);
   else
     read_dataset(f, path, "G", ct, gall, size_t(count * grows * gcols));
   channel_set cs = channels_from_arrays(path, hall, gall, count, nt, long(hd[2]), grows, gcols, nr, targets, sel);
@@ -575,22 +572,6 @@ channel_set read_channels(const std::string& path, const channel_select& sel) {
 }
 
 namespace {
-/// The scenario's real constants as a channel file records them: attribute and member,
-/// one table for the writer (write_channel_attrs) and the reader (read_drawn_from).
-constexpr std::pair<const char*, double scenario::*> scenario_constants[] = {
-    {"user_dist_mean", &scenario::user_dist_mean},
-    {"user_dist_std", &scenario::user_dist_std},
-    {"sens_dist_mean", &scenario::sens_dist_mean},
-    {"sens_dist_std", &scenario::sens_dist_std},
-    {"height", &scenario::height},
-    {"zeta0_db", &scenario::zeta0_db},
-    {"eps_c", &scenario::eps_c},
-    {"eps_s", &scenario::eps_s},
-    {"angle_min", &scenario::angle_min},
-    {"angle_max", &scenario::angle_max},
-    {"rician_k", &scenario::rician_k},
-    {"noise_db", &scenario::noise_db}};
-
 std::optional<drawn_from> read_drawn_from_file(const std::string& path) {
   hid f = open_file(path);
   if (!has_attr(f, "seed") || !has_attr(f, "user_dist_mean")) return std::nullopt;  // not jcas generate's
@@ -601,7 +582,7 @@ std::optional<drawn_from> read_drawn_from_file(const std::string& path) {
   r.seed = std::uint64_t(read_attr_i(f, path, "seed"));
   r.first = read_attr_i(f, path, "first");
   r.count = long(dataset_dims(f, path, "H", 3)[0]);
-  for (const auto& [name, member] : scenario_constants) sc.*member = read_attr_d(f, path, name);
+  for (const scenario_constant& k : scenario_constants) sc.*k.member = read_attr_d(f, path, k.attribute);
   sc.clutter_reuses_target_pathloss = read_attr_i(f, path, "clutter_reuses_target_pathloss") != 0;
   try {
     validate_draw(sc, r.first, r.count);
@@ -633,7 +614,7 @@ void write_channel_attrs(hid_t f, const problem_dims& d, double snr_db, const sc
   if (!sc) return;
   attr_i(f, "seed", long(seed));
   attr_i(f, "first", first);
-  for (const auto& [name, member] : scenario_constants) attr_d(f, name, sc->*member);
+  for (const scenario_constant& k : scenario_constants) attr_d(f, k.attribute, sc->*k.member);
   attr_i(f, "clutter_reuses_target_pathloss", sc->clutter_reuses_target_pathloss);
 }
 

@@ -66,22 +66,6 @@ scenario scenario_of(const std::string& preset, const py::dict& kw) {
     sc = scenario::paper_text();
   else if (preset != "code")
     throw std::invalid_argument("preset = " + preset + ": must be code or paper");
-  struct real_field {
-    const char* name;
-    double scenario::*member;
-  };
-  static const real_field reals[] = {{"user_dist", &scenario::user_dist_mean},
-                                     {"user_dist_std", &scenario::user_dist_std},
-                                     {"sens_dist", &scenario::sens_dist_mean},
-                                     {"sens_dist_std", &scenario::sens_dist_std},
-                                     {"height", &scenario::height},
-                                     {"zeta0_db", &scenario::zeta0_db},
-                                     {"eps_c", &scenario::eps_c},
-                                     {"eps_s", &scenario::eps_s},
-                                     {"angle_min", &scenario::angle_min},
-                                     {"angle_max", &scenario::angle_max},
-                                     {"rician_k", &scenario::rician_k},
-                                     {"noise_db", &scenario::noise_db}};
   struct int_field {
     const char* name;
     index_t problem_dims::*member;
@@ -96,8 +80,8 @@ scenario scenario_of(const std::string& preset, const py::dict& kw) {
     if (value.is_none()) continue;
     const std::string k = py::str(key);
     bool known = false;
-    for (const real_field& f : reals)
-      if (k == f.name) {
+    for (const io::scenario_constant& f : io::scenario_constants)
+      if (k == f.keyword) {
         sc.*f.member = value.cast<double>();
         known = true;
       }
