@@ -308,6 +308,31 @@ void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = fal
         for (int i = 0; i < nmu; ++i) EXPECT_NEAR(gmt[i], gm[i], 1e-12 * gscale) << "team " << team << " mu " << i;
       }
   }
+  // The step reads nothing of its workspace that it did not write in this call: one whose
+  // every byte is 0xFF (NaN doubles) gives the same loss and gradient, serially and by a
+  // team, with the tapes kept and recomputed. (A stale workspace from another K, or
+  // cudaMalloc's, must not leak into a gradient.)
+  for (const long budget : {core::tape_budget, 0L}) {
+    const long nb = core::training_ws<double>::bytes(d, up.l_out, up.l_in * up.i_w, budget);
+    std::vector<char> poisoned(size_t(nb), char(0xFF));
+    arena ap{poisoned.data()};
+    core::training_ws<double> pw;
+    pw.carve(ap, d, up.l_out, up.l_in * up.i_w, budget);
+    for (int team : {0, 3}) {
+      std::vector<double> gp;
+      double gmp[10];
+      const double lp = loss_of(up, &gp, gmp, &pw, team);
+      if (team == 0 && budget != 0) {
+        EXPECT_EQ(lp, loss) << "rank1 " << rank1;
+        EXPECT_EQ(gp, gb) << "rank1 " << rank1;
+      }
+      EXPECT_TRUE(std::isfinite(lp)) << "team " << team << " budget " << budget;
+      for (size_t i = 0; i < gp.size(); ++i)
+        EXPECT_NEAR(gp[i], gb[i], 1e-10 * std::max(1.0, std::abs(gb[i]))) << "team " << team << " beta " << i;
+      for (int i = 0; i < nmu; ++i) EXPECT_NEAR(gmp[i], gm[i], 1e-10 * std::max(1.0, std::abs(gm[i]))) << "mu " << i;
+      std::fill(poisoned.begin(), poisoned.end(), char(0xFF));
+    }
+  }
   // The loss is eq. 19 of the forward the solvers run.
   {
     std::vector<double> curve(up.l_out + 1);

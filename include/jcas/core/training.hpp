@@ -679,6 +679,10 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
                           ws.fbar, ws.tm);
   for (index_t l = p.l_out - 1; l >= 0; --l) {
     layer_tape<T> t = ws.tape(l, d);
+    // The forward's prepare set its view of L to the form's columns (K + J merged for
+    // rank-one channels); this fresh view must read no more, or it reads columns of L, d
+    // and N that nothing wrote (stale scratch: a wrong gradient).
+    t.lw.sur.l.cols = surrogate_cols(d, is_rank1<Ch>::value);
     if (!ws.keep_tapes) {  // layer l's inside onto the one tape again (F' into scratch)
       record_exec<T, Ch, Mark, Team> again{ch, d, sys, p, ws, mark, team, ws.lb.fnew};
       again.input(l);
