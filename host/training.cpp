@@ -176,6 +176,37 @@ void validate(const settings& s) {
   if (!(s.beta1 >= 0 && s.beta1 < 1)) reject("adam beta1", s.beta1, "must be in [0, 1)");
   if (!(s.beta2 >= 0 && s.beta2 < 1)) reject("adam beta2", s.beta2, "must be in [0, 1)");
   require_positive(s.eps, "adam eps");
+  for (const int k : s.users_mix)
+    if (k < 1) reject("users-mix", k, "every K must be >= 1");
+}
+
+channel_set first_users(const channel_set& cs, int k) {
+  if (k < 1 || k > cs.dims.k)
+    throw std::invalid_argument("users = " + std::to_string(k) + ": the data have " + std::to_string(cs.dims.k) +
+                                " users");
+  channel_set out;
+  out.dims = cs.dims;
+  out.dims.k = k;
+  out.count = cs.count;
+  out.snr_db = cs.snr_db;
+  out.g = cs.g;
+  out.h.resize(size_t(out.count * out.h_stride()));
+  for (long b = 0; b < cs.count; ++b)  // H is Nt x K column-major: user k is column k
+    std::copy_n(cs.h.begin() + b * cs.h_stride(), out.h_stride(), out.h.begin() + b * out.h_stride());
+  return out;
+}
+
+std::vector<channel_set> validation_sets(const channel_set& val, const settings& s) {
+  if (val.count == 0) return {};
+  if (s.users_mix.empty()) return {val};
+  std::vector<channel_set> out;
+  for (const int k : s.users_mix) {
+    if (k > val.dims.k)
+      throw std::invalid_argument("users-mix: K = " + std::to_string(k) + ", but the validation data have " +
+                                  std::to_string(val.dims.k) + " users");
+    out.push_back(first_users(val, k));
+  }
+  return out;
 }
 
 run_identity identity_of(const channel_set& data, const system_params<double>& sys, const settings& s,
@@ -205,7 +236,10 @@ run_identity identity_of(const channel_set& data, const system_params<double>& s
               {"clutter", data.dims.c},
               {"nt", data.dims.nt},
               {"nr", data.dims.nr},
-              {"fresh data", s.fresh}};
+              {"fresh data", s.fresh},
+              {"users mix", double(s.users_mix.size())}};
+  for (size_t i = 0; i < s.users_mix.size(); ++i)
+    r.fields.push_back({"users mix K" + std::to_string(i + 1), s.users_mix[i]});
   // FNV-1a over the channels' bytes: another file, another --limit, --users or --targets.
   std::uint64_t h = 1469598103934665603ull;
   for (const std::vector<zd>* v : {&data.h, &data.g}) {
@@ -231,7 +265,8 @@ void check_resume(const run_identity& now, const run_identity& then, const std::
     const auto it =
         std::find_if(then.fields.begin(), then.fields.end(), [&](const auto& f) { return f.first == field; });
     if (it == then.fields.end()) {
-      if (field == "fresh data" && value == 0) continue;  // not recorded before there was a choice
+      if ((field == "fresh data" || field == "users mix") && value == 0)
+        continue;  // not recorded before there was a choice
       throw std::invalid_argument("resume: " + checkpoint + " does not record " + field + "; start afresh");
     }
     if (it->second != value)
@@ -243,40 +278,94 @@ void check_resume(const run_identity& now, const run_identity& then, const std::
                                 " was trained on (another file, --limit, --users or --targets)");
 }
 
+namespace {
+
+/// The training set of one K of a mix (or the data's own K): the channels, their W0, F0.
+struct k_share {
+  channel_set owned;  // first_users' copy; empty where set is the data itself
+  const channel_set* set = nullptr;
+  std::vector<zd> w0, f0;
+};
+
+/// The shares of an epoch's realizations `data`: one per K of s.users_mix, else one.
+void make_shares(const channel_set& data, const system_params<double>& sys, const settings& s, w0_method w0,
+                 int threads, std::vector<k_share>& shares) {
+  shares.assign(std::max<size_t>(1, s.users_mix.size()), {});
+  for (size_t i = 0; i < shares.size(); ++i) {
+    k_share& sh = shares[i];
+    if (s.users_mix.empty() || s.users_mix[i] == data.dims.k) {
+      sh.set = &data;
+    } else {
+      sh.owned = first_users(data, s.users_mix[i]);
+      sh.set = &sh.owned;
+    }
+    cpu::init_batch(*sh.set, sys, f0_method::lapack, sh.w0, sh.f0, threads, w0);
+  }
+}
+
+/// Loss and gradient of a batch: the realizations at positions [lo, hi) of the epoch's
+/// order, position p in share p % shares (each share's mean weighted by its part of the
+/// batch; one share: its loss and gradient unchanged).
+loss_grad batch_loss_and_gradient(const executor& ex, const std::vector<k_share>& shares,
+                                  const std::vector<long>& order, long lo, long hi, const unfolded_model& m,
+                                  const system_params<double>& sys, const settings& s) {
+  const long n = long(shares.size());
+  if (n == 1) {
+    const std::vector<long> idx(order.begin() + lo, order.begin() + hi);
+    return loss_and_gradient(ex, *shares[0].set, shares[0].w0, shares[0].f0, idx, m, sys, s.kernel);
+  }
+  loss_grad out;
+  for (long k = 0; k < n; ++k) {
+    std::vector<long> idx;
+    for (long p = lo; p < hi; ++p)
+      if (p % n == k) idx.push_back(order[p]);
+    if (idx.empty()) continue;
+    const loss_grad lg = loss_and_gradient(ex, *shares[k].set, shares[k].w0, shares[k].f0, idx, m, sys, s.kernel);
+    const double part = double(idx.size()) / double(hi - lo);
+    out.grad.resize(lg.grad.size(), 0.0);
+    for (size_t p = 0; p < lg.grad.size(); ++p) out.grad[p] += part * lg.grad[p];
+    out.loss += part * lg.loss;
+  }
+  return out;
+}
+
+}  // namespace
+
 void run(const channel_set& data, const system_params<double>& sys, const settings& s, checkpoint& c,
          const callbacks& cb, const executor& ex) {
   const int threads = ex.threads;
   validate(s);
   if (data.count < 1) throw std::invalid_argument("training data: no realizations");
+  for (const int k : s.users_mix)
+    if (k > data.dims.k)
+      throw std::invalid_argument("users-mix: K = " + std::to_string(k) + ", but the training data have " +
+                                  std::to_string(data.dims.k) + " users");
   validate_range(data, sys, precision::f64);
   c.model.finalize();
   const run_identity now = identity_of(data, sys, s, c.model);
   if (c.epochs_done > 0 || !c.run.empty()) check_resume(now, c.run, c.source.empty() ? "the checkpoint" : c.source);
   c.run = now;
   if (s.fresh && !cb.epoch_data) throw std::invalid_argument("fresh: no source of each epoch's realizations");
-  std::vector<zd> w0, f0;
-  cpu::init_batch(data, sys, f0_method::lapack, w0, f0, threads, c.model.w0);
+  std::vector<k_share> shares;
+  make_shares(data, sys, s, c.model.w0, threads, shares);
   std::vector<double> theta = pack(c.model);
   if (c.epochs_done == 0 && c.lr == 0) c.lr = s.lr;
   const int batches = int((data.count + s.batch - 1) / s.batch);
-  channel_set fresh;  // settings::fresh: this epoch's realizations, with their W0 and F0
+  channel_set fresh;  // settings::fresh: this epoch's realizations
   for (int e = c.epochs_done; e < s.epochs; ++e) {
-    const channel_set* set = &data;
     if (s.fresh && e > 0) {
       fresh = cb.epoch_data(e);
       const problem_dims &a = fresh.dims, &b = data.dims;
       if (fresh.count != data.count || a.nt != b.nt || a.nr != b.nr || a.k != b.k || a.m != b.m || a.c != b.c)
         throw std::logic_error("fresh: epoch " + std::to_string(e + 1) + "'s realizations differ in count or sizes");
       validate_range(fresh, sys, precision::f64);
-      cpu::init_batch(fresh, sys, f0_method::lapack, w0, f0, threads, c.model.w0);
-      set = &fresh;
+      make_shares(fresh, sys, s, c.model.w0, threads, shares);
     }
     const std::vector<long> order = epoch_order(data.count, s.seed, e);
     double epoch_loss = 0;
     for (int bi = 0; bi < batches; ++bi) {
       const long lo = long(bi) * s.batch, hi = std::min(data.count, lo + s.batch);
-      const std::vector<long> idx(order.begin() + lo, order.begin() + hi);
-      const loss_grad lg = loss_and_gradient(ex, *set, w0, f0, idx, c.model, sys, s.kernel);
+      const loss_grad lg = batch_loss_and_gradient(ex, shares, order, lo, hi, c.model, sys, s);
       c.opt.update(theta, lg.grad, c.lr, s, c.model.beta.size());
       unpack(theta, c.model);
       epoch_loss += lg.loss * double(hi - lo);
@@ -320,15 +409,17 @@ unfolded_model initial_model(const model_shape& shape, const unfolded_model* ini
 std::string provenance(const std::string& data_name, const channel_set& data, const settings& s,
                        const model_shape& shape, const system_params<double>& sys, const std::string& init_name,
                        const unfolded_model* init) {
+  std::string data_kind = s.fresh ? " fresh-each-epoch" : "";
+  for (size_t i = 0; i < s.users_mix.size(); ++i)
+    data_kind += (i == 0 ? " users_mix=" : ",") + std::to_string(s.users_mix[i]);
   char prov[1024];
   std::snprintf(prov, sizeof prov,
                 "trained: data=%s users=%d targets=%d realizations=%ld%s epochs=%d batch=%d lr=%g weight_decay=%g "
                 "lr_decay=%g mu_lr_factor=%g final_weight=%g seed=%llu delta=%g pt=%g variant=%s%s w0=%s init=%s",
-                data_name.c_str(), data.dims.k, data.dims.m, data.count, s.fresh ? " fresh-each-epoch" : "", s.epochs,
-                s.batch, s.lr, s.weight_decay, s.lr_decay, s.mu_lr_factor, shape.final_weight,
-                (unsigned long long)s.seed, sys.delta, sys.pt, shape.frozen ? "frozen-gradient" : "paper",
-                shape.per_layer_mu ? "+per-layer-mu" : "", shape.w0 == w0_method::zf ? "zf" : "mrt",
-                init_name.empty() ? "none" : init_name.c_str());
+                data_name.c_str(), data.dims.k, data.dims.m, data.count, data_kind.c_str(), s.epochs, s.batch, s.lr,
+                s.weight_decay, s.lr_decay, s.mu_lr_factor, shape.final_weight, (unsigned long long)s.seed, sys.delta,
+                sys.pt, shape.frozen ? "frozen-gradient" : "paper", shape.per_layer_mu ? "+per-layer-mu" : "",
+                shape.w0 == w0_method::zf ? "zf" : "mrt", init_name.empty() ? "none" : init_name.c_str());
   return init ? prov + (" [" + init->provenance + "]") : std::string(prov);
 }
 

@@ -50,11 +50,21 @@ struct settings {
   /// Fresh data: every epoch after the first trains on new realizations of the same
   /// scenario and count (callbacks::epoch_data), the first on run()'s `data`.
   bool fresh = false;
+  /// Mixed K: position p of an epoch's order trains on the first users_mix[p % size] users
+  /// of its realization (a user's channel does not depend on K), so that every batch holds
+  /// every K of the list and one model learns them all. Empty: the data's K only.
+  std::vector<int> users_mix;
   cuda::train_kernel kernel = cuda::train_kernel::warp;  // on a GPU: a warp or a thread per realization
 };
 
 /// Throws std::invalid_argument naming the field and value of a bad setting.
 void validate(const settings& s);
+
+/// The first k users of every realization of cs (H's first k columns; G unchanged).
+channel_set first_users(const channel_set& cs, int k);
+/// What a training validates on: val (none where it is empty), or with s.users_mix its
+/// first K users for each K of the mix (the validation objective is then their mean).
+std::vector<channel_set> validation_sets(const channel_set& val, const settings& s);
 
 /// Adam with L2 weight decay added to the gradient (torch.optim.Adam).
 struct adam {

@@ -282,12 +282,15 @@ unfolded_model train_model(const py::object& H, const py::object& G, int targets
       std::snprintf(extra, sizeof extra, "epoch %d loss %.4f", e, loss);
       bar->update(long(e - 1) * nb + b, long(ts.epochs) * nb, extra);
     };
-  if (val.count > 0)
+  const std::vector<channel_set> vals = train::validation_sets(val, ts);
+  if (!vals.empty())
     cb.validate = [&](const unfolded_model& m) {
       solve_options o;
       o.model = m;
       o.sys = sys;
-      return summarize(solve_batch(ex, val, o)).mean_objective;
+      double sum = 0;
+      for (const channel_set& v : vals) sum += summarize(solve_batch(ex, v, o)).mean_objective;
+      return sum / double(vals.size());
     };
   if (ck.path) cb.on_epoch = [&](const train::checkpoint& cc) { train::write_checkpoint(*ck.path, cc); };
   interrupt_poll ctrl_c;
@@ -486,10 +489,10 @@ PYBIND11_MODULE(jcas, m) {
   m.def(
       "train",
       [](const py::object& H, const py::object& G, int targets, int epochs, int batch, double lr, double weight_decay,
-         double lr_decay, double mu_lr_factor, std::uint64_t seed, int outer, int inner, int iw, bool frozen,
-         bool per_layer_mu, const std::string& w0, double final_weight, const py::object& init, double snr_db,
-         double delta, const py::object& validation, const std::string& device, int threads, bool progress,
-         const std::optional<std::string>& checkpoint, bool resume) {
+         double lr_decay, double mu_lr_factor, std::uint64_t seed, const std::vector<int>& users_mix, int outer,
+         int inner, int iw, bool frozen, bool per_layer_mu, const std::string& w0, double final_weight,
+         const py::object& init, double snr_db, double delta, const py::object& validation, const std::string& device,
+         int threads, bool progress, const std::optional<std::string>& checkpoint, bool resume) {
         train::settings s;
         s.epochs = epochs;
         s.batch = batch;
@@ -498,6 +501,7 @@ PYBIND11_MODULE(jcas, m) {
         s.lr_decay = lr_decay;
         s.mu_lr_factor = mu_lr_factor;
         s.seed = seed;
+        s.users_mix = users_mix;
         train::model_shape sh;
         sh.outer = outer;
         sh.inner = inner;
@@ -512,16 +516,17 @@ PYBIND11_MODULE(jcas, m) {
       py::arg("H"), py::arg("G"), py::kw_only(), py::arg("targets") = problem_dims{}.m, py::arg("epochs") = ts.epochs,
       py::arg("batch") = ts.batch, py::arg("lr") = ts.lr, py::arg("weight_decay") = ts.weight_decay,
       py::arg("lr_decay") = ts.lr_decay, py::arg("mu_lr_factor") = ts.mu_lr_factor, py::arg("seed") = ts.seed,
-      py::arg("outer") = shape.outer, py::arg("inner") = shape.inner, py::arg("iw") = shape.iw,
-      py::arg("frozen") = false, py::arg("per_layer_mu") = false, py::arg("w0") = "mrt", py::arg("final_weight") = 0.0,
-      py::arg("init") = py::none(), py::arg("snr_db") = 20.0, py::arg("delta") = 1.0,
+      py::arg("users_mix") = std::vector<int>{}, py::arg("outer") = shape.outer, py::arg("inner") = shape.inner,
+      py::arg("iw") = shape.iw, py::arg("frozen") = false, py::arg("per_layer_mu") = false, py::arg("w0") = "mrt",
+      py::arg("final_weight") = 0.0, py::arg("init") = py::none(), py::arg("snr_db") = 20.0, py::arg("delta") = 1.0,
       py::arg("validation") = py::none(), py::arg("device") = "cpu", py::arg("threads") = 0,
       py::arg("progress") = false, py::arg("checkpoint") = py::none(), py::arg("resume") = false,
       "Trains the unfolded optimiser on (H, G) (copied: training keeps its data for every epoch) and\n"
       "returns the jcas.Model; the same model as jcas train for the same channels and settings.\n"
       "checkpoint=PATH writes the training state there after every epoch (jcas train's .ckpt.h5);\n"
       "resume=True continues it (the same channels and settings, else ValueError naming the field)\n"
-      "to the same model as an uninterrupted run.");
+      "to the same model as an uninterrupted run. users_mix=[2, 4, ..., 12] trains one model for\n"
+      "all these K (jcas train --users-mix): each realization of a batch at its K, on its first K users.");
 
   m.def("montecarlo", &montecarlo, py::arg("count"), py::arg("algos") = std::vector<std::string>{"unfolded"},
         py::kw_only(), py::arg("seed") = 1, py::arg("model") = py::none(), py::arg("device") = "cpu",

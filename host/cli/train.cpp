@@ -31,6 +31,11 @@ void add_train_options(CLI::App* c, train_args& a) {
   c->add_flag("--fresh", a.ts.fresh,
               "every epoch after the first trains on new realizations of the data file's scenario (as jcas "
               "generate recorded it: its seed, the indices after the file's), as many as the first epoch's");
+  c->add_option("--users-mix", a.ts.users_mix,
+                "mixed K: train on the first K users of each realization for every K of this list (e.g. "
+                "2,4,6,8,10,12; at most the data's users), all of them in every batch; the validation objective is "
+                "then the mean over these K")
+      ->delimiter(',');
   c->add_option("--outer", a.outer, "L_out")->check(at_least(1));
   c->add_option("--inner", a.inner, "L_in")->check(at_least(1));
   c->add_option("--iw", a.iw, "I_w")->check(at_least(1));
@@ -138,13 +143,16 @@ unfolded_model run_train(const train_args& a, bool quiet) {
     bar.update(long(e - 1) * nb + b, long(a.ts.epochs) * nb, extra);
   };
   if (a.ts.fresh) cb.epoch_data = fresh_epochs(a, data, executor{dev, threads});
-  if (val.count > 0)
+  const std::vector<channel_set> vals = train::validation_sets(val, a.ts);
+  if (!vals.empty())
     cb.validate = [&](const unfolded_model& m) {
       solve_options o;
       o.model = m;
       o.sys = sys;
       o.threads = threads;
-      return summarize(solve_batch(executor{dev, threads}, val, o)).mean_objective;
+      double sum = 0;
+      for (const channel_set& v : vals) sum += summarize(solve_batch(executor{dev, threads}, v, o)).mean_objective;
+      return sum / double(vals.size());
     };
   cb.on_epoch = [&](const train::checkpoint& cc) {
     if (!root) return;

@@ -197,6 +197,71 @@ TEST(Training, FreshDataEachEpochResumesToTheUninterruptedRun) {
   std::filesystem::remove(path);
 }
 
+// settings::users_mix: position p of an epoch's order trains at K = mix[p % size] on the
+// realization's first K users; a batch's loss is the mean over its realizations, each at
+// its K (checked against the loss of each K's share computed on its own, from a channel
+// set that first_users did not make: the generator's draw at that K). A one-K mix of the
+// data's own K is the plain run; a resume with another mix is refused.
+TEST(Training, MixedUsersTrainEachRealizationAtItsKOfTheMix) {
+  scenario sc;
+  sc.dims.k = 4;
+  const channel_set cs = cpu::generate_batch(sc, 1, 0, 10);
+  sc.dims.k = 2;
+  const channel_set two = cpu::generate_batch(sc, 1, 0, 10);  // a user's channel does not depend on K
+  EXPECT_EQ(train::first_users(cs, 2).h, two.h);
+  EXPECT_EQ(train::first_users(cs, 2).g, cs.g);
+
+  train::settings s;
+  s.batch = 10;  // one batch an epoch: its loss is logged
+  s.epochs = 1;
+  s.users_mix = {2, 4};
+  train::checkpoint mixed;
+  mixed.model = small_model();
+  train::run(cs, system_params<double>{}, s, mixed, {}, executor{-1, 2});
+  const std::vector<long> order = train::epoch_order(10, s.seed, 0);
+  std::vector<long> at2, at4;
+  for (long p = 0; p < 10; ++p) (p % 2 == 0 ? at2 : at4).push_back(order[p]);
+  const system_params<double> sys{};
+  std::vector<zd> w0, f0;
+  cpu::init_batch(two, sys, f0_method::lapack, w0, f0);
+  const double l2 = train::cpu_loss_and_gradient(two, w0, f0, at2, small_model(), sys, 1).loss;
+  cpu::init_batch(cs, sys, f0_method::lapack, w0, f0);
+  const double l4 = train::cpu_loss_and_gradient(cs, w0, f0, at4, small_model(), sys, 1).loss;
+  ASSERT_EQ(mixed.log.size(), 2u);
+  EXPECT_NEAR(mixed.log[0].loss, 0.5 * l2 + 0.5 * l4, 1e-12 * std::abs(l2 + l4));
+  EXPECT_GT(std::abs(l2 - l4), 1e-3 * std::abs(l4));  // the mix is not one K's loss
+
+  s.users_mix = {4};
+  s.epochs = 2;
+  train::checkpoint one_k, plain;
+  one_k.model = plain.model = small_model();
+  train::run(cs, sys, s, one_k, {}, executor{-1, 1});
+  train::settings p = s;
+  p.users_mix.clear();
+  train::run(cs, sys, p, plain, {}, executor{-1, 1});
+  EXPECT_EQ(one_k.model.beta, plain.model.beta);
+
+  train::checkpoint fresh;
+  fresh.model = small_model();
+  const auto refused = [&](train::settings t, train::checkpoint c, const std::string& what) {
+    try {
+      train::run(cs, sys, t, c, {}, executor{-1, 1});
+      ADD_FAILURE() << "accepted: " << what;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  s.users_mix = {2, 6};
+  refused(s, fresh, "users-mix: K = 6, but the training data have 4 users");
+  s.users_mix = {0};
+  refused(s, fresh, "users-mix = 0");
+  s.users_mix = {2, 3};  // another mix does not resume the {2, 4} run
+  s.epochs = 3;
+  refused(s, mixed, "resume: users mix K2 = 3, but the checkpoint was trained with users mix K2 = 4");
+  p.epochs = 3;
+  refused(p, mixed, "resume: users mix = 0, but the checkpoint was trained with users mix = 2");
+}
+
 TEST(Training, PerLayerMuWithEqualTablesIsThePaperModel) {
   const channel_set cs = cpu::generate_batch(scenario{}, 8, 0, 6);
   const system_params<double> sys{};

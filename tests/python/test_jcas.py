@@ -158,6 +158,15 @@ def test_train_equals_the_cli_and_the_model_round_trips(channels, tmp_path):
     np.testing.assert_array_equal(by_path["W"], by_object["W"])
     with pytest.raises(ValueError, match="outer/inner: the parameter file fixes L_out = 4"):
         jcas.solve(h, g, model=from_cli, outer=6)
+    # Mixed K in the same process after a training at K = 4 (its scratch reused at K = 2):
+    # still the CLI's model, from its own process.
+    cli("train", "--data", "c.h5", "--out", tmp_path / "mix.h5", "--no-plot", "--users-mix", "2,4", *settings,
+        cwd=channels)
+    mixed = jcas.train(h, g, users_mix=[2, 4], epochs=2, batch=4, outer=4, seed=7)
+    np.testing.assert_array_equal(mixed.beta, jcas.load_model(str(tmp_path / "mix.h5")).beta)
+    assert not np.array_equal(mixed.beta, m.beta) and "users_mix=2,4" in mixed.provenance
+    with pytest.raises(ValueError, match="^users-mix: K = 5, but the training data have 4 users$"):
+        jcas.train(h, g, users_mix=[2, 5], epochs=1)
 
 
 def test_train_checkpoint_resumes_to_the_uninterrupted_model(channels, tmp_path):
