@@ -140,6 +140,10 @@ c = h5py.File('$dir/c.h5','r'); b = h5py.File('$dir/bare.h5','w')
 for k in ('H', 'G'): b[k] = c[k][()]
 for k in ('nt', 'nr', 'users', 'targets', 'clutter', 'snr_db'): b.attrs[k] = c.attrs[k]
 " && ok || bad "train --fresh: log or provenance"
+expect_error "users-mix: K = 6, but the training data have 4 users" \
+  "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --users-mix 2,6 --out "$dir/out.h5"
+expect_error "users-mix = 0: every K must be >= 1" \
+  "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --users-mix 0 --out "$dir/out.h5"
 expect_error "fresh: $dir/bare.h5 does not record how it was drawn (make it with jcas generate)" \
   "$jcas" train --data "$dir/bare.h5" --outer 4 --epochs 2 --fresh --out "$dir/out.h5"
 expect_error "fresh: targets = 1, but $dir/c.h5 was drawn with 2" \
