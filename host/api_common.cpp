@@ -431,11 +431,13 @@ int parse_ascent_starts(const std::string& s) {
 }
 
 channel_set generate_batch(const executor& ex, const scenario& sc, std::uint64_t seed, long first, long count) {
+  if (ex.gpu()) cuda::order_after(ex.stream, ex.device);
   return ex.gpu() ? cuda::generate_batch(sc, seed, first, count, ex.device)
                   : cpu::generate_batch(sc, seed, first, count, ex.threads);
 }
 
 solve_output solve_batch(const executor& ex, const channel_view& ch, const solve_options& o) {
+  if (ex.gpu()) cuda::order_after(ex.stream, ex.device);
   if (ex.threads <= 0 || ex.threads == o.threads)
     return ex.gpu() ? cuda::solve_batch(ch, o, ex.device) : cpu::solve_batch(ch, o);
   solve_options with = o;

@@ -133,6 +133,11 @@ void copy_to_host(void* host, const void* dev, std::size_t bytes, int device) {
 void copy_to_device(void* dev, const void* host, std::size_t bytes, int device) {
   detail::copy_to_device(dev, host, bytes, device);
 }
+void order_after(std::uintptr_t stream, int device) {
+  if (stream <= 1) return;  // none, or the legacy default stream jcas's own work runs on
+  require_device(device);
+  detail::order_after(stream, device);
+}
 
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device) {
   validate_draw(sc, first, count);

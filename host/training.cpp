@@ -346,6 +346,7 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
   if (c.epochs_done > 0 || !c.run.empty()) check_resume(now, c.run, c.source.empty() ? "the checkpoint" : c.source);
   c.run = now;
   if (s.fresh && !cb.epoch_data) throw std::invalid_argument("fresh: no source of each epoch's realizations");
+  if (ex.gpu()) cuda::order_after(ex.stream, ex.device);
   std::vector<k_share> shares;
   make_shares(data, sys, s, c.model.w0, threads, shares);
   std::vector<double> theta = pack(c.model);

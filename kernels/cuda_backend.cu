@@ -130,6 +130,17 @@ void copy_to_device(void* dev, const void* host, std::size_t bytes, int device) 
   JCAS_CUDA_CHECK(cudaMemcpy(dev, host, bytes, cudaMemcpyHostToDevice));
 }
 
+void order_after(std::uintptr_t stream, int device) {
+  JCAS_CUDA_CHECK(cudaSetDevice(device));
+  const cudaStream_t s = stream == 2 ? cudaStreamPerThread : reinterpret_cast<cudaStream_t>(stream);
+  cudaEvent_t ev;
+  JCAS_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+  cudaError_t e = cudaEventRecord(ev, s);
+  if (e == cudaSuccess) e = cudaStreamWaitEvent(cudaStreamLegacy, ev, 0);  // jcas's stream waits
+  cudaEventDestroy(ev);  // released once the wait is done; the wait stays queued
+  JCAS_CUDA_CHECK(e);
+}
+
 device_peaks peaks(int device) {
   cudaDeviceProp p{};
   JCAS_CUDA_CHECK(cudaGetDeviceProperties(&p, device));

@@ -49,6 +49,7 @@ void* device_alloc(std::size_t bytes, int device);
 void device_free(void* p, int device) noexcept;
 void copy_to_host(void* host, const void* dev, std::size_t bytes, int device);
 void copy_to_device(void* dev, const void* host, std::size_t bytes, int device);
+void order_after(std::uintptr_t stream, int device);
 void generate(const scenario& sc, std::uint64_t seed, long first, long count, int device, cplx<double>* h,
               cplx<double>* g);
 template <class T>

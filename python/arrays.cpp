@@ -50,8 +50,14 @@ void release_dltensor(DLManagedTensor* t) {
   if (t && t->deleter) t->deleter(t);
 }
 
-borrowed from_dlpack(const py::handle& obj, const std::string& name) {
-  py::object cap = obj.attr("__dlpack__")();
+borrowed from_dlpack(const py::handle& obj, const std::string& name, std::uintptr_t stream) {
+  // A producer on a GPU orders its pending work before the stream the consumer names
+  // (DLPack: 1 = the legacy default stream, the one jcas reads on); on the CPU no stream.
+  int type = kDLCPU;
+  if (py::hasattr(obj, "__dlpack_device__")) type = obj.attr("__dlpack_device__")().cast<py::tuple>()[0].cast<int>();
+  py::object cap = type == kDLCUDA || type == kDLCUDAManaged
+                       ? obj.attr("__dlpack__")(py::arg("stream") = stream > 0 ? stream : std::uintptr_t(1))
+                       : obj.attr("__dlpack__")();
   PyObject* c = cap.ptr();
   if (!PyCapsule_IsValid(c, "dltensor")) throw py::type_error(name + ": __dlpack__ did not return a DLPack capsule");
   auto* t = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(c, "dltensor"));
@@ -84,8 +90,12 @@ borrowed from_dlpack(const py::handle& obj, const std::string& name) {
   return b;
 }
 
-borrowed from_cuda_interface(const py::handle& obj, const std::string& name, int device) {
+borrowed from_cuda_interface(const py::handle& obj, const std::string& name, int device, std::uintptr_t stream) {
   const py::dict cai = obj.attr("__cuda_array_interface__");
+  // Version 3: the stream the data are being written on, which the consumer waits for.
+  if (cai.contains("stream") && !cai["stream"].is_none())
+    cuda::order_after(cai["stream"].cast<std::uintptr_t>(), device);
+  cuda::order_after(stream, device);
   const std::string ts = cai["typestr"].cast<std::string>();
   borrowed b;
   b.name = name;
@@ -179,14 +189,27 @@ std::string take(const borrowed& a, const std::vector<std::int64_t>& c, const zd
 
 }  // namespace
 
-borrowed borrow(const py::handle& obj, const std::string& name, int rank, int device) {
+std::uintptr_t stream_of(const py::object& s) {
+  if (s.is_none()) return 0;
+  if (py::isinstance<py::int_>(s)) {
+    const long long v = s.cast<long long>();
+    if (v < 0) throw py::value_error("stream = " + std::to_string(v) + ": a cudaStream_t is not negative");
+    return std::uintptr_t(v);
+  }
+  for (const char* attr : {"cuda_stream", "ptr"})
+    if (py::hasattr(s, attr)) return stream_of(s.attr(attr));
+  throw py::type_error("stream: expected None, an int (a cudaStream_t) or a stream with .cuda_stream or .ptr, not " +
+                       py::str(s.get_type().attr("__name__")).cast<std::string>());
+}
+
+borrowed borrow(const py::handle& obj, const std::string& name, int rank, int device, std::uintptr_t stream) {
   borrowed b;
   if (py::isinstance<py::array>(obj))
     b = from_numpy(py::reinterpret_borrow<py::array>(obj), name);
   else if (py::hasattr(obj, "__dlpack__"))
-    b = from_dlpack(obj, name);
+    b = from_dlpack(obj, name, stream);
   else if (py::hasattr(obj, "__cuda_array_interface__"))
-    b = from_cuda_interface(obj, name, device < 0 ? 0 : device);
+    b = from_cuda_interface(obj, name, device < 0 ? 0 : device, stream);
   else
     b = from_numpy(py::module_::import("numpy").attr("asarray")(obj), name);
   if (int(b.shape.size()) != rank)

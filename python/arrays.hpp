@@ -50,8 +50,15 @@ struct borrowed {
 /// numpy.asarray. Raises TypeError for a dtype that is not complex (complex64 and
 /// complex128 are taken; the solver computes in double or in f32 by `precision`), and
 /// ValueError for another rank. `device`: the CUDA device the call runs on, where
-/// __cuda_array_interface__ (which names none) says the memory is on a GPU.
-borrowed borrow(const py::handle& obj, const std::string& name, int rank, int device);
+/// __cuda_array_interface__ (which names none) says the memory is on a GPU. `stream`: the
+/// caller's stream (executor::stream; 0 none): a DLPack producer on a GPU is asked to
+/// order its work before it (before the legacy default stream jcas reads on where 0), and
+/// the stream an __cuda_array_interface__ names is waited for (cuda::order_after).
+borrowed borrow(const py::handle& obj, const std::string& name, int rank, int device, std::uintptr_t stream = 0);
+
+/// A stream argument: None (0), an int (a cudaStream_t; 1 and 2 the legacy and per-thread
+/// default streams), or a stream object with .cuda_stream (PyTorch) or .ptr (CuPy).
+std::uintptr_t stream_of(const py::object& s);
 
 /// A view of H and G in the solver's layout: the caller's memory where it already is that
 /// layout in complex128 on the host, else a copy (whose reason is kept).

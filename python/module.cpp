@@ -34,8 +34,13 @@ int checked_threads(int threads) {
   return threads;
 }
 
-executor executor_of(const std::string& device, int threads) {
-  return executor{parse_device(device), checked_threads(threads)};
+executor executor_of(const std::string& device, int threads, const py::object& stream = py::none()) {
+  executor ex{parse_device(device), checked_threads(threads)};
+  ex.stream = python::stream_of(stream);
+  if (ex.stream != 0 && !ex.gpu())
+    throw py::value_error("stream = " + std::to_string(ex.stream) +
+                          ": a stream orders work on a CUDA device, but device = " + device);
+  return ex;
 }
 
 /// A training's init argument: None (none), a path, or a jcas.Model.
@@ -196,15 +201,15 @@ py::tuple generate(long count, std::uint64_t seed, long first, const std::string
 }
 
 py::dict solve(const py::object& H, const py::object& G, const std::string& device, int targets, double snr_db,
-               bool progress, solve_request& r, const py::object& model) {
-  const executor ex = executor_of(device, r.threads);
+               bool progress, solve_request& r, const py::object& model, const py::object& stream) {
+  const executor ex = executor_of(device, r.threads, stream);
   r.pt = pt_of_snr_db(snr_db);
   const model_choice c = choice_of(model);
   r.model.trained = c.trained;
   r.model.untrained = c.untrained;
   solve_options o = to_options(r);
-  python::channel_input in = python::take_channels(python::borrow(H, "H", 3, ex.device),
-                                                   python::borrow(G, "G", 4, ex.device), targets, snr_db);
+  python::channel_input in = python::take_channels(python::borrow(H, "H", 3, ex.device, ex.stream),
+                                                   python::borrow(G, "G", 4, ex.device, ex.stream), targets, snr_db);
   progress_option bar(progress, "solve " + r.algo);
   o.progress = bar.callback();
   interrupt_poll ctrl_c;
@@ -225,9 +230,9 @@ py::dict solve(const py::object& H, const py::object& G, const std::string& devi
 }
 
 /// Arrays into an owned channel set (training keeps its data for many epochs).
-channel_set owned_channels(const py::object& H, const py::object& G, int targets, double snr_db, int device) {
-  python::channel_input in =
-      python::take_channels(python::borrow(H, "H", 3, device), python::borrow(G, "G", 4, device), targets, snr_db);
+channel_set owned_channels(const py::object& H, const py::object& G, int targets, double snr_db, const executor& ex) {
+  python::channel_input in = python::take_channels(python::borrow(H, "H", 3, ex.device, ex.stream),
+                                                   python::borrow(G, "G", 4, ex.device, ex.stream), targets, snr_db);
   channel_set cs;
   cs.dims = in.view.dims;
   cs.count = in.view.count;
@@ -247,12 +252,12 @@ struct checkpoint_option {
 unfolded_model train_model(const py::object& H, const py::object& G, int targets, const train::settings& ts,
                            const train::model_shape& shape, const py::object& init, double snr_db, double delta,
                            const py::object& validation, const std::string& device, int threads, bool progress,
-                           const checkpoint_option& ck) {
+                           const checkpoint_option& ck, const py::object& stream) {
   if (ck.resume && !ck.path) throw std::invalid_argument("resume = True: give checkpoint = the file to continue");
   if (ck.path && ck.path->empty()) throw std::invalid_argument("checkpoint = '': name a file");
-  const executor ex = executor_of(device, threads);
+  const executor ex = executor_of(device, threads, stream);
   train::validate(ts);
-  const channel_set data = owned_channels(H, G, targets, snr_db, ex.device);
+  const channel_set data = owned_channels(H, G, targets, snr_db, ex);
   system_params<double> sys;
   sys.pt = pt_of_snr_db(snr_db);
   sys.delta = delta;
@@ -265,7 +270,7 @@ unfolded_model train_model(const py::object& H, const py::object& G, int targets
   if (!validation.is_none()) {
     const py::tuple v = validation.cast<py::tuple>();
     if (v.size() != 2) throw py::type_error("validation: expected a pair (H, G)");
-    val = owned_channels(v[0], v[1], targets, snr_db, ex.device);
+    val = owned_channels(v[0], v[1], targets, snr_db, ex);
   }
   const std::optional<unfolded_model> start = model_of(init);
   train::checkpoint c;
@@ -436,7 +441,8 @@ PYBIND11_MODULE(jcas, m) {
          std::optional<double> mu, int max_outer, double outer_tol, double inner_tol, double step, double ascent_mu,
          double ascent_mu_last, int ascent_stages, int ascent_steps, double ascent_tol,
          const std::string& ascent_starts, std::uint64_t ascent_seed, const std::string& f0,
-         std::optional<std::string> w0, const std::string& products, bool simd, double gpu_watchdog) {
+         std::optional<std::string> w0, const std::string& products, bool simd, double gpu_watchdog,
+         const py::object& stream) {
         solve_request r;
         r.algo = algo;
         r.precision = precision;
@@ -463,7 +469,7 @@ PYBIND11_MODULE(jcas, m) {
         r.products = products;
         r.simd = simd;
         r.gpu_watchdog = gpu_watchdog;
-        return solve(H, G, device, targets, snr_db, progress, r, model);
+        return solve(H, G, device, targets, snr_db, progress, r, model, stream);
       },
       py::arg("H"), py::arg("G"), py::arg("algo") = defaults.algo, py::arg("model") = py::none(),
       py::arg("device") = "cpu", py::arg("precision") = defaults.precision, py::kw_only(),
@@ -475,14 +481,15 @@ PYBIND11_MODULE(jcas, m) {
       py::arg("ascent_stages") = as.stages, py::arg("ascent_steps") = as.max_steps, py::arg("ascent_tol") = as.tol,
       py::arg("ascent_starts") = defaults.ascent_starts, py::arg("ascent_seed") = as.seed, py::arg("f0") = defaults.f0,
       py::arg("w0") = py::none(), py::arg("products") = defaults.products, py::arg("simd") = defaults.simd,
-      py::arg("gpu_watchdog") = defaults.gpu_watchdog,
+      py::arg("gpu_watchdog") = defaults.gpu_watchdog, py::arg("stream") = py::none(),
       "Runs a solver on every realization of (H, G). Returns a dict: W (count, Nt, K), F (count, Nr, M),\n"
       "curve, objective, min_sinr, min_scnr (linear), outer, inner, seconds, the summary (mean_objective,\n"
       "min_sinr_db, min_scnr_db, mean_iterations) and 'inputs' (each array's pointer and whether it was\n"
       "copied, and why). Results are NumPy arrays, or jcas.DeviceArray where the inputs were on a GPU.\n"
       "targets: M, the first M of G's J blocks (the rest are clutter). model: None (the model shipped\n"
       "for delta; untrained where outer/inner are given), 'untrained', a path or a jcas.Model.\n"
-      "Options as jcas solve's.");
+      "stream (device='cuda'): the caller's CUDA stream (a torch.cuda.Stream, cupy Stream or int) whose\n"
+      "queued work, e.g. the kernels writing H and G, precedes the solve. Options as jcas solve's.");
 
   const train::settings ts{};
   const train::model_shape shape{};
@@ -492,7 +499,8 @@ PYBIND11_MODULE(jcas, m) {
          double lr_decay, double mu_lr_factor, std::uint64_t seed, const std::vector<int>& users_mix, int outer,
          int inner, int iw, bool frozen, bool per_layer_mu, const std::string& w0, double final_weight,
          const py::object& init, double snr_db, double delta, const py::object& validation, const std::string& device,
-         int threads, bool progress, const std::optional<std::string>& checkpoint, bool resume) {
+         int threads, bool progress, const std::optional<std::string>& checkpoint, bool resume,
+         const py::object& stream) {
         train::settings s;
         s.epochs = epochs;
         s.batch = batch;
@@ -511,7 +519,7 @@ PYBIND11_MODULE(jcas, m) {
         sh.w0 = parse_w0(w0);
         sh.final_weight = final_weight;
         return train_model(H, G, targets, s, sh, init, snr_db, delta, validation, device, threads, progress,
-                           {checkpoint, resume});
+                           {checkpoint, resume}, stream);
       },
       py::arg("H"), py::arg("G"), py::kw_only(), py::arg("targets") = problem_dims{}.m, py::arg("epochs") = ts.epochs,
       py::arg("batch") = ts.batch, py::arg("lr") = ts.lr, py::arg("weight_decay") = ts.weight_decay,
@@ -521,6 +529,7 @@ PYBIND11_MODULE(jcas, m) {
       py::arg("final_weight") = 0.0, py::arg("init") = py::none(), py::arg("snr_db") = 20.0, py::arg("delta") = 1.0,
       py::arg("validation") = py::none(), py::arg("device") = "cpu", py::arg("threads") = 0,
       py::arg("progress") = false, py::arg("checkpoint") = py::none(), py::arg("resume") = false,
+      py::arg("stream") = py::none(),
       "Trains the unfolded optimiser on (H, G) (copied: training keeps its data for every epoch) and\n"
       "returns the jcas.Model; the same model as jcas train for the same channels and settings.\n"
       "checkpoint=PATH writes the training state there after every epoch (jcas train's .ckpt.h5);\n"

@@ -260,6 +260,11 @@ summary summarize(const solve_output& out);
 struct executor {
   int device = -1;  // -1: the CPU; >= 0: the CUDA device with that index
   int threads = 0;  // CPU threads (0: every core)
+  /// On a CUDA device: the caller's stream (a cudaStream_t as an integer; 1 the legacy
+  /// default stream, 2 the per-thread default one; 0 none), whose work queued before the
+  /// call precedes everything the call does on the device (cuda::order_after). The call
+  /// returns its results complete, so the caller's stream need not wait for it.
+  std::uintptr_t stream = 0;
   bool gpu() const { return device >= 0; }
 };
 

@@ -2,6 +2,7 @@
 // throws "CUDA backend not compiled" (host/cuda_stub.cpp).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,11 @@ void* device_alloc(std::size_t bytes, int device);
 void device_free(void* p, int device) noexcept;
 void copy_to_host(void* host, const void* dev, std::size_t bytes, int device);
 void copy_to_device(void* dev, const void* host, std::size_t bytes, int device);
+/// Makes the work jcas queues on `device` from now on (its kernels and copies run on the
+/// default stream) start after the work `stream` holds now: a cudaStream_t as an integer,
+/// 1 the legacy default stream and 0 none (nothing to order), 2 the per-thread default
+/// stream (the conventions of DLPack and __cuda_array_interface__).
+void order_after(std::uintptr_t stream, int device);
 /// Same realizations as cpu::generate_batch (within rounding of sin/cos/log).
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device = 0);
 /// Same results as cpu::solve_batch (the routes: solve_options::products, ::scratch). With o.f0 = lapack,

@@ -267,6 +267,34 @@ def test_torch_cpu_tensors_through_dlpack_without_copy():
         jcas.solve(torch.zeros(4, 16, 4), tg)
 
 
+class _CudaProducer:
+    """A DLPack producer that says its memory is on a GPU and notes the stream it is asked to
+    order its work before, then refuses to export (no device is needed to check that)."""
+    asked = []
+
+    def __dlpack_device__(self):
+        return (2, 0)  # kDLCUDA, device 0
+
+    def __dlpack__(self, stream=None):
+        self.asked.append(stream)
+        raise RuntimeError("not exported")
+
+
+def test_a_gpu_producer_orders_its_work_before_the_stream_jcas_reads_on():
+    h, g = jcas.generate(2)
+    for kw, expect in ((dict(), 1), (dict(stream=7), 7), (dict(stream=type("S", (), {"cuda_stream": 9})()), 9)):
+        _CudaProducer.asked.clear()
+        with pytest.raises(RuntimeError, match="not exported"):
+            jcas.solve(_CudaProducer(), g, device="cuda", **kw)
+        assert _CudaProducer.asked == [expect]  # 1: the legacy default stream (DLPack), else the caller's
+    with pytest.raises(ValueError, match="^stream = 7: a stream orders work on a CUDA device, but device = cpu$"):
+        jcas.solve(h, g, stream=7)
+    with pytest.raises(TypeError, match="^stream: expected None, an int"):
+        jcas.solve(h, g, device="cuda", stream="s")
+    with pytest.raises(ValueError, match="^stream = -1: a cudaStream_t is not negative$"):
+        jcas.train(h, g, device="cuda", stream=-1)
+
+
 gpu = pytest.mark.skipif(jcas.device_count() == 0, reason="no CUDA device")
 
 
@@ -276,6 +304,17 @@ def test_cuda_solve_equals_cpu():
     cpu = jcas.solve(h, g)
     dev = jcas.solve(h, g, device="cuda")
     np.testing.assert_allclose(dev["objective"], cpu["objective"], rtol=1e-9)
+
+
+@gpu
+def test_cuda_solve_waits_for_the_callers_stream():
+    torch = _torch()
+    h, g = jcas.generate(16, seed=10)
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):  # H and G written by kernels queued on a side stream
+        th, tg = torch.from_numpy(h).cuda() * 1, torch.from_numpy(g).cuda() * 1
+        r = jcas.solve(th, tg, device="cuda", stream=side)
+    np.testing.assert_allclose(r["objective"].numpy(), jcas.solve(h, g)["objective"], rtol=1e-9)
 
 
 @gpu
