@@ -278,6 +278,16 @@ void check_resume(const run_identity& now, const run_identity& then, const std::
                                 " was trained on (another file, --limit, --users or --targets)");
 }
 
+double validation_objective(const executor& ex, const std::vector<channel_set>& sets, const unfolded_model& m,
+                            const system_params<double>& sys) {
+  solve_options o;
+  o.model = m;
+  o.sys = sys;
+  double sum = 0;
+  for (const channel_set& v : sets) sum += summarize(solve_batch(ex, v, o)).mean_objective;
+  return sum / double(sets.size());
+}
+
 namespace {
 
 /// The training set of one K of a mix (or the data's own K): the channels, their W0, F0.

@@ -65,6 +65,10 @@ channel_set first_users(const channel_set& cs, int k);
 /// What a training validates on: val (none where it is empty), or with s.users_mix its
 /// first K users for each K of the mix (the validation objective is then their mean).
 std::vector<channel_set> validation_sets(const channel_set& val, const settings& s);
+/// The validation objective of m: the mean over `sets` (validation_sets) of each set's mean
+/// objective, solved on ex (callbacks::validate).
+double validation_objective(const executor& ex, const std::vector<channel_set>& sets, const unfolded_model& m,
+                            const system_params<double>& sys);
 
 /// Adam with L2 weight decay added to the gradient (torch.optim.Adam).
 struct adam {

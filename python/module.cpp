@@ -289,14 +289,7 @@ unfolded_model train_model(const py::object& H, const py::object& G, int targets
     };
   const std::vector<channel_set> vals = train::validation_sets(val, ts);
   if (!vals.empty())
-    cb.validate = [&](const unfolded_model& m) {
-      solve_options o;
-      o.model = m;
-      o.sys = sys;
-      double sum = 0;
-      for (const channel_set& v : vals) sum += summarize(solve_batch(ex, v, o)).mean_objective;
-      return sum / double(vals.size());
-    };
+    cb.validate = [&](const unfolded_model& m) { return train::validation_objective(ex, vals, m, sys); };
   if (ck.path) cb.on_epoch = [&](const train::checkpoint& cc) { train::write_checkpoint(*ck.path, cc); };
   interrupt_poll ctrl_c;
   cb.stop = ctrl_c.callback();

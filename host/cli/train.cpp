@@ -146,13 +146,7 @@ unfolded_model run_train(const train_args& a, bool quiet) {
   const std::vector<channel_set> vals = train::validation_sets(val, a.ts);
   if (!vals.empty())
     cb.validate = [&](const unfolded_model& m) {
-      solve_options o;
-      o.model = m;
-      o.sys = sys;
-      o.threads = threads;
-      double sum = 0;
-      for (const channel_set& v : vals) sum += summarize(solve_batch(executor{dev, threads}, v, o)).mean_objective;
-      return sum / double(vals.size());
+      return train::validation_objective(executor{dev, threads}, vals, m, sys);
     };
   cb.on_epoch = [&](const train::checkpoint& cc) {
     if (!root) return;
