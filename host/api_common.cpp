@@ -69,7 +69,7 @@ double channel_set_bytes(const problem_dims& d, long count) {
 }
 
 double solve_output_bytes(const problem_dims& d, long count, const solve_options& o) {
-  const double curve = o.algo == algorithm::unfolded ? o.model.l_out + 1.0
+  const double curve = o.algo == algorithm::unfolded ? double(o.model.l_out) * o.model.repeats_at(d.k) + 1.0
                        : o.algo == algorithm::ascent
                            ? double(__builtin_popcount(unsigned(o.ascent.starts))) * o.ascent.stages + 1.0
                            : o.ao.max_outer + 1.0;
@@ -84,6 +84,7 @@ void unfolded_model::finalize() {
   if (i_w < 1) bad("iw", std::to_string(i_w), "must be >= 1");
   require_positive(mu_c, "mu_c");
   require_positive(mu_s, "mu_s");
+  if (layer_repeat < 0) bad("layer-repeat", std::to_string(layer_repeat), "must be >= 1, or 0: by the users");
   require_memory("a model of " + std::to_string(l_out) + " x " + std::to_string(l_in) + " layers' step sizes",
                  8.0 * double(l_out) * double(l_in) * (per_layer_mu ? 3 : 1));
   if (beta.empty()) beta.assign(size_t(l_out) * l_in, 0.01);
@@ -105,6 +106,35 @@ void unfolded_model::finalize() {
     for (size_t i = 0; i < t->size(); ++i)
       if (!std::isfinite((*t)[i])) bad("per-layer mu[" + std::to_string(i) + "]", num((*t)[i]), "must be finite");
   }
+}
+
+int unfolded_model::repeats_at(int k) const {
+  if (layer_repeat > 0) return layer_repeat;
+  return std::max((k + 3) / 4, k > 0 ? 4 / k : 1);
+}
+
+unfolded_model unfolded_model::run_at(const problem_dims& d) const {
+  unfolded_model m = *this;
+  m.finalize();
+  const int r = m.repeats_at(d.k);
+  m.layer_repeat = 1;
+  if (r == 1) return m;
+  if (double(m.l_out) * r > 1e9) bad("layer-repeat", std::to_string(r), "L_out x repeats exceeds 10^9 layers");
+  const auto stretch = [&](const std::vector<double>& t, size_t row) {
+    std::vector<double> out;
+    out.reserve(t.size() * size_t(r));
+    for (size_t l = 0; l < t.size() / row; ++l)
+      for (int i = 0; i < r; ++i) out.insert(out.end(), t.begin() + long(l * row), t.begin() + long((l + 1) * row));
+    return out;
+  };
+  m.beta = stretch(m.beta, size_t(m.l_in));
+  if (m.per_layer_mu) {
+    m.mu_c_layer = stretch(m.mu_c_layer, 1);
+    m.mu_s_layer = stretch(m.mu_s_layer, 1);
+  }
+  m.l_out *= r;
+  m.finalize();
+  return m;
 }
 
 unfolded_model unfolded_model::first_layers(int layers) const {
@@ -156,6 +186,7 @@ unfolded_model resolve_model(const model_choice& c, double delta) {
   }
   if (c.iw) m.i_w = *c.iw;
   if (c.frozen) m.frozen = true;
+  if (c.layer_repeat) m.layer_repeat = *c.layer_repeat;
   m.finalize();
   return m;
 }
@@ -192,6 +223,20 @@ precision parse_precision(const std::string& s) {
   if (s == "f32") return precision::f32;
   bad("precision", s, "must be f64 or f32");
 }
+
+int parse_layer_repeat(const std::string& s, const std::string& field) {
+  if (s == "users") return 0;
+  size_t used = 0;
+  int r = 0;
+  try {
+    r = std::stoi(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != s.size() || s.empty() || r < 1) bad(field, s, "must be users or a whole number >= 1");
+  return r;
+}
+std::string layer_repeat_text(int r) { return r == 0 ? "users" : std::to_string(r); }
 
 w0_method parse_w0(const std::string& s) {
   if (s == "mrt") return w0_method::mrt;

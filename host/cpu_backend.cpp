@@ -359,8 +359,7 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o) {
   init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads, start_of(o));
   out.init_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  unfolded_model model = o.model;
-  model.finalize();
+  const unfolded_model model = o.model.run_at(d);  // its layers repeated as it runs at this K
   const host::model_tables<T> tables(model);
   const core::solver_config<T> cfg = host::make_config<T>(o, model, tables);
   out.curve_len = cfg.curve_len();

@@ -58,8 +58,7 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o, int dev
     cpu::init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads, start_of(o));
     out.init_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
-  unfolded_model model = o.model;
-  model.finalize();
+  const unfolded_model model = o.model.run_at(d);  // its layers repeated as it runs at this K
   const host::model_tables<T> tables(model);
   detail::device_batch<T> b;
   b.dims = d;

@@ -73,8 +73,7 @@ system_params<fc> counted(const system_params<double>& s) { return {s.pt, s.sigm
 }  // namespace
 
 double counted_flops(const channel_view& cs, const solve_options& o, long sample) {
-  unfolded_model model = o.model;
-  model.finalize();
+  const unfolded_model model = o.model.run_at(cs.dims);
   const model_tables<fc> tables(model);
   const core::solver_config<fc> cfg = make_config<fc>(o, model, tables);
   const problem_dims d = cs.dims;
@@ -326,8 +325,7 @@ lanes_flops counted_lanes(const channel_set& cs, const solve_options& o, int lan
   realization<fc> rc;
   rc.load(cs, 0);
   if (!rc.rank1) throw std::invalid_argument("counted_lanes: the lanes route needs line-of-sight channels");
-  unfolded_model model = o.model;
-  model.finalize();
+  const unfolded_model model = o.model.run_at(cs.dims);
   const model_tables<fc> tables(model);
   const core::unfolded_params<fc> up = make_unfolded<fc>(model, tables);
   const system_params<fc> sys = counted(o.sys);
@@ -360,8 +358,7 @@ lanes_flops counted_lanes(const channel_set& cs, const solve_options& o, int lan
 phase_flops counted_phase_flops(const channel_set& cs, const solve_options& o, long sample, int lanes) {
   const counted_sample s(cs, o.sys, o.f0, start_of(o), sample);
   const long n = s.sub.count;
-  unfolded_model model = o.model;
-  model.finalize();
+  const unfolded_model model = o.model.run_at(cs.dims);
   const model_tables<fc> tables(model);
   const core::solver_config<fc> cfg = make_config<fc>(o, model, tables);
   counted_chunk whole(s, cfg, o, 0);

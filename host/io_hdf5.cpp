@@ -746,6 +746,10 @@ unfolded_model read_model_from(const hid& f, const std::string& path) {
   read_dataset(f, path, "beta", H5T_NATIVE_DOUBLE, m.beta, size_t(bd[0] * bd[1]));
   m.per_layer_mu = has_attr(f, "per_layer_mu") && read_attr_i(f, path, "per_layer_mu") != 0;
   m.w0 = has_attr(f, "w0_zf") && read_attr_i(f, path, "w0_zf") != 0 ? w0_method::zf : w0_method::mrt;
+  const long repeat = has_attr(f, "layer_repeat") ? read_attr_i(f, path, "layer_repeat") : 1;  // 0: by the users
+  if (repeat < 0 || repeat > 1000000)
+    fail(path, "layer_repeat = " + std::to_string(repeat) + ": must be 0 (by the users) or 1 .. 10^6");
+  m.layer_repeat = int(repeat);
   if (m.per_layer_mu) {
     for (const char* name : {"mu_c_layer", "mu_s_layer"}) {
       const auto md = dataset_dims(f, path, name, 1);
@@ -799,6 +803,7 @@ void write_model_to(hid_t f, const std::string& path, const unfolded_model& mode
   attr_s(f, "provenance", m.provenance);
   attr_i(f, "per_layer_mu", m.per_layer_mu);
   attr_i(f, "w0_zf", m.w0 == w0_method::zf);
+  attr_i(f, "layer_repeat", m.layer_repeat);
   if (m.per_layer_mu) {
     write_dataset(f, path, "mu_c_layer", H5T_NATIVE_DOUBLE, {hsize_t(m.l_out)}, m.mu_c_layer.data());
     write_dataset(f, path, "mu_s_layer", H5T_NATIVE_DOUBLE, {hsize_t(m.l_out)}, m.mu_s_layer.data());

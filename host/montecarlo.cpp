@@ -40,10 +40,11 @@ std::string algos_string(const std::vector<algorithm>& a) {
 /// A fingerprint of what the results belong to, to refuse resuming a different run.
 std::vector<double> identity(const settings& s) {
   const problem_dims& d = s.sc.dims;
-  std::vector<double> id = {double(s.seed),       double(d.nt),      double(d.nr),
-                            double(d.k),          double(d.m),       double(d.c),
-                            s.solve.sys.pt,       s.solve.sys.delta, double(s.solve.model.l_out),
-                            double(s.sample_size)};
+  std::vector<double> id = {
+      double(s.seed),       double(d.nt),      double(d.nr),
+      double(d.k),          double(d.m),       double(d.c),
+      s.solve.sys.pt,       s.solve.sys.delta, double(s.solve.model.l_out) * s.solve.model.repeats_at(d.k),
+      double(s.sample_size)};
   for (algorithm a : s.algos) id.push_back(double(int(a)));
   return id;
 }

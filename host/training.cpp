@@ -230,6 +230,7 @@ run_identity identity_of(const channel_set& data, const system_params<double>& s
               {"per-layer-mu", m.per_layer_mu},
               {"final-weight", m.loss_final_weight},
               {"w0 zf (1) or mrt (0)", m.w0 == w0_method::zf},
+              {"layer repeat", m.layer_repeat},
               {"realizations", double(data.count)},
               {"users", data.dims.k},
               {"targets", data.dims.m},
@@ -265,7 +266,7 @@ void check_resume(const run_identity& now, const run_identity& then, const std::
     const auto it =
         std::find_if(then.fields.begin(), then.fields.end(), [&](const auto& f) { return f.first == field; });
     if (it == then.fields.end()) {
-      if ((field == "fresh data" || field == "users mix") && value == 0)
+      if (((field == "fresh data" || field == "users mix") && value == 0) || (field == "layer repeat" && value == 1))
         continue;  // not recorded before there was a choice
       throw std::invalid_argument("resume: " + checkpoint + " does not record " + field + "; start afresh");
     }
@@ -413,6 +414,7 @@ unfolded_model initial_model(const model_shape& shape, const unfolded_model* ini
   m.per_layer_mu = m.per_layer_mu || shape.per_layer_mu;
   m.w0 = shape.w0;
   m.loss_final_weight = shape.final_weight;
+  m.layer_repeat = shape.layer_repeat;
   m.finalize();
   return m;
 }
@@ -421,16 +423,18 @@ std::string provenance(const std::string& data_name, const channel_set& data, co
                        const model_shape& shape, const system_params<double>& sys, const std::string& init_name,
                        const unfolded_model* init) {
   std::string data_kind = s.fresh ? " fresh-each-epoch" : "";
+  const std::string repeat = shape.layer_repeat == 1 ? "" : " layer_repeat=" + layer_repeat_text(shape.layer_repeat);
   for (size_t i = 0; i < s.users_mix.size(); ++i)
     data_kind += (i == 0 ? " users_mix=" : ",") + std::to_string(s.users_mix[i]);
   char prov[1024];
   std::snprintf(prov, sizeof prov,
                 "trained: data=%s users=%d targets=%d realizations=%ld%s epochs=%d batch=%d lr=%g weight_decay=%g "
-                "lr_decay=%g mu_lr_factor=%g final_weight=%g seed=%llu delta=%g pt=%g variant=%s%s w0=%s init=%s",
+                "lr_decay=%g mu_lr_factor=%g final_weight=%g seed=%llu delta=%g pt=%g variant=%s%s w0=%s%s init=%s",
                 data_name.c_str(), data.dims.k, data.dims.m, data.count, data_kind.c_str(), s.epochs, s.batch, s.lr,
                 s.weight_decay, s.lr_decay, s.mu_lr_factor, shape.final_weight, (unsigned long long)s.seed, sys.delta,
                 sys.pt, shape.frozen ? "frozen-gradient" : "paper", shape.per_layer_mu ? "+per-layer-mu" : "",
-                shape.w0 == w0_method::zf ? "zf" : "mrt", init_name.empty() ? "none" : init_name.c_str());
+                shape.w0 == w0_method::zf ? "zf" : "mrt", repeat.c_str(),
+                init_name.empty() ? "none" : init_name.c_str());
   return init ? prov + (" [" + init->provenance + "]") : std::string(prov);
 }
 

@@ -132,6 +132,7 @@ struct model_shape {
   bool frozen = false, per_layer_mu = false;
   w0_method w0 = w0_method::mrt;
   double final_weight = 0;
+  int layer_repeat = 1;  // how the trained model runs (unfolded_model::layer_repeat); training runs each layer once
 };
 /// The model a fresh run starts from: the untrained default, or `init`'s parameters (a
 /// trained model, whose L_out and L_in must be the shape's: otherwise throws naming

@@ -91,6 +91,7 @@ checkpoint resume_checkpoint(const std::string& path, const model_shape& shape) 
                                 "; the run asks for other settings");
   c.model.loss_final_weight = shape.final_weight;
   c.model.w0 = shape.w0;
+  c.model.layer_repeat = shape.layer_repeat;
   return c;
 }
 

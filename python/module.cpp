@@ -43,6 +43,15 @@ executor executor_of(const std::string& device, int threads, const py::object& s
   return ex;
 }
 
+/// A layer_repeat argument: "users" or a whole number >= 1 (parse_layer_repeat's words).
+int layer_repeat_of(const py::object& r) {
+  if (py::isinstance<py::str>(r)) return parse_layer_repeat(r.cast<std::string>());
+  if (py::isinstance<py::int_>(r) && !py::isinstance<py::bool_>(r))
+    return parse_layer_repeat(std::to_string(r.cast<long long>()));
+  throw py::type_error("layer_repeat: expected 'users' or a whole number, not " +
+                       py::str(r.get_type().attr("__name__")).cast<std::string>());
+}
+
 /// A training's init argument: None (none), a path, or a jcas.Model.
 std::optional<unfolded_model> model_of(const py::object& m, const char* field = "init") {
   if (m.is_none()) return std::nullopt;
@@ -386,6 +395,11 @@ PYBIND11_MODULE(jcas, m) {
       .def_readonly("per_layer_mu", &unfolded_model::per_layer_mu)
       .def_readonly("provenance", &unfolded_model::provenance)
       .def_property_readonly("w0", [](const unfolded_model& x) { return x.w0 == w0_method::zf ? "zf" : "mrt"; })
+      .def_property_readonly("layer_repeat",
+                             [](const unfolded_model& x) -> py::object {
+                               if (x.layer_repeat == 0) return py::str("users");
+                               return py::int_(x.layer_repeat);
+                             })
       .def_property_readonly("beta",
                              [](const unfolded_model& x) {
                                unfolded_model f = x;
@@ -434,8 +448,8 @@ PYBIND11_MODULE(jcas, m) {
          std::optional<double> mu, int max_outer, double outer_tol, double inner_tol, double step, double ascent_mu,
          double ascent_mu_last, int ascent_stages, int ascent_steps, double ascent_tol,
          const std::string& ascent_starts, std::uint64_t ascent_seed, const std::string& f0,
-         std::optional<std::string> w0, const std::string& products, bool simd, double gpu_watchdog,
-         const py::object& stream) {
+         std::optional<std::string> w0, const py::object& layer_repeat, const std::string& products, bool simd,
+         double gpu_watchdog, const py::object& stream) {
         solve_request r;
         r.algo = algo;
         r.precision = precision;
@@ -459,6 +473,7 @@ PYBIND11_MODULE(jcas, m) {
         r.ascent_starts = ascent_starts;
         r.f0 = f0;
         r.w0 = w0;
+        if (!layer_repeat.is_none()) r.model.layer_repeat = layer_repeat_of(layer_repeat);
         r.products = products;
         r.simd = simd;
         r.gpu_watchdog = gpu_watchdog;
@@ -473,8 +488,8 @@ PYBIND11_MODULE(jcas, m) {
       py::arg("step") = ao.fixed_step, py::arg("ascent_mu") = as.mu_first, py::arg("ascent_mu_last") = as.mu_last,
       py::arg("ascent_stages") = as.stages, py::arg("ascent_steps") = as.max_steps, py::arg("ascent_tol") = as.tol,
       py::arg("ascent_starts") = defaults.ascent_starts, py::arg("ascent_seed") = as.seed, py::arg("f0") = defaults.f0,
-      py::arg("w0") = py::none(), py::arg("products") = defaults.products, py::arg("simd") = defaults.simd,
-      py::arg("gpu_watchdog") = defaults.gpu_watchdog, py::arg("stream") = py::none(),
+      py::arg("w0") = py::none(), py::arg("layer_repeat") = py::none(), py::arg("products") = defaults.products,
+      py::arg("simd") = defaults.simd, py::arg("gpu_watchdog") = defaults.gpu_watchdog, py::arg("stream") = py::none(),
       "Runs a solver on every realization of (H, G). Returns a dict: W (count, Nt, K), F (count, Nr, M),\n"
       "curve, objective, min_sinr, min_scnr (linear), outer, inner, seconds, the summary (mean_objective,\n"
       "min_sinr_db, min_scnr_db, mean_iterations) and 'inputs' (each array's pointer and whether it was\n"
@@ -490,10 +505,10 @@ PYBIND11_MODULE(jcas, m) {
       "train",
       [](const py::object& H, const py::object& G, int targets, int epochs, int batch, double lr, double weight_decay,
          double lr_decay, double mu_lr_factor, std::uint64_t seed, const std::vector<int>& users_mix, int outer,
-         int inner, int iw, bool frozen, bool per_layer_mu, const std::string& w0, double final_weight,
-         const py::object& init, double snr_db, double delta, const py::object& validation, const std::string& device,
-         int threads, bool progress, const std::optional<std::string>& checkpoint, bool resume,
-         const py::object& stream) {
+         int inner, int iw, bool frozen, bool per_layer_mu, const std::string& w0, const py::object& layer_repeat,
+         double final_weight, const py::object& init, double snr_db, double delta, const py::object& validation,
+         const std::string& device, int threads, bool progress, const std::optional<std::string>& checkpoint,
+         bool resume, const py::object& stream) {
         train::settings s;
         s.epochs = epochs;
         s.batch = batch;
@@ -511,6 +526,7 @@ PYBIND11_MODULE(jcas, m) {
         sh.per_layer_mu = per_layer_mu;
         sh.w0 = parse_w0(w0);
         sh.final_weight = final_weight;
+        sh.layer_repeat = layer_repeat_of(layer_repeat);
         return train_model(H, G, targets, s, sh, init, snr_db, delta, validation, device, threads, progress,
                            {checkpoint, resume}, stream);
       },
@@ -519,10 +535,10 @@ PYBIND11_MODULE(jcas, m) {
       py::arg("lr_decay") = ts.lr_decay, py::arg("mu_lr_factor") = ts.mu_lr_factor, py::arg("seed") = ts.seed,
       py::arg("users_mix") = std::vector<int>{}, py::arg("outer") = shape.outer, py::arg("inner") = shape.inner,
       py::arg("iw") = shape.iw, py::arg("frozen") = false, py::arg("per_layer_mu") = false, py::arg("w0") = "mrt",
-      py::arg("final_weight") = 0.0, py::arg("init") = py::none(), py::arg("snr_db") = 20.0, py::arg("delta") = 1.0,
-      py::arg("validation") = py::none(), py::arg("device") = "cpu", py::arg("threads") = 0,
-      py::arg("progress") = false, py::arg("checkpoint") = py::none(), py::arg("resume") = false,
-      py::arg("stream") = py::none(),
+      py::arg("layer_repeat") = 1, py::arg("final_weight") = 0.0, py::arg("init") = py::none(),
+      py::arg("snr_db") = 20.0, py::arg("delta") = 1.0, py::arg("validation") = py::none(), py::arg("device") = "cpu",
+      py::arg("threads") = 0, py::arg("progress") = false, py::arg("checkpoint") = py::none(),
+      py::arg("resume") = false, py::arg("stream") = py::none(),
       "Trains the unfolded optimiser on (H, G) (copied: training keeps its data for every epoch) and\n"
       "returns the jcas.Model; the same model as jcas train for the same channels and settings.\n"
       "checkpoint=PATH writes the training state there after every epoch (jcas train's .ckpt.h5);\n"

@@ -257,8 +257,10 @@ int run_bench(const bench_args& a) {
           o.f0 = gpu ? f0_method::lowrank : f0_method::lapack;
           const std::string wl = to_string(alg);
           if (!flop.count(wl)) flop[wl] = host::counted_flops(cs, o, 4);
-          const double bytes = io_bytes(cs.dims, o.algo == algorithm::unfolded ? o.model.l_out + 1 : o.ao.max_outer + 1,
-                                        p == precision::f32 ? 4 : 8);
+          const double bytes = io_bytes(
+              cs.dims,
+              o.algo == algorithm::unfolded ? o.model.l_out * o.model.repeats_at(cs.dims.k) + 1 : o.ao.max_outer + 1,
+              p == precision::f32 ? 4 : 8);
           const auto solve_on = [&](const solve_options& x) {
             return [&, x](long c) {
               gpu ? (void)cuda::solve_batch(sets.first(c), x, 0) : (void)cpu::solve_batch(sets.first(c), x);

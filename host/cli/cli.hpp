@@ -57,7 +57,7 @@ struct train_args {
   bool frozen = false, resume = false, per_layer_mu = false, plot = true;
   std::string init;
   double delta = 1, final_weight = 0;
-  std::string w0 = "mrt";
+  std::string w0 = "mrt", layer_repeat = "1";
   std::optional<double> snr_db;
   std::string device = "cpu";
 };

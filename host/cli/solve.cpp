@@ -18,6 +18,7 @@ namespace {
 
 struct solve_args {
   std::string data, params, out, device = "cpu", simd = "on";
+  std::optional<std::string> layer_repeat;
   io::channel_select sel;
   std::optional<double> snr_db;
   bool json = false, count_flops = false;
@@ -34,6 +35,9 @@ void add_solve_options(CLI::App* c, solve_args& a) {
   c->add_option("--inner", a.r.model.inner, "unfolded: L_in (default 3)");
   c->add_option("--iw", a.r.model.iw, "unfolded: I_w (default 2)");
   c->add_flag("--frozen-gradient", a.r.model.frozen, "unfolded: evaluate D once per layer (the reference's variant)");
+  c->add_option("--layer-repeat", a.layer_repeat,
+                "unfolded: run each layer N times in a row, or users: by K (default: the model's; the shipped "
+                "models' is users)");
   c->add_option("--params", a.params,
                 "unfolded: parameter file (jcas train), or 'untrained' (every beta = 0.01); default: the model "
                 "shipped for --delta (models/), untrained where --outer/--inner are given");
@@ -86,6 +90,7 @@ int run_solve(solve_args& a) {
   else if (!a.params.empty())
     a.r.model.trained = io::read_model(a.params);
   a.r.simd = a.simd == "on";
+  if (a.layer_repeat) a.r.model.layer_repeat = parse_layer_repeat(*a.layer_repeat);
   solve_options o = to_options(a.r);
   host::progress_bar bar("solve " + a.r.algo);
   o.progress = [&](long done, long total) { bar.update(done, total); };

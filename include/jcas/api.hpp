@@ -66,8 +66,20 @@ struct unfolded_model {
   /// Training only (not stored in model files): extra weight of the last layer's h in
   /// the loss, L = -(1/B) sum_b [sum_l h^[l] / l + final_weight h^[L]]. 0 = eq. 19.
   double loss_final_weight = 0;
+  /// How often each layer runs in a solve (training runs each once): 1 as trained, N >= 2
+  /// each layer N times in a row, 0 by the number of users (repeats_at).
+  int layer_repeat = 1;
   /// Fills beta with the untrained value when empty; checks the table size.
   void finalize();
+  /// Runs of each layer at K users: layer_repeat, or for 0 max(ceil(K / 4), floor(4 / K)):
+  /// once at K = 3, 4 (the paper's K = 4 budget), twice at K = 2 and 5 ... 8, three times
+  /// at 9 ... 12, and so on: more iterations where the problem is larger (the unfolded
+  /// solver is short of them there: bench/RESULTS.md, 2026-12-06), and below K = 4 as many
+  /// as the K = 4 budget pays for.
+  int repeats_at(int k) const;
+  /// The model a solve at dims d runs: each layer repeats_at(d.k) times in a row (its beta
+  /// row and its mu), layer_repeat 1. Finalized.
+  unfolded_model run_at(const problem_dims& d) const;
   /// The model cut after its first `layers` outer layers (1 <= layers <= l_out; a
   /// layers sweep). Throws naming the value otherwise.
   unfolded_model first_layers(int layers) const;
@@ -90,6 +102,7 @@ struct model_choice {
   bool untrained = false;
   std::optional<int> outer, inner, iw;
   bool frozen = false;
+  std::optional<int> layer_repeat;  // overrides the model's (unfolded_model::layer_repeat)
 };
 unfolded_model resolve_model(const model_choice& c, double delta);
 std::string to_string(algorithm a);
@@ -105,6 +118,10 @@ enum class precision { f64, f32 };
 f0_method parse_f0(const std::string& s);
 precision parse_precision(const std::string& s);
 w0_method parse_w0(const std::string& s);
+/// "users" -> 0 (by the users, unfolded_model::repeats_at), "N" -> N >= 1; throws naming
+/// field otherwise. layer_repeat_text is its inverse.
+int parse_layer_repeat(const std::string& s, const std::string& field = "layer-repeat");
+std::string layer_repeat_text(int r);
 /// Pt = 10^(snr/10) with unit noise; throws "FIELD = V: ..." where the SNR is not finite
 /// or Pt is not a positive finite double.
 double pt_of_snr_db(double snr_db, const std::string& field = "snr-db");

@@ -307,6 +307,77 @@ TEST(Training, PerLayerModelFileRoundTrip) {
   std::filesystem::remove(path);
 }
 
+// unfolded_model::layer_repeat: each layer run N times in a row in a solve, or by the users
+// (max(ceil(K / 4), floor(4 / K))); the same solve as a model whose tables repeat each
+// layer's row (written out here by hand), kept in the model file, and refused below 0.
+TEST(Training, LayerRepeatRunsEachLayerAgainAsAStretchedModelWould) {
+  unfolded_model m = small_model();
+  m.per_layer_mu = true;
+  m.mu_c_layer = {8, 9, 10, 11, 12, 13};
+  m.mu_s_layer = {7, 8, 9, 10, 11, 12};
+  m.beta.clear();
+  for (int i = 0; i < 12; ++i) m.beta.push_back(0.02 + 0.01 * i);
+  m.finalize();
+  m.layer_repeat = 0;
+  const std::vector<std::pair<int, int>> by_users = {{1, 4}, {2, 2}, {3, 1},  {4, 1}, {5, 2},
+                                                     {8, 2}, {9, 3}, {12, 3}, {16, 4}};
+  for (const auto& [k, r] : by_users) EXPECT_EQ(m.repeats_at(k), r) << "K = " << k;
+  m.layer_repeat = 2;
+  EXPECT_EQ(m.repeats_at(12), 2);
+
+  unfolded_model by_hand = m;  // rows l = 0, 0, 1, 1, ...: beta (L_out x L_in, row-major) and mu
+  by_hand.layer_repeat = 1;
+  by_hand.l_out = 12;
+  by_hand.beta.clear();
+  by_hand.mu_c_layer.clear();
+  by_hand.mu_s_layer.clear();
+  for (int l = 0; l < 6; ++l)
+    for (int rep = 0; rep < 2; ++rep) {
+      by_hand.beta.insert(by_hand.beta.end(), m.beta.begin() + 2 * l, m.beta.begin() + 2 * l + 2);
+      by_hand.mu_c_layer.push_back(m.mu_c_layer[l]);
+      by_hand.mu_s_layer.push_back(m.mu_s_layer[l]);
+    }
+  scenario sc;
+  sc.dims.k = 3;
+  const channel_set cs = cpu::generate_batch(sc, 4, 0, 3);
+  const unfolded_model run = m.run_at(cs.dims);
+  EXPECT_EQ(run.l_out, 12);
+  EXPECT_EQ(run.layer_repeat, 1);
+  EXPECT_EQ(run.beta, by_hand.beta);
+  EXPECT_EQ(run.mu_s_layer, by_hand.mu_s_layer);
+  solve_options o;
+  o.model = m;
+  const solve_output repeated = cpu::solve_batch(cs, o);
+  o.model = by_hand;
+  const solve_output stretched = cpu::solve_batch(cs, o);
+  EXPECT_EQ(repeated.objective, stretched.objective);
+  EXPECT_EQ(repeated.curve_len, 13);
+  o.model.layer_repeat = 0;  // by the users: K = 3 runs the 12 layers once
+  EXPECT_EQ(cpu::solve_batch(cs, o).objective, stretched.objective);
+  o.model = m;
+  o.model.layer_repeat = 1;
+  EXPECT_NE(cpu::solve_batch(cs, o).objective, stretched.objective);
+
+  const auto path = std::filesystem::temp_directory_path() / ("jcas_rep_" + std::to_string(::getpid()) + ".h5");
+  for (const int r : {0, 3}) {
+    m.layer_repeat = r;
+    io::write_model(path.string(), m);
+    EXPECT_EQ(io::read_model(path.string()).layer_repeat, r);
+  }
+  std::filesystem::remove(path);
+  m.layer_repeat = -1;
+  try {
+    m.finalize();
+    ADD_FAILURE() << "layer_repeat -1 accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "layer-repeat = -1: must be >= 1, or 0: by the users");
+  }
+  EXPECT_EQ(parse_layer_repeat("users"), 0);
+  EXPECT_EQ(parse_layer_repeat("3"), 3);
+  for (const char* bad : {"0", "-2", "2x", "", "two"})
+    EXPECT_THROW(parse_layer_repeat(bad), std::invalid_argument) << bad;
+}
+
 TEST(Training, CheckpointIsAlsoAModelFile) {
   const auto path = std::filesystem::temp_directory_path() / ("jcas_ck2_" + std::to_string(::getpid()) + ".h5");
   train::checkpoint c;
