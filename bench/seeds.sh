@@ -27,7 +27,7 @@ for d in ${DELTAS:-1 10}; do
     [ -f "rich_s${s}_d$d.h5" ] || "$jcas" train "${t[@]}" --per-layer-mu --init "paper_s${s}_d$d.h5" \
       --mu-lr-factor 1000 --weight-decay 0 --out "rich_s${s}_d$d.h5" 2>/dev/null
     [ -f "model_s${s}_d$d.h5" ] || "$jcas" train "${t[@]}" --per-layer-mu --init "rich_s${s}_d$d.h5" --epochs 0 \
-      --w0 zf --out "model_s${s}_d$d.h5" 2>/dev/null
+      --w0 zf --layer-repeat users --out "model_s${s}_d$d.h5" 2>/dev/null
     for k in $ks; do
       "$jcas" solve --data test.h5 --users "$k" --delta "$d" --params "model_s${s}_d$d.h5" --json \
         >"model_s${s}_d${d}_k$k.json" 2>/dev/null

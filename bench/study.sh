@@ -39,6 +39,7 @@ methods = [("AO fixed", ["--algo", "ao-fixed"]), ("AO backtracking", ["--algo", 
            ("unfolded, per-layer mu", ["--algo", "unfolded", "--params", f"{out}/rich_d{{d}}.h5"]),
            ("per-layer mu, run from ZF", ["--algo", "unfolded", "--params", f"{out}/rich_d{{d}}.h5", "--w0", "zf"]),
            ("per-layer mu, trained from ZF", ["--algo", "unfolded", "--params", f"{out}/rich_zf_d{{d}}.h5"]),
+           ("shipped model, each layer once", ["--algo", "unfolded", "--layer-repeat", "1"]),
            ("unfolded, shipped model (the default)", ["--algo", "unfolded"]),
            ("ascent", ["--algo", "ascent"])]
 rows = {}

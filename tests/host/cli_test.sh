@@ -142,6 +142,10 @@ for k in ('nt', 'nr', 'users', 'targets', 'clutter', 'snr_db'): b.attrs[k] = c.a
 " && ok || bad "train --fresh: log or provenance"
 expect_error "users-mix: K = 6, but the training data have 4 users" \
   "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --users-mix 2,6 --out "$dir/out.h5"
+expect_error "layer-repeat = 0: must be users or a whole number >= 1" \
+  "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --layer-repeat 0 --out "$dir/out.h5"
+expect_error "layer-repeat = two: must be users or a whole number >= 1" \
+  "$jcas" solve --data "$dir/c.h5" --layer-repeat two --out "$dir/out.h5"
 expect_error "users-mix = 0: every K must be >= 1" \
   "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --users-mix 0 --out "$dir/out.h5"
 expect_error "fresh: $dir/bare.h5 does not record how it was drawn (make it with jcas generate)" \

@@ -31,7 +31,7 @@ def objective(model, k, delta):
 for f in files:
     name = os.path.basename(f)
     a, b = h5py.File(f, "r"), h5py.File(os.path.join(fresh, name), "r")
-    for attr in ("l_out", "l_in", "i_w", "per_layer_mu", "w0_zf", "provenance"):
+    for attr in ("l_out", "l_in", "i_w", "per_layer_mu", "w0_zf", "layer_repeat", "provenance"):
         ok = a.attrs[attr] == b.attrs[attr]
         bad += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {name} {attr}")

@@ -68,6 +68,7 @@ def test_the_shipped_model_is_the_default_and_untrained_is_a_word(channels):
     for delta, name in ((1.0, "unfolded_d1.h5"), (10.0, "unfolded_d10.h5")):
         m = jcas.shipped_model(delta)
         assert m.provenance.startswith(f"shipped models/{name}: trained: ") and m.w0 == "zf"
+        assert m.layer_repeat == "users" and "layer_repeat=users" in m.provenance
         default = jcas.solve(h, g, delta=delta)
         np.testing.assert_array_equal(default["objective"], jcas.solve(h, g, model=m, delta=delta)["objective"])
     untrained = jcas.solve(h, g, model="untrained")
@@ -138,6 +139,20 @@ def test_bad_input_raises_with_the_cli_message(channels):
         jcas.generate(2, antennas=4)
     with pytest.raises(TypeError, match="model: expected None, a path or a jcas.Model"):
         jcas.solve(h, g, model=3)
+    with pytest.raises(ValueError, match="^layer-repeat = 0: must be users or a whole number >= 1$"):
+        jcas.solve(h, g, layer_repeat=0)
+    with pytest.raises(TypeError, match="^layer_repeat: expected 'users' or a whole number, not float$"):
+        jcas.solve(h, g, layer_repeat=2.0)
+
+
+def test_layer_repeat_runs_each_layer_again(channels):
+    h, g = file_channels(channels / "c.h5")  # K = 4: the shipped models run each layer once
+    once, twice = jcas.solve(h, g), jcas.solve(h, g, layer_repeat=2)
+    assert once["curve"].shape[1] == 151 and twice["curve"].shape[1] == 301
+    np.testing.assert_array_equal(once["objective"], jcas.solve(h, g, layer_repeat=1)["objective"])
+    out = json.loads(cli("solve", "--data", "c.h5", "--layer-repeat", "2", "--json", cwd=channels))
+    assert out["mean_objective"] == twice["mean_objective"] and out["mean_iterations"] == 300
+    assert np.mean(twice["objective"]) > np.mean(once["objective"])
 
 
 def test_train_equals_the_cli_and_the_model_round_trips(channels, tmp_path):
