@@ -496,6 +496,7 @@ PYBIND11_MODULE(jcas, m) {
       "copied, and why). Results are NumPy arrays, or jcas.DeviceArray where the inputs were on a GPU.\n"
       "targets: M, the first M of G's J blocks (the rest are clutter). model: None (the model shipped\n"
       "for delta; untrained where outer/inner are given), 'untrained', a path or a jcas.Model.\n"
+      "layer_repeat: each layer run N times, or 'users' (by K); default the model's (the shipped: 'users').\n"
       "stream (device='cuda'): the caller's CUDA stream (a torch.cuda.Stream, cupy Stream or int) whose\n"
       "queued work, e.g. the kernels writing H and G, precedes the solve. Options as jcas solve's.");
 
