@@ -196,16 +196,22 @@ channel_set first_users(const channel_set& cs, int k) {
   return out;
 }
 
+namespace {
+/// Refuses a K of the mix above the users of `cs` (what: "training data", ...).
+void require_mix_within(const channel_set& cs, const settings& s, const char* what) {
+  for (const int k : s.users_mix)
+    if (k > cs.dims.k)
+      throw std::invalid_argument("users-mix: K = " + std::to_string(k) + ", but the " + what + " have " +
+                                  std::to_string(cs.dims.k) + " users");
+}
+}  // namespace
+
 std::vector<channel_set> validation_sets(const channel_set& val, const settings& s) {
   if (val.count == 0) return {};
   if (s.users_mix.empty()) return {val};
+  require_mix_within(val, s, "validation data");
   std::vector<channel_set> out;
-  for (const int k : s.users_mix) {
-    if (k > val.dims.k)
-      throw std::invalid_argument("users-mix: K = " + std::to_string(k) + ", but the validation data have " +
-                                  std::to_string(val.dims.k) + " users");
-    out.push_back(first_users(val, k));
-  }
+  for (const int k : s.users_mix) out.push_back(first_users(val, k));
   return out;
 }
 
@@ -347,10 +353,7 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
   const int threads = ex.threads;
   validate(s);
   if (data.count < 1) throw std::invalid_argument("training data: no realizations");
-  for (const int k : s.users_mix)
-    if (k > data.dims.k)
-      throw std::invalid_argument("users-mix: K = " + std::to_string(k) + ", but the training data have " +
-                                  std::to_string(data.dims.k) + " users");
+  require_mix_within(data, s, "training data");
   validate_range(data, sys, precision::f64);
   c.model.finalize();
   const run_identity now = identity_of(data, sys, s, c.model);
