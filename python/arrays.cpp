@@ -90,12 +90,11 @@ borrowed from_dlpack(const py::handle& obj, const std::string& name, std::uintpt
   return b;
 }
 
-borrowed from_cuda_interface(const py::handle& obj, const std::string& name, int device, std::uintptr_t stream) {
+borrowed from_cuda_interface(const py::handle& obj, const std::string& name, int device) {
   const py::dict cai = obj.attr("__cuda_array_interface__");
   // Version 3: the stream the data are being written on, which the consumer waits for.
   if (cai.contains("stream") && !cai["stream"].is_none())
     cuda::order_after(cai["stream"].cast<std::uintptr_t>(), device);
-  cuda::order_after(stream, device);
   const std::string ts = cai["typestr"].cast<std::string>();
   borrowed b;
   b.name = name;
@@ -209,9 +208,13 @@ borrowed borrow(const py::handle& obj, const std::string& name, int rank, int de
   else if (py::hasattr(obj, "__dlpack__"))
     b = from_dlpack(obj, name, stream);
   else if (py::hasattr(obj, "__cuda_array_interface__"))
-    b = from_cuda_interface(obj, name, device < 0 ? 0 : device, stream);
+    b = from_cuda_interface(obj, name, device < 0 ? 0 : device);
   else
     b = from_numpy(py::module_::import("numpy").attr("asarray")(obj), name);
+  // Memory on a GPU is read (copied) here, before the solve: the caller's stream first,
+  // whichever interface handed it over (a DLPack producer has ordered its own work before
+  // the stream it was given).
+  if (b.where.gpu()) cuda::order_after(stream, b.where.device);
   if (int(b.shape.size()) != rank)
     throw py::value_error(name + ": " + std::to_string(b.shape.size()) + " dimensions " + dims_text(b.shape) +
                           "; expected " + std::to_string(rank));
