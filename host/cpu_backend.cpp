@@ -1,4 +1,5 @@
-// CPU backend: the shared per-realization core in an OpenMP loop over realizations,
+// CPU backend (SIMD island, host/cpu_isa.hpp: reached through host/cpu_front.cpp): the
+// shared per-realization core in an OpenMP loop over realizations,
 // with per-thread scratch, LAPACK for F0; for large arrays the unfolded solver's
 // batched-GEMM route (core/batched.hpp) with OpenBLAS; the GPU's team route
 // (core/team.hpp) with a team of one thread.
@@ -14,6 +15,7 @@
 #include <type_traits>
 
 #include "batch_inputs.hpp"
+#include "cpu_isa.hpp"
 #include "f0_lapack.hpp"
 #include "jcas/api.hpp"
 #include "jcas/core/dispatch.hpp"
@@ -356,7 +358,7 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o) {
   out.dims = d;
   out.count = cs.count;
   const auto t0 = std::chrono::steady_clock::now();
-  init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads, start_of(o));
+  isa::init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads, start_of(o));
   out.init_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   const unfolded_model model = o.model.run_at(d);  // its layers repeated as it runs at this K
@@ -424,6 +426,8 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o) {
 
 }  // namespace
 
+namespace isa {
+
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads) {
   validate_draw(sc, first, count);
   require_memory("the channels of " + std::to_string(count) + " realizations", channel_set_bytes(sc.dims, count));
@@ -483,5 +487,7 @@ solve_output solve_batch(const channel_view& cs, const solve_options& o) {
     throw std::invalid_argument("f0 = cusolver: runs on the CUDA backend only (--device cuda); the CPU uses lapack");
   return o.prec == precision::f64 ? solve_typed<double>(cs, o) : solve_typed<float>(cs, o);
 }
+
+}  // namespace isa
 
 }  // namespace jcas::cpu

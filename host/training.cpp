@@ -1,18 +1,14 @@
 #include "training.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
 #include <stdexcept>
 
-#include "jcas/core/training.hpp"
+#include "cpu_isa.hpp"
 #include "jcas/cuda_backend.hpp"
 #include "mpi.hpp"
-#include "realization.hpp"
-#include "solver_config.hpp"
 
 namespace jcas::train {
 
@@ -42,40 +38,14 @@ void unpack(const std::vector<double>& t, unfolded_model& m) {
 loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
                                 const std::vector<long>& idx, const unfolded_model& model,
                                 const system_params<double>& sys, int threads) {
-  const problem_dims d = cs.dims;
-  const host::model_tables<double> tables(model);
-  const core::unfolded_params<double> up = host::make_unfolded<double>(model, tables);
-  const long n = long(idx.size()), np = long(model.beta.size()) + up.mu_count();
-  const int steps = model.l_in * model.i_w;
-  const long bytes = core::training_ws<double>::bytes(d, model.l_out, steps);
+  cpu::require_instruction_set();
+  const long n = long(idx.size()), np = long(pack(model).size());
   std::vector<double> per(size_t(n * np), 0.0), losses(size_t(n), 0.0);
   std::vector<int> st(size_t(n), 0);
-  const double scale = -1.0 / double(n);
   // This process's block of the batch (all of it without MPI).
   const auto [lo, hi] = mpi::block(n, mpi::get().rank, mpi::get().size);
-#pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
-  {
-    // Each thread's scratch outlives the call, so a training's steps reuse it instead of
-    // mapping and clearing megabytes (mostly the layers' tapes) at every step.
-    thread_local std::vector<char> scratch;
-    if (scratch.size() < static_cast<size_t>(bytes)) scratch.resize(static_cast<size_t>(bytes));
-    host::realization<double> rc;
-#pragma omp for schedule(dynamic, 1)
-    for (long i = lo; i < hi; ++i) {
-      const long b = idx[i];
-      rc.load(cs, b);
-      arena a{scratch.data()};
-      core::training_ws<double> ws;
-      ws.carve(a, d, model.l_out, steps);
-      const core::cview<double> wv(reinterpret_cast<const cplx<double>*>(w0.data()) + b * cs.h_stride(), d.nt, d.k);
-      const core::cview<double> fv(reinterpret_cast<const cplx<double>*>(f0.data()) + b * long(d.nr) * d.m, d.nr, d.m);
-      double* g = per.data() + i * np;
-      rc.visit([&](const auto& ch) {
-        st[i] = int(
-            core::unfolded_loss_grad<double>(ch, d, sys, up, wv, fv, scale, ws, &losses[i], g, g + model.beta.size()));
-      });
-    }
-  }
+  cpu::isa::training_gradients(cs, w0, f0, idx, lo, hi, model, sys, threads, -1.0 / double(n), per.data(),
+                               losses.data(), st.data());
   if (mpi::get().size > 1) {  // every rank gets every realization's gradient, loss and status
     std::vector<double> mine(size_t((hi - lo) * (np + 2)));
     for (long i = lo; i < hi; ++i) {

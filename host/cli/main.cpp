@@ -12,23 +12,7 @@
 
 int run_cli(int argc, char** argv);
 
-/// The x86-64 level this binary was built for (JCAS_X86_LEVEL) against the CPU it runs on:
-/// one clear line instead of an illegal instruction somewhere later.
-bool cpu_supports_build() {
-#if defined(__AVX512F__)
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return true;
-  std::fprintf(stderr,
-               "jcas: built for x86-64-v4 (AVX-512) but this CPU lacks it: rebuild with "
-               "-DJCAS_X86_LEVEL=x86-64-v3\n");
-#else
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return true;
-  std::fprintf(stderr, "jcas: built for x86-64-v3 but this CPU lacks AVX2 / FMA\n");
-#endif
-  return false;
-}
-
 int main(int argc, char** argv) {
-  if (!cpu_supports_build()) return 1;
   jcas::mpi::init(&argc, &argv);
   jcas::io::remove_temporaries_on_signal();  // Ctrl-C leaves no half-written file
   const int rc = run_cli(argc, argv);

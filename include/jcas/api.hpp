@@ -295,6 +295,11 @@ channel_set generate_batch(const executor& ex, const scenario& sc, std::uint64_t
 solve_output solve_batch(const executor& ex, const channel_view& ch, const solve_options& o);
 
 namespace cpu {
+/// Empty where this CPU has the x86-64 level the CPU backend was built for
+/// (JCAS_X86_LEVEL), else one line naming what it lacks. The calls below check it first
+/// and throw std::runtime_error with that line; nothing else in jcas needs the level.
+std::string instruction_set_error();
+void require_instruction_set();
 /// Channels of realizations first .. first+count-1 of (scenario, seed).
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads = 0);
 /// W0 (Pi_S(H), or zero-forcing) and F0 (SPEC.md section 3) for every realization.

@@ -73,6 +73,21 @@ double max_rel(const std::vector<zd>& a, const std::vector<zd>& b) {
   return num / den;
 }
 
+// The CPU backend's entries check this CPU against the level its SIMD island was built
+// for (host/cpu_front.cpp) by the same rule as GCC's own x86-64-v3 / v4 test.
+TEST(CpuEntries, InstructionSetCheckAgreesWithTheCpu) {
+  const bool v4 = std::string(JCAS_X86_LEVEL) == "x86-64-v4";
+  const bool has = v4 ? __builtin_cpu_supports("x86-64-v4") : __builtin_cpu_supports("x86-64-v3");
+  const std::string error = cpu::instruction_set_error();
+  EXPECT_EQ(error.empty(), has) << error;
+  if (has) {
+    EXPECT_NO_THROW(cpu::require_instruction_set());
+  } else {
+    EXPECT_NE(error.find(JCAS_X86_LEVEL), std::string::npos) << error;
+    EXPECT_THROW(cpu::require_instruction_set(), std::runtime_error);
+  }
+}
+
 TEST_F(Backend, GeneratorMatchesCpu) {
   scenario sc;
   const channel_set ref = cpu::generate_batch(sc, 11, 5, 77);
