@@ -74,12 +74,41 @@ loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0
   return out;
 }
 
+namespace {
+
+/// The gradient of a model whose layers run r times each (unfolded_model::run_at) from
+/// the gradient of the model it runs: a layer's beta row and mu are used by its r runs,
+/// so their gradient is the sum over those runs' (pack's layout on both sides).
+std::vector<double> fold_repeats(const std::vector<double>& run_grad, const unfolded_model& m, int r) {
+  std::vector<double> g(pack(m).size(), 0.0);
+  const size_t l_out = size_t(m.l_out), l_in = size_t(m.l_in), nb = l_out * l_in;
+  for (size_t l = 0; l < l_out; ++l)
+    for (size_t j = 0; j < size_t(r); ++j)
+      for (size_t i = 0; i < l_in; ++i) g[l * l_in + i] += run_grad[(l * r + j) * l_in + i];
+  if (m.per_layer_mu) {  // [mu_c per layer..., mu_s per layer...]
+    for (size_t t = 0; t < 2; ++t)
+      for (size_t l = 0; l < l_out; ++l)
+        for (size_t j = 0; j < size_t(r); ++j) g[nb + t * l_out + l] += run_grad[nb * r + t * l_out * r + l * r + j];
+  } else {  // the shared mu_c, mu_s
+    g[nb] = run_grad[nb * r];
+    g[nb + 1] = run_grad[nb * r + 1];
+  }
+  return g;
+}
+
+}  // namespace
+
 /// On the CUDA backend under MPI each rank takes its block of the batch and the block
 /// sums are added in rank order (deterministic for a given rank count, but not
 /// bit-identical to one process, unlike the CPU path).
 loss_grad loss_and_gradient(const executor& ex, const channel_set& cs, const std::vector<zd>& w0,
                             const std::vector<zd>& f0, const std::vector<long>& idx, const unfolded_model& m,
                             const system_params<double>& sys, cuda::train_kernel kernel) {
+  if (const int r = m.repeats_at(cs.dims.k); r != 1) {  // the model as a solve at this K runs it
+    loss_grad lg = loss_and_gradient(ex, cs, w0, f0, idx, m.run_at(cs.dims), sys, kernel);
+    lg.grad = fold_repeats(lg.grad, m, r);
+    return lg;
+  }
   if (!ex.gpu()) return cpu_loss_and_gradient(cs, w0, f0, idx, m, sys, ex.threads);
   const int device = ex.device;
   const mpi::world& w = mpi::get();

@@ -34,7 +34,10 @@ loss_grad cpu_loss_and_gradient(const channel_set& cs, const std::vector<zd>& w0
                                 const std::vector<long>& idx, const unfolded_model& m, const system_params<double>& sys,
                                 int threads);
 /// The same on an executor: the CPU backend, or the CUDA device (by `kernel`; under MPI
-/// each rank its block of the batch, the block sums added in rank order).
+/// each rank its block of the batch, the block sums added in rank order). A model whose
+/// layers repeat (unfolded_model::layer_repeat) is trained as a solve runs it at cs's K:
+/// the loss over all L_out x repeats layers (eq. 19), each layer's gradient summed over
+/// its runs.
 loss_grad loss_and_gradient(const executor& ex, const channel_set& cs, const std::vector<zd>& w0,
                             const std::vector<zd>& f0, const std::vector<long>& idx, const unfolded_model& m,
                             const system_params<double>& sys, cuda::train_kernel kernel = cuda::train_kernel::warp);
@@ -132,7 +135,8 @@ struct model_shape {
   bool frozen = false, per_layer_mu = false;
   w0_method w0 = w0_method::mrt;
   double final_weight = 0;
-  int layer_repeat = 1;  // how the trained model runs (unfolded_model::layer_repeat); training runs each layer once
+  int layer_repeat =
+      1;  // how the trained model runs (unfolded_model::layer_repeat); training runs it so too (loss_and_gradient)
 };
 /// The model a fresh run starts from: the untrained default, or `init`'s parameters (a
 /// trained model, whose L_out and L_in must be the shape's: otherwise throws naming

@@ -45,9 +45,10 @@ void add_train_options(CLI::App* c, train_args& a) {
   c->add_option("--init", a.init, "start from this model file's parameters (e.g. a trained paper model)");
   c->add_option("--w0", a.w0, "W0 the model starts from: mrt (the paper) or zf (zero-forcing)")
       ->check(CLI::IsMember({"mrt", "zf"}));
-  c->add_option("--layer-repeat", a.layer_repeat,
-                "how the trained model runs: each layer N times in a row, or users: by the number of users K, "
-                "max(ceil(K/4), floor(4/K)) (training runs each layer once; default 1)");
+  c->add_option(
+      "--layer-repeat", a.layer_repeat,
+      "how the trained model runs: each layer N times in a row, or users: by the number of users K, "
+      "max(ceil(K/4), floor(4/K)); training runs it so too, each layer's gradient summed over its runs (default 1)");
   c->add_option("--final-weight", a.final_weight,
                 "extra loss weight of the last layer's objective (0 = eq. 19; emphasises the end result)")
       ->check(non_negative());

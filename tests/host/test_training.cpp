@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -376,6 +377,52 @@ TEST(Training, LayerRepeatRunsEachLayerAgainAsAStretchedModelWould) {
   EXPECT_EQ(parse_layer_repeat("3"), 3);
   for (const char* bad : {"0", "-2", "2x", "", "two"})
     EXPECT_THROW(parse_layer_repeat(bad), std::invalid_argument) << bad;
+}
+
+// A model whose layers repeat is trained as a solve runs it (train::loss_and_gradient):
+// the loss is that of the stretched model, and the gradient with respect to the model's
+// own parameters (each shared by a layer's runs) agrees with central differences of it.
+TEST(Training, RepeatedLayersAreTrainedAsTheyRun) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 5, 0, 4);  // K = 4
+  const system_params<double> sys{};
+  std::vector<zd> w0, f0;
+  cpu::init_batch(cs, sys, f0_method::lapack, w0, f0);
+  const std::vector<long> idx = {3, 0, 2};
+  const executor ex{};
+  for (bool per_layer_mu : {false, true}) {
+    unfolded_model m = small_model();
+    m.per_layer_mu = per_layer_mu;
+    m.finalize();
+    for (size_t i = 0; i < m.beta.size(); ++i) m.beta[i] = 0.004 + 0.001 * double(i % 5);  // distinct rows
+    for (size_t l = 0; l < m.mu_c_layer.size(); ++l) m.mu_c_layer[l] = 8 + double(l);
+    const auto once = train::loss_and_gradient(ex, cs, w0, f0, idx, m, sys);
+    m.layer_repeat = 0;  // by the users: once at K = 4
+    const auto users = train::loss_and_gradient(ex, cs, w0, f0, idx, m, sys);
+    EXPECT_EQ(users.loss, once.loss);
+    EXPECT_EQ(users.grad, once.grad);
+    m.layer_repeat = 3;
+    const auto lg = train::loss_and_gradient(ex, cs, w0, f0, idx, m, sys);
+    const auto stretched = train::cpu_loss_and_gradient(cs, w0, f0, idx, m.run_at(cs.dims), sys, 0);
+    EXPECT_EQ(lg.loss, stretched.loss);
+    EXPECT_NE(lg.loss, once.loss);
+    const std::vector<double> theta = train::pack(m);
+    ASSERT_EQ(lg.grad.size(), theta.size());
+    const long nb = long(m.beta.size());
+    for (long p : {0L, 5L, nb - 1, nb, long(theta.size()) - 1}) {
+      const double h = 1e-5 * std::max(1.0, std::abs(theta[size_t(p)]));
+      double at[2];
+      for (int s = 0; s < 2; ++s) {
+        std::vector<double> t = theta;
+        t[size_t(p)] += s ? -h : h;
+        unfolded_model mp = m;
+        train::unpack(t, mp);
+        at[s] = train::loss_and_gradient(ex, cs, w0, f0, idx, mp, sys).loss;
+      }
+      const double fd = (at[0] - at[1]) / (2 * h), g = lg.grad[size_t(p)];
+      EXPECT_NEAR(g, fd, 1e-6 * std::max(std::abs(fd), 1e-3 * std::abs(lg.loss)))
+          << "parameter " << p << (per_layer_mu ? " (per-layer mu)" : " (shared mu)");
+    }
+  }
 }
 
 TEST(Training, CheckpointIsAlsoAModelFile) {
