@@ -1,11 +1,12 @@
 // The CPU backend's SIMD island: the code compiled for JCAS_X86_LEVEL (AVX2 + FMA, or
-// AVX-512), and nothing else. host/cpu_backend.cpp and host/cpu_training.cpp are built
-// with -march=JCAS_X86_LEVEL into one relocatable object whose only global symbols are
-// the functions below (CMakeLists.txt: jcas_cpu_isa); everything else in it, the core's
-// instantiations and the standard library's included, is local to it, so that no copy
-// compiled for that level can stand in for a baseline x86-64 one elsewhere in a program.
-// The rest of jcas is baseline x86-64 and reaches the island only through host/cpu_front.cpp,
-// which first checks that this CPU has the level (cpu::instruction_set_error, api.hpp).
+// AVX-512), and nothing else. host/cpu_backend.cpp, host/cpu_training.cpp and
+// host/f0_lapack.cpp are built with -march=JCAS_X86_LEVEL into one relocatable object
+// whose only global symbols are the functions below (CMakeLists.txt: jcas_cpu_isa);
+// everything else in it, the core's instantiations and the standard library's included,
+// is local to it, so that no copy compiled for that level can stand in for a baseline
+// x86-64 one elsewhere in a program. The rest of jcas is baseline x86-64 and reaches the
+// island only through host/cpu_front.cpp, which first checks that this CPU has the level
+// (cpu::instruction_set_error, api.hpp).
 #pragma once
 #include <vector>
 
