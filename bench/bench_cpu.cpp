@@ -235,10 +235,7 @@ int main(int argc, char** argv) {
   }
   std::printf("%-22s %8s %14s %14s %12s\n", "solver", "count", "median ms/real", "min ms/real", "mean h");
   for (const row& r : rows) {
-    channel_set sub = cs;
-    sub.count = r.n;
-    sub.h.resize(size_t(r.n * cs.h_stride()));
-    sub.g.resize(size_t(r.n * cs.g_stride()));
+    const channel_set sub = copy_of(channel_view(cs).slice(0, r.n));
     std::vector<double> t;
     double h = 0;
     for (int rep = 0; rep < repeats; ++rep) {

@@ -10,6 +10,7 @@
 
 #include "io.hpp"
 #include "jcas/api.hpp"
+#include "jcas/core/channels.hpp"
 #include "jcas/cuda_backend.hpp"
 #include "shipped_models.hpp"
 #include "solve_request.hpp"
@@ -64,8 +65,68 @@ void require_memory(const std::string& what, double bytes) {
     throw std::runtime_error(what + " needs " + bytes_str(bytes) + " of memory; " + bytes_str(avail) + " is available");
 }
 
-double channel_set_bytes(const problem_dims& d, long count) {
-  return 16.0 * double(count) * (double(d.nt) * d.k + double(d.j()) * d.nr * d.nt);
+double channel_set_bytes(const problem_dims& d, long count, bool rank_one) {
+  const double g = rank_one ? double(d.j()) * (d.nr + d.nt) : double(d.j()) * d.nr * d.nt;
+  return 16.0 * double(count) * (double(d.nt) * d.k + g);
+}
+
+channel_set copy_of(const channel_view& ch) {
+  channel_set cs;
+  cs.dims = ch.dims;
+  cs.count = ch.count;
+  cs.snr_db = ch.snr_db;
+  cs.rank_one = ch.rank_one;
+  cs.h.assign(ch.h, ch.h + ch.count * ch.h_stride());
+  if (ch.rank_one) {
+    cs.gu.assign(ch.gu, ch.gu + ch.count * ch.gu_stride());
+    cs.gv.assign(ch.gv, ch.gv + ch.count * ch.gv_stride());
+  } else {
+    cs.g.assign(ch.g, ch.g + ch.count * ch.g_stride());
+  }
+  return cs;
+}
+
+channel_set dense_form(const channel_view& ch) {
+  if (!ch.rank_one) return copy_of(ch);
+  const problem_dims& d = ch.dims;
+  channel_set cs;
+  cs.dims = d;
+  cs.count = ch.count;
+  cs.snr_db = ch.snr_db;
+  cs.h.assign(ch.h, ch.h + ch.count * ch.h_stride());
+  cs.g.resize(size_t(ch.count * ch.g_stride()));
+  for (long blk = 0; blk < ch.count * d.j(); ++blk) {  // G_j(r, c) = u_j(r) conj(v_j(c)), column-major
+    const zd *u = ch.gu + blk * d.nr, *v = ch.gv + blk * d.nt;
+    zd* g = cs.g.data() + blk * d.nr * d.nt;
+    for (int c = 0; c < d.nt; ++c)
+      for (int r = 0; r < d.nr; ++r) g[r + long(c) * d.nr] = u[r] * std::conj(v[c]);
+  }
+  return cs;
+}
+
+channel_set rank_one_form(const channel_view& ch) {
+  if (ch.rank_one) return copy_of(ch);
+  const problem_dims& d = ch.dims;
+  channel_set cs;
+  cs.dims = d;
+  cs.count = ch.count;
+  cs.snr_db = ch.snr_db;
+  cs.rank_one = true;
+  cs.h.assign(ch.h, ch.h + ch.count * ch.h_stride());
+  cs.gu.resize(size_t(ch.count * ch.gu_stride()));
+  cs.gv.resize(size_t(ch.count * ch.gv_stride()));
+  for (long blk = 0; blk < ch.count * d.j(); ++blk) {
+    const zd* g = ch.g + blk * d.nr * d.nt;
+    auto* u = reinterpret_cast<cplx<double>*>(cs.gu.data() + blk * d.nr);
+    auto* v = reinterpret_cast<cplx<double>*>(cs.gv.data() + blk * d.nt);
+    if (std::all_of(g, g + long(d.nr) * d.nt, [](const zd& z) { return z == zd(0); })) continue;  // u = v = 0
+    if (!core::factor_rank1<double>(core::cview<double>(reinterpret_cast<const cplx<double>*>(g), d.nr, d.nt), u, v,
+                                    1e-10))
+      throw std::invalid_argument("G of realization " + std::to_string(blk / d.j()) + ", block " +
+                                  std::to_string(blk % d.j()) +
+                                  ": not rank one (to 1e-10, relative), so it has no factors G_j = u_j v_j^H");
+  }
+  return cs;
 }
 
 double solve_output_bytes(const problem_dims& d, long count, const solve_options& o) {
@@ -345,9 +406,16 @@ void validate_range(const channel_view& ch, const system_params<double>& sys, pr
       top = std::max(top, s / sys.sigma_c2);
     }
     for (int j = 0; j < d.j(); ++j) {
-      double s = 0;
-      const long g0 = b * ch.g_stride() + long(j) * d.nr * d.nt;
-      for (long e = 0; e < long(d.nr) * d.nt; ++e) s += std::norm(ch.g[size_t(g0 + e)]);
+      double s = 0;  // ||G_j||_F^2, = ||u_j||^2 ||v_j||^2 for the factors
+      if (ch.rank_one) {
+        double su = 0, sv = 0;
+        for (int r = 0; r < d.nr; ++r) su += std::norm(ch.gu[size_t(b * ch.gu_stride() + long(j) * d.nr + r)]);
+        for (int c = 0; c < d.nt; ++c) sv += std::norm(ch.gv[size_t(b * ch.gv_stride() + long(j) * d.nt + c)]);
+        s = su * sv;
+      } else {
+        const long g0 = b * ch.g_stride() + long(j) * d.nr * d.nt;
+        for (long e = 0; e < long(d.nr) * d.nt; ++e) s += std::norm(ch.g[size_t(g0 + e)]);
+      }
       top = std::max(top, s / sys.sigma_s2);
     }
     const double db = 10 * std::log10(top * sys.pt);
@@ -376,7 +444,12 @@ void validate(const channel_view& ch) {
       }
   };
   check(ch.h, ch.h_stride(), "H");
-  check(ch.g, ch.g_stride(), "G");
+  if (ch.rank_one) {
+    check(ch.gu, ch.gu_stride(), "G's factor u");
+    check(ch.gv, ch.gv_stride(), "G's factor v");
+  } else {
+    check(ch.g, ch.g_stride(), "G");
+  }
 }
 
 void validate(const channel_set& ch) {
@@ -384,8 +457,17 @@ void validate(const channel_set& ch) {
   if (ch.count < 0) bad("count", std::to_string(ch.count), "must be >= 0");
   if (ch.h.size() != size_t(ch.count * ch.h_stride()))
     bad("H size", std::to_string(ch.h.size()), "expected " + std::to_string(ch.count * ch.h_stride()));
-  if (ch.g.size() != size_t(ch.count * ch.g_stride()))
-    bad("G size", std::to_string(ch.g.size()), "expected " + std::to_string(ch.count * ch.g_stride()));
+  const auto size = [&](const std::vector<zd>& v, long stride, const char* name) {
+    if (v.size() != size_t(ch.count * stride))
+      bad(name, std::to_string(v.size()), "expected " + std::to_string(ch.count * stride));
+  };
+  if (ch.rank_one) {
+    size(ch.gu, ch.gu_stride(), "G's factor u size");
+    size(ch.gv, ch.gv_stride(), "G's factor v size");
+    if (!ch.g.empty()) bad("G size", std::to_string(ch.g.size()), "expected 0: the set holds G as its factors");
+  } else {
+    size(ch.g, ch.g_stride(), "G size");
+  }
   validate(channel_view(ch));
 }
 
@@ -475,10 +557,12 @@ int parse_ascent_starts(const std::string& s) {
   return mask;
 }
 
-channel_set generate_batch(const executor& ex, const scenario& sc, std::uint64_t seed, long first, long count) {
-  if (ex.gpu()) cuda::order_after(ex.stream, ex.device);
-  return ex.gpu() ? cuda::generate_batch(sc, seed, first, count, ex.device)
-                  : cpu::generate_batch(sc, seed, first, count, ex.threads);
+channel_set generate_batch(const executor& ex, const scenario& sc, std::uint64_t seed, long first, long count,
+                           bool rank_one) {
+  if (!ex.gpu()) return cpu::generate_batch(sc, seed, first, count, ex.threads, rank_one);
+  cuda::order_after(ex.stream, ex.device);
+  channel_set cs = cuda::generate_batch(sc, seed, first, count, ex.device);
+  return rank_one ? rank_one_form(cs) : cs;  // the device draws G dense (issue 26: not yet its factors)
 }
 
 solve_output solve_batch(const executor& ex, const channel_view& ch, const solve_options& o) {

@@ -42,6 +42,11 @@ struct batch_inputs {
         for (long e = 0; e < cs.h_stride(); ++e)
           h[size_t(i * cs.h_stride() + e)] = to_t(cs.h[size_t(b * cs.h_stride() + e)]);
         load_start<T>(w0, f0, d, b, wf.data() + i * wf_len);
+        if (cs.rank_one) {  // the set's own factors
+          for (long e = 0; e < nu; ++e) u[size_t(i * nu + e)] = to_t(cs.gu[size_t(b * nu + e)]);
+          for (long e = 0; e < nv; ++e) v[size_t(i * nv + e)] = to_t(cs.gv[size_t(b * nv + e)]);
+          continue;
+        }
         const cplx<double>* gb = reinterpret_cast<const cplx<double>*>(cs.g) + b * cs.g_stride();
         for (index_t j = 0; j < d.j(); ++j) {
           if (!core::factor_rank1<double>(core::cview<double>(gb + long(j) * d.nr * d.nt, d.nr, d.nt), ud.data(),

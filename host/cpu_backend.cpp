@@ -428,18 +428,25 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o) {
 
 namespace isa {
 
-channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads) {
+channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads, bool rank_one) {
   validate_draw(sc, first, count);
-  require_memory("the channels of " + std::to_string(count) + " realizations", channel_set_bytes(sc.dims, count));
+  require_memory("the channels of " + std::to_string(count) + " realizations",
+                 channel_set_bytes(sc.dims, count, rank_one));
   channel_set cs;
   cs.dims = sc.dims;
   cs.count = count;
+  cs.rank_one = rank_one;
   cs.h.resize(size_t(count * cs.h_stride()));
-  cs.g.resize(size_t(count * cs.g_stride()));
+  (rank_one ? cs.gu : cs.g).resize(size_t(count * (rank_one ? cs.gu_stride() : cs.g_stride())));
+  if (rank_one) cs.gv.resize(size_t(count * cs.gv_stride()));
+  const auto at = [](std::vector<zd>& v, long offset) { return reinterpret_cast<cplx<double>*>(v.data() + offset); };
   parallel_realizations(count, threads, no_hooks, [&](long b) {
-    core::generate_realization(sc, seed, std::uint64_t(first + b),
-                               reinterpret_cast<cplx<double>*>(cs.h.data() + b * cs.h_stride()),
-                               reinterpret_cast<cplx<double>*>(cs.g.data() + b * cs.g_stride()));
+    const std::uint64_t index = std::uint64_t(first + b);
+    if (rank_one)
+      core::generate_realization_rank1(sc, seed, index, at(cs.h, b * cs.h_stride()), at(cs.gu, b * cs.gu_stride()),
+                                       at(cs.gv, b * cs.gv_stride()));
+    else
+      core::generate_realization(sc, seed, index, at(cs.h, b * cs.h_stride()), at(cs.g, b * cs.g_stride()));
   });
   return cs;
 }

@@ -44,9 +44,9 @@ void require_instruction_set() {
   if (!error.empty()) throw std::runtime_error(error);
 }
 
-channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads) {
+channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads, bool rank_one) {
   require_instruction_set();
-  return isa::generate_batch(sc, seed, first, count, threads);
+  return isa::generate_batch(sc, seed, first, count, threads, rank_one);
 }
 
 void init_batch(const channel_view& ch, const system_params<double>& sys, f0_method how, std::vector<zd>& w,

@@ -14,7 +14,7 @@
 
 namespace jcas::cpu::isa {
 
-channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads);
+channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads, bool rank_one);
 void init_batch(const channel_view& ch, const system_params<double>& sys, f0_method how, std::vector<zd>& w,
                 std::vector<zd>& f, int threads, w0_method w0);
 solve_output solve_batch(const channel_view& ch, const solve_options& o);

@@ -32,11 +32,7 @@ struct counted_sample {
   counted_sample(const channel_view& cs, const system_params<double>& sys, f0_method f0m, w0_method w0m, long sample) {
     const long n = std::min(sample, cs.count);
     if (n <= 0) throw std::invalid_argument("counted_flops: sample: " + std::to_string(sample) + " (must be >= 1)");
-    sub.dims = cs.dims;
-    sub.count = n;
-    sub.snr_db = cs.snr_db;
-    sub.h.assign(cs.h, cs.h + n * cs.h_stride());
-    sub.g.assign(cs.g, cs.g + n * cs.g_stride());
+    sub = copy_of(cs.slice(0, n));
     cpu::init_batch(sub, sys, f0m == f0_method::cusolver ? f0_method::lapack : f0m, w0, f0, 1, w0m);
   }
 };

@@ -646,10 +646,18 @@ struct channel_datasets {
     write_rows(path, h, "H", at, cs.count, to_row_major(cs.h.data(), cs.count, d.nt, d.k));
     if (form == g_form::dense) {
       // G: (B, J*Nr, Nt) row-major from J column-major Nr x Nt blocks per realization.
-      write_rows(path, g, "G", at, cs.count, to_row_major(cs.g.data(), cs.count * d.j(), d.nr, d.nt));
+      const channel_set dense = cs.rank_one ? dense_form(cs) : channel_set{};
+      write_rows(path, g, "G", at, cs.count,
+                 to_row_major((cs.rank_one ? dense : cs).g.data(), cs.count * d.j(), d.nr, d.nt));
       return;
     }
-    // Gu (B, J, Nr), Gv (B, J, Nt): each block's factors, in the order of the blocks.
+    // Gu (B, J, Nr), Gv (B, J, Nt): each block's factors, in the order of the blocks: the
+    // set's own (the same layout), or each dense block factored.
+    if (cs.rank_one) {
+      write_rows(path, gu, "Gu", at, cs.count, cs.gu);
+      write_rows(path, gv, "Gv", at, cs.count, cs.gv);
+      return;
+    }
     std::vector<zd> u(size_t(cs.count) * d.j() * d.nr), v(size_t(cs.count) * d.j() * d.nt);
     for (long b = 0; b < cs.count; ++b)
       for (index_t j = 0; j < d.j(); ++j) {

@@ -1,5 +1,6 @@
 // One realization's channels taken out of a channel_set into precision T, as rank-one
-// factors (G_j = u_j v_j^H) when every G_j is rank one to 1e-10, else dense.
+// factors (G_j = u_j v_j^H): the set's own where it holds them, else the dense G_j's when
+// every one is rank one to 1e-10; else dense.
 #pragma once
 #include <vector>
 
@@ -19,6 +20,15 @@ struct realization {
     h.resize(size_t(cs.h_stride()));
     const zd* hb = cs.h + b * cs.h_stride();
     for (long i = 0; i < cs.h_stride(); ++i) h[i] = cplx<T>(T(hb[i].real()), T(hb[i].imag()));
+    if (cs.rank_one) {
+      rank1 = true;
+      const zd *ub = cs.gu + b * cs.gu_stride(), *vb = cs.gv + b * cs.gv_stride();
+      u.resize(size_t(cs.gu_stride()));
+      v.resize(size_t(cs.gv_stride()));
+      for (long i = 0; i < cs.gu_stride(); ++i) u[i] = cplx<T>(T(ub[i].real()), T(ub[i].imag()));
+      for (long i = 0; i < cs.gv_stride(); ++i) v[i] = cplx<T>(T(vb[i].real()), T(vb[i].imag()));
+      return;
+    }
     const zd* gb = cs.g + b * cs.g_stride();
     std::vector<cplx<double>> ud(size_t(d.nr) * d.j()), vd(size_t(d.nt) * d.j());
     rank1 = true;

@@ -188,7 +188,10 @@ channel_set first_users(const channel_set& cs, int k) {
   out.dims.k = k;
   out.count = cs.count;
   out.snr_db = cs.snr_db;
-  out.g = cs.g;
+  out.g = cs.g;  // G does not depend on the users, in either form
+  out.rank_one = cs.rank_one;
+  out.gu = cs.gu;
+  out.gv = cs.gv;
   out.h.resize(size_t(out.count * out.h_stride()));
   for (long b = 0; b < cs.count; ++b)  // H is Nt x K column-major: user k is column k
     std::copy_n(cs.h.begin() + b * cs.h_stride(), out.h_stride(), out.h.begin() + b * out.h_stride());
@@ -248,7 +251,7 @@ run_identity identity_of(const channel_set& data, const system_params<double>& s
     r.fields.push_back({"users mix K" + std::to_string(i + 1), s.users_mix[i]});
   // FNV-1a over the channels' bytes: another file, another --limit, --users or --targets.
   std::uint64_t h = 1469598103934665603ull;
-  for (const std::vector<zd>* v : {&data.h, &data.g}) {
+  for (const std::vector<zd>* v : {&data.h, &data.g, &data.gu, &data.gv}) {  // G dense or its factors
     const auto* p = reinterpret_cast<const unsigned char*>(v->data());
     for (size_t i = 0; i < v->size() * sizeof(zd); ++i) h = (h ^ p[i]) * 1099511628211ull;
   }

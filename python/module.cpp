@@ -242,12 +242,8 @@ py::dict solve(const py::object& H, const py::object& G, const std::string& devi
 channel_set owned_channels(const py::object& H, const py::object& G, int targets, double snr_db, const executor& ex) {
   python::channel_input in = python::take_channels(python::borrow(H, "H", 3, ex.device, ex.stream),
                                                    python::borrow(G, "G", 4, ex.device, ex.stream), targets, snr_db);
-  channel_set cs;
-  cs.dims = in.view.dims;
-  cs.count = in.view.count;
+  channel_set cs = copy_of(in.view);
   cs.snr_db = snr_db;
-  cs.h.assign(in.view.h, in.view.h + cs.count * cs.h_stride());
-  cs.g.assign(in.view.g, in.view.g + cs.count * cs.g_stride());
   validate(cs);
   return cs;
 }

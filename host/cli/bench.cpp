@@ -62,11 +62,7 @@ struct prefixes {
     if (n >= all.count) return all;
     auto it = made.find(n);
     if (it != made.end()) return it->second;
-    channel_set c = all;
-    c.count = n;
-    c.h.resize(size_t(n * all.h_stride()));
-    c.g.resize(size_t(n * all.g_stride()));
-    return made.emplace(n, std::move(c)).first->second;
+    return made.emplace(n, copy_of(channel_view(all).slice(0, n))).first->second;
   }
 };
 

@@ -76,7 +76,7 @@ int run_generate(generate_args& a, CLI::App* c) {
   io::generate_channels(
       a.out, a.sc, a.seed, a.first, a.count, a.snr_db,
       [&](long first, long n) {
-        return generate_batch(executor{dev, a.threads}, a.sc, a.seed, first, n);
+        return generate_batch(executor{dev, a.threads}, a.sc, a.seed, first, n, a.rank_one);
       },
       [&](long done, long total) { bar.update(done, total); }, a.rank_one ? io::g_form::rank_one : io::g_form::dense);
   bar.finish();

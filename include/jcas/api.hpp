@@ -17,33 +17,75 @@ namespace jcas {
 
 using zd = std::complex<double>;
 
-/// A set of channel realizations. h: count x (Nt x K); g: count x J x (Nr x Nt).
+/// A set of channel realizations. h: count x (Nt x K). G in one of two forms: dense,
+/// g: count x J x (Nr x Nt); or, for line-of-sight channels (rank_one), the factors of
+/// G_j = u_j v_j^H, gu: count x J x Nr and gv: count x J x Nt, with g empty: Nr + Nt
+/// numbers a block instead of Nr Nt (5.7x less memory for H and G at the paper's sizes).
+/// The generator draws either (generate_batch's rank_one); every solver takes either.
 struct channel_set {
   problem_dims dims{};
   long count = 0;
   std::vector<zd> h, g;
   double snr_db = 20;  // the SNR the set was generated for (solve's default Pt)
+  bool rank_one = false;
+  std::vector<zd> gu, gv;
   long h_stride() const { return long(dims.nt) * dims.k; }
   long g_stride() const { return long(dims.j()) * dims.nr * dims.nt; }
+  long gu_stride() const { return long(dims.j()) * dims.nr; }
+  long gv_stride() const { return long(dims.j()) * dims.nt; }
 };
 
 /// The channels a solve reads, without owning them: `count` realizations in channel_set's
-/// layout (contiguous; each matrix column-major). A channel_set converts to one; the
-/// Python module points one at the caller's arrays (no copy).
+/// layout (contiguous; each matrix column-major), G dense or as rank-one factors. A
+/// channel_set converts to one; the Python module points one at the caller's arrays (no
+/// copy).
 struct channel_view {
   problem_dims dims{};
   long count = 0;
   const zd* h = nullptr;
   const zd* g = nullptr;
   double snr_db = 20;
+  bool rank_one = false;
+  const zd* gu = nullptr;
+  const zd* gv = nullptr;
   channel_view() = default;
   channel_view(const problem_dims& d, long n, const zd* h_, const zd* g_, double snr = 20)
       : dims(d), count(n), h(h_), g(g_), snr_db(snr) {}
   channel_view(const channel_set& cs)  // NOLINT: implicit, a set is a view of itself
-      : dims(cs.dims), count(cs.count), h(cs.h.data()), g(cs.g.data()), snr_db(cs.snr_db) {}
+      : dims(cs.dims),
+        count(cs.count),
+        h(cs.h.data()),
+        g(cs.g.data()),
+        snr_db(cs.snr_db),
+        rank_one(cs.rank_one),
+        gu(cs.gu.data()),
+        gv(cs.gv.data()) {}
   long h_stride() const { return long(dims.nt) * dims.k; }
   long g_stride() const { return long(dims.j()) * dims.nr * dims.nt; }
+  long gu_stride() const { return long(dims.j()) * dims.nr; }
+  long gv_stride() const { return long(dims.j()) * dims.nt; }
+  /// Realizations first .. first + n - 1 of these.
+  channel_view slice(long first, long n) const {
+    channel_view v = *this;
+    v.count = n;
+    v.h += first * h_stride();
+    if (rank_one) {
+      v.gu += first * gu_stride();
+      v.gv += first * gv_stride();
+    } else {
+      v.g += first * g_stride();
+    }
+    return v;
+  }
 };
+
+/// A copy of the channels in the form they have.
+channel_set copy_of(const channel_view& ch);
+/// The same channels with G dense: G_j = u_j v_j^H multiplied out where ch is rank-one.
+channel_set dense_form(const channel_view& ch);
+/// The same channels as rank-one factors: each dense G_j factored (to 1e-10, relative);
+/// one that is not rank one is refused, naming the realization and the block.
+channel_set rank_one_form(const channel_view& ch);
 
 /// W0: maximum-ratio transmission Pi_S(H) (SPEC.md 3, the paper), or regularised
 /// zero-forcing Pi_S(H (H^H H + K sigma_c^2 / Pt I)^{-1}) (beyond the paper: far closer
@@ -236,7 +278,7 @@ void require_memory(const std::string& what, double bytes);
 /// Host bytes of `count` realizations' channels (a channel_set), and of a solve's
 /// outputs for them under options o (W, F, the curves and the per-realization results):
 /// what require_memory is asked before they are allocated.
-double channel_set_bytes(const problem_dims& d, long count);
+double channel_set_bytes(const problem_dims& d, long count, bool rank_one = false);
 struct solve_options;
 double solve_output_bytes(const problem_dims& d, long count, const solve_options& o);
 
@@ -290,7 +332,10 @@ struct executor {
 int parse_device(const std::string& s);
 
 /// The batch API on an executor: the CPU or CUDA backend's own call (cpu::, cuda::).
-channel_set generate_batch(const executor& ex, const scenario& sc, std::uint64_t seed, long first, long count);
+/// rank_one: G as its factors (channel_set::rank_one; drawn so by the CPU, factored on the
+/// host after a CUDA device drew it dense).
+channel_set generate_batch(const executor& ex, const scenario& sc, std::uint64_t seed, long first, long count,
+                           bool rank_one = false);
 /// o.threads is ex.threads where that is set (> 0).
 solve_output solve_batch(const executor& ex, const channel_view& ch, const solve_options& o);
 
@@ -301,7 +346,9 @@ namespace cpu {
 std::string instruction_set_error();
 void require_instruction_set();
 /// Channels of realizations first .. first+count-1 of (scenario, seed).
-channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads = 0);
+/// rank_one: G as its factors G_j = u_j v_j^H (channel_set::rank_one), drawn so.
+channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads = 0,
+                           bool rank_one = false);
 /// W0 (Pi_S(H), or zero-forcing) and F0 (SPEC.md section 3) for every realization.
 /// how = cusolver writes W0 only (F0 = 0: the CUDA backend computes it on the device).
 void init_batch(const channel_view& ch, const system_params<double>& sys, f0_method how, std::vector<zd>& w,

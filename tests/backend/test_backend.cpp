@@ -97,6 +97,58 @@ TEST_F(Backend, GeneratorMatchesCpu) {
   EXPECT_LT(max_rel(got.g, ref.g), 1e-12);
 }
 
+// G as rank-one factors in memory (channel_set::rank_one): the generator's factors
+// multiply out to its dense G within rounding, the conversions invert each other, and
+// every backend solves a rank-one set as it solves the same channels dense, up to the
+// rounding of another factorisation carried through the iterations (measured: 3e-9,
+// relative, at most).
+TEST_F(Backend, RankOneSetsSolveAsTheirDenseForm) {
+  scenario sc;
+  sc.dims = {8, 6, 3, 2, 2};
+  const channel_set dense = cpu::generate_batch(sc, 13, 4, 21), factors = cpu::generate_batch(sc, 13, 4, 21, 0, true);
+  ASSERT_TRUE(factors.rank_one);
+  EXPECT_TRUE(factors.g.empty());
+  EXPECT_EQ(factors.h, dense.h);
+  EXPECT_EQ(factors.gu.size(), size_t(21 * 4 * 6));
+  EXPECT_EQ(factors.gv.size(), size_t(21 * 4 * 8));
+  EXPECT_LT(max_rel(dense_form(factors).g, dense.g), 4e-16);
+  const channel_set refactored = rank_one_form(dense);
+  EXPECT_TRUE(refactored.rank_one);
+  EXPECT_LT(max_rel(dense_form(refactored).g, dense.g), 2e-15);  // a few units in the last place
+  EXPECT_EQ(copy_of(channel_view(factors).slice(5, 3)).gv,
+            std::vector<zd>(factors.gv.begin() + 5 * 4 * 8, factors.gv.begin() + 8 * 4 * 8));
+  EXPECT_NEAR(channel_set_bytes(sc.dims, 21, true) / channel_set_bytes(sc.dims, 21),
+              (8.0 * 3 + 4 * (6 + 8)) / (8.0 * 3 + 4 * 6 * 8), 1e-15);
+  for (algorithm a : {algorithm::unfolded, algorithm::ao_monotone, algorithm::ao_backtracking}) {
+    solve_options o;
+    o.algo = a;
+    o.prec = precision::f64;
+    const solve_output d = backend::solve(dense, o), f = backend::solve(factors, o);
+    ASSERT_EQ(f.objective.size(), d.objective.size());
+    for (size_t b = 0; b < d.objective.size(); ++b)
+      EXPECT_NEAR(f.objective[b], d.objective[b], 1e-7 * std::abs(d.objective[b]))
+          << to_string(a) << ", realization " << b;
+  }
+  channel_set bad = factors;
+  bad.gu.pop_back();
+  try {
+    validate(bad);
+    ADD_FAILURE() << "a short u accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "G's factor u size = 503: expected 504");
+  }
+  channel_set not_rank_one = dense;
+  not_rank_one.g[size_t(2 * dense.g_stride() + 48 + 7)] += zd(0.5, 0);  // realization 2, block 1
+  try {
+    rank_one_form(not_rank_one);
+    ADD_FAILURE() << "a G that is not rank one factored";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(
+        e.what(),
+        "G of realization 2, block 1: not rank one (to 1e-10, relative), so it has no factors G_j = u_j v_j^H");
+  }
+}
+
 /// Whether the objectives `got` agree with the CPU backend's `ref` for solver a in
 /// precision p as far as another backend's rounding allows. The unfolded solver runs a
 /// fixed number of layers, and rounding stays at rounding's size: every realization

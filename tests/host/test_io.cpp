@@ -119,6 +119,29 @@ TEST(Hdf5, RankOneFormRoundTripsWithinRounding) {
   EXPECT_FALSE(fs::exists(t / "x.h5"));
 }
 
+// A set that holds G as its factors (channel_set::rank_one) is written as they are to a
+// rank-one file, and multiplied out to a dense one; both read back as its dense form.
+TEST(Hdf5, RankOneSetsAreWrittenAsTheirFactors) {
+  tmpdir t;
+  scenario sc;
+  sc.dims = {6, 5, 3, 2, 1};
+  const channel_set a = cpu::generate_batch(sc, 4, 10, 7, 0, true);
+  io::write_channels(t / "r.h5", a, &sc, 4, 10, io::g_form::rank_one);
+  io::write_channels(t / "d.h5", a, &sc, 4, 10);
+  const channel_set dense = dense_form(a), r = io::read_channels(t / "r.h5"), d = io::read_channels(t / "d.h5");
+  EXPECT_EQ(r.h, a.h);
+  EXPECT_EQ(d.h, a.h);
+  EXPECT_EQ(d.g, dense.g);  // written multiplied out
+  ASSERT_EQ(r.g.size(), dense.g.size());
+  double scale = 0, err = 0;
+  for (size_t i = 0; i < r.g.size(); ++i) {
+    scale = std::max(scale, std::abs(dense.g[i]));
+    err = std::max(err, std::abs(r.g[i] - dense.g[i]));
+  }
+  EXPECT_LE(err, 4e-16 * scale);  // the same products, a unit in the last place at most
+  EXPECT_GT(scale, 0);
+}
+
 // jcas generate's record of a draw (what train --fresh draws more of): read back whole;
 // absent from a file written without one.
 TEST(Hdf5, GenerationRecordRoundTrips) {

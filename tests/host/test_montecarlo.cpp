@@ -34,7 +34,7 @@ TEST(MonteCarlo, StatisticsEqualThoseOfStoredPerRealizationResults) {
   mc::state st;
   mc::run(s, st, {}, {});
   ASSERT_EQ(st.done, 23);
-  const channel_set cs = cpu::generate_batch(s.sc, s.seed, 0, s.count);
+  const channel_set cs = cpu::generate_batch(s.sc, s.seed, 0, s.count, 0, true);  // as mc::run draws them
   for (size_t a = 0; a < s.algos.size(); ++a) {
     solve_options o = s.solve;
     o.algo = s.algos[a];
@@ -189,7 +189,7 @@ TEST(MonteCarlo, BoundedMemorySample) {
   ASSERT_EQ(a.algos[0].sample.size(), 16u);
   EXPECT_TRUE(a.algos[0].sampled());
   // The exact statistics against all 60 realizations solved at once.
-  const channel_set cs = cpu::generate_batch(s.sc, s.seed, 0, s.count);
+  const channel_set cs = cpu::generate_batch(s.sc, s.seed, 0, s.count, 0, true);  // as mc::run draws them
   solve_options o = s.solve;
   o.algo = algorithm::unfolded;
   const solve_output out = cpu::solve_batch(cs, o);

@@ -91,9 +91,8 @@ JCAS_HD inline double pathloss_amplitude(double zeta0_db, double dist, double ep
 
 constexpr std::uint32_t sensing_entity_base = 1u << 20;
 
-/// One realization: h (Nt x K, column-major) and g (J blocks Nr x Nt, column-major).
-JCAS_HD inline void generate_realization(const scenario& sc, std::uint64_t seed, std::uint64_t index, cplx<double>* h,
-                                         cplx<double>* g) {
+/// One realization's users: h (Nt x K, column-major), Rician (SPEC.md 7).
+JCAS_HD inline void generate_users(const scenario& sc, std::uint64_t seed, std::uint64_t index, cplx<double>* h) {
   const problem_dims& d = sc.dims;
   const double sigma = sqrt(pow(10.0, sc.noise_db / 10.0));
   const double los = sqrt(sc.rician_k / (sc.rician_k + 1)), nlos = sqrt(1 / (sc.rician_k + 1));
@@ -112,23 +111,54 @@ JCAS_HD inline void generate_realization(const scenario& sc, std::uint64_t seed,
     const double inv = 1 / sqrt(nn);
     for (index_t n = 0; n < d.nt; ++n) hk[n] = (steering(n, d.nt, phi) * los + hk[n] * (nlos * inv)) * beta;
   }
+}
+
+/// Sensing entity i (a target, then the clutter) of one realization: its line-of-sight
+/// G_i = amp a_r(phi) a_t(phi)^H (SPEC.md 7).
+struct sensing_draw {
+  double amp, phi;
+};
+JCAS_HD inline sensing_draw draw_sensing(const scenario& sc, std::uint64_t seed, std::uint64_t index, index_t i) {
+  const problem_dims& d = sc.dims;
+  const double sigma = sqrt(pow(10.0, sc.noise_db / 10.0));
+  philox_stream rng(seed, sensing_entity_base + std::uint32_t(i), index);
+  double eta = rng.normal();
+  const double phi = sc.angle_min + (sc.angle_max - sc.angle_min) * rng.uniform();
+  if (i >= d.m && sc.clutter_reuses_target_pathloss && d.m > 0) {
+    // Clutter i reuses the distance draw of target (i - M) mod M.
+    philox_stream t(seed, sensing_entity_base + std::uint32_t((i - d.m) % d.m), index);
+    eta = t.normal();
+  }
+  const double d0 = sc.sens_dist_mean + sc.sens_dist_std * eta;
+  const double beta = pathloss_amplitude(sc.zeta0_db, sqrt(d0 * d0 + sc.height * sc.height), sc.eps_s);
+  return {beta * beta / sigma, phi};
+}
+
+/// One realization: h (Nt x K, column-major) and g (J blocks Nr x Nt, column-major).
+JCAS_HD inline void generate_realization(const scenario& sc, std::uint64_t seed, std::uint64_t index, cplx<double>* h,
+                                         cplx<double>* g) {
+  const problem_dims& d = sc.dims;
+  generate_users(sc, seed, index, h);
   for (index_t i = 0; i < d.j(); ++i) {
-    philox_stream rng(seed, sensing_entity_base + std::uint32_t(i), index);
-    double eta = rng.normal();
-    const double phi = sc.angle_min + (sc.angle_max - sc.angle_min) * rng.uniform();
-    if (i >= d.m && sc.clutter_reuses_target_pathloss && d.m > 0) {
-      // Clutter i reuses the distance draw of target (i - M) mod M.
-      philox_stream t(seed, sensing_entity_base + std::uint32_t((i - d.m) % d.m), index);
-      eta = t.normal();
-    }
-    const double d0 = sc.sens_dist_mean + sc.sens_dist_std * eta;
-    const double beta = pathloss_amplitude(sc.zeta0_db, sqrt(d0 * d0 + sc.height * sc.height), sc.eps_s);
-    const double amp = beta * beta / sigma;
+    const sensing_draw e = draw_sensing(sc, seed, index, i);
     cplx<double>* gi = g + long(i) * d.nr * d.nt;
     for (index_t c = 0; c < d.nt; ++c) {
-      const cplx<double> at = conj(steering(c, d.nt, phi));
-      for (index_t r = 0; r < d.nr; ++r) gi[r + long(c) * d.nr] = steering(r, d.nr, phi) * at * amp;
+      const cplx<double> at = conj(steering(c, d.nt, e.phi));
+      for (index_t r = 0; r < d.nr; ++r) gi[r + long(c) * d.nr] = steering(r, d.nr, e.phi) * at * e.amp;
     }
+  }
+}
+
+/// The same realization with each G_j as its factors G_j = u_j v_j^H: u (J x Nr) =
+/// amp a_r, v (J x Nt) = a_t; their product is generate_realization's G_j up to rounding.
+JCAS_HD inline void generate_realization_rank1(const scenario& sc, std::uint64_t seed, std::uint64_t index,
+                                               cplx<double>* h, cplx<double>* u, cplx<double>* v) {
+  const problem_dims& d = sc.dims;
+  generate_users(sc, seed, index, h);
+  for (index_t i = 0; i < d.j(); ++i) {
+    const sensing_draw e = draw_sensing(sc, seed, index, i);
+    for (index_t r = 0; r < d.nr; ++r) u[long(i) * d.nr + r] = steering(r, d.nr, e.phi) * e.amp;
+    for (index_t c = 0; c < d.nt; ++c) v[long(i) * d.nt + c] = steering(c, d.nt, e.phi);
   }
 }
 
