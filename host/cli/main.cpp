@@ -23,7 +23,9 @@ int main(int argc, char** argv) {
 
 int run_cli(int argc, char** argv) {
   CLI::App app{"jcas: max-min fair beamforming for joint communications and sensing"};
-  app.set_version_flag("--version", std::string("jcas ") + jcas::version() + "\n" + jcas::build_config());
+  const std::string cpu_error = jcas::cpu::instruction_set_error();
+  app.set_version_flag("--version", std::string("jcas ") + jcas::version() + "\n" + jcas::build_config() +
+                                        "\nthis CPU: " + (cpu_error.empty() ? "runs the CPU backend" : cpu_error));
   app.require_subcommand(1);
   using namespace jcas::cli;
   const command commands[] = {add_generate(app), add_solve(app), add_train(app),    add_montecarlo(app),

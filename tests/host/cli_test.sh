@@ -56,6 +56,8 @@ rev=$(echo "$ver" | head -1 | sed -n 's/^jcas [0-9][0-9.]* (\([0-9a-f]\{7,\}\)\(
 if git -C "$(dirname "$0")" rev-parse --git-dir >/dev/null 2>&1; then
   [ -n "$rev" ] && git -C "$(dirname "$0")" cat-file -e "$rev^{commit}" 2>/dev/null && ok || bad "--version: '$ver'"
 fi
+# ... and says whether this CPU has the CPU backend's level (this machine does: AVX-512).
+echo "$ver" | grep -qx "this CPU: runs the CPU backend" && ok || bad "--version: no CPU line in '$ver'"
 /usr/bin/python3 -c "
 import h5py
 v='$(echo "$ver" | head -1)'.removeprefix('jcas ')
