@@ -559,10 +559,9 @@ int parse_ascent_starts(const std::string& s) {
 
 channel_set generate_batch(const executor& ex, const scenario& sc, std::uint64_t seed, long first, long count,
                            bool rank_one) {
-  if (!ex.gpu()) return cpu::generate_batch(sc, seed, first, count, ex.threads, rank_one);
-  cuda::order_after(ex.stream, ex.device);
-  channel_set cs = cuda::generate_batch(sc, seed, first, count, ex.device);
-  return rank_one ? rank_one_form(cs) : cs;  // the device draws G dense (issue 26: not yet its factors)
+  if (ex.gpu()) cuda::order_after(ex.stream, ex.device);
+  return ex.gpu() ? cuda::generate_batch(sc, seed, first, count, ex.device, rank_one)
+                  : cpu::generate_batch(sc, seed, first, count, ex.threads, rank_one);
 }
 
 solve_output solve_batch(const executor& ex, const channel_view& ch, const solve_options& o) {

@@ -21,7 +21,7 @@ void copy_to_device(void*, const void*, std::size_t, int) { not_compiled(); }
 void order_after(std::uintptr_t stream, int) {
   if (stream > 1) not_compiled();
 }
-channel_set generate_batch(const scenario&, std::uint64_t, long, long, int) { not_compiled(); }
+channel_set generate_batch(const scenario&, std::uint64_t, long, long, int, bool) { not_compiled(); }
 solve_output solve_batch(const channel_view&, const solve_options&, int) { not_compiled(); }
 double loss_and_gradient(const channel_view&, const std::vector<zd>&, const std::vector<zd>&, const std::vector<long>&,
                          const unfolded_model&, const system_params<double>&, std::vector<double>&, int, train_kernel) {

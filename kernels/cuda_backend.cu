@@ -90,12 +90,18 @@ __global__ void accumulate_kernel(long count, long np, const double* grad, const
   acc[p] = s;
 }
 
+/// A thread per realization: H and G dense (g), or G as its factors (u, v; g null).
 __global__ void generate_kernel(scenario sc, std::uint64_t seed, long first, long count, cplx<double>* h,
-                                cplx<double>* g) {
+                                cplx<double>* g, cplx<double>* u, cplx<double>* v) {
   const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
   if (b >= count) return;
   const problem_dims& d = sc.dims;
-  core::generate_realization(sc, seed, std::uint64_t(first + b), h + b * d.nt * d.k, g + b * long(d.j()) * d.nr * d.nt);
+  const std::uint64_t index = std::uint64_t(first + b);
+  if (g)
+    core::generate_realization(sc, seed, index, h + b * d.nt * d.k, g + b * long(d.j()) * d.nr * d.nt);
+  else
+    core::generate_realization_rank1(sc, seed, index, h + b * d.nt * d.k, u + b * long(d.j()) * d.nr,
+                                     v + b * long(d.j()) * d.nt);
 }
 
 }  // namespace
@@ -169,20 +175,30 @@ device_peaks peaks(int device) {
 }
 
 void generate(const scenario& sc, std::uint64_t seed, long first, long count, int device, cplx<double>* h,
-              cplx<double>* g) {
+              cplx<double>* g, cplx<double>* u, cplx<double>* v) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   const problem_dims& d = sc.dims;
-  const size_t hs = size_t(d.nt) * d.k, gs = size_t(d.j()) * d.nr * d.nt;
+  const bool dense = g != nullptr;
+  const size_t hs = size_t(d.nt) * d.k, gs = dense ? size_t(d.j()) * d.nr * d.nt : 0,
+               us = dense ? 0 : size_t(d.j()) * d.nr, vs = dense ? 0 : size_t(d.j()) * d.nt;
   const long chunk = chunk_size(
-      count, plan::device_need{"CUDA channel generator", 0, double((hs + gs) * sizeof(cplx<double>))}, 1L << 20);
-  dev_buf<cplx<double>> dh(size_t(chunk) * hs, "the channels H"), dg(size_t(chunk) * gs, "the channels G");
+      count, plan::device_need{"CUDA channel generator", 0, double((hs + gs + us + vs) * sizeof(cplx<double>))},
+      1L << 20);
+  dev_buf<cplx<double>> dh(size_t(chunk) * hs, "the channels H"), dg(size_t(chunk) * gs, "the channels G"),
+      du(size_t(chunk) * us, "G's factors u"), dv(size_t(chunk) * vs, "G's factors v");
   for (long b0 = 0; b0 < count; b0 += chunk) {
     const long n = std::min(chunk, count - b0);
     const int threads = 128;
-    generate_kernel<<<unsigned((n + threads - 1) / threads), threads>>>(sc, seed, first + b0, n, dh.p, dg.p);
+    generate_kernel<<<unsigned((n + threads - 1) / threads), threads>>>(sc, seed, first + b0, n, dh.p,
+                                                                        dense ? dg.p : nullptr, du.p, dv.p);
     JCAS_CUDA_CHECK(cudaGetLastError());
     to_host(h + size_t(b0) * hs, dh.p, size_t(n) * hs);
-    to_host(g + size_t(b0) * gs, dg.p, size_t(n) * gs);
+    if (dense) {
+      to_host(g + size_t(b0) * gs, dg.p, size_t(n) * gs);
+    } else {
+      to_host(u + size_t(b0) * us, du.p, size_t(n) * us);
+      to_host(v + size_t(b0) * vs, dv.p, size_t(n) * vs);
+    }
   }
 }
 

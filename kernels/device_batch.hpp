@@ -50,8 +50,10 @@ void device_free(void* p, int device) noexcept;
 void copy_to_host(void* host, const void* dev, std::size_t bytes, int device);
 void copy_to_device(void* dev, const void* host, std::size_t bytes, int device);
 void order_after(std::uintptr_t stream, int device);
+/// H and G (dense: g; else the factors u, v with g null) of realizations first ..
+/// first + count - 1, drawn on the device and copied to these host arrays.
 void generate(const scenario& sc, std::uint64_t seed, long first, long count, int device, cplx<double>* h,
-              cplx<double>* g);
+              cplx<double>* g, cplx<double>* u = nullptr, cplx<double>* v = nullptr);
 template <class T>
 void solve(const device_batch<T>& b, int device);
 /// The unfolded solver by batch phases with the products of D(W) in cuBLAS strided

@@ -332,8 +332,7 @@ struct executor {
 int parse_device(const std::string& s);
 
 /// The batch API on an executor: the CPU or CUDA backend's own call (cpu::, cuda::).
-/// rank_one: G as its factors (channel_set::rank_one; drawn so by the CPU, factored on the
-/// host after a CUDA device drew it dense).
+/// rank_one: G as its factors (channel_set::rank_one), drawn so.
 channel_set generate_batch(const executor& ex, const scenario& sc, std::uint64_t seed, long first, long count,
                            bool rank_one = false);
 /// o.threads is ex.threads where that is set (> 0).

@@ -40,8 +40,10 @@ void copy_to_device(void* dev, const void* host, std::size_t bytes, int device);
 /// 1 the legacy default stream and 0 none (nothing to order), 2 the per-thread default
 /// stream (the conventions of DLPack and __cuda_array_interface__).
 void order_after(std::uintptr_t stream, int device);
-/// Same realizations as cpu::generate_batch (within rounding of sin/cos/log).
-channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device = 0);
+/// Same realizations as cpu::generate_batch (within rounding of sin/cos/log); rank_one: G
+/// as its factors, drawn so on the device.
+channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device = 0,
+                           bool rank_one = false);
 /// Same results as cpu::solve_batch (the routes: solve_options::products, ::scratch). With o.f0 = lapack,
 /// (W0, F0) come from the host (LAPACK) so both backends start from the same point; with
 /// lowrank they are computed on the device (rank-one closed form or low-rank route).
