@@ -70,13 +70,21 @@ double channel_set_bytes(const problem_dims& d, long count, bool rank_one) {
   return 16.0 * double(count) * (double(d.nt) * d.k + g);
 }
 
-channel_set copy_of(const channel_view& ch) {
+namespace {
+/// ch's sizes, SNR and H, G left empty: what copy_of, dense_form and rank_one_form fill in.
+channel_set with_h_of(const channel_view& ch) {
   channel_set cs;
   cs.dims = ch.dims;
   cs.count = ch.count;
   cs.snr_db = ch.snr_db;
-  cs.rank_one = ch.rank_one;
   cs.h.assign(ch.h, ch.h + ch.count * ch.h_stride());
+  return cs;
+}
+}  // namespace
+
+channel_set copy_of(const channel_view& ch) {
+  channel_set cs = with_h_of(ch);
+  cs.rank_one = ch.rank_one;
   if (ch.rank_one) {
     cs.gu.assign(ch.gu, ch.gu + ch.count * ch.gu_stride());
     cs.gv.assign(ch.gv, ch.gv + ch.count * ch.gv_stride());
@@ -89,11 +97,7 @@ channel_set copy_of(const channel_view& ch) {
 channel_set dense_form(const channel_view& ch) {
   if (!ch.rank_one) return copy_of(ch);
   const problem_dims& d = ch.dims;
-  channel_set cs;
-  cs.dims = d;
-  cs.count = ch.count;
-  cs.snr_db = ch.snr_db;
-  cs.h.assign(ch.h, ch.h + ch.count * ch.h_stride());
+  channel_set cs = with_h_of(ch);
   cs.g.resize(size_t(ch.count * ch.g_stride()));
   for (long blk = 0; blk < ch.count * d.j(); ++blk) {  // G_j(r, c) = u_j(r) conj(v_j(c)), column-major
     const zd *u = ch.gu + blk * d.nr, *v = ch.gv + blk * d.nt;
@@ -107,12 +111,8 @@ channel_set dense_form(const channel_view& ch) {
 channel_set rank_one_form(const channel_view& ch) {
   if (ch.rank_one) return copy_of(ch);
   const problem_dims& d = ch.dims;
-  channel_set cs;
-  cs.dims = d;
-  cs.count = ch.count;
-  cs.snr_db = ch.snr_db;
+  channel_set cs = with_h_of(ch);
   cs.rank_one = true;
-  cs.h.assign(ch.h, ch.h + ch.count * ch.h_stride());
   cs.gu.resize(size_t(ch.count * ch.gu_stride()));
   cs.gv.resize(size_t(ch.count * ch.gv_stride()));
   for (long blk = 0; blk < ch.count * d.j(); ++blk) {
