@@ -66,7 +66,8 @@ std::optional<drawn_from> read_drawn_from(const std::string& path);
 
 /// How a channel file holds G: dense (`G (B, J*Nr, Nt)`), or, for line-of-sight channels,
 /// as rank-one factors G_j = u_j v_j^H (`Gu (B, J, Nr)`, `Gv (B, J, Nt)`: Nr + Nt numbers a
-/// block instead of Nr Nt). The readers take either and give the dense G.
+/// block instead of Nr Nt). The readers take either: a rank-one file gives a set that
+/// holds the factors (channel_set::rank_one), exactly as written.
 enum class g_form { dense, rank_one };
 /// File bytes of `count` realizations' H and G in that form (without HDF5's few KB).
 double channel_file_bytes(const problem_dims& d, long count, g_form form);

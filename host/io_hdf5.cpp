@@ -412,15 +412,14 @@ std::vector<zd> to_row_major(const zd* src, long count, long rows, long cols) {
 
 }  // namespace
 
-channel_set channels_from_arrays(const std::string& path, const std::vector<zd>& hall, const std::vector<zd>& gall,
-                                 long count, long nt, long kf, long grows, long gcols, int nr, int targets,
-                                 const channel_select& sel) {
+namespace {
+/// The checks and the selection shared by both forms of G: sizes from the file's H
+/// (count, Nt, Kf) and its nj blocks of nr rows; H of the first `limit` realizations and
+/// `users` users; G left to the caller.
+channel_set selected_h(const std::string& path, const std::vector<zd>& hall, long count, long nt, long kf, long nj,
+                       int nr, int targets, const channel_select& sel) {
   if (count < 1) fail(path, "holds no realizations");
-  if (gcols != nt) fail(path, "G has " + std::to_string(gcols) + " columns but H has Nt = " + std::to_string(nt));
   if (nr < 1) fail(path, "nr = " + std::to_string(nr) + ": must be >= 1");
-  if (grows % nr != 0)
-    fail(path, "G rows = " + std::to_string(grows) + " is not a multiple of nr = " + std::to_string(nr));
-  const long nj = grows / nr;
   if (targets < 1 || targets > nj)
     fail(path, "targets = " + std::to_string(targets) + ": the file has " + std::to_string(nj) + " G blocks");
   const int users = sel.users < 0 ? int(kf) : sel.users;
@@ -432,15 +431,13 @@ channel_set channels_from_arrays(const std::string& path, const std::vector<zd>&
   cs.dims = {int(nt), nr, users, targets, int(nj - targets)};
   cs.count = b_count;
   cs.h.resize(size_t(b_count * cs.h_stride()));
-  cs.g.resize(size_t(b_count * cs.g_stride()));
-  for (long b = 0; b < b_count; ++b) {
+  for (long b = 0; b < b_count; ++b)
     for (long k = 0; k < users; ++k)
       for (long n = 0; n < nt; ++n) cs.h[b * cs.h_stride() + k * nt + n] = hall[(b * nt + n) * kf + k];
-    for (long j = 0; j < nj; ++j)
-      for (long c = 0; c < nt; ++c)
-        for (long r = 0; r < nr; ++r)
-          cs.g[b * cs.g_stride() + (j * nt + c) * nr + r] = gall[(b * grows + j * nr + r) * gcols + c];
-  }
+  return cs;
+}
+
+channel_set validated(const std::string& path, channel_set cs) {
   try {
     validate(cs);
   } catch (const std::exception& e) {
@@ -448,6 +445,42 @@ channel_set channels_from_arrays(const std::string& path, const std::vector<zd>&
   }
   return cs;
 }
+}  // namespace
+
+channel_set channels_from_arrays(const std::string& path, const std::vector<zd>& hall, const std::vector<zd>& gall,
+                                 long count, long nt, long kf, long grows, long gcols, int nr, int targets,
+                                 const channel_select& sel) {
+  if (count < 1) fail(path, "holds no realizations");
+  if (gcols != nt) fail(path, "G has " + std::to_string(gcols) + " columns but H has Nt = " + std::to_string(nt));
+  if (nr < 1) fail(path, "nr = " + std::to_string(nr) + ": must be >= 1");
+  if (grows % nr != 0)
+    fail(path, "G rows = " + std::to_string(grows) + " is not a multiple of nr = " + std::to_string(nr));
+  const long nj = grows / nr;
+  channel_set cs = selected_h(path, hall, count, nt, kf, nj, nr, targets, sel);
+  cs.g.resize(size_t(cs.count * cs.g_stride()));
+  for (long b = 0; b < cs.count; ++b)
+    for (long j = 0; j < nj; ++j)
+      for (long c = 0; c < nt; ++c)
+        for (long r = 0; r < nr; ++r)
+          cs.g[b * cs.g_stride() + (j * nt + c) * nr + r] = gall[(b * grows + j * nr + r) * gcols + c];
+  return validated(path, std::move(cs));
+}
+
+namespace {
+/// A rank-one file's channels kept as its factors: the selection leaves G's blocks as they
+/// are (targets only splits them into targets and clutter; nr must be the file's).
+channel_set channels_from_factors(const std::string& path, const std::vector<zd>& hall, std::vector<zd> u,
+                                  std::vector<zd> v, long count, long nt, long kf, long nj, int nr, int targets,
+                                  const channel_select& sel) {
+  channel_set cs = selected_h(path, hall, count, nt, kf, nj, nr, targets, sel);
+  cs.rank_one = true;
+  u.resize(size_t(cs.count * cs.gu_stride()));  // the first `limit` realizations: (B, J, Nr) is channel_set's layout
+  v.resize(size_t(cs.count * cs.gv_stride()));
+  cs.gu = std::move(u);
+  cs.gv = std::move(v);
+  return validated(path, std::move(cs));
+}
+}  // namespace
 
 }  // namespace jcas::io
 
@@ -500,9 +533,10 @@ namespace jcas::io {
 namespace {
 bool has_dataset(hid_t f, const char* name) { return H5Lexists(f, name, H5P_DEFAULT) > 0; }
 
-/// A rank-one file's G factors read and multiplied out: (B, J*Nr, Nt) in C order, as a
-/// dense file's G.
-std::vector<zd> read_rank_one_g(hid_t f, const std::string& path, long count, long nt, hid_t ct) {
+/// A rank-one file's G factors, checked against H's count and Nt: Gu (B, J, Nr) into u,
+/// Gv (B, J, Nt) into v; returns J.
+long read_rank_one_g(hid_t f, const std::string& path, long count, long nt, hid_t ct, std::vector<zd>& u,
+                     std::vector<zd>& v) {
   const auto ud = dataset_dims(f, path, "Gu", 3), vd = dataset_dims(f, path, "Gv", 3);
   if (long(ud[0]) != count || long(vd[0]) != count)
     fail(path, "Gu and Gv have " + std::to_string(ud[0]) + " and " + std::to_string(vd[0]) +
@@ -510,18 +544,9 @@ std::vector<zd> read_rank_one_g(hid_t f, const std::string& path, long count, lo
   if (ud[1] != vd[1]) fail(path, "Gu has " + std::to_string(ud[1]) + " blocks but Gv has " + std::to_string(vd[1]));
   if (long(vd[2]) != nt)
     fail(path, "Gv has " + std::to_string(vd[2]) + " columns but H has Nt = " + std::to_string(nt));
-  const long nj = long(ud[1]), nr = long(ud[2]), grows = nj * nr;
-  std::vector<zd> u, v;
   read_dataset(f, path, "Gu", ct, u, size_t(ud[0] * ud[1] * ud[2]));
   read_dataset(f, path, "Gv", ct, v, size_t(vd[0] * vd[1] * vd[2]));
-  std::vector<zd> g(size_t(count * grows * nt));
-  for (long b = 0; b < count; ++b)
-    for (long j = 0; j < nj; ++j)
-      for (long r = 0; r < nr; ++r)
-        for (long c = 0; c < nt; ++c)
-          g[size_t(((b * nj + j) * nr + r) * nt + c)] =
-              u[size_t((b * nj + j) * nr + r)] * std::conj(v[size_t((b * nj + j) * nt + c)]);
-  return g;
+  return long(ud[1]);
 }
 
 channel_set read_h5_channels(const std::string& path, const channel_select& sel) {
@@ -552,14 +577,19 @@ channel_set read_h5_channels(const std::string& path, const channel_select& sel)
   hid ct = complex_type();
   // The file's arrays and the channel set made from them.
   require_memory(path + ": reading " + std::to_string(count) + " realizations",
-                 2 * 16.0 * (double(count) * hd[1] * hd[2] + double(count) * grows * gcols));
-  std::vector<zd> hall, gall;
+                 2 * 16.0 *
+                     (double(count) * hd[1] * hd[2] +
+                      double(count) * (factored ? grows / file_nr * (file_nr + nt) : grows * gcols)));
+  std::vector<zd> hall, gall, u, v;
   read_dataset(f, path, "H", ct, hall, size_t(hd[0] * hd[1] * hd[2]));
-  if (factored)
-    gall = read_rank_one_g(f, path, count, nt, ct);
-  else
+  channel_set cs;
+  if (factored) {  // kept as the factors (channel_set::rank_one)
+    const long nj = read_rank_one_g(f, path, count, nt, ct, u, v);
+    cs = channels_from_factors(path, hall, std::move(u), std::move(v), count, nt, long(hd[2]), nj, nr, targets, sel);
+  } else {
     read_dataset(f, path, "G", ct, gall, size_t(count * grows * gcols));
-  channel_set cs = channels_from_arrays(path, hall, gall, count, nt, long(hd[2]), grows, gcols, nr, targets, sel);
+    cs = channels_from_arrays(path, hall, gall, count, nt, long(hd[2]), grows, gcols, nr, targets, sel);
+  }
   if (has_attr(f, "snr_db")) cs.snr_db = read_attr_d(f, path, "snr_db");
   return cs;
 }
