@@ -95,8 +95,8 @@ std::function<channel_set(int)> fresh_epochs(const train_args& a, const channel_
   sc.dims = data.dims;
   const long next = from->first + from->count, n = data.count;
   validate_draw(sc, next, long(std::max(1, a.ts.epochs)) * n);  // every index the run may draw
-  return [sc, seed = from->seed, next, n, ex, snr = data.snr_db](int e) {
-    channel_set cs = generate_batch(ex, sc, seed, next + long(e - 1) * n, n);
+  return [sc, seed = from->seed, next, n, ex, snr = data.snr_db, rank_one = data.rank_one](int e) {
+    channel_set cs = generate_batch(ex, sc, seed, next + long(e - 1) * n, n, rank_one);  // in the file's form
     cs.snr_db = snr;
     return cs;
   };
