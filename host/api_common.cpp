@@ -82,6 +82,22 @@ channel_set with_h_of(const channel_view& ch) {
 }
 }  // namespace
 
+channel_set sized_channels(const problem_dims& d, long count, bool rank_one) {
+  require_memory("the channels of " + std::to_string(count) + " realizations", channel_set_bytes(d, count, rank_one));
+  channel_set cs;
+  cs.dims = d;
+  cs.count = count;
+  cs.rank_one = rank_one;
+  cs.h.resize(size_t(count * cs.h_stride()));
+  if (rank_one) {
+    cs.gu.resize(size_t(count * cs.gu_stride()));
+    cs.gv.resize(size_t(count * cs.gv_stride()));
+  } else {
+    cs.g.resize(size_t(count * cs.g_stride()));
+  }
+  return cs;
+}
+
 channel_set copy_of(const channel_view& ch) {
   channel_set cs = with_h_of(ch);
   cs.rank_one = ch.rank_one;

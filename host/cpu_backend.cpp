@@ -430,15 +430,7 @@ namespace isa {
 
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int threads, bool rank_one) {
   validate_draw(sc, first, count);
-  require_memory("the channels of " + std::to_string(count) + " realizations",
-                 channel_set_bytes(sc.dims, count, rank_one));
-  channel_set cs;
-  cs.dims = sc.dims;
-  cs.count = count;
-  cs.rank_one = rank_one;
-  cs.h.resize(size_t(count * cs.h_stride()));
-  (rank_one ? cs.gu : cs.g).resize(size_t(count * (rank_one ? cs.gu_stride() : cs.g_stride())));
-  if (rank_one) cs.gv.resize(size_t(count * cs.gv_stride()));
+  channel_set cs = sized_channels(sc.dims, count, rank_one);
   const auto at = [](std::vector<zd>& v, long offset) { return reinterpret_cast<cplx<double>*>(v.data() + offset); };
   parallel_realizations(count, threads, no_hooks, [&](long b) {
     const std::uint64_t index = std::uint64_t(first + b);

@@ -140,23 +140,13 @@ void order_after(std::uintptr_t stream, int device) {
 
 channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, long count, int device, bool rank_one) {
   validate_draw(sc, first, count);
-  require_memory("the channels of " + std::to_string(count) + " realizations",
-                 channel_set_bytes(sc.dims, count, rank_one));
   require_device(device);
-  channel_set cs;
-  cs.dims = sc.dims;
-  cs.count = count;
-  cs.rank_one = rank_one;
-  cs.h.resize(size_t(count * cs.h_stride()));
+  channel_set cs = sized_channels(sc.dims, count, rank_one);
   const auto at = [](std::vector<zd>& v) { return reinterpret_cast<cplx<double>*>(v.data()); };
-  if (rank_one) {
-    cs.gu.resize(size_t(count * cs.gu_stride()));
-    cs.gv.resize(size_t(count * cs.gv_stride()));
+  if (rank_one)
     detail::generate(sc, seed, first, count, device, at(cs.h), nullptr, at(cs.gu), at(cs.gv));
-  } else {
-    cs.g.resize(size_t(count * cs.g_stride()));
+  else
     detail::generate(sc, seed, first, count, device, at(cs.h), at(cs.g));
-  }
   return cs;
 }
 

@@ -79,6 +79,9 @@ struct channel_view {
   }
 };
 
+/// Room for `count` realizations of sizes d in either form (zeros), after require_memory
+/// has been asked for it: what the generators fill.
+channel_set sized_channels(const problem_dims& d, long count, bool rank_one);
 /// A copy of the channels in the form they have.
 channel_set copy_of(const channel_view& ch);
 /// The same channels with G dense: G_j = u_j v_j^H multiplied out where ch is rank-one.
