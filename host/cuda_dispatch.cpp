@@ -39,6 +39,54 @@ system_params<T> to_t(const system_params<double>& s) {
   return {T(s.pt), T(s.sigma_c2), T(s.sigma_s2), T(s.delta)};
 }
 
+/// The device_batch of a solve by o of `count` realizations of dims d, the model as it
+/// runs at d (`model`, `tables`); the inputs, outputs and start are the caller's. The
+/// watchdog's prediction counts the work of realization 0 of `first` (on the host, while
+/// the device runs the first chunk; 0, no limit, where the count itself fails).
+template <class T>
+detail::device_batch<T> batch_for(const problem_dims& d, long count, const solve_options& o,
+                                  const unfolded_model& model, const host::model_tables<T>& tables,
+                                  const channel_view& first) {
+  detail::device_batch<T> b;
+  b.dims = d;
+  b.count = count;
+  b.sys = to_t<T>(o.sys);
+  b.cfg = host::make_config<T>(o, model, tables);
+  b.products = o.products;
+  b.scratch = o.scratch;
+  b.what = to_string(o.algo) + " solve (" + (std::is_same_v<T, float> ? "f32" : "f64") + ")";
+  b.watchdog = o.gpu_watchdog;
+  b.progress = o.progress;
+  b.stop = o.stop;
+  b.predict = [&first, &o](long n) {
+    try {
+      return host::predicted_gpu_seconds(host::counted_flops(first, o, 1), n, std::is_same_v<T, double>);
+    } catch (const std::exception&) {
+      return 0.0;
+    }
+  };
+  return b;
+}
+
+/// The per-realization results of a solve (res: 4 per realization, st: statuses) into
+/// out, after a failed realization's error; W | F and the curves are the caller's.
+template <class T>
+void store_all_results(const std::vector<T>& res, const std::vector<int>& st, const solve_options& o,
+                       const unfolded_model& model, solve_output& out) {
+  for (long i = 0; i < out.count; ++i)
+    if (st[size_t(i)] != 0)
+      throw std::runtime_error("realization " + std::to_string(i) + ": " + to_string(o.algo) +
+                               " failed on the GPU: " + to_string(status(st[size_t(i)])));
+  out.objective.resize(size_t(out.count));
+  out.min_sinr.resize(size_t(out.count));
+  out.min_scnr.resize(size_t(out.count));
+  out.outer.resize(size_t(out.count));
+  // W-updates: fixed for unfolded (as the CPU reports); the kernels do not return the
+  // AO baselines' counts.
+  out.inner.assign(size_t(out.count), o.algo == algorithm::unfolded ? long(model.l_out) * model.l_in * model.i_w : 0);
+  for (long i = 0; i < out.count; ++i) host::store_results<T>(res.data() + 4 * i, i, out);
+}
+
 template <class T>
 solve_output solve_typed(const channel_view& cs, const solve_options& o, int device) {
   const problem_dims d = cs.dims;
@@ -60,26 +108,7 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o, int dev
   }
   const unfolded_model model = o.model.run_at(d);  // its layers repeated as it runs at this K
   const host::model_tables<T> tables(model);
-  detail::device_batch<T> b;
-  b.dims = d;
-  b.count = cs.count;
-  b.sys = to_t<T>(o.sys);
-  b.cfg = host::make_config<T>(o, model, tables);
-  b.products = o.products;
-  b.scratch = o.scratch;
-  b.what = to_string(o.algo) + " solve (" + (std::is_same_v<T, float> ? "f32" : "f64") + ")";
-  b.watchdog = o.gpu_watchdog;
-  b.progress = o.progress;
-  b.stop = o.stop;
-  // The watchdog's prediction: one realization's counted work, counted on the host while
-  // the device runs the first chunk (0, no limit, where the count itself fails).
-  b.predict = [&cs, &o](long n) {
-    try {
-      return host::predicted_gpu_seconds(host::counted_flops(cs, o, 1), n, std::is_same_v<T, double>);
-    } catch (const std::exception&) {
-      return 0.0;
-    }
-  };
+  detail::device_batch<T> b = batch_for<T>(d, cs.count, o, model, tables, cs);
   out.curve_len = b.cfg.curve_len();
   host::batch_inputs<T> in(cs, out.w, out.f, all_of(cs.count), o.threads);
   in.attach(b);
@@ -92,23 +121,37 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o, int dev
   b.res = res.data();
   b.status = st.data();
   detail::solve<T>(b, device);
-  for (long i = 0; i < cs.count; ++i)
-    if (st[i] != 0)
-      throw std::runtime_error("realization " + std::to_string(i) + ": " + to_string(o.algo) +
-                               " failed on the GPU: " + to_string(status(st[i])));
+  store_all_results<T>(res, st, o, model, out);
   out.curve.assign(curve.begin(), curve.end());
-  out.objective.resize(cs.count);
-  out.min_sinr.resize(cs.count);
-  out.min_scnr.resize(cs.count);
-  out.outer.resize(cs.count);
-  // W-updates: fixed for unfolded (as the CPU reports); the kernels do not return the
-  // AO baselines' counts.
-  out.inner.assign(cs.count, o.algo == algorithm::unfolded ? long(model.l_out) * model.l_in * model.i_w : 0);
   const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
-  for (long i = 0; i < cs.count; ++i) {
-    host::store_solution<T>(in.wf.data() + i * wf_len, d, i, out.w, out.f);
-    host::store_results<T>(res.data() + 4 * i, i, out);
-  }
+  for (long i = 0; i < cs.count; ++i) host::store_solution<T>(in.wf.data() + i * wf_len, d, i, out.w, out.f);
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+/// solve_drawn in precision T: the channels drawn chunk by chunk into the device's input
+/// buffers, W0 and F0 in the solve, only the results and statuses copied back. `first`
+/// holds the host's draw of the first realization (the watchdog's count).
+template <class T>
+solve_output drawn_typed(const scenario& sc, std::uint64_t seed, long first_index, long count, const solve_options& o,
+                         int device, const channel_view& first) {
+  solve_output out;
+  out.algo = o.algo;
+  out.dims = sc.dims;
+  out.count = count;
+  const auto t0 = std::chrono::steady_clock::now();
+  const unfolded_model model = o.model.run_at(sc.dims);
+  const host::model_tables<T> tables(model);
+  detail::device_batch<T> b = batch_for<T>(sc.dims, count, o, model, tables, first);
+  b.rank1 = true;
+  b.draw = detail::device_draw{sc, seed, first_index};
+  b.init = detail::device_init::core;
+  std::vector<T> res(size_t(count) * 4);  // W | F and the curves stay on the device (b.wf, b.curve null)
+  std::vector<int> st(static_cast<size_t>(count));
+  b.res = res.data();
+  b.status = st.data();
+  detail::solve<T>(b, device);
+  store_all_results<T>(res, st, o, model, out);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }
@@ -157,6 +200,31 @@ solve_output solve_batch(const channel_view& cs, const solve_options& o, int dev
   require_memory("a solve of " + std::to_string(cs.count) + " realizations", solve_output_bytes(cs.dims, cs.count, o));
   require_device(device);
   return o.prec == precision::f64 ? solve_typed<double>(cs, o, device) : solve_typed<float>(cs, o, device);
+}
+
+solve_output solve_drawn(const scenario& sc, std::uint64_t seed, long first, long count, const solve_options& o,
+                         int device) {
+  validate_draw(sc, first, count);
+  validate(o, sc.dims);
+  if (o.f0 != f0_method::lowrank)
+    throw std::invalid_argument(std::string("f0 = ") + (o.f0 == f0_method::lapack ? "lapack" : "cusolver") +
+                                ": a solve of channels drawn on the device starts there (f0 = lowrank)");
+  if (start_of(o) != w0_method::mrt)
+    throw std::invalid_argument("w0: a solve of channels drawn on the device starts from W0 = mrt");
+  require_device(device);
+  if (count == 0) {
+    solve_output out;
+    out.algo = o.algo;
+    out.dims = sc.dims;
+    return out;
+  }
+  // The host draws the first realization (exactly as the device does, up to the rounding
+  // of sin/cos/log) for the precision's range check, which the realizations of one
+  // scenario pass or fail alike, and for the watchdog's count.
+  const channel_set one = cpu::generate_batch(sc, seed, first, 1, 1, true);
+  validate_range(one, o.sys, o.prec);
+  return o.prec == precision::f64 ? drawn_typed<double>(sc, seed, first, count, o, device, one)
+                                  : drawn_typed<float>(sc, seed, first, count, o, device, one);
 }
 
 double loss_and_gradient(const channel_view& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,

@@ -23,6 +23,7 @@ void order_after(std::uintptr_t stream, int) {
 }
 channel_set generate_batch(const scenario&, std::uint64_t, long, long, int, bool) { not_compiled(); }
 solve_output solve_batch(const channel_view&, const solve_options&, int) { not_compiled(); }
+solve_output solve_drawn(const scenario&, std::uint64_t, long, long, const solve_options&, int) { not_compiled(); }
 double loss_and_gradient(const channel_view&, const std::vector<zd>&, const std::vector<zd>&, const std::vector<long>&,
                          const unfolded_model&, const system_params<double>&, std::vector<double>&, int, train_kernel) {
   not_compiled();

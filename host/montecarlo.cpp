@@ -130,11 +130,14 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
     const long n = std::min(s.chunk, s.count - st.done);
     const auto [lo, hi] = mpi::block(n, w.rank, w.size);
     const executor ex{s.device, s.solve.threads};
+    const bool gpu = s.device >= 0;
+    // On the CPU, G drawn as its rank-one factors once for every algorithm: 5.7x less
+    // memory at the paper's sizes, and no factoring before the solve. On a GPU the channels
+    // are born on the device and never leave it (cuda::solve_drawn): drawn again for each
+    // algorithm, which costs less than copying them (bench/RESULTS.md); only a solver that
+    // starts from ZF (a model's w0) has them drawn on the device, copied to the host and
+    // started there.
     channel_set cs;
-    // G drawn as its rank-one factors: 5.7x less memory (and, from a GPU, fewer bytes
-    // copied) at the paper's sizes, and no factoring before the solve.
-    if (hi > lo)  // on a GPU: channels, W0 and F0 on the device too (same draws up to rounding)
-      cs = generate_batch(ex, s.sc, s.seed, st.done + lo, hi - lo, true);
     std::vector<std::vector<double>> all(na);  // 3 values per realization of the chunk, per algorithm
     for (size_t a = 0; a < na; ++a) {
       std::vector<double> mine;  // 3 values per realization of this rank's block
@@ -142,8 +145,11 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
         solve_options o = s.solve;  // its stop is polled inside each solve too
         o.algo = s.algos[a];
         o.progress = nullptr;
-        if (s.device >= 0) o.f0 = f0_method::lowrank;  // initialisation in the solve kernel
-        const solve_output out = solve_batch(ex, cs, o);
+        if (gpu) o.f0 = f0_method::lowrank;  // initialisation in the solve kernel
+        const bool drawn = gpu && start_of(o) == w0_method::mrt;
+        if (!drawn && cs.count == 0) cs = generate_batch(ex, s.sc, s.seed, st.done + lo, hi - lo, true);
+        const solve_output out =
+            drawn ? cuda::solve_drawn(s.sc, s.seed, st.done + lo, hi - lo, o, s.device) : solve_batch(ex, cs, o);
         for (long b = 0; b < out.count; ++b)
           mine.insert(mine.end(), {out.objective[b], out.min_sinr[b], out.min_scnr[b]});
       }

@@ -90,18 +90,35 @@ __global__ void accumulate_kernel(long count, long np, const double* grad, const
   acc[p] = s;
 }
 
-/// A thread per realization: H and G dense (g), or G as its factors (u, v; g null).
+/// A thread per realization: H and G dense.
 __global__ void generate_kernel(scenario sc, std::uint64_t seed, long first, long count, cplx<double>* h,
-                                cplx<double>* g, cplx<double>* u, cplx<double>* v) {
+                                cplx<double>* g) {
   const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
   if (b >= count) return;
   const problem_dims& d = sc.dims;
+  core::generate_realization(sc, seed, std::uint64_t(first + b), h + b * d.nt * d.k, g + b * long(d.j()) * d.nr * d.nt);
+}
+
+/// A thread per realization: H and G's factors u, v (SPEC.md 7) drawn in double, directly
+/// into h, u, v for T = double, else into the realization's slice of `staging` and then
+/// rounded to T element by element (as the host rounds a double set: host/batch_inputs.hpp).
+template <class T>
+__global__ void draw_kernel(scenario sc, std::uint64_t seed, long first, long count, cplx<T>* h, cplx<T>* u, cplx<T>* v,
+                            cplx<double>* staging) {
+  const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (b >= count) return;
+  const problem_dims& d = sc.dims;
+  const long hs = long(d.nt) * d.k, us = long(d.j()) * d.nr, vs = long(d.j()) * d.nt;
   const std::uint64_t index = std::uint64_t(first + b);
-  if (g)
-    core::generate_realization(sc, seed, index, h + b * d.nt * d.k, g + b * long(d.j()) * d.nr * d.nt);
-  else
-    core::generate_realization_rank1(sc, seed, index, h + b * d.nt * d.k, u + b * long(d.j()) * d.nr,
-                                     v + b * long(d.j()) * d.nt);
+  if constexpr (std::is_same_v<T, double>) {
+    core::generate_realization_rank1(sc, seed, index, h + b * hs, u + b * us, v + b * vs);
+  } else {
+    cplx<double>* s = staging + b * (hs + us + vs);
+    core::generate_realization_rank1(sc, seed, index, s, s + hs, s + hs + us);
+    for (long e = 0; e < hs; ++e) h[b * hs + e] = cplx<T>(s[e]);
+    for (long e = 0; e < us; ++e) u[b * us + e] = cplx<T>(s[hs + e]);
+    for (long e = 0; e < vs; ++e) v[b * vs + e] = cplx<T>(s[hs + us + e]);
+  }
 }
 
 }  // namespace
@@ -174,6 +191,18 @@ device_peaks peaks(int device) {
   return r;
 }
 
+template <class T>
+void draw_on_device(const device_draw& draw, long b0, long n, cplx<T>* h, cplx<T>* u, cplx<T>* v,
+                    cplx<double>* staging) {
+  if (n <= 0) return;
+  draw_kernel<T><<<unsigned((n + 127) / 128), 128>>>(draw.sc, draw.seed, draw.first + b0, n, h, u, v, staging);
+  JCAS_CUDA_CHECK(cudaGetLastError());
+}
+template void draw_on_device<float>(const device_draw&, long, long, cplx<float>*, cplx<float>*, cplx<float>*,
+                                    cplx<double>*);
+template void draw_on_device<double>(const device_draw&, long, long, cplx<double>*, cplx<double>*, cplx<double>*,
+                                     cplx<double>*);
+
 void generate(const scenario& sc, std::uint64_t seed, long first, long count, int device, cplx<double>* h,
               cplx<double>* g, cplx<double>* u, cplx<double>* v) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
@@ -186,12 +215,15 @@ void generate(const scenario& sc, std::uint64_t seed, long first, long count, in
       1L << 20);
   dev_buf<cplx<double>> dh(size_t(chunk) * hs, "the channels H"), dg(size_t(chunk) * gs, "the channels G"),
       du(size_t(chunk) * us, "G's factors u"), dv(size_t(chunk) * vs, "G's factors v");
+  const device_draw draw{sc, seed, first};
   for (long b0 = 0; b0 < count; b0 += chunk) {
     const long n = std::min(chunk, count - b0);
-    const int threads = 128;
-    generate_kernel<<<unsigned((n + threads - 1) / threads), threads>>>(sc, seed, first + b0, n, dh.p,
-                                                                        dense ? dg.p : nullptr, du.p, dv.p);
-    JCAS_CUDA_CHECK(cudaGetLastError());
+    if (dense) {
+      generate_kernel<<<unsigned((n + 127) / 128), 128>>>(sc, seed, first + b0, n, dh.p, dg.p);
+      JCAS_CUDA_CHECK(cudaGetLastError());
+    } else {
+      draw_on_device<double>(draw, b0, n, dh.p, du.p, dv.p, nullptr);
+    }
     to_host(h + size_t(b0) * hs, dh.p, size_t(n) * hs);
     if (dense) {
       to_host(g + size_t(b0) * gs, dg.p, size_t(n) * gs);
@@ -213,7 +245,8 @@ double loss_grad(const device_batch<double>& hb, double scale, double* grad, int
   const device_model<double> model(hb.cfg.unfolded);
   // Chunks bound the per-thread training scratch (6.5 MB each at the paper's sizes, nearly all
   // of it the layers' tapes: core/training.hpp).
-  const size_t item = size_t(ws_bytes) + sizeof(double) * size_t(np + 1) + sizeof(int) + input_bytes<double>(d);
+  const size_t item =
+      size_t(ws_bytes) + sizeof(double) * size_t(np + 1) + sizeof(int) + input_bytes<double>(d, hb.rank1);
   const long chunk = chunk_size(
       n, plan::device_need{"CUDA training step", double(sizeof(double) * 4 * size_t(np)), double(item)}, 1L << 16);
   device_inputs<double> in(hb, chunk);

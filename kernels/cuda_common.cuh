@@ -11,6 +11,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "host/watchdog.hpp"
@@ -56,12 +57,13 @@ inline double local_reservation(size_t local_bytes) {
   return plan::local_reservation(double(local_bytes), sms, threads);
 }
 
-/// Device bytes of one realization's inputs in device_inputs (an upper bound: H, W|F,
-/// dense G and the rank-one factors).
+/// Device bytes of one realization's inputs in device_inputs: H, W | F and G (dense, or
+/// the rank-one factors), and for channels drawn on the device in f32 their draw in double.
 template <class T>
-size_t input_bytes(const problem_dims& d) {
-  const long n = long(d.nt) * d.k * 2 + long(d.nr) * d.m + long(d.j()) * d.nr * d.nt + long(d.j()) * (d.nr + d.nt);
-  return sizeof(cplx<T>) * size_t(n);
+size_t input_bytes(const problem_dims& d, bool rank1, bool drawn = false) {
+  const long hs = long(d.nt) * d.k, gs = rank1 ? long(d.j()) * (d.nr + d.nt) : long(d.j()) * d.nr * d.nt;
+  const size_t staging = drawn && !std::is_same_v<T, double> ? sizeof(cplx<double>) * size_t(hs + gs) : 0;
+  return sizeof(cplx<T>) * size_t(hs + gs + hs + long(d.nr) * d.m) + staging;
 }
 
 /// The model's tables (beta, per-layer mu) on the device; `up` points to them.
@@ -85,11 +87,13 @@ struct device_model {
   }
 };
 
-/// Device buffers for `chunk` realizations of a batch's inputs, filled chunk by chunk.
+/// Device buffers for `chunk` realizations of a batch's inputs, filled chunk by chunk:
+/// uploaded from the host, or drawn on the device (hb.draw).
 template <class T>
 struct device_inputs {
   long hs, gs, us, vs, wf_len;
   dev_buf<cplx<T>> h, g, u, v, wf;
+  dev_buf<cplx<double>> staging;  // f32 drawn on the device: the draw in double
   device_inputs(const device_batch<T>& hb, long chunk)
       : hs(long(hb.dims.nt) * hb.dims.k),
         gs(long(hb.dims.j()) * hb.dims.nr * hb.dims.nt),
@@ -100,9 +104,13 @@ struct device_inputs {
         g(hb.rank1 ? 1 : size_t(chunk * gs), "the channels G"),
         u(hb.rank1 ? size_t(chunk * us) : 1, "the channels' factors u"),
         v(hb.rank1 ? size_t(chunk * vs) : 1, "the channels' factors v"),
-        wf(size_t(chunk * wf_len), "W | F") {}
-  /// Copies realizations b0 .. b0+n-1 of hb to the device.
+        wf(size_t(chunk * wf_len), "W | F"),
+        staging(hb.draw && !std::is_same_v<T, double> ? size_t(chunk * (hs + us + vs)) : 0,
+                "the channels' draw in double") {}
+  /// Realizations b0 .. b0+n-1 of hb to the device: copied, or drawn there (W | F then
+  /// come from the solve's start: hb.init is core).
   void upload(const device_batch<T>& hb, long b0, long n) {
+    if (hb.draw) return draw_on_device<T>(*hb.draw, b0, n, h.p, u.p, v.p, staging.p);
     to_device(h.p, hb.h + b0 * hs, size_t(n * hs));
     if (hb.rank1) {
       to_device(u.p, hb.u + b0 * us, size_t(n * us));
@@ -126,10 +134,11 @@ struct device_outputs {
         res(size_t(chunk) * 4, "the results"),
         st(size_t(chunk), "the statuses") {}
   static size_t bytes_per_item(int curve_len) { return sizeof(T) * (size_t(curve_len) + 4) + sizeof(int); }
-  /// Realizations b0 .. b0+n-1: W | F (from the inputs' wf), curve, results, status.
+  /// Realizations b0 .. b0+n-1: W | F (from the inputs' wf) and the curve where hb wants
+  /// them, the results and the status.
   void download(const device_batch<T>& hb, const device_inputs<T>& in, long b0, long n) const {
-    to_host(hb.wf + b0 * in.wf_len, in.wf.p, size_t(n * in.wf_len));
-    to_host(hb.curve + b0 * clen, curve.p, size_t(n) * clen);
+    if (hb.wf) to_host(hb.wf + b0 * in.wf_len, in.wf.p, size_t(n * in.wf_len));
+    if (hb.curve) to_host(hb.curve + b0 * clen, curve.p, size_t(n) * clen);
     to_host(hb.res + b0 * 4, res.p, size_t(n) * 4);
     to_host(hb.status + b0, st.p, size_t(n));
   }
@@ -146,7 +155,8 @@ struct device_chunk {
   device_outputs<T> out;
   /// own plus the inputs, outputs and F0 route of hb.
   static plan::device_need need(const device_batch<T>& hb, plan::device_need own) {
-    own.per_item += double(device_outputs<T>::bytes_per_item(hb.cfg.curve_len()) + input_bytes<T>(hb.dims));
+    own.per_item += double(device_outputs<T>::bytes_per_item(hb.cfg.curve_len()) +
+                           input_bytes<T>(hb.dims, hb.rank1, bool(hb.draw)));
     own.fixed += double(sizeof(T)) * 3 * double(hb.cfg.unfolded.l_out) * hb.cfg.unfolded.l_in;  // device_model
     if (hb.init == device_init::cusolver) {
       own.per_item += double(f0_cusolver_route<T>::bytes_per_item(hb.dims));

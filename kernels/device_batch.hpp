@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "jcas/core/dispatch.hpp"
@@ -15,6 +16,15 @@ namespace jcas::cuda::detail {
 /// solve kernel; wf is output only), cusolver (wf holds W0; F0 by cuSOLVER first).
 enum class device_init { none, core, cusolver };
 
+/// Channels born on the device (issue 26): realizations first .. first + count - 1 of
+/// (sc, seed), drawn by the generator (SPEC.md 7) into each chunk's input buffers as
+/// rank-one factors, in place of an upload; the host holds none of them.
+struct device_draw {
+  scenario sc{};
+  std::uint64_t seed = 0;
+  long first = 0;
+};
+
 template <class T>
 struct device_batch {
   problem_dims dims{};
@@ -26,9 +36,10 @@ struct device_batch {
   const cplx<T>* g = nullptr;                           // count x J x Nr x Nt (dense only)
   const cplx<T>* u = nullptr;                           // count x Nr x J (rank1 only)
   const cplx<T>* v = nullptr;                           // count x Nt x J (rank1 only)
-  cplx<T>* wf = nullptr;                                // in/out: count x (W | F)
+  std::optional<device_draw> draw;                      // set: h, g, u, v null, drawn on the device
+  cplx<T>* wf = nullptr;                                // in/out: count x (W | F) (null: not wanted)
   device_init init = device_init::none;                 // what of (W0, F0) the device computes
-  T* curve = nullptr;                                   // out: count x curve_len
+  T* curve = nullptr;                                   // out: count x curve_len (null: not wanted)
   T* res = nullptr;                                     // out: count x {objective, min_gamma_c, min_gamma_s, outer}
   int* status = nullptr;                                // out: count
   products_route products = products_route::automatic;  // unfolded: loops, cuBLAS or a warp each
@@ -54,6 +65,13 @@ void order_after(std::uintptr_t stream, int device);
 /// first + count - 1, drawn on the device and copied to these host arrays.
 void generate(const scenario& sc, std::uint64_t seed, long first, long count, int device, cplx<double>* h,
               cplx<double>* g, cplx<double>* u = nullptr, cplx<double>* v = nullptr);
+/// Realizations draw.first + b0 .. + n - 1 drawn on the current device into device arrays
+/// h, u, v (the layouts of device_batch) in precision T: drawn in double, as the host
+/// generator draws, into `staging` (n x (Nt K + J (Nr + Nt)) elements; unused, and may be
+/// null, for T = double), then rounded to T. Queued on the default stream.
+template <class T>
+void draw_on_device(const device_draw& draw, long b0, long n, cplx<T>* h, cplx<T>* u, cplx<T>* v,
+                    cplx<double>* staging);
 template <class T>
 void solve(const device_batch<T>& b, int device);
 /// The unfolded solver by batch phases with the products of D(W) in cuBLAS strided

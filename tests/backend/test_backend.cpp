@@ -347,6 +347,48 @@ TEST_F(Backend, ScratchPlacementsAgreeBitForBit) {
     EXPECT_NE(std::string(e.what()).find("scratch = local: a realization's scratch"), std::string::npos) << e.what();
   }
 }
+
+// Monte Carlo's device pipeline (cuda::solve_drawn, issue 26): channels drawn on the device
+// into the solve's own input buffers give the results of the same rank-one draw copied to
+// the host and solved from there (cuda::generate_batch + cuda::solve_batch), bit for bit:
+// the same generator code, the same rounding to T, the same kernels. Both precisions,
+// every unfolded route and an AO baseline; only the results come back; a host start is
+// refused naming the field.
+TEST_F(Backend, ChannelsDrawnOnTheDeviceSolveAsTheirCopies) {
+  scenario sc;
+  const long first = 9, n = 45;
+  const channel_set cs = cuda::generate_batch(sc, 17, first, n, 0, true);
+  for (precision p : {precision::f64, precision::f32})
+    for (const auto& [algo, route] : {std::pair{algorithm::unfolded, products_route::automatic},
+                                      {algorithm::unfolded, products_route::loops},
+                                      {algorithm::unfolded, products_route::team},
+                                      {algorithm::unfolded, products_route::gemm},
+                                      {algorithm::ao_backtracking, products_route::automatic}}) {
+      solve_options o;
+      o.algo = algo;
+      o.prec = p;
+      o.products = route;
+      o.f0 = f0_method::lowrank;
+      o.model.l_out = 20;
+      o.ao.max_outer = 10;
+      const std::string name = to_string(algo) + " " + to_string(route) + (p == precision::f32 ? " f32" : " f64");
+      const solve_output ref = cuda::solve_batch(cs, o, 0), got = cuda::solve_drawn(sc, 17, first, n, o, 0);
+      ASSERT_EQ(got.count, n) << name;
+      EXPECT_EQ(got.objective, ref.objective) << name;
+      EXPECT_EQ(got.min_sinr, ref.min_sinr) << name;
+      EXPECT_EQ(got.min_scnr, ref.min_scnr) << name;
+      EXPECT_EQ(got.outer, ref.outer) << name;
+      EXPECT_TRUE(got.w.empty() && got.f.empty() && got.curve.empty()) << name;
+    }
+  solve_options host_start;
+  host_start.f0 = f0_method::lapack;
+  try {
+    cuda::solve_drawn(sc, 17, first, n, host_start, 0);
+    ADD_FAILURE() << "a host start accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("f0 = lapack"), std::string::npos) << e.what();
+  }
+}
 #else
 TEST_F(Backend, CusolverF0IsRefusedOnTheCpu) {
   const channel_set cs = cpu::generate_batch(scenario{}, 8, 0, 3);
