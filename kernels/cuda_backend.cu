@@ -137,7 +137,13 @@ int device_count(std::string* why) {
 void* device_alloc(std::size_t bytes, int device) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   void* p = nullptr;
-  JCAS_CUDA_CHECK(cudaMalloc(&p, bytes));
+  cudaError_t e = cudaMalloc(&p, bytes);
+  if (e == cudaErrorMemoryAllocation) {  // the pool may hold what is missing (device_util.hpp)
+    (void)cudaGetLastError();
+    release_pool();
+    e = cudaMalloc(&p, bytes);
+  }
+  JCAS_CUDA_CHECK(e);
   return p;
 }
 void device_free(void* p, int device) noexcept {

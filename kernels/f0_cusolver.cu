@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -26,6 +27,27 @@
 namespace jcas::cuda::detail {
 
 namespace {
+
+/// This host thread's cuSOLVER handle on the current device, process-long as blas_handle
+/// (kernels/cublas_util.hpp) is: created on first use, destroyed when the thread ends.
+cusolverDnHandle_t solver_handle() {
+  struct handles {
+    std::map<int, cusolverDnHandle_t> of;
+    ~handles() {
+      for (auto& [device, h] : of) cusolverDnDestroy(h);
+    }
+  };
+  thread_local handles mine;
+  int device = 0;
+  JCAS_CUDA_CHECK(cudaGetDevice(&device));
+  auto it = mine.of.find(device);
+  if (it == mine.of.end()) {
+    cusolverDnHandle_t h = nullptr;
+    JCAS_CUSOLVER_CHECK(cusolverDnCreate(&h));
+    it = mine.of.emplace(device, h).first;
+  }
+  return it->second;
+}
 
 /// The libraries' complex type and data-type tags for precision T (cplx<T> has the
 /// same layout: two T's, real first).
@@ -134,8 +156,8 @@ struct f0_cusolver_route<T>::impl {
         pb(size_t(ch) * dm.m, "F0 (cusolver): pointer arrays"),
         info_potrf(size_t(ch) * dm.m, "F0 (cusolver): Cholesky infos"),
         info_syev(size_t(ch) * dm.m, "F0 (cusolver): eigen-solver infos") {
-    JCAS_CUSOLVER_CHECK(cusolverDnCreate(&solver));
-    JCAS_CUBLAS_CHECK(cublasCreate(&blas));
+    solver = solver_handle();
+    blas = blas_handle();
     JCAS_CUSOLVER_CHECK(cusolverDnCreateParams(&params));
     // The eigen-solver's workspace, asked for one and for two matrices: its part per
     // matrix bounds the matrices a call may take (n * lda * batch <= INT32_MAX is the
@@ -157,8 +179,6 @@ struct f0_cusolver_route<T>::impl {
   }
   ~impl() {
     if (params) cusolverDnDestroyParams(params);
-    if (blas) cublasDestroy(blas);
-    if (solver) cusolverDnDestroy(solver);
   }
 
   /// Throws on the first non-zero info among the first `count` matrices.

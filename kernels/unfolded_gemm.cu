@@ -63,11 +63,7 @@ cublasStatus_t gemm_strided(cublasHandle_t h, const core::gemm_batch<T>& g) {
 /// The executor of core::unfolded_batched on one device (default stream: the phases and
 /// the GEMMs run in issue order).
 struct cuda_exec {
-  cublasHandle_t blas = nullptr;
-  cuda_exec() { JCAS_CUBLAS_CHECK(cublasCreate(&blas)); }
-  ~cuda_exec() { cublasDestroy(blas); }
-  cuda_exec(const cuda_exec&) = delete;
-  cuda_exec& operator=(const cuda_exec&) = delete;
+  cublasHandle_t blas = blas_handle();  // this thread's, process-long (cublas_util.hpp)
   template <class Fn>
   void for_each(long n, const Fn& fn) const {
     const int threads = 128;
