@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "batch_inputs.hpp"
+#include "block_stats.hpp"
 #include "flop_count.hpp"
 #include "gpu_model.hpp"
 #include "jcas/cuda_backend.hpp"
@@ -130,11 +131,14 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o, int dev
 }
 
 /// solve_drawn in precision T: the channels drawn chunk by chunk into the device's input
-/// buffers, W0 and F0 in the solve, only the results and statuses copied back. `first`
-/// holds the host's draw of the first realization (the watchdog's count).
+/// buffers, W0 and F0 in the solve, only the results and statuses copied back; or, with
+/// `parts`, not even those: each chunk's results summarised on the device into *parts
+/// (sample candidates below `entry`, `keep` at most). `first` holds the host's draw of
+/// the first realization (the watchdog's count).
 template <class T>
 solve_output drawn_typed(const scenario& sc, std::uint64_t seed, long first_index, long count, const solve_options& o,
-                         int device, const channel_view& first) {
+                         int device, const channel_view& first, std::vector<mc::block_summary>* parts = nullptr,
+                         long keep = 0, std::uint64_t entry = 0) {
   solve_output out;
   out.algo = o.algo;
   out.dims = sc.dims;
@@ -146,14 +150,46 @@ solve_output drawn_typed(const scenario& sc, std::uint64_t seed, long first_inde
   b.rank1 = true;
   b.draw = detail::device_draw{sc, seed, first_index};
   b.init = detail::device_init::core;
-  std::vector<T> res(size_t(count) * 4);  // W | F and the curves stay on the device (b.wf, b.curve null)
-  std::vector<int> st(static_cast<size_t>(count));
-  b.res = res.data();
-  b.status = st.data();
+  // W | F and the curves stay on the device (b.wf, b.curve null); the results too with parts.
+  std::vector<T> res(parts ? 0 : size_t(count) * 4);
+  std::vector<int> st(parts ? 0 : static_cast<size_t>(count));
+  if (parts) {
+    b.reduce = [&](const T* dres, const int* dst, long b0, long n) {
+      int value = 0;
+      const long bad = detail::first_failure(dst, n, &value);
+      if (bad >= 0)
+        throw std::runtime_error("realization " + std::to_string(first_index + b0 + bad) + ": " + to_string(o.algo) +
+                                 " failed on the GPU: " + to_string(status(value)));
+      parts->push_back(detail::summarize_block<T>(dres, n, seed, first_index + b0, entry, keep));
+    };
+  } else {
+    b.res = res.data();
+    b.status = st.data();
+  }
   detail::solve<T>(b, device);
-  store_all_results<T>(res, st, o, model, out);
+  if (!parts) store_all_results<T>(res, st, o, model, out);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
+}
+
+/// The checks of a solve of drawn channels, then the host's draw of the first realization
+/// (exactly as the device draws it, up to the rounding of sin/cos/log): the precision's
+/// range check, which the realizations of one scenario pass or fail alike, runs on it,
+/// and the watchdog counts its work. Empty for count 0.
+channel_set checked_draw(const scenario& sc, std::uint64_t seed, long first, long count, const solve_options& o,
+                         int device) {
+  validate_draw(sc, first, count);
+  validate(o, sc.dims);
+  if (o.f0 != f0_method::lowrank)
+    throw std::invalid_argument(std::string("f0 = ") + (o.f0 == f0_method::lapack ? "lapack" : "cusolver") +
+                                ": a solve of channels drawn on the device starts there (f0 = lowrank)");
+  if (start_of(o) != w0_method::mrt)
+    throw std::invalid_argument("w0: a solve of channels drawn on the device starts from W0 = mrt");
+  require_device(device);
+  if (count == 0) return {};
+  channel_set one = cpu::generate_batch(sc, seed, first, 1, 1, true);
+  validate_range(one, o.sys, o.prec);
+  return one;
 }
 }  // namespace
 
@@ -204,27 +240,27 @@ solve_output solve_batch(const channel_view& cs, const solve_options& o, int dev
 
 solve_output solve_drawn(const scenario& sc, std::uint64_t seed, long first, long count, const solve_options& o,
                          int device) {
-  validate_draw(sc, first, count);
-  validate(o, sc.dims);
-  if (o.f0 != f0_method::lowrank)
-    throw std::invalid_argument(std::string("f0 = ") + (o.f0 == f0_method::lapack ? "lapack" : "cusolver") +
-                                ": a solve of channels drawn on the device starts there (f0 = lowrank)");
-  if (start_of(o) != w0_method::mrt)
-    throw std::invalid_argument("w0: a solve of channels drawn on the device starts from W0 = mrt");
-  require_device(device);
+  const channel_set one = checked_draw(sc, seed, first, count, o, device);
   if (count == 0) {
     solve_output out;
     out.algo = o.algo;
     out.dims = sc.dims;
     return out;
   }
-  // The host draws the first realization (exactly as the device does, up to the rounding
-  // of sin/cos/log) for the precision's range check, which the realizations of one
-  // scenario pass or fail alike, and for the watchdog's count.
-  const channel_set one = cpu::generate_batch(sc, seed, first, 1, 1, true);
-  validate_range(one, o.sys, o.prec);
   return o.prec == precision::f64 ? drawn_typed<double>(sc, seed, first, count, o, device, one)
                                   : drawn_typed<float>(sc, seed, first, count, o, device, one);
+}
+
+std::vector<mc::block_summary> summarize_drawn(const scenario& sc, std::uint64_t seed, long first, long count,
+                                               const solve_options& o, long keep, std::uint64_t entry, int device) {
+  const channel_set one = checked_draw(sc, seed, first, count, o, device);
+  std::vector<mc::block_summary> parts;
+  if (count == 0) return parts;
+  if (o.prec == precision::f64)
+    drawn_typed<double>(sc, seed, first, count, o, device, one, &parts, keep, entry);
+  else
+    drawn_typed<float>(sc, seed, first, count, o, device, one, &parts, keep, entry);
+  return parts;
 }
 
 double loss_and_gradient(const channel_view& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,

@@ -1,6 +1,7 @@
 // Linked instead of kernels/ when the build has no CUDA compiler.
 #include <stdexcept>
 
+#include "block_stats.hpp"
 #include "jcas/cuda_backend.hpp"
 
 namespace jcas::cuda {
@@ -26,6 +27,10 @@ solve_output solve_batch(const channel_view&, const solve_options&, int) { not_c
 solve_output solve_drawn(const scenario&, std::uint64_t, long, long, const solve_options&, int) { not_compiled(); }
 double loss_and_gradient(const channel_view&, const std::vector<zd>&, const std::vector<zd>&, const std::vector<long>&,
                          const unfolded_model&, const system_params<double>&, std::vector<double>&, int, train_kernel) {
+  not_compiled();
+}
+std::vector<mc::block_summary> summarize_drawn(const scenario&, std::uint64_t, long, long, const solve_options&, long,
+                                               std::uint64_t, int) {
   not_compiled();
 }
 }  // namespace jcas::cuda

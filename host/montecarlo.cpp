@@ -50,15 +50,13 @@ std::vector<double> identity(const settings& s) {
 }
 }  // namespace
 
-std::uint64_t sample_key(std::uint64_t seed, long index) {
-  const auto mix = [](std::uint64_t z) {
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  };
-  return mix(seed ^ mix(std::uint64_t(index)));
+namespace {
+/// Every rank's block summaries, in rank order, on every rank.
+std::vector<block_summary> allgather_summaries(const std::vector<block_summary>& mine, std::uint64_t seed) {
+  if (mpi::get().size == 1) return mine;
+  return unpacked(mpi::allgather_concat(packed(mine)), seed);
 }
+}  // namespace
 
 void tally::add(std::uint64_t seed, long index, double objective, double sinr, double scnr, long sample_size) {
   ++n;
@@ -67,8 +65,11 @@ void tally::add(std::uint64_t seed, long index, double objective, double sinr, d
   m2 += delta * (objective - mean);
   sum_sinr += sinr;
   sum_scnr += scnr;
+  offer({sample_key(seed, index), index, objective}, sample_size);
+}
+
+void tally::offer(const kept& k, long sample_size) {
   const auto by_key = [](const kept& a, const kept& b) { return a.key < b.key; };
-  const kept k{sample_key(seed, index), index, objective};
   if (long(sample.size()) < sample_size) {
     sample.push_back(k);
     if (long(sample.size()) == sample_size) std::make_heap(sample.begin(), sample.end(), by_key);
@@ -77,6 +78,21 @@ void tally::add(std::uint64_t seed, long index, double objective, double sinr, d
     sample.back() = k;
     std::push_heap(sample.begin(), sample.end(), by_key);
   }
+}
+
+std::uint64_t tally::entry_key(long sample_size) const {
+  if (long(sample.size()) < sample_size) return ~std::uint64_t(0);
+  return sample_size > 0 ? sample.front().key : 0;
+}
+
+void tally::merge(const block_summary& b, long sample_size) {
+  const moments m = merged({n, mean, m2, sum_sinr, sum_scnr}, b.m);
+  n = m.n;
+  mean = m.mean;
+  m2 = m.m2;
+  sum_sinr = m.sum_sinr;
+  sum_scnr = m.sum_scnr;
+  for (const kept& k : b.candidates) offer(k, sample_size);
 }
 
 std::vector<double> tally::sorted_objectives() const {
@@ -126,30 +142,42 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
   auto last_checkpoint = std::chrono::steady_clock::now();
   while (st.done < s.count) {
     // Each rank generates and solves its block of the chunk; the per-realization results
-    // are gathered in index order, so every rank holds what one process would.
+    // (or on a GPU the blocks' summaries) are gathered in index order, so every rank holds
+    // what one process would.
     const long n = std::min(s.chunk, s.count - st.done);
     const auto [lo, hi] = mpi::block(n, w.rank, w.size);
     const executor ex{s.device, s.solve.threads};
     const bool gpu = s.device >= 0;
     // On the CPU, G drawn as its rank-one factors once for every algorithm: 5.7x less
-    // memory at the paper's sizes, and no factoring before the solve. On a GPU the channels
-    // are born on the device and never leave it (cuda::solve_drawn): drawn again for each
-    // algorithm, which costs less than copying them (bench/RESULTS.md); only a solver that
-    // starts from ZF (a model's w0) has them drawn on the device, copied to the host and
-    // started there.
+    // memory at the paper's sizes, and no factoring before the solve; 3 results per
+    // realization gathered from the ranks and added to the tallies in index order. On a
+    // GPU the channels are born on the device and the results summarised there
+    // (cuda::summarize_drawn): drawn again for each algorithm, which costs less than
+    // copying them, and only each block's moments and sample candidates cross to the host
+    // (bench/RESULTS.md). A solver that starts from ZF (a model's w0) has its channels
+    // drawn on the device, copied to the host and started there.
     channel_set cs;
-    std::vector<std::vector<double>> all(na);  // 3 values per realization of the chunk, per algorithm
+    std::vector<std::vector<double>> all(na);           // 3 values per realization of the chunk
+    std::vector<std::vector<block_summary>> parts(na);  // or the summaries of its blocks
+    std::vector<char> summarized(na, 0);
     for (size_t a = 0; a < na; ++a) {
+      solve_options o = s.solve;  // its stop is polled inside each solve too
+      o.algo = s.algos[a];
+      o.progress = nullptr;
+      if (gpu) o.f0 = f0_method::lowrank;          // initialisation in the solve kernel
+      if (gpu && start_of(o) == w0_method::mrt) {  // the same on every rank
+        std::vector<block_summary> mine;
+        if (hi > lo)
+          mine = cuda::summarize_drawn(s.sc, s.seed, st.done + lo, hi - lo, o, s.sample_size,
+                                       st.algos[a].entry_key(s.sample_size), s.device);
+        parts[a] = allgather_summaries(mine, s.seed);
+        summarized[a] = 1;
+        continue;
+      }
       std::vector<double> mine;  // 3 values per realization of this rank's block
       if (hi > lo) {
-        solve_options o = s.solve;  // its stop is polled inside each solve too
-        o.algo = s.algos[a];
-        o.progress = nullptr;
-        if (gpu) o.f0 = f0_method::lowrank;  // initialisation in the solve kernel
-        const bool drawn = gpu && start_of(o) == w0_method::mrt;
-        if (!drawn && cs.count == 0) cs = generate_batch(ex, s.sc, s.seed, st.done + lo, hi - lo, true);
-        const solve_output out =
-            drawn ? cuda::solve_drawn(s.sc, s.seed, st.done + lo, hi - lo, o, s.device) : solve_batch(ex, cs, o);
+        if (cs.count == 0) cs = generate_batch(ex, s.sc, s.seed, st.done + lo, hi - lo, true);
+        const solve_output out = solve_batch(ex, cs, o);
         for (long b = 0; b < out.count; ++b)
           mine.insert(mine.end(), {out.objective[b], out.min_sinr[b], out.min_scnr[b]});
       }
@@ -157,8 +185,11 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
     }
     // The chunk enters the tallies only whole (a stop inside it leaves st as it was).
     for (size_t a = 0; a < na; ++a)
-      for (long b = 0; b < n; ++b)
-        st.algos[a].add(s.seed, st.done + b, all[a][3 * b], all[a][3 * b + 1], all[a][3 * b + 2], s.sample_size);
+      if (summarized[a])
+        for (const block_summary& p : parts[a]) st.algos[a].merge(p, s.sample_size);
+      else
+        for (long b = 0; b < n; ++b)
+          st.algos[a].add(s.seed, st.done + b, all[a][3 * b], all[a][3 * b + 1], all[a][3 * b + 2], s.sample_size);
     st.done += n;
     if (w.root() && progress) progress(st.done, s.count);
     const auto now = std::chrono::steady_clock::now();

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "block_stats.hpp"
 #include "jcas/api.hpp"
 
 namespace jcas::mc {
@@ -34,22 +35,27 @@ struct settings {
 /// quantiles and the CDF the objectives of the realizations whose keys hash(seed, index)
 /// are the `sample_size` smallest: all of them up to that count, beyond it a uniform
 /// sample that is again the same whatever the chunking, process count or resume.
+///
+/// A block summarised on a GPU (block_summary, host/block_stats.hpp) enters whole instead:
+/// its moments merged pairwise (the same statistics up to rounding, the same bits for the
+/// same chunking), its candidates offered to the sample (the same sample, bit for bit).
 struct tally {
-  struct kept {
-    std::uint64_t key;
-    long index;
-    double objective;
-  };
+  using kept = mc::kept;
   long n = 0;
   double mean = 0, m2 = 0;            // objective: Welford's mean and sum of squared deviations
   double sum_sinr = 0, sum_scnr = 0;  // linear minima
   std::vector<kept> sample;           // a max-heap on key once it holds sample_size
   void add(std::uint64_t seed, long index, double objective, double sinr, double scnr, long sample_size);
+  /// A block's moments and sample candidates, after the realizations added so far.
+  void merge(const block_summary& b, long sample_size);
+  /// The sample's part of add: k enters while the sample is short of sample_size, else
+  /// in place of the largest key when its key is smaller.
+  void offer(const kept& k, long sample_size);
+  /// A realization's key must be below this to enter the sample (all do while it is short).
+  std::uint64_t entry_key(long sample_size) const;
   bool sampled() const { return n > long(sample.size()); }
   std::vector<double> sorted_objectives() const;  // the sample's, ascending
 };
-/// The key of realization `index` in a run of `seed` (splitmix64 of both).
-std::uint64_t sample_key(std::uint64_t seed, long index);
 
 /// Every algorithm's tally (in the order of settings::algos) after `done` realizations.
 struct state {

@@ -95,4 +95,24 @@ std::vector<double> allgather_blocks(const std::vector<double>& mine, long n, lo
 #endif
 }
 
+std::vector<double> allgather_concat(const std::vector<double>& mine) {
+  const world& w = g_world;
+  if (w.size == 1) return mine;
+#ifdef JCAS_HAVE_MPI
+  const int count = int(mine.size());
+  std::vector<int> counts(size_t(w.size)), displs(size_t(w.size));
+  MPI_Allgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+  long total = 0;
+  for (int r = 0; r < w.size; ++r) {
+    displs[size_t(r)] = int(total);
+    total += counts[size_t(r)];
+  }
+  std::vector<double> all(static_cast<size_t>(total));
+  MPI_Allgatherv(mine.data(), count, MPI_DOUBLE, all.data(), counts.data(), displs.data(), MPI_DOUBLE, MPI_COMM_WORLD);
+  return all;
+#else
+  return mine;
+#endif
+}
+
 }  // namespace jcas::mpi

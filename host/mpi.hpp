@@ -1,7 +1,9 @@
 // Processes (issue 5): the few collective operations jcas needs, over MPI when the build
 // has it (JCAS_HAVE_MPI) and trivial for one process otherwise. Work is split in
 // contiguous blocks by rank; results are gathered back in index order, so any number of
-// ranks gives bit-for-bit the statistics and the model of one process.
+// ranks gives bit-for-bit the statistics and the model of one process (on GPUs, where
+// each rank's blocks are summarised on its device, the same sample and the same moments
+// up to the rounding of their pairwise merge: host/block_stats.hpp).
 #pragma once
 #include <utility>
 #include <vector>
@@ -30,5 +32,9 @@ std::pair<long, long> block(long n, int rank, int size);
 /// Every rank passes its block (of block(n, rank, size), each item `stride` doubles);
 /// every rank receives all n items in index order.
 std::vector<double> allgather_blocks(const std::vector<double>& mine, long n, long stride);
+
+/// Every rank passes values of any number; every rank receives all ranks' values,
+/// concatenated in rank order.
+std::vector<double> allgather_concat(const std::vector<double>& mine);
 
 }  // namespace jcas::mpi

@@ -135,10 +135,11 @@ struct device_outputs {
         st(size_t(chunk), "the statuses") {}
   static size_t bytes_per_item(int curve_len) { return sizeof(T) * (size_t(curve_len) + 4) + sizeof(int); }
   /// Realizations b0 .. b0+n-1: W | F (from the inputs' wf) and the curve where hb wants
-  /// them, the results and the status.
+  /// them, the results and the status (or hb.reduce on them, on the device).
   void download(const device_batch<T>& hb, const device_inputs<T>& in, long b0, long n) const {
     if (hb.wf) to_host(hb.wf + b0 * in.wf_len, in.wf.p, size_t(n * in.wf_len));
     if (hb.curve) to_host(hb.curve + b0 * clen, curve.p, size_t(n) * clen);
+    if (hb.reduce) return hb.reduce(res.p, st.p, b0, n);  // results summarised on the device
     to_host(hb.res + b0 * 4, res.p, size_t(n) * 4);
     to_host(hb.status + b0, st.p, size_t(n));
   }

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "host/block_stats.hpp"
 #include "jcas/core/dispatch.hpp"
 #include "jcas/core/generator.hpp"
 #include "jcas/cuda_backend.hpp"
@@ -32,17 +33,21 @@ struct device_batch {
   system_params<T> sys{};
   core::solver_config<T> cfg{};  // cfg.unfolded.beta points to host memory
   bool rank1 = false;
-  const cplx<T>* h = nullptr;                           // count x Nt x K
-  const cplx<T>* g = nullptr;                           // count x J x Nr x Nt (dense only)
-  const cplx<T>* u = nullptr;                           // count x Nr x J (rank1 only)
-  const cplx<T>* v = nullptr;                           // count x Nt x J (rank1 only)
-  std::optional<device_draw> draw;                      // set: h, g, u, v null, drawn on the device
-  cplx<T>* wf = nullptr;                                // in/out: count x (W | F) (null: not wanted)
-  device_init init = device_init::none;                 // what of (W0, F0) the device computes
-  T* curve = nullptr;                                   // out: count x curve_len (null: not wanted)
-  T* res = nullptr;                                     // out: count x {objective, min_gamma_c, min_gamma_s, outer}
-  int* status = nullptr;                                // out: count
-  products_route products = products_route::automatic;  // unfolded: loops, cuBLAS or a warp each
+  const cplx<T>* h = nullptr;            // count x Nt x K
+  const cplx<T>* g = nullptr;            // count x J x Nr x Nt (dense only)
+  const cplx<T>* u = nullptr;            // count x Nr x J (rank1 only)
+  const cplx<T>* v = nullptr;            // count x Nt x J (rank1 only)
+  std::optional<device_draw> draw;       // set: h, g, u, v null, drawn on the device
+  cplx<T>* wf = nullptr;                 // in/out: count x (W | F) (null: not wanted)
+  device_init init = device_init::none;  // what of (W0, F0) the device computes
+  T* curve = nullptr;                    // out: count x curve_len (null: not wanted)
+  T* res = nullptr;                      // out: count x {objective, min_gamma_c, min_gamma_s, outer}
+  int* status = nullptr;                 // out: count
+  /// Set: each chunk's results are handed over on the device instead of copied to res and
+  /// status (both null): res (n x 4) and status (n) of realizations b0 .. b0 + n - 1, device
+  /// pointers valid during the call (Monte Carlo summarises them there: block_stats.hpp).
+  std::function<void(const T* res, const int* status, long b0, long n)> reduce;
+  products_route products = products_route::automatic;       // unfolded: loops, cuBLAS or a warp each
   scratch_placement scratch = scratch_placement::automatic;  // a thread per realization's scratch
   bool train_by_warp = true;                                 // training: a warp (else a thread) a realization
   // The watchdog (host/watchdog.hpp): what the work is, for its messages; the predicted
@@ -72,6 +77,14 @@ void generate(const scenario& sc, std::uint64_t seed, long first, long count, in
 template <class T>
 void draw_on_device(const device_draw& draw, long b0, long n, cplx<T>* h, cplx<T>* u, cplx<T>* v,
                     cplx<double>* staging);
+/// The moments and sample candidates of n results at res (device memory) of realizations
+/// first .. first + n - 1 of a run of `seed`: the candidates' keys below `entry`, the `keep`
+/// smallest at most (kernels/block_stats.hpp, by Thrust).
+template <class T>
+mc::block_summary summarize_block(const T* res, long n, std::uint64_t seed, long first, std::uint64_t entry, long keep);
+/// The first of n statuses at `status` (device memory) that is not ok, its value in *value;
+/// -1 when all are ok.
+long first_failure(const int* status, long n, int* value);
 template <class T>
 void solve(const device_batch<T>& b, int device);
 /// The unfolded solver by batch phases with the products of D(W) in cuBLAS strided

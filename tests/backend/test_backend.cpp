@@ -18,6 +18,7 @@
 #include "gpu_model.hpp"
 #include "jcas/api.hpp"
 #include "jcas/cuda_backend.hpp"
+#include "montecarlo.hpp"
 #include "training.hpp"
 
 namespace jcas::test {
@@ -387,6 +388,38 @@ TEST_F(Backend, ChannelsDrawnOnTheDeviceSolveAsTheirCopies) {
     ADD_FAILURE() << "a host start accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("f0 = lapack"), std::string::npos) << e.what();
+  }
+}
+
+// Monte Carlo's statistics on the device (cuda::summarize_drawn; kernels/block_stats.hpp
+// by Thrust): a run summarised on the GPU in calls of 128 realizations and merged into a
+// tally gives the tally of the same results (cuda::solve_drawn) added one by one on the
+// host: the same sample bit for bit, the moments up to rounding.
+TEST_F(Backend, ResultsSummarisedOnTheDeviceGiveTheHostsTally) {
+  scenario sc;
+  const std::uint64_t seed = 21;
+  const long first = 3, n = 300;
+  for (precision p : {precision::f64, precision::f32}) {
+    solve_options o;
+    o.prec = p;
+    o.f0 = f0_method::lowrank;
+    o.model.l_out = 10;
+    const solve_output out = cuda::solve_drawn(sc, seed, first, n, o, 0);
+    for (long sample : {50L, 1000L}) {
+      mc::tally ref, t;
+      for (long i = 0; i < n; ++i) ref.add(seed, first + i, out.objective[i], out.min_sinr[i], out.min_scnr[i], sample);
+      for (long b0 = 0; b0 < n; b0 += 128)
+        for (const mc::block_summary& b :
+             cuda::summarize_drawn(sc, seed, first + b0, std::min(128L, n - b0), o, sample, t.entry_key(sample), 0))
+          t.merge(b, sample);
+      const std::string name = std::string(p == precision::f32 ? "f32" : "f64") + " sample " + std::to_string(sample);
+      EXPECT_EQ(t.n, n) << name;
+      EXPECT_NEAR(t.mean, ref.mean, 1e-13 * std::abs(ref.mean)) << name;
+      EXPECT_NEAR(t.m2, ref.m2, 1e-11 * ref.m2) << name;
+      EXPECT_NEAR(t.sum_sinr, ref.sum_sinr, 1e-13 * ref.sum_sinr) << name;
+      EXPECT_NEAR(t.sum_scnr, ref.sum_scnr, 1e-13 * ref.sum_scnr) << name;
+      EXPECT_EQ(t.sorted_objectives(), ref.sorted_objectives()) << name;
+    }
   }
 }
 #else
