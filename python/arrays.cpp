@@ -221,37 +221,73 @@ borrowed borrow(const py::handle& obj, const std::string& name, int rank, int de
   return b;
 }
 
-channel_input take_channels(borrowed h, borrowed g, int targets, double snr_db) {
-  // H (count, Nt, K); G (count, J, Nr, Nt).
+namespace {
+/// The sizes of H (count, Nt, K) beside a G-side array `g` of `count_g` realizations, J
+/// blocks of Nr rows and `nt_g` transmit antennas (G itself, or U and V), checked.
+problem_dims checked_dims(const borrowed& h, const borrowed& g, std::int64_t j, std::int64_t nr, std::int64_t nt_g,
+                          const std::string& nt_axis, int targets) {
   const std::int64_t count = h.shape[0], nt = h.shape[1], k = h.shape[2];
-  const std::int64_t j = g.shape[1], nr = g.shape[2];
   if (g.shape[0] != count)
-    throw py::value_error("G: " + std::to_string(g.shape[0]) + " realizations; H has " + std::to_string(count));
-  if (g.shape[3] != nt)
-    throw py::value_error("G: Nt = " + std::to_string(g.shape[3]) +
-                          " (its last axis); H has Nt = " + std::to_string(nt) + " (its second axis)");
+    throw py::value_error(g.name + ": " + std::to_string(g.shape[0]) + " realizations; H has " + std::to_string(count));
+  if (nt_g != nt)
+    throw py::value_error(g.name + ": Nt = " + std::to_string(nt_g) + " (" + nt_axis +
+                          "); H has Nt = " + std::to_string(nt) + " (its second axis)");
   if (h.where.device != g.where.device)
-    throw py::value_error("H is on " + where_name(h.where) + ", G on " + where_name(g.where) +
-                          ": pass both on one device");
+    throw py::value_error("H is on " + where_name(h.where) + ", " + g.name + " on " + where_name(g.where) +
+                          ": pass them on one device");
   if (targets < 1 || targets > j)
     reject("targets", targets,
-           "must be in 1 .. J = " + std::to_string(j) + " (G's second axis: targets, then clutter)");
+           "must be in 1 .. J = " + std::to_string(j) + " (" + g.name + "'s second axis: targets, then clutter)");
   for (auto e : {nt, k, j, nr})
     if (e < 1 || e > (1 << 20)) reject("dimension", double(e), "must be in 1 .. 2^20");
-  channel_input in;
-  in.where = h.where;
   problem_dims d;
   d.nt = index_t(nt);
   d.nr = index_t(nr);
   d.k = index_t(k);
   d.m = index_t(targets);
   d.c = index_t(j - targets);
+  return d;
+}
+}  // namespace
+
+channel_input take_channels(borrowed h, borrowed g, int targets, double snr_db) {
+  // H (count, Nt, K); G (count, J, Nr, Nt).
+  const std::int64_t count = h.shape[0], nt = h.shape[1], k = h.shape[2];
+  const std::int64_t j = g.shape[1], nr = g.shape[2];
+  const problem_dims d = checked_dims(h, g, j, nr, g.shape[3], "its last axis", targets);
+  channel_input in;
+  in.where = h.where;
   const zd *hp = nullptr, *gp = nullptr;
   in.h_copied = take(h, {nt * k, 1, nt}, hp, in.h_copy, "(count, Nt, K)");
   in.g_copied = take(g, {j * nr * nt, nr * nt, 1, nr}, gp, in.g_copy, "(count, J, Nr, Nt)");
   in.h_pointer = h.data;
   in.g_pointer = g.data;
   in.view = channel_view(d, long(count), hp, gp, snr_db);
+  return in;
+}
+
+channel_input take_rank_one(borrowed h, borrowed u, borrowed v, int targets, double snr_db) {
+  // H (count, Nt, K); U (count, J, Nr); V (count, J, Nt).
+  const std::int64_t count = h.shape[0], nt = h.shape[1], k = h.shape[2];
+  const std::int64_t j = u.shape[1], nr = u.shape[2];
+  if (v.shape[1] != j)
+    throw py::value_error("V: J = " + std::to_string(v.shape[1]) +
+                          " (its second axis); U has J = " + std::to_string(j));
+  checked_dims(h, v, j, nr, v.shape[2], "its last axis", targets);
+  const problem_dims d = checked_dims(h, u, j, nr, nt, "", targets);
+  channel_input in;
+  in.where = h.where;
+  const zd *hp = nullptr, *up = nullptr, *vp = nullptr;
+  in.h_copied = take(h, {nt * k, 1, nt}, hp, in.h_copy, "(count, Nt, K)");
+  in.g_copied = take(u, {j * nr, nr, 1}, up, in.g_copy, "(count, J, Nr)");
+  in.v_copied = take(v, {j * nt, nt, 1}, vp, in.v_copy, "(count, J, Nt)");
+  in.h_pointer = h.data;
+  in.g_pointer = u.data;
+  in.v_pointer = v.data;
+  in.view = channel_view(d, long(count), hp, nullptr, snr_db);
+  in.view.rank_one = true;
+  in.view.gu = up;
+  in.view.gv = vp;
   return in;
 }
 

@@ -62,16 +62,22 @@ std::uintptr_t stream_of(const py::object& s);
 
 /// A view of H and G in the solver's layout: the caller's memory where it already is that
 /// layout in complex128 on the host, else a copy (whose reason is kept).
+/// For G as its rank-one factors (view.rank_one), U and V take G's place: g_* hold U's,
+/// v_* V's.
 struct channel_input {
   channel_view view;
-  std::vector<zd> h_copy, g_copy;
-  std::string h_copied, g_copied;  // empty: read in place; else why it was copied
+  std::vector<zd> h_copy, g_copy, v_copy;
+  std::string h_copied, g_copied, v_copied;  // empty: read in place; else why it was copied
   const void* h_pointer = nullptr;
   const void* g_pointer = nullptr;  // the caller's memory
-  place where;                      // of the inputs (both on one device)
+  const void* v_pointer = nullptr;
+  place where;  // of the inputs (all on one device)
 };
 /// targets: M (the first M of G's J blocks are targets, the rest clutter).
 channel_input take_channels(borrowed h, borrowed g, int targets, double snr_db);
+/// H with G's rank-one factors instead of G: U (count, J, Nr) and V (count, J, Nt),
+/// G_j = u_j v_j^H (what jcas.generate(rank_one=True) returns).
+channel_input take_rank_one(borrowed h, borrowed u, borrowed v, int targets, double snr_db);
 
 /// A result array: owns its host vector and hands it to NumPy without a copy.
 template <class T>

@@ -105,6 +105,40 @@ def test_other_layouts_and_complex64_are_copied_with_the_same_result():
     np.testing.assert_array_equal(r64["W"], exact["W"])
 
 
+def test_rank_one_factors_in_place_of_g(channels, tmp_path):
+    """generate(rank_one=True) gives G as its line-of-sight factors (U, V), G_j = u_j v_j^H;
+    solve and train take the pair in G's place, read in place, with the results of the
+    command line on the same draw written by generate --rank-one, bit for bit."""
+    h, g = jcas.generate(6, seed=5)
+    h1, (u, v) = jcas.generate(6, seed=5, rank_one=True)
+    assert u.shape == (6, 4, 16) and v.shape == (6, 4, 16) and u.flags.c_contiguous and v.flags.c_contiguous
+    np.testing.assert_allclose(h1, h, rtol=0, atol=1e-15 * np.abs(h).max())  # the same draw
+    dense = np.einsum("bjr,bjt->bjrt", u, v.conj())
+    np.testing.assert_allclose(dense, g, rtol=0, atol=1e-15 * np.abs(g).max())
+    r = jcas.solve(h1, (u, v), outer=20)
+    assert r["inputs"]["U"] == {"pointer": u.ctypes.data, "copied": False, "why": ""}
+    assert r["inputs"]["V"] == {"pointer": v.ctypes.data, "copied": False, "why": ""} and "G" not in r["inputs"]
+    # Dense G solves the same channels up to the rounding of another factorisation.
+    np.testing.assert_allclose(r["objective"], jcas.solve(h1, dense, outer=20)["objective"], rtol=1e-7)
+    cli("generate", "--count", 6, "--seed", 5, "--rank-one", "--out", tmp_path / "r1.h5", cwd=channels)
+    cli("solve", "--data", tmp_path / "r1.h5", "--outer", 20, "--out", tmp_path / "s1.h5", cwd=channels)
+    with h5py.File(tmp_path / "s1.h5") as f:
+        for key in ("W", "F", "objective"):
+            np.testing.assert_array_equal(r[key], f[key][()], err_msg=key)
+    settings = ["--epochs", 2, "--batch", 3, "--outer", 4, "--seed", 7]
+    cli("train", "--data", tmp_path / "r1.h5", "--out", tmp_path / "m1.h5", "--no-plot", *settings, cwd=channels)
+    m = jcas.train(h1, [u, v], epochs=2, batch=3, outer=4, seed=7)
+    np.testing.assert_array_equal(m.beta, jcas.load_model(str(tmp_path / "m1.h5")).beta)
+    with pytest.raises(ValueError, match=r"^V: J = 3 \(its second axis\); U has J = 4$"):
+        jcas.solve(h1, (u, v[:, :3]))
+    with pytest.raises(ValueError, match=r"^V: Nt = 8 \(its last axis\); H has Nt = 16 \(its second axis\)$"):
+        jcas.solve(h1, (u, v[:, :, :8]))
+    with pytest.raises(ValueError, match=r"^U: 5 realizations; H has 6$"):
+        jcas.solve(h1, (u[:5], v))
+    with pytest.raises(TypeError, match=r"^G: expected an array \(count, J, Nr, Nt\) or a pair \(U, V\)"):
+        jcas.solve(h1, (u, v, v))
+
+
 def test_bad_input_raises_with_the_cli_message(channels):
     h, g = jcas.generate(3, seed=1)
     with pytest.raises(TypeError, match="H: dtype float64"):
