@@ -459,12 +459,8 @@ void init_batch(const channel_view& cs, const system_params<double>& sys, f0_met
     arena ar{scratch.data()};
     core::f0_ws<double> ws;
     ws.carve(ar, d);
-    if (w0 == w0_method::zf) {
-      check(core::zf_start<double>(rc.hview(), d, sys, wv, ws.gram, ws.vec.col(0)), "W0 (zero-forcing)");
-      core::project_power(wv, sys.pt);
-    } else {
-      core::mrt_init<double>(rc.hview(), wv, sys.pt);
-    }
+    check(core::start_w0<double>(rc.hview(), d, sys, wv, w0 == w0_method::zf, ws.gram, ws.vec.col(0)),
+          "W0 (zero-forcing)");
     if (how == f0_method::cusolver) return;  // F0 on the device (cuda_dispatch.cpp)
     rc.visit([&](const auto& ch) {
       if (how == f0_method::lowrank) {

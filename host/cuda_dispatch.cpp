@@ -97,9 +97,9 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o, int dev
   out.count = cs.count;
   const auto t0 = std::chrono::steady_clock::now();
   // f0 = lapack: (W0, F0) from the host, exactly the CPU backend's start; lowrank: on the
-  // device inside the solve kernel (no host work in the timed path); cusolver: W0 on the
-  // host, F0 by the batched cuSOLVER route (kernels/f0_cusolver.hpp).
-  const bool on_device = o.f0 == f0_method::lowrank && start_of(o) == w0_method::mrt;
+  // device inside the solve kernel, from MRT or zero-forcing (no host work in the timed
+  // path); cusolver: W0 on the host, F0 by the batched cuSOLVER route (kernels/f0_cusolver.hpp).
+  const bool on_device = o.f0 == f0_method::lowrank;
   if (on_device) {
     out.w.assign(size_t(cs.count * cs.h_stride()), zd());
     out.f.assign(size_t(cs.count) * d.nr * d.m, zd());
@@ -113,6 +113,7 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o, int dev
   out.curve_len = b.cfg.curve_len();
   host::batch_inputs<T> in(cs, out.w, out.f, all_of(cs.count), o.threads);
   in.attach(b);
+  b.zf = start_of(o) == w0_method::zf;
   b.init = on_device                     ? detail::device_init::core
            : o.f0 == f0_method::cusolver ? detail::device_init::cusolver  // init_batch wrote W0 only
                                          : detail::device_init::none;
@@ -150,6 +151,7 @@ solve_output drawn_typed(const scenario& sc, std::uint64_t seed, long first_inde
   b.rank1 = true;
   b.draw = detail::device_draw{sc, seed, first_index};
   b.init = detail::device_init::core;
+  b.zf = start_of(o) == w0_method::zf;
   // W | F and the curves stay on the device (b.wf, b.curve null); the results too with parts.
   std::vector<T> res(parts ? 0 : size_t(count) * 4);
   std::vector<int> st(parts ? 0 : static_cast<size_t>(count));
@@ -183,8 +185,6 @@ channel_set checked_draw(const scenario& sc, std::uint64_t seed, long first, lon
   if (o.f0 != f0_method::lowrank)
     throw std::invalid_argument(std::string("f0 = ") + (o.f0 == f0_method::lapack ? "lapack" : "cusolver") +
                                 ": a solve of channels drawn on the device starts there (f0 = lowrank)");
-  if (start_of(o) != w0_method::mrt)
-    throw std::invalid_argument("w0: a solve of channels drawn on the device starts from W0 = mrt");
   require_device(device);
   if (count == 0) return {};
   channel_set one = cpu::generate_batch(sc, seed, first, 1, 1, true);

@@ -154,29 +154,26 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
     // GPU the channels are born on the device and the results summarised there
     // (cuda::summarize_drawn): drawn again for each algorithm, which costs less than
     // copying them, and only each block's moments and sample candidates cross to the host
-    // (bench/RESULTS.md). A solver that starts from ZF (a model's w0) has its channels
-    // drawn on the device, copied to the host and started there.
+    // (bench/RESULTS.md).
     channel_set cs;
     std::vector<std::vector<double>> all(na);           // 3 values per realization of the chunk
-    std::vector<std::vector<block_summary>> parts(na);  // or the summaries of its blocks
-    std::vector<char> summarized(na, 0);
+    std::vector<std::vector<block_summary>> parts(na);  // on a GPU the summaries of its blocks
     for (size_t a = 0; a < na; ++a) {
       solve_options o = s.solve;  // its stop is polled inside each solve too
       o.algo = s.algos[a];
       o.progress = nullptr;
-      if (gpu) o.f0 = f0_method::lowrank;          // initialisation in the solve kernel
-      if (gpu && start_of(o) == w0_method::mrt) {  // the same on every rank
+      if (gpu) {
+        o.f0 = f0_method::lowrank;  // the start in the solve kernel
         std::vector<block_summary> mine;
         if (hi > lo)
           mine = cuda::summarize_drawn(s.sc, s.seed, st.done + lo, hi - lo, o, s.sample_size,
                                        st.algos[a].entry_key(s.sample_size), s.device);
         parts[a] = allgather_summaries(mine, s.seed);
-        summarized[a] = 1;
         continue;
       }
       std::vector<double> mine;  // 3 values per realization of this rank's block
       if (hi > lo) {
-        if (cs.count == 0) cs = generate_batch(ex, s.sc, s.seed, st.done + lo, hi - lo, true);
+        if (cs.count == 0) cs = generate_batch(ex, s.sc, s.seed, st.done + lo, hi - lo, true);  // once a chunk
         const solve_output out = solve_batch(ex, cs, o);
         for (long b = 0; b < out.count; ++b)
           mine.insert(mine.end(), {out.objective[b], out.min_sinr[b], out.min_scnr[b]});
@@ -185,7 +182,7 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
     }
     // The chunk enters the tallies only whole (a stop inside it leaves st as it was).
     for (size_t a = 0; a < na; ++a)
-      if (summarized[a])
+      if (gpu)
         for (const block_summary& p : parts[a]) st.algos[a].merge(p, s.sample_size);
       else
         for (long b = 0; b < n; ++b)

@@ -29,7 +29,7 @@ struct solve_args {
   system_params<T> sys;
   core::solver_config<T> cfg;
   long count;
-  bool rank1, init;  // init: W0 = Pi_S(H) and F0 in the kernel (device_init::core)
+  bool rank1, init, zf;  // init: W0 = Pi_S(H) (zf: Pi_S(zero-forcing)) and F0 in the kernel (device_init::core)
   const cplx<T>*h, *g, *u, *v;
   cplx<T>* wf;
   T *curve, *res;
@@ -240,6 +240,7 @@ core::chunk<T> phase_chunk(const device_batch<T>& hb, const device_model<T>& mod
   c.d = hb.dims;
   c.sys = hb.sys;
   c.init = hb.init == device_init::core;
+  c.zf = hb.zf;
   c.rank1 = hb.rank1;
   c.p = model.up;
   c.size_scratch();
@@ -297,8 +298,8 @@ __global__ void solve_kernel(solve_args<T> a) {
   // low-rank route (core/init.hpp), then the solver.
   const auto run = [&](const auto& ch) {
     if (a.init) {
-      core::mrt_init<T>(ch.h, w, a.sys.pt);
-      const status s0 = core::optimal_combiner<T>(ch, d, a.sys, w, f, f0w);
+      status s0 = core::start_w0<T>(ch.h, d, a.sys, w, a.zf, f0w.gram, f0w.vec.col(0));
+      if (s0 == status::ok) s0 = core::optimal_combiner<T>(ch, d, a.sys, w, f, f0w);
       if (s0 != status::ok) return s0;
     }
     return core::solve_one<T>(ch, d, a.sys, a.cfg, w, f, cv, ws, r);
@@ -383,9 +384,9 @@ void solve(const device_batch<T>& hb, int device) {
   device_chunk<T> ch(hb, own);
   dev_buf<char> scratch(slot ? 0 : size_t(ch.size * ws_bytes), "the solvers' scratch");
   each_chunk(hb, ch, [&](long n) {
-    const solve_args<T> a{d,         hb.sys,    cfg,       n,          hb.rank1,       in_kernel,    ch.in.h.p,
-                          ch.in.g.p, ch.in.u.p, ch.in.v.p, ch.in.wf.p, ch.out.curve.p, ch.out.res.p, ch.out.st.p,
-                          scratch.p, ws_bytes};
+    const solve_args<T> a{d,           hb.sys,    cfg,       n,         hb.rank1,   in_kernel,      hb.zf,
+                          ch.in.h.p,   ch.in.g.p, ch.in.u.p, ch.in.v.p, ch.in.wf.p, ch.out.curve.p, ch.out.res.p,
+                          ch.out.st.p, scratch.p, ws_bytes};
     const cudaError_t e = slot ? launch_solve<T, local_slot_bytes>(a) : launch_solve<T, 0>(a);
     if (e != cudaSuccess)
       throw std::runtime_error(std::string("CUDA solve kernel (") + (slot ? "local" : "global") +

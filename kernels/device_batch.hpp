@@ -40,6 +40,7 @@ struct device_batch {
   std::optional<device_draw> draw;       // set: h, g, u, v null, drawn on the device
   cplx<T>* wf = nullptr;                 // in/out: count x (W | F) (null: not wanted)
   device_init init = device_init::none;  // what of (W0, F0) the device computes
+  bool zf = false;                       // init = core: W0 by zero-forcing (else MRT)
   T* curve = nullptr;                    // out: count x curve_len (null: not wanted)
   T* res = nullptr;                      // out: count x {objective, min_gamma_c, min_gamma_s, outer}
   int* status = nullptr;                 // out: count

@@ -17,7 +17,7 @@ struct lanes_args {
   system_params<T> sys;
   core::unfolded_params<T> p;
   long count;
-  bool init;
+  bool init, zf;
   const cplx<T>*h, *u, *v;
   cplx<T>* wf;
   T *curve, *res;
@@ -60,7 +60,8 @@ __global__ void __launch_bounds__(32 * lanes_warps, lanes_min_blocks<T>) lanes_k
                              a.curve + b * clen,
                              a.res + 4 * b,
                              a.st + b,
-                             a.init};
+                             a.init,
+                             a.zf};
   core::unfolded_lanes<T>(warp_team{}, d, a.sys, a.p, io, sl);
 }
 
@@ -93,9 +94,9 @@ void solve_lanes(const device_batch<T>& hb, int device) {
     JCAS_CUDA_CHECK(cudaFuncSetAttribute(lanes_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   device_chunk<T> ch(hb, plan::device_need{hb.what + " (a warp per realization, state in shared memory)", 0, 0});
   each_chunk(hb, ch, [&](long n) {
-    const lanes_args<T> a{hb.dims,      hb.sys,      model.up,  n,          hb.init == device_init::core,
-                          ch.in.h.p,    ch.in.u.p,   ch.in.v.p, ch.in.wf.p, ch.out.curve.p,
-                          ch.out.res.p, ch.out.st.p, slot};
+    const lanes_args<T> a{hb.dims,        hb.sys,       model.up,    n,         hb.init == device_init::core,
+                          hb.zf,          ch.in.h.p,    ch.in.u.p,   ch.in.v.p, ch.in.wf.p,
+                          ch.out.curve.p, ch.out.res.p, ch.out.st.p, slot};
     lanes_kernel<T><<<unsigned((n + lanes_warps - 1) / lanes_warps), 32 * lanes_warps, smem>>>(a);
     JCAS_CUDA_CHECK(cudaGetLastError());
   });

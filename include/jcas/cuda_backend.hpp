@@ -46,15 +46,17 @@ channel_set generate_batch(const scenario& sc, std::uint64_t seed, long first, l
                            bool rank_one = false);
 /// Same results as cpu::solve_batch (the routes: solve_options::products, ::scratch). With o.f0 = lapack,
 /// (W0, F0) come from the host (LAPACK) so both backends start from the same point; with
-/// lowrank they are computed on the device (rank-one closed form or low-rank route).
+/// lowrank they are computed on the device (W0 by MRT or zero-forcing; F0 by the rank-one
+/// closed form or the low-rank route).
 solve_output solve_batch(const channel_view& ch, const solve_options& o, int device = 0);
 /// Realizations first .. first + count - 1 of (sc, seed) drawn on the device and solved
 /// there by o (Monte Carlo's pipeline, issue 26): the channels never cross to the host, nor
 /// do W, F or the curves; only objective, min_sinr, min_scnr, outer and inner come back
 /// (w, f and curve empty, curve_len 0). The channels are the rank-one draw of
 /// generate_batch(sc, seed, first, count, device, true), so the results are those of
-/// solve_batch on that set, bit for bit. The start is on the device: o.f0 must be lowrank
-/// (from W0 = mrt); the precision's range check runs on the first realization.
+/// solve_batch on that set, bit for bit. The start is on the device (W0 by MRT or
+/// zero-forcing as o says): o.f0 must be lowrank; the precision's range check runs on the
+/// first realization.
 solve_output solve_drawn(const scenario& sc, std::uint64_t seed, long first, long count, const solve_options& o,
                          int device = 0);
 /// The training kernels: a warp per realization (the default) or a thread per realization.

@@ -285,17 +285,25 @@ TEST_F(Backend, GpuTestsFitTheirBudget) {
 
 // --f0 lowrank: the CUDA backend computes (W0, F0) in the kernel; the same start as the
 // CPU's low-rank route (F up to a phase, which no metric sees), so the same results.
+// W0 by MRT or by zero-forcing (the shipped models' start), on every unfolded route.
 TEST_F(Backend, InitialisationOnTheDeviceMatchesCpu) {
   const channel_set cs = cpu::generate_batch(scenario{}, 6, 0, 33);
-  solve_options o;
-  o.f0 = f0_method::lowrank;
-  o.model.l_out = 20;
-  const solve_output ref = cpu::solve_batch(cs, o), got = backend::solve(cs, o);
-  for (long b = 0; b < cs.count; ++b) {
-    EXPECT_NEAR(got.objective[b], ref.objective[b], 1e-9 * std::abs(ref.objective[b])) << b;
-    EXPECT_NEAR(got.curve[size_t(b) * got.curve_len], ref.curve[size_t(b) * ref.curve_len],
-                1e-10 * std::abs(ref.curve[size_t(b) * ref.curve_len]));
-  }
+  for (w0_method start : {w0_method::mrt, w0_method::zf})
+    for (products_route route :
+         {products_route::automatic, products_route::loops, products_route::team, products_route::gemm}) {
+      solve_options o;
+      o.f0 = f0_method::lowrank;
+      o.w0 = start;
+      o.products = route;
+      o.model.l_out = 20;
+      SCOPED_TRACE(std::string(start == w0_method::zf ? "zf " : "mrt ") + to_string(route));
+      const solve_output ref = cpu::solve_batch(cs, o), got = backend::solve(cs, o);
+      for (long b = 0; b < cs.count; ++b) {
+        EXPECT_NEAR(got.objective[b], ref.objective[b], 1e-9 * std::abs(ref.objective[b])) << b;
+        EXPECT_NEAR(got.curve[size_t(b) * got.curve_len], ref.curve[size_t(b) * ref.curve_len],
+                    1e-10 * std::abs(ref.curve[size_t(b) * ref.curve_len]));
+      }
+    }
 }
 
 #ifdef JCAS_TEST_CUDA
@@ -371,6 +379,7 @@ TEST_F(Backend, ChannelsDrawnOnTheDeviceSolveAsTheirCopies) {
       o.products = route;
       o.f0 = f0_method::lowrank;
       o.model.l_out = 20;
+      o.model.w0 = route == products_route::loops ? w0_method::zf : w0_method::mrt;  // both starts
       o.ao.max_outer = 10;
       const std::string name = to_string(algo) + " " + to_string(route) + (p == precision::f32 ? " f32" : " f64");
       const solve_output ref = cuda::solve_batch(cs, o, 0), got = cuda::solve_drawn(sc, 17, first, n, o, 0);

@@ -88,7 +88,7 @@ struct chunk_run {
   host::chunk_outputs<T> out;
   naive_exec ex;
   chunk_run(const channel_set& cs, const solve_options& o, bool init, const std::vector<zd>& w0,
-            const std::vector<zd>& f0, int team = 0)
+            const std::vector<zd>& f0, int team = 0, bool zf = false)
       : in(cs, w0, f0, all(cs.count)) {
     const host::model_tables<T> tables(o.model);
     core::chunk<T> c;
@@ -96,6 +96,7 @@ struct chunk_run {
     c.sys = {T(o.sys.pt), T(o.sys.sigma_c2), T(o.sys.sigma_s2), T(o.sys.delta)};
     c.p = host::make_unfolded<T>(o.model, tables);
     c.init = init;
+    c.zf = zf;
     c.size_scratch();
     const long slot = team > 0 ? core::team_slot_bytes(c) : c.ws_bytes;
     std::vector<cplx<double>> scratch(size_t(cs.count * slot / 16 + 1));
@@ -281,19 +282,24 @@ TEST(Batched, PhasesMatchThePerRealizationSolveDenseAndFloat) {
 }
 
 TEST(Batched, StartInTheChunkMatchesTheHostsLowRankStart) {
-  // init: W0 = Pi_S(H) and F0 by the core's closed forms in the chunk (the CUDA route's
-  // --f0 lowrank; with a team, by its rank 0); the CPU backend's lowrank start is the
-  // same start.
+  // init: W0 = Pi_S(H) or Pi_S(zero-forcing) and F0 by the core's closed forms in the
+  // chunk (the CUDA route's --f0 lowrank; with a team, by its rank 0); the CPU backend's
+  // lowrank start from the same W0 is the same start.
   const channel_set cs = cpu::generate_batch(scenario{}, 23, 0, 5);
-  solve_options o;
-  o.model = random_model(6, false, 6);
-  o.f0 = f0_method::lowrank;
-  o.products = products_route::loops;
-  const solve_output ref = cpu::solve_batch(cs, o);
-  const std::vector<zd> w0(size_t(cs.count * cs.h_stride())), f0(size_t(cs.count) * cs.dims.nr * cs.dims.m);
-  for (int team : {0, 6}) {
-    const chunk_run<double> got(cs, o, true, w0, f0, team);  // zero starts: the chunk computes its own
-    expect_same(cs, o, got, ref, 1e-9);
+  for (w0_method start : {w0_method::mrt, w0_method::zf}) {
+    solve_options o;
+    o.model = random_model(6, false, 6);
+    o.f0 = f0_method::lowrank;
+    o.w0 = start;
+    o.products = products_route::loops;
+    const solve_output ref = cpu::solve_batch(cs, o);
+    const std::vector<zd> w0(size_t(cs.count * cs.h_stride())), f0(size_t(cs.count) * cs.dims.nr * cs.dims.m);
+    for (int team : {0, 6}) {
+      SCOPED_TRACE(testing::Message() << (start == w0_method::zf ? "zf" : "mrt") << " team " << team);
+      // Zero starts: the chunk computes its own.
+      const chunk_run<double> got(cs, o, true, w0, f0, team, start == w0_method::zf);
+      expect_same(cs, o, got, ref, 1e-9);
+    }
   }
 }
 

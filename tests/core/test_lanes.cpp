@@ -63,7 +63,7 @@ struct reference {
   std::vector<double> curve;
 };
 reference forward(const realization_data& r, const core::unfolded_params<double>& p, const system_params<double>& sys,
-                  const std::vector<cplx<double>>* start) {
+                  const std::vector<cplx<double>>* start, bool zf = false) {
   const problem_dims& d = r.d;
   const core::rank1_channels<double> ch{
       core::cview<double>(r.h.data(), d.nt, d.k), r.u.data(), r.v.data(), d.nr, d.nt, d.j()};
@@ -80,7 +80,7 @@ reference forward(const realization_data& r, const core::unfolded_params<double>
   if (start) {
     out.wf = *start;
   } else {
-    core::mrt_init<double>(ch.h, w, sys.pt);
+    EXPECT_EQ(core::start_w0<double>(ch.h, d, sys, w, zf, f0w.gram, f0w.vec.col(0)), status::ok);
     EXPECT_EQ(core::f0_rank1<double>(ch, d, sys, w, f, f0w), status::ok);
   }
   core::solve_result<double> res;
@@ -90,7 +90,7 @@ reference forward(const realization_data& r, const core::unfolded_params<double>
 
 /// The lanes route on `lanes` std::threads (0: serial_team).
 reference lanes(const realization_data& r, const core::unfolded_params<double>& p, const system_params<double>& sys,
-                const std::vector<cplx<double>>* start, int team) {
+                const std::vector<cplx<double>>* start, int team, bool zf = false) {
   const problem_dims& d = r.d;
   reference out;
   out.wf = start ? *start : std::vector<cplx<double>>(size_t(d.nt) * d.k + size_t(d.nr) * d.m);
@@ -98,8 +98,8 @@ reference lanes(const realization_data& r, const core::unfolded_params<double>& 
   std::vector<double> res(4);
   int st = -1;
   std::vector<cplx<double>> slot(size_t(core::lanes_slot<double>::bytes(d)) / 16 + 1);
-  const core::lanes_io<double> io{r.h.data(),       r.u.data(), r.v.data(), out.wf.data(),
-                                  out.curve.data(), res.data(), &st,        start == nullptr};
+  const core::lanes_io<double> io{r.h.data(), r.u.data(),       r.v.data(), out.wf.data(), out.curve.data(), res.data(),
+                                  &st,        start == nullptr, zf};
   core::lanes_slot<double> sl;
   arena ar{reinterpret_cast<char*>(slot.data())};
   sl.carve(ar, d);
@@ -159,6 +159,24 @@ TEST(Lanes, MatchesUnfoldedForward) {
         const reference want_given = forward(r, m.p, sys, &start);
         expect_same(lanes(r, m.p, sys, &start, 0), want_given, 1e-11, "given start");
       }
+}
+
+// W0 by regularised zero-forcing in the route (the shipped models' start; core::start_w0 by
+// the lead lane, then the rows projected by every lane): the reference's start, serial and
+// by teams of threads.
+TEST(Lanes, ZeroForcingStartInTheRoute) {
+  const system_params<double> sys{};
+  std::uint64_t seed = 31;
+  for (const problem_dims& d :
+       {problem_dims{16, 16, 4, 2, 2}, problem_dims{7, 9, 3, 1, 3}, problem_dims{33, 12, 12, 2, 0}}) {
+    const realization_data r = draw(d, seed++);
+    const model_tables m(6, false, false, seed);
+    SCOPED_TRACE(testing::Message() << "Nt " << d.nt << " K " << d.k);
+    const reference want = forward(r, m.p, sys, nullptr, true), mrt = forward(r, m.p, sys, nullptr, false);
+    EXPECT_GT(std::fabs(want.curve[0] - mrt.curve[0]), 1e-6 * std::fabs(mrt.curve[0]));  // another start
+    expect_same(lanes(r, m.p, sys, nullptr, 0, true), want, 1e-11, "zero-forcing, one lane");
+    expect_same(lanes(r, m.p, sys, nullptr, 32, true), want, 1e-11, "zero-forcing, 32 lanes");
+  }
 }
 
 TEST(Lanes, TeamsOfThreadsAgreeWithOne) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 #include "jcas/core/generator.hpp"
@@ -119,7 +120,7 @@ std::vector<double> train(int team, bool rank1) {
 /// given (W0 = H, a fixed F0), by a team of `team` std::threads (0: serial_team): every
 /// lane stages, sums and divides as the warp does, and TSan sees every access its barriers
 /// must order.
-std::vector<cplx<double>> lanes(int team, bool init) {
+std::vector<cplx<double>> lanes(int team, bool init, bool zf = false) {
   const problem_dims d{16, 16, 4, 2, 2};
   scenario sc;
   sc.dims = d;
@@ -142,7 +143,7 @@ std::vector<cplx<double>> lanes(int team, bool init) {
   core::lanes_slot<double> sl;
   arena ar{reinterpret_cast<char*>(slot.data())};
   sl.carve(ar, d);
-  const core::lanes_io<double> io{h.data(), u.data(), v.data(), wf.data(), curve.data(), res.data(), &st, init};
+  const core::lanes_io<double> io{h.data(), u.data(), v.data(), wf.data(), curve.data(), res.data(), &st, init, zf};
   const system_params<double> sys;
   if (team == 0)
     core::unfolded_lanes<double>(core::serial_team{}, d, sys, up, io, sl);
@@ -157,10 +158,10 @@ std::vector<cplx<double>> lanes(int team, bool init) {
 
 int main() {
   int bad = 0;
-  for (bool init : {true, false}) {
-    const std::vector<cplx<double>> ref = lanes(0, init);
+  for (const auto& [init, zf] : {std::pair{true, false}, {true, true}, {false, false}}) {
+    const std::vector<cplx<double>> ref = lanes(0, init, zf);
     for (int team : {8, 32}) {
-      const std::vector<cplx<double>> got = lanes(team, init);
+      const std::vector<cplx<double>> got = lanes(team, init, zf);
       double num = 0, den = 0;
       for (size_t i = 0; i < ref.size(); ++i) {
         num = std::max(num, abs(got[i] - ref[i]));
@@ -169,7 +170,10 @@ int main() {
       const bool ok = num <= 1e-12 * den && den > 0;
       bad += !ok;
       std::printf("lanes route, start %s, team of %d threads: max |W|F, curve - serial| / max = %.2e %s\n",
-                  init ? "in the route" : "given", team, num / den, ok ? "ok" : "FAILED");
+                  !init ? "given"
+                  : zf  ? "in the route (zero-forcing)"
+                        : "in the route",
+                  team, num / den, ok ? "ok" : "FAILED");
     }
   }
   for (bool rank1 : {true, false}) {

@@ -106,6 +106,7 @@ struct chunk {
   long count = 0;
   bool rank1 = false;
   bool init = false;  // W0 = Pi_S(H) and F0 by the core's closed forms first (phase_init)
+  bool zf = false;    // with init: W0 = Pi_S(zero-forcing) instead (start_w0)
   const cplx<T>*h = nullptr, *g = nullptr, *u = nullptr, *v = nullptr;
   cplx<T>* wf = nullptr;  // in/out: count x (W | F)
   T* curve = nullptr;     // out: count x (l_out + 1)
@@ -174,7 +175,7 @@ struct chunk {
 
 // The phases of unfolded_forward, one realization each.
 
-/// SPEC.md 3 in the chunk (init only): W0 = Pi_S(H), F0 in closed form.
+/// SPEC.md 3 in the chunk (init only): W0 = Pi_S(H) or Pi_S(zero-forcing), F0 in closed form.
 template <class T>
 struct phase_init {
   chunk<T> c;
@@ -182,8 +183,8 @@ struct phase_init {
     f0_ws<T> f0w = c.f0(b);
     const mview<T> w = c.w(b), f = c.f(b);
     const status s = c.visit(b, [&](const auto& ch) {
-      mrt_init<T>(ch.h, w, c.sys.pt);
-      return optimal_combiner<T>(ch, c.d, c.sys, w, f, f0w);
+      const status s0 = start_w0<T>(ch.h, c.d, c.sys, w, c.zf, f0w.gram, f0w.vec.col(0));
+      return s0 == status::ok ? optimal_combiner<T>(ch, c.d, c.sys, w, f, f0w) : s0;
     });
     c.st[b] = int(s);
   }

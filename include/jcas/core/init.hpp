@@ -42,6 +42,21 @@ JCAS_HD inline status zf_start(cview<T> h, const problem_dims& d, const system_p
   return status::ok;
 }
 
+/// SPEC.md 3's W0 into w: Pi_S(H) (maximum-ratio transmission), or with `zf` Pi_S of the
+/// regularised zero-forcing precoder (zf_start; gram K x K and x K are its scratch). Every
+/// route's start, on the host and in the kernels.
+template <class T>
+JCAS_HD inline status start_w0(cview<T> h, const problem_dims& d, const system_params<T>& sys, mview<T> w, bool zf,
+                               mview<T> gram, cplx<T>* x) {
+  if (!zf) {
+    mrt_init<T>(h, w, sys.pt);
+    return status::ok;
+  }
+  const status st = zf_start<T>(h, d, sys, w, gram, x);
+  if (st == status::ok) project_power(w, sys.pt);
+  return st;
+}
+
 template <class T>
 struct f0_ws {
   cplx<T>* p;     // J blocks Nr x K

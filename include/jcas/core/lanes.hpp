@@ -92,7 +92,8 @@ struct lanes_io {
   T* curve;          // l_out + 1 (may be null)
   T* res;            // {objective, min_gamma_c, min_gamma_s, outer}
   int* st;
-  bool init;  // W0 = Pi_S(H) and F0 by the rank-one closed form here (SPEC.md 3)
+  bool init;        // W0 = Pi_S(H) and F0 by the rank-one closed form here (SPEC.md 3)
+  bool zf = false;  // with init: W0 = Pi_S of the regularised zero-forcing precoder instead
 };
 
 /// The metrics at (W, F) from S = L^H W (E = H^H W in its first K rows, V^H W below),
@@ -334,16 +335,21 @@ JCAS_HD status unfolded_lanes(const Team& team, const problem_dims& d, const sys
     }
     for (index_t m = rank; m < d.m; m += size) sl.f02[m] = nrm2sq(d.nr, f0 + long(m) * d.nr);
   }
-  if (io.init) {  // W0 = Pi_S(H), a row each
+  if (io.init && io.zf)  // W0 = H (H^H H + eps I)^{-1} (zf_start) by the lead lane, S and Z as scratch
+    on_lead(team, [&] {
+      const cview<T> h{sl.l.data, d.nt, d.k, sl.l.ld};
+      sl.st[1] = int(zf_start<T>(h, d, sys, sl.w, mview<T>{sl.z.data, d.k, d.k, sl.z.ld}, sl.s.data));
+    });
+  if (io.init) {  // W0 = Pi_S(H) or Pi_S(zero-forcing), a row each
     const T row_norm = sqrt(sys.pt / T(d.nt));
     for (index_t n = rank; n < d.nt; n += size) project_row(sl.w, n, row_norm);
   }
   team.sync();
   lanes_lhw<T>(team, d, sl, true);
   on_lead(team, [&] {
-    status st = status::ok;
+    status st = io.init && io.zf ? status(sl.st[1]) : status::ok;  // the zero-forcing start's (lead's own write)
     if (io.init) {
-      st = lanes_f0<T>(d, sys, sl);
+      if (st == status::ok) st = lanes_f0<T>(d, sys, sl);
     } else {
       for (index_t m = 0; m < d.m; ++m) {
         sl.kappa[m] = 1;
