@@ -268,11 +268,11 @@ unfolded_model resolve_model(const model_choice& c, double delta) {
   return m;
 }
 
-solve_options to_options(const solve_request& r) {
+solve_options to_options(const solve_request& r, bool gpu) {
   solve_options o;
   o.algo = parse_algorithm(r.algo);
   o.prec = parse_precision(r.precision);
-  o.f0 = parse_f0(r.f0);
+  o.f0 = r.f0 == "auto" ? (gpu ? f0_method::lowrank : f0_method::lapack) : parse_f0(r.f0);
   if (r.w0) o.w0 = parse_w0(*r.w0);
   o.products = parse_products(r.products);
   o.model = resolve_model(r.model, r.delta);
@@ -292,7 +292,7 @@ f0_method parse_f0(const std::string& s) {
   if (s == "lapack") return f0_method::lapack;
   if (s == "lowrank") return f0_method::lowrank;
   if (s == "cusolver") return f0_method::cusolver;
-  bad("f0", s, "must be lapack, lowrank or cusolver");
+  bad("f0", s, "must be auto, lapack, lowrank or cusolver");
 }
 
 precision parse_precision(const std::string& s) {

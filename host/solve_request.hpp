@@ -10,7 +10,7 @@
 namespace jcas {
 
 struct solve_request {
-  std::string algo = "unfolded", precision = "f64", f0 = "lapack", products = "auto", ascent_starts = "all";
+  std::string algo = "unfolded", precision = "f64", f0 = "auto", products = "auto", ascent_starts = "all";
   std::optional<std::string> w0;  // empty: the model's start for unfolded, else mrt
   model_choice model;             // the trained model (if any) and the structure asked for
   std::optional<double> mu;       // AO: mu_c = mu_s
@@ -23,7 +23,8 @@ struct solve_request {
 };
 
 /// The options of r, every word parsed (throws "FIELD = VALUE: ..." on a bad one) and the
-/// model resolved (resolve_model).
-solve_options to_options(const solve_request& r);
+/// model resolved (resolve_model), for a solve on a GPU or the CPU: f0 = auto is the
+/// backend's own start, LAPACK on the CPU and in the solve kernel (lowrank) on a GPU.
+solve_options to_options(const solve_request& r, bool gpu = false);
 
 }  // namespace jcas

@@ -235,7 +235,7 @@ py::dict solve(const py::object& H, const py::object& G, const std::string& devi
   const model_choice c = choice_of(model);
   r.model.trained = c.trained;
   r.model.untrained = c.untrained;
-  solve_options o = to_options(r);
+  solve_options o = to_options(r, ex.gpu());
   python::channel_input in = channels_of(H, G, targets, snr_db, ex);
   progress_option bar(progress, "solve " + r.algo);
   o.progress = bar.callback();

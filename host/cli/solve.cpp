@@ -55,8 +55,10 @@ void add_solve_options(CLI::App* c, solve_args& a) {
                 "ascent: given (MRT), zf, random, nulls, comma-separated, or all");
   c->add_option("--ascent-seed", a.r.ascent.seed, "ascent: seed of the random start");
   c->add_option("--precision", a.r.precision, "f64 or f32")->check(CLI::IsMember({"f64", "f32"}));
-  c->add_option("--f0", a.r.f0, "F0 solver: lapack, lowrank or cusolver (CUDA only)")
-      ->check(CLI::IsMember({"lapack", "lowrank", "cusolver"}));
+  c->add_option("--f0", a.r.f0,
+                "F0 solver: auto (lapack on the CPU, lowrank in the solve kernel on a GPU), lapack, lowrank or "
+                "cusolver (CUDA only)")
+      ->check(CLI::IsMember({"auto", "lapack", "lowrank", "cusolver"}));
   c->add_option("--w0", a.r.w0, "W0: mrt (the paper) or zf (zero-forcing); default: the model's, else mrt")
       ->check(CLI::IsMember({"mrt", "zf"}));
   c->add_option("--products", a.r.products,
@@ -91,7 +93,7 @@ int run_solve(solve_args& a) {
     a.r.model.trained = io::read_model(a.params);
   a.r.simd = a.simd == "on";
   if (a.layer_repeat) a.r.model.layer_repeat = parse_layer_repeat(*a.layer_repeat);
-  solve_options o = to_options(a.r);
+  solve_options o = to_options(a.r, dev >= 0);
   host::progress_bar bar("solve " + a.r.algo);
   o.progress = [&](long done, long total) { bar.update(done, total); };
   const solve_output out = solve_batch(executor{dev, a.r.threads}, cs, o);
