@@ -51,7 +51,8 @@ struct tally {
   /// The sample's part of add: k enters while the sample is short of sample_size, else
   /// in place of the largest key when its key is smaller.
   void offer(const kept& k, long sample_size);
-  /// A realization's key must be below this to enter the sample (all do while it is short).
+  /// A realization's key must be below this to enter the sample; while the sample is short
+  /// every key enters, and this is the largest key.
   std::uint64_t entry_key(long sample_size) const;
   bool sampled() const { return n > long(sample.size()); }
   std::vector<double> sorted_objectives() const;  // the sample's, ascending

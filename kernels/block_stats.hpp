@@ -55,11 +55,13 @@ struct key_of {
   JCAS_HD std::uint64_t operator()(long i) const { return sample_key(seed, first + i); }
 };
 
+/// A key that may enter: below `entry`, or any key where entry is the largest (a sample
+/// still short: tally::entry_key).
 struct key_below {
   std::uint64_t entry;
   template <class Tuple>
   JCAS_HD bool operator()(const Tuple& t) const {
-    return thrust::get<0>(t) < entry;
+    return entry == ~std::uint64_t(0) || thrust::get<0>(t) < entry;
   }
 };
 
@@ -86,8 +88,8 @@ moments block_moments(const T* res, long n) {
 }
 
 /// The candidates of n results at res (device memory) for realizations first .. first +
-/// n - 1 of a run of `seed`: those whose keys are below `entry`, ascending by key, the
-/// `keep` smallest at most.
+/// n - 1 of a run of `seed`: those whose keys are below `entry` (all where it is the
+/// largest key), ascending by key, the `keep` smallest at most.
 template <class T>
 std::vector<kept> block_candidates(const T* res, long n, std::uint64_t seed, long first, std::uint64_t entry,
                                    long keep) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -74,6 +75,32 @@ inline void release_pool() {
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());  // frees queued on the stream have happened
     JCAS_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
   }
+}
+
+/// This host thread's library handle of type H on the current device (issue 26: a device
+/// context that lives as long as the process): made by Create(&h) on the first call and
+/// kept until the thread ends, when Destroy(h) releases it (an error past the runtime's
+/// end is ignored), instead of a handle (library set-up, a workspace) per call.
+template <class H, auto Create, auto Destroy>
+H thread_handle(const char* library) {
+  struct handles {
+    std::map<int, H> of;
+    ~handles() {
+      for (auto& [device, h] : of) Destroy(h);
+    }
+  };
+  thread_local handles mine;
+  const int device = current_device();
+  auto it = mine.of.find(device);
+  if (it == mine.of.end()) {
+    H h = nullptr;
+    const int status = int(Create(&h));
+    if (status != 0)
+      throw std::runtime_error(std::string(library) + ": cannot create a handle on device " + std::to_string(device) +
+                               " (status " + std::to_string(status) + ")");
+    it = mine.of.emplace(device, h).first;
+  }
+  return it->second;
 }
 
 /// An owning device buffer of n elements, from the device's keeping pool in the order of

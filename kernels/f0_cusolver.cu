@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <map>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -28,25 +27,9 @@ namespace jcas::cuda::detail {
 
 namespace {
 
-/// This host thread's cuSOLVER handle on the current device, process-long as blas_handle
-/// (kernels/cublas_util.hpp) is: created on first use, destroyed when the thread ends.
+/// This host thread's cuSOLVER handle on the current device, process-long (thread_handle).
 cusolverDnHandle_t solver_handle() {
-  struct handles {
-    std::map<int, cusolverDnHandle_t> of;
-    ~handles() {
-      for (auto& [device, h] : of) cusolverDnDestroy(h);
-    }
-  };
-  thread_local handles mine;
-  int device = 0;
-  JCAS_CUDA_CHECK(cudaGetDevice(&device));
-  auto it = mine.of.find(device);
-  if (it == mine.of.end()) {
-    cusolverDnHandle_t h = nullptr;
-    JCAS_CUSOLVER_CHECK(cusolverDnCreate(&h));
-    it = mine.of.emplace(device, h).first;
-  }
-  return it->second;
+  return thread_handle<cusolverDnHandle_t, cusolverDnCreate, cusolverDnDestroy>("cuSOLVER");
 }
 
 /// The libraries' complex type and data-type tags for precision T (cplx<T> has the
