@@ -496,6 +496,7 @@ void validate(const solve_options& o, const problem_dims& d) {
   if (o.threads < 0 || o.threads > max_threads)
     bad("threads", std::to_string(o.threads), "must be in 0 .. " + std::to_string(max_threads));
   require_non_negative(o.gpu_watchdog, "gpu watchdog");
+  if (o.gpu_chunk < 0) bad("gpu chunk", std::to_string(o.gpu_chunk), "must be >= 0");
   const ao_settings& ao = o.ao;
   require_positive(ao.mu_c, "ao mu_c");
   require_positive(ao.mu_s, "ao mu_s");

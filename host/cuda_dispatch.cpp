@@ -57,6 +57,7 @@ detail::device_batch<T> batch_for(const problem_dims& d, long count, const solve
   b.scratch = o.scratch;
   b.what = to_string(o.algo) + " solve (" + (std::is_same_v<T, float> ? "f32" : "f64") + ")";
   b.watchdog = o.gpu_watchdog;
+  if (o.gpu_chunk > 0) b.chunk_cap = std::min(b.chunk_cap, o.gpu_chunk);
   b.progress = o.progress;
   b.stop = o.stop;
   b.predict = [&first, &o](long n) {

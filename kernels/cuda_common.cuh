@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -107,20 +108,45 @@ struct device_inputs {
         wf(size_t(chunk * wf_len), "W | F"),
         staging(hb.draw && !std::is_same_v<T, double> ? size_t(chunk * (hs + us + vs)) : 0,
                 "the channels' draw in double") {}
-  /// Realizations b0 .. b0+n-1 of hb to the device: copied, or drawn there (W | F then
-  /// come from the solve's start: hb.init is core).
-  void upload(const device_batch<T>& hb, long b0, long n) {
-    if (hb.draw) return draw_on_device<T>(*hb.draw, b0, n, h.p, u.p, v.p, staging.p);
-    to_device(h.p, hb.h + b0 * hs, size_t(n * hs));
-    if (hb.rank1) {
-      to_device(u.p, hb.u + b0 * us, size_t(n * us));
-      to_device(v.p, hb.v + b0 * vs, size_t(n * vs));
-    } else {
-      to_device(g.p, hb.g + b0 * gs, size_t(n * gs));
-    }
-    to_device(wf.p, hb.wf + b0 * wf_len, size_t(n * wf_len));
-  }
+  /// Realizations b0 .. b0+n-1 of hb to the device: copied (input_parts), or drawn there
+  /// (W | F then come from the solve's start: hb.init is core).
+  void upload(const device_batch<T>& hb, long b0, long n);
 };
+
+/// One array of a chunk's copies between the host batch and a device chunk: `per_item`
+/// bytes a realization, realization b at host + b * per_item in the batch and at dev +
+/// (b - b0) * per_item in the chunk of b0. (host of an input is the batch's const array.)
+struct copy_part {
+  char* dev;
+  char* host;
+  size_t per_item;
+};
+
+/// What of hb's inputs a chunk copies to the device: H, G (or its factors) and, unless the
+/// solve computes the start (hb.init = core: W | F out only), W | F.
+template <class T>
+std::vector<copy_part> input_parts(const device_batch<T>& hb, const device_inputs<T>& in) {
+  const auto part = [](cplx<T>* dev, const cplx<T>* host, long per) {
+    return copy_part{reinterpret_cast<char*>(dev), reinterpret_cast<char*>(const_cast<cplx<T>*>(host)),
+                     sizeof(cplx<T>) * size_t(per)};
+  };
+  std::vector<copy_part> p{part(in.h.p, hb.h, in.hs)};
+  if (hb.rank1) {
+    p.push_back(part(in.u.p, hb.u, in.us));
+    p.push_back(part(in.v.p, hb.v, in.vs));
+  } else {
+    p.push_back(part(in.g.p, hb.g, in.gs));
+  }
+  if (hb.init != device_init::core) p.push_back(part(in.wf.p, hb.wf, in.wf_len));
+  return p;
+}
+
+template <class T>
+void device_inputs<T>::upload(const device_batch<T>& hb, long b0, long n) {
+  if (hb.draw) return draw_on_device<T>(*hb.draw, b0, n, h.p, u.p, v.p, staging.p);
+  for (const copy_part& c : input_parts(hb, *this))
+    to_device(c.dev, c.host + size_t(b0) * c.per_item, size_t(n) * c.per_item);
+}
 
 /// Device buffers of a chunk's outputs and their copy back into the host batch.
 template <class T>
@@ -134,20 +160,38 @@ struct device_outputs {
         res(size_t(chunk) * 4, "the results"),
         st(size_t(chunk), "the statuses") {}
   static size_t bytes_per_item(int curve_len) { return sizeof(T) * (size_t(curve_len) + 4) + sizeof(int); }
-  /// Realizations b0 .. b0+n-1: W | F (from the inputs' wf) and the curve where hb wants
-  /// them, the results and the status (or hb.reduce on them, on the device).
-  void download(const device_batch<T>& hb, const device_inputs<T>& in, long b0, long n) const {
-    if (hb.wf) to_host(hb.wf + b0 * in.wf_len, in.wf.p, size_t(n * in.wf_len));
-    if (hb.curve) to_host(hb.curve + b0 * clen, curve.p, size_t(n) * clen);
-    if (hb.reduce) return hb.reduce(res.p, st.p, b0, n);  // results summarised on the device
-    to_host(hb.res + b0 * 4, res.p, size_t(n) * 4);
-    to_host(hb.status + b0, st.p, size_t(n));
-  }
+  /// Realizations b0 .. b0+n-1: W | F, the curve, the results and the status into hb
+  /// (output_parts), or hb.reduce on the results, on the device.
+  void download(const device_batch<T>& hb, const device_inputs<T>& in, long b0, long n) const;
 };
 
+/// What of a chunk's outputs comes back to hb: W | F (from the inputs' wf) and the curve
+/// where hb wants them, the results and the statuses (unless hb.reduce takes them).
+template <class T>
+std::vector<copy_part> output_parts(const device_batch<T>& hb, const device_inputs<T>& in,
+                                    const device_outputs<T>& out) {
+  const auto part = [](auto* dev, auto* host, long per) {
+    return copy_part{reinterpret_cast<char*>(dev), reinterpret_cast<char*>(host), sizeof(*host) * size_t(per)};
+  };
+  std::vector<copy_part> p;
+  if (hb.wf) p.push_back(part(in.wf.p, hb.wf, in.wf_len));
+  if (hb.curve) p.push_back(part(out.curve.p, hb.curve, out.clen));
+  if (!hb.reduce) {
+    p.push_back(part(out.res.p, hb.res, 4));
+    p.push_back(part(out.st.p, hb.status, 1));
+  }
+  return p;
+}
+
+template <class T>
+void device_outputs<T>::download(const device_batch<T>& hb, const device_inputs<T>& in, long b0, long n) const {
+  for (const copy_part& c : output_parts(hb, in, *this))
+    to_host(c.host + size_t(b0) * c.per_item, c.dev, size_t(n) * c.per_item);
+  if (hb.reduce) hb.reduce(res.p, st.p, b0, n);  // results summarised on the device
+}
+
 /// A chunk's device buffers: the inputs, the cuSOLVER F0 route (init = cusolver) and the
-/// outputs, for `size` realizations: as many as fit the device memory beside what the
-/// launcher's own kernels need (`own`: their scratch and reservations), at most 65536.
+/// outputs, for `size` realizations (chunk_set sizes them).
 template <class T>
 struct device_chunk {
   long size;
@@ -165,8 +209,7 @@ struct device_chunk {
     }
     return own;
   }
-  device_chunk(const device_batch<T>& hb, const plan::device_need& own)
-      : size(chunk_size(hb.count, need(hb, own), 1L << 16)), in(hb, size), out(size, hb.cfg.curve_len()) {
+  device_chunk(const device_batch<T>& hb, long n) : size(n), in(hb, size), out(size, hb.cfg.curve_len()) {
     if (hb.init == device_init::cusolver) f0 = std::make_unique<f0_cusolver_route<T>>(hb.dims, size);
   }
   /// Realizations b0 .. b0+n-1 to the device, then F0 by cuSOLVER where asked.
@@ -177,20 +220,37 @@ struct device_chunk {
   void download(const device_batch<T>& hb, long b0, long n) const { out.download(hb, in, b0, n); }
 };
 
-/// Waits for the device's work on a chunk of n realizations of hb under the watchdog
-/// (host/watchdog.hpp): an event after the launched work is polled, and the wait ends with
-/// an error naming the work once it runs past hb.watchdog times its prediction
-/// hb.predict(n) (computed here, while the device works). *predicted caches it across
-/// chunks of the same size.
+/// The device chunks of a solve of hb: one, or -- where copies can overlap the kernels --
+/// two used in turn (pipelined: inputs copied from the host and results copied back, more
+/// than one chunk, no cuSOLVER start, which waits on the host), each then holding fewer
+/// realizations. `size`: realizations a chunk, as many as fit the device memory beside what
+/// the launcher's own kernels need (`own`: their scratch, shared by the chunks in turn, and
+/// reservations), at most hb.chunk_cap.
 template <class T>
-void wait_chunk(const device_batch<T>& hb, long n, double* predicted) {
-  cudaEvent_t ev;
-  JCAS_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
-  const cudaError_t rec = cudaEventRecord(ev);
-  if (rec != cudaSuccess) {
-    cudaEventDestroy(ev);
-    JCAS_CUDA_CHECK(rec);
+struct chunk_set {
+  long size = 0;
+  bool pipelined = false;
+  std::vector<std::unique_ptr<device_chunk<T>>> chunks;
+  chunk_set(const device_batch<T>& hb, const plan::device_need& own) {
+    const plan::device_need one = device_chunk<T>::need(hb, own);
+    size = chunk_size(hb.count, one, hb.chunk_cap);
+    pipelined = !hb.draw && !hb.reduce && hb.init != device_init::cusolver && hb.count > size;
+    if (pipelined) {
+      plan::device_need two = one;
+      two.per_item += one.per_item - own.per_item;  // a second chunk's inputs and outputs
+      size = chunk_size(hb.count, two, hb.chunk_cap);
+    }
+    for (int c = 0; c < (pipelined ? 2 : 1); ++c) chunks.push_back(std::make_unique<device_chunk<T>>(hb, size));
   }
+};
+
+/// Waits under the watchdog (host/watchdog.hpp) for `ev`, recorded after the device's
+/// work on a chunk of n realizations of hb: the event is polled, and the wait ends with an
+/// error naming the work once it runs past hb.watchdog times its prediction hb.predict(n)
+/// (computed here, while the device works). *predicted caches it across chunks of the same
+/// size. An error of the work itself is reported by the event (sticky).
+template <class T>
+void wait_event(const device_batch<T>& hb, cudaEvent_t ev, long n, double* predicted) {
   plan::watchdog wd;
   wd.what = hb.what + " on " + std::to_string(n) + " realizations";
   wd.factor = hb.watchdog;
@@ -198,31 +258,160 @@ void wait_chunk(const device_batch<T>& hb, long n, double* predicted) {
     if (*predicted < 0) *predicted = hb.predict(n);
     wd.predicted = *predicted;
   }
-  try {
-    wd.wait([&] {
-      const cudaError_t e = cudaEventQuery(ev);
-      if (e == cudaErrorNotReady) return false;
-      JCAS_CUDA_CHECK(e);
-      return true;
-    });
-  } catch (...) {
-    cudaEventDestroy(ev);
-    throw;
+  wd.wait([&] {
+    const cudaError_t e = cudaEventQuery(ev);
+    if (e == cudaErrorNotReady) return false;
+    JCAS_CUDA_CHECK(e);
+    return true;
+  });
+}
+
+/// Events made for one call and destroyed at its end.
+struct call_events {
+  std::vector<cudaEvent_t> ev;
+  explicit call_events(int n) : ev(size_t(n), nullptr) {
+    for (cudaEvent_t& e : ev) JCAS_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   }
-  cudaEventDestroy(ev);
+  ~call_events() {
+    for (cudaEvent_t e : ev)
+      if (e) cudaEventDestroy(e);
+  }
+  call_events(const call_events&) = delete;
+  call_events& operator=(const call_events&) = delete;
+};
+
+/// Waits for the work queued on the default stream so far (wait_event), then for the
+/// whole device: the synchronous path's end of a chunk.
+template <class T>
+void wait_chunk(const device_batch<T>& hb, long n, double* predicted) {
+  const call_events e(1);
+  JCAS_CUDA_CHECK(cudaEventRecord(e.ev[0], cudaStreamLegacy));
+  wait_event(hb, e.ev[0], n, predicted);
   JCAS_CUDA_CHECK(cudaDeviceSynchronize());  // any error of the work itself
 }
 
-/// Every chunk of hb in turn through ch: uploads realizations b0 .. b0+n-1, launch(n)
-/// starts the work on them, then waits for the device (under the watchdog) and
-/// downloads the results.
+inline cudaError_t nonblocking_stream(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamNonBlocking); }
+
+/// Pinned host memory of at least `bytes`, this thread's, kept and grown as needed (the
+/// device context: process-long): where a pipelined solve stages its copies, which the
+/// copy engines then make while the device computes.
+inline char* pinned_staging(size_t bytes) {
+  struct staging {
+    char* p = nullptr;
+    size_t n = 0;
+    ~staging() {
+      if (p) cudaFreeHost(p);
+    }
+  };
+  thread_local staging s;
+  if (s.n < bytes) {
+    if (s.p) JCAS_CUDA_CHECK(cudaFreeHost(s.p));
+    s.p = nullptr;
+    s.n = 0;
+    const cudaError_t e = cudaMallocHost(reinterpret_cast<void**>(&s.p), bytes);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      s.p = nullptr;
+      throw std::runtime_error("host memory: cannot pin " + plan::bytes_str(double(bytes)) +
+                               " for the copies' staging (" + cudaGetErrorString(e) + ")");
+    }
+    s.n = bytes;
+  }
+  return s.p;
+}
+
+/// The pipelined chunks of hb (chunk_set::pipelined): chunk c runs on device chunk c % 2.
+/// Its inputs are copied into pinned staging on the host and to the device on the `up`
+/// stream while the device computes chunk c - 1; its kernels follow on the default stream
+/// once they are there; its results go back on the `down` stream while the device computes
+/// chunk c + 1, and from the staging into hb. Chunk c + 1 is queued before chunk c is
+/// waited for, so the device never waits for the host between chunks. Every chunk's
+/// device buffers and staging are reused only after the chunk two before it has ended.
 template <class T, class Launch>
-void each_chunk(const device_batch<T>& hb, device_chunk<T>& ch, const Launch& launch) {
+void each_chunk_pipelined(const device_batch<T>& hb, chunk_set<T>& cs, const Launch& launch) {
+  const long size = cs.size, chunks = (hb.count + size - 1) / size;
+  const std::vector<copy_part> in[2] = {input_parts(hb, cs.chunks[0]->in), input_parts(hb, cs.chunks[1]->in)};
+  const std::vector<copy_part> out[2] = {output_parts(hb, cs.chunks[0]->in, cs.chunks[0]->out),
+                                         output_parts(hb, cs.chunks[1]->in, cs.chunks[1]->out)};
+  size_t item = 0;  // staging bytes a realization: inputs, then outputs
+  for (const copy_part& c : in[0]) item += c.per_item;
+  for (const copy_part& c : out[0]) item += c.per_item;
+  char* const pinned = pinned_staging(2 * item * size_t(size));
+  const cudaStream_t up = thread_handle<cudaStream_t, nonblocking_stream, cudaStreamDestroy, 0>("the upload stream"),
+                     down =
+                         thread_handle<cudaStream_t, nonblocking_stream, cudaStreamDestroy, 1>("the download stream");
+  enum { ready, in0, in1, run0, run1, out0, out1, events };
+  const call_events e(events);
+  // On every exit (an error, a stop) the copy streams are done before the buffers go.
+  struct drain {
+    cudaStream_t a, b;
+    ~drain() {
+      cudaStreamSynchronize(a);
+      cudaStreamSynchronize(b);
+    }
+  } const streams_done{up, down};
+  // The buffers were allocated in the default stream's order (dev_buf): the copy streams
+  // start after that.
+  JCAS_CUDA_CHECK(cudaEventRecord(e.ev[ready], cudaStreamLegacy));
+  JCAS_CUDA_CHECK(cudaStreamWaitEvent(up, e.ev[ready], 0));
+  JCAS_CUDA_CHECK(cudaStreamWaitEvent(down, e.ev[ready], 0));
+  // Chunk c's parts in its staging: `parts` at pinned + (c % 2) * item * size, one after
+  // another, each size * per_item bytes.
+  const auto staged = [&](long c, const std::vector<copy_part>& parts, size_t skip, auto&& each) {
+    char* at = pinned + size_t(c % 2) * item * size_t(size) + skip;
+    for (const copy_part& p : parts) {
+      each(p, at);
+      at += p.per_item * size_t(size);
+    }
+  };
+  size_t in_bytes = 0;
+  for (const copy_part& c : in[0]) in_bytes += c.per_item;
+  const auto first_of = [&](long c) { return c * size; };
+  const auto count_of = [&](long c) { return std::min(size, hb.count - c * size); };
+  const auto start = [&](long c) {
+    const int k = int(c % 2);
+    const long b0 = first_of(c), n = count_of(c);
+    staged(c, in[k], 0, [&](const copy_part& p, char* at) {
+      std::memcpy(at, p.host + size_t(b0) * p.per_item, size_t(n) * p.per_item);
+      JCAS_CUDA_CHECK(cudaMemcpyAsync(p.dev, at, size_t(n) * p.per_item, cudaMemcpyHostToDevice, up));
+    });
+    JCAS_CUDA_CHECK(cudaEventRecord(e.ev[in0 + k], up));
+    JCAS_CUDA_CHECK(cudaStreamWaitEvent(cudaStreamLegacy, e.ev[in0 + k], 0));
+    launch(*cs.chunks[size_t(k)], n);  // on the default stream
+    JCAS_CUDA_CHECK(cudaEventRecord(e.ev[run0 + k], cudaStreamLegacy));
+    JCAS_CUDA_CHECK(cudaStreamWaitEvent(down, e.ev[run0 + k], 0));
+    staged(c, out[k], in_bytes * size_t(size), [&](const copy_part& p, char* at) {
+      JCAS_CUDA_CHECK(cudaMemcpyAsync(at, p.dev, size_t(n) * p.per_item, cudaMemcpyDeviceToHost, down));
+    });
+    JCAS_CUDA_CHECK(cudaEventRecord(e.ev[out0 + k], down));
+  };
+  double predicted = -1, predicted_n = -1;
+  start(0);
+  for (long c = 0; c < chunks; ++c) {
+    if (c + 1 < chunks) start(c + 1);  // its copies and kernels queue behind chunk c's
+    const long b0 = first_of(c), n = count_of(c);
+    if (n != predicted_n) predicted = -1, predicted_n = double(n);
+    wait_event(hb, e.ev[out0 + int(c % 2)], n, &predicted);
+    staged(c, out[c % 2], in_bytes * size_t(size), [&](const copy_part& p, char* at) {
+      std::memcpy(p.host + size_t(b0) * p.per_item, at, size_t(n) * p.per_item);
+    });
+    if (hb.progress) hb.progress(b0 + n, hb.count);
+    if (hb.stop && b0 + n < hb.count && hb.stop()) throw stopped(b0 + n, hb.count);
+  }
+}
+
+/// Every chunk of hb through the device chunks of cs: uploads realizations b0 .. b0+n-1,
+/// launch(chunk, n) starts the work on them on the default stream, then waits for the
+/// device (under the watchdog) and downloads the results; pipelined where cs is.
+template <class T, class Launch>
+void each_chunk(const device_batch<T>& hb, chunk_set<T>& cs, const Launch& launch) {
+  if (cs.pipelined) return each_chunk_pipelined(hb, cs, launch);
+  device_chunk<T>& ch = *cs.chunks[0];
   double predicted = -1, predicted_n = -1;
   for (long b0 = 0; b0 < hb.count; b0 += ch.size) {
     const long n = std::min(ch.size, hb.count - b0);
     ch.upload(hb, b0, n);
-    launch(n);
+    launch(ch, n);
     if (n != predicted_n) predicted = -1, predicted_n = double(n);
     wait_chunk(hb, n, &predicted);
     ch.download(hb, b0, n);
@@ -381,9 +570,9 @@ void solve(const device_batch<T>& hb, int device) {
     own.fixed = local_reservation(slot_stack_bytes<T>());
   else
     own.per_item = double(ws_bytes);
-  device_chunk<T> ch(hb, own);
-  dev_buf<char> scratch(slot ? 0 : size_t(ch.size * ws_bytes), "the solvers' scratch");
-  each_chunk(hb, ch, [&](long n) {
+  chunk_set<T> cs(hb, own);
+  dev_buf<char> scratch(slot ? 0 : size_t(cs.size * ws_bytes), "the solvers' scratch");
+  each_chunk(hb, cs, [&](const device_chunk<T>& ch, long n) {
     const solve_args<T> a{d,           hb.sys,    cfg,       n,         hb.rank1,   in_kernel,      hb.zf,
                           ch.in.h.p,   ch.in.g.p, ch.in.u.p, ch.in.v.p, ch.in.wf.p, ch.out.curve.p, ch.out.res.p,
                           ch.out.st.p, scratch.p, ws_bytes};

@@ -56,6 +56,7 @@ struct device_batch {
   std::string what = "CUDA solve";
   std::function<double(long)> predict;
   double watchdog = 20;
+  long chunk_cap = 1L << 16;                            // realizations a device chunk at most
   std::function<void(long done, long total)> progress;  // after every chunk (may be empty)
   std::function<bool()> stop;                           // polled after every chunk but the last
 };

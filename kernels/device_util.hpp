@@ -80,8 +80,9 @@ inline void release_pool() {
 /// This host thread's library handle of type H on the current device (issue 26: a device
 /// context that lives as long as the process): made by Create(&h) on the first call and
 /// kept until the thread ends, when Destroy(h) releases it (an error past the runtime's
-/// end is ignored), instead of a handle (library set-up, a workspace) per call.
-template <class H, auto Create, auto Destroy>
+/// end is ignored), instead of a handle (library set-up, a workspace) per call. Slot tells
+/// apart several handles of one kind (two streams).
+template <class H, auto Create, auto Destroy, int Slot = 0>
 H thread_handle(const char* library) {
   struct handles {
     std::map<int, H> of;

@@ -94,10 +94,10 @@ void solve_gemm(const device_batch<T>& hb, int device) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   const device_model<T> model(hb.cfg.unfolded);
   core::chunk<T> c = phase_chunk(hb, model);
-  device_chunk<T> ch(hb, plan::device_need{hb.what + " (batch phases, cuBLAS)", 0, double(c.ws_bytes)});
-  dev_buf<char> scratch(size_t(ch.size * c.ws_bytes), "the batch phases' scratch");
+  chunk_set<T> cs(hb, plan::device_need{hb.what + " (batch phases, cuBLAS)", 0, double(c.ws_bytes)});
+  dev_buf<char> scratch(size_t(cs.size * c.ws_bytes), "the batch phases' scratch");
   const cuda_exec ex;
-  each_chunk(hb, ch, [&](long n) {
+  each_chunk(hb, cs, [&](const device_chunk<T>& ch, long n) {
     attach_chunk(c, ch, n, scratch.p);
     core::unfolded_batched(ex, c);
   });

@@ -92,8 +92,8 @@ void solve_lanes(const device_batch<T>& hb, int device) {
   const size_t smem = size_t(lanes_warps) * size_t(slot);
   if (smem > 48 * 1024)
     JCAS_CUDA_CHECK(cudaFuncSetAttribute(lanes_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  device_chunk<T> ch(hb, plan::device_need{hb.what + " (a warp per realization, state in shared memory)", 0, 0});
-  each_chunk(hb, ch, [&](long n) {
+  chunk_set<T> cs(hb, plan::device_need{hb.what + " (a warp per realization, state in shared memory)", 0, 0});
+  each_chunk(hb, cs, [&](const device_chunk<T>& ch, long n) {
     const lanes_args<T> a{hb.dims,        hb.sys,       model.up,    n,         hb.init == device_init::core,
                           hb.zf,          ch.in.h.p,    ch.in.u.p,   ch.in.v.p, ch.in.wf.p,
                           ch.out.curve.p, ch.out.res.p, ch.out.st.p, slot};

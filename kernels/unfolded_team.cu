@@ -49,10 +49,10 @@ void solve_team(const device_batch<T>& hb, int device) {
   const size_t smem = shared ? size_t(warps) * size_t(slot) : 0;
   if (smem > 48 * 1024)
     JCAS_CUDA_CHECK(cudaFuncSetAttribute(team_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  device_chunk<T> ch(hb, plan::device_need{hb.what + " (a warp per realization)", 0, shared ? 0.0 : double(slot)});
-  dev_buf<char> scratch(shared ? 0 : size_t(ch.size * slot), "the warps' slots");
+  chunk_set<T> cs(hb, plan::device_need{hb.what + " (a warp per realization)", 0, shared ? 0.0 : double(slot)});
+  dev_buf<char> scratch(shared ? 0 : size_t(cs.size * slot), "the warps' slots");
   char* const global_slots = shared ? nullptr : scratch.p;
-  each_chunk(hb, ch, [&](long n) {
+  each_chunk(hb, cs, [&](const device_chunk<T>& ch, long n) {
     attach_chunk(c, ch, n, nullptr);  // each warp's scratch is its slot
     team_kernel<T><<<unsigned((n + warps - 1) / warps), unsigned(32 * warps), smem>>>(c, slot, global_slots);
     JCAS_CUDA_CHECK(cudaGetLastError());

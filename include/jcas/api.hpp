@@ -244,6 +244,10 @@ struct solve_options {
   /// at a pessimistic device rate, host/gpu_model.hpp) plus a minute is stopped with an
   /// error naming it (host/watchdog.hpp); 0 waits without a limit.
   double gpu_watchdog = 20;
+  /// CUDA: at most this many realizations a device chunk (0: as many as fit the free
+  /// device memory, at most 65536), to leave a shared GPU room or to run a batch in several
+  /// chunks (which then overlap their copies with the kernels).
+  long gpu_chunk = 0;
 };
 
 /// Per-realization results of a solve. curve: count x curve_len (curve[0] = initial h).

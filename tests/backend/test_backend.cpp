@@ -306,6 +306,48 @@ TEST_F(Backend, InitialisationOnTheDeviceMatchesCpu) {
     }
 }
 
+// A batch in several device chunks (solve_options::gpu_chunk): on a GPU two chunks in
+// turn, their copies staged in pinned memory and made on copy streams while the kernels of
+// the other run; the results of one chunk bit for bit, on every unfolded route, with the
+// start copied in (lapack) and computed in the kernel (lowrank), rank-one and dense G. A
+// negative gpu_chunk is refused naming the field.
+TEST_F(Backend, ChunksInTurnGiveTheResultsOfOne) {
+  const channel_set los = cpu::generate_batch(scenario{}, 12, 0, 103, 0, true);
+  const channel_set dense = dense_random({16, 16, 4, 2, 2}, 37, 5);
+  for (const channel_set* cs : {&los, &dense})
+    for (f0_method f0 : {f0_method::lapack, f0_method::lowrank})
+      for (products_route route :
+           {products_route::automatic, products_route::loops, products_route::team, products_route::gemm}) {
+        solve_options o;
+        o.f0 = f0;
+        o.products = route;
+        o.prec = precision::f32;
+        o.model.l_out = 8;
+        const solve_output one = backend::solve(*cs, o);
+        o.gpu_chunk = 16;
+        long chunks = 0;
+        o.progress = [&](long, long) { ++chunks; };
+        const solve_output turns = backend::solve(*cs, o);
+        const std::string name = std::string(cs->rank_one ? "rank-one " : "dense ") +
+                                 (f0 == f0_method::lapack ? "lapack " : "lowrank ") + to_string(route);
+        EXPECT_EQ(turns.objective, one.objective) << name;
+        EXPECT_EQ(turns.w, one.w) << name;
+        EXPECT_EQ(turns.f, one.f) << name;
+        EXPECT_EQ(turns.curve, one.curve) << name;
+#ifdef JCAS_TEST_CUDA
+        EXPECT_EQ(chunks, (cs->count + 15) / 16) << name;  // a progress call a chunk
+#endif
+      }
+  solve_options bad;
+  bad.gpu_chunk = -1;
+  try {
+    backend::solve(los, bad);
+    ADD_FAILURE() << "gpu_chunk = -1 accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("gpu chunk = -1"), std::string::npos) << e.what();
+  }
+}
+
 #ifdef JCAS_TEST_CUDA
 // --f0 cusolver: F0 by batched Cholesky, two triangular solves and a batched Hermitian
 // eigen-solver on the device; the same pencil and reduction as the CPU's LAPACK zhegv,
