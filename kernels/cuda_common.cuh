@@ -222,23 +222,28 @@ struct device_chunk {
 
 /// The device chunks of a solve of hb: one, or -- where copies can overlap the kernels --
 /// two used in turn (pipelined: inputs copied from the host and results copied back, more
-/// than one chunk, no cuSOLVER start, which waits on the host), each then holding fewer
-/// realizations. `size`: realizations a chunk, as many as fit the device memory beside what
-/// the launcher's own kernels need (`own`: their scratch, shared by the chunks in turn, and
+/// than one chunk or at least 2 x pipeline_least realizations, no cuSOLVER start, which
+/// waits on the host), each then holding fewer realizations. `size`: realizations a chunk, as many as fit the device
+/// memory beside what the launcher's own kernels need (`own`: their scratch, shared by the chunks in turn, and
 /// reservations), at most hb.chunk_cap.
 template <class T>
 struct chunk_set {
+  static constexpr long pipeline_least = 16384;
   long size = 0;
   bool pipelined = false;
   std::vector<std::unique_ptr<device_chunk<T>>> chunks;
   chunk_set(const device_batch<T>& hb, const plan::device_need& own) {
     const plan::device_need one = device_chunk<T>::need(hb, own);
     size = chunk_size(hb.count, one, hb.chunk_cap);
-    pipelined = !hb.draw && !hb.reduce && hb.init != device_init::cusolver && hb.count > size;
+    pipelined = !hb.draw && !hb.reduce && hb.init != device_init::cusolver &&
+                (hb.count > size || hb.count >= 2 * pipeline_least);
     if (pipelined) {
       plan::device_need two = one;
       two.per_item += one.per_item - own.per_item;  // a second chunk's inputs and outputs
-      size = chunk_size(hb.count, two, hb.chunk_cap);
+      // At least 4 chunks where a batch fits one: the first chunk's copies in and the
+      // last's out are the ones no kernel hides (a chunk of pipeline_least realizations
+      // still fills an H200: 16384 threads in the thread kernel, 16384 warps in the others).
+      size = std::min(chunk_size(hb.count, two, hb.chunk_cap), std::max(pipeline_least, (hb.count + 3) / 4));
     }
     for (int c = 0; c < (pipelined ? 2 : 1); ++c) chunks.push_back(std::make_unique<device_chunk<T>>(hb, size));
   }
