@@ -156,6 +156,7 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
     // copying them, and only each block's moments and sample candidates cross to the host
     // (bench/RESULTS.md).
     channel_set cs;
+    if (!gpu && hi > lo) cs = generate_batch(ex, s.sc, s.seed, st.done + lo, hi - lo, true);
     std::vector<std::vector<double>> all(na);           // 3 values per realization of the chunk
     std::vector<std::vector<block_summary>> parts(na);  // on a GPU the summaries of its blocks
     for (size_t a = 0; a < na; ++a) {
@@ -173,7 +174,6 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
       }
       std::vector<double> mine;  // 3 values per realization of this rank's block
       if (hi > lo) {
-        if (cs.count == 0) cs = generate_batch(ex, s.sc, s.seed, st.done + lo, hi - lo, true);  // once a chunk
         const solve_output out = solve_batch(ex, cs, o);
         for (long b = 0; b < out.count; ++b)
           mine.insert(mine.end(), {out.objective[b], out.min_sinr[b], out.min_scnr[b]});
