@@ -24,13 +24,23 @@
 // instructions (host/gpu_model.hpp) and the rate that model predicts on an H200; and on
 // this CPU its results against the per-realization loops and its time with one thread.
 //   jcas_bench --lanes [--layers L]
+// --host-parts instead: the host's side of a GPU solve of host data (host/batch_inputs.hpp)
+// in the paper's configuration, per realization: the channels converted to T and laid out
+// in chunks of 16384 (batch_convert, into one reused buffer, as into the pinned staging),
+// and a chunk's outputs (W | F, the curve, the results) converted back into a solve_output
+// (solve_sink, its arrays allocated and first touched in the timing, as a solve's are);
+// beside them the first touch of those arrays by one thread alone, as a solve made it
+// before the sink prefaulted them range by range.
+//   jcas_bench --host-parts [--count N] [--repeats R] [--threads T]
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "batch_inputs.hpp"
 #include "flop_count.hpp"
 #include "gpu_model.hpp"
 #include "jcas/api.hpp"
@@ -169,10 +179,87 @@ int bench_lanes(int layers) {
   return 0;
 }
 
+/// Seconds of fn().
+template <class Fn>
+double timed(const Fn& fn) {
+  const auto t0 = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// The host's conversions of a GPU solve of `count` line-of-sight realizations (as a file
+/// from generate --rank-one holds them), the start computed on the device: us a
+/// realization in and out, median of `repeats`, in precision T.
+template <class T>
+void host_parts_row(const channel_set& cs, int repeats, int threads) {
+  constexpr long chunk = 16384;
+  const problem_dims d = cs.dims;
+  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m, clen = 151;
+  std::vector<long> all(static_cast<size_t>(cs.count));
+  for (long i = 0; i < cs.count; ++i) all[size_t(i)] = i;
+  const std::vector<zd> none;
+  std::vector<double> tin, tout;
+  for (int rep = 0; rep < repeats; ++rep) {
+    std::vector<cplx<T>> h(size_t(chunk * cs.h_stride())), u(size_t(chunk * cs.gu_stride())),
+        v(size_t(chunk * cs.gv_stride())), wf(size_t(chunk * wf_len), cplx<T>(T(0.5), T(-0.5)));
+    std::vector<T> curve(size_t(chunk * clen), T(1.25)), res(size_t(chunk * 4), T(2));
+    std::vector<int> st(size_t(chunk), 0);
+    tin.push_back(timed([&] {
+      const host::batch_convert<T> c(cs, none, none, all, threads);
+      for (long b0 = 0; b0 < cs.count; b0 += chunk) {
+        const long n = std::min(chunk, cs.count - b0);
+        c.h(b0, n, h.data());
+        c.u(b0, n, u.data());
+        c.v(b0, n, v.data());
+      }
+    }));
+    solve_output out;
+    tout.push_back(timed([&] {
+      out.dims = d;
+      out.count = cs.count;
+      out.curve_len = int(clen);
+      host::reserve_results(out, 900);
+      const host::solve_sink<T> sink{out, "unfolded", threads};
+      for (long b0 = 0; b0 < cs.count; b0 += chunk) {
+        const long n = std::min(chunk, cs.count - b0);
+        sink.status(b0, n, st.data());
+        sink.wf(b0, n, wf.data());
+        sink.curve(b0, n, curve.data());
+        sink.results(b0, n, res.data());
+      }
+    }));
+  }
+  // What a solve paid before the sink prefaulted its outputs in ranges: W, F and the curves
+  // of the whole batch value-initialised by one thread, page faults included.
+  std::vector<double> touch;
+  for (int rep = 0; rep < repeats; ++rep) {
+    solve_output o;
+    touch.push_back(timed([&] {
+      o.w.resize(size_t(cs.count * cs.h_stride()));
+      o.f.resize(size_t(cs.count) * d.nr * d.m);
+      o.curve.resize(size_t(cs.count * clen));
+    }));
+  }
+  const double in = 1e6 * median(tin) / double(cs.count), out = 1e6 * median(tout) / double(cs.count);
+  std::printf("%-4s %9ld %8d %12.4f %12.4f %12.4f %12.4f\n", sizeof(T) == 4 ? "f32" : "f64", cs.count,
+              threads > 0 ? threads : omp_get_max_threads(), in, out, in + out, 1e6 * median(touch) / double(cs.count));
+  std::fflush(stdout);
+}
+
+int bench_host_parts(long count, int repeats, int threads) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 2024, 0, count, threads, true);
+  std::printf("host side of a GPU solve of host data, paper configuration, rank-one channels, chunks of 16384\n");
+  std::printf("%-4s %9s %8s %12s %12s %12s %12s\n", "prec", "count", "threads", "in us/real", "out us/real",
+              "sum us/real", "1-thr touch");
+  host_parts_row<float>(cs, repeats, threads);
+  host_parts_row<double>(cs, repeats, threads);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   long count = 400;
   int repeats = 5, threads = 0, users = 4;
-  bool quick = false, large = false, train_parts = false, lanes = false;
+  bool quick = false, large = false, train_parts = false, lanes = false, host_parts = false;
   int layers = 10;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -192,6 +279,8 @@ int main(int argc, char** argv) {
       lanes = true;
     else if (a == "--train-parts")
       train_parts = true;
+    else if (a == "--host-parts")
+      host_parts = true;
     else if (a == "--layers" && i + 1 < argc)
       layers = std::stoi(argv[++i]);
     else {
@@ -202,6 +291,7 @@ int main(int argc, char** argv) {
   if (large) return bench_large(repeats, threads, layers);
   if (lanes) return bench_lanes(layers);
   if (train_parts) return bench_train_parts();
+  if (host_parts) return bench_host_parts(count, repeats, threads);
   scenario sc;
   sc.dims.k = users;
   const channel_set cs = cpu::generate_batch(sc, 2024, 0, count);

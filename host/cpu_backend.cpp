@@ -304,6 +304,8 @@ void solve_unfolded_chunks(const channel_view& cs, const solve_options& o, const
   std::vector<cplx<double>> scratch(size_t(std::min(chunk_n, cs.count) * slot_bytes / 16 + 1));  // 16-byte aligned
   const int clen = out.curve_len;
   host::chunk_outputs<T> co;
+  host::reserve_results(out, long(cfg.unfolded.l_out) * cfg.unfolded.l_in * cfg.unfolded.i_w);
+  const host::solve_sink<T> sink{out, "unfolded", o.threads};
   const one_blas_thread blas;
   for (long b0 = 0; b0 < cs.count; b0 += chunk_n) {
     const long n = std::min(chunk_n, cs.count - b0);
@@ -336,15 +338,10 @@ void solve_unfolded_chunks(const channel_view& cs, const solve_options& o, const
     } else {
       core::unfolded_batched(ex, c);
     }
-    for (long i = 0; i < n; ++i) {
-      const long b = b0 + i;
-      if (co.st[i] != int(status::ok))
-        throw std::runtime_error("realization " + std::to_string(b) + ": unfolded: " + to_string(status(co.st[i])));
-      host::store_solution<T>(in.wf.data() + i * c.wf_len(), d, b, out.w, out.f);
-      for (int e = 0; e < clen; ++e) out.curve[size_t(b) * clen + e] = double(co.curve[size_t(i) * clen + e]);
-      host::store_results<T>(co.res.data() + 4 * i, b, out);
-      out.inner[b] = long(cfg.unfolded.l_out) * cfg.unfolded.l_in * cfg.unfolded.i_w;
-    }
+    sink.status(b0, n, co.st.data());
+    sink.wf(b0, n, in.wf.data());
+    sink.curve(b0, n, co.curve.data());
+    sink.results(b0, n, co.res.data());
     if (o.progress) o.progress(b0 + n, cs.count);
     if (o.stop && b0 + n < cs.count && o.stop()) throw stopped(b0 + n, cs.count);
   }

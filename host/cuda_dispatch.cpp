@@ -1,7 +1,9 @@
 // Host side of the CUDA backend: validation, W0/F0 on the host (LAPACK, identical to the
 // CPU backend's starting point) or on the device (--f0 lowrank: in the solve kernel;
-// --f0 cusolver: W0 here, F0 by cuSOLVER), conversion of a batch to precision T with
-// rank-one factors when every realization allows them, then the kernels (kernels/).
+// --f0 cusolver: W0 here, F0 by cuSOLVER), then the kernels (kernels/), each chunk of the
+// batch converted to precision T (with rank-one factors when every realization allows
+// them) as its copies are staged and its results converted back as they arrive
+// (host/batch_inputs.hpp: batch_convert, solve_sink).
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -70,23 +72,60 @@ detail::device_batch<T> batch_for(const problem_dims& d, long count, const solve
   return b;
 }
 
+/// W-updates a realization: fixed for unfolded (as the CPU reports); the kernels do not
+/// return the AO baselines' counts.
+long inner_count(const solve_options& o, const unfolded_model& model) {
+  return o.algo == algorithm::unfolded ? long(model.l_out) * model.l_in * model.i_w : 0;
+}
+
 /// The per-realization results of a solve (res: 4 per realization, st: statuses) into
-/// out, after a failed realization's error; W | F and the curves are the caller's.
+/// out, after a failed realization's error; no W | F nor curves.
 template <class T>
 void store_all_results(const std::vector<T>& res, const std::vector<int>& st, const solve_options& o,
                        const unfolded_model& model, solve_output& out) {
-  for (long i = 0; i < out.count; ++i)
-    if (st[size_t(i)] != 0)
-      throw std::runtime_error("realization " + std::to_string(i) + ": " + to_string(o.algo) +
-                               " failed on the GPU: " + to_string(status(st[size_t(i)])));
-  out.objective.resize(size_t(out.count));
-  out.min_sinr.resize(size_t(out.count));
-  out.min_scnr.resize(size_t(out.count));
-  out.outer.resize(size_t(out.count));
-  // W-updates: fixed for unfolded (as the CPU reports); the kernels do not return the
-  // AO baselines' counts.
-  out.inner.assign(size_t(out.count), o.algo == algorithm::unfolded ? long(model.l_out) * model.l_in * model.i_w : 0);
-  for (long i = 0; i < out.count; ++i) host::store_results<T>(res.data() + 4 * i, i, out);
+  host::reserve_results(out, inner_count(o, model), false);
+  const host::solve_sink<T> sink{out, to_string(o.algo) + " failed on the GPU", o.threads};
+  sink.status(0, out.count, st.data());
+  sink.results(0, out.count, res.data());
+}
+
+/// The host side of a solve of host data: each chunk's inputs converted to T as its copies
+/// are staged, and its outputs converted back into out as they arrive (batch_convert,
+/// solve_sink: in the pipelined path while the device computes another chunk).
+template <class T>
+void convert_in_chunks(detail::device_batch<T>& b, const host::batch_convert<T>& in, const host::solve_sink<T>& sink) {
+  b.rank1 = in.rank1();
+  b.gather = [&in](detail::batch_part p, long b0, long n, void* to) {
+    auto* z = static_cast<cplx<T>*>(to);
+    switch (p) {
+      case detail::batch_part::h:
+        return in.h(b0, n, z);
+      case detail::batch_part::g:
+        return in.g(b0, n, z);
+      case detail::batch_part::u:
+        return in.u(b0, n, z);
+      case detail::batch_part::v:
+        return in.v(b0, n, z);
+      case detail::batch_part::wf:
+        return in.wf(b0, n, z);
+      default:
+        throw std::logic_error("gather: not an input");
+    }
+  };
+  b.scatter = [&sink](detail::batch_part p, long b0, long n, const void* from) {
+    switch (p) {
+      case detail::batch_part::wf:
+        return sink.wf(b0, n, static_cast<const cplx<T>*>(from));
+      case detail::batch_part::curve:
+        return sink.curve(b0, n, static_cast<const T*>(from));
+      case detail::batch_part::res:
+        return sink.results(b0, n, static_cast<const T*>(from));
+      case detail::batch_part::status:
+        return sink.status(b0, n, static_cast<const int*>(from));
+      default:
+        throw std::logic_error("scatter: not an output");
+    }
+  };
 }
 
 template <class T>
@@ -101,10 +140,7 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o, int dev
   // device inside the solve kernel, from MRT or zero-forcing (no host work in the timed
   // path); cusolver: W0 on the host, F0 by the batched cuSOLVER route (kernels/f0_cusolver.hpp).
   const bool on_device = o.f0 == f0_method::lowrank;
-  if (on_device) {
-    out.w.assign(size_t(cs.count * cs.h_stride()), zd());
-    out.f.assign(size_t(cs.count) * d.nr * d.m, zd());
-  } else {
+  if (!on_device) {
     cpu::init_batch(cs, o.sys, o.f0, out.w, out.f, o.threads, start_of(o));
     out.init_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
@@ -112,22 +148,15 @@ solve_output solve_typed(const channel_view& cs, const solve_options& o, int dev
   const host::model_tables<T> tables(model);
   detail::device_batch<T> b = batch_for<T>(d, cs.count, o, model, tables, cs);
   out.curve_len = b.cfg.curve_len();
-  host::batch_inputs<T> in(cs, out.w, out.f, all_of(cs.count), o.threads);
-  in.attach(b);
+  host::reserve_results(out, inner_count(o, model));
+  const host::batch_convert<T> in(cs, out.w, out.f, all_of(cs.count), o.threads);
+  const host::solve_sink<T> sink{out, to_string(o.algo) + " failed on the GPU", o.threads};
+  convert_in_chunks(b, in, sink);
   b.zf = start_of(o) == w0_method::zf;
   b.init = on_device                     ? detail::device_init::core
            : o.f0 == f0_method::cusolver ? detail::device_init::cusolver  // init_batch wrote W0 only
                                          : detail::device_init::none;
-  std::vector<T> curve(size_t(cs.count) * out.curve_len), res(size_t(cs.count) * 4);
-  std::vector<int> st(size_t(cs.count));
-  b.curve = curve.data();
-  b.res = res.data();
-  b.status = st.data();
   detail::solve<T>(b, device);
-  store_all_results<T>(res, st, o, model, out);
-  out.curve.assign(curve.begin(), curve.end());
-  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
-  for (long i = 0; i < cs.count; ++i) host::store_solution<T>(in.wf.data() + i * wf_len, d, i, out.w, out.f);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }

@@ -113,39 +113,109 @@ struct device_inputs {
   void upload(const device_batch<T>& hb, long b0, long n);
 };
 
+/// Pinned host memory of at least `bytes`, this thread's, kept and grown as needed (the
+/// device context: process-long): where a pipelined solve stages its copies, which the
+/// copy engines then make while the device computes, and where a converted batch's chunk
+/// passes on the synchronous path.
+inline char* pinned_staging(size_t bytes) {
+  struct staging {
+    char* p = nullptr;
+    size_t n = 0;
+    ~staging() {
+      if (p) cudaFreeHost(p);
+    }
+  };
+  thread_local staging s;
+  if (s.n < bytes) {
+    if (s.p) JCAS_CUDA_CHECK(cudaFreeHost(s.p));
+    s.p = nullptr;
+    s.n = 0;
+    const cudaError_t e = cudaMallocHost(reinterpret_cast<void**>(&s.p), bytes);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      s.p = nullptr;
+      throw std::runtime_error("host memory: cannot pin " + plan::bytes_str(double(bytes)) +
+                               " for the copies' staging (" + cudaGetErrorString(e) + ")");
+    }
+    s.n = bytes;
+  }
+  return s.p;
+}
+
 /// One array of a chunk's copies between the host batch and a device chunk: `per_item`
-/// bytes a realization, realization b at host + b * per_item in the batch and at dev +
-/// (b - b0) * per_item in the chunk of b0. (host of an input is the batch's const array.)
+/// bytes a realization, realization b at dev + (b - b0) * per_item in the chunk of b0 and,
+/// on the host, at host + b * per_item in the batch's array (host of an input is the
+/// batch's const array) or, where host is null, written by fill (an input) or read by drain
+/// (an output) from a buffer of the chunk's realizations (device_batch::gather, scatter).
 struct copy_part {
   char* dev;
   char* host;
   size_t per_item;
+  std::function<void(long b0, long n, char* to)> fill;
+  std::function<void(long b0, long n, const char* from)> drain;
+  /// Realizations b0 .. b0+n-1 of an input into `to` (n * per_item bytes).
+  void stage_in(long b0, long n, char* to) const {
+    if (host)
+      std::memcpy(to, host + size_t(b0) * per_item, size_t(n) * per_item);
+    else
+      fill(b0, n, to);
+  }
+  /// Those of an output from `from` into the host batch.
+  void stage_out(long b0, long n, const char* from) const {
+    if (host)
+      std::memcpy(host + size_t(b0) * per_item, from, size_t(n) * per_item);
+    else
+      drain(b0, n, from);
+  }
 };
+
+/// The copy_part of array `what` of hb: dev, its host array `host` (unless hb gathers and
+/// scatters), `per` elements E a realization.
+template <class T, class E>
+copy_part part_of(const device_batch<T>& hb, batch_part what, E* dev, const E* host, long per) {
+  copy_part c{reinterpret_cast<char*>(dev), nullptr, sizeof(E) * size_t(per), {}, {}};
+  if (!hb.gather) {
+    c.host = reinterpret_cast<char*>(const_cast<E*>(host));
+    return c;
+  }
+  c.fill = [&hb, what](long b0, long n, char* to) { hb.gather(what, b0, n, to); };
+  c.drain = [&hb, what](long b0, long n, const char* from) { hb.scatter(what, b0, n, from); };
+  return c;
+}
 
 /// What of hb's inputs a chunk copies to the device: H, G (or its factors) and, unless the
 /// solve computes the start (hb.init = core: W | F out only), W | F.
 template <class T>
 std::vector<copy_part> input_parts(const device_batch<T>& hb, const device_inputs<T>& in) {
-  const auto part = [](cplx<T>* dev, const cplx<T>* host, long per) {
-    return copy_part{reinterpret_cast<char*>(dev), reinterpret_cast<char*>(const_cast<cplx<T>*>(host)),
-                     sizeof(cplx<T>) * size_t(per)};
-  };
-  std::vector<copy_part> p{part(in.h.p, hb.h, in.hs)};
+  std::vector<copy_part> p{part_of(hb, batch_part::h, in.h.p, hb.h, in.hs)};
   if (hb.rank1) {
-    p.push_back(part(in.u.p, hb.u, in.us));
-    p.push_back(part(in.v.p, hb.v, in.vs));
+    p.push_back(part_of(hb, batch_part::u, in.u.p, hb.u, in.us));
+    p.push_back(part_of(hb, batch_part::v, in.v.p, hb.v, in.vs));
   } else {
-    p.push_back(part(in.g.p, hb.g, in.gs));
+    p.push_back(part_of(hb, batch_part::g, in.g.p, hb.g, in.gs));
   }
-  if (hb.init != device_init::core) p.push_back(part(in.wf.p, hb.wf, in.wf_len));
+  if (hb.init != device_init::core) p.push_back(part_of(hb, batch_part::wf, in.wf.p, hb.wf, in.wf_len));
   return p;
+}
+
+/// Parts copied through a host buffer (host null): the largest one's bytes for n
+/// realizations, 0 where every part has its host array.
+inline size_t staged_bytes(const std::vector<copy_part>& parts, long n) {
+  size_t most = 0;
+  for (const copy_part& c : parts)
+    if (!c.host) most = std::max(most, c.per_item * size_t(n));
+  return most;
 }
 
 template <class T>
 void device_inputs<T>::upload(const device_batch<T>& hb, long b0, long n) {
   if (hb.draw) return draw_on_device<T>(*hb.draw, b0, n, h.p, u.p, v.p, staging.p);
-  for (const copy_part& c : input_parts(hb, *this))
-    to_device(c.dev, c.host + size_t(b0) * c.per_item, size_t(n) * c.per_item);
+  const std::vector<copy_part> parts = input_parts(hb, *this);
+  char* const buf = staged_bytes(parts, n) ? pinned_staging(staged_bytes(parts, n)) : nullptr;
+  for (const copy_part& c : parts) {
+    if (!c.host) c.fill(b0, n, buf);
+    to_device(c.dev, c.host ? c.host + size_t(b0) * c.per_item : buf, size_t(n) * c.per_item);
+  }
 }
 
 /// Device buffers of a chunk's outputs and their copy back into the host batch.
@@ -166,27 +236,33 @@ struct device_outputs {
 };
 
 /// What of a chunk's outputs comes back to hb: W | F (from the inputs' wf) and the curve
-/// where hb wants them, the results and the statuses (unless hb.reduce takes them).
+/// where hb wants them (or scatters), the results and the statuses (unless hb.reduce
+/// takes them).
 template <class T>
 std::vector<copy_part> output_parts(const device_batch<T>& hb, const device_inputs<T>& in,
                                     const device_outputs<T>& out) {
-  const auto part = [](auto* dev, auto* host, long per) {
-    return copy_part{reinterpret_cast<char*>(dev), reinterpret_cast<char*>(host), sizeof(*host) * size_t(per)};
-  };
   std::vector<copy_part> p;
-  if (hb.wf) p.push_back(part(in.wf.p, hb.wf, in.wf_len));
-  if (hb.curve) p.push_back(part(out.curve.p, hb.curve, out.clen));
+  if (hb.wf || hb.scatter) p.push_back(part_of(hb, batch_part::wf, in.wf.p, hb.wf, in.wf_len));
+  if (hb.curve || hb.scatter) p.push_back(part_of(hb, batch_part::curve, out.curve.p, hb.curve, out.clen));
   if (!hb.reduce) {
-    p.push_back(part(out.res.p, hb.res, 4));
-    p.push_back(part(out.st.p, hb.status, 1));
+    p.push_back(part_of(hb, batch_part::res, out.res.p, hb.res, 4));
+    p.push_back(part_of(hb, batch_part::status, out.st.p, hb.status, 1));
   }
   return p;
 }
 
 template <class T>
 void device_outputs<T>::download(const device_batch<T>& hb, const device_inputs<T>& in, long b0, long n) const {
-  for (const copy_part& c : output_parts(hb, in, *this))
-    to_host(c.host + size_t(b0) * c.per_item, c.dev, size_t(n) * c.per_item);
+  const std::vector<copy_part> parts = output_parts(hb, in, *this);
+  char* const buf = staged_bytes(parts, n) ? pinned_staging(staged_bytes(parts, n)) : nullptr;
+  for (const copy_part& c : parts) {
+    if (c.host) {
+      to_host(c.host + size_t(b0) * c.per_item, c.dev, size_t(n) * c.per_item);
+    } else {
+      to_host(buf, c.dev, size_t(n) * c.per_item);
+      c.drain(b0, n, buf);
+    }
+  }
   if (hb.reduce) hb.reduce(res.p, st.p, b0, n);  // results summarised on the device
 }
 
@@ -297,34 +373,6 @@ void wait_chunk(const device_batch<T>& hb, long n, double* predicted) {
 
 inline cudaError_t nonblocking_stream(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamNonBlocking); }
 
-/// Pinned host memory of at least `bytes`, this thread's, kept and grown as needed (the
-/// device context: process-long): where a pipelined solve stages its copies, which the
-/// copy engines then make while the device computes.
-inline char* pinned_staging(size_t bytes) {
-  struct staging {
-    char* p = nullptr;
-    size_t n = 0;
-    ~staging() {
-      if (p) cudaFreeHost(p);
-    }
-  };
-  thread_local staging s;
-  if (s.n < bytes) {
-    if (s.p) JCAS_CUDA_CHECK(cudaFreeHost(s.p));
-    s.p = nullptr;
-    s.n = 0;
-    const cudaError_t e = cudaMallocHost(reinterpret_cast<void**>(&s.p), bytes);
-    if (e != cudaSuccess) {
-      (void)cudaGetLastError();
-      s.p = nullptr;
-      throw std::runtime_error("host memory: cannot pin " + plan::bytes_str(double(bytes)) +
-                               " for the copies' staging (" + cudaGetErrorString(e) + ")");
-    }
-    s.n = bytes;
-  }
-  return s.p;
-}
-
 /// The pipelined chunks of hb (chunk_set::pipelined): chunk c runs on device chunk c % 2.
 /// Its inputs are copied into pinned staging on the host and to the device on the `up`
 /// stream while the device computes chunk c - 1; its kernels follow on the default stream
@@ -377,7 +425,7 @@ void each_chunk_pipelined(const device_batch<T>& hb, chunk_set<T>& cs, const Lau
     const int k = int(c % 2);
     const long b0 = first_of(c), n = count_of(c);
     staged(c, in[k], 0, [&](const copy_part& p, char* at) {
-      std::memcpy(at, p.host + size_t(b0) * p.per_item, size_t(n) * p.per_item);
+      p.stage_in(b0, n, at);  // a copy, or the conversion of hb.gather
       JCAS_CUDA_CHECK(cudaMemcpyAsync(p.dev, at, size_t(n) * p.per_item, cudaMemcpyHostToDevice, up));
     });
     JCAS_CUDA_CHECK(cudaEventRecord(e.ev[in0 + k], up));
@@ -397,9 +445,7 @@ void each_chunk_pipelined(const device_batch<T>& hb, chunk_set<T>& cs, const Lau
     const long b0 = first_of(c), n = count_of(c);
     if (n != predicted_n) predicted = -1, predicted_n = double(n);
     wait_event(hb, e.ev[out0 + int(c % 2)], n, &predicted);
-    staged(c, out[c % 2], in_bytes * size_t(size), [&](const copy_part& p, char* at) {
-      std::memcpy(p.host + size_t(b0) * p.per_item, at, size_t(n) * p.per_item);
-    });
+    staged(c, out[c % 2], in_bytes * size_t(size), [&](const copy_part& p, char* at) { p.stage_out(b0, n, at); });
     if (hb.progress) hb.progress(b0 + n, hb.count);
     if (hb.stop && b0 + n < hb.count && hb.stop()) throw stopped(b0 + n, hb.count);
   }

@@ -26,6 +26,9 @@ struct device_draw {
   long first = 0;
 };
 
+/// The arrays a batch moves between host and device (device_batch::gather, scatter).
+enum class batch_part { h, g, u, v, wf, curve, res, status };
+
 template <class T>
 struct device_batch {
   problem_dims dims{};
@@ -48,6 +51,14 @@ struct device_batch {
   /// status (both null): res (n x 4) and status (n) of realizations b0 .. b0 + n - 1, device
   /// pointers valid during the call (Monte Carlo summarises them there: block_stats.hpp).
   std::function<void(const T* res, const int* status, long b0, long n)> reduce;
+  /// Set (a batch whose host arrays are not in T, as a solve of the caller's double data):
+  /// the host side of a chunk's copies in place of the arrays h .. status above. gather
+  /// writes realizations b0 .. b0+n-1 of an input part into `to` in T and the batch layout
+  /// (in the pipelined path: straight into the pinned staging, while the device computes
+  /// the chunk before); scatter reads those of an output part from `from`. A scattered
+  /// batch wants every output: W | F, the curve, the results and the statuses.
+  std::function<void(batch_part, long b0, long n, void* to)> gather;
+  std::function<void(batch_part, long b0, long n, const void* from)> scatter;
   products_route products = products_route::automatic;       // unfolded: loops, cuBLAS or a warp each
   scratch_placement scratch = scratch_placement::automatic;  // a thread per realization's scratch
   bool train_by_warp = true;                                 // training: a warp (else a thread) a realization

@@ -333,5 +333,123 @@ TEST(Batched, CpuGemmRouteMatchesLoops) {
   }
 }
 
+/// batch_convert's ranges (what a GPU solve converts as it stages each chunk) against one
+/// realization at a time taken out by host::realization (an independent loader), for a
+/// set of factors, dense rank-one G and dense general G, in either precision, with a
+/// shuffled subset and ranges of uneven length.
+template <class T>
+void expect_ranges_match(const channel_set& cs, bool rank1) {
+  const problem_dims d = cs.dims;
+  std::vector<zd> w0(size_t(cs.count * cs.h_stride())), f0(size_t(cs.count) * d.nr * d.m);
+  for (size_t i = 0; i < w0.size(); ++i) w0[i] = zd(0.5 + double(i), -double(i));
+  for (size_t i = 0; i < f0.size(); ++i) f0[i] = zd(-double(i), 0.25 * double(i));
+  std::vector<long> idx;
+  for (long b = cs.count - 1; b >= 0; b -= 2) idx.push_back(b);  // every other one, backwards
+  for (long b = 0; b < cs.count; b += 3) idx.push_back(b);       // some twice
+  const host::batch_convert<T> c(cs, w0, f0, idx, 2);
+  ASSERT_EQ(c.rank1(), rank1);
+  const long n = c.count(), wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
+  const auto same = [](const cplx<T>& a, const cplx<T>& b) { return a.re == b.re && a.im == b.im; };
+  for (long i0 = 0, len = 1; i0 < n; i0 += len, len = len % 4 + 2) {
+    const long m = std::min(len, n - i0);
+    std::vector<cplx<T>> h(size_t(m * c.hs())), g, u, v, wf(size_t(m * wf_len));
+    c.h(i0, m, h.data());
+    c.wf(i0, m, wf.data());
+    if (rank1) {
+      u.resize(size_t(m * c.nu()));
+      v.resize(size_t(m * c.nv()));
+      c.u(i0, m, u.data());
+      c.v(i0, m, v.data());
+    } else {
+      g.resize(size_t(m * c.gs()));
+      c.g(i0, m, g.data());
+    }
+    for (long i = 0; i < m; ++i) {
+      const long b = idx[size_t(i0 + i)];
+      host::realization<T> r;
+      r.load(cs, b);
+      if (rank1) {  // (in a dense batch, some may be rank one alone)
+        ASSERT_TRUE(r.rank1) << b;
+      }
+      for (long e = 0; e < c.hs(); ++e) ASSERT_TRUE(same(h[size_t(i * c.hs() + e)], r.h[size_t(e)])) << b;
+      for (long e = 0; rank1 && e < c.nu(); ++e) ASSERT_TRUE(same(u[size_t(i * c.nu() + e)], r.u[size_t(e)])) << b;
+      for (long e = 0; rank1 && e < c.nv(); ++e) ASSERT_TRUE(same(v[size_t(i * c.nv() + e)], r.v[size_t(e)])) << b;
+      for (long e = 0; !rank1 && e < c.gs(); ++e) {
+        const zd x = cs.g[size_t(b * c.gs() + e)];
+        ASSERT_TRUE(same(g[size_t(i * c.gs() + e)], cplx<T>(T(x.real()), T(x.imag())))) << b;
+      }
+      const long nw = cs.h_stride(), nf = long(d.nr) * d.m;
+      for (long e = 0; e < nw; ++e) {
+        ASSERT_EQ(double(wf[size_t(i * wf_len + e)].re), double(T(w0[size_t(b * nw + e)].real())));
+        ASSERT_EQ(double(wf[size_t(i * wf_len + e)].im), double(T(w0[size_t(b * nw + e)].imag())));
+      }
+      for (long e = 0; e < nf; ++e)
+        ASSERT_EQ(double(wf[size_t(i * wf_len + nw + e)].im), double(T(f0[size_t(b * nf + e)].imag())));
+    }
+  }
+}
+
+TEST(Batched, ConversionsByRangeMatchOneRealizationAtATime) {
+  const channel_set factors = cpu::generate_batch(scenario{}, 41, 0, 11, 1, true);
+  const channel_set los = cpu::generate_batch(scenario{}, 41, 0, 11, 1, false);  // dense, rank one
+  const channel_set general = dense_random({10, 8, 3, 2, 2}, 9, 17);
+  expect_ranges_match<double>(factors, true);
+  expect_ranges_match<float>(factors, true);
+  expect_ranges_match<double>(los, true);
+  expect_ranges_match<float>(los, true);
+  expect_ranges_match<double>(general, false);
+  expect_ranges_match<float>(general, false);
+  // One G_j that is not rank one makes the whole batch dense.
+  channel_set mixed = los;
+  mixed.g[size_t(6 * mixed.g_stride() + 1)] += zd(0.5, 0);  // realization 6 is in the subset
+  expect_ranges_match<double>(mixed, false);
+}
+
+/// solve_sink: ranges of a batch route's outputs land in their realizations' places of a
+/// solve_output, and a failed status names its realization.
+TEST(Batched, OutputsByRangeLandInTheirRealizations) {
+  solve_output out;
+  out.dims = {4, 3, 2, 1, 1};
+  out.count = 7;
+  out.curve_len = 3;
+  host::reserve_results(out, 12);
+  const long wf_len = 4 * 2 + 3 * 1;
+  const host::solve_sink<float> sink{out, "unfolded failed on the GPU", 2};
+  for (long b0 = 0, len = 3; b0 < out.count; b0 += len, len = 7 - len) {
+    const long n = std::min(len, out.count - b0);
+    std::vector<cplx<float>> wf(size_t(n * wf_len));
+    std::vector<float> curve(size_t(n * 3)), res(size_t(n * 4));
+    for (long i = 0; i < n; ++i) {
+      const float b = float(b0 + i);
+      for (long e = 0; e < wf_len; ++e) wf[size_t(i * wf_len + e)] = cplx<float>(b, float(e));
+      for (long e = 0; e < 3; ++e) curve[size_t(i * 3 + e)] = 10 * b + float(e);
+      res[size_t(4 * i)] = b + 0.5f, res[size_t(4 * i + 1)] = 2 * b, res[size_t(4 * i + 2)] = 3 * b;
+      res[size_t(4 * i + 3)] = b + 1;
+    }
+    const std::vector<int> st(size_t(n), int(status::ok));
+    sink.status(b0, n, st.data());
+    sink.wf(b0, n, wf.data());
+    sink.curve(b0, n, curve.data());
+    sink.results(b0, n, res.data());
+  }
+  for (long b = 0; b < out.count; ++b) {
+    for (long e = 0; e < 8; ++e) EXPECT_EQ(out.w[size_t(b * 8 + e)], zd(double(b), double(e))) << b;
+    for (long e = 0; e < 3; ++e) EXPECT_EQ(out.f[size_t(b * 3 + e)], zd(double(b), double(8 + e))) << b;
+    for (long e = 0; e < 3; ++e) EXPECT_EQ(out.curve[size_t(b * 3 + e)], 10.0 * double(b) + double(e));
+    EXPECT_EQ(out.objective[size_t(b)], double(b) + 0.5);
+    EXPECT_EQ(out.min_sinr[size_t(b)], 2.0 * double(b));
+    EXPECT_EQ(out.min_scnr[size_t(b)], 3.0 * double(b));
+    EXPECT_EQ(out.outer[size_t(b)], int(b) + 1);
+    EXPECT_EQ(out.inner[size_t(b)], 12);
+  }
+  const std::vector<int> st{int(status::ok), int(status::non_finite)};
+  try {
+    sink.status(5, 2, st.data());
+    FAIL() << "a failed status must throw";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "realization 6: unfolded failed on the GPU: " + to_string(status::non_finite));
+  }
+}
+
 }  // namespace
 }  // namespace jcas::test
