@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 
 #include "io.hpp"
@@ -352,6 +353,46 @@ TEST(Npz, BadFilesGiveOneClearError) {
             std::string::npos);
   std::ofstream(t / "junk.npz") << "not a zip";
   EXPECT_NE(error_of([&] { io::read_channels(t / "junk.npz"); }).find("not a readable .npz"), std::string::npos);
+}
+
+// validate's finiteness check reads the exponent bits in blocks of 1024 doubles: every
+// kind of non-finite number, in either part, at block edges and the last entry, of H, the
+// factors and a dense G, is found and named; the largest, the subnormal and -0 are not.
+TEST(Validate, EveryNonFiniteEntryIsNamed) {
+  const channel_set factors = cpu::generate_batch(scenario{}, 5, 0, 40, 1, true);
+  const channel_set dense = cpu::generate_batch(scenario{}, 5, 0, 3, 1, false);
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  struct target {
+    const channel_set* cs;
+    std::vector<zd> channel_set::*array;
+    long stride;
+    const char* name;
+  };
+  const target targets[] = {{&factors, &channel_set::h, factors.h_stride(), "H"},
+                            {&factors, &channel_set::gu, factors.gu_stride(), "G's factor u"},
+                            {&factors, &channel_set::gv, factors.gv_stride(), "G's factor v"},
+                            {&dense, &channel_set::g, dense.g_stride(), "G"}};
+  for (const target& t : targets) {
+    const long n = long((t.cs->*t.array).size());
+    for (long at : {0L, 255L, 256L, 511L, 512L, n / 2, n - 1}) {
+      for (double x : {inf, -inf, nan, -nan}) {
+        for (bool imag : {false, true}) {
+          channel_set bad = *t.cs;
+          zd& e = (bad.*t.array)[size_t(at)];
+          e = imag ? zd(e.real(), x) : zd(x, e.imag());
+          const std::string why = error_of([&] { validate(bad); });
+          EXPECT_NE(why.find(std::string(t.name) + " of realization " + std::to_string(at / t.stride) + " = "),
+                    std::string::npos)
+              << why;
+          EXPECT_NE(why.find("(entry " + std::to_string(at % t.stride) + ")"), std::string::npos) << why;
+        }
+      }
+    }
+    channel_set fine = *t.cs;
+    (fine.*t.array)[0] = zd(std::numeric_limits<double>::max(), -std::numeric_limits<double>::denorm_min());
+    (fine.*t.array)[size_t(n - 1)] = zd(-0.0, -std::numeric_limits<double>::max());
+    EXPECT_NO_THROW(validate(fine)) << t.name;
+  }
 }
 
 // The shipped models (models/, compiled in): each reads from its bytes, is the model the
