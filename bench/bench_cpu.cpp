@@ -109,10 +109,17 @@ int bench_train_parts() {
       "one training step, f64, paper configuration (L_out 150, L_in 3, I_w 2), counted MFLOP per realization\n");
   const std::string steps_col = std::to_string(train::paper_steps) + " steps floor s";
   bool first = true;
-  for (const int lanes : {32, 128}) {
-    const host::train_part_flops tp = host::counted_train_parts(cs, m, system_params<double>{}, 2, lanes);
+  double kept_total = 0;
+  struct team_cfg {
+    int lanes;
+    bool recompute;  // one tape, each layer recomputed in the backward (the GPU's shared-memory route)
+  };
+  for (const team_cfg tc : {team_cfg{32, false}, team_cfg{128, false}, team_cfg{32, true}}) {
+    const int lanes = tc.lanes;
+    const host::train_part_flops tp = host::counted_train_parts(cs, m, system_params<double>{}, 2, lanes, tc.recompute);
     const double total = tp.total();
     if (first) {
+      kept_total = total;
       std::printf("%-18s %10s %8s %16s\n", "part", "MFLOP", "share", "warp path MFLOP");
       for (int p = 0; p < host::train_part_flops::parts; ++p)
         std::printf("%-18s %10.2f %7.1f%% %16.3f\n", host::train_part_flops::names[p], tp.part[p] / 1e6,
@@ -125,9 +132,13 @@ int bench_train_parts() {
       first = false;
     }
     const double step = tp.warp.path / thread_flops;
-    std::printf("%-24d %14.2f %12.1f %10.0f %14.2f %20.2f\n", lanes, tp.warp.path / 1e6, total / tp.warp.path,
+    const std::string who = std::to_string(lanes) + (tc.recompute ? ", recomputed" : "");
+    std::printf("%-24s %14.2f %12.1f %10.0f %14.2f %20.2f\n", who.c_str(), tp.warp.path / 1e6, total / tp.warp.path,
                 tp.warp.barriers, 1e3 * step, train::paper_steps * step);
-    if (lanes == 32)
+    if (tc.recompute)
+      std::printf("  recomputed: %.2f MFLOP a step on one thread, %.0f %% more than with every tape kept\n",
+                  total / 1e6, 100 * (total / kept_total - 1));
+    else if (lanes == 32)
       std::printf(
           "  a warp's barriers (%.0f a layer) at 0.1 to 0.5 us each (an assumption: an L1 to L2 round trip or two "
           "after each) add %.2f to %.2f s to the paper's training\n",

@@ -301,7 +301,7 @@ double loss_and_gradient(const channel_view& cs, const std::vector<zd>& w0, cons
   b.dims = cs.dims;
   b.count = long(idx.size());
   b.sys = sys;
-  b.train_by_warp = kernel == train_kernel::warp;
+  b.train = kernel;
   const host::model_tables<double> tables(model);
   b.cfg.unfolded = host::make_unfolded<double>(model, tables);
   host::batch_inputs<double> in(cs, w0, f0, idx);

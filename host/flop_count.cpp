@@ -179,7 +179,7 @@ team_path run_counting_team(int lanes, const Fn& fn) {
 /// this thread.
 template <class Go>
 double count_train(const channel_set& cs, const unfolded_model& m, const system_params<double>& s, long sample,
-                   const Go& go) {
+                   const Go& go, long budget = core::tape_budget) {
   unfolded_model model = m;
   model.finalize();
   const model_tables<fc> tables(model);
@@ -187,13 +187,13 @@ double count_train(const channel_set& cs, const unfolded_model& m, const system_
   const problem_dims d = cs.dims;
   const system_params<fc> sys = counted(s);
   const index_t steps = up.l_in * up.i_w;
-  std::vector<char> scratch(size_t(core::training_ws<fc>::bytes(d, up.l_out, steps)));
+  std::vector<char> scratch(size_t(core::training_ws<fc>::bytes(d, up.l_out, steps, budget)));
   std::vector<fc> grad(size_t(long(up.l_out) * up.l_in + up.mu_count()));
   return mean_count(cs, s, f0_method::lapack, w0_method::mrt, sample,
                     [&](const auto& ch, core::mview<fc> w, core::mview<fc> f) {
                       arena ar{scratch.data()};
                       core::training_ws<fc> ws;
-                      ws.carve(ar, d, up.l_out, steps);
+                      ws.carve(ar, d, up.l_out, steps, budget);
                       fc loss = 0;
                       return go([&](const auto& mark, const auto& team) {
                         return core::unfolded_loss_grad<fc>(ch, d, sys, up, w, f, fc(1), ws, &loss, grad.data(),
@@ -227,22 +227,27 @@ double counted_train_flops(const channel_set& cs, const unfolded_model& m, const
 }
 
 train_part_flops counted_train_parts(const channel_set& cs, const unfolded_model& m, const system_params<double>& s,
-                                     long sample, int lanes) {
+                                     long sample, int lanes, bool recompute) {
+  const long budget = recompute ? 0 : core::tape_budget;
   static_assert(core::train_parts == train_part_flops::parts, "host/flop_count.hpp names every part");
   const part_counter mark;
-  count_train(cs, m, s, sample, [&](const auto& step) { return step(mark, core::serial_team{}); });
+  count_train(
+      cs, m, s, sample, [&](const auto& step) { return step(mark, core::serial_team{}); }, budget);
   mark.flush();
   const long n = std::min(sample, cs.count);
   train_part_flops r;
   for (int p = 0; p < core::train_parts; ++p) r.part[p] = double(mark.by_part[p]) / double(n);
-  count_train(cs, m, s, 1, [&](const auto& step) {
-    status st = status::ok;
-    r.warp = run_counting_team(lanes, [&](const counting_team& t) {
-      const status ts = step([&](core::train_part p) { t.enter(int(p)); }, t);
-      if (t.rank() == 0) st = ts;
-    });
-    return st;
-  });
+  count_train(
+      cs, m, s, 1,
+      [&](const auto& step) {
+        status st = status::ok;
+        r.warp = run_counting_team(lanes, [&](const counting_team& t) {
+          const status ts = step([&](core::train_part p) { t.enter(int(p)); }, t);
+          if (t.rank() == 0) st = ts;
+        });
+        return st;
+      },
+      budget);
   r.warp.by_mark.resize(size_t(core::train_parts), 0.0);
   return r;
 }

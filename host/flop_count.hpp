@@ -87,8 +87,11 @@ struct train_part_flops {
     return t;
   }
 };
+/// recompute: the workspace holds one tape and the backward recomputes each layer's inside
+/// onto it (as a GPU block with its tape in shared memory does: kernels/train_kernels.cu).
 train_part_flops counted_train_parts(const channel_set& cs, const unfolded_model& model,
-                                     const system_params<double>& sys, long sample = 2, int lanes = 32);
+                                     const system_params<double>& sys, long sample = 2, int lanes = 32,
+                                     bool recompute = false);
 
 /// Counted FLOP per realization of the unfolded solver in batch phases (core/batched.hpp:
 /// the GPU's gemm and team routes), by the kind of phase: the per-realization phases

@@ -57,7 +57,7 @@ struct settings {
   /// of its realization (a user's channel does not depend on K), so that every batch holds
   /// every K of the list and one model learns them all. Empty: the data's K only.
   std::vector<int> users_mix;
-  cuda::train_kernel kernel = cuda::train_kernel::warp;  // on a GPU: a warp or a thread per realization
+  cuda::train_kernel kernel = cuda::train_kernel::warp;  // on a GPU: cuda_backend.hpp's kernels
 };
 
 /// Throws std::invalid_argument naming the field and value of a bad setting.

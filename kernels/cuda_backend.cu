@@ -1,94 +1,14 @@
 // CUDA backend: one thread per realization running the shared core (core/dispatch.hpp),
-// per-thread scratch in global memory, batches in chunks. This file: device queries,
-// the channel generator and the training gradient (a warp per realization by default); the solve launcher is in
-// kernels/cuda_common.cuh (instantiated by solve_f32.cu / solve_f64.cu). Host
+// per-thread scratch in global memory, batches in chunks. This file: device queries and
+// the channel generator; the training gradient is in kernels/train_kernels.cu, the solve
+// launcher in kernels/cuda_common.cuh (instantiated by solve_f32.cu / solve_f64.cu). Host
 // preparation (validation, W0/F0, channel factoring) is in host/cuda_dispatch.cpp.
 #include "jcas/core/generator.hpp"
-#include "jcas/core/training.hpp"
 #include "kernels/cuda_common.cuh"
-#include "kernels/warp_team.cuh"
 
 namespace jcas::cuda::detail {
 
 namespace {
-
-/// One chunk of a training step: inputs, and one loss, gradient and status per realization.
-template <class T>
-struct train_args {
-  problem_dims d;
-  system_params<T> sys;
-  core::unfolded_params<T> up;
-  long count;
-  bool rank1;
-  const cplx<T>*h, *g, *u, *v, *wf;
-  T scale;
-  T *loss, *grad;
-  int* st;
-  char* scratch;  // count x ws_bytes
-  long ws_bytes;
-};
-
-/// Realization b's loss and gradient by `team` (every rank calls it): core/training.hpp.
-JCAS_NO_EXEC_CHECK
-template <class T, class Team>
-__device__ void loss_grad_one(const Team& team, long b, const train_args<T>& a) {
-  const problem_dims& d = a.d;
-  const index_t steps = a.up.l_in * a.up.i_w;
-  arena ar{a.scratch + b * a.ws_bytes};
-  core::training_ws<T> ws;
-  ws.carve(ar, d, a.up.l_out, steps);
-  const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m, nbeta = long(a.up.l_out) * a.up.l_in,
-             np = nbeta + a.up.mu_count();
-  const core::cview<T> w0(a.wf + b * wf_len, d.nt, d.k), f0(a.wf + b * wf_len + d.nt * d.k, d.nr, d.m);
-  const core::cview<T> hv(a.h + b * d.nt * d.k, d.nt, d.k);
-  T* gb = a.grad + b * np;
-  for (long p = team.rank(); p < np; p += team.size()) gb[p] = 0;
-  team.sync();
-  status s;
-  if (a.rank1) {
-    const core::rank1_channels<T> ch{hv, a.u + b * d.nr * d.j(), a.v + b * d.nt * d.j(), d.nr, d.nt, d.j()};
-    s = core::unfolded_loss_grad<T>(ch, d, a.sys, a.up, w0, f0, a.scale, ws, a.loss + b, gb, gb + nbeta,
-                                    core::no_marks{}, team);
-  } else {
-    const core::dense_channels<T> ch{hv, a.g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()};
-    s = core::unfolded_loss_grad<T>(ch, d, a.sys, a.up, w0, f0, a.scale, ws, a.loss + b, gb, gb + nbeta,
-                                    core::no_marks{}, team);
-  }
-  if (team.rank() == 0) a.st[b] = int(s);
-}
-
-/// A thread per realization: a step of B realizations is the time of one thread's whole
-/// forward and backward pass (bench/RESULTS.md: at least 12.6 s for the paper's training).
-template <class T>
-__global__ void loss_grad_kernel(train_args<T> a) {
-  const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (b >= a.count) return;
-  loss_grad_one(core::serial_team{}, b, a);
-}
-
-/// A warp per realization (core/training.hpp, team pieces): D(W), the steps and their
-/// adjoints divided over the 32 lanes, the metrics and the receiver on lane 0.
-template <class T>
-__global__ void __launch_bounds__(128) loss_grad_warp_kernel(train_args<T> a) {
-  const long b = (long(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
-  if (b >= a.count) return;  // the whole warp: no lane is left waiting at a barrier
-  loss_grad_one(warp_team{}, b, a);
-}
-
-/// Deterministic reduction over realizations: thread p < np adds the chunk's gradients
-/// of parameter p, thread np its losses, into acc, in realization order, the order of a
-/// sequential host loop: the sum is the same bit for bit whatever the chunking or launch
-/// shape, and only np + 1 numbers leave the device.
-__global__ void accumulate_kernel(long count, long np, const double* grad, const double* loss, double* acc) {
-  const long p = long(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (p > np) return;
-  double s = acc[p];
-  if (p < np)
-    for (long i = 0; i < count; ++i) s += grad[i * np + p];  // coalesced across p
-  else
-    for (long i = 0; i < count; ++i) s += loss[i];
-  acc[p] = s;
-}
 
 /// A thread per realization: H and G dense.
 __global__ void generate_kernel(scenario sc, std::uint64_t seed, long first, long count, cplx<double>* h,
@@ -238,48 +158,6 @@ void generate(const scenario& sc, std::uint64_t seed, long first, long count, in
       to_host(v + size_t(b0) * vs, dv.p, size_t(n) * vs);
     }
   }
-}
-
-double loss_grad(const device_batch<double>& hb, double scale, double* grad, int device) {
-  JCAS_CUDA_CHECK(cudaSetDevice(device));
-  const problem_dims d = hb.dims;
-  core::unfolded_params<double> up = hb.cfg.unfolded;
-  const index_t steps = up.l_in * up.i_w;
-  const long ws_bytes = core::training_ws<double>::bytes(d, up.l_out, steps);
-  const long nbeta = long(up.l_out) * up.l_in, np = nbeta + up.mu_count(), n = hb.count;
-  const bool by_warp = hb.train_by_warp;
-  const device_model<double> model(hb.cfg.unfolded);
-  // Chunks bound the per-thread training scratch (6.5 MB each at the paper's sizes, nearly all
-  // of it the layers' tapes: core/training.hpp).
-  const size_t item =
-      size_t(ws_bytes) + sizeof(double) * size_t(np + 1) + sizeof(int) + input_bytes<double>(d, hb.rank1);
-  const long chunk = chunk_size(
-      n, plan::device_need{"CUDA training step", double(sizeof(double) * 4 * size_t(np)), double(item)}, 1L << 16);
-  device_inputs<double> in(hb, chunk);
-  dev_buf<double> l{size_t(chunk), "the losses"}, gr{size_t(chunk * np), "the gradients"};
-  dev_buf<int> st{size_t(chunk), "the statuses"};
-  dev_buf<char> scratch(size_t(chunk * ws_bytes), "the training tapes");
-  dev_buf<double> acc{size_t(np + 1), "the gradient sums"};  // [gradient sums..., loss sum]
-  JCAS_CUDA_CHECK(cudaMemset(acc.p, 0, sizeof(double) * size_t(np + 1)));
-  for (long b0 = 0; b0 < n; b0 += chunk) {
-    const long c = std::min(chunk, n - b0);
-    in.upload(hb, b0, c);
-    const train_args<double> ta{d,      hb.sys,  model.up, c,   hb.rank1, in.h.p, in.g.p,    in.u.p,
-                                in.v.p, in.wf.p, scale,    l.p, gr.p,     st.p,   scratch.p, ws_bytes};
-    if (by_warp)
-      loss_grad_warp_kernel<double><<<unsigned((c + 3) / 4), 128>>>(ta);
-    else
-      loss_grad_kernel<double><<<unsigned((c + 31) / 32), 32>>>(ta);
-    JCAS_CUDA_CHECK(cudaGetLastError());
-    accumulate_kernel<<<unsigned((np + 1 + 127) / 128), 128>>>(c, np, gr.p, l.p, acc.p);
-    JCAS_CUDA_CHECK(cudaGetLastError());
-    JCAS_CUDA_CHECK(cudaDeviceSynchronize());
-    to_host(hb.status + b0, st.p, size_t(c));
-  }
-  std::vector<double> sums(size_t(np + 1));
-  to_host(sums.data(), acc.p, size_t(np + 1));
-  std::copy(sums.begin(), sums.begin() + np, grad);
-  return sums[size_t(np)];
 }
 
 }  // namespace jcas::cuda::detail

@@ -61,7 +61,7 @@ struct device_batch {
   std::function<void(batch_part, long b0, long n, const void* from)> scatter;
   products_route products = products_route::automatic;       // unfolded: loops, cuBLAS or a warp each
   scratch_placement scratch = scratch_placement::automatic;  // a thread per realization's scratch
-  bool train_by_warp = true;                                 // training: a warp (else a thread) a realization
+  train_kernel train = train_kernel::warp;                   // training: a warp or a thread a realization
   // The watchdog (host/watchdog.hpp): what the work is, for its messages; the predicted
   // seconds of the device work on n realizations (empty: none, no limit); its factor (0: off).
   std::string what = "CUDA solve";

@@ -1,5 +1,5 @@
 // A warp as a team of the shared core (core/team.hpp): the unfolded solver's team route
-// (unfolded_team.cu) and the training step's (cuda_backend.cu).
+// (unfolded_team.cu) and the training step's (train_kernels.cu).
 #pragma once
 #include "jcas/config.hpp"
 

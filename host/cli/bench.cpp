@@ -310,16 +310,25 @@ int run_bench(const bench_args& a) {
       if (!flop.count("train-step")) flop["train-step"] = host::counted_train_flops(cs, m, system_params<double>{});
       // Training reads the channels and W0|F0 and writes one gradient per realization.
       const double train_bytes = io_bytes(cs.dims, 0, 8) + 8.0 * double(m.beta.size() + 2 * m.l_out);
-      // The GPU's training kernels: a warp per realization (the default) and a thread per
-      // realization, side by side.
+      // The GPU's training kernels side by side: a warp per realization (the default: its
+      // tape in shared memory), the same with every layer's tape in global memory, and a
+      // thread per realization.
       const std::vector<std::string> train_routes =
-          gpu ? std::vector<std::string>{"warp", "thread"} : std::vector<std::string>{""};
+          gpu ? std::vector<std::string>{"warp", "global", "thread"} : std::vector<std::string>{""};
       const auto route_name = [](const std::string& workload, const std::string& route) {
-        return route == "thread" ? workload + "/thread" : workload;
+        return route == "warp" || route.empty() ? workload : workload + "/" + route;
+      };
+      const auto route_words = [](const std::string& route) {
+        return route == "warp"     ? ", a warp per realization, its tape in shared memory"
+               : route == "global" ? ", a warp per realization, its tapes in global memory"
+               : route == "thread" ? ", a thread per realization"
+                                   : "";
       };
       // One training step's loss and gradient over the first c realizations, by `route`.
       const auto train_step = [&](const std::string& route) {
-        const cuda::train_kernel kernel = route == "thread" ? cuda::train_kernel::thread : cuda::train_kernel::warp;
+        const cuda::train_kernel kernel = route == "thread"   ? cuda::train_kernel::thread
+                                          : route == "global" ? cuda::train_kernel::warp_global
+                                                              : cuda::train_kernel::warp;
         return [&, kernel](long c) {
           std::vector<long> which(static_cast<size_t>(c));
           for (long i = 0; i < c; ++i) which[i] = i;
@@ -339,8 +348,8 @@ int run_bench(const bench_args& a) {
           char line[320];
           std::snprintf(line, sizeof line,
                         "%s%s: the paper's training (%d steps of %ld realizations) at this step time: %.2f s",
-                        dev.c_str(), route.empty() ? "" : (", a " + route + " per realization").c_str(),
-                        train::paper_steps, r.batch, train::paper_steps * double(r.batch) / r.per_second);
+                        dev.c_str(), route_words(route), train::paper_steps, r.batch,
+                        train::paper_steps * double(r.batch) / r.per_second);
           out.note(line);
         }
         if (gpu && pk.fp64_thread > 0) {

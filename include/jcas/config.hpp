@@ -14,6 +14,15 @@
 #define JCAS_NO_EXEC_CHECK
 #endif
 
+// Inlined by force in device code only: where an executor or a workspace passed by
+// reference to a call would otherwise sit on a GPU thread's stack (local memory), and the
+// host compiler's own choice is kept.
+#if defined(__CUDA_ARCH__)
+#define JCAS_DEVICE_INLINE __forceinline__
+#else
+#define JCAS_DEVICE_INLINE inline
+#endif
+
 namespace jcas {
 using index_t = int;
 }  // namespace jcas

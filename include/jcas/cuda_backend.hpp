@@ -59,8 +59,11 @@ solve_output solve_batch(const channel_view& ch, const solve_options& o, int dev
 /// first realization.
 solve_output solve_drawn(const scenario& sc, std::uint64_t seed, long first, long count, const solve_options& o,
                          int device = 0);
-/// The training kernels: a warp per realization (the default) or a thread per realization.
-enum class train_kernel { warp, thread };
+/// The training kernels: a warp per realization (the default: its workspace's near part in
+/// the block's shared memory where it fits, each layer's tape recomputed in the backward;
+/// else as warp_global), a warp per realization with every layer's tape kept in global
+/// memory (warp_global), or a thread per realization.
+enum class train_kernel { warp, warp_global, thread };
 /// The training loss (eq. 19, mean over idx) and its gradient [beta..., mu_c, mu_s] in
 /// double, a warp (or thread) per realization; per-realization gradients summed on the
 /// device in idx order (the same model as the CPU backend for the same seed).

@@ -1,30 +1,55 @@
 #!/usr/bin/env bash
-# The default inference kernel's resources, read from the compiler (ptxas -v) without a
-# GPU: for the paper's configuration the lanes kernel (kernels/unfolded_lanes.cu, the
-# --products auto route for line-of-sight channels) must need no stack frame and spill
-# nothing -- a thread's local memory is DRAM-backed, the first H200 run's thread-per-
-# realization kernel streamed its 32 KB slot through it -- and keep to the registers and
-# static shared memory that give the occupancy its design assumes: 80 registers in float
-# (6 blocks of 4 warps an SM), 96 in double (5 blocks), under 3 KB of static shared memory.
+# The default GPU kernels' resources, read from the compiler (ptxas -v) without a GPU. A
+# thread's local memory (its stack frame and spills) is DRAM-backed: the first H200 run's
+# kernels streamed their slots and their views through it. So each kernel below must need
+# no stack frame and spill nothing, and keep to the registers and static shared memory
+# that give the occupancy its design assumes:
+# - inference, the lanes kernel (kernels/unfolded_lanes.cu, the --products auto route for
+#   line-of-sight channels): 80 registers in float (6 blocks of 4 warps an SM), 96 in
+#   double (5 blocks), under 3 KB of static shared memory (the slots' views);
+# - training, the warp kernels (kernels/train_kernels.cu): a warp per realization with its
+#   workspace's views in static shared memory (some 1.3 KB a warp); the default one a block
+#   each with 74.9 KB of dynamic shared memory at the paper's size, so 3 blocks an SM are
+#   bound by shared memory, not by their 168 registers (12 warps' worth).
 #   kernel_resources.sh NVCC SOURCE_DIR
 set -uo pipefail
 nvcc="$1" src="$2"
-out=$("$nvcc" -DJCAS_HAVE_CUDA=1 -I"$src" -I"$src/include" -O3 -DNDEBUG --generate-code=arch=compute_90,code=sm_90 \
-  --expt-relaxed-constexpr -std=c++17 -x cu -c "$src/kernels/unfolded_lanes.cu" -o /dev/null -Xptxas -v 2>&1)
+ptxas_v() {
+  "$nvcc" -DJCAS_HAVE_CUDA=1 -I"$src" -I"$src/include" -O3 -DNDEBUG --generate-code=arch=compute_90,code=sm_90 \
+    --expt-relaxed-constexpr -std=c++17 -x cu -c "$src/$1" -o /dev/null -Xptxas -v 2>&1
+}
+# The two files compile side by side.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ptxas_v kernels/unfolded_lanes.cu >"$tmp/lanes" &
+ptxas_v kernels/train_kernels.cu >"$tmp/train" &
+wait
 fail=0
-for prec in f:float:80 d:double:96; do
-  IFS=: read -r code name regs_max <<<"$prec"
-  block=$(echo "$out" | awk -v k="lanes_kernelI${code}E" '
-    /Compiling entry function/ { on = index($0, k) > 0 } on && /Function properties|stack frame|Used/ { print }')
+# check OUTPUT MANGLED-NAME-PART NAME MAX-REGISTERS MAX-STATIC-SHARED-BYTES
+check() {
+  local out="$1" key="$2" name="$3" regs_max="$4" smem_max="$5"
+  local block stack spills regs smem
+  block=$(awk -v k="$key" '
+    /Compiling entry function/ { on = index($0, k) > 0 } on && /Function properties|stack frame|Used/ { print }' "$out")
   stack=$(echo "$block" | sed -n 's/.* \([0-9]*\) bytes stack frame.*/\1/p' | head -1)
   spills=$(echo "$block" | sed -n 's/.*, \([0-9]*\) bytes spill stores, \([0-9]*\) bytes spill loads.*/\1 \2/p' | head -1)
   regs=$(echo "$block" | sed -n 's/.*Used \([0-9]*\) registers.*/\1/p' | head -1)
   smem=$(echo "$block" | sed -n 's/.*, \([0-9]*\) bytes smem.*/\1/p' | head -1)
-  echo "lanes_kernel<$name>: ${regs:-?} registers, stack ${stack:-?} B, spill stores/loads ${spills// //} B, static shared ${smem:-?} B"
-  if [ -z "$regs" ] || [ "$stack" != 0 ] || [ "$spills" != "0 0" ] || [ "$regs" -gt "$regs_max" ] || [ "$smem" -gt 3072 ]; then
-    echo "FAIL: lanes_kernel<$name> is over its budget (0 stack, 0 spills, <= $regs_max registers, <= 3072 B static shared)"
+  echo "$name: ${regs:-?} registers, stack ${stack:-?} B, spill stores/loads ${spills// //} B, static shared ${smem:-?} B"
+  if [ -z "$regs" ] || [ "$stack" != 0 ] || [ "$spills" != "0 0" ] || [ "$regs" -gt "$regs_max" ] ||
+    [ "${smem:-0}" -gt "$smem_max" ]; then
+    echo "FAIL: $name is over its budget (0 stack, 0 spills, <= $regs_max registers, <= $smem_max B static shared)"
+    fail=1
+  fi
+}
+check "$tmp/lanes" lanes_kernelIfE "lanes_kernel<float>" 80 3072
+check "$tmp/lanes" lanes_kernelIdE "lanes_kernel<double>" 96 3072
+check "$tmp/train" loss_grad_shared_kernelIdE "loss_grad_shared_kernel<double>" 168 1536
+check "$tmp/train" loss_grad_warp_kernelIdE "loss_grad_warp_kernel<double>" 168 6144
+for f in lanes train; do
+  if grep -qi ' error' "$tmp/$f"; then
+    grep -i ' error' "$tmp/$f"
     fail=1
   fi
 done
-[ -n "$(echo "$out" | grep -i ' error')" ] && { echo "$out" | grep -i ' error'; fail=1; }
 exit $fail

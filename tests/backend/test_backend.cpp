@@ -529,10 +529,14 @@ TEST_F(Backend, TrainingGradientMatchesCpu) {
   std::vector<long> idx;
   for (long i = 0; i < 37; ++i) idx.push_back(i * 5 % 9);
   const auto ref = train::cpu_loss_and_gradient(cs, w0, f0, idx, m, sys, 0);
-  // On the GPU both training kernels (kernels/cuda_backend.cu): a warp per realization,
-  // the default, and a thread per realization.
-  for (cuda::train_kernel kernel : {cuda::train_kernel::warp, cuda::train_kernel::thread}) {
-    const char* route = kernel == cuda::train_kernel::warp ? "warp" : "thread";
+  // On the GPU every training kernel (kernels/train_kernels.cu): a warp per realization,
+  // the default (its tape in shared memory, recomputed in the backward), a warp with every
+  // layer's tape kept in global memory, and a thread per realization.
+  for (cuda::train_kernel kernel :
+       {cuda::train_kernel::warp, cuda::train_kernel::warp_global, cuda::train_kernel::thread}) {
+    const char* route = kernel == cuda::train_kernel::warp          ? "warp"
+                        : kernel == cuda::train_kernel::warp_global ? "warp-global"
+                                                                    : "thread";
     std::vector<double> g;
     const double loss = backend::grad(cs, w0, f0, idx, m, sys, g, kernel);
     EXPECT_NEAR(loss, ref.loss, 1e-10 * std::abs(ref.loss)) << route;

@@ -308,6 +308,31 @@ void check_full_gradient(bool rank1, bool frozen, int seed, bool per_layer = fal
         for (int i = 0; i < nmu; ++i) EXPECT_NEAR(gmt[i], gm[i], 1e-12 * gscale) << "team " << team << " mu " << i;
       }
   }
+  // The workspace carved from two arenas, as a GPU block carves it (kernels/train_kernels.cu:
+  // the near part in shared memory, the saved states in global memory), every layer
+  // recomputed: the one-arena recompute's loss and gradient bit for bit, serially and by
+  // a team (whose ranks share the tape's views: core::training_ws::select_tape).
+  {
+    const index_t steps = up.l_in * up.i_w;
+    const long nb = core::training_ws<double>::near_bytes(d, up.l_out, steps, 0),
+               fb = core::training_ws<double>::far_bytes(d, up.l_out);
+    EXPECT_EQ(nb + fb, core::training_ws<double>::bytes(d, up.l_out, steps, 0));
+    std::vector<char> near_b(size_t(nb), char(0xFF)), far_b(size_t(fb), char(0xFF)), one_b(size_t(nb + fb));
+    arena an{near_b.data()}, af{far_b.data()}, a1{one_b.data()};
+    core::training_ws<double> split, one;
+    split.carve(an, af, d, up.l_out, steps, 0);
+    one.carve(a1, d, up.l_out, steps, 0);
+    EXPECT_EQ(an.used, nb);
+    EXPECT_EQ(af.used, fb);
+    for (int team : {0, 3}) {
+      std::vector<double> g1, g2;
+      double m1[10], m2[10];
+      const double l1 = loss_of(up, &g1, m1, &one, team), l2 = loss_of(up, &g2, m2, &split, team);
+      EXPECT_EQ(l1, l2) << "team " << team;
+      EXPECT_EQ(g1, g2) << "team " << team;
+      for (int i = 0; i < nmu; ++i) EXPECT_EQ(m1[i], m2[i]) << "team " << team << " mu " << i;
+    }
+  }
   // The step reads nothing of its workspace that it did not write in this call: one whose
   // every byte is 0xFF (NaN doubles) gives the same loss and gradient, serially and by a
   // team, with the tapes kept and recomputed. (A stale workspace from another K, or

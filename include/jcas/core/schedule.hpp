@@ -23,9 +23,10 @@
 namespace jcas::core {
 
 /// One layer l: prepare, then the W-steps (frozen: D once, at the layer's first step).
+/// (Inlined on a GPU: the executor, passed by reference, stays out of local memory.)
 JCAS_NO_EXEC_CHECK
 template <class P, class Exec>
-JCAS_HD inline status unfolded_layer(Exec& ex, const P& p, index_t l) {
+JCAS_HD JCAS_DEVICE_INLINE status unfolded_layer(Exec& ex, const P& p, index_t l) {
   const status st = ex.prepare(l);
   if (st != status::ok) return st;
   index_t s = 0;
@@ -40,7 +41,7 @@ JCAS_HD inline status unfolded_layer(Exec& ex, const P& p, index_t l) {
 /// Algorithm 1: the metrics at the start, then every layer and the metrics after it.
 JCAS_NO_EXEC_CHECK
 template <class P, class Exec>
-JCAS_HD inline status unfolded_schedule(Exec& ex, const P& p) {
+JCAS_HD JCAS_DEVICE_INLINE status unfolded_schedule(Exec& ex, const P& p) {
   ex.metrics(-1);
   for (index_t l = 0; l < p.l_out; ++l) {
     const status st = unfolded_layer(ex, p, l);

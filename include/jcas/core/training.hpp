@@ -13,6 +13,8 @@
 // A team of threads may run one realization's step together (a warp per realization on
 // the GPU): the pieces it divides are below, "Team pieces".
 #pragma once
+#include <type_traits>
+
 #include "jcas/core/solvers.hpp"
 #include "jcas/core/team.hpp"
 
@@ -81,33 +83,53 @@ struct training_ws {
   metrics_bar<T> mb;
   surrogate_bar<T> sb;
   layer_bar<T> lb;
-  cplx<T>* states;  // (L + 1) x [W (Nt x K) | F (Nr x M)]
-  char* tapes;      // L x tape_bytes (keep_tapes): layer l's layer_tape; else one, reused
+  cplx<T>* states;    // (L + 1) x [W (Nt x K) | F (Nr x M)]
+  char* tapes;        // L x tape_bytes (keep_tapes): layer l's layer_tape; else one, reused
+  layer_tape<T> cur;  // the views of the tape in use (select_tape)
   long tape_bytes = 0;
   index_t steps = 0;
   bool keep_tapes = true;
   mview<T> wbar, fbar, wbar_prev, fbar_prev, dirbar, vbar;  // Nt x K / Nr x M
+  // Near copies of the states a layer reads: its input (W^[l], F^[l]) and its F'
+  // (F^[l+1]). The forward computes in them and saves to states; the backward loads them
+  // from states once a layer, so that no phase reads the far part.
+  mview<T> w_at, f_at, f_next;
 
+  /// Everything from `near` but the saved states, which come from `far`: on a GPU the
+  /// near part (the tape, the adjoints: what every phase reads) in a block's shared
+  /// memory, the states (written once a layer forward, read once backward) in global
+  /// memory. near and far may be one arena (then the layout is carve(a, ...)'s).
   /// budget: the most bytes for all L tapes (tests pass 0 to force the recompute).
-  template <class A>
-  JCAS_HD void carve(A& a, const problem_dims& d, index_t l_out, index_t s, long budget = tape_budget) {
-    mt_out.carve(a, d);
-    tm.carve(a, d);
-    mb.carve(a, d);
-    sb.carve(a, d);
-    lb.carve(a, d);
+  template <class A, class B>
+  JCAS_HD void carve(A& near, B& far, const problem_dims& d, index_t l_out, index_t s, long budget = tape_budget) {
+    mt_out.carve(near, d);
+    tm.carve(near, d);
+    mb.carve(near, d);
+    sb.carve(near, d);
+    lb.carve(near, d);
     const long wf = long(d.nt) * d.k + long(d.nr) * d.m;
-    states = a.template take<cplx<T>>((long(l_out) + 1) * wf);
-    wbar = a.template mat<T>(d.nt, d.k);
-    fbar = a.template mat<T>(d.nr, d.m);
-    wbar_prev = a.template mat<T>(d.nt, d.k);
-    fbar_prev = a.template mat<T>(d.nr, d.m);
-    dirbar = a.template mat<T>(d.nt, d.k);
-    vbar = a.template mat<T>(d.nt, d.k);
+    states = far.template take<cplx<T>>((long(l_out) + 1) * wf);
+    wbar = near.template mat<T>(d.nt, d.k);
+    fbar = near.template mat<T>(d.nr, d.m);
+    wbar_prev = near.template mat<T>(d.nt, d.k);
+    fbar_prev = near.template mat<T>(d.nr, d.m);
+    dirbar = near.template mat<T>(d.nt, d.k);
+    vbar = near.template mat<T>(d.nt, d.k);
+    w_at = near.template mat<T>(d.nt, d.k);
+    f_at = near.template mat<T>(d.nr, d.m);
+    f_next = near.template mat<T>(d.nr, d.m);
     steps = s;
     tape_bytes = layer_tape<T>::bytes(d, s);
     keep_tapes = long(l_out) * tape_bytes <= budget;
-    tapes = a.template take<char>((keep_tapes ? long(l_out) : 1L) * tape_bytes);
+    tapes = near.template take<char>((keep_tapes ? long(l_out) : 1L) * tape_bytes);
+    if (!keep_tapes && tapes) {  // the one tape, carved once (a counting arena has no base)
+      arena a{tapes};
+      cur.carve(a, d, s);
+    }
+  }
+  template <class A>
+  JCAS_HD void carve(A& a, const problem_dims& d, index_t l_out, index_t s, long budget = tape_budget) {
+    carve(a, a, d, l_out, s, budget);
   }
   static long bytes(const problem_dims& d, index_t l_out, index_t steps, long budget = tape_budget) {
     arena_counter c;
@@ -115,18 +137,35 @@ struct training_ws {
     w.carve(c, d, l_out, steps, budget);
     return c.used;
   }
+  /// The near and far parts' bytes when carved from two arenas.
+  static long near_bytes(const problem_dims& d, index_t l_out, index_t steps, long budget = tape_budget) {
+    arena_counter n, f;
+    training_ws w;
+    w.carve(n, f, d, l_out, steps, budget);
+    return n.used;
+  }
+  static long far_bytes(const problem_dims& d, index_t l_out) {
+    return (long(l_out) + 1) * (long(d.nt) * d.k + long(d.nr) * d.m) * long(sizeof(cplx<T>));
+  }
   JCAS_HD mview<T> w_of(long l, const problem_dims& d) const {
     return {states + l * (long(d.nt) * d.k + long(d.nr) * d.m), d.nt, d.k, d.nt};
   }
   JCAS_HD mview<T> f_of(long l, const problem_dims& d) const {
     return {states + l * (long(d.nt) * d.k + long(d.nr) * d.m) + long(d.nt) * d.k, d.nr, d.m, d.nr};
   }
-  /// Layer l's tape (the one tape when they are not kept).
-  JCAS_HD layer_tape<T> tape(long l, const problem_dims& d) const {
-    arena a{tapes + (keep_tapes ? l : 0L) * tape_bytes};
-    layer_tape<T> t;
-    t.carve(a, d, steps);
-    return t;
+  /// Layer l's tape as cur, its surrogate's L showing l_cols columns (the channels' form:
+  /// K + J merged for rank-one G). Every rank calls it; rank 0 carves the tape (kept
+  /// tapes: layer l's; else the one tape, carved once) and sets the columns, then a barrier.
+  JCAS_NO_EXEC_CHECK
+  template <class Team>
+  JCAS_HD void select_tape(const Team& team, long l, const problem_dims& d, index_t l_cols) {
+    on_lead(team, [&] {
+      if (keep_tapes) {
+        arena a{tapes + l * tape_bytes};
+        cur.carve(a, d, steps);
+      }
+      cur.lw.sur.l.cols = l_cols;
+    });
   }
 };
 
@@ -185,6 +224,42 @@ JCAS_HD inline void team_copy(const Team& team, cview<T> a, mview<T> b) {
       const index_t i = index_t(e % a.rows), j = index_t(e / a.rows);
       b(i, j) = a(i, j);
     });
+}
+
+/// One copy of team_copies: to = from (same shape).
+template <class T>
+struct copy_pair {
+  cview<T> from;
+  mview<T> to;
+};
+
+/// Every pair's to = from, all in one phase of the team (one barrier). The pairs are
+/// arguments, not an array, so that a GPU lane indexes none of them at run time (an
+/// indexed array of views would sit on its stack).
+JCAS_NO_EXEC_CHECK
+template <class T, class Team, class... Pairs>
+JCAS_HD inline void team_copies(const Team& team, const Pairs&... c) {
+  static_assert((std::is_same_v<Pairs, copy_pair<T>> && ...), "team_copies takes copy_pair<T>s");
+  if constexpr (is_serial_team<Team>) {
+    (copy<T>(c.from, c.to), ...);
+  } else {
+    const long total = (0L + ... + (long(c.from.rows) * c.from.cols));
+    team_items(team, total, [&](long e) {
+      bool done = false;
+      const auto one = [&](const copy_pair<T>& q) {
+        const long n = long(q.from.rows) * q.from.cols;
+        if (done) return;
+        if (e < n) {
+          const index_t i = index_t(e % q.from.rows), j = index_t(e / q.from.rows);
+          q.to(i, j) = q.from(i, j);
+          done = true;
+        } else {
+          e -= n;
+        }
+      };
+      (one(c), ...);
+    });
+  }
 }
 
 template <class T>
@@ -320,8 +395,7 @@ JCAS_HD inline status team_layer_prepare(const Team& team, const Ch& ch, const p
                                          const system_params<T>& sys, T mu_c, T mu_s, const metrics<T>& mt, mview<T> f,
                                          layer_ws<T>& ws, const Mark& mark) {
   constexpr bool rank1 = is_rank1<Ch>::value;
-  surrogate<T>& sur = ws.sur;
-  sur.l.cols = surrogate_cols(d, rank1);  // every rank's own view
+  surrogate<T>& sur = ws.sur;  // its L shows surrogate_cols(d, rank1) columns (select_tape)
   const auto item = [&](int s, long i) { return prepare_item<T>(ch, d, sys, mu_c, mu_s, mt, f, ws, s, index_t(i)); };
   for (int s = 1; s <= prepare_stages; ++s) {
     mark(s == 1 ? train_part::receiver_q : s <= 3 ? train_part::prepare : train_part::surrogate);
@@ -560,41 +634,44 @@ struct record_exec {
   training_ws<T>& ws;
   const Mark& mark;
   const Team& team;
-  mview<T> f_out{};  // empty: F' of layer l into ws.f_of(l + 1)
+  mview<T> f_out{};  // empty: F' of layer l into ws.f_next
   T total = 0;       // sum over l of h^[l] / l, and the last layer's final weight
-  layer_tape<T> t{};
+  layer_tape<T>& t = ws.cur;
 
   /// The metrics at layer l's input (W^[l], F^[l]) onto its tape, where a recompute starts.
   JCAS_NO_EXEC_CHECK
   JCAS_HD void input(index_t l) {
     mark(train_part::metrics);
-    t = ws.tape(l, d);
-    team_evaluate_metrics<T>(team, ch, ws.w_of(l, d), ws.f_of(l, d), d, sys, t.mt, ws.tm);
+    ws.select_tape(team, l, d, surrogate_cols(d, is_rank1<Ch>::value));
+    team_evaluate_metrics<T>(team, ch, ws.w_at, ws.f_at, d, sys, t.mt, ws.tm);
   }
-  /// After layer l (l = -1: the start): W^[l+1] saved, then the metrics there, which are
-  /// layer l + 1's input (onto its tape) or, after the last layer, h^[L] (ws.mt_out).
+  /// After layer l (l = -1: the start): (W^[l+1], F^[l+1]) the next input and saved, then
+  /// the metrics there, which are layer l + 1's input (onto its tape) or, after the last
+  /// layer, h^[L] (ws.mt_out).
   JCAS_NO_EXEC_CHECK
   JCAS_HD void metrics(index_t l) {
     const index_t steps = p.l_in * p.i_w;
-    if (l >= 0) team_copy<T>(team, t.w(steps, d), ws.w_of(l + 1, d));
+    if (l >= 0) {
+      using cp = copy_pair<T>;
+      const cview<T> w = t.w(steps, d), f = ws.f_next;
+      team_copies<T>(team, cp{w, ws.w_at}, cp{w, ws.w_of(l + 1, d)}, cp{f, ws.f_at}, cp{f, ws.f_of(l + 1, d)});
+    }
     if (l + 1 < p.l_out) {
       input(l + 1);
       if (l >= 0) total += t.mt.objective / T(l + 1);
     } else {
       mark(train_part::metrics);
-      team_evaluate_metrics<T>(team, ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, ws.mt_out, ws.tm);
+      team_evaluate_metrics<T>(team, ch, ws.w_at, ws.f_at, d, sys, ws.mt_out, ws.tm);
       total += ws.mt_out.objective * (T(1) / T(p.l_out) + p.loss_final_weight);
     }
   }
   JCAS_NO_EXEC_CHECK
   JCAS_HD status prepare(index_t l) {
-    const mview<T> fo = f_out.data ? f_out : ws.f_of(l + 1, d);
-    team_copy<T>(team, ws.f_of(l, d), fo);
+    const mview<T> fo = f_out.data ? f_out : ws.f_next;
+    // F' starts from F, the steps from W.
+    team_copies<T>(team, copy_pair<T>{ws.f_at, fo}, copy_pair<T>{ws.w_at, t.w(0, d)});
     mark(train_part::prepare);
-    const status st = team_layer_prepare<T>(team, ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), t.mt, fo, t.lw, mark);
-    if (st != status::ok) return st;
-    team_copy<T>(team, ws.w_of(l, d), t.w(0, d));
-    return status::ok;
+    return team_layer_prepare<T>(team, ch, d, sys, p.mu_c_at(l), p.mu_s_at(l), t.mt, fo, t.lw, mark);
   }
   JCAS_NO_EXEC_CHECK
   JCAS_HD void direction(index_t s) {
@@ -660,8 +737,8 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
   const bool l_bar = !is_rank1<Ch>::value;  // the merged form's L holds channels only
   // Forward (Algorithm 1's schedule), saving (W, F) after every layer and every layer's
   // inside on its tape.
-  team_copy<T>(team, w0, ws.w_of(0, d));
-  team_copy<T>(team, f0, ws.f_of(0, d));
+  using cp = copy_pair<T>;
+  team_copies<T>(team, cp{w0, ws.w_at}, cp{w0, ws.w_of(0, d)}, cp{f0, ws.f_at}, cp{f0, ws.f_of(0, d)});
   record_exec<T, Ch, Mark, Team> fwd{ch, d, sys, p, ws, mark, team};
   const status fst = unfolded_schedule(fwd, p);
   if (fst != status::ok) return fst;
@@ -675,22 +752,25 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
     ws.mb.zero(d);
     objective_adjoint<T>(d, sys, ws.mt_out, scale * (T(1) / T(p.l_out) + p.loss_final_weight), ws.mb);
   });
-  team_metrics_adjoint<T>(team, ch, ws.w_of(p.l_out, d), ws.f_of(p.l_out, d), d, sys, ws.mt_out, ws.mb, ws.wbar,
-                          ws.fbar, ws.tm);
+  team_metrics_adjoint<T>(team, ch, ws.w_at, ws.f_at, d, sys, ws.mt_out, ws.mb, ws.wbar, ws.fbar, ws.tm);
+  // Layer l's states near: its input (W^[l], F^[l]) and its F' = F^[l+1]; for the layers
+  // below the last, loaded at the end of the layer above beside fbar's copy.
+  team_copies<T>(team, cp{ws.w_of(p.l_out - 1, d), ws.w_at}, cp{ws.f_of(p.l_out - 1, d), ws.f_at},
+                 cp{ws.f_of(p.l_out, d), ws.f_next});
   for (index_t l = p.l_out - 1; l >= 0; --l) {
-    layer_tape<T> t = ws.tape(l, d);
     // The forward's prepare set its view of L to the form's columns (K + J merged for
-    // rank-one channels); this fresh view must read no more, or it reads columns of L, d
-    // and N that nothing wrote (stale scratch: a wrong gradient).
-    t.lw.sur.l.cols = surrogate_cols(d, is_rank1<Ch>::value);
+    // rank-one channels); a freshly carved view must read no more, or it reads columns of
+    // L, d and N that nothing wrote (stale scratch: a wrong gradient).
+    ws.select_tape(team, l, d, surrogate_cols(d, is_rank1<Ch>::value));
+    layer_tape<T>& t = ws.cur;
     if (!ws.keep_tapes) {  // layer l's inside onto the one tape again (F' into scratch)
       record_exec<T, Ch, Mark, Team> again{ch, d, sys, p, ws, mark, team, ws.lb.fnew};
       again.input(l);
       const status st = unfolded_layer(again, p, l);
       if (st != status::ok) return st;
     }
-    const mview<T> f_new = ws.f_of(l + 1, d);  // F' of layer l
-    layer_adjoint_start<T>(team, d, ws);       // lb.fnew = fbar (the adjoint of F'); zeros
+    const mview<T> f_new = ws.f_next;     // F' of layer l
+    layer_adjoint_start<T>(team, d, ws);  // lb.fnew = fbar (the adjoint of F'); zeros
     // W steps in reverse.
     const T* beta = p.beta + long(l) * p.l_in;
     T* gb = gbeta + long(l) * p.l_in;
@@ -719,8 +799,12 @@ JCAS_HD inline status unfolded_loss_grad(const Ch& ch, const problem_dims& d, co
     on_lead(team, [&] {
       if (l > 0) objective_adjoint<T>(d, sys, t.mt, scale / T(l), ws.mb);
     });
-    team_metrics_adjoint<T>(team, ch, ws.w_of(l, d), ws.f_of(l, d), d, sys, t.mt, ws.mb, ws.wbar, ws.fbar_prev, ws.tm);
-    team_copy<T>(team, ws.fbar_prev, ws.fbar);
+    team_metrics_adjoint<T>(team, ch, ws.w_at, ws.f_at, d, sys, t.mt, ws.mb, ws.wbar, ws.fbar_prev, ws.tm);
+    if (l > 0)
+      team_copies<T>(team, cp{ws.fbar_prev, ws.fbar}, cp{ws.w_of(l - 1, d), ws.w_at}, cp{ws.f_of(l - 1, d), ws.f_at},
+                     cp{ws.f_of(l, d), ws.f_next});
+    else
+      team_copy<T>(team, ws.fbar_prev, ws.fbar);
   }
   return status::ok;
 }
