@@ -520,7 +520,7 @@ struct scratch_slot<0> {
 };
 
 template <class T, long Slot>
-__global__ void solve_kernel(solve_args<T> a) {
+__global__ void solve_kernel(const __grid_constant__ solve_args<T> a) {
   const long b = long(blockIdx.x) * blockDim.x + threadIdx.x;
   if (b >= a.count) return;
   const problem_dims d = a.d;
