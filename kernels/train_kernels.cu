@@ -24,9 +24,8 @@ struct train_args {
   T scale;
   T *loss, *grad;
   int* st;
-  char* scratch;  // count x ws_bytes: each realization's workspace, or its far part (near_bytes > 0)
+  char* scratch;  // count x ws_bytes: each realization's workspace, or (the shared kernel) its far part
   long ws_bytes;
-  long near_bytes;  // > 0: the workspace's near part (core::training_ws) in shared memory
 };
 
 /// What a realization's step reads through views: its workspace (carved) and its channels.
@@ -217,8 +216,8 @@ double loss_grad(const device_batch<double>& hb, double scale, double* grad, int
   for (long b0 = 0; b0 < n; b0 += chunk) {
     const long c = std::min(chunk, n - b0);
     in.upload(hb, b0, c);
-    const train_args<double> ta{d,       hb.sys, model.up, c,    hb.rank1, in.h.p,    in.g.p,   in.u.p, in.v.p,
-                                in.wf.p, scale,  l.p,      gr.p, st.p,     scratch.p, ws_bytes, near};
+    const train_args<double> ta{d,      hb.sys,  model.up, c,   hb.rank1, in.h.p, in.g.p,    in.u.p,
+                                in.v.p, in.wf.p, scale,    l.p, gr.p,     st.p,   scratch.p, ws_bytes};
     if (hb.train == train_kernel::thread)
       loss_grad_kernel<double><<<unsigned((c + 31) / 32), 32>>>(ta);
     else if (near > 0)
