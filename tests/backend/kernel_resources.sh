@@ -11,19 +11,26 @@
 #   workspace's views in static shared memory (some 1.3 KB a warp); the default one a block
 #   each with 74.9 KB of dynamic shared memory at the paper's size, so 3 blocks an SM are
 #   bound by shared memory, not by their 168 registers (12 warps' worth).
-#   kernel_resources.sh NVCC SOURCE_DIR
+# The reports are the build's own (tools/ptxas_report.sh, the launcher of jcas_cuda's
+# compiles): OBJECT.ptxas beside each object.
+#   kernel_resources.sh "OBJECTS" (jcas_cuda's objects, ;-separated: $<TARGET_OBJECTS>)
 set -uo pipefail
-nvcc="$1" src="$2"
-ptxas_v() {
-  "$nvcc" -DJCAS_HAVE_CUDA=1 -I"$src" -I"$src/include" -O3 -DNDEBUG --generate-code=arch=compute_90,code=sm_90 \
-    --expt-relaxed-constexpr -std=c++17 -x cu -c "$src/$1" -o /dev/null -Xptxas -v 2>&1
+report() {  # the ptxas report of the object compiled from kernels/$1
+  local o
+  IFS=';' read -ra objs <<<"$objects"
+  for o in "${objs[@]}"; do
+    case "$o" in */kernels/"$1".o)
+      [ -s "$o.ptxas" ] && { echo "$o.ptxas"; return 0; }
+      echo "FAIL: no ptxas report $o.ptxas: build jcas_cuda with tools/ptxas_report.sh as its launcher" >&2
+      return 1 ;;
+    esac
+  done
+  echo "FAIL: no object of kernels/$1 among jcas_cuda's" >&2
+  return 1
 }
-# The two files compile side by side.
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-ptxas_v kernels/unfolded_lanes.cu >"$tmp/lanes" &
-ptxas_v kernels/train_kernels.cu >"$tmp/train" &
-wait
+objects="$1"
+lanes=$(report unfolded_lanes.cu) || exit 1
+train=$(report train_kernels.cu) || exit 1
 fail=0
 # check OUTPUT MANGLED-NAME-PART NAME MAX-REGISTERS MAX-STATIC-SHARED-BYTES
 check() {
@@ -42,13 +49,13 @@ check() {
     fail=1
   fi
 }
-check "$tmp/lanes" lanes_kernelIfE "lanes_kernel<float>" 80 3072
-check "$tmp/lanes" lanes_kernelIdE "lanes_kernel<double>" 96 3072
-check "$tmp/train" loss_grad_shared_kernelIdE "loss_grad_shared_kernel<double>" 168 1536
-check "$tmp/train" loss_grad_warp_kernelIdE "loss_grad_warp_kernel<double>" 168 6144
-for f in lanes train; do
-  if grep -qi ' error' "$tmp/$f"; then
-    grep -i ' error' "$tmp/$f"
+check "$lanes" lanes_kernelIfE "lanes_kernel<float>" 80 3072
+check "$lanes" lanes_kernelIdE "lanes_kernel<double>" 96 3072
+check "$train" loss_grad_shared_kernelIdE "loss_grad_shared_kernel<double>" 168 1536
+check "$train" loss_grad_warp_kernelIdE "loss_grad_warp_kernel<double>" 168 6144
+for f in "$lanes" "$train"; do
+  if grep -qi ' error' "$f"; then
+    grep -i ' error' "$f"
     fail=1
   fi
 done
