@@ -319,4 +319,72 @@ double loss_and_gradient(const channel_view& cs, const std::vector<zd>& w0, cons
   return loss;
 }
 
+namespace {
+
+/// Every realization of cs, with its start, as the device batch b (in holds the arrays).
+std::vector<long> all_of(const channel_view& cs) {
+  std::vector<long> idx(size_t(cs.count));
+  for (long i = 0; i < cs.count; ++i) idx[size_t(i)] = i;
+  return idx;
+}
+
+}  // namespace
+
+trainer::trainer(const channel_view& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
+                 const unfolded_model& model, const system_params<double>& sys, long max_batch, int device,
+                 train_kernel kernel) {
+  require_device(device);
+  detail::device_batch<double> b;
+  b.dims = cs.dims;
+  b.count = cs.count;
+  b.sys = sys;
+  b.train = kernel;
+  const host::model_tables<double> tables(model);
+  b.cfg.unfolded = host::make_unfolded<double>(model, tables);  // its structure: the tables stay on the host
+  host::batch_inputs<double> in(cs, w0, f0, all_of(cs));
+  in.attach(b);
+  np_ = long(model.beta.size()) + b.cfg.unfolded.mu_count();
+  s_ = detail::train_open(b, max_batch, device);
+}
+
+trainer::~trainer() = default;
+
+void trainer::load(const channel_view& cs, const std::vector<zd>& w0, const std::vector<zd>& f0) {
+  detail::device_batch<double> b;
+  b.dims = cs.dims;
+  b.count = cs.count;
+  host::batch_inputs<double> in(cs, w0, f0, all_of(cs));
+  in.attach(b);
+  detail::train_load(*s_, b);
+}
+
+void trainer::set_state(const std::vector<double>& theta, const std::vector<double>& m, const std::vector<double>& v) {
+  for (const auto* x : {&theta, &m, &v})
+    if (long(x->size()) != np_)
+      throw std::invalid_argument("trainer: " + std::to_string(x->size()) + " parameters or moments, expected " +
+                                  std::to_string(np_));
+  detail::train_set(*s_, theta.data(), m.data(), v.data());
+}
+
+void trainer::order(const std::vector<long>& order) { detail::train_order(*s_, order.data(), long(order.size())); }
+
+void trainer::step(long lo, long hi, const core::adam_coeffs& c) { detail::train_step(*s_, lo, hi, c); }
+
+std::vector<double> trainer::losses() {
+  std::vector<double> l;
+  long realization = 0;
+  int st = 0;
+  const long step = detail::train_wait(*s_, l, &realization, &st);
+  if (step >= 0)
+    throw std::runtime_error("training: realization " + std::to_string(realization) + " failed on the GPU in step " +
+                             std::to_string(step + 1) + " of the " + std::to_string(l.size()) +
+                             " queued: " + to_string(status(st)));
+  return l;
+}
+
+void trainer::state(std::vector<double>& theta, std::vector<double>& m, std::vector<double>& v) {
+  theta.resize(size_t(np_)), m.resize(size_t(np_)), v.resize(size_t(np_));
+  detail::train_get(*s_, theta.data(), m.data(), v.data());
+}
+
 }  // namespace jcas::cuda

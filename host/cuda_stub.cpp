@@ -33,4 +33,20 @@ std::vector<mc::block_summary> summarize_drawn(const scenario&, std::uint64_t, l
                                                std::uint64_t, int) {
   not_compiled();
 }
+namespace detail {
+void train_state_deleter::operator()(train_state*) const noexcept {}
+}  // namespace detail
+trainer::trainer(const channel_view&, const std::vector<zd>&, const std::vector<zd>&, const unfolded_model&,
+                 const system_params<double>&, long, int, train_kernel) {
+  not_compiled();
+}
+trainer::~trainer() = default;
+void trainer::load(const channel_view&, const std::vector<zd>&, const std::vector<zd>&) { not_compiled(); }
+void trainer::set_state(const std::vector<double>&, const std::vector<double>&, const std::vector<double>&) {
+  not_compiled();
+}
+void trainer::order(const std::vector<long>&) { not_compiled(); }
+void trainer::step(long, long, const core::adam_coeffs&) { not_compiled(); }
+std::vector<double> trainer::losses() { not_compiled(); }
+void trainer::state(std::vector<double>&, std::vector<double>&, std::vector<double>&) { not_compiled(); }
 }  // namespace jcas::cuda

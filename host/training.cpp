@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <stdexcept>
+#include <utility>
 
 #include "cpu_isa.hpp"
 #include "jcas/cuda_backend.hpp"
@@ -137,21 +139,29 @@ loss_grad loss_and_gradient(const executor& ex, const channel_set& cs, const std
   return lg;
 }
 
-void adam::update(std::vector<double>& theta, const std::vector<double>& grad, double lr, const settings& s,
-                  size_t first_mu) {
+core::adam_coeffs adam::next(size_t n, double lr, const settings& s, size_t first_mu) {
   if (m.empty()) {
-    m.assign(theta.size(), 0.0);
-    v.assign(theta.size(), 0.0);
+    m.assign(n, 0.0);
+    v.assign(n, 0.0);
   }
   ++step;
-  const double c1 = 1 - std::pow(s.beta1, double(step)), c2 = 1 - std::pow(s.beta2, double(step));
-  for (size_t i = 0; i < theta.size(); ++i) {
-    const double g = grad[i] + s.weight_decay * theta[i];
-    m[i] = s.beta1 * m[i] + (1 - s.beta1) * g;
-    v[i] = s.beta2 * v[i] + (1 - s.beta2) * g * g;
-    const double rate = i >= first_mu ? lr * s.mu_lr_factor : lr;
-    theta[i] -= rate * (m[i] / c1) / (std::sqrt(v[i] / c2) + s.eps);
-  }
+  core::adam_coeffs c;
+  c.beta1 = s.beta1;
+  c.beta2 = s.beta2;
+  c.eps = s.eps;
+  c.weight_decay = s.weight_decay;
+  c.c1 = 1 - std::pow(s.beta1, double(step));
+  c.c2 = 1 - std::pow(s.beta2, double(step));
+  c.lr = lr;
+  c.mu_lr = lr * s.mu_lr_factor;
+  c.first_mu = first_mu == size_t(-1) ? -1 : long(first_mu);
+  return c;
+}
+
+void adam::update(std::vector<double>& theta, const std::vector<double>& grad, double lr, const settings& s,
+                  size_t first_mu) {
+  const core::adam_coeffs c = next(theta.size(), lr, s, first_mu);
+  for (size_t i = 0; i < theta.size(); ++i) core::adam_update(long(i), theta[i], grad[i], m[i], v[i], c);
 }
 
 std::vector<long> epoch_order(long n, std::uint64_t seed, int epoch) {
@@ -348,6 +358,94 @@ loss_grad batch_loss_and_gradient(const executor& ex, const std::vector<k_share>
   return out;
 }
 
+/// Where a run's steps run (settings::device_steps): each step's gradient and Adam update
+/// on the model c holds, its loss reported once the step is done. The host's steps are
+/// done when queued; the device's (cuda::trainer) are queued an epoch at a time and done
+/// when waited for, and c's model and moments are brought back then.
+class step_runner {
+ public:
+  virtual ~step_runner() = default;
+  /// The realizations of the epoch's steps (shares) and their order.
+  virtual void epoch(const std::vector<k_share>& shares, const std::vector<long>& order, bool new_shares) = 0;
+  /// Queues the step on positions lo .. hi - 1 of the order at learning rate lr.
+  virtual void step(long lo, long hi, double lr) = 0;
+  /// The losses of the steps done since the last call, in order; wait: of every queued
+  /// step, with c's model and moments as of the last.
+  virtual std::vector<double> done(bool wait) = 0;
+};
+
+/// Steps on the host: each step's gradient from the executor (CPU, or the GPU a step at a
+/// time), Adam on the host.
+class host_steps final : public step_runner {
+ public:
+  host_steps(const executor& ex, const system_params<double>& sys, const settings& s, checkpoint& c,
+             std::vector<double>& theta)
+      : ex_(ex), sys_(sys), s_(s), c_(c), theta_(theta) {}
+  void epoch(const std::vector<k_share>& shares, const std::vector<long>& order, bool) override {
+    shares_ = &shares;
+    order_ = &order;
+  }
+  void step(long lo, long hi, double lr) override {
+    const loss_grad lg = batch_loss_and_gradient(ex_, *shares_, *order_, lo, hi, c_.model, sys_, s_);
+    c_.opt.update(theta_, lg.grad, lr, s_, c_.model.beta.size());
+    unpack(theta_, c_.model);
+    done_.push_back(lg.loss);
+  }
+  std::vector<double> done(bool) override { return std::exchange(done_, {}); }
+
+ private:
+  const executor& ex_;
+  const system_params<double>& sys_;
+  const settings& s_;
+  checkpoint& c_;
+  std::vector<double>& theta_;
+  const std::vector<k_share>* shares_ = nullptr;
+  const std::vector<long>* order_ = nullptr;
+  std::vector<double> done_;
+};
+
+/// Steps on the device (cuda::trainer): Adam's constants from the host's adam (the same
+/// step count and bias corrections), everything else queued there.
+class device_steps final : public step_runner {
+ public:
+  device_steps(const executor& ex, const system_params<double>& sys, const settings& s, checkpoint& c,
+               std::vector<double>& theta, const k_share& first)
+      : s_(s), c_(c), theta_(theta), t_(*first.set, first.w0, first.f0, c.model, sys, s.batch, ex.device, s.kernel) {
+    if (c_.opt.m.empty()) c_.opt.m.assign(theta.size(), 0.0), c_.opt.v.assign(theta.size(), 0.0);
+    t_.set_state(theta_, c_.opt.m, c_.opt.v);
+  }
+  void epoch(const std::vector<k_share>& shares, const std::vector<long>& order, bool new_shares) override {
+    if (new_shares) t_.load(*shares[0].set, shares[0].w0, shares[0].f0);
+    t_.order(order);
+  }
+  void step(long lo, long hi, double lr) override {
+    t_.step(lo, hi, c_.opt.next(theta_.size(), lr, s_, c_.model.beta.size()));
+    ++queued_;
+  }
+  std::vector<double> done(bool wait) override {
+    if (!wait || queued_ == 0) return {};
+    std::vector<double> l = t_.losses();
+    queued_ = 0;
+    t_.state(theta_, c_.opt.m, c_.opt.v);
+    unpack(theta_, c_.model);
+    return l;
+  }
+
+ private:
+  const settings& s_;
+  checkpoint& c_;
+  std::vector<double>& theta_;
+  cuda::trainer t_;
+  long queued_ = 0;
+};
+
+/// Whether a run's steps can run on the device: a GPU run of one process, one K, each layer
+/// run once (a mix, MPI and repeated layers take the host's steps, their gradients still
+/// from the GPU).
+bool device_steps_fit(const executor& ex, const settings& s, const channel_set& data, const unfolded_model& m) {
+  return ex.gpu() && s.device_steps && mpi::get().size == 1 && s.users_mix.empty() && m.repeats_at(data.dims.k) == 1;
+}
+
 }  // namespace
 
 void run(const channel_set& data, const system_params<double>& sys, const settings& s, checkpoint& c,
@@ -367,9 +465,15 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
   make_shares(data, sys, s, c.model.w0, threads, shares);
   std::vector<double> theta = pack(c.model);
   if (c.epochs_done == 0 && c.lr == 0) c.lr = s.lr;
+  std::unique_ptr<step_runner> runner;
+  if (device_steps_fit(ex, s, data, c.model))
+    runner = std::make_unique<device_steps>(ex, sys, s, c, theta, shares[0]);
+  else
+    runner = std::make_unique<host_steps>(ex, sys, s, c, theta);
   const int batches = int((data.count + s.batch - 1) / s.batch);
   channel_set fresh;  // settings::fresh: this epoch's realizations
   for (int e = c.epochs_done; e < s.epochs; ++e) {
+    bool new_shares = false;
     if (s.fresh && e > 0) {
       fresh = cb.epoch_data(e);
       const problem_dims &a = fresh.dims, &b = data.dims;
@@ -377,21 +481,31 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
         throw std::logic_error("fresh: epoch " + std::to_string(e + 1) + "'s realizations differ in count or sizes");
       validate_range(fresh, sys, precision::f64);
       make_shares(fresh, sys, s, c.model.w0, threads, shares);
+      new_shares = true;
     }
     const std::vector<long> order = epoch_order(data.count, s.seed, e);
+    runner->epoch(shares, order, new_shares);
     double epoch_loss = 0;
+    int reported = 0;  // batches whose loss is logged
+    const auto report = [&](const std::vector<double>& losses) {
+      for (const double loss : losses) {
+        const long lo = long(reported) * s.batch, hi = std::min(data.count, lo + s.batch);
+        epoch_loss += loss * double(hi - lo);
+        c.log.push_back({e + 1, ++reported, loss, std::nan("")});
+        if (cb.on_batch) cb.on_batch(e + 1, reported, batches, loss);
+      }
+    };
     for (int bi = 0; bi < batches; ++bi) {
       const long lo = long(bi) * s.batch, hi = std::min(data.count, lo + s.batch);
-      const loss_grad lg = batch_loss_and_gradient(ex, shares, order, lo, hi, c.model, sys, s);
-      c.opt.update(theta, lg.grad, c.lr, s, c.model.beta.size());
-      unpack(theta, c.model);
-      epoch_loss += lg.loss * double(hi - lo);
-      c.log.push_back({e + 1, bi + 1, lg.loss, std::nan("")});
-      if (cb.on_batch) cb.on_batch(e + 1, bi + 1, batches, lg.loss);
-      if (cb.stop && cb.stop())
+      runner->step(lo, hi, c.lr);
+      report(runner->done(false));
+      if (cb.stop && cb.stop()) {
+        report(runner->done(true));
         throw stopped("training stopped by the caller in epoch " + std::to_string(e + 1) + ", batch " +
                       std::to_string(bi + 1) + " of " + std::to_string(batches));
+      }
     }
+    report(runner->done(true));
     c.lr *= s.lr_decay;
     c.epochs_done = e + 1;
     const double val = cb.validate ? cb.validate(c.model) : std::nan("");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "jcas/api.hpp"
+#include "jcas/core/adam.hpp"
 #include "jcas/cuda_backend.hpp"
 
 namespace jcas::train {
@@ -58,6 +59,11 @@ struct settings {
   /// every K of the list and one model learns them all. Empty: the data's K only.
   std::vector<int> users_mix;
   cuda::train_kernel kernel = cuda::train_kernel::warp;  // on a GPU: cuda_backend.hpp's kernels
+  /// On a GPU: the steps queued on the device an epoch at a time, gradient sums and Adam
+  /// there (cuda::trainer), where the run allows (one process, one K, layers run once);
+  /// false: each step's gradient from the device, Adam on the host (the old loop, for
+  /// comparison).
+  bool device_steps = true;
 };
 
 /// Throws std::invalid_argument naming the field and value of a bad setting.
@@ -73,11 +79,16 @@ std::vector<channel_set> validation_sets(const channel_set& val, const settings&
 double validation_objective(const executor& ex, const std::vector<channel_set>& sets, const unfolded_model& m,
                             const system_params<double>& sys);
 
-/// Adam with L2 weight decay added to the gradient (torch.optim.Adam).
+/// Adam with L2 weight decay added to the gradient (torch.optim.Adam): its state, and
+/// each step's constants; the update is core::adam_update, on the host or on the device.
 struct adam {
   std::vector<double> m, v;
   long step = 0;
-  /// Parameters from index `first_mu` on take lr * s.mu_lr_factor.
+  /// The constants of the next step (it advances `step`) on n parameters, the moments
+  /// started at zero before the first. Parameters from index `first_mu` on take
+  /// lr * s.mu_lr_factor.
+  core::adam_coeffs next(size_t n, double lr, const settings& s, size_t first_mu = size_t(-1));
+  /// One step on the host: next(), then core::adam_update on every parameter.
   void update(std::vector<double>& theta, const std::vector<double>& grad, double lr, const settings& s,
               size_t first_mu = size_t(-1));
 };

@@ -3,10 +3,13 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "host/block_stats.hpp"
+#include "jcas/core/adam.hpp"
 #include "jcas/core/dispatch.hpp"
 #include "jcas/core/generator.hpp"
 #include "jcas/cuda_backend.hpp"
@@ -121,5 +124,32 @@ bool lanes_fit(const problem_dims& d, int device);
 /// realizations on the device (in realization order); b.status gets each realization's
 /// status; b.cfg.unfolded describes the model (beta in host memory). Returns the loss.
 double loss_grad(const device_batch<double>& b, double scale, double* grad, int device);
+/// Bytes of a realization's training workspace in a block's shared memory (the default
+/// warp kernel's near part) where it fits the device, else 0 (the kernel then keeps it all
+/// in global memory).
+long train_near_bytes(const device_batch<double>& hb, int device);
+
+/// The GPU trainer's device side (train_state: cuda::trainer's, kernels/train_kernels.cu):
+/// a set of realizations resident, the epoch's order, the parameters and Adam's moments,
+/// and the steps queued on the default stream since the last train_wait.
+using train_handle = std::unique_ptr<train_state, train_state_deleter>;
+/// A trainer for hb's sizes, model structure (hb.cfg.unfolded; its tables are not read) and
+/// kernel (hb.train), batches of at most max_batch, hb's realizations loaded.
+train_handle train_open(const device_batch<double>& hb, long max_batch, int device);
+/// hb's realizations (every one: h/g/u/v and W0 | F0 in wf) in place of the loaded set.
+void train_load(train_state& s, const device_batch<double>& hb);
+/// The order of the loaded realizations that steps take their batches from (n indices).
+void train_order(train_state& s, const long* order, long n);
+/// The parameters (train::pack's layout) and Adam's moments.
+void train_set(train_state& s, const double* theta, const double* m, const double* v);
+/// Queues a step on positions lo .. hi - 1 of the order: the batch's loss and gradient
+/// (eq. 19, the mean over the batch), then Adam with c. Nothing waits for the device.
+void train_step(train_state& s, long lo, long hi, const core::adam_coeffs& c);
+/// Waits for the queued steps; their losses in order. Returns -1, or the step (since the
+/// last wait) of the first realization that failed, its index in the set in *realization
+/// and its status in *status.
+long train_wait(train_state& s, std::vector<double>& losses, long* realization, int* status);
+/// The parameters and moments as of the last queued step (waits for it).
+void train_get(train_state& s, double* theta, double* m, double* v);
 
 }  // namespace jcas::cuda::detail

@@ -26,6 +26,12 @@ struct train_args {
   int* st;
   char* scratch;  // count x ws_bytes: each realization's workspace, or (the shared kernel) its far part
   long ws_bytes;
+  /// Set (the trainer): realization b of the chunk is input idx[b] (its channels and start;
+  /// outputs stay at b), and the shared mu_c, mu_s are mu[0], mu[1] in device memory (the
+  /// parameters change there between steps); up's tables point there too.
+  const long* idx = nullptr;
+  const T* mu = nullptr;
+  JCAS_HD long src(long b) const { return idx ? idx[b] : b; }
 };
 
 /// What a realization's step reads through views: its workspace (carved) and its channels.
@@ -36,6 +42,7 @@ struct train_views {
   core::training_ws<T> ws;
   core::rank1_channels<T> r1;
   core::dense_channels<T> dense;
+  core::unfolded_params<T> up;  // the step's model: a.up, its shared mu from a.mu where set (the trainer's)
 
   /// Realization b's views: the workspace from near and far (one arena: all of it in global
   /// memory, with the tapes kept while they fit core::tape_budget; near in shared memory:
@@ -44,11 +51,14 @@ struct train_views {
   __device__ void carve(A& near, B& far, const train_args<T>& a, long b, long budget) {
     const problem_dims& d = a.d;
     ws.carve(near, far, d, a.up.l_out, a.up.l_in * a.up.i_w, budget);
-    const core::cview<T> hv(a.h + b * d.nt * d.k, d.nt, d.k);
+    up = a.up;
+    if (a.mu) up.mu_c = a.mu[0], up.mu_s = a.mu[1];
+    const long s = a.src(b);
+    const core::cview<T> hv(a.h + s * d.nt * d.k, d.nt, d.k);
     if (a.rank1)
-      r1 = {hv, a.u + b * d.nr * d.j(), a.v + b * d.nt * d.j(), d.nr, d.nt, d.j()};
+      r1 = {hv, a.u + s * d.nr * d.j(), a.v + s * d.nt * d.j(), d.nr, d.nt, d.j()};
     else
-      dense = {hv, a.g + b * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()};
+      dense = {hv, a.g + s * long(d.j()) * d.nr * d.nt, d.nr, d.nt, d.j()};
   }
   /// Line-of-sight channels (H, u_j, v_j: 3 KB in double at the paper's size) from `near`
   /// instead: r1's views point there; copy_channels fills them.
@@ -62,17 +72,17 @@ struct train_views {
   /// Realization b's channels into channels_near's copies, divided over `lanes` lanes.
   __device__ void copy_channels(const train_args<T>& a, long b, int lane, int lanes) const {
     const problem_dims& d = a.d;
-    const long nh = long(d.nt) * d.k, nu = long(d.nr) * d.j(), nv = long(d.nt) * d.j();
+    const long nh = long(d.nt) * d.k, nu = long(d.nr) * d.j(), nv = long(d.nt) * d.j(), s = a.src(b);
     cplx<T>* h = const_cast<cplx<T>*>(r1.h.data);
     cplx<T>* u = const_cast<cplx<T>*>(r1.u);
     cplx<T>* v = const_cast<cplx<T>*>(r1.v);
     for (long e = lane; e < nh + nu + nv; e += lanes) {
       if (e < nh)
-        h[e] = a.h[b * nh + e];
+        h[e] = a.h[s * nh + e];
       else if (e < nh + nu)
-        u[e - nh] = a.u[b * nu + e - nh];
+        u[e - nh] = a.u[s * nu + e - nh];
       else
-        v[e - nh - nu] = a.v[b * nv + e - nh - nu];
+        v[e - nh - nu] = a.v[s * nv + e - nh - nu];
     }
   }
   /// Bytes of the shared route's dynamic shared memory: the workspace's near part, the
@@ -93,14 +103,14 @@ template <class T, class Team>
 __device__ void loss_grad_one(const Team& team, long b, const train_args<T>& a, train_views<T>& tv) {
   const problem_dims& d = a.d;
   const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m, nbeta = long(a.up.l_out) * a.up.l_in,
-             np = nbeta + a.up.mu_count();
-  const core::cview<T> w0(a.wf + b * wf_len, d.nt, d.k), f0(a.wf + b * wf_len + d.nt * d.k, d.nr, d.m);
+             np = nbeta + a.up.mu_count(), src = a.src(b);
+  const core::cview<T> w0(a.wf + src * wf_len, d.nt, d.k), f0(a.wf + src * wf_len + d.nt * d.k, d.nr, d.m);
   T* gb = a.grad + b * np;
   for (long p = team.rank(); p < np; p += team.size()) gb[p] = 0;
   team.sync();
-  const status s = a.rank1 ? core::unfolded_loss_grad<T>(tv.r1, d, a.sys, a.up, w0, f0, a.scale, tv.ws, a.loss + b, gb,
+  const status s = a.rank1 ? core::unfolded_loss_grad<T>(tv.r1, d, a.sys, tv.up, w0, f0, a.scale, tv.ws, a.loss + b, gb,
                                                          gb + nbeta, core::no_marks{}, team)
-                           : core::unfolded_loss_grad<T>(tv.dense, d, a.sys, a.up, w0, f0, a.scale, tv.ws, a.loss + b,
+                           : core::unfolded_loss_grad<T>(tv.dense, d, a.sys, tv.up, w0, f0, a.scale, tv.ws, a.loss + b,
                                                          gb, gb + nbeta, core::no_marks{}, team);
   if (team.rank() == 0) a.st[b] = int(s);
 }
@@ -126,16 +136,16 @@ constexpr int train_warps = 4;
 /// lane 0; the whole workspace, the tapes of every layer kept, in global memory.
 template <class T>
 __global__ void __launch_bounds__(32 * train_warps) loss_grad_warp_kernel(const __grid_constant__ train_args<T> a) {
-  __shared__ train_views<T> views[train_warps];
+  __shared__ shared_room<train_views<T>> views[train_warps];
   const int warp = int(threadIdx.x / 32);
   const long b = long(blockIdx.x) * train_warps + warp;
   if (b >= a.count) return;  // the whole warp: no lane is left waiting at a barrier
   if (threadIdx.x % 32 == 0) {
     arena ar{a.scratch + b * a.ws_bytes};
-    views[warp].carve(ar, ar, a, b, core::tape_budget);
+    views[warp].make().carve(ar, ar, a, b, core::tape_budget);
   }
   __syncwarp();
-  loss_grad_one(warp_team{}, b, a, views[warp]);
+  loss_grad_one(warp_team{}, b, a, *views[warp]);
 }
 
 /// A warp per realization as above, a block each, the workspace's near part (one layer's
@@ -146,11 +156,12 @@ __global__ void __launch_bounds__(32 * train_warps) loss_grad_warp_kernel(const 
 template <class T>
 __global__ void __launch_bounds__(32) loss_grad_shared_kernel(const __grid_constant__ train_args<T> a) {
   extern __shared__ __align__(16) unsigned char near_smem[];
-  __shared__ train_views<T> tv;
+  __shared__ shared_room<train_views<T>> room;
+  train_views<T>& tv = *room;
   const long b = blockIdx.x;
   if (threadIdx.x == 0) {
     arena near{reinterpret_cast<char*>(near_smem)}, far{a.scratch + b * a.ws_bytes};
-    tv.carve(near, far, a, b, 0);
+    room.make().carve(near, far, a, b, 0);
     if (a.rank1) tv.channels_near(near, a.d);
   }
   __syncwarp();
@@ -162,8 +173,11 @@ __global__ void __launch_bounds__(32) loss_grad_shared_kernel(const __grid_const
 /// Deterministic reduction over realizations: thread p < np adds the chunk's gradients
 /// of parameter p, thread np its losses, into acc, in realization order, the order of a
 /// sequential host loop: the sum is the same bit for bit whatever the chunking or launch
-/// shape, and only np + 1 numbers leave the device.
-__global__ void accumulate_kernel(long count, long np, const double* grad, const double* loss, double* acc) {
+/// shape, and only np + 1 numbers leave the device. Where `bad` is set, thread np also
+/// keeps the chunk's first failed realization, unless one is kept: bad = {step, input
+/// index (idx[i], else i), status}.
+__global__ void accumulate_kernel(long count, long np, const double* grad, const double* loss, double* acc,
+                                  const int* st, const long* idx, long step, long* bad) {
   const long p = long(blockIdx.x) * blockDim.x + threadIdx.x;
   if (p > np) return;
   double s = acc[p];
@@ -172,6 +186,99 @@ __global__ void accumulate_kernel(long count, long np, const double* grad, const
   else
     for (long i = 0; i < count; ++i) s += loss[i];
   acc[p] = s;
+  if (p == np && bad && bad[0] < 0)
+    for (long i = 0; i < count; ++i)
+      if (st[i] != 0) {
+        bad[0] = step, bad[1] = idx ? idx[i] : i, bad[2] = st[i];
+        break;
+      }
+}
+
+/// One Adam step (core::adam_update, the host's formula) of parameter p < np on the
+/// step's summed gradient acc[p]; thread np keeps the step's loss acc[np] in *loss. acc is
+/// left zero for the next step.
+__global__ void adam_kernel(long np, const core::adam_coeffs c, double* theta, double* m, double* v, double* acc,
+                            double* loss) {
+  const long p = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (p > np) return;
+  if (p < np)
+    core::adam_update(p, theta[p], acc[p], m[p], v[p], c);
+  else
+    *loss = acc[np];
+  acc[p] = 0;
+}
+
+/// Threads a block of the per-parameter kernels, and their blocks for np + 1 threads.
+constexpr int param_threads = 128;
+inline unsigned param_blocks(long np) { return unsigned((np + 1 + param_threads - 1) / param_threads); }
+
+/// What a step's gradient needs on the device beside its inputs: the kernel, its shared
+/// memory, each realization's scratch, and the per-realization losses, gradients and
+/// statuses of a chunk of at most `chunk` realizations. Sized for a batch of realizations
+/// of hb's sizes and channel form (hb.rank1) on the current device.
+struct gradient_buffers {
+  train_kernel kernel;
+  long near, ws_bytes, np, chunk;
+  dev_buf<double> l, gr;
+  dev_buf<int> st;
+  dev_buf<char> scratch;
+
+  static long params(const core::unfolded_params<double>& up) { return long(up.l_out) * up.l_in + up.mu_count(); }
+  /// Global bytes of a realization's training workspace: the saved states only where the
+  /// rest is in shared memory (near > 0), else all of it (6.5 MB at the paper's sizes,
+  /// nearly all of it the layers' tapes: core/training.hpp).
+  static long workspace(const device_batch<double>& hb, long near) {
+    const core::unfolded_params<double>& up = hb.cfg.unfolded;
+    return near > 0 ? core::training_ws<double>::far_bytes(hb.dims, up.l_out)
+                    : core::training_ws<double>::bytes(hb.dims, up.l_out, up.l_in * up.i_w);
+  }
+  /// Realizations a chunk: `batch` at most, fewer where the device's memory bounds them
+  /// beside `resident` bytes a realization (inputs kept for the whole run: the trainer's).
+  static long chunk_of(const device_batch<double>& hb, long batch, long np, long ws_bytes, size_t resident) {
+    const size_t item = size_t(ws_bytes) + sizeof(double) * size_t(np + 1) + sizeof(int) + resident;
+    return chunk_size(batch,
+                      plan::device_need{"CUDA training step", double(sizeof(double) * 4 * size_t(np)), double(item)},
+                      1L << 16);
+  }
+  gradient_buffers(const device_batch<double>& hb, long batch, size_t resident, int device)
+      : kernel(hb.train),
+        near(train_near_bytes(hb, device)),
+        ws_bytes(workspace(hb, near)),
+        np(params(hb.cfg.unfolded)),
+        chunk(chunk_of(hb, batch, np, ws_bytes, resident)),
+        l(size_t(chunk), "the losses"),
+        gr(size_t(chunk * np), "the gradients"),
+        st(size_t(chunk), "the statuses"),
+        scratch(size_t(chunk * ws_bytes), near > 0 ? "the training states" : "the training tapes") {
+    if (near > 48 * 1024)
+      JCAS_CUDA_CHECK(cudaFuncSetAttribute(loss_grad_shared_kernel<double>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           int(near)));
+  }
+
+  /// Queues ta.count <= chunk realizations' losses and gradients (ta's outputs, scratch
+  /// and ws_bytes are set here) and their sum into acc: accumulate_kernel, with bad.
+  void queue(train_args<double> ta, double* acc, long step, long* bad) {
+    ta.loss = l.p, ta.grad = gr.p, ta.st = st.p, ta.scratch = scratch.p, ta.ws_bytes = ws_bytes;
+    const long c = ta.count;
+    if (kernel == train_kernel::thread)
+      loss_grad_kernel<double><<<unsigned((c + 31) / 32), 32>>>(ta);
+    else if (near > 0)
+      loss_grad_shared_kernel<double><<<unsigned(c), 32, size_t(near)>>>(ta);
+    else
+      loss_grad_warp_kernel<double><<<unsigned((c + train_warps - 1) / train_warps), 32 * train_warps>>>(ta);
+    JCAS_CUDA_CHECK(cudaGetLastError());
+    accumulate_kernel<<<param_blocks(np), param_threads>>>(c, np, gr.p, l.p, acc, st.p, ta.idx, step, bad);
+    JCAS_CUDA_CHECK(cudaGetLastError());
+  }
+};
+
+/// A chunk's kernel arguments for hb's sizes and model `up`, its inputs from `in`.
+train_args<double> args_of(const device_batch<double>& hb, const core::unfolded_params<double>& up,
+                           const device_inputs<double>& in, long count, double scale) {
+  train_args<double> ta{};
+  ta.d = hb.dims, ta.sys = hb.sys, ta.up = up, ta.count = count, ta.rank1 = hb.rank1;
+  ta.h = in.h.p, ta.g = in.g.p, ta.u = in.u.p, ta.v = in.v.p, ta.wf = in.wf.p, ta.scale = scale;
+  return ta;
 }
 
 }  // namespace
@@ -189,51 +296,162 @@ long train_near_bytes(const device_batch<double>& hb, int device) {
 
 double loss_grad(const device_batch<double>& hb, double scale, double* grad, int device) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
-  const problem_dims d = hb.dims;
-  core::unfolded_params<double> up = hb.cfg.unfolded;
-  const index_t steps = up.l_in * up.i_w;
-  const long near = train_near_bytes(hb, device);
-  // In shared memory only the saved states are global; else the whole workspace is (6.5 MB
-  // a realization at the paper's sizes, nearly all of it the layers' tapes: core/training.hpp).
-  const long ws_bytes = near > 0 ? core::training_ws<double>::far_bytes(d, up.l_out)
-                                 : core::training_ws<double>::bytes(d, up.l_out, steps);
-  const long nbeta = long(up.l_out) * up.l_in, np = nbeta + up.mu_count(), n = hb.count;
   const device_model<double> model(hb.cfg.unfolded);
-  // Chunks bound the per-realization global scratch.
-  const size_t item =
-      size_t(ws_bytes) + sizeof(double) * size_t(np + 1) + sizeof(int) + input_bytes<double>(d, hb.rank1);
-  const long chunk = chunk_size(
-      n, plan::device_need{"CUDA training step", double(sizeof(double) * 4 * size_t(np)), double(item)}, 1L << 16);
+  const long n = hb.count;
+  gradient_buffers gb(hb, n, input_bytes<double>(hb.dims, hb.rank1), device);
+  const long np = gb.np, chunk = gb.chunk;
   device_inputs<double> in(hb, chunk);
-  dev_buf<double> l{size_t(chunk), "the losses"}, gr{size_t(chunk * np), "the gradients"};
-  dev_buf<int> st{size_t(chunk), "the statuses"};
-  dev_buf<char> scratch(size_t(chunk * ws_bytes), near > 0 ? "the training states" : "the training tapes");
   dev_buf<double> acc{size_t(np + 1), "the gradient sums"};  // [gradient sums..., loss sum]
   JCAS_CUDA_CHECK(cudaMemset(acc.p, 0, sizeof(double) * size_t(np + 1)));
-  if (near > 48 * 1024)
-    JCAS_CUDA_CHECK(
-        cudaFuncSetAttribute(loss_grad_shared_kernel<double>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(near)));
   for (long b0 = 0; b0 < n; b0 += chunk) {
     const long c = std::min(chunk, n - b0);
     in.upload(hb, b0, c);
-    const train_args<double> ta{d,      hb.sys,  model.up, c,   hb.rank1, in.h.p, in.g.p,    in.u.p,
-                                in.v.p, in.wf.p, scale,    l.p, gr.p,     st.p,   scratch.p, ws_bytes};
-    if (hb.train == train_kernel::thread)
-      loss_grad_kernel<double><<<unsigned((c + 31) / 32), 32>>>(ta);
-    else if (near > 0)
-      loss_grad_shared_kernel<double><<<unsigned(c), 32, size_t(near)>>>(ta);
-    else
-      loss_grad_warp_kernel<double><<<unsigned((c + train_warps - 1) / train_warps), 32 * train_warps>>>(ta);
-    JCAS_CUDA_CHECK(cudaGetLastError());
-    accumulate_kernel<<<unsigned((np + 1 + 127) / 128), 128>>>(c, np, gr.p, l.p, acc.p);
-    JCAS_CUDA_CHECK(cudaGetLastError());
+    gb.queue(args_of(hb, model.up, in, c, scale), acc.p, 0, nullptr);
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());
-    to_host(hb.status + b0, st.p, size_t(c));
+    to_host(hb.status + b0, gb.st.p, size_t(c));
   }
   std::vector<double> sums(size_t(np + 1));
   to_host(sums.data(), acc.p, size_t(np + 1));
   std::copy(sums.begin(), sums.begin() + np, grad);
   return sums[size_t(np)];
+}
+
+/// The trainer's device side (device_batch.hpp): the run's realizations resident, the
+/// epoch's order, the parameters and Adam's moments, a step's buffers, and the queued
+/// steps' losses and first failure.
+struct train_state {
+  int device;
+  device_batch<double> hb;  // the sizes, the model's structure, the kernel; no host arrays kept
+  long max_batch, np, nbeta, count = 0;
+  std::unique_ptr<device_inputs<double>> data;  // every realization of the set, uploaded once
+  std::unique_ptr<gradient_buffers> grad;
+  dev_buf<double> theta, m, v, acc;
+  dev_buf<long> bad;  // {step, realization, status} of the first failure; step -1: none
+  std::unique_ptr<dev_buf<long>> order;
+  std::unique_ptr<dev_buf<double>> losses;  // one per step queued since the last wait
+  long order_len = 0, queued = 0;
+
+  train_state(const device_batch<double>& b, long batch, int dev)
+      : device(dev),
+        hb(b),
+        max_batch(batch),
+        np(gradient_buffers::params(b.cfg.unfolded)),
+        nbeta(long(b.cfg.unfolded.l_out) * b.cfg.unfolded.l_in),
+        theta(size_t(np), "the model's parameters"),
+        m(size_t(np), "Adam's first moments"),
+        v(size_t(np), "Adam's second moments"),
+        acc(size_t(np + 1), "the gradient sums"),
+        bad(3, "the first failure") {
+    JCAS_CUDA_CHECK(cudaMemset(acc.p, 0, sizeof(double) * size_t(np + 1)));
+    JCAS_CUDA_CHECK(cudaMemset(bad.p, 0xff, sizeof(long) * 3));  // -1
+  }
+  /// The model the step kernels read: beta and per-layer mu in theta, shared mu there too.
+  core::unfolded_params<double> model() const {
+    core::unfolded_params<double> up = hb.cfg.unfolded;
+    up.beta = theta.p;
+    if (up.per_layer_mu()) up.mu_c_layer = theta.p + nbeta, up.mu_s_layer = theta.p + nbeta + up.l_out;
+    return up;
+  }
+};
+
+void train_state_deleter::operator()(train_state* s) const noexcept {
+  if (!s) return;
+  cudaSetDevice(s->device);
+  delete s;
+}
+
+train_handle train_open(const device_batch<double>& hb, long max_batch, int device) {
+  JCAS_CUDA_CHECK(cudaSetDevice(device));
+  if (max_batch < 1) throw std::invalid_argument("trainer: batch " + std::to_string(max_batch) + " must be >= 1");
+  train_handle s(new train_state(hb, max_batch, device));
+  s->hb.h = s->hb.g = s->hb.u = s->hb.v = nullptr, s->hb.wf = nullptr, s->hb.status = nullptr;
+  train_load(*s, hb);
+  return s;
+}
+
+void train_load(train_state& s, const device_batch<double>& hb) {
+  JCAS_CUDA_CHECK(cudaSetDevice(s.device));
+  const problem_dims &a = hb.dims, &b = s.hb.dims;
+  if (a.nt != b.nt || a.nr != b.nr || a.k != b.k || a.m != b.m || a.c != b.c)
+    throw std::logic_error("trainer: a set of other sizes than the trainer's");
+  if (hb.count < 1) throw std::invalid_argument("trainer: no realizations");
+  s.data.reset();  // the old set's memory back to the pool first
+  s.hb.rank1 = hb.rank1;
+  if (!s.grad || s.grad->near != train_near_bytes(s.hb, s.device) ||
+      s.grad->ws_bytes != gradient_buffers::workspace(s.hb, s.grad->near)) {
+    s.grad.reset();
+    s.grad = std::make_unique<gradient_buffers>(s.hb, s.max_batch, input_bytes<double>(a, hb.rank1) + 2 * sizeof(long),
+                                                s.device);
+  }
+  s.data = std::make_unique<device_inputs<double>>(hb, hb.count);
+  s.data->upload(hb, 0, hb.count);
+  s.count = hb.count;
+}
+
+void train_order(train_state& s, const long* order, long n) {
+  JCAS_CUDA_CHECK(cudaSetDevice(s.device));
+  for (long i = 0; i < n; ++i)
+    if (order[i] < 0 || order[i] >= s.count)
+      throw std::out_of_range("trainer: order[" + std::to_string(i) + "] = " + std::to_string(order[i]) +
+                              " is not a realization of the " + std::to_string(s.count) + " loaded");
+  if (s.queued > 0) throw std::logic_error("trainer: a new order while steps are queued");
+  if (n > s.order_len || !s.order) {
+    s.order.reset(), s.losses.reset();
+    s.order = std::make_unique<dev_buf<long>>(size_t(n), "the epoch's order");
+    s.losses = std::make_unique<dev_buf<double>>(size_t(n), "the steps' losses");
+    s.order_len = n;
+  }
+  to_device(s.order->p, order, size_t(n));
+}
+
+void train_set(train_state& s, const double* theta, const double* m, const double* v) {
+  JCAS_CUDA_CHECK(cudaSetDevice(s.device));
+  to_device(s.theta.p, theta, size_t(s.np));
+  to_device(s.m.p, m, size_t(s.np));
+  to_device(s.v.p, v, size_t(s.np));
+}
+
+void train_step(train_state& s, long lo, long hi, const core::adam_coeffs& c) {
+  JCAS_CUDA_CHECK(cudaSetDevice(s.device));
+  if (!s.order || lo < 0 || hi > s.order_len || hi <= lo || hi - lo > s.max_batch)
+    throw std::out_of_range("trainer: step on positions " + std::to_string(lo) + " .. " + std::to_string(hi) +
+                            " of an order of " + std::to_string(s.order_len) + ", batches of at most " +
+                            std::to_string(s.max_batch));
+  if (s.queued >= s.order_len) throw std::logic_error("trainer: more steps queued than the order has positions");
+  gradient_buffers& g = *s.grad;
+  const core::unfolded_params<double> up = s.model();
+  const long n = hi - lo;
+  for (long b0 = 0; b0 < n; b0 += g.chunk) {
+    train_args<double> ta = args_of(s.hb, up, *s.data, std::min(g.chunk, n - b0), -1.0 / double(n));
+    ta.idx = s.order->p + lo + b0;
+    if (!up.per_layer_mu()) ta.mu = s.theta.p + s.nbeta;
+    g.queue(ta, s.acc.p, s.queued, s.bad.p);
+  }
+  adam_kernel<<<param_blocks(s.np), param_threads>>>(s.np, c, s.theta.p, s.m.p, s.v.p, s.acc.p, s.losses->p + s.queued);
+  JCAS_CUDA_CHECK(cudaGetLastError());
+  ++s.queued;
+}
+
+long train_wait(train_state& s, std::vector<double>& losses, long* realization, int* status) {
+  JCAS_CUDA_CHECK(cudaSetDevice(s.device));
+  JCAS_CUDA_CHECK(cudaDeviceSynchronize());
+  losses.resize(size_t(s.queued));
+  if (s.queued > 0) to_host(losses.data(), s.losses->p, size_t(s.queued));
+  long bad[3];
+  to_host(bad, s.bad.p, 3);
+  s.queued = 0;
+  if (bad[0] < 0) return -1;
+  *realization = bad[1];
+  *status = int(bad[2]);
+  JCAS_CUDA_CHECK(cudaMemset(s.bad.p, 0xff, sizeof(long) * 3));
+  return bad[0];
+}
+
+void train_get(train_state& s, double* theta, double* m, double* v) {
+  JCAS_CUDA_CHECK(cudaSetDevice(s.device));
+  to_host(theta, s.theta.p, size_t(s.np));
+  to_host(m, s.m.p, size_t(s.np));
+  to_host(v, s.v.p, size_t(s.np));
 }
 
 }  // namespace jcas::cuda::detail

@@ -1,6 +1,8 @@
 // A warp as a team of the shared core (core/team.hpp): the unfolded solver's team route
 // (unfolded_team.cu) and the training step's (train_kernels.cu).
 #pragma once
+#include <new>
+
 #include "jcas/config.hpp"
 
 namespace jcas::cuda::detail {
@@ -30,6 +32,17 @@ struct warp_team {
 #endif
     return x;
   }
+};
+
+/// Room in shared memory for an object of type V that one lane makes and the team then
+/// reads (a warp's views of its workspace): a __shared__ variable may not have a
+/// constructor to run, and views have default member values.
+template <class V>
+struct shared_room {
+  alignas(V) unsigned char bytes[sizeof(V)];
+  /// A value-initialised V in the room (by one lane, before the team's barrier).
+  JCAS_HD V& make() { return *new (bytes) V(); }
+  JCAS_HD V& operator*() { return *reinterpret_cast<V*>(bytes); }
 };
 
 }  // namespace jcas::cuda::detail

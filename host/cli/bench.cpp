@@ -192,7 +192,7 @@ int run_bench(const bench_args& a) {
     for (const std::string& dev : run_on) {
       const bool gpu = dev != "cpu";
       const long per_batch = 2 * (a.quick ? 1 : 5) + (gpu ? 2 * 4 : 0) + 2 + (gpu ? 2 : 1) + (a.quick ? 0 : 1);
-      rows += per_batch * long(a.batches.size()) + (gpu ? 2 : 1);
+      rows += per_batch * long(a.batches.size()) + (gpu ? 2 : 1) + (gpu ? 2 : 1);  // + the training loop's
     }
     char line[240];
     std::snprintf(line, sizeof line,
@@ -350,6 +350,32 @@ int run_bench(const bench_args& a) {
                         "%s%s: the paper's training (%d steps of %ld realizations) at this step time: %.2f s",
                         dev.c_str(), route_words(route), train::paper_steps, r.batch,
                         train::paper_steps * double(r.batch) / r.per_second);
+          out.note(line);
+        }
+        // The training loop as train::run runs it: one epoch of steps of 32 on the first
+        // 512 realizations (16 steps, each on the model the last one left; fewer where
+        // --max-seconds bounds the row), the start (W0, F0) included; on a GPU with its steps queued on the device (the
+        // default: no host round trip between steps) and, side by side, a step at a time with Adam on the host.
+        for (const bool on_device : gpu ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+          const long nl = std::min<long>(n, 512);
+          const row r = measure(gpu && !on_device ? "train-loop/host" : "train-loop", "f64", flop["train-step"],
+                                train_bytes, nl, [&](long c) {
+                                  train::settings ts;
+                                  ts.epochs = 1;
+                                  ts.batch = int(train::paper_batch);
+                                  ts.device_steps = on_device;
+                                  train::checkpoint ck;
+                                  ck.model = m;
+                                  train::run(sets.first(c), system_params<double>{}, ts, ck, {}, ex);
+                                });
+          char line[320];
+          std::snprintf(line, sizeof line,
+                        "%s: the paper's training (%d steps of %ld realizations) at this loop's rate%s: %.2f s",
+                        dev.c_str(), train::paper_steps, train::paper_batch,
+                        !gpu        ? ""
+                        : on_device ? ", steps queued on the device"
+                                    : ", a step at a time, Adam on the host",
+                        train::paper_steps * double(train::paper_batch) / r.per_second);
           out.note(line);
         }
         if (gpu && pk.fp64_thread > 0) {

@@ -3,10 +3,12 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "jcas/api.hpp"
+#include "jcas/core/adam.hpp"
 
 namespace jcas::cuda {
 
@@ -70,5 +72,48 @@ enum class train_kernel { warp, warp_global, thread };
 double loss_and_gradient(const channel_view& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
                          const std::vector<long>& idx, const unfolded_model& model, const system_params<double>& sys,
                          std::vector<double>& grad, int device = 0, train_kernel kernel = train_kernel::warp);
+
+namespace detail {
+struct train_state;
+struct train_state_deleter {
+  void operator()(train_state* s) const noexcept;
+};
+}  // namespace detail
+
+/// The training loop's steps on the device (issue 27): the run's realizations and their
+/// starts uploaded once (again for a fresh epoch's), a step's buffers kept from step to
+/// step, and each step's gradient summed (in batch order, as loss_and_gradient sums it) and
+/// Adam applied there (core::adam_update, the host's formula). step() queues its kernels
+/// and returns: the host waits only in losses() and state(), once an epoch, not once a
+/// step. train::run uses it on a GPU (host/training.cpp).
+class trainer {
+ public:
+  /// Steps of `model`'s structure on the realizations of cs (all of them) from their
+  /// starts w0, f0, in batches of at most max_batch, by `kernel`.
+  trainer(const channel_view& cs, const std::vector<zd>& w0, const std::vector<zd>& f0, const unfolded_model& model,
+          const system_params<double>& sys, long max_batch, int device = 0, train_kernel kernel = train_kernel::warp);
+  ~trainer();
+  trainer(const trainer&) = delete;
+  trainer& operator=(const trainer&) = delete;
+  /// Another set of realizations of cs's sizes (a fresh epoch's) in place of the first.
+  void load(const channel_view& cs, const std::vector<zd>& w0, const std::vector<zd>& f0);
+  /// The parameters (train::pack's layout) and Adam's moments the next step starts from.
+  void set_state(const std::vector<double>& theta, const std::vector<double>& m, const std::vector<double>& v);
+  /// The epoch's order of the loaded realizations; steps take their batches from it.
+  void order(const std::vector<long>& order);
+  /// Queues a step on positions lo .. hi - 1 of the order: the loss of eq. 19 and its
+  /// gradient, the mean over the batch, then Adam's update by c.
+  void step(long lo, long hi, const core::adam_coeffs& c);
+  /// Waits for the steps queued since the last call: their losses, in order. Throws
+  /// std::runtime_error naming the realization (its index in the loaded set) where one
+  /// failed.
+  std::vector<double> losses();
+  /// The parameters and moments after the last queued step.
+  void state(std::vector<double>& theta, std::vector<double>& m, std::vector<double>& v);
+
+ private:
+  std::unique_ptr<detail::train_state, detail::train_state_deleter> s_;
+  long np_ = 0;
+};
 
 }  // namespace jcas::cuda

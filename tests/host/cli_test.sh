@@ -271,7 +271,7 @@ lines=[json.loads(l) for l in sys.stdin]
 assert lines[0]['type']=='header' and lines[0]['repeats']==2, lines[0]
 r=[x for x in lines if x['type']=='row']; notes=[x['text'] for x in lines if x['type']=='note']
 cpu=[x for x in r if x['device']=='cpu']
-assert {(x['workload'],x['precision']) for x in cpu}=={('unfolded','f32'),('unfolded','f64'),('montecarlo','f32'),('montecarlo','f64'),('train-step','f64'),('train-step/b32','f64')}, cpu
+assert {(x['workload'],x['precision']) for x in cpu}=={('unfolded','f32'),('unfolded','f64'),('montecarlo','f32'),('montecarlo','f64'),('train-step','f64'),('train-step/b32','f64'),('train-loop','f64')}, cpu
 # Monte Carlo end to end beside the solve alone: its share of the solve's rate, per precision.
 for p in ('f32', 'f64'):
     mc=[x for x in cpu if x['workload']=='montecarlo' and x['precision']==p][0]
@@ -280,18 +280,22 @@ for p in ('f32', 'f64'):
     assert len(share)==1 and abs(float(share[0].split(' at ')[1].split(' %')[0])-100*mc['realizations_per_second']/solve['realizations_per_second'])<=0.5, share
 assert all(x['realizations_per_second']>0 and x['repeats']==2 and x['spread']>=0 for x in r), r
 b32=[x for x in cpu if x['workload']=='train-step/b32'][0]
-proj=[n for n in notes if n.startswith('cpu: the paper') and 'training' in n]
+proj=[n for n in notes if n.startswith('cpu: the paper') and 'at this step time' in n]
 assert b32['batch']==4 and len(proj)==1, (b32, notes)
 assert abs(float(proj[0].split(': ')[-1].rstrip(' s'))-480*4/b32['realizations_per_second'])<=0.01+1e-3*480*4/b32['realizations_per_second'], proj
 assert any(x['device']=='cuda' for x in r) or any('cuda' in n for n in notes), notes
-assert any(n.startswith('at most %d rows' % (6 + 16 * any(x['device'] == 'cuda' for x in r))) for n in notes), notes
+# The training loop: one epoch of the 4 realizations, and the paper's training at its rate.
+loop=[x for x in cpu if x['workload']=='train-loop'][0]
+lproj=[n for n in notes if n.startswith('cpu: the paper') and 'at this loop' in n]
+assert loop['batch']==4 and len(lproj)==1 and abs(float(lproj[0].split(': ')[-1].rstrip(' s'))-480*32/loop['realizations_per_second'])<=0.01+1e-3*480*32/loop['realizations_per_second'], (loop, lproj)
+assert any(n.startswith('at most %d rows' % (7 + 18 * any(x['device'] == 'cuda' for x in r))) for n in notes), notes
 " && ok || bad "bench json"
 # A row bounded by --max-seconds: its first timing (16 realizations) projects the batch of
 # 512 past the bound, so it runs on fewer, and the batch column says how many.
 "$jcas" bench --devices cpu --batch 512 --repeats 1 --max-seconds 0.02 --json --threads 1 2>/dev/null | /usr/bin/python3 -c "
 import json,sys
 r=[x for x in map(json.loads, sys.stdin) if x['type']=='row']
-assert len(r)==15 and all(16<=x['batch']<512 for x in r if x['workload']!='generate') and r[-1]['batch']==32, r
+assert len(r)==16 and all(16<=x['batch']<512 for x in r if x['workload']!='generate') and r[-2]['batch']==32, r
 " && ok || bad "bench --max-seconds did not bound the rows"
 expect_error "max-seconds" "$jcas" bench --max-seconds 0
 expect_error "--repeats" "$jcas" bench --repeats 0
