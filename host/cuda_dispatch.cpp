@@ -358,6 +358,14 @@ void trainer::load(const channel_view& cs, const std::vector<zd>& w0, const std:
   detail::train_load(*s_, b);
 }
 
+void trainer::draw(const scenario& sc, std::uint64_t seed, long first, long count, bool zf) {
+  int st = 0;
+  const long bad = detail::train_draw(*s_, detail::device_draw{sc, seed, first}, count, zf, &st);
+  if (bad >= 0)
+    throw std::runtime_error("training: the start of drawn realization " + std::to_string(first + bad) +
+                             " failed on the GPU: " + to_string(status(st)));
+}
+
 void trainer::set_state(const std::vector<double>& theta, const std::vector<double>& m, const std::vector<double>& v) {
   for (const auto* x : {&theta, &m, &v})
     if (long(x->size()) != np_)

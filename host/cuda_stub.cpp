@@ -42,6 +42,7 @@ trainer::trainer(const channel_view&, const std::vector<zd>&, const std::vector<
 }
 trainer::~trainer() = default;
 void trainer::load(const channel_view&, const std::vector<zd>&, const std::vector<zd>&) { not_compiled(); }
+void trainer::draw(const scenario&, std::uint64_t, long, long, bool) { not_compiled(); }
 void trainer::set_state(const std::vector<double>&, const std::vector<double>&, const std::vector<double>&) {
   not_compiled();
 }

@@ -372,6 +372,10 @@ class step_runner {
   /// The losses of the steps done since the last call, in order; wait: of every queued
   /// step, with c's model and moments as of the last.
   virtual std::vector<double> done(bool wait) = 0;
+  /// Whether draw() can make an epoch's realizations where the steps run (the device).
+  virtual bool draws() const { return false; }
+  /// The next epoch's `count` realizations drawn by `spec`, their start by W0 = zf or MRT.
+  virtual void draw(const epoch_draw_spec&, long, bool) { throw std::logic_error("steps: no draws here"); }
 };
 
 /// Steps on the host: each step's gradient from the executor (CPU, or the GPU a step at a
@@ -417,6 +421,10 @@ class device_steps final : public step_runner {
   void epoch(const std::vector<k_share>& shares, const std::vector<long>& order, bool new_shares) override {
     if (new_shares) t_.load(*shares[0].set, shares[0].w0, shares[0].f0);
     t_.order(order);
+  }
+  bool draws() const override { return true; }
+  void draw(const epoch_draw_spec& spec, long count, bool zf) override {
+    t_.draw(spec.sc, spec.seed, spec.first, count, zf);
   }
   void step(long lo, long hi, double lr) override {
     t_.step(lo, hi, c_.opt.next(theta_.size(), lr, s_, c_.model.beta.size()));
@@ -474,7 +482,13 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
   channel_set fresh;  // settings::fresh: this epoch's realizations
   for (int e = c.epochs_done; e < s.epochs; ++e) {
     bool new_shares = false;
-    if (s.fresh && e > 0) {
+    if (s.fresh && e > 0 && cb.epoch_draw && runner->draws()) {  // drawn where the steps run
+      const epoch_draw_spec spec = cb.epoch_draw(e);
+      const problem_dims &a = spec.sc.dims, &b = data.dims;
+      if (a.nt != b.nt || a.nr != b.nr || a.k != b.k || a.m != b.m || a.c != b.c)
+        throw std::logic_error("fresh: epoch " + std::to_string(e + 1) + "'s draw differs in sizes");
+      runner->draw(spec, data.count, c.model.w0 == w0_method::zf);
+    } else if (s.fresh && e > 0) {
       fresh = cb.epoch_data(e);
       const problem_dims &a = fresh.dims, &b = data.dims;
       if (fresh.count != data.count || a.nt != b.nt || a.nr != b.nr || a.k != b.k || a.m != b.m || a.c != b.c)

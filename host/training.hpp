@@ -129,6 +129,14 @@ struct checkpoint {
 void write_checkpoint(const std::string& path, const checkpoint& c);
 checkpoint read_checkpoint(const std::string& path);
 
+/// How a fresh epoch's realizations are drawn: realizations first .. first + count - 1 of
+/// (sc, seed) by the generator (SPEC.md 7), count the training data's.
+struct epoch_draw_spec {
+  scenario sc{};
+  std::uint64_t seed = 0;
+  long first = 0;
+};
+
 struct callbacks {
   std::function<void(int epoch, int batch, int batches, double loss)> on_batch;
   std::function<double(const unfolded_model&)> validate;  // mean objective; may be empty
@@ -137,6 +145,11 @@ struct callbacks {
   /// settings::fresh: the realizations of epoch e >= 1 (0-based), as many as `data` and of
   /// its sizes, the same whenever asked (a resume draws them again).
   std::function<channel_set(int epoch)> epoch_data;
+  /// settings::fresh, optional: how epoch_data(e) draws them. Where set and the run's steps
+  /// are queued on a GPU (settings::device_steps), the device draws epoch e's realizations
+  /// and computes their start (F0 by the rank-one closed form: LAPACK's up to a phase),
+  /// and they never cross to the host; epoch_data is then not called.
+  std::function<epoch_draw_spec(int epoch)> epoch_draw;
 };
 
 /// The structure of the model a run trains (the CLI's --outer --inner --iw

@@ -138,6 +138,12 @@ using train_handle = std::unique_ptr<train_state, train_state_deleter>;
 train_handle train_open(const device_batch<double>& hb, long max_batch, int device);
 /// hb's realizations (every one: h/g/u/v and W0 | F0 in wf) in place of the loaded set.
 void train_load(train_state& s, const device_batch<double>& hb);
+/// Realizations draw.first .. draw.first + count - 1 of (draw.sc, draw.seed) drawn on the
+/// device as rank-one factors (the generator, SPEC.md 7) in place of the loaded set, their
+/// start (W0 by MRT, or zero-forcing where zf; F0 by the rank-one closed form) computed
+/// there: nothing crosses from the host. Returns -1, or the first (from 0) whose start
+/// failed, its status in *status.
+long train_draw(train_state& s, const device_draw& draw, long count, bool zf, int* status);
 /// The order of the loaded realizations that steps take their batches from (n indices).
 void train_order(train_state& s, const long* order, long n);
 /// The parameters (train::pack's layout) and Adam's moments.

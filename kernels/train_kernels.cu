@@ -253,6 +253,13 @@ struct gradient_buffers {
     if (near > 48 * 1024)
       JCAS_CUDA_CHECK(cudaFuncSetAttribute(loss_grad_shared_kernel<double>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            int(near)));
+    // All of the SM's unified L1 / shared memory as shared memory: 3 blocks of 77.3 KB (at
+    // the paper's size, with the static views and the 1 KB the system keeps a block) need
+    // 231.8 of its 233.5 KB (228 KiB).
+    if (near > 0)
+      JCAS_CUDA_CHECK(cudaFuncSetAttribute(loss_grad_shared_kernel<double>,
+                                           cudaFuncAttributePreferredSharedMemoryCarveout,
+                                           int(cudaSharedmemCarveoutMaxShared)));
   }
 
   /// Queues ta.count <= chunk realizations' losses and gradients (ta's outputs, scratch
@@ -279,6 +286,31 @@ train_args<double> args_of(const device_batch<double>& hb, const core::unfolded_
   ta.d = hb.dims, ta.sys = hb.sys, ta.up = up, ta.count = count, ta.rank1 = hb.rank1;
   ta.h = in.h.p, ta.g = in.g.p, ta.u = in.u.p, ta.v = in.v.p, ta.wf = in.wf.p, ta.scale = scale;
   return ta;
+}
+
+/// SPEC.md 3's start of realizations b0 .. b0 + n - 1 of a set drawn on the device (rank
+/// one): W0 = Pi_S(H) or Pi_S(zero-forcing) (zf), F0 by the rank-one closed form, into
+/// wf; a thread each, its f0_ws in scratch (n x ws_bytes). The solve kernel's start
+/// (kernels/cuda_common.cuh), alone.
+__global__ void start_kernel(const problem_dims d, const system_params<double> sys, bool zf, long b0, long n,
+                             const cplx<double>* h, const cplx<double>* u, const cplx<double>* v, cplx<double>* wf,
+                             char* scratch, long ws_bytes, int* st) {
+  const long i = long(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const long b = b0 + i, wf_len = long(d.nt) * d.k + long(d.nr) * d.m;
+  arena ar{scratch + i * ws_bytes};
+  core::f0_ws<double> f0w;
+  f0w.carve(ar, d);
+  const core::rank1_channels<double> ch{core::cview<double>(h + b * d.nt * d.k, d.nt, d.k),
+                                        u + b * d.nr * d.j(),
+                                        v + b * d.nt * d.j(),
+                                        d.nr,
+                                        d.nt,
+                                        d.j()};
+  core::mview<double> w(wf + b * wf_len, d.nt, d.k), f(wf + b * wf_len + d.nt * d.k, d.nr, d.m);
+  status s = core::start_w0<double>(ch.h, d, sys, w, zf, f0w.gram, f0w.vec.col(0));
+  if (s == status::ok) s = core::optimal_combiner<double>(ch, d, sys, w, f, f0w);
+  st[i] = int(s);
 }
 
 }  // namespace
@@ -386,6 +418,42 @@ void train_load(train_state& s, const device_batch<double>& hb) {
   s.data = std::make_unique<device_inputs<double>>(hb, hb.count);
   s.data->upload(hb, 0, hb.count);
   s.count = hb.count;
+}
+
+long train_draw(train_state& s, const device_draw& draw, long count, bool zf, int* status) {
+  JCAS_CUDA_CHECK(cudaSetDevice(s.device));
+  const problem_dims& d = s.hb.dims;
+  if (count < 1) throw std::invalid_argument("trainer: no realizations to draw");
+  if (draw.sc.dims.nt != d.nt || draw.sc.dims.nr != d.nr || draw.sc.dims.k != d.k || draw.sc.dims.m != d.m ||
+      draw.sc.dims.c != d.c)
+    throw std::logic_error("trainer: a draw of other sizes than the trainer's");
+  device_batch<double> hb = s.hb;
+  hb.count = count;
+  hb.rank1 = true;
+  hb.draw = draw;
+  s.data.reset();
+  if (!s.hb.rank1 || !s.grad) {  // the step's buffers for rank-one channels
+    s.hb.rank1 = true;
+    s.grad.reset();
+    s.grad = std::make_unique<gradient_buffers>(s.hb, s.max_batch, input_bytes<double>(d, true) + 2 * sizeof(long),
+                                                s.device);
+  }
+  s.data = std::make_unique<device_inputs<double>>(hb, count);
+  s.data->upload(hb, 0, count);  // drawn on the device (hb.draw): no copy
+  // The start, in chunks whose scratch is bounded; the first failure's status comes back.
+  const long ws_bytes = core::f0_ws<double>::bytes(d);
+  const long chunk =
+      chunk_size(count, plan::device_need{"the training set's start", 0, double(ws_bytes + 4)}, 1L << 16);
+  dev_buf<char> scratch(size_t(chunk * ws_bytes), "the start's scratch");
+  dev_buf<int> st(size_t(count), "the start's statuses");
+  for (long b0 = 0; b0 < count; b0 += chunk) {
+    const long n = std::min(chunk, count - b0);
+    start_kernel<<<unsigned((n + 127) / 128), 128>>>(d, s.hb.sys, zf, b0, n, s.data->h.p, s.data->u.p, s.data->v.p,
+                                                     s.data->wf.p, scratch.p, ws_bytes, st.p + b0);
+    JCAS_CUDA_CHECK(cudaGetLastError());
+  }
+  s.count = count;
+  return first_failure(st.p, count, status);
 }
 
 void train_order(train_state& s, const long* order, long n) {

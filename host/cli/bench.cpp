@@ -192,7 +192,7 @@ int run_bench(const bench_args& a) {
     for (const std::string& dev : run_on) {
       const bool gpu = dev != "cpu";
       const long per_batch = 2 * (a.quick ? 1 : 5) + (gpu ? 2 * 4 : 0) + 2 + (gpu ? 2 : 1) + (a.quick ? 0 : 1);
-      rows += per_batch * long(a.batches.size()) + (gpu ? 2 : 1) + (gpu ? 2 : 1);  // + the training loop's
+      rows += per_batch * long(a.batches.size()) + (gpu ? 2 : 1) + (gpu ? 3 : 1);  // + the training loop's
     }
     char line[240];
     std::snprintf(line, sizeof line,
@@ -377,6 +377,41 @@ int run_bench(const bench_args& a) {
                                     : ", a step at a time, Adam on the host",
                         train::paper_steps * double(train::paper_batch) / r.per_second);
           out.note(line);
+        }
+        if (gpu) {
+          // Training at scale (issue 27): fresh epochs of nf realizations drawn on the device
+          // where the steps run (their start computed there too), steps of 1024. Timed from
+          // the end of the first epoch (the file's, its start on the host) to the end of the
+          // third: two drawn epochs, realization-gradients a second, the median of the runs.
+          const long nf = std::min<long>(n, 8192);
+          std::vector<double> rates;
+          for (int rep = 0; rep < a.repeats; ++rep) {
+            train::settings ts;
+            ts.epochs = 3;
+            ts.batch = 1024;
+            ts.fresh = true;
+            train::checkpoint ck;
+            ck.model = m;
+            train::callbacks cb;
+            cb.epoch_data = [&](int) -> channel_set { throw std::logic_error("bench: the epoch was not drawn"); };
+            cb.epoch_draw = [&](int e) { return train::epoch_draw_spec{scenario{}, 7, long(e) * nf}; };
+            std::chrono::steady_clock::time_point first_end;
+            cb.on_epoch = [&](const train::checkpoint& cc) {
+              const auto now = std::chrono::steady_clock::now();
+              if (cc.epochs_done == 1) first_end = now;
+              if (cc.epochs_done == 3)
+                rates.push_back(2.0 * double(nf) / std::chrono::duration<double>(now - first_end).count());
+            };
+            train::run(sets.first(nf), system_params<double>{}, ts, ck, cb, ex);
+          }
+          std::sort(rates.begin(), rates.end());
+          const double med = rates[rates.size() / 2];
+          const row r{dev,     "train-scale",
+                      "f64",   nf,
+                      med,     flop["train-step"],
+                      pk.fp64, train_bytes,
+                      pk.dram, (rates.back() - rates.front()) / med};
+          out.print(r, a.repeats);
         }
         if (gpu && pk.fp64_thread > 0) {
           // A step's floor at one thread's FP64 rate: a thread per realization does all of a

@@ -30,7 +30,8 @@ void add_train_options(CLI::App* c, train_args& a) {
   c->add_option("--seed", a.ts.seed, "shuffling seed");
   c->add_flag("--fresh", a.ts.fresh,
               "every epoch after the first trains on new realizations of the data file's scenario (as jcas "
-              "generate recorded it: its seed, the indices after the file's), as many as the first epoch's");
+              "generate recorded it: its seed, the indices after the file's), as many as the first epoch's; on a GPU "
+              "drawn on the device");
   c->add_option("--users-mix", a.ts.users_mix,
                 "mixed K: train on the first K users of each realization for every K of this list (e.g. "
                 "2,4,6,8,10,12; at most the data's users), all of them in every batch; the validation objective is "
@@ -80,7 +81,9 @@ void write_log_csv(const std::string& path, const std::vector<train::log_row>& l
 /// scenario, from the index after the file's own (its first + count, whatever --limit
 /// took) on, on the executor's device; --users takes the first K (a user's channel does
 /// not depend on K), --targets must be the file's (clutter draws follow the targets').
-std::function<channel_set(int)> fresh_epochs(const train_args& a, const channel_set& data, const executor& ex) {
+/// Sets cb.epoch_data and, on a GPU, cb.epoch_draw (the device then draws each epoch's
+/// realizations where the run's steps are: train::callbacks).
+void fresh_epochs(const train_args& a, const channel_set& data, const executor& ex, train::callbacks& cb) {
   const std::optional<io::drawn_from> from = io::read_drawn_from(a.data);
   if (!from)
     throw std::invalid_argument("fresh: " + a.data + " does not record how it was drawn (make it with jcas generate)");
@@ -95,11 +98,15 @@ std::function<channel_set(int)> fresh_epochs(const train_args& a, const channel_
   sc.dims = data.dims;
   const long next = from->first + from->count, n = data.count;
   validate_draw(sc, next, long(std::max(1, a.ts.epochs)) * n);  // every index the run may draw
-  return [sc, seed = from->seed, next, n, ex, snr = data.snr_db, rank_one = data.rank_one](int e) {
+  cb.epoch_data = [sc, seed = from->seed, next, n, ex, snr = data.snr_db, rank_one = data.rank_one](int e) {
     channel_set cs = generate_batch(ex, sc, seed, next + long(e - 1) * n, n, rank_one);  // in the file's form
     cs.snr_db = snr;
     return cs;
   };
+  if (ex.gpu())
+    cb.epoch_draw = [sc, seed = from->seed, next, n](int e) {
+      return train::epoch_draw_spec{sc, seed, next + long(e - 1) * n};
+    };
 }
 
 }  // namespace
@@ -147,7 +154,7 @@ unfolded_model run_train(const train_args& a, bool quiet) {
     std::snprintf(extra, sizeof extra, "epoch %d loss %.4f", e, loss);
     bar.update(long(e - 1) * nb + b, long(a.ts.epochs) * nb, extra);
   };
-  if (a.ts.fresh) cb.epoch_data = fresh_epochs(a, data, executor{dev, threads});
+  if (a.ts.fresh) fresh_epochs(a, data, executor{dev, threads}, cb);
   const std::vector<channel_set> vals = train::validation_sets(val, a.ts);
   if (!vals.empty())
     cb.validate = [&](const unfolded_model& m) {

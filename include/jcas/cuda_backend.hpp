@@ -97,6 +97,13 @@ class trainer {
   trainer& operator=(const trainer&) = delete;
   /// Another set of realizations of cs's sizes (a fresh epoch's) in place of the first.
   void load(const channel_view& cs, const std::vector<zd>& w0, const std::vector<zd>& f0);
+  /// Realizations first .. first + count - 1 of (sc, seed) drawn on the device (rank-one
+  /// factors: generate_batch(sc, seed, first, count, device, true)'s) in place of the
+  /// loaded set, their start computed there (W0 by MRT, or zero-forcing where zf; F0 by
+  /// the rank-one closed form, LAPACK's up to a phase that no metric sees): a fresh
+  /// epoch's set that never crosses from the host. Throws naming a realization whose
+  /// start failed.
+  void draw(const scenario& sc, std::uint64_t seed, long first, long count, bool zf);
   /// The parameters (train::pack's layout) and Adam's moments the next step starts from.
   void set_state(const std::vector<double>& theta, const std::vector<double>& m, const std::vector<double>& v);
   /// The epoch's order of the loaded realizations; steps take their batches from it.
