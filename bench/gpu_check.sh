@@ -105,7 +105,7 @@ for n in (x["text"] for x in lines if x["type"] == "note"): print("note:", n)
 cpu = {(x["workload"], x["precision"]): x for x in rows if x["device"] == "cpu"}
 print(f"{'workload':22s} {'prec':5s} {'batch':>7s} {'cpu/s':>10s} {'cuda/s':>12s} {'ratio':>7s} {'MFLOP':>7s} {'% peak':>7s}")
 for x in (r for r in rows if r["device"] == "cuda"):
-    base = next((x["workload"][: -len(r) - 1] for r in ("loops", "global", "team", "gemm", "thread", "warp")
+    base = next((x["workload"][: -len(r) - 1] for r in ("loops", "global", "team", "gemm", "thread", "warp", "host")
                  if x["workload"].endswith("/" + r)), x["workload"])
     c = cpu.get((base, x["precision"]))
     cs = c["realizations_per_second"] if c else 0
