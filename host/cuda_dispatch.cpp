@@ -378,6 +378,12 @@ void trainer::order(const std::vector<long>& order) { detail::train_order(*s_, o
 
 void trainer::step(long lo, long hi, const core::adam_coeffs& c) { detail::train_step(*s_, lo, hi, c); }
 
+std::vector<double> trainer::done() {
+  std::vector<double> l;
+  detail::train_done(*s_, l);
+  return l;
+}
+
 std::vector<double> trainer::losses() {
   std::vector<double> l;
   long realization = 0;

@@ -48,6 +48,7 @@ void trainer::set_state(const std::vector<double>&, const std::vector<double>&, 
 }
 void trainer::order(const std::vector<long>&) { not_compiled(); }
 void trainer::step(long, long, const core::adam_coeffs&) { not_compiled(); }
+std::vector<double> trainer::done() { not_compiled(); }
 std::vector<double> trainer::losses() { not_compiled(); }
 void trainer::state(std::vector<double>&, std::vector<double>&, std::vector<double>&) { not_compiled(); }
 }  // namespace jcas::cuda

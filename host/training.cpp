@@ -409,7 +409,8 @@ class host_steps final : public step_runner {
 };
 
 /// Steps on the device (cuda::trainer): Adam's constants from the host's adam (the same
-/// step count and bias corrections), everything else queued there.
+/// step count and bias corrections), everything else queued there; the losses as the
+/// steps finish, the model and moments brought back when the epoch's steps are waited for.
 class device_steps final : public step_runner {
  public:
   device_steps(const executor& ex, const system_params<double>& sys, const settings& s, checkpoint& c,
@@ -431,7 +432,8 @@ class device_steps final : public step_runner {
     ++queued_;
   }
   std::vector<double> done(bool wait) override {
-    if (!wait || queued_ == 0) return {};
+    if (queued_ == 0) return {};
+    if (!wait) return t_.done();
     std::vector<double> l = t_.losses();
     queued_ = 0;
     t_.state(theta_, c_.opt.m, c_.opt.v);

@@ -151,9 +151,12 @@ void train_set(train_state& s, const double* theta, const double* m, const doubl
 /// Queues a step on positions lo .. hi - 1 of the order: the batch's loss and gradient
 /// (eq. 19, the mean over the batch), then Adam with c. Nothing waits for the device.
 void train_step(train_state& s, long lo, long hi, const core::adam_coeffs& c);
-/// Waits for the queued steps; their losses in order. Returns -1, or the step (since the
-/// last wait) of the first realization that failed, its index in the set in *realization
-/// and its status in *status.
+/// The losses of the steps done since the last call (or wait), in order, without waiting
+/// (a step waits for the one step_window before it, so a few are always known done).
+void train_done(train_state& s, std::vector<double>& losses);
+/// Waits for the queued steps; the losses train_done has not returned, in order. Returns
+/// -1, or the step (since the last wait) of the first realization that failed, its index
+/// in the set in *realization and its status in *status.
 long train_wait(train_state& s, std::vector<double>& losses, long* realization, int* status);
 /// The parameters and moments as of the last queued step (waits for it).
 void train_get(train_state& s, double* theta, double* m, double* v);

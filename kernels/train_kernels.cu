@@ -348,9 +348,29 @@ double loss_grad(const device_batch<double>& hb, double scale, double* grad, int
   return sums[size_t(np)];
 }
 
+/// Steps a trainer keeps in flight at most: a step waits for the one this many before it,
+/// so that the host sees the losses (the progress) step by step and a stop waits for at
+/// most this many, while the device always has the next steps queued.
+constexpr int step_window = 8;
+
+/// Host memory the device writes (mapped, pinned): the steps' losses, read by the host
+/// once their step's event has completed, without a copy that would wait for the queue.
+struct mapped_losses {
+  double* host = nullptr;
+  double* dev = nullptr;
+  explicit mapped_losses(long n) {
+    JCAS_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host), sizeof(double) * size_t(n), cudaHostAllocMapped));
+    JCAS_CUDA_CHECK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&dev), host, 0));
+  }
+  ~mapped_losses() { cudaFreeHost(host); }
+  mapped_losses(const mapped_losses&) = delete;
+  mapped_losses& operator=(const mapped_losses&) = delete;
+  double at(long i) const { return *static_cast<volatile const double*>(host + i); }
+};
+
 /// The trainer's device side (device_batch.hpp): the run's realizations resident, the
 /// epoch's order, the parameters and Adam's moments, a step's buffers, and the queued
-/// steps' losses and first failure.
+/// steps' losses, events and first failure.
 struct train_state {
   int device;
   device_batch<double> hb;  // the sizes, the model's structure, the kernel; no host arrays kept
@@ -360,8 +380,10 @@ struct train_state {
   dev_buf<double> theta, m, v, acc;
   dev_buf<long> bad;  // {step, realization, status} of the first failure; step -1: none
   std::unique_ptr<dev_buf<long>> order;
-  std::unique_ptr<dev_buf<double>> losses;  // one per step queued since the last wait
-  long order_len = 0, queued = 0;
+  std::unique_ptr<mapped_losses> losses;  // one per step queued since the last wait
+  cudaEvent_t done_ev[step_window] = {};  // step q's completion in slot q % step_window
+  // Steps since the last wait: queued; known to be done; whose losses train_done returned.
+  long order_len = 0, queued = 0, seen = 0, reported = 0;
 
   train_state(const device_batch<double>& b, long batch, int dev)
       : device(dev),
@@ -376,7 +398,15 @@ struct train_state {
         bad(3, "the first failure") {
     JCAS_CUDA_CHECK(cudaMemset(acc.p, 0, sizeof(double) * size_t(np + 1)));
     JCAS_CUDA_CHECK(cudaMemset(bad.p, 0xff, sizeof(long) * 3));  // -1
+    for (cudaEvent_t& e : done_ev) JCAS_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   }
+  ~train_state() {
+    cudaDeviceSynchronize();  // nothing queued writes to what is freed
+    for (cudaEvent_t e : done_ev)
+      if (e) cudaEventDestroy(e);
+  }
+  train_state(const train_state&) = delete;
+  train_state& operator=(const train_state&) = delete;
   /// The model the step kernels read: beta and per-layer mu in theta, shared mu there too.
   core::unfolded_params<double> model() const {
     core::unfolded_params<double> up = hb.cfg.unfolded;
@@ -466,7 +496,7 @@ void train_order(train_state& s, const long* order, long n) {
   if (n > s.order_len || !s.order) {
     s.order.reset(), s.losses.reset();
     s.order = std::make_unique<dev_buf<long>>(size_t(n), "the epoch's order");
-    s.losses = std::make_unique<dev_buf<double>>(size_t(n), "the steps' losses");
+    s.losses = std::make_unique<mapped_losses>(n);
     s.order_len = n;
   }
   to_device(s.order->p, order, size_t(n));
@@ -486,6 +516,10 @@ void train_step(train_state& s, long lo, long hi, const core::adam_coeffs& c) {
                             " of an order of " + std::to_string(s.order_len) + ", batches of at most " +
                             std::to_string(s.max_batch));
   if (s.queued >= s.order_len) throw std::logic_error("trainer: more steps queued than the order has positions");
+  if (s.queued - s.seen >= step_window) {  // the window is full: wait for its first step
+    JCAS_CUDA_CHECK(cudaEventSynchronize(s.done_ev[(s.queued - step_window) % step_window]));
+    s.seen = s.queued - step_window + 1;
+  }
   gradient_buffers& g = *s.grad;
   const core::unfolded_params<double> up = s.model();
   const long n = hi - lo;
@@ -495,19 +529,43 @@ void train_step(train_state& s, long lo, long hi, const core::adam_coeffs& c) {
     if (!up.per_layer_mu()) ta.mu = s.theta.p + s.nbeta;
     g.queue(ta, s.acc.p, s.queued, s.bad.p);
   }
-  adam_kernel<<<param_blocks(s.np), param_threads>>>(s.np, c, s.theta.p, s.m.p, s.v.p, s.acc.p, s.losses->p + s.queued);
+  adam_kernel<<<param_blocks(s.np), param_threads>>>(s.np, c, s.theta.p, s.m.p, s.v.p, s.acc.p,
+                                                     s.losses->dev + s.queued);
   JCAS_CUDA_CHECK(cudaGetLastError());
+  JCAS_CUDA_CHECK(cudaEventRecord(s.done_ev[s.queued % step_window], cudaStreamLegacy));
   ++s.queued;
+}
+
+namespace {
+/// The losses of steps reported .. upto - 1 (done), appended to `losses`.
+void take_losses(train_state& s, long upto, std::vector<double>& losses) {
+  for (; s.reported < upto; ++s.reported) losses.push_back(s.losses->at(s.reported));
+}
+}  // namespace
+
+void train_done(train_state& s, std::vector<double>& losses) {
+  JCAS_CUDA_CHECK(cudaSetDevice(s.device));
+  losses.clear();
+  while (s.seen < s.queued) {  // the window's slots of seen .. queued - 1 are distinct
+    const cudaError_t e = cudaEventQuery(s.done_ev[s.seen % step_window]);
+    if (e == cudaErrorNotReady) {
+      (void)cudaGetLastError();  // not an error: not done yet
+      break;
+    }
+    JCAS_CUDA_CHECK(e);
+    ++s.seen;
+  }
+  take_losses(s, s.seen, losses);
 }
 
 long train_wait(train_state& s, std::vector<double>& losses, long* realization, int* status) {
   JCAS_CUDA_CHECK(cudaSetDevice(s.device));
   JCAS_CUDA_CHECK(cudaDeviceSynchronize());
-  losses.resize(size_t(s.queued));
-  if (s.queued > 0) to_host(losses.data(), s.losses->p, size_t(s.queued));
+  losses.clear();
+  take_losses(s, s.queued, losses);
   long bad[3];
   to_host(bad, s.bad.p, 3);
-  s.queued = 0;
+  s.queued = s.seen = s.reported = 0;
   if (bad[0] < 0) return -1;
   *realization = bad[1];
   *status = int(bad[2]);

@@ -84,8 +84,9 @@ struct train_state_deleter {
 /// starts uploaded once (again for a fresh epoch's), a step's buffers kept from step to
 /// step, and each step's gradient summed (in batch order, as loss_and_gradient sums it) and
 /// Adam applied there (core::adam_update, the host's formula). step() queues its kernels
-/// and returns: the host waits only in losses() and state(), once an epoch, not once a
-/// step. train::run uses it on a GPU (host/training.cpp).
+/// and returns (waiting only while eight steps are in flight): the host reads each step's
+/// loss when it is done, and waits for the device in losses() and state(), once an epoch.
+/// train::run uses it on a GPU (host/training.cpp).
 class trainer {
  public:
   /// Steps of `model`'s structure on the realizations of cs (all of them) from their
@@ -111,9 +112,13 @@ class trainer {
   /// Queues a step on positions lo .. hi - 1 of the order: the loss of eq. 19 and its
   /// gradient, the mean over the batch, then Adam's update by c.
   void step(long lo, long hi, const core::adam_coeffs& c);
-  /// Waits for the steps queued since the last call: their losses, in order. Throws
-  /// std::runtime_error naming the realization (its index in the loaded set) where one
-  /// failed.
+  /// The losses of the queued steps that are done and not yet returned, in order, without
+  /// waiting. Steps wait for the eighth before them, so some are always done: the losses
+  /// and the progress come step by step, and a stop waits for at most eight steps.
+  std::vector<double> done();
+  /// Waits for the steps queued since the last call: the losses done() has not returned,
+  /// in order. Throws std::runtime_error naming the realization (its index in the loaded
+  /// set) where one failed.
   std::vector<double> losses();
   /// The parameters and moments after the last queued step.
   void state(std::vector<double>& theta, std::vector<double>& m, std::vector<double>& v);
