@@ -391,8 +391,7 @@ std::vector<double> trainer::losses() {
   const long step = detail::train_wait(*s_, l, &realization, &st);
   if (step >= 0)
     throw std::runtime_error("training: realization " + std::to_string(realization) + " failed on the GPU in step " +
-                             std::to_string(step + 1) + " of the " + std::to_string(l.size()) +
-                             " queued: " + to_string(status(st)));
+                             std::to_string(step + 1) + " since the last wait: " + to_string(status(st)));
   return l;
 }
 
