@@ -321,7 +321,7 @@ double loss_and_gradient(const channel_view& cs, const std::vector<zd>& w0, cons
 
 namespace {
 
-/// Every realization of cs, with its start, as the device batch b (in holds the arrays).
+/// The indices of every realization of cs: a trainer's set is all of it.
 std::vector<long> all_of(const channel_view& cs) {
   std::vector<long> idx(size_t(cs.count));
   for (long i = 0; i < cs.count; ++i) idx[size_t(i)] = i;

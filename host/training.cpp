@@ -139,11 +139,15 @@ loss_grad loss_and_gradient(const executor& ex, const channel_set& cs, const std
   return lg;
 }
 
-core::adam_coeffs adam::next(size_t n, double lr, const settings& s, size_t first_mu) {
+void adam::start(size_t n) {
   if (m.empty()) {
     m.assign(n, 0.0);
     v.assign(n, 0.0);
   }
+}
+
+core::adam_coeffs adam::next(size_t n, double lr, const settings& s, size_t first_mu) {
+  start(n);
   ++step;
   core::adam_coeffs c;
   c.beta1 = s.beta1;
@@ -360,8 +364,8 @@ loss_grad batch_loss_and_gradient(const executor& ex, const std::vector<k_share>
 
 /// Where a run's steps run (settings::device_steps): each step's gradient and Adam update
 /// on the model c holds, its loss reported once the step is done. The host's steps are
-/// done when queued; the device's (cuda::trainer) are queued an epoch at a time and done
-/// when waited for, and c's model and moments are brought back then.
+/// done when queued; the device's (cuda::trainer) run behind the host, a few in flight,
+/// and c's model and moments are brought back when they are waited for.
 class step_runner {
  public:
   virtual ~step_runner() = default;
@@ -416,7 +420,7 @@ class device_steps final : public step_runner {
   device_steps(const executor& ex, const system_params<double>& sys, const settings& s, checkpoint& c,
                std::vector<double>& theta, const k_share& first)
       : s_(s), c_(c), theta_(theta), t_(*first.set, first.w0, first.f0, c.model, sys, s.batch, ex.device, s.kernel) {
-    if (c_.opt.m.empty()) c_.opt.m.assign(theta.size(), 0.0), c_.opt.v.assign(theta.size(), 0.0);
+    c_.opt.start(theta.size());
     t_.set_state(theta_, c_.opt.m, c_.opt.v);
   }
   void epoch(const std::vector<k_share>& shares, const std::vector<long>& order, bool new_shares) override {
@@ -448,6 +452,10 @@ class device_steps final : public step_runner {
   cuda::trainer t_;
   long queued_ = 0;
 };
+
+bool same_sizes(const problem_dims& a, const problem_dims& b) {
+  return a.nt == b.nt && a.nr == b.nr && a.k == b.k && a.m == b.m && a.c == b.c;
+}
 
 /// Whether a run's steps can run on the device: a GPU run of one process, one K, each layer
 /// run once (a mix, MPI and repeated layers take the host's steps, their gradients still
@@ -486,14 +494,12 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
     bool new_shares = false;
     if (s.fresh && e > 0 && cb.epoch_draw && runner->draws()) {  // drawn where the steps run
       const epoch_draw_spec spec = cb.epoch_draw(e);
-      const problem_dims &a = spec.sc.dims, &b = data.dims;
-      if (a.nt != b.nt || a.nr != b.nr || a.k != b.k || a.m != b.m || a.c != b.c)
+      if (!same_sizes(spec.sc.dims, data.dims))
         throw std::logic_error("fresh: epoch " + std::to_string(e + 1) + "'s draw differs in sizes");
       runner->draw(spec, data.count, c.model.w0 == w0_method::zf);
     } else if (s.fresh && e > 0) {
       fresh = cb.epoch_data(e);
-      const problem_dims &a = fresh.dims, &b = data.dims;
-      if (fresh.count != data.count || a.nt != b.nt || a.nr != b.nr || a.k != b.k || a.m != b.m || a.c != b.c)
+      if (fresh.count != data.count || !same_sizes(fresh.dims, data.dims))
         throw std::logic_error("fresh: epoch " + std::to_string(e + 1) + "'s realizations differ in count or sizes");
       validate_range(fresh, sys, precision::f64);
       make_shares(fresh, sys, s, c.model.w0, threads, shares);

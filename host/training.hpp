@@ -84,9 +84,10 @@ double validation_objective(const executor& ex, const std::vector<channel_set>& 
 struct adam {
   std::vector<double> m, v;
   long step = 0;
-  /// The constants of the next step (it advances `step`) on n parameters, the moments
-  /// started at zero before the first. Parameters from index `first_mu` on take
-  /// lr * s.mu_lr_factor.
+  /// The moments of n parameters at zero where none are kept yet (before the first step).
+  void start(size_t n);
+  /// The constants of the next step (it advances `step`) on n parameters (start(n) first). Parameters from index
+  /// `first_mu` on take lr * s.mu_lr_factor.
   core::adam_coeffs next(size_t n, double lr, const settings& s, size_t first_mu = size_t(-1));
   /// One step on the host: next(), then core::adam_update on every parameter.
   void update(std::vector<double>& theta, const std::vector<double>& grad, double lr, const settings& s,
