@@ -328,21 +328,27 @@ std::vector<long> all_of(const channel_view& cs) {
   return idx;
 }
 
+/// A trainer's set: every realization of cs, its arrays (in's) attached.
+detail::device_batch<double> whole_set(const channel_view& cs, host::batch_inputs<double>& in) {
+  detail::device_batch<double> b;
+  b.dims = cs.dims;
+  b.count = cs.count;
+  in.attach(b);
+  return b;
+}
+
 }  // namespace
 
 trainer::trainer(const channel_view& cs, const std::vector<zd>& w0, const std::vector<zd>& f0,
                  const unfolded_model& model, const system_params<double>& sys, long max_batch, int device,
                  train_kernel kernel) {
   require_device(device);
-  detail::device_batch<double> b;
-  b.dims = cs.dims;
-  b.count = cs.count;
+  host::batch_inputs<double> in(cs, w0, f0, all_of(cs));
+  detail::device_batch<double> b = whole_set(cs, in);
   b.sys = sys;
   b.train = kernel;
   const host::model_tables<double> tables(model);
   b.cfg.unfolded = host::make_unfolded<double>(model, tables);  // its structure: the tables stay on the host
-  host::batch_inputs<double> in(cs, w0, f0, all_of(cs));
-  in.attach(b);
   np_ = long(model.beta.size()) + b.cfg.unfolded.mu_count();
   s_ = detail::train_open(b, max_batch, device);
 }
@@ -350,12 +356,8 @@ trainer::trainer(const channel_view& cs, const std::vector<zd>& w0, const std::v
 trainer::~trainer() = default;
 
 void trainer::load(const channel_view& cs, const std::vector<zd>& w0, const std::vector<zd>& f0) {
-  detail::device_batch<double> b;
-  b.dims = cs.dims;
-  b.count = cs.count;
   host::batch_inputs<double> in(cs, w0, f0, all_of(cs));
-  in.attach(b);
-  detail::train_load(*s_, b);
+  detail::train_load(*s_, whole_set(cs, in));
 }
 
 void trainer::draw(const scenario& sc, std::uint64_t seed, long first, long count, bool zf) {

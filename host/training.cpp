@@ -453,10 +453,6 @@ class device_steps final : public step_runner {
   long queued_ = 0;
 };
 
-bool same_sizes(const problem_dims& a, const problem_dims& b) {
-  return a.nt == b.nt && a.nr == b.nr && a.k == b.k && a.m == b.m && a.c == b.c;
-}
-
 /// Whether a run's steps can run on the device: a GPU run of one process, one K, each layer
 /// run once (a mix, MPI and repeated layers take the host's steps, their gradients still
 /// from the GPU).
@@ -494,12 +490,12 @@ void run(const channel_set& data, const system_params<double>& sys, const settin
     bool new_shares = false;
     if (s.fresh && e > 0 && cb.epoch_draw && runner->draws()) {  // drawn where the steps run
       const epoch_draw_spec spec = cb.epoch_draw(e);
-      if (!same_sizes(spec.sc.dims, data.dims))
+      if (spec.sc.dims != data.dims)
         throw std::logic_error("fresh: epoch " + std::to_string(e + 1) + "'s draw differs in sizes");
       runner->draw(spec, data.count, c.model.w0 == w0_method::zf);
     } else if (s.fresh && e > 0) {
       fresh = cb.epoch_data(e);
-      if (fresh.count != data.count || !same_sizes(fresh.dims, data.dims))
+      if (fresh.count != data.count || fresh.dims != data.dims)
         throw std::logic_error("fresh: epoch " + std::to_string(e + 1) + "'s realizations differ in count or sizes");
       validate_range(fresh, sys, precision::f64);
       make_shares(fresh, sys, s, c.model.w0, threads, shares);

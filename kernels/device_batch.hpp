@@ -131,7 +131,8 @@ long train_near_bytes(const device_batch<double>& hb, int device);
 
 /// The GPU trainer's device side (train_state: cuda::trainer's, kernels/train_kernels.cu):
 /// a set of realizations resident, the epoch's order, the parameters and Adam's moments,
-/// and the steps queued on the default stream since the last train_wait.
+/// and the steps queued since the last train_wait on the trainer's own stream (trainers of
+/// several host threads run side by side).
 using train_handle = std::unique_ptr<train_state, train_state_deleter>;
 /// A trainer for hb's sizes, model structure (hb.cfg.unfolded; its tables are not read) and
 /// kernel (hb.train), batches of at most max_batch, hb's realizations loaded.

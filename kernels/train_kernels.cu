@@ -263,18 +263,19 @@ struct gradient_buffers {
   }
 
   /// Queues ta.count <= chunk realizations' losses and gradients (ta's outputs, scratch
-  /// and ws_bytes are set here) and their sum into acc: accumulate_kernel, with bad.
-  void queue(train_args<double> ta, double* acc, long step, long* bad) {
+  /// and ws_bytes are set here) and their sum into acc on `stream`: accumulate_kernel,
+  /// with bad.
+  void queue(train_args<double> ta, double* acc, long step, long* bad, cudaStream_t stream) {
     ta.loss = l.p, ta.grad = gr.p, ta.st = st.p, ta.scratch = scratch.p, ta.ws_bytes = ws_bytes;
     const long c = ta.count;
     if (kernel == train_kernel::thread)
-      loss_grad_kernel<double><<<unsigned((c + 31) / 32), 32>>>(ta);
+      loss_grad_kernel<double><<<unsigned((c + 31) / 32), 32, 0, stream>>>(ta);
     else if (near > 0)
-      loss_grad_shared_kernel<double><<<unsigned(c), 32, size_t(near)>>>(ta);
+      loss_grad_shared_kernel<double><<<unsigned(c), 32, size_t(near), stream>>>(ta);
     else
-      loss_grad_warp_kernel<double><<<unsigned((c + train_warps - 1) / train_warps), 32 * train_warps>>>(ta);
+      loss_grad_warp_kernel<double><<<unsigned((c + train_warps - 1) / train_warps), 32 * train_warps, 0, stream>>>(ta);
     JCAS_CUDA_CHECK(cudaGetLastError());
-    accumulate_kernel<<<param_blocks(np), param_threads>>>(c, np, gr.p, l.p, acc, st.p, ta.idx, step, bad);
+    accumulate_kernel<<<param_blocks(np), param_threads, 0, stream>>>(c, np, gr.p, l.p, acc, st.p, ta.idx, step, bad);
     JCAS_CUDA_CHECK(cudaGetLastError());
   }
 };
@@ -338,7 +339,7 @@ double loss_grad(const device_batch<double>& hb, double scale, double* grad, int
   for (long b0 = 0; b0 < n; b0 += chunk) {
     const long c = std::min(chunk, n - b0);
     in.upload(hb, b0, c);
-    gb.queue(args_of(hb, model.up, in, c, scale), acc.p, 0, nullptr);
+    gb.queue(args_of(hb, model.up, in, c, scale), acc.p, 0, nullptr, cudaStreamLegacy);
     JCAS_CUDA_CHECK(cudaDeviceSynchronize());
     to_host(hb.status + b0, gb.st.p, size_t(c));
   }
@@ -371,9 +372,18 @@ struct mapped_losses {
 /// The trainer's device side (device_batch.hpp): the run's realizations resident, the
 /// epoch's order, the parameters and Adam's moments, a step's buffers, and the queued
 /// steps' losses, events and first failure.
+///
+/// Its kernels run on a stream of its own, non-blocking: trainers of different host
+/// threads (several models trained at once) then run side by side on one device, and the
+/// legacy default stream that jcas's other work and its buffers' pool use neither waits
+/// for them nor makes them wait. What a trainer does on the legacy stream (allocations,
+/// frees, copies, the draw, thrust) sits between to_legacy() and from_legacy(): after the
+/// trainer's queued kernels, before its next ones.
 struct train_state {
   int device;
-  device_batch<double> hb;  // the sizes, the model's structure, the kernel; no host arrays kept
+  cudaStream_t stream = nullptr;
+  cudaEvent_t joint = nullptr;  // records where one stream's work ends for the other to wait
+  device_batch<double> hb;      // the sizes, the model's structure, the kernel; no host arrays kept
   long max_batch, np, nbeta, count = 0;
   std::unique_ptr<device_inputs<double>> data;  // every realization of the set, uploaded once
   std::unique_ptr<gradient_buffers> grad;
@@ -396,14 +406,29 @@ struct train_state {
         v(size_t(np), "Adam's second moments"),
         acc(size_t(np + 1), "the gradient sums"),
         bad(3, "the first failure") {
+    JCAS_CUDA_CHECK(nonblocking_stream(&stream));
+    JCAS_CUDA_CHECK(cudaEventCreateWithFlags(&joint, cudaEventDisableTiming));
+    for (cudaEvent_t& e : done_ev) JCAS_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     JCAS_CUDA_CHECK(cudaMemset(acc.p, 0, sizeof(double) * size_t(np + 1)));
     JCAS_CUDA_CHECK(cudaMemset(bad.p, 0xff, sizeof(long) * 3));  // -1
-    for (cudaEvent_t& e : done_ev) JCAS_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    from_legacy();
   }
   ~train_state() {
-    cudaDeviceSynchronize();  // nothing queued writes to what is freed
+    if (stream) cudaStreamSynchronize(stream);  // nothing queued writes to what is freed
     for (cudaEvent_t e : done_ev)
       if (e) cudaEventDestroy(e);
+    if (joint) cudaEventDestroy(joint);
+    if (stream) cudaStreamDestroy(stream);
+  }
+  /// The legacy stream's next work (a free, a copy, a kernel) waits for the trainer's queued
+  /// kernels.
+  void to_legacy() const { join(stream, cudaStreamLegacy); }
+  /// The trainer's next kernels wait for the legacy stream's queued work (an allocation,
+  /// a copy, the draw).
+  void from_legacy() const { join(cudaStreamLegacy, stream); }
+  void join(cudaStream_t from, cudaStream_t to) const {
+    JCAS_CUDA_CHECK(cudaEventRecord(joint, from));
+    JCAS_CUDA_CHECK(cudaStreamWaitEvent(to, joint, 0));  // the event as recorded now: joint may be reused
   }
   train_state(const train_state&) = delete;
   train_state& operator=(const train_state&) = delete;
@@ -433,10 +458,10 @@ train_handle train_open(const device_batch<double>& hb, long max_batch, int devi
 
 void train_load(train_state& s, const device_batch<double>& hb) {
   JCAS_CUDA_CHECK(cudaSetDevice(s.device));
-  const problem_dims &a = hb.dims, &b = s.hb.dims;
-  if (a.nt != b.nt || a.nr != b.nr || a.k != b.k || a.m != b.m || a.c != b.c)
-    throw std::logic_error("trainer: a set of other sizes than the trainer's");
+  const problem_dims& a = hb.dims;
+  if (a != s.hb.dims) throw std::logic_error("trainer: a set of other sizes than the trainer's");
   if (hb.count < 1) throw std::invalid_argument("trainer: no realizations");
+  s.to_legacy();
   s.data.reset();  // the old set's memory back to the pool first
   s.hb.rank1 = hb.rank1;
   if (!s.grad || s.grad->near != train_near_bytes(s.hb, s.device) ||
@@ -448,19 +473,19 @@ void train_load(train_state& s, const device_batch<double>& hb) {
   s.data = std::make_unique<device_inputs<double>>(hb, hb.count);
   s.data->upload(hb, 0, hb.count);
   s.count = hb.count;
+  s.from_legacy();
 }
 
 long train_draw(train_state& s, const device_draw& draw, long count, bool zf, int* status) {
   JCAS_CUDA_CHECK(cudaSetDevice(s.device));
   const problem_dims& d = s.hb.dims;
   if (count < 1) throw std::invalid_argument("trainer: no realizations to draw");
-  if (draw.sc.dims.nt != d.nt || draw.sc.dims.nr != d.nr || draw.sc.dims.k != d.k || draw.sc.dims.m != d.m ||
-      draw.sc.dims.c != d.c)
-    throw std::logic_error("trainer: a draw of other sizes than the trainer's");
+  if (draw.sc.dims != d) throw std::logic_error("trainer: a draw of other sizes than the trainer's");
   device_batch<double> hb = s.hb;
   hb.count = count;
   hb.rank1 = true;
   hb.draw = draw;
+  s.to_legacy();
   s.data.reset();
   if (!s.hb.rank1 || !s.grad) {  // the step's buffers for rank-one channels
     s.hb.rank1 = true;
@@ -476,13 +501,15 @@ long train_draw(train_state& s, const device_draw& draw, long count, bool zf, in
       chunk_size(count, plan::device_need{"the training set's start", 0, double(ws_bytes + 4)}, 1L << 16);
   dev_buf<char> scratch(size_t(chunk * ws_bytes), "the start's scratch");
   dev_buf<int> st(size_t(count), "the start's statuses");
+  s.from_legacy();  // the draw and the allocations first
   for (long b0 = 0; b0 < count; b0 += chunk) {
     const long n = std::min(chunk, count - b0);
-    start_kernel<<<unsigned((n + 127) / 128), 128>>>(d, s.hb.sys, zf, b0, n, s.data->h.p, s.data->u.p, s.data->v.p,
-                                                     s.data->wf.p, scratch.p, ws_bytes, st.p + b0);
+    start_kernel<<<unsigned((n + 127) / 128), 128, 0, s.stream>>>(
+        d, s.hb.sys, zf, b0, n, s.data->h.p, s.data->u.p, s.data->v.p, s.data->wf.p, scratch.p, ws_bytes, st.p + b0);
     JCAS_CUDA_CHECK(cudaGetLastError());
   }
   s.count = count;
+  s.to_legacy();  // the statuses' search and the scratch's free after the start
   return first_failure(st.p, count, status);
 }
 
@@ -493,6 +520,7 @@ void train_order(train_state& s, const long* order, long n) {
       throw std::out_of_range("trainer: order[" + std::to_string(i) + "] = " + std::to_string(order[i]) +
                               " is not a realization of the " + std::to_string(s.count) + " loaded");
   if (s.queued > 0) throw std::logic_error("trainer: a new order while steps are queued");
+  s.to_legacy();
   if (n > s.order_len || !s.order) {
     s.order.reset(), s.losses.reset();
     s.order = std::make_unique<dev_buf<long>>(size_t(n), "the epoch's order");
@@ -500,13 +528,16 @@ void train_order(train_state& s, const long* order, long n) {
     s.order_len = n;
   }
   to_device(s.order->p, order, size_t(n));
+  s.from_legacy();
 }
 
 void train_set(train_state& s, const double* theta, const double* m, const double* v) {
   JCAS_CUDA_CHECK(cudaSetDevice(s.device));
+  s.to_legacy();
   to_device(s.theta.p, theta, size_t(s.np));
   to_device(s.m.p, m, size_t(s.np));
   to_device(s.v.p, v, size_t(s.np));
+  s.from_legacy();
 }
 
 void train_step(train_state& s, long lo, long hi, const core::adam_coeffs& c) {
@@ -527,12 +558,12 @@ void train_step(train_state& s, long lo, long hi, const core::adam_coeffs& c) {
     train_args<double> ta = args_of(s.hb, up, *s.data, std::min(g.chunk, n - b0), -1.0 / double(n));
     ta.idx = s.order->p + lo + b0;
     if (!up.per_layer_mu()) ta.mu = s.theta.p + s.nbeta;
-    g.queue(ta, s.acc.p, s.queued, s.bad.p);
+    g.queue(ta, s.acc.p, s.queued, s.bad.p, s.stream);
   }
-  adam_kernel<<<param_blocks(s.np), param_threads>>>(s.np, c, s.theta.p, s.m.p, s.v.p, s.acc.p,
-                                                     s.losses->dev + s.queued);
+  adam_kernel<<<param_blocks(s.np), param_threads, 0, s.stream>>>(s.np, c, s.theta.p, s.m.p, s.v.p, s.acc.p,
+                                                                  s.losses->dev + s.queued);
   JCAS_CUDA_CHECK(cudaGetLastError());
-  JCAS_CUDA_CHECK(cudaEventRecord(s.done_ev[s.queued % step_window], cudaStreamLegacy));
+  JCAS_CUDA_CHECK(cudaEventRecord(s.done_ev[s.queued % step_window], s.stream));
   ++s.queued;
 }
 
@@ -560,7 +591,7 @@ void train_done(train_state& s, std::vector<double>& losses) {
 
 long train_wait(train_state& s, std::vector<double>& losses, long* realization, int* status) {
   JCAS_CUDA_CHECK(cudaSetDevice(s.device));
-  JCAS_CUDA_CHECK(cudaDeviceSynchronize());
+  JCAS_CUDA_CHECK(cudaStreamSynchronize(s.stream));  // this trainer's steps, not other threads' work
   losses.clear();
   take_losses(s, s.queued, losses);
   long bad[3];
@@ -569,12 +600,13 @@ long train_wait(train_state& s, std::vector<double>& losses, long* realization, 
   if (bad[0] < 0) return -1;
   *realization = bad[1];
   *status = int(bad[2]);
-  JCAS_CUDA_CHECK(cudaMemset(s.bad.p, 0xff, sizeof(long) * 3));
+  JCAS_CUDA_CHECK(cudaMemsetAsync(s.bad.p, 0xff, sizeof(long) * 3, s.stream));
   return bad[0];
 }
 
 void train_get(train_state& s, double* theta, double* m, double* v) {
   JCAS_CUDA_CHECK(cudaSetDevice(s.device));
+  JCAS_CUDA_CHECK(cudaStreamSynchronize(s.stream));
   to_host(theta, s.theta.p, size_t(s.np));
   to_host(m, s.m.p, size_t(s.np));
   to_host(v, s.v.p, size_t(s.np));

@@ -86,7 +86,9 @@ struct train_state_deleter {
 /// Adam applied there (core::adam_update, the host's formula). step() queues its kernels
 /// and returns (waiting only while eight steps are in flight): the host reads each step's
 /// loss when it is done, and waits for the device in losses() and state(), once an epoch.
-/// train::run uses it on a GPU (host/training.cpp).
+/// train::run uses it on a GPU (host/training.cpp). Its kernels run on a stream of its own
+/// (non-blocking): trainers of different host threads, one each, train side by side on one
+/// device (`jcas train` with several models).
 class trainer {
  public:
   /// Steps of `model`'s structure on the realizations of cs (all of them) from their

@@ -11,6 +11,11 @@ struct problem_dims {
   /// Columns of the factored surrogate Hessian B_t = L diag(d) L^H (core/layer.hpp).
   JCAS_HD index_t rank_bt() const { return k + j() * m; }
 };
+/// The same sizes, every one of them.
+JCAS_HD inline bool operator==(const problem_dims& a, const problem_dims& b) {
+  return a.nt == b.nt && a.nr == b.nr && a.k == b.k && a.m == b.m && a.c == b.c;
+}
+JCAS_HD inline bool operator!=(const problem_dims& a, const problem_dims& b) { return !(a == b); }
 
 /// Powers and trade-off of one solve. Reference normalisation: unit noise,
 /// pt = 10^(snr_db/10).

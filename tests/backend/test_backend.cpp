@@ -10,6 +10,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -608,6 +609,57 @@ TEST_F(Backend, TrainingRunMatchesTheCpuLoop) {
   EXPECT_THROW(train::run(cs, sys, host_loop, host_at, cb, backend::where()), stopped);
   close(train::pack(stopped_at.model), train::pack(host_at.model), 1e-12, "stopped: parameters");
   close(stopped_at.opt.v, host_at.opt.v, 1e-10, "stopped: second moments");
+}
+
+// Models trained side by side, each run in a host thread of its own (`jcas train` with
+// several --out files): on a GPU each trainer's steps run on its own stream, and the runs
+// overlap on the device. Each model is the one trained alone, bit for bit: nothing of one
+// run reaches another (a missing wait between a trainer's stream and the legacy stream of
+// the other's uploads and frees would show here as a changed model or a device fault).
+TEST_F(Backend, ModelsTrainedSideBySideAreEachTheOneTrainedAlone) {
+  const channel_set cs = cpu::generate_batch(scenario{}, 31, 0, 24);
+  train::settings s;
+  s.epochs = 3;
+  s.batch = 8;
+  s.lr = 1e-3;
+  struct job {
+    double delta;
+    int iw;
+    train::checkpoint c;
+  };
+  std::vector<job> alone{{1, 2, {}}, {10, 4, {}}, {1, 4, {}}};
+  const auto train_one = [&](job& j, const executor& ex) {
+    system_params<double> sys;
+    sys.delta = j.delta;
+    j.c.model.l_out = 3;
+    j.c.model.i_w = j.iw;
+    j.c.model.finalize();
+    train::run(cs, sys, s, j.c, {}, ex);
+  };
+  for (job& j : alone) train_one(j, backend::where());
+  std::vector<job> together = alone;
+  for (job& j : together) j.c = {};
+  std::vector<std::string> failed(together.size());
+  std::vector<std::thread> team;
+  for (size_t i = 0; i < together.size(); ++i)
+    team.emplace_back([&, i] {
+      try {
+        train_one(together[i], executor{backend::where().device, 1});
+      } catch (const std::exception& e) {
+        failed[i] = e.what();
+      }
+    });
+  for (std::thread& t : team) t.join();
+  for (size_t i = 0; i < alone.size(); ++i) {
+    SCOPED_TRACE("model " + std::to_string(i));
+    ASSERT_EQ(failed[i], "");
+    EXPECT_EQ(together[i].c.opt.step, 9);
+    EXPECT_EQ(train::pack(together[i].c.model), train::pack(alone[i].c.model));
+    EXPECT_EQ(together[i].c.opt.v, alone[i].c.opt.v);
+    ASSERT_EQ(together[i].c.log.size(), alone[i].c.log.size());
+    for (size_t r = 0; r < alone[i].c.log.size(); ++r) EXPECT_EQ(together[i].c.log[r].loss, alone[i].c.log[r].loss);
+  }
+  EXPECT_NE(train::pack(alone[0].c.model), train::pack(alone[1].c.model));  // the runs differ, so a mix-up shows
 }
 
 // Fresh epochs (settings::fresh) with callbacks::epoch_draw: on a GPU the device draws
