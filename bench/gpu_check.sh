@@ -129,6 +129,11 @@ if step "train, one epoch" 60 "$jcas" train --data "$data/train.h5" --device cud
   --no-plot; then
   e1=$(secs "$t1" "$(date +%s.%N)")
   echo "train (paper, 1 epoch of 30) --device cuda: $e1 s; x 30 = $(awk -v s="$e1" 'BEGIN { printf "%.1f", 30 * s }') s"
+  # jcas reproduce's four models side by side in one process (a stream each), one epoch.
+  t1=$(date +%s.%N)
+  step "train, 4 models side by side" 60 "$jcas" train --data "$data/train.h5" --device cuda --epochs 1 \
+    --delta 1,1,10,10 --iw 2,4,2,4 --no-plot --out "$data/s1.h5" "$data/s2.h5" "$data/s3.h5" "$data/s4.h5" &&
+    echo "train 4 models side by side (1 epoch each) --device cuda: $(secs "$t1" "$(date +%s.%N)") s; one alone: $e1 s"
   if awk -v s="$e1" 'BEGIN { exit !(30 * s < 60) }'; then
     t1=$(date +%s.%N)
     step "train, 30 epochs" 70 "$jcas" train --data "$data/train.h5" --device cuda --out "$data/m30.h5" --no-plot &&

@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "io.hpp"
 #include "jcas/api.hpp"
@@ -47,21 +48,26 @@ CLI::Validator at_least(long lo);
 /// file's own values are the default).
 void add_selection_options(CLI::App* c, io::channel_select& sel);
 
-/// `jcas train`'s settings; run_train trains and writes the model and returns it
-/// (shared by `train` and `demo`).
+/// `jcas train`'s settings; run_train trains and writes the models (one a file of `out`;
+/// delta and iw hold one value for all of them or one a model) and returns them. Several
+/// models train side by side, each in a thread of its own (on a GPU each on a stream of
+/// its own: cuda::trainer). Shared by `train` and `demo`.
 struct train_args {
-  std::string data, validation, out;
+  std::string data, validation;
+  std::vector<std::string> out;
   io::channel_select sel;
   train::settings ts;
-  int outer = 150, inner = 3, iw = 2, threads = 0;
+  int outer = 150, inner = 3, threads = 0;
+  std::vector<int> iw{2};
   bool frozen = false, resume = false, per_layer_mu = false, plot = true;
   std::string init;
-  double delta = 1, final_weight = 0;
+  std::vector<double> delta{1};
+  double final_weight = 0;
   std::string w0 = "mrt", layer_repeat = "1";
   std::optional<double> snr_db;
   std::string device = "cpu";
 };
 
-unfolded_model run_train(const train_args& a, bool quiet = false);
+std::vector<unfolded_model> run_train(const train_args& a, bool quiet = false);
 
 }  // namespace jcas::cli

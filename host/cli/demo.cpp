@@ -39,14 +39,14 @@ int run_demo(const demo_args& a) {
   io::write_channels(test_file, test, &sc, a.seed, 0);
   train_args ta;
   ta.data = train_file;
-  ta.out = a.out + "/model.h5";
+  ta.out = {a.out + "/model.h5"};
   ta.ts.epochs = a.epochs;
   ta.threads = a.threads;
   ta.device = a.device;
   std::fprintf(stderr, "training the unfolded optimiser: %ld realizations (seed 1), %d epochs, batch 32 ...\n", a.train,
                a.epochs);
   const auto t0 = std::chrono::steady_clock::now();
-  const unfolded_model trained = run_train(ta, true);
+  const unfolded_model trained = run_train(ta, true).front();
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
       "default scenario: Nt %d, Nr %d, K %d, M %d, C %d, SNR 20 dB, delta 1; %ld test realizations (seed %llu)\n",

@@ -126,6 +126,27 @@ assert not np.allclose(a['beta'][()], 0.01)
 [ "$(grep -c ',end,' "$dir/part.h5.log.csv")" -eq 3 ] && ok || bad "log csv epochs"
 head -c 8 "$dir/whole.h5.log.png" 2>/dev/null | od -c | grep -q "P   N   G" && ok || bad "train drew no whole.h5.log.png"
 "$jcas" solve --data "$dir/c.h5" --params "$dir/whole.h5" --json >/dev/null 2>&1 && ok || bad "solve with trained params"
+# Several models in one run train side by side (each its share of the cores), each as
+# trained alone: the logs and parameters bit for bit, with --fresh's draws; bad lists and
+# one model's bad setting are refused in one line naming the model.
+"$jcas" train --data "$dir/c.h5" --outer 4 --epochs 2 --batch 4 --lr 3e-3 --fresh --no-plot --delta 1,10 --iw 2,4 \
+  --out "$dir/two1.h5" "$dir/two2.h5" 2>/dev/null && ok || bad "train two models"
+for m in "1 2 two1" "10 4 two2"; do
+  read -r d iw name <<<"$m"
+  "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 2 --batch 4 --lr 3e-3 --fresh --no-plot --delta "$d" --iw "$iw" \
+    --out "$dir/$name.alone.h5" 2>/dev/null && ok || bad "train $name alone"
+  cmp -s "$dir/$name.h5.log.csv" "$dir/$name.alone.h5.log.csv" && ok || bad "$name: side by side, another log"
+  /usr/bin/python3 -c "
+import h5py,numpy as np
+a=h5py.File('$dir/$name.h5','r'); b=h5py.File('$dir/$name.alone.h5','r')
+assert a['beta'].shape==(4,3) and a.attrs['mu_c']==b.attrs['mu_c'] and np.array_equal(a['beta'][()], b['beta'][()])
+" && ok || bad "$name: side by side, another model"
+done
+expect_error "delta: 3 values for 2 models (--out): give one, or one a model" \
+  "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --delta 1,2,3 --out "$dir/out.h5" "$dir/out.h5.b"
+expect_error "is named twice" "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --out "$dir/out.h5" "$dir/./out.h5"
+expect_error "out.h5.b: delta = nan" \
+  "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --delta 1,nan --out "$dir/out.h5" "$dir/out.h5.b"
 # --fresh: epoch 1 on the file, later epochs on new draws of its scenario (the log's first
 # epoch equals the plain run's, the second does not; the provenance says so); a file that
 # does not record its draw is refused.
@@ -199,6 +220,16 @@ head -c 8 "$dir/demo/demo_cdf.png" | od -c | grep -q "P   N   G" && ok || bad "n
 "$jcas" reproduce --quick --out "$dir/rep" >/dev/null 2>&1 && ok || bad "reproduce --quick"
 for f in fig2.png fig3a.png fig3b.png table1.md reproduce.md; do
   [ -s "$dir/rep/$f" ] && ok || bad "reproduce did not write $f"
+done
+# Its four models were trained in one jcas train, side by side, and the wall time is told.
+/usr/bin/python3 -c "
+import json
+w = json.load(open('$dir/rep/reproduce.json'))['wall_seconds']
+assert w['models_trained'] == 4 and 0 < w['training'] < w['total'], w
+" && ok || bad "reproduce: wall time or side-by-side training not recorded"
+grep -q "Wall time: .* s in all (the 4 models trained side by side in" "$dir/rep/reproduce.md" && ok || bad "reproduce.md wall time"
+for m in model_d1_iw2 model_d1_iw4 model_d10_iw2 model_d10_iw4; do
+  [ -s "$dir/rep/$m.h5" ] && ok || bad "reproduce did not train $m"
 done
 head -c 8 "$dir/rep/fig3b.png" | od -c | grep -q "P   N   G" && ok || bad "fig3b is not a PNG"
 
