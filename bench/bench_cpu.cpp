@@ -30,19 +30,26 @@
 // and a chunk's outputs (W | F, the curve, the results) converted back into a solve_output
 // (solve_sink, its arrays allocated and first touched in the timing, as a solve's are);
 // beside them the first touch of those arrays by one thread alone, as a solve made it
-// before the sink prefaulted them range by range.
-//   jcas_bench --host-parts [--count N] [--repeats R] [--threads T]
+// before the sink prefaulted them range by range; then the same channels written to a
+// `generate --rank-one` file (in --dir, default the system's temporary folder) and read
+// back by io::read_channels, as `jcas solve --data` reads them (the vetting child
+// included), the file in the page cache.
+//   jcas_bench --host-parts [--count N] [--repeats R] [--threads T] [--dir D]
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "batch_inputs.hpp"
 #include "flop_count.hpp"
 #include "gpu_model.hpp"
+#include "io.hpp"
 #include "jcas/api.hpp"
 #include "training.hpp"
 
@@ -257,13 +264,32 @@ void host_parts_row(const channel_set& cs, int repeats, int threads) {
   std::fflush(stdout);
 }
 
-int bench_host_parts(long count, int repeats, int threads) {
+/// io::read_channels of cs written as a rank-one file in dir: us a realization, median of
+/// `repeats` (a first read warms the page cache).
+void file_read_row(const channel_set& cs, int repeats, const std::string& dir) {
+  const std::string path = dir + "/jcas_bench_read." + std::to_string(::getpid()) + ".h5";
+  scenario sc;
+  io::write_channels(path, cs, &sc, 2024, 0, io::g_form::rank_one);
+  const double mb = double(std::filesystem::file_size(path)) / 1e6;
+  std::vector<double> t;
+  for (int rep = 0; rep <= repeats; ++rep) {
+    const double s = timed([&] { (void)io::read_channels(path, {}); });
+    if (rep > 0) t.push_back(s);
+  }
+  std::filesystem::remove(path);
+  std::printf("file read (io::read_channels, %.0f MB, page cache): %.4f us/real, %.0f ms (median of %d)\n", mb,
+              1e6 * median(t) / double(cs.count), 1e3 * median(t), repeats);
+  std::fflush(stdout);
+}
+
+int bench_host_parts(long count, int repeats, int threads, const std::string& dir) {
   const channel_set cs = cpu::generate_batch(scenario{}, 2024, 0, count, threads, true);
   std::printf("host side of a GPU solve of host data, paper configuration, rank-one channels, chunks of 16384\n");
   std::printf("%-4s %9s %8s %12s %12s %12s %12s\n", "prec", "count", "threads", "in us/real", "out us/real",
               "sum us/real", "1-thr touch");
   host_parts_row<float>(cs, repeats, threads);
   host_parts_row<double>(cs, repeats, threads);
+  file_read_row(cs, repeats, dir);
   return 0;
 }
 
@@ -272,6 +298,7 @@ int main(int argc, char** argv) {
   int repeats = 5, threads = 0, users = 4;
   bool quick = false, large = false, train_parts = false, lanes = false, host_parts = false;
   int layers = 10;
+  std::string dir = std::filesystem::temp_directory_path().string();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--count" && i + 1 < argc)
@@ -294,6 +321,8 @@ int main(int argc, char** argv) {
       host_parts = true;
     else if (a == "--layers" && i + 1 < argc)
       layers = std::stoi(argv[++i]);
+    else if (a == "--dir" && i + 1 < argc)
+      dir = argv[++i];
     else {
       std::fprintf(stderr, "jcas_bench: unknown option %s\n", a.c_str());
       return 2;
@@ -302,7 +331,7 @@ int main(int argc, char** argv) {
   if (large) return bench_large(repeats, threads, layers);
   if (lanes) return bench_lanes(layers);
   if (train_parts) return bench_train_parts();
-  if (host_parts) return bench_host_parts(count, repeats, threads);
+  if (host_parts) return bench_host_parts(count, repeats, threads, dir);
   scenario sc;
   sc.dims.k = users;
   const channel_set cs = cpu::generate_batch(sc, 2024, 0, count);

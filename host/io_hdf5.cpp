@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -354,7 +355,8 @@ std::vector<hsize_t> dataset_dims(hid_t file, const std::string& path, const cha
   return dims;
 }
 /// Whether a file's element type can become mem_type: both floating point, or both
-/// compounds of two floating-point members (complex numbers as {r, i}).
+/// compounds of two floating-point members (complex numbers as {r, i}) that lie inside
+/// the element (so that converting n elements reads what converting one does, n times).
 bool convertible(hid_t file_type, hid_t mem_type) {
   const H5T_class_t fc = H5Tget_class(file_type), mc = H5Tget_class(mem_type);
   if (fc != mc) return false;
@@ -363,6 +365,7 @@ bool convertible(hid_t file_type, hid_t mem_type) {
   for (unsigned i = 0; i < 2; ++i) {
     hid m(H5Tget_member_type(file_type, i), H5Tclose);
     if (m < 0 || H5Tget_class(m) != H5T_FLOAT || (H5Tget_size(m) != 4 && H5Tget_size(m) != 8)) return false;
+    if (H5Tget_member_offset(file_type, i) + H5Tget_size(m) > H5Tget_size(file_type)) return false;
   }
   return true;
 }
@@ -370,9 +373,14 @@ bool convertible(hid_t file_type, hid_t mem_type) {
 /// Reads dataset `name` (its dims already checked: n elements) as mem_type. A damaged
 /// file is refused before HDF5 reads it where its layout says so: HDF5 1.10 can crash on
 /// a contiguous dataset whose storage does not match its shape (tests/host/fuzz_readers).
+/// vet (the vetting child's read, io::vet_in_child): a contiguous dataset, its storage so
+/// checked, is read as its first element only. What HDF5 does for the rest is the same
+/// conversion of more bytes from the checked range, which cannot crash it; the values
+/// themselves are checked by the parent's own read. A chunked or compact dataset (its
+/// index or message is what a damaged file breaks) is read whole.
 template <class E>
-void read_dataset(hid_t file, const std::string& path, const char* name, hid_t mem_type, std::vector<E>& out,
-                  size_t n) {
+void read_dataset(hid_t file, const std::string& path, const char* name, hid_t mem_type, std::vector<E>& out, size_t n,
+                  bool vet = false) {
   hid ds(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
   if (ds < 0) fail(path, std::string("cannot open dataset '") + name + "' (corrupt)");
   hid ft(H5Dget_type(ds), H5Tclose);
@@ -395,6 +403,19 @@ void read_dataset(hid_t file, const std::string& path, const char* name, hid_t m
     if (double(H5Dget_storage_size(ds)) != want) damaged();
   } else if (layout != H5D_CHUNKED) {
     fail(path, std::string("dataset '") + name + "' has an unknown layout (corrupt)");
+  }
+  if (vet && layout == H5D_CONTIGUOUS && n > 0) {
+    hid file_space(H5Dget_space(ds), H5Sclose);
+    const int rank = file_space < 0 ? -1 : H5Sget_simple_extent_ndims(file_space);
+    if (rank < 1 || rank > 8) fail(path, std::string("dataset '") + name + "' has a damaged shape");
+    const std::vector<hsize_t> start(size_t(rank), 0), one(size_t(rank), 1);
+    const hsize_t first = 1;
+    hid mem_space(H5Screate_simple(1, &first, nullptr), H5Sclose);
+    out.resize(1);
+    if (H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, one.data(), nullptr) < 0 ||
+        H5Dread(ds, mem_type, mem_space, file_space, H5P_DEFAULT, out.data()) < 0)
+      fail(path, std::string("cannot read dataset '") + name + "' (type or corrupt data)");
+    return;
   }
   out.resize(n);
   if (H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
@@ -536,7 +557,7 @@ bool has_dataset(hid_t f, const char* name) { return H5Lexists(f, name, H5P_DEFA
 /// A rank-one file's G factors, checked against H's count and Nt: Gu (B, J, Nr) into u,
 /// Gv (B, J, Nt) into v; returns J.
 long read_rank_one_g(hid_t f, const std::string& path, long count, long nt, hid_t ct, std::vector<zd>& u,
-                     std::vector<zd>& v) {
+                     std::vector<zd>& v, bool vet) {
   const auto ud = dataset_dims(f, path, "Gu", 3), vd = dataset_dims(f, path, "Gv", 3);
   if (long(ud[0]) != count || long(vd[0]) != count)
     fail(path, "Gu and Gv have " + std::to_string(ud[0]) + " and " + std::to_string(vd[0]) +
@@ -544,12 +565,14 @@ long read_rank_one_g(hid_t f, const std::string& path, long count, long nt, hid_
   if (ud[1] != vd[1]) fail(path, "Gu has " + std::to_string(ud[1]) + " blocks but Gv has " + std::to_string(vd[1]));
   if (long(vd[2]) != nt)
     fail(path, "Gv has " + std::to_string(vd[2]) + " columns but H has Nt = " + std::to_string(nt));
-  read_dataset(f, path, "Gu", ct, u, size_t(ud[0] * ud[1] * ud[2]));
-  read_dataset(f, path, "Gv", ct, v, size_t(vd[0] * vd[1] * vd[2]));
+  read_dataset(f, path, "Gu", ct, u, size_t(ud[0] * ud[1] * ud[2]), vet);
+  read_dataset(f, path, "Gv", ct, v, size_t(vd[0] * vd[1] * vd[2]), vet);
   return long(ud[1]);
 }
 
-channel_set read_h5_channels(const std::string& path, const channel_select& sel) {
+/// The channel file at `path` as sel selects; vet: only what the vetting child reads (the
+/// library's side: read_dataset), nothing returned.
+channel_set read_h5_channels(const std::string& path, const channel_select& sel, bool vet = false) {
   hid f = open_file(path);
   const auto hd = dataset_dims(f, path, "H", 3);
   const long count = long(hd[0]), nt = long(hd[1]);
@@ -581,23 +604,27 @@ channel_set read_h5_channels(const std::string& path, const channel_select& sel)
                      (double(count) * hd[1] * hd[2] +
                       double(count) * (factored ? grows / file_nr * (file_nr + nt) : grows * gcols)));
   std::vector<zd> hall, gall, u, v;
-  read_dataset(f, path, "H", ct, hall, size_t(hd[0] * hd[1] * hd[2]));
-  channel_set cs;
-  if (factored) {  // kept as the factors (channel_set::rank_one)
-    const long nj = read_rank_one_g(f, path, count, nt, ct, u, v);
-    cs = channels_from_factors(path, hall, std::move(u), std::move(v), count, nt, long(hd[2]), nj, nr, targets, sel);
-  } else {
-    read_dataset(f, path, "G", ct, gall, size_t(count * grows * gcols));
-    cs = channels_from_arrays(path, hall, gall, count, nt, long(hd[2]), grows, gcols, nr, targets, sel);
-  }
-  if (has_attr(f, "snr_db")) cs.snr_db = read_attr_d(f, path, "snr_db");
+  read_dataset(f, path, "H", ct, hall, size_t(hd[0] * hd[1] * hd[2]), vet);
+  long nj = 0;
+  if (factored)
+    nj = read_rank_one_g(f, path, count, nt, ct, u, v, vet);
+  else
+    read_dataset(f, path, "G", ct, gall, size_t(count * grows * gcols), vet);
+  std::optional<double> snr_db;
+  if (has_attr(f, "snr_db")) snr_db = read_attr_d(f, path, "snr_db");
+  if (vet) return {};
+  channel_set cs =  // a factored file's G kept as the factors (channel_set::rank_one)
+      factored
+          ? channels_from_factors(path, hall, std::move(u), std::move(v), count, nt, long(hd[2]), nj, nr, targets, sel)
+          : channels_from_arrays(path, hall, gall, count, nt, long(hd[2]), grows, gcols, nr, targets, sel);
+  if (snr_db) cs.snr_db = *snr_db;
   return cs;
 }
 }  // namespace
 
 channel_set read_channels(const std::string& path, const channel_select& sel) {
   if (path.size() >= 4 && path.substr(path.size() - 4) == ".npz") return read_npz(path, sel);
-  vet_in_child(path, [&] { read_h5_channels(path, sel); });
+  vet_in_child(path, [&] { read_h5_channels(path, sel, true); });
   return read_h5_channels(path, sel);
 }
 
