@@ -567,7 +567,9 @@ PYBIND11_MODULE(jcas, m) {
       "checkpoint=PATH writes the training state there after every epoch (jcas train's .ckpt.h5);\n"
       "resume=True continues it (the same channels and settings, else ValueError naming the field)\n"
       "to the same model as an uninterrupted run. users_mix=[2, 4, ..., 12] trains one model for\n"
-      "all these K (jcas train --users-mix): each realization of a batch at its K, on its first K users.");
+      "all these K (jcas train --users-mix): each realization of a batch at its K, on its first K users.\n"
+      "The GIL is released while it trains: models trained in several Python threads at once train\n"
+      "side by side (on a GPU each on a stream of its own, as jcas train with several --out files).");
 
   m.def("montecarlo", &montecarlo, py::arg("count"), py::arg("algos") = std::vector<std::string>{"unfolded"},
         py::kw_only(), py::arg("seed") = 1, py::arg("model") = py::none(), py::arg("device") = "cpu",

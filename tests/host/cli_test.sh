@@ -142,6 +142,16 @@ a=h5py.File('$dir/$name.h5','r'); b=h5py.File('$dir/$name.alone.h5','r')
 assert a['beta'].shape==(4,3) and a.attrs['mu_c']==b.attrs['mu_c'] and np.array_equal(a['beta'][()], b['beta'][()])
 " && ok || bad "$name: side by side, another model"
 done
+# A model that fails while the others train stops them at their next step: one line
+# naming it, and the others' checkpoints stay for --resume.
+cp "$dir/two1.h5.ckpt.h5" "$dir/f1.h5.ckpt.h5"  # --lr 3e-3: a resume at the default is refused in train::run
+"$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --batch 4 --out "$dir/f2.h5" --no-plot 2>/dev/null && ok || bad "train f2"
+timeout 60 "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 100000 --batch 4 --resume --out "$dir/f1.h5" "$dir/f2.h5" \
+  --no-plot >/dev/null 2>"$dir/f.err"
+[ $? -eq 1 ] && [ "$(wc -l <"$dir/f.err")" -eq 1 ] && grep -q "f1.h5: resume: lr = 0.0003, but" "$dir/f.err" && ok ||
+  bad "a failing model among several: $(cat "$dir/f.err")"
+"$jcas" train --data "$dir/c.h5" --outer 4 --epochs 2 --batch 4 --resume --out "$dir/f2.h5" --no-plot 2>/dev/null &&
+  ok || bad "the stopped model's checkpoint does not resume"
 expect_error "delta: 3 values for 2 models (--out): give one, or one a model" \
   "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --delta 1,2,3 --out "$dir/out.h5" "$dir/out.h5.b"
 expect_error "is named twice" "$jcas" train --data "$dir/c.h5" --outer 4 --epochs 1 --out "$dir/out.h5" "$dir/./out.h5"
