@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -152,6 +153,13 @@ void vet_in_child(const std::string& path, const std::function<void()>& read);
 /// destroy the input. Inputs that do not exist are skipped.
 void refuse_overwrite(const std::string& out_field, const std::string& out,
                       const std::vector<std::pair<std::string, std::string>>& inputs);
+
+/// The lock every jcas function that calls HDF5 holds while it does (recursive: they nest).
+/// Debian's serial HDF5 is not thread-safe, and jcas's files are read and written from
+/// several threads at once: models trained side by side (`jcas train` with several
+/// files), Python threads with the GIL released. Held across io::vet_in_child's fork, so
+/// that no other thread is inside HDF5 when the child starts.
+std::unique_lock<std::recursive_mutex> hdf5_lock();
 
 /// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove every atomic_path
 /// temporary still being written, then die of the signal as the default would: an

@@ -142,6 +142,18 @@ void fail_write(const std::string& path, const std::string& what, int err) {
   throw std::runtime_error(path + ": " + what + (why.empty() ? "" : ": " + why));
 }
 
+namespace {
+std::recursive_mutex hdf5_mutex;
+bool in_vetting_child = false;  // set in vet_in_child's child: a single thread, the lock not its own
+}  // namespace
+
+std::unique_lock<std::recursive_mutex> hdf5_lock() {
+  // The forked child inherits the mutex as locked by the parent's thread (fork copies the
+  // caller's lock, not its ownership): it must not wait for it.
+  if (in_vetting_child) return {};
+  return std::unique_lock<std::recursive_mutex>(hdf5_mutex);
+}
+
 void vet_in_child(const std::string& path, const std::function<void()>& read) {
   std::error_code ec;
   const double size = double(std::filesystem::file_size(path, ec));
@@ -150,6 +162,7 @@ void vet_in_child(const std::string& path, const std::function<void()>& read) {
   const pid_t pid = ::fork();
   if (pid < 0) return;  // no child: read it here as before
   if (pid == 0) {
+    in_vetting_child = true;
     // The child's crash is reported by the parent in one line: nothing of its own (a
     // sanitizer's report, a library's message) reaches the user's terminal.
     const int null = ::open("/dev/null", O_WRONLY);
@@ -624,6 +637,7 @@ channel_set read_h5_channels(const std::string& path, const channel_select& sel,
 
 channel_set read_channels(const std::string& path, const channel_select& sel) {
   if (path.size() >= 4 && path.substr(path.size() - 4) == ".npz") return read_npz(path, sel);
+  const auto lock = hdf5_lock();  // HDF5 is not thread-safe
   vet_in_child(path, [&] { read_h5_channels(path, sel, true); });
   return read_h5_channels(path, sel);
 }
@@ -651,6 +665,7 @@ std::optional<drawn_from> read_drawn_from_file(const std::string& path) {
 }  // namespace
 
 std::optional<drawn_from> read_drawn_from(const std::string& path) {
+  const auto lock = hdf5_lock();  // HDF5 is not thread-safe
   if (path.size() >= 4 && path.substr(path.size() - 4) == ".npz") return std::nullopt;
   vet_in_child(path, [&] { read_drawn_from_file(path); });
   return read_drawn_from_file(path);
@@ -751,6 +766,7 @@ double channel_file_bytes(const problem_dims& d, long count, g_form form) {
 
 void write_channels(const std::string& path, const channel_set& cs, const scenario* sc, std::uint64_t seed, long first,
                     g_form form) {
+  const auto lock = hdf5_lock();  // HDF5 is not thread-safe
   h5::output f(path);
   {
     const channel_datasets ds(f, path, cs.dims, cs.count, form);
@@ -764,6 +780,8 @@ void generate_channels(const std::string& path, const scenario& sc, std::uint64_
                        double snr_db, const std::function<channel_set(long first, long n)>& draw,
                        const std::function<void(long, long)>& progress, g_form form) {
   validate_draw(sc, first, count);
+  const auto lock = hdf5_lock();  // HDF5 is not thread-safe
+
   if (count < 1) fail(path, "count = " + std::to_string(count) + ": must be >= 1");
   const double bytes = channel_file_bytes(sc.dims, count, form) + 4096;  // and HDF5's few KB
   struct statvfs vf {};
@@ -836,11 +854,13 @@ unfolded_model read_model_file(const std::string& path) { return read_model_from
 }  // namespace
 
 unfolded_model read_model(const std::string& path) {
+  const auto lock = hdf5_lock();  // HDF5 is not thread-safe
   vet_in_child(path, [&] { read_model_file(path); });
   return read_model_file(path);
 }
 
 unfolded_model read_model_image(const void* bytes, std::size_t size, const std::string& name) {
+  const auto lock = hdf5_lock();  // HDF5 is not thread-safe
   // The core driver over a file image: HDF5 reads the bytes as the file, no disk involved.
   hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 16, 0) < 0 || H5Pset_file_image(fapl, const_cast<void*>(bytes), size) < 0)
@@ -876,6 +896,7 @@ void write_model_to(hid_t f, const std::string& path, const unfolded_model& mode
 }
 
 void write_model(const std::string& path, const unfolded_model& model) {
+  const auto lock = hdf5_lock();  // HDF5 is not thread-safe
   h5::output f(path);
   write_model_to(f, path, model);
   f.commit();
@@ -883,6 +904,7 @@ void write_model(const std::string& path, const unfolded_model& model) {
 
 void write_results(const std::string& path, const solve_output& out, const solve_options& o,
                    const std::map<std::string, std::string>& attrs) {
+  const auto lock = hdf5_lock();  // HDF5 is not thread-safe
   h5::output f(path);
   {
     hid ct = complex_type();

@@ -200,6 +200,7 @@ void run(const settings& s, state& st, const std::function<void(long, long)>& pr
 }
 
 void write_state(const std::string& path, const settings& s, const state& st) {
+  const auto lock = io::hdf5_lock();  // HDF5 is not thread-safe
   h5::output f(path);
   h5::write_doubles(f, path, "identity", identity(s));
   h5::write_attr(f, "done", double(st.done));
@@ -250,11 +251,13 @@ state read_state_file(const std::string& path, const settings& s) {
 }  // namespace
 
 state read_state(const std::string& path, const settings& s) {
+  const auto lock = io::hdf5_lock();  // HDF5 is not thread-safe
   if (std::filesystem::exists(path)) io::vet_in_child(path, [&] { read_state_file(path, s); });
   return read_state_file(path, s);
 }
 
 void write_summary(const std::string& h5_path, const std::string& csv_path, const settings& s, const state& st) {
+  const auto lock = io::hdf5_lock();  // HDF5 is not thread-safe
   {
     h5::output f(h5_path);
     for (size_t a = 0; a < s.algos.size(); ++a) {

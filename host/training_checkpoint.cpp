@@ -21,6 +21,7 @@ namespace {
 }  // namespace
 
 void write_checkpoint(const std::string& path, const checkpoint& c) {
+  const auto lock = io::hdf5_lock();  // HDF5 is not thread-safe
   // The model part is an ordinary model file (jcas solve --params accepts a checkpoint).
   h5::output f(path);
   io::write_model_to(f, path, c.model);
@@ -76,6 +77,7 @@ checkpoint read_checkpoint_file(const std::string& path) {
 }  // namespace
 
 checkpoint read_checkpoint(const std::string& path) {
+  const auto lock = io::hdf5_lock();  // HDF5 is not thread-safe
   if (std::filesystem::exists(path)) io::vet_in_child(path, [&] { read_checkpoint_file(path); });
   return read_checkpoint_file(path);
 }
