@@ -538,8 +538,7 @@ __global__ void solve_kernel(const __grid_constant__ solve_args<T> a) {
   // low-rank route (core/init.hpp), then the solver.
   const auto run = [&](const auto& ch) {
     if (a.init) {
-      status s0 = core::start_w0<T>(ch.h, d, a.sys, w, a.zf, f0w.gram, f0w.vec.col(0));
-      if (s0 == status::ok) s0 = core::optimal_combiner<T>(ch, d, a.sys, w, f, f0w);
+      const status s0 = core::start_wf<T>(ch, d, a.sys, a.zf, w, f, f0w);
       if (s0 != status::ok) return s0;
     }
     return core::solve_one<T>(ch, d, a.sys, a.cfg, w, f, cv, ws, r);

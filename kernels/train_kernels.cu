@@ -218,7 +218,9 @@ inline unsigned param_blocks(long np) { return unsigned((np + 1 + param_threads 
 /// of hb's sizes and channel form (hb.rank1) on the current device.
 struct gradient_buffers {
   train_kernel kernel;
-  long near, ws_bytes, np, chunk;
+  long near, ws_bytes, np;
+  size_t resident;  // the inputs' bytes a realization that chunk was sized beside
+  long chunk;
   dev_buf<double> l, gr;
   dev_buf<int> st;
   dev_buf<char> scratch;
@@ -240,12 +242,13 @@ struct gradient_buffers {
                       plan::device_need{"CUDA training step", double(sizeof(double) * 4 * size_t(np)), double(item)},
                       1L << 16);
   }
-  gradient_buffers(const device_batch<double>& hb, long batch, size_t resident, int device)
+  gradient_buffers(const device_batch<double>& hb, long batch, size_t resident_bytes, int device)
       : kernel(hb.train),
         near(train_near_bytes(hb, device)),
         ws_bytes(workspace(hb, near)),
         np(params(hb.cfg.unfolded)),
-        chunk(chunk_of(hb, batch, np, ws_bytes, resident)),
+        resident(resident_bytes),
+        chunk(chunk_of(hb, batch, np, ws_bytes, resident_bytes)),
         l(size_t(chunk), "the losses"),
         gr(size_t(chunk * np), "the gradients"),
         st(size_t(chunk), "the statuses"),
@@ -308,10 +311,8 @@ __global__ void start_kernel(const problem_dims d, const system_params<double> s
                                         d.nr,
                                         d.nt,
                                         d.j()};
-  core::mview<double> w(wf + b * wf_len, d.nt, d.k), f(wf + b * wf_len + d.nt * d.k, d.nr, d.m);
-  status s = core::start_w0<double>(ch.h, d, sys, w, zf, f0w.gram, f0w.vec.col(0));
-  if (s == status::ok) s = core::optimal_combiner<double>(ch, d, sys, w, f, f0w);
-  st[i] = int(s);
+  const core::mview<double> w(wf + b * wf_len, d.nt, d.k), f(wf + b * wf_len + d.nt * d.k, d.nr, d.m);
+  st[i] = int(core::start_wf<double>(ch, d, sys, zf, w, f, f0w));
 }
 
 }  // namespace
@@ -447,6 +448,19 @@ void train_state_deleter::operator()(train_state* s) const noexcept {
   delete s;
 }
 
+/// The step's buffers for the set's sizes and channel form (s.hb): kept where they fit it,
+/// else made anew (the old ones back to the pool first). Resident beside them: the set's
+/// inputs and its order (two longs) a realization.
+void fit_step_buffers(train_state& s) {
+  const size_t resident = input_bytes<double>(s.hb.dims, s.hb.rank1) + 2 * sizeof(long);
+  const long near = train_near_bytes(s.hb, s.device);
+  if (s.grad && s.grad->near == near && s.grad->ws_bytes == gradient_buffers::workspace(s.hb, near) &&
+      s.grad->resident == resident)
+    return;
+  s.grad.reset();
+  s.grad = std::make_unique<gradient_buffers>(s.hb, s.max_batch, resident, s.device);
+}
+
 train_handle train_open(const device_batch<double>& hb, long max_batch, int device) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   if (max_batch < 1) throw std::invalid_argument("trainer: batch " + std::to_string(max_batch) + " must be >= 1");
@@ -458,18 +472,12 @@ train_handle train_open(const device_batch<double>& hb, long max_batch, int devi
 
 void train_load(train_state& s, const device_batch<double>& hb) {
   JCAS_CUDA_CHECK(cudaSetDevice(s.device));
-  const problem_dims& a = hb.dims;
-  if (a != s.hb.dims) throw std::logic_error("trainer: a set of other sizes than the trainer's");
+  if (hb.dims != s.hb.dims) throw std::logic_error("trainer: a set of other sizes than the trainer's");
   if (hb.count < 1) throw std::invalid_argument("trainer: no realizations");
   s.to_legacy();
   s.data.reset();  // the old set's memory back to the pool first
   s.hb.rank1 = hb.rank1;
-  if (!s.grad || s.grad->near != train_near_bytes(s.hb, s.device) ||
-      s.grad->ws_bytes != gradient_buffers::workspace(s.hb, s.grad->near)) {
-    s.grad.reset();
-    s.grad = std::make_unique<gradient_buffers>(s.hb, s.max_batch, input_bytes<double>(a, hb.rank1) + 2 * sizeof(long),
-                                                s.device);
-  }
+  fit_step_buffers(s);
   s.data = std::make_unique<device_inputs<double>>(hb, hb.count);
   s.data->upload(hb, 0, hb.count);
   s.count = hb.count;
@@ -487,12 +495,8 @@ long train_draw(train_state& s, const device_draw& draw, long count, bool zf, in
   hb.draw = draw;
   s.to_legacy();
   s.data.reset();
-  if (!s.hb.rank1 || !s.grad) {  // the step's buffers for rank-one channels
-    s.hb.rank1 = true;
-    s.grad.reset();
-    s.grad = std::make_unique<gradient_buffers>(s.hb, s.max_batch, input_bytes<double>(d, true) + 2 * sizeof(long),
-                                                s.device);
-  }
+  s.hb.rank1 = true;
+  fit_step_buffers(s);  // for rank-one channels
   s.data = std::make_unique<device_inputs<double>>(hb, count);
   s.data->upload(hb, 0, count);  // drawn on the device (hb.draw): no copy
   // The start, in chunks whose scratch is bounded; the first failure's status comes back.

@@ -27,6 +27,16 @@ JCAS_HD inline status optimal_combiner(const rank1_channels<T>& ch, const proble
   return f0_rank1<T>(ch, d, sys, w, f, ws);
 }
 
+/// SPEC.md 3's start of one realization: W0 = Pi_S(H), or Pi_S(zero-forcing) where zf
+/// (start_w0), then F0 = F*(W0) (optimal_combiner); f0w is its scratch. The start of every
+/// route that computes it in the batch (core/batched.hpp, the kernels).
+template <class T, class Ch>
+JCAS_HD inline status start_wf(const Ch& ch, const problem_dims& d, const system_params<T>& sys, bool zf, mview<T> w,
+                               mview<T> f, f0_ws<T>& f0w) {
+  const status s = start_w0<T>(ch.h, d, sys, w, zf, f0w.gram, f0w.vec.col(0));
+  return s == status::ok ? optimal_combiner<T>(ch, d, sys, w, f, f0w) : s;
+}
+
 /// --algo ao-monotone: outer loop and tolerances of ao_outer, W-steps by climb().
 /// smooth_curve (length o.max_outer + 1, may be null) receives h_mu after each outer
 /// iteration (the quantity that never decreases); curve the true h, as ao_solve.

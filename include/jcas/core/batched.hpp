@@ -182,10 +182,7 @@ struct phase_init {
   JCAS_HD void operator()(long b) const {
     f0_ws<T> f0w = c.f0(b);
     const mview<T> w = c.w(b), f = c.f(b);
-    const status s = c.visit(b, [&](const auto& ch) {
-      const status s0 = start_w0<T>(ch.h, c.d, c.sys, w, c.zf, f0w.gram, f0w.vec.col(0));
-      return s0 == status::ok ? optimal_combiner<T>(ch, c.d, c.sys, w, f, f0w) : s0;
-    });
+    const status s = c.visit(b, [&](const auto& ch) { return start_wf<T>(ch, c.d, c.sys, c.zf, w, f, f0w); });
     c.st[b] = int(s);
   }
 };
