@@ -82,17 +82,34 @@ struct layer_ws : layer_aux<T> {
   }
 };
 
+/// Step 2 of SPEC.md section 4 at the incoming (W, F): xi = gamma and the smoothed-min
+/// weights (eq. 8), every user's and every combiner's at once.
+template <class T>
+JCAS_HD inline void layer_softmins(const problem_dims& d, T mu_c, T mu_s, const metrics<T>& mt, layer_ws<T>& ws) {
+  softmin_weights(d.k, mt.gamma_c, mu_c, ws.z_c);
+  softmin_weights(d.m, mt.gamma_s, mu_s, ws.z_s);
+}
+
+/// Step 3 (eq. 12) for user k: the quadratic-transform auxiliary theta_ck.
+template <class T>
+JCAS_HD inline void user_theta(const metrics<T>& mt, layer_ws<T>& ws, index_t k) {
+  ws.th_c[k] = mt.e[k] * (sqrt(1 + mt.gamma_c[k]) / mt.t_c[k]);
+}
+
+/// Step 3 (eq. 12) for combiner m: theta_smk for every k.
+template <class T>
+JCAS_HD inline void sensing_theta(const problem_dims& d, const metrics<T>& mt, layer_ws<T>& ws, index_t m) {
+  const T a = sqrt(1 + mt.gamma_s[m]) / mt.t_s[m];
+  for (index_t k = 0; k < d.k; ++k) ws.th_s[long(m) * d.k + k] = mt.q[long(m) * d.k + k] * a;
+}
+
 /// Steps 1-3 of SPEC.md section 4: xi = gamma, the smoothed-min weights (eq. 8) and the
 /// quadratic-transform auxiliaries (eq. 12) at the incoming (W, F).
 template <class T>
 JCAS_HD inline void layer_auxiliaries(const problem_dims& d, T mu_c, T mu_s, const metrics<T>& mt, layer_ws<T>& ws) {
-  softmin_weights(d.k, mt.gamma_c, mu_c, ws.z_c);
-  softmin_weights(d.m, mt.gamma_s, mu_s, ws.z_s);
-  for (index_t k = 0; k < d.k; ++k) ws.th_c[k] = mt.e[k] * (sqrt(1 + mt.gamma_c[k]) / mt.t_c[k]);
-  for (index_t m = 0; m < d.m; ++m) {
-    const T a = sqrt(1 + mt.gamma_s[m]) / mt.t_s[m];
-    for (index_t k = 0; k < d.k; ++k) ws.th_s[long(m) * d.k + k] = mt.q[long(m) * d.k + k] * a;
-  }
+  layer_softmins<T>(d, mu_c, mu_s, mt, ws);
+  for (index_t k = 0; k < d.k; ++k) user_theta<T>(mt, ws, k);
+  for (index_t m = 0; m < d.m; ++m) sensing_theta<T>(d, mt, ws, m);
 }
 
 /// Step 5's scalars of user k (eqs. 14-15): its weight in B_t, d_k = z_ck |theta_ck|^2,

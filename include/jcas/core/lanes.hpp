@@ -13,10 +13,12 @@
 //     targets' coefficients xt in theirs), so D(W) = L diag(d) L^H W - A_t^H = L Z with
 //     Z = diag(d) S - C_A and S = L^H W.
 // The Nt- and Nr-long products -- S (R x K entries), D (Nt x K), the projection's rows
-// (eq. 18), U^H F0, F -- are divided over the lanes, an entry or a row each; the scalars
-// of steps 1-5 and the metrics' (O(K^2 + J^3 + M J K)) run on the lead lane with
-// layer.hpp's and metrics.hpp's own functions. Three barriers a W-step (and a team sum),
-// two a layer besides. The realization's state (lanes_slot) is 4.3 KB in float at the paper's sizes.
+// (eq. 18), U^H F0, F -- are divided over the lanes, an entry or a row each; so are the
+// metrics and steps 1-5 (O(K^2 + J^3 + M J K)), a user, a combiner, a channel or an entry
+// of U^H F' a lane, with layer.hpp's, receiver.hpp's and metrics.hpp's own functions of
+// one item; only the softmin weights and the J x J core's Cholesky factor stay on the
+// lead lane. Three barriers a W-step (and a team sum), nine a layer besides. The
+// realization's state (lanes_slot) is 4.9 KB in float at the paper's sizes.
 #pragma once
 #include "jcas/core/layer.hpp"
 #include "jcas/core/schedule.hpp"
@@ -46,6 +48,7 @@ struct lanes_slot {
   T* f02;          // M: ||f0_m||^2
   T* kappa;        // M: 1 while f_m is still F0's column, else 0
   T* fn2;          // M: ||f_m||^2
+  T* n2jm;         // J x M: combiner m's terms of ||f_m||^2, entry j (lanes_combiner_entry)
   int* st;         // 2: the status the lead lane found at the start and in a layer's prepare
                    // (all lanes read it after a barrier; two places, so that no lane still
                    // reads the start's while the lead writes the first layer's)
@@ -69,6 +72,7 @@ struct lanes_slot {
     f02 = a.template take<T>(d.m);
     kappa = a.template take<T>(d.m);
     fn2 = a.template take<T>(d.m);
+    n2jm = a.template take<T>(long(d.j()) * d.m);
     st = a.template take<int>(2);
     mt.carve_scalars(a, d);
     lw.carve_scalars(a, d);
@@ -81,6 +85,16 @@ struct lanes_slot {
     return c.used;
   }
 };
+
+/// The distance in bytes between two realizations' slots in a block's shared memory
+/// (kernels/unfolded_lanes.cu): the slot rounded up to 128 bytes and 16 more, so that the
+/// lead lanes of the realizations that share a warp (teams of 8 or 16 lanes) find the
+/// same field of their slots in different banks (the slots' starts 16 bytes apart modulo
+/// the 128 bytes of a bank row).
+template <class T>
+JCAS_HD inline long lanes_slot_stride(const problem_dims& d) {
+  return (lanes_slot<T>::bytes(d) + 127) / 128 * 128 + 16;
+}
 
 /// One realization's inputs and outputs in the batch's memory (global memory on a GPU).
 template <class T>
@@ -96,28 +110,54 @@ struct lanes_io {
   bool zf = false;  // with init: W0 = Pi_S of the regularised zero-forcing precoder instead
 };
 
-/// The metrics at (W, F) from S = L^H W (E = H^H W in its first K rows, V^H W below),
-/// U^H F and ||f_m||^2 (SPEC.md 2): q_mjk = f_m^H u_j (v_j^H w_k).
-template <class T>
-JCAS_HD inline void lanes_metrics(const problem_dims& d, const system_params<T>& sys, lanes_slot<T>& sl) {
+/// The metrics at (W, F) by the team from S = L^H W (E = H^H W in its first K rows, V^H W
+/// below), U^H F and ||f_m||^2 (SPEC.md 2): a user (user_metric) or a combiner
+/// (sensing_metric, q_mjk = f_m^H u_j (v_j^H w_k)) a lane, a barrier, then on the lead
+/// lane the minima and h (eq. 7, also into *h_out where given), a barrier.
+JCAS_NO_EXEC_CHECK
+template <class T, class Team>
+JCAS_HD inline void lanes_metrics(const Team& team, const problem_dims& d, const system_params<T>& sys,
+                                  lanes_slot<T>& sl, T* h_out) {
   const mview<T> s = sl.s, uf = sl.uf;
-  const T min_c = user_metrics<T>([&](index_t k, index_t j) { return s(k, j); }, d, sys, sl.mt);
-  sensing_metrics_n<T>([&](index_t m, index_t j, index_t k) { return conj(uf(j, m)) * s(d.k + j, k); },
-                       [&](index_t m) { return sl.fn2[m]; }, d, sys, min_c, sl.mt);
+  team_items(team, d.k + d.m, [&](long e) {
+    if (e < d.k)
+      user_metric<T>([&](index_t k, index_t j) { return s(k, j); }, d, sys, sl.mt, index_t(e));
+    else
+      sensing_metric<T>([&](index_t m, index_t j, index_t k) { return conj(uf(j, m)) * s(d.k + j, k); },
+                        [&](index_t m) { return sl.fn2[m]; }, d, sys, sl.mt, index_t(e - d.k));
+  });
+  on_lead(team, [&] {
+    metrics_summary<T>(d, sys, min_of(d.k, sl.mt.gamma_c), sl.mt);
+    if (h_out) *h_out = sl.mt.objective;
+  });
 }
 
-/// U^H F and ||f_m||^2 from Phi, kappa, U^H F0 and ||f0_m||^2, combiner m.
+/// Entry j of U^H F's column m, kappa_m (U^H F0)_jm + (Gamma phi_m)_j, and its term of
+/// ||f_m||^2 = kappa_m^2 ||f0_m||^2 + sum_j (phi_jm^* (Gamma phi_m)_j + 2 kappa_m
+/// Re((U^H F0)_jm^* phi_jm)) into sl.n2jm.
 template <class T>
-JCAS_HD inline void lanes_combiner_products(const problem_dims& d, lanes_slot<T>& sl, index_t m) {
+JCAS_HD inline void lanes_combiner_entry(const problem_dims& d, lanes_slot<T>& sl, index_t j, index_t m) {
+  const T k = sl.kappa[m];
+  cplx<T> g{};
+  for (index_t i = 0; i < d.j(); ++i) g += sl.gram(j, i) * sl.phi(i, m);
+  sl.uf(j, m) = sl.uf0(j, m) * k + g;
+  sl.n2jm[long(m) * d.j() + j] = cmulc(sl.phi(j, m), g).re + 2 * k * cmulc(sl.uf0(j, m), sl.phi(j, m)).re;
+}
+
+/// ||f_m||^2 from combiner m's terms (lanes_combiner_entry, every j), in j's order.
+template <class T>
+JCAS_HD inline void lanes_combiner_norm(const problem_dims& d, lanes_slot<T>& sl, index_t m) {
   const T k = sl.kappa[m];
   T n2 = k * k * sl.f02[m];
-  for (index_t j = 0; j < d.j(); ++j) {
-    cplx<T> g{};
-    for (index_t i = 0; i < d.j(); ++i) g += sl.gram(j, i) * sl.phi(i, m);  // (Gamma phi_m)_j
-    sl.uf(j, m) = sl.uf0(j, m) * k + g;
-    n2 += cmulc(sl.phi(j, m), g).re + 2 * k * cmulc(sl.uf0(j, m), sl.phi(j, m)).re;
-  }
+  for (index_t j = 0; j < d.j(); ++j) n2 += sl.n2jm[long(m) * d.j() + j];
   sl.fn2[m] = n2;
+}
+
+/// U^H F's column m and ||f_m||^2 from Phi, kappa, U^H F0 and ||f0_m||^2, on one lane.
+template <class T>
+JCAS_HD inline void lanes_combiner_products(const problem_dims& d, lanes_slot<T>& sl, index_t m) {
+  for (index_t j = 0; j < d.j(); ++j) lanes_combiner_entry<T>(d, sl, j, m);
+  lanes_combiner_norm<T>(d, sl, m);
 }
 
 /// SPEC.md 3's F0 in U's coordinates (lead lane), from S = L^H W0: f_m ∝ B_m^{-1} u_m with
@@ -158,46 +198,93 @@ JCAS_HD inline status lanes_f0(const problem_dims& d, const system_params<T>& sy
   return status::ok;
 }
 
-/// Steps 1-5 of layer l on the lead lane, at the incoming (W, F) whose metrics are sl.mt
-/// and whose S = L^H W is sl.s: layer_scalars (steps 1-3), the Woodbury receiver (step 4,
-/// rank1_receiver_core / _weights) with its stage 1 in U's coordinates -- c_j = sum_k
-/// |v_j^H w_k|^2 (= sum_k ||P_j e_k||^2 / ||u_j||^2), u_m^H P_m e_k = Gamma_mm v_m^H w_k --
-/// F' as Phi' (e_m - y_m) fs_m, then step 5: the weights d (users: layer_scalars; sensing:
-/// d_{K+j} = sum_m cm_m |u_j^H f'_m|^2) and C_A.
+/// Stage 1 of the receiver for j (rank1_receiver_coef, _upk) in U's coordinates: c_j =
+/// sum_k |v_j^H w_k|^2 (= sum_k ||P_j e_k||^2 / ||u_j||^2), ||u_j||^2 = Gamma_jj, and for
+/// a combiner's own channel (j < M) u_j^H P_j e_k = Gamma_jj v_j^H w_k.
 template <class T>
-JCAS_HD inline status lanes_prepare(const problem_dims& d, const system_params<T>& sys, T mu_c, T mu_s,
-                                    lanes_slot<T>& sl) {
+JCAS_HD inline void lanes_receiver_coef(const problem_dims& d, lanes_slot<T>& sl, index_t j) {
+  layer_ws<T>& lw = sl.lw;
+  T c = 0;
+  for (index_t k = 0; k < d.k; ++k) c += norm2(sl.s(d.k + j, k));
+  lw.c[j] = c;
+  lw.un2[j] = sl.gram(j, j).re;
+  if (j < d.m)
+    for (index_t k = 0; k < d.k; ++k) lw.upk[long(j) * d.k + k] = sl.s(d.k + j, k) * sl.gram(j, j).re;
+}
+
+/// Stages 3-4 for combiner m (after the core): rank1_receiver_weights, then f'_m as Phi's
+/// column (e_m - y_m) fs_m; a combiner without an echo stays (as rank1_receiver_entry
+/// leaves it).
+template <class T>
+JCAS_HD inline void lanes_receiver_combiner(const problem_dims& d, const system_params<T>& sys, lanes_slot<T>& sl,
+                                            index_t m) {
+  layer_ws<T>& lw = sl.lw;
+  rank1_receiver_weights<T>(d, sys, sl.mt, lw, m);
+  if (lw.th2[m] > T(0)) {
+    for (index_t j = 0; j < d.j(); ++j) sl.phi(j, m) = (cplx<T>(j == m ? T(1) : T(0)) - lw.y(j, m)) * lw.fs[m];
+    sl.kappa[m] = 0;
+  }
+}
+
+/// Stage 6 of the merged form for j (surrogate_rank1_weight): d_{K+j} = sum_m cm_m
+/// |u_j^H f'_m|^2.
+template <class T>
+JCAS_HD inline void lanes_sensing_weight(const problem_dims& d, lanes_slot<T>& sl, index_t j) {
+  T s = 0;
+  for (index_t m = 0; m < d.m; ++m) s += sl.lw.cm[m] * norm2(sl.uf(j, m));
+  sl.lw.sur.d[d.k + j] = s;
+}
+
+/// Column k of C_A (A_t^H = L C_A): ac_k in user k's row, xt_mk = theta_smk (u_m^H f'_m)
+/// xm_m in target m's (surrogate_rank1_pair for j = m).
+template <class T>
+JCAS_HD inline void lanes_ca_column(const problem_dims& d, lanes_slot<T>& sl, index_t k) {
+  const layer_ws<T>& lw = sl.lw;
+  for (index_t r = 0; r < d.k + d.j(); ++r) sl.ca(r, k) = cplx<T>();
+  sl.ca(k, k) = lw.ac[k];
+  for (index_t m = 0; m < d.m; ++m) sl.ca(d.k + m, k) = lw.th_s[long(m) * d.k + k] * sl.uf(m, m) * lw.xm[m];
+}
+
+/// Steps 1-5 of layer l by the team at the incoming (W, F) whose metrics are sl.mt and
+/// whose S = L^H W is sl.s, in six phases, a barrier after each: the softmin weights
+/// (step 2) on the lead lane; a user's or combiner's auxiliaries and scalars (steps 2-3,
+/// user_theta / surrogate_user_scalars, sensing_theta / sensing_scalars) or a channel's
+/// stage 1 of the Woodbury receiver (lanes_receiver_coef) a lane; the receiver's J x J
+/// core and its Cholesky factor (rank1_receiver_core, step 4) on the lead lane; F' as Phi'
+/// a combiner a lane; U^H F' an entry a lane; then step 5 -- ||f'_m||^2, the weights d
+/// (users: surrogate_user_scalars; sensing: d_{K+j}) and C_A -- an item a lane. Returns
+/// the core's status, the same on every lane.
+JCAS_NO_EXEC_CHECK
+template <class T, class Team>
+JCAS_HD inline status lanes_prepare(const Team& team, const problem_dims& d, const system_params<T>& sys, T mu_c,
+                                    T mu_s, lanes_slot<T>& sl) {
   layer_ws<T>& lw = sl.lw;
   const metrics<T>& mt = sl.mt;
-  layer_scalars<T>(d, sys, mu_c, mu_s, mt, lw);
-  for (index_t j = 0; j < d.j(); ++j) {
-    T c = 0;
-    for (index_t k = 0; k < d.k; ++k) c += norm2(sl.s(d.k + j, k));
-    lw.c[j] = c;
-    lw.un2[j] = sl.gram(j, j).re;
-  }
-  for (index_t m = 0; m < d.m; ++m)
-    for (index_t k = 0; k < d.k; ++k) lw.upk[long(m) * d.k + k] = sl.s(d.k + m, k) * sl.gram(m, m).re;
-  const status st = rank1_receiver_core<T>(d, sys, lw);
+  const index_t nj = d.j();
+  on_lead(team, [&] { layer_softmins<T>(d, mu_c, mu_s, mt, lw); });
+  team_items(team, d.k + d.m + nj, [&](long e) {
+    if (e < d.k) {
+      user_theta<T>(mt, lw, index_t(e));
+      surrogate_user_scalars<T>(mt, lw, index_t(e));
+    } else if (e < d.k + d.m) {
+      sensing_theta<T>(d, mt, lw, index_t(e - d.k));
+      sensing_scalars<T>(d, sys, mt, lw, index_t(e - d.k));
+    } else
+      lanes_receiver_coef<T>(d, sl, index_t(e - d.k - d.m));
+  });
+  on_lead(team, [&] { sl.st[1] = int(rank1_receiver_core<T>(d, sys, lw)); });
+  const status st = status(sl.st[1]);
   if (st != status::ok) return st;
-  for (index_t m = 0; m < d.m; ++m) {
-    rank1_receiver_weights<T>(d, sys, mt, lw, m);
-    if (lw.th2[m] > T(0)) {  // else (no echo) f_m stays, as rank1_receiver_entry leaves it
-      for (index_t j = 0; j < d.j(); ++j) sl.phi(j, m) = (cplx<T>(j == m ? T(1) : T(0)) - lw.y(j, m)) * lw.fs[m];
-      sl.kappa[m] = 0;
-    }
-    lanes_combiner_products(d, sl, m);
-  }
-  for (index_t j = 0; j < d.j(); ++j) {  // stages 5-6 of the merged form (surrogate_rank1_pair / _weight)
-    T s = 0;
-    for (index_t m = 0; m < d.m; ++m) s += lw.cm[m] * norm2(sl.uf(j, m));
-    lw.sur.d[d.k + j] = s;
-  }
-  for (index_t k = 0; k < d.k; ++k) {
-    for (index_t r = 0; r < d.k + d.j(); ++r) sl.ca(r, k) = cplx<T>();
-    sl.ca(k, k) = lw.ac[k];
-    for (index_t m = 0; m < d.m; ++m) sl.ca(d.k + m, k) = lw.th_s[long(m) * d.k + k] * sl.uf(m, m) * lw.xm[m];
-  }
+  team_items(team, d.m, [&](long m) { lanes_receiver_combiner<T>(d, sys, sl, index_t(m)); });
+  team_items(team, long(nj) * d.m, [&](long e) { lanes_combiner_entry<T>(d, sl, index_t(e % nj), index_t(e / nj)); });
+  team_items(team, d.m + nj + d.k, [&](long e) {
+    if (e < d.m)
+      lanes_combiner_norm<T>(d, sl, index_t(e));
+    else if (e < d.m + nj)
+      lanes_sensing_weight<T>(d, sl, index_t(e - d.m));
+    else
+      lanes_ca_column<T>(d, sl, index_t(e - d.m - nj));
+  });
   return status::ok;
 }
 
@@ -265,9 +352,9 @@ JCAS_HD inline void lanes_step(const Team& team, const problem_dims& d, T nd, T 
   team.sync();
 }
 
-/// Algorithm 1's executor (core/schedule.hpp) for the team: the metrics and steps 1-5 on
-/// the lead lane from S = L^H W (computed by the team first; a layer's first D reuses the
-/// metrics' S), D(W) and the steps by the team; nd keeps ||D||_F for the frozen variant.
+/// Algorithm 1's executor (core/schedule.hpp) for the team: the metrics and steps 1-5
+/// from S = L^H W (computed by the team first; a layer's first D reuses the metrics' S),
+/// D(W) and the steps; nd keeps ||D||_F for the frozen variant.
 template <class T, class Team>
 struct lanes_exec {
   const Team& team;
@@ -280,16 +367,10 @@ struct lanes_exec {
   JCAS_NO_EXEC_CHECK
   JCAS_HD void metrics(index_t l) {
     if (l >= 0) lanes_lhw<T>(team, d, sl, true);  // the start's S is the caller's
-    on_lead(team, [&] {
-      lanes_metrics<T>(d, sys, sl);
-      if (io.curve) io.curve[l + 1] = sl.mt.objective;
-    });
+    lanes_metrics<T>(team, d, sys, sl, io.curve ? io.curve + (l + 1) : nullptr);
   }
   JCAS_NO_EXEC_CHECK
-  JCAS_HD status prepare(index_t l) {
-    on_lead(team, [&] { sl.st[1] = int(lanes_prepare<T>(d, sys, p.mu_c_at(l), p.mu_s_at(l), sl)); });
-    return status(sl.st[1]);
-  }
+  JCAS_HD status prepare(index_t l) { return lanes_prepare<T>(team, d, sys, p.mu_c_at(l), p.mu_s_at(l), sl); }
   JCAS_NO_EXEC_CHECK
   JCAS_HD void direction(index_t s) {
     if (s > 0) lanes_lhw<T>(team, d, sl, false);  // the layer's first S is the metrics'

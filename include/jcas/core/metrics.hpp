@@ -37,12 +37,18 @@ struct metrics {
   JCAS_HD cplx<T>* pcol(index_t j, index_t k, const problem_dims& d) const { return p + (long(j) * d.k + k) * d.nr; }
 };
 
+/// The smallest of n entries, taken in order.
+template <class T>
+JCAS_HD inline T min_of(index_t n, const T* x) {
+  T best = x[0];
+  for (index_t i = 1; i < n; ++i) best = fmin(best, x[i]);
+  return best;
+}
+
 /// min over x of ln(1 + x) for n entries, as ln(1 + min x): one logarithm, not n.
 template <class T>
 JCAS_HD inline T min_log1p(index_t n, const T* x) {
-  T best = x[0];
-  for (index_t i = 1; i < n; ++i) best = fmin(best, x[i]);
-  return T(log1p(best));
+  return T(log1p(min_of(n, x)));
 }
 
 // SPEC.md section 2 at (W, F) in pieces, so that a backend can run the products E = H^H W,
@@ -57,55 +63,67 @@ JCAS_HD inline void sensing_products(const Ch& ch, cview<T> w, const problem_dim
     for (index_t k = 0; k < d.k; ++k) ch.apply(j, w.col(k), out.pcol(j, k, d));
 }
 
-/// The users' part, SINR gamma_c from E = H^H W: ekj_of(k, j) = h_k^H w_j, computed on
-/// the fly or read from metrics::hw. Interference is summed apart from the signal so
-/// gamma = S / I never subtracts nearly equal numbers. Returns min_k gamma_ck.
+/// The users' part for user k, SINR gamma_ck from E = H^H W: ekj_of(k, j) = h_k^H w_j,
+/// computed on the fly or read from metrics::hw. Interference is summed apart from the
+/// signal so gamma = S / I never subtracts nearly equal numbers.
 template <class T, class E>
-JCAS_HD inline T user_metrics(const E& ekj_of, const problem_dims& d, const system_params<T>& sys, metrics<T>& out) {
-  T min_c = T(0);
-  for (index_t k = 0; k < d.k; ++k) {
-    T interference = sys.sigma_c2, signal = 0;
-    for (index_t j = 0; j < d.k; ++j) {
-      const cplx<T> ekj = ekj_of(k, j);
-      if (j == k) {
-        out.e[k] = ekj;
-        signal = norm2(ekj);
-      } else
-        interference += norm2(ekj);
-    }
-    out.t_c[k] = signal + interference;
-    out.gamma_c[k] = signal / interference;
-    min_c = k == 0 ? out.gamma_c[k] : fmin(min_c, out.gamma_c[k]);
+JCAS_HD inline void user_metric(const E& ekj_of, const problem_dims& d, const system_params<T>& sys, metrics<T>& out,
+                                index_t k) {
+  T interference = sys.sigma_c2, signal = 0;
+  for (index_t j = 0; j < d.k; ++j) {
+    const cplx<T> ekj = ekj_of(k, j);
+    if (j == k) {
+      out.e[k] = ekj;
+      signal = norm2(ekj);
+    } else
+      interference += norm2(ekj);
   }
-  return min_c;
+  out.t_c[k] = signal + interference;
+  out.gamma_c[k] = signal / interference;
 }
 
-/// The sensing part, SCNR gamma_s from fpm_of(m, j, k) = f_m^H P_j e_k = f_m^H G_j w_k,
-/// computed on the fly from metrics::p or read from a product F^H P (core/batched.hpp),
-/// and fn2_of(m) = ||f_m||^2 (the clutter term's noise), then h (eq. 7) with the users'
+/// user_metric for every user; returns min_k gamma_ck.
+template <class T, class E>
+JCAS_HD inline T user_metrics(const E& ekj_of, const problem_dims& d, const system_params<T>& sys, metrics<T>& out) {
+  for (index_t k = 0; k < d.k; ++k) user_metric<T>(ekj_of, d, sys, out, k);
+  return min_of(d.k, out.gamma_c);
+}
+
+/// The sensing part for combiner m, SCNR gamma_sm from fpm_of(m, j, k) = f_m^H P_j e_k =
+/// f_m^H G_j w_k, computed on the fly from metrics::p or read from a product F^H P
+/// (core/batched.hpp), and fn2_of(m) = ||f_m||^2 (the clutter term's noise).
+template <class T, class Q, class N2>
+JCAS_HD inline void sensing_metric(const Q& fpm_of, const N2& fn2_of, const problem_dims& d,
+                                   const system_params<T>& sys, metrics<T>& out, index_t m) {
+  T clutter = T(d.nr) * sys.sigma_s2 * fn2_of(m), signal = 0;
+  for (index_t j = 0; j < d.j(); ++j)
+    for (index_t k = 0; k < d.k; ++k) {
+      const cplx<T> v = fpm_of(m, j, k);
+      if (j == m) {
+        out.q[long(m) * d.k + k] = v;
+        signal += norm2(v);
+      } else
+        clutter += norm2(v);
+    }
+  out.t_s[m] = signal + clutter;
+  out.gamma_s[m] = signal / clutter;
+}
+
+/// Once every user's and combiner's part is in: the minima and h (eq. 7), with the users'
 /// min_c.
+template <class T>
+JCAS_HD inline void metrics_summary(const problem_dims& d, const system_params<T>& sys, T min_c, metrics<T>& out) {
+  out.min_gamma_c = min_c;
+  out.min_gamma_s = min_of(d.m, out.gamma_s);
+  out.objective = min_log1p(d.k, out.gamma_c) + sys.delta * min_log1p(d.m, out.gamma_s);
+}
+
+/// sensing_metric for every combiner, then h (metrics_summary).
 template <class T, class Q, class N2>
 JCAS_HD inline void sensing_metrics_n(const Q& fpm_of, const N2& fn2_of, const problem_dims& d,
                                       const system_params<T>& sys, T min_c, metrics<T>& out) {
-  T min_s = T(0);
-  for (index_t m = 0; m < d.m; ++m) {
-    T clutter = T(d.nr) * sys.sigma_s2 * fn2_of(m), signal = 0;
-    for (index_t j = 0; j < d.j(); ++j)
-      for (index_t k = 0; k < d.k; ++k) {
-        const cplx<T> v = fpm_of(m, j, k);
-        if (j == m) {
-          out.q[long(m) * d.k + k] = v;
-          signal += norm2(v);
-        } else
-          clutter += norm2(v);
-      }
-    out.t_s[m] = signal + clutter;
-    out.gamma_s[m] = signal / clutter;
-    min_s = m == 0 ? out.gamma_s[m] : fmin(min_s, out.gamma_s[m]);
-  }
-  out.min_gamma_c = min_c;
-  out.min_gamma_s = min_s;
-  out.objective = min_log1p(d.k, out.gamma_c) + sys.delta * min_log1p(d.m, out.gamma_s);
+  for (index_t m = 0; m < d.m; ++m) sensing_metric<T>(fpm_of, fn2_of, d, sys, out, m);
+  metrics_summary<T>(d, sys, min_c, out);
 }
 
 /// sensing_metrics_n with ||f_m||^2 from F itself.
