@@ -18,11 +18,13 @@
 // adjoint parts), and the step run by a team of 32 and of 128 counting threads: its
 // critical path and barriers, and the floor they put on a step's time.
 //   jcas_bench --train-parts
-// --lanes instead: the lanes route (core/lanes.hpp, the GPU's warp route for line-of-sight
-// channels) at K = 2 ... 12 and two larger arrays: its counted FLOP on one thread and by a
-// team of 32 counting threads (critical path, barriers a layer), the model of its warp
-// instructions (host/gpu_model.hpp) and the rate that model predicts on an H200; and on
-// this CPU its results against the per-realization loops and its time with one thread.
+// --lanes instead: the lanes route (core/lanes.hpp, the GPU's team route for line-of-sight
+// channels) at K = 2 ... 12 and two larger arrays: its counted FLOP on one thread and by
+// teams of 32, 16 and 8 counting threads (critical path, directly and extrapolated from
+// 2 and 3 layers, barriers a layer), the model of its warp instructions and shared-memory
+// wavefronts (host/gpu_model.hpp), the rate that model predicts on an H200 and the team
+// size it chooses; and on this CPU its results against the per-realization loops and its
+// time with one thread.
 //   jcas_bench --lanes [--layers L]
 // --host-parts instead: the host's side of a GPU solve of host data (host/batch_inputs.hpp)
 // in the paper's configuration, per realization: the channels converted to T and laid out
@@ -162,10 +164,13 @@ int bench_train_parts() {
 
 /// The lanes route counted, modelled and checked (see the top).
 int bench_lanes(int layers) {
-  std::printf("lanes route, unfolded L_out %d; FLOP per realization counted on one thread and on 32 (critical path)\n",
-              layers);
-  std::printf("%4s %4s %3s %10s %10s %9s %9s %12s %12s %10s %10s %10s %12s\n", "Nt", "K", "J", "MFLOP", "path MF",
-              "syncs/l", "smem KB", "warp Minstr", "f32 pred/s", "f64 pred/s", "bound", "CPU ms", "max |dh|/h");
+  std::printf(
+      "lanes route, unfolded L_out %d; FLOP per realization counted on one thread and by a team of g lanes "
+      "(critical path; a warp holds 32 / g realizations); * = the team size choose_lanes_group takes\n",
+      layers);
+  std::printf("%4s %4s %3s %10s %3s %10s %10s %9s %9s %6s %12s %10s %12s %10s %10s %10s %12s\n", "Nt", "K", "J",
+              "MFLOP", "g", "path MF", "extrap MF", "syncs/l", "slot KB", "warps", "warp Minstr", "Mwavefr",
+              "f32 pred/s", "f64 pred/s", "bound", "CPU ms", "max |dh|/h");
   struct cfg {
     int nt, k;
   };
@@ -177,9 +182,8 @@ int bench_lanes(int layers) {
     solve_options o;
     o.model.l_out = layers;
     o.threads = 1;
-    const host::lanes_flops lf = host::counted_lanes(cs, o);
-    const host::lanes_model m32 = host::model_lanes(sc.dims, layers, lf, false),
-                            m64 = host::model_lanes(sc.dims, layers, lf, true);
+    const int chosen32 = host::choose_lanes_group(cs, o, false).group,
+              chosen64 = host::choose_lanes_group(cs, o, true).group;
     o.products = products_route::lanes;
     const solve_output lanes = cpu::solve_batch(cs, o);
     o.products = products_route::loops;
@@ -188,10 +192,20 @@ int bench_lanes(int layers) {
     double dh = 0;
     for (long b = 0; b < cs.count; ++b)
       dh = std::max(dh, std::abs(lanes.objective[b] - loops.objective[b]) / std::abs(loops.objective[b]));
-    std::printf("%4d %4d %3d %10.3f %10.3f %9.1f %9.2f %12.3f %12.3g %10.3g %10s %10.3f %12.1e\n", c.nt, c.k,
-                sc.dims.j(), lf.serial / 1e6, lf.warp.path / 1e6, lf.warp.barriers / layers, m32.slot_bytes / 1e3,
-                m32.instructions / 1e6, m32.per_second, m64.per_second, m32.bound,
-                1e3 * (lanes.seconds - lanes.init_seconds) / double(cs.count), dh);
+    for (const int g : {32, 16, 8}) {
+      const host::lanes_flops lf = host::counted_lanes(cs, o, g), lx = host::counted_lanes_extrapolated(cs, o, g);
+      const host::lanes_model m32 = host::model_lanes(sc.dims, layers, lf, false),
+                              m64 = host::model_lanes(sc.dims, layers, lf, true);
+      std::printf("%4d %4d %3d %10.3f %3d %10.3f %10.3f %9.1f %9.2f %6.0f %12.3f %10.3f %11.3g%s %9.3g%s %10s", c.nt,
+                  c.k, sc.dims.j(), lf.serial / 1e6, g, lf.warp.path / 1e6, lx.warp.path / 1e6,
+                  lf.warp.barriers / layers, m32.slot_bytes / 1e3, m32.warps_per_sm, m32.instructions / 1e6,
+                  m32.wavefronts / 1e6, m32.per_second, g == chosen32 ? "*" : " ", m64.per_second,
+                  g == chosen64 ? "*" : " ", m32.bound);
+      if (g == 32)
+        std::printf(" %10.3f %12.1e\n", 1e3 * (lanes.seconds - lanes.init_seconds) / double(cs.count), dh);
+      else
+        std::printf("\n");
+    }
     std::fflush(stdout);
   }
   return 0;

@@ -322,7 +322,7 @@ struct counted_chunk {
 
 }  // namespace
 
-lanes_flops counted_lanes(const channel_set& cs, const solve_options& o, int lanes) {
+lanes_flops counted_lanes(const channel_view& cs, const solve_options& o, int lanes) {
   realization<fc> rc;
   rc.load(cs, 0);
   if (!rc.rank1) throw std::invalid_argument("counted_lanes: the lanes route needs line-of-sight channels");

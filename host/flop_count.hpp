@@ -119,6 +119,6 @@ struct lanes_flops {
   double serial = 0;
   team_path warp;
 };
-lanes_flops counted_lanes(const channel_set& cs, const solve_options& o, int lanes = 32);
+lanes_flops counted_lanes(const channel_view& cs, const solve_options& o, int lanes = 32);
 
 }  // namespace jcas::host

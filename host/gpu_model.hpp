@@ -29,63 +29,64 @@ inline double predicted_gpu_seconds(double flops, long n, bool f64) {
 
 namespace jcas::host {
 
-/// A model of the lanes route (core/lanes.hpp: a warp per realization, its state in
-/// shared memory) on an H200, per realization, from the route's counted critical path
-/// (lanes_flops: FLOP on the busiest lane of each phase, the barriers) and its loops'
-/// shared-memory accesses, which follow from the code (lanes.hpp):
-///   a W-step's S = L^H W:  ceil(RK/32) entries a lane, each 2 Nt loads and a store
-///   Z = diag(d) S - C_A:   the same entries, 3 loads and a store each
-///   D = L Z:               ceil(Nt K/32) entries a lane, 2 R loads and a store each
-///   V = W - a D:           the same entries, 2 loads and a store each
-///   the rows' projection:  ceil(Nt/32) rows a lane, 3 K accesses each
-///   lead lane, a layer:    the metrics and steps 1-5, some 4 (K^2 + MJK) + 6 M J^2 +
-///                          2 RK + 20 (K + M) accesses (an estimate from the loops)
-/// and a team sum (5 shuffles) per direction. Counted FLOP become warp instructions at
-/// 0.6 a FLOP (a complex multiply-add is 8 FLOP in 4 FMA; lone adds and multiplies 1);
-/// index arithmetic, loop control and address conversion are not counted: assumed 0.5
-/// instructions per FP or shared-memory instruction. The SM's limits: 4 warp-instructions
-/// issued a clock, FP32 4 a clock, FP64 2, shared memory one 128-byte wavefront a clock,
-/// shuffles 1. A team access takes 1.1 wavefronts in float on average (its loads reach at
-/// most 16 distinct complex<float> of 8 bytes, one wavefront, the broadcasts fewer; the
-/// stores of 32 distinct entries two) and 1.6 in double (16-byte entries); the lead
-/// lane's one. A realization takes the binding limit's cycles on one SM, and the SMs
-/// reach 60 % of that (latency not hidden by the 20-24 warps an SM holds). Every one of
-/// these numbers is an assumption to be replaced by a measurement (bench/gpu_check.sh).
+/// A model of the lanes route (core/lanes.hpp; kernels/unfolded_lanes.cu: a team of g =
+/// 8, 16 or 32 lanes per realization, 32 / g realizations a warp, each realization's state
+/// in shared memory) on an H200, per realization, from the route's counted critical path
+/// for a team of g (lanes_flops: FLOP on the busiest lane of each phase, the barriers)
+/// and its shared-memory accesses, which follow from the code (lanes.hpp), per layer:
+///   S = L^H W:            R K entries, each 2 Nt loads and a store;
+///   Z = diag(d) S - C_A:  the same entries, 3 loads and a store each;
+///   D = L Z:              Nt K entries, each 2 R loads and a store;
+///   V = W - a D:          the same entries, 2 loads and a store each;
+///   the rows' projection: Nt rows, 3 K accesses each;
+///   the metrics and steps 1-5: in each of their phases the busiest lane's accesses, read
+///                         from the code (a sensing metric's 2 J K + J + K + 3, the core's
+///                         3 J^2 + J^3 / 3, ...: gpu_model.cpp);
+/// and a team sum (log2 g shuffles) per direction. The 32 / g realizations of a warp run
+/// the same instructions at once, so a realization costs g / 32 of each warp instruction
+/// of its team: the work its team leaves on one lane shrinks with g, the divided work
+/// does not. Counted FLOP become warp instructions at 0.6 a FLOP (a complex multiply-add is 8
+/// FLOP in 4 FMA; lone adds and multiplies 1); index arithmetic, loop control and
+/// address conversion are not counted: assumed 0.5 instructions per FP or shared-memory
+/// instruction. A warp access takes one 128-byte wavefront for each 128 bytes of the
+/// distinct entries its lanes touch (the lanes of one realization touch the entries the
+/// loops above give them, e.g. S's loads of L min(g, R) columns' entries; those of
+/// different realizations lie in different slots): no bank conflicts beyond that count
+/// (odd leading dimensions, slots 16 bytes apart modulo 128: core::lanes_slot_stride).
+/// The SM's limits: 4 warp-instructions issued a clock, FP32 4 a clock, FP64 2, shared
+/// memory one wavefront a clock, shuffles 1. A realization takes the binding limit's
+/// cycles on one SM; the SMs reach 60 % of that where they hold 20 warps or more (as the
+/// g = 32 kernel's register bound gives: 24 in float, 20 in double), proportionally less
+/// where the blocks' shared memory (slots and views) holds fewer. Every one of these
+/// numbers is an assumption to be replaced by a measurement (bench/gpu_check.sh).
 struct lanes_model {
-  double slot_bytes = 0;
+  int group = 32;         // lanes per realization
+  double slot_bytes = 0;  // a realization's slot (its stride in the block)
+  double warps_per_sm = 0;
   double fp = 0, smem = 0, shfl = 0, syncs = 0, other = 0, instructions = 0;  // warp instructions
   double wavefronts = 0, cycles = 0, per_second = 0;
   const char* bound = "";
 };
 
-inline lanes_model model_lanes(const problem_dims& d, int layers, const lanes_flops& lf, bool f64, int l_in = 3,
-                               int i_w = 2, bool frozen = false) {
-  const auto up = [](double a, double b) { return std::ceil(a / b); };
-  const double nt = d.nt, k = d.k, j = d.j(), m = d.m, r = k + j, steps = double(l_in) * i_w;
-  const double es = up(r * k, 32), ed = up(nt * k, 32), en = up(nt, 32);
-  const double directions = frozen ? 1 : steps;
-  const double team = steps * (en * 3 * k + ed * 3)                // V and the rows, every step
-                      + directions * (es * 4 + ed * (2 * r + 1))   // Z and D
-                      + (frozen ? 1 : steps) * es * (2 * nt + 1);  // S
-  const double lead = 4 * (k * k + m * j * k) + 6 * m * j * j + 2 * r * k + 20 * (k + m);
-  lanes_model md;
-  md.slot_bytes = double(f64 ? 16 : 8) * (up(nt, 2) * 2 + 1) * (r + 2 * k);  // L, W, D: the bulk
-  md.fp = 0.6 * lf.warp.path;
-  md.smem = layers * (team + lead);
-  md.shfl = 5.0 * layers * directions;
-  md.syncs = lf.warp.barriers - layers * directions;
-  md.other = 0.5 * (md.fp + md.smem);
-  md.instructions = md.fp + md.smem + md.shfl + md.syncs + md.other;
-  md.wavefronts = layers * (team * (f64 ? 1.6 : 1.1) + lead);
-  const double issue = md.instructions / 4, fp = md.fp / (f64 ? 2.0 : 4.0);
-  md.cycles = issue;
-  md.bound = "issue";
-  if (fp > md.cycles) md.cycles = fp, md.bound = f64 ? "fp64" : "fp32";
-  if (md.wavefronts > md.cycles) md.cycles = md.wavefronts, md.bound = "smem";
-  if (md.shfl > md.cycles) md.cycles = md.shfl, md.bound = "shfl";
-  constexpr double sms = 132, clock = 1.98e9, efficiency = 0.6;
-  md.per_second = efficiency * sms * clock / md.cycles;
-  return md;
-}
+/// The model of a solve of `layers` layers (l_in, i_w, frozen: the model's) at dims d by
+/// teams of lf.warp.lanes lanes, lf counted for that team and those layers.
+lanes_model model_lanes(const problem_dims& d, int layers, const lanes_flops& lf, bool f64, int l_in = 3, int i_w = 2,
+                        bool frozen = false);
+
+/// Counted FLOP of the lanes route for the unfolded solve of o on realization 0 of cs by a
+/// team of `lanes`, at the layers o's model runs at cs.dims: counted at 2 and 3 layers (an
+/// untrained model of o's l_in, i_w and gradient) and extrapolated, a layer costing what
+/// the third did (the schedule is the same every layer), so that a choice costs
+/// milliseconds at any depth.
+lanes_flops counted_lanes_extrapolated(const channel_view& cs, const solve_options& o, int lanes);
+
+/// The lanes per realization (8, 16 or 32) for which the model predicts the fastest GPU
+/// solve of o on channels like realization 0 of cs (line-of-sight), with the model;
+/// remembered per dims, depth and precision. 32 where the count fails.
+struct lanes_choice {
+  int group = 32;
+  lanes_model model;
+};
+lanes_choice choose_lanes_group(const channel_view& cs, const solve_options& o, bool f64);
 
 }  // namespace jcas::host
