@@ -283,6 +283,7 @@ solve_options to_options(const solve_request& r, bool gpu) {
   o.simd = r.simd;
   o.threads = r.threads;
   o.gpu_watchdog = r.gpu_watchdog;
+  o.team_lanes = r.team_lanes;
   o.sys.pt = r.pt;
   o.sys.delta = r.delta;
   return o;
@@ -497,6 +498,8 @@ void validate(const solve_options& o, const problem_dims& d) {
     bad("threads", std::to_string(o.threads), "must be in 0 .. " + std::to_string(max_threads));
   require_non_negative(o.gpu_watchdog, "gpu watchdog");
   if (o.gpu_chunk < 0) bad("gpu chunk", std::to_string(o.gpu_chunk), "must be >= 0");
+  if (o.team_lanes != 0 && o.team_lanes != 8 && o.team_lanes != 16 && o.team_lanes != 32)
+    bad("team lanes", std::to_string(o.team_lanes), "must be 8, 16, 32 or 0 (the model's choice)");
   const ao_settings& ao = o.ao;
   require_positive(ao.mu_c, "ao mu_c");
   require_positive(ao.mu_s, "ao mu_s");

@@ -57,6 +57,8 @@ detail::device_batch<T> batch_for(const problem_dims& d, long count, const solve
   b.cfg = host::make_config<T>(o, model, tables);
   b.products = o.products;
   b.scratch = o.scratch;
+  if (o.algo == algorithm::unfolded && (o.products == products_route::automatic || o.products == products_route::lanes))
+    b.team_lanes = o.team_lanes ? o.team_lanes : host::choose_lanes_group(first, o, std::is_same_v<T, double>).group;
   b.what = to_string(o.algo) + " solve (" + (std::is_same_v<T, float> ? "f32" : "f64") + ")";
   b.watchdog = o.gpu_watchdog;
   if (o.gpu_chunk > 0) b.chunk_cap = std::min(b.chunk_cap, o.gpu_chunk);

@@ -19,6 +19,7 @@ struct solve_request {
   bool simd = true;
   int threads = 0;
   double gpu_watchdog = 20;
+  int team_lanes = 0;  // CUDA, the lanes route: 8, 16, 32 or 0 (the model's choice)
   double pt = 100, delta = 1;
 };
 

@@ -62,7 +62,8 @@ struct device_batch {
   /// batch wants every output: W | F, the curve, the results and the statuses.
   std::function<void(batch_part, long b0, long n, void* to)> gather;
   std::function<void(batch_part, long b0, long n, const void* from)> scatter;
-  products_route products = products_route::automatic;       // unfolded: loops, cuBLAS or a warp each
+  products_route products = products_route::automatic;  // unfolded: loops, cuBLAS or a warp each
+  int team_lanes = 32;  // the lanes route: lanes a realization (8, 16, 32; larger where a block would not fit)
   scratch_placement scratch = scratch_placement::automatic;  // a thread per realization's scratch
   train_kernel train = train_kernel::warp;                   // training: a warp or a thread a realization
   // The watchdog (host/watchdog.hpp): what the work is, for its messages; the predicted
@@ -112,14 +113,15 @@ void solve_gemm(const device_batch<T>& b, int device);
 /// kernels/unfolded_team.cu); solve() calls it for products_route::team.
 template <class T>
 void solve_team(const device_batch<T>& b, int device);
-/// The unfolded solver for line-of-sight channels with a warp per realization, its whole
-/// state in shared memory (core/lanes.hpp; kernels/unfolded_lanes.cu): solve() calls it
-/// for products_route::lanes, and for automatic where lanes_fit.
+/// The unfolded solver for line-of-sight channels with a team of b.team_lanes lanes per
+/// realization, its whole state in shared memory (core/lanes.hpp; kernels/unfolded_lanes.cu):
+/// solve() calls it for products_route::lanes, and for automatic where lanes_fit.
 template <class T>
 void solve_lanes(const device_batch<T>& b, int device);
-/// Whether a realization's lanes state fits a block's shared memory on the device.
+/// Whether a block of the lanes kernel with teams of g lanes (its realizations' slots and
+/// their views) fits a block's shared memory on the device.
 template <class T>
-bool lanes_fit(const problem_dims& d, int device);
+bool lanes_fit(const problem_dims& d, int device, int g = 32);
 /// Eq. 19 loss (scaled) and its gradient [beta..., mu...] summed over b.count
 /// realizations on the device (in realization order); b.status gets each realization's
 /// status; b.cfg.unfolded describes the model (beta in host memory). Returns the loss.

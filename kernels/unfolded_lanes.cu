@@ -1,6 +1,7 @@
-// The unfolded solver for line-of-sight channels with a warp per realization and its whole
-// state in shared memory (core/lanes.hpp): every product of the layer divided over the
-// 32 lanes an entry or a row each, the J x J receiver and the scalars on lane 0, three
+// The unfolded solver for line-of-sight channels with a team of 8, 16 or 32 lanes per
+// realization and its whole state in shared memory (core/lanes.hpp): every product of the
+// layer divided over the team's lanes an entry or a row each, the metrics and steps 1-5 an
+// item a lane, the softmin weights and the J x J core's factor on its lane 0, three
 // __syncwarp a W-step. The route --products auto takes on a GPU for rank-one channels
 // whose slot fits a block's shared memory (bench/RESULTS.md has the counted model and the
 // rate it predicts).
@@ -25,33 +26,37 @@ struct lanes_args {
   long slot_bytes;
 };
 
-/// Warps (realizations) per block of the lanes kernel, and the blocks an SM must hold (its
-/// register bound: 80 registers a thread in float, 96 in double, where ptxas needs no
-/// stack frame and spills none: tests/backend/kernel_resources.sh).
+/// Warps per block of the lanes kernel, and the blocks an SM must hold (its register
+/// bound: 80 registers a thread in float, 96 in double, where ptxas needs no stack frame
+/// and spills none: tests/backend/kernel_resources.sh).
 constexpr int lanes_warps = 4;
 template <class T>
 constexpr int lanes_min_blocks = sizeof(T) == 4 ? 6 : 5;
 
 namespace {
 
-/// Warp w of block blockIdx.x runs realization blockIdx.x * lanes_warps + w, its state in
-/// the w-th slot of the block's dynamic shared memory. The slot's views (lanes_slot: some
-/// 70 pointers) live in static shared memory, carved by lane 0, so that no thread keeps
-/// them in registers or spills them to local memory: the hot loops load the few they use.
-template <class T>
+/// Team t = threadIdx.x / G of block blockIdx.x (G lanes, 32 / G teams a warp) runs
+/// realization blockIdx.x * lanes_warps * 32 / G + t, its state in the t-th slot of the
+/// block's dynamic shared memory (slots core::lanes_slot_stride apart). The slot's views
+/// (lanes_slot: some 70 pointers) live in static shared memory, carved by the team's
+/// lane 0, so that no thread keeps them in registers or spills them to local memory: the
+/// hot loops load the few they use.
+template <class T, int G>
 __global__ void __launch_bounds__(32 * lanes_warps, lanes_min_blocks<T>) lanes_kernel(lanes_args<T> a) {
+  constexpr int teams = lanes_warps * 32 / G;
   extern __shared__ __align__(16) unsigned char lanes_smem[];
-  __shared__ core::lanes_slot<T> views[lanes_warps];
-  const int warp = int(threadIdx.x / 32);
-  const long b = long(blockIdx.x) * lanes_warps + warp;
-  if (b >= a.count) return;  // the whole warp: no lane is left waiting at a barrier
+  __shared__ core::lanes_slot<T> views[teams];
+  const int t = int(threadIdx.x / G);
+  const long b = long(blockIdx.x) * teams + t;
+  if (b >= a.count) return;  // the whole team: no lane is left waiting at a barrier
   const problem_dims& d = a.d;
-  core::lanes_slot<T>& sl = views[warp];
-  if (threadIdx.x % 32 == 0) {
-    arena ar{reinterpret_cast<char*>(lanes_smem) + warp * a.slot_bytes};
+  core::lanes_slot<T>& sl = views[t];
+  const lane_group<G> team;
+  if (team.rank() == 0) {
+    arena ar{reinterpret_cast<char*>(lanes_smem) + t * a.slot_bytes};
     sl.carve(ar, d);
   }
-  __syncwarp();
+  team.sync();
   const long wf_len = long(d.nt) * d.k + long(d.nr) * d.m, clen = long(a.p.l_out) + 1;
   const core::lanes_io<T> io{a.h + b * long(d.nt) * d.k,
                              a.u + b * long(d.nr) * d.j(),
@@ -62,49 +67,72 @@ __global__ void __launch_bounds__(32 * lanes_warps, lanes_min_blocks<T>) lanes_k
                              a.st + b,
                              a.init,
                              a.zf};
-  core::unfolded_lanes<T>(warp_team{}, d, a.sys, a.p, io, sl);
+  core::unfolded_lanes<T>(team, d, a.sys, a.p, io, sl);
+}
+
+/// Realizations a block of teams of g lanes holds.
+int lanes_teams(int g) { return lanes_warps * 32 / g; }
+
+/// Shared memory a block of teams of g lanes needs: the slots (dynamic) and their views
+/// (static).
+template <class T>
+long lanes_block_bytes(const problem_dims& d, int g) {
+  return long(lanes_teams(g)) * (core::lanes_slot_stride<T>(d) + long(sizeof(core::lanes_slot<T>)));
+}
+
+void check_team_lanes(int g) {
+  if (g != 8 && g != 16 && g != 32)
+    throw std::invalid_argument("team lanes = " + std::to_string(g) + ": must be 8, 16 or 32");
+}
+
+template <class T, int G>
+void launch_lanes(const device_batch<T>& hb, const device_model<T>& model, long slot) {
+  const size_t smem = size_t(lanes_teams(G)) * size_t(slot);
+  if (smem > 48 * 1024)
+    JCAS_CUDA_CHECK(cudaFuncSetAttribute(lanes_kernel<T, G>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  chunk_set<T> cs(hb, plan::device_need{
+                          hb.what + " (" + std::to_string(G) + " lanes a realization, state in shared memory)", 0, 0});
+  each_chunk(hb, cs, [&](const device_chunk<T>& ch, long n) {
+    const lanes_args<T> a{hb.dims,        hb.sys,       model.up,    n,         hb.init == device_init::core,
+                          hb.zf,          ch.in.h.p,    ch.in.u.p,   ch.in.v.p, ch.in.wf.p,
+                          ch.out.curve.p, ch.out.res.p, ch.out.st.p, slot};
+    lanes_kernel<T, G><<<unsigned((n + lanes_teams(G) - 1) / lanes_teams(G)), 32 * lanes_warps, smem>>>(a);
+    JCAS_CUDA_CHECK(cudaGetLastError());
+  });
 }
 
 }  // namespace
 
 template <class T>
-long lanes_slot_bytes(const problem_dims& d) {
-  return (core::lanes_slot<T>::bytes(d) + 15) / 16 * 16;
-}
-
-template <class T>
-bool lanes_fit(const problem_dims& d, int device) {
+bool lanes_fit(const problem_dims& d, int device, int g) {
   int optin = 0;
   JCAS_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  return long(lanes_warps) * lanes_slot_bytes<T>(d) + long(sizeof(core::lanes_slot<T>)) * lanes_warps <= optin;
+  return lanes_block_bytes<T>(d, g) <= optin;
 }
 
 template <class T>
 void solve_lanes(const device_batch<T>& hb, int device) {
   JCAS_CUDA_CHECK(cudaSetDevice(device));
   if (!hb.rank1) throw std::invalid_argument("products = lanes: needs line-of-sight (rank-one) channels");
-  if (!lanes_fit<T>(hb.dims, device))
+  check_team_lanes(hb.team_lanes);
+  // The team size asked for (or the model's choice: host/gpu_model.hpp), else the next
+  // larger one whose block fits.
+  int g = hb.team_lanes;
+  while (g < 32 && !lanes_fit<T>(hb.dims, device, g)) g *= 2;
+  if (!lanes_fit<T>(hb.dims, device, g))
     throw std::invalid_argument("products = lanes: a realization's state (" +
-                                std::to_string(lanes_slot_bytes<T>(hb.dims)) +
+                                std::to_string(core::lanes_slot_stride<T>(hb.dims)) +
                                 " bytes) does not fit a block's shared memory; use --products gemm");
   const device_model<T> model(hb.cfg.unfolded);
-  const long slot = lanes_slot_bytes<T>(hb.dims);
-  const size_t smem = size_t(lanes_warps) * size_t(slot);
-  if (smem > 48 * 1024)
-    JCAS_CUDA_CHECK(cudaFuncSetAttribute(lanes_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  chunk_set<T> cs(hb, plan::device_need{hb.what + " (a warp per realization, state in shared memory)", 0, 0});
-  each_chunk(hb, cs, [&](const device_chunk<T>& ch, long n) {
-    const lanes_args<T> a{hb.dims,        hb.sys,       model.up,    n,         hb.init == device_init::core,
-                          hb.zf,          ch.in.h.p,    ch.in.u.p,   ch.in.v.p, ch.in.wf.p,
-                          ch.out.curve.p, ch.out.res.p, ch.out.st.p, slot};
-    lanes_kernel<T><<<unsigned((n + lanes_warps - 1) / lanes_warps), 32 * lanes_warps, smem>>>(a);
-    JCAS_CUDA_CHECK(cudaGetLastError());
-  });
+  const long slot = core::lanes_slot_stride<T>(hb.dims);
+  if (g == 8) return launch_lanes<T, 8>(hb, model, slot);
+  if (g == 16) return launch_lanes<T, 16>(hb, model, slot);
+  launch_lanes<T, 32>(hb, model, slot);
 }
 
 template void solve_lanes<float>(const device_batch<float>&, int);
 template void solve_lanes<double>(const device_batch<double>&, int);
-template bool lanes_fit<float>(const problem_dims&, int);
-template bool lanes_fit<double>(const problem_dims&, int);
+template bool lanes_fit<float>(const problem_dims&, int, int);
+template bool lanes_fit<double>(const problem_dims&, int, int);
 
 }  // namespace jcas::cuda::detail

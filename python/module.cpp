@@ -469,7 +469,7 @@ PYBIND11_MODULE(jcas, m) {
          double ascent_mu_last, int ascent_stages, int ascent_steps, double ascent_tol,
          const std::string& ascent_starts, std::uint64_t ascent_seed, const std::string& f0,
          std::optional<std::string> w0, const py::object& layer_repeat, const std::string& products, bool simd,
-         double gpu_watchdog, const py::object& stream) {
+         double gpu_watchdog, int team_lanes, const py::object& stream) {
         solve_request r;
         r.algo = algo;
         r.precision = precision;
@@ -497,6 +497,7 @@ PYBIND11_MODULE(jcas, m) {
         r.products = products;
         r.simd = simd;
         r.gpu_watchdog = gpu_watchdog;
+        r.team_lanes = team_lanes;
         return solve(H, G, device, targets, snr_db, progress, r, model, stream);
       },
       py::arg("H"), py::arg("G"), py::arg("algo") = defaults.algo, py::arg("model") = py::none(),
@@ -509,7 +510,8 @@ PYBIND11_MODULE(jcas, m) {
       py::arg("ascent_stages") = as.stages, py::arg("ascent_steps") = as.max_steps, py::arg("ascent_tol") = as.tol,
       py::arg("ascent_starts") = defaults.ascent_starts, py::arg("ascent_seed") = as.seed, py::arg("f0") = defaults.f0,
       py::arg("w0") = py::none(), py::arg("layer_repeat") = py::none(), py::arg("products") = defaults.products,
-      py::arg("simd") = defaults.simd, py::arg("gpu_watchdog") = defaults.gpu_watchdog, py::arg("stream") = py::none(),
+      py::arg("simd") = defaults.simd, py::arg("gpu_watchdog") = defaults.gpu_watchdog,
+      py::arg("team_lanes") = defaults.team_lanes, py::arg("stream") = py::none(),
       "Runs a solver on every realization of (H, G); G may be a pair (U, V) of its rank-one factors\n"
       "(jcas.generate(rank_one=True)). Returns a dict: W (count, Nt, K), F (count, Nr, M),\n"
       "curve, objective, min_sinr, min_scnr (linear), outer, inner, seconds, the summary (mean_objective,\n"

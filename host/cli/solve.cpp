@@ -65,6 +65,10 @@ void add_solve_options(CLI::App* c, solve_args& a) {
                 "unfolded: the products of D(W) in per-realization loops, as batched GEMMs (BLAS / cuBLAS, for "
                 "large arrays), by a team of threads per realization (a GPU warp, state in shared memory), or auto")
       ->check(CLI::IsMember({"auto", "loops", "gemm", "team", "lanes"}));
+  c->add_option("--team-lanes", a.r.team_lanes,
+                "CUDA, the lanes route: lanes of a warp a realization, 8, 16 or 32 (default: the counted model's "
+                "choice)")
+      ->check(CLI::IsMember({8, 16, 32}));
   c->add_option("--simd", a.simd,
                 "CPU unfolded: on = 4 (f64) or 8 (f32) realizations at once in the SIMD lanes, off = one at a time")
       ->check(CLI::IsMember({"on", "off"}));

@@ -248,6 +248,10 @@ struct solve_options {
   /// device memory, at most 65536), to leave a shared GPU room or to run a batch in several
   /// chunks (which then overlap their copies with the kernels).
   long gpu_chunk = 0;
+  /// CUDA, the lanes route (products lanes, or automatic for line-of-sight channels): the
+  /// lanes of a warp that run one realization, 8, 16 or 32 (32 / n realizations a warp);
+  /// 0: the size host/gpu_model.hpp's counted model predicts fastest for the solve.
+  int team_lanes = 0;
 };
 
 /// Per-realization results of a solve. curve: count x curve_len (curve[0] = initial h).

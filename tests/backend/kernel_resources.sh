@@ -4,9 +4,10 @@
 # kernels streamed their slots and their views through it. So each kernel below must need
 # no stack frame and spill nothing, and keep to the registers and static shared memory
 # that give the occupancy its design assumes:
-# - inference, the lanes kernel (kernels/unfolded_lanes.cu, the --products auto route for
-#   line-of-sight channels): 80 registers in float (6 blocks of 4 warps an SM), 96 in
-#   double (5 blocks), under 3 KB of static shared memory (the slots' views);
+# - inference, the lanes kernels (kernels/unfolded_lanes.cu, the --products auto route for
+#   line-of-sight channels, teams of 32, 16 or 8 lanes a realization): 80 registers in
+#   float (6 blocks of 4 warps an SM), 96 in double (5 blocks), under 3 KB of static
+#   shared memory (the slots' views) for every 4 realizations of a block;
 # - training, the warp kernels (kernels/train_kernels.cu): a warp per realization with its
 #   workspace's views in static shared memory (some 1.3 KB a warp); the default one a block
 #   each with 74.9 KB of dynamic shared memory at the paper's size, so 3 blocks an SM are
@@ -49,8 +50,10 @@ check() {
     fail=1
   fi
 }
-check "$lanes" lanes_kernelIfE "lanes_kernel<float>" 80 3072
-check "$lanes" lanes_kernelIdE "lanes_kernel<double>" 96 3072
+for g in 32 16 8; do  # the views of 4 x 32 / g realizations' slots
+  check "$lanes" "lanes_kernelIfLi${g}E" "lanes_kernel<float, $g>" 80 $((3072 * 32 / g))
+  check "$lanes" "lanes_kernelIdLi${g}E" "lanes_kernel<double, $g>" 96 $((3072 * 32 / g))
+done
 check "$train" loss_grad_shared_kernelIdE "loss_grad_shared_kernel<double>" 168 1536
 check "$train" loss_grad_warp_kernelIdE "loss_grad_warp_kernel<double>" 168 6144
 for f in "$lanes" "$train"; do

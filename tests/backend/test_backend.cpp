@@ -349,6 +349,14 @@ TEST_F(Backend, ChunksInTurnGiveTheResultsOfOne) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("gpu chunk = -1"), std::string::npos) << e.what();
   }
+  bad.gpu_chunk = 0;
+  bad.team_lanes = 12;  // a team is 8, 16 or 32 lanes of a warp
+  try {
+    backend::solve(los, bad);
+    ADD_FAILURE() << "team_lanes = 12 accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("team lanes = 12"), std::string::npos) << e.what();
+  }
 }
 
 #ifdef JCAS_TEST_CUDA
@@ -778,6 +786,39 @@ TEST_F(Backend, LanesRouteMatchesCpu) {
     ADD_FAILURE() << "dense channels accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("products = lanes: needs line-of-sight"), std::string::npos) << e.what();
+  }
+}
+
+// Teams of 8 and 16 lanes (2 and 4 realizations a warp, kernels/unfolded_lanes.cu) give
+// what a warp each gives, on a batch that leaves the last warp part empty, in both
+// precisions.
+TEST_F(Backend, LanesTeamsOfEverySizeAgree) {
+  for (const problem_dims& d : {problem_dims{16, 16, 4, 2, 2}, problem_dims{9, 7, 3, 1, 2}}) {
+    scenario sc;
+    sc.dims = d;
+    const channel_set cs = cpu::generate_batch(sc, 17, 0, 29);
+    for (precision p : {precision::f64, precision::f32}) {
+      solve_options o;
+      o.model.l_out = 10;
+      o.prec = p;
+      o.f0 = f0_method::lowrank;
+      o.products = products_route::lanes;
+      o.team_lanes = 32;
+      const solve_output warp = backend::solve(cs, o);
+      for (int g : {16, 8}) {
+        o.team_lanes = g;
+        const solve_output got = backend::solve(cs, o);
+        SCOPED_TRACE(testing::Message() << "Nt " << d.nt << " K " << d.k << " team of " << g
+                                        << (p == precision::f32 ? " f32" : " f64"));
+        // Each team sums ||D||^2 in its own butterfly order: rounding, a little amplified.
+        const double tol = p == precision::f64 ? 1e-10 : 1e-3;
+        for (long b = 0; b < cs.count; ++b) {
+          EXPECT_EQ(got.outer[b], warp.outer[b]) << b;
+          EXPECT_NEAR(got.objective[b], warp.objective[b], tol * std::abs(warp.objective[b])) << b;
+        }
+        EXPECT_LT(max_rel(got.w, warp.w), p == precision::f64 ? 1e-9 : 1e-2);
+      }
+    }
   }
 }
 

@@ -293,6 +293,7 @@ done
 expect_error "--products" "$jcas" solve --data "$dir/c.h5" --products blas --out "$dir/out.h5"
 expect_error "products = gemm" "$jcas" solve --data "$dir/c.h5" --algo heuristic --products gemm --out "$dir/out.h5"
 expect_error "products = team" "$jcas" solve --data "$dir/c.h5" --algo heuristic --products team --out "$dir/out.h5"
+expect_error "--team-lanes" "$jcas" solve --data "$dir/c.h5" --team-lanes 12 --out "$dir/out.h5"
 # --simd: the SIMD lanes (default) and one realization at a time agree; bad values refused.
 on=$("$jcas" solve --data "$dir/c.h5" --outer 5 --json 2>/dev/null)
 off=$("$jcas" solve --data "$dir/c.h5" --outer 5 --simd off --json 2>/dev/null)

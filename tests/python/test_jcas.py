@@ -177,6 +177,8 @@ def test_bad_input_raises_with_the_cli_message(channels):
         jcas.solve(h, g, layer_repeat=0)
     with pytest.raises(TypeError, match="^layer_repeat: expected 'users' or a whole number, not float$"):
         jcas.solve(h, g, layer_repeat=2.0)
+    with pytest.raises(ValueError, match=r"^team lanes = 12: must be 8, 16, 32 or 0 \(the model's choice\)$"):
+        jcas.solve(h, g, team_lanes=12)
 
 
 def test_layer_repeat_runs_each_layer_again(channels):
