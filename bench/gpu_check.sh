@@ -114,6 +114,27 @@ for x in (r for r in rows if r["device"] == "cuda"):
           f"{x['percent_of_peak']:7.2f}")
 PY
 
+# 3b. The lanes route's team size (kernels/unfolded_lanes.cu): 8, 16 or 32 lanes a
+# realization at K = 4 and 2, 65536 realizations, 150 layers (each once, as the model
+# predicts them: bench/RESULTS.md, 2026-12-07), the start in the kernel;
+# then the default, the team size the counted model chooses (host/gpu_model.hpp).
+for k in 4 2; do
+  "$jcas" generate --count 65536 --users "$k" --seed 9 --rank-one --out "$data/k$k.h5" >/dev/null 2>&1
+  for prec in f32 f64; do
+    for g in 32 16 8 model; do
+      team=(--team-lanes "$g")
+      [ "$g" = model ] && team=()
+      step "K $k $prec team of $g" 20 "$jcas" solve --data "$data/k$k.h5" --device cuda --f0 lowrank --precision "$prec" \
+        --products lanes --layer-repeat 1 "${team[@]}" --json
+      "$py" -c "import json,sys
+l=[x for x in open(sys.argv[1]).read().splitlines() if x.startswith('{\"algo\"')][-1]; d=json.loads(l)
+print(f'lanes K {sys.argv[2]} {sys.argv[3]} team of {sys.argv[4]:>5s}: {1/d[\"seconds_per_realization\"]:12.0f} realizations/s (whole solve call), mean h {d[\"mean_objective\"]:.6f}')" \
+        "$data/step.out" "$k" "$prec" "$g" 2>/dev/null || echo "lanes K $k $prec team of $g: no result (gpu_check.log)"
+    done
+  done
+  rm -f "$data/k$k.h5"
+done
+
 # 4. Monte Carlo end to end on the GPU (generation, unfolded, statistics).
 t1=$(date +%s.%N)
 if step montecarlo 60 "$jcas" montecarlo --count 262144 --algos unfolded --device cuda --out "$data/mc" --no-plot; then
