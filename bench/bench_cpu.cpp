@@ -169,7 +169,7 @@ int bench_lanes(int layers) {
       "(critical path; a warp holds 32 / g realizations); * = the team size choose_lanes_group takes\n",
       layers);
   std::printf("%4s %4s %3s %10s %3s %10s %10s %9s %9s %6s %12s %10s %12s %10s %10s %10s %12s\n", "Nt", "K", "J",
-              "MFLOP", "g", "path MF", "extrap MF", "syncs/l", "slot KB", "warps", "warp Minstr", "Mwavefr",
+              "MFLOP", "g", "path MF", "extrap MF", "syncs/l", "slot KB", "blk/SM", "warp Minstr", "Mwavefr",
               "f32 pred/s", "f64 pred/s", "bound", "CPU ms", "max |dh|/h");
   struct cfg {
     int nt, k;
@@ -196,11 +196,11 @@ int bench_lanes(int layers) {
       const host::lanes_flops lf = host::counted_lanes(cs, o, g), lx = host::counted_lanes_extrapolated(cs, o, g);
       const host::lanes_model m32 = host::model_lanes(sc.dims, layers, lf, false),
                               m64 = host::model_lanes(sc.dims, layers, lf, true);
-      std::printf("%4d %4d %3d %10.3f %3d %10.3f %10.3f %9.1f %9.2f %6.0f %12.3f %10.3f %11.3g%s %9.3g%s %10s", c.nt,
-                  c.k, sc.dims.j(), lf.serial / 1e6, g, lf.warp.path / 1e6, lx.warp.path / 1e6,
-                  lf.warp.barriers / layers, m32.slot_bytes / 1e3, m32.warps_per_sm, m32.instructions / 1e6,
-                  m32.wavefronts / 1e6, m32.per_second, g == chosen32 ? "*" : " ", m64.per_second,
-                  g == chosen64 ? "*" : " ", m32.bound);
+      std::printf("%4d %4d %3d %10.3f %3d %10.3f %10.3f %9.1f %9.2f %3d/%-2.0f %12.3f %10.3f %11.3g%s %9.3g%s %10s",
+                  c.nt, c.k, sc.dims.j(), lf.serial / 1e6, g, lf.warp.path / 1e6, lx.warp.path / 1e6,
+                  lf.warp.barriers / layers, m32.slot_bytes / 1e3, m32.block_warps, m32.warps_per_sm,
+                  m32.instructions / 1e6, m32.wavefronts / 1e6, m32.per_second, g == chosen32 ? "*" : " ",
+                  m64.per_second, g == chosen64 ? "*" : " ", m32.bound);
       if (g == 32)
         std::printf(" %10.3f %12.1e\n", 1e3 * (lanes.seconds - lanes.init_seconds) / double(cs.count), dh);
       else

@@ -15,13 +15,21 @@ namespace {
 
 constexpr double sm_count = 132, sm_clock = 1.98e9, efficiency = 0.6;
 constexpr double sm_shared = 228 * 1024.0, block_reserved = 1024;  // an SM's shared memory; the runtime's a block
-constexpr double block_warps = 4;                                  // kernels/unfolded_lanes.cu's lanes_warps
+constexpr long block_room = 232448;  // a block's shared memory at most (the opt-in limit, 227 KB)
+constexpr double sm_registers = 65536;
 constexpr double full_warps = 20;  // warps an SM needs to reach `efficiency` (the g = 32 kernel's, f64)
 
-/// A realization's slot stride and its views' bytes (the kernel's static shared memory).
+/// The lanes kernel's block at dims d with teams of g lanes (kernels/unfolded_lanes.cu):
+/// a realization's slot stride, its views' bytes (static shared memory, sized for 4
+/// warps' teams) and the warps a block (core::lanes_block_warps; 0: no fit).
+struct lanes_block {
+  double slot, views;
+  int warps;
+};
 template <class T>
-std::pair<double, double> slot_and_views(const problem_dims& d) {
-  return {double(core::lanes_slot_stride<T>(d)), double(sizeof(core::lanes_slot<T>))};
+lanes_block block_of(const problem_dims& d, int g) {
+  return {double(core::lanes_slot_stride<T>(d)), double(sizeof(core::lanes_slot<T>)),
+          core::lanes_block_warps<T>(d, g, block_room)};
 }
 
 }  // namespace
@@ -66,11 +74,16 @@ lanes_model model_lanes(const problem_dims& d, int layers, const lanes_flops& lf
 
   lanes_model md;
   md.group = int(g);
-  const auto [slot, views] = f64 ? slot_and_views<double>(d) : slot_and_views<float>(d);
-  md.slot_bytes = slot;
-  const double block = block_warps * per_warp * (slot + views) + block_reserved;
-  const double blocks = std::min(std::floor(sm_shared / block), f64 ? 5.0 : 6.0);  // shared memory; registers
-  md.warps_per_sm = block_warps * blocks;
+  const lanes_block bl = f64 ? block_of<double>(d, int(g)) : block_of<float>(d, int(g));
+  md.slot_bytes = bl.slot;
+  md.block_warps = bl.warps;
+  // Blocks an SM holds: by shared memory (slots, 4 warps' views, the runtime's), by
+  // registers (80 a thread in float, 96 in double: kernel_resources.sh) and at most 32.
+  const double block = bl.warps * per_warp * bl.slot + 4 * per_warp * bl.views + block_reserved;
+  const double reg_warps = std::floor(sm_registers / ((f64 ? 96 : 80) * 32.0));
+  const double blocks =
+      bl.warps ? std::min({std::floor(sm_shared / block), std::floor(reg_warps / bl.warps), 32.0}) : 0;
+  md.warps_per_sm = bl.warps * blocks;
   md.fp = 0.6 * lf.warp.path * share;
   md.smem = layers * smem;
   md.shfl = std::log2(g) * layers * dirs * share;

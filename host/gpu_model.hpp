@@ -56,12 +56,14 @@ namespace jcas::host {
 /// The SM's limits: 4 warp-instructions issued a clock, FP32 4 a clock, FP64 2, shared
 /// memory one wavefront a clock, shuffles 1. A realization takes the binding limit's
 /// cycles on one SM; the SMs reach 60 % of that where they hold 20 warps or more (as the
-/// g = 32 kernel's register bound gives: 24 in float, 20 in double), proportionally less
-/// where the blocks' shared memory (slots and views) holds fewer. Every one of these
+/// kernel's register bound gives: 24 in float, 20 in double), proportionally less where
+/// the blocks' shared memory (slots and views; blocks of 4 warps, or 2 or 1 where 4 do not
+/// fit: core::lanes_block_warps) holds fewer. Every one of these
 /// numbers is an assumption to be replaced by a measurement (bench/gpu_check.sh).
 struct lanes_model {
   int group = 32;         // lanes per realization
   double slot_bytes = 0;  // a realization's slot (its stride in the block)
+  int block_warps = 0;    // warps a block (4, or 2 or 1 where 4 do not fit; 0: none fits)
   double warps_per_sm = 0;
   double fp = 0, smem = 0, shfl = 0, syncs = 0, other = 0, instructions = 0;  // warp instructions
   double wavefronts = 0, cycles = 0, per_second = 0;

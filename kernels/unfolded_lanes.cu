@@ -26,28 +26,27 @@ struct lanes_args {
   long slot_bytes;
 };
 
-/// Warps per block of the lanes kernel, and the blocks an SM must hold (its register
-/// bound: 80 registers a thread in float, 96 in double, where ptxas needs no stack frame
-/// and spills none: tests/backend/kernel_resources.sh).
-constexpr int lanes_warps = 4;
+/// Warps per block of the lanes kernel at most, and the blocks of that many an SM must
+/// hold (its register bound: 80 registers a thread in float, 96 in double, where ptxas
+/// needs no stack frame and spills none: tests/backend/kernel_resources.sh).
+constexpr int lanes_warps = core::lanes_most_warps;
 template <class T>
 constexpr int lanes_min_blocks = sizeof(T) == 4 ? 6 : 5;
 
 namespace {
 
-/// Team t = threadIdx.x / G of block blockIdx.x (G lanes, 32 / G teams a warp) runs
-/// realization blockIdx.x * lanes_warps * 32 / G + t, its state in the t-th slot of the
-/// block's dynamic shared memory (slots core::lanes_slot_stride apart). The slot's views
-/// (lanes_slot: some 70 pointers) live in static shared memory, carved by the team's
-/// lane 0, so that no thread keeps them in registers or spills them to local memory: the
-/// hot loops load the few they use.
+/// Team t = threadIdx.x / G of block blockIdx.x (G lanes, 32 / G teams a warp, blockDim.x
+/// / G teams a block) runs realization blockIdx.x * blockDim.x / G + t, its state in the
+/// t-th slot of the block's dynamic shared memory (slots core::lanes_slot_stride apart).
+/// The slot's views (lanes_slot: some 70 pointers) live in static shared memory, carved by
+/// the team's lane 0, so that no thread keeps them in registers or spills them to local
+/// memory: the hot loops load the few they use.
 template <class T, int G>
 __global__ void __launch_bounds__(32 * lanes_warps, lanes_min_blocks<T>) lanes_kernel(lanes_args<T> a) {
-  constexpr int teams = lanes_warps * 32 / G;
   extern __shared__ __align__(16) unsigned char lanes_smem[];
-  __shared__ core::lanes_slot<T> views[teams];
+  __shared__ core::lanes_slot<T> views[lanes_warps * 32 / G];
   const int t = int(threadIdx.x / G);
-  const long b = long(blockIdx.x) * teams + t;
+  const long b = long(blockIdx.x) * (blockDim.x / G) + t;
   if (b >= a.count) return;  // the whole team: no lane is left waiting at a barrier
   const problem_dims& d = a.d;
   core::lanes_slot<T>& sl = views[t];
@@ -70,24 +69,22 @@ __global__ void __launch_bounds__(32 * lanes_warps, lanes_min_blocks<T>) lanes_k
   core::unfolded_lanes<T>(team, d, a.sys, a.p, io, sl);
 }
 
-/// Realizations a block of teams of g lanes holds.
-int lanes_teams(int g) { return lanes_warps * 32 / g; }
-
-/// Shared memory a block of teams of g lanes needs: the slots (dynamic) and their views
-/// (static).
-template <class T>
-long lanes_block_bytes(const problem_dims& d, int g) {
-  return long(lanes_teams(g)) * (core::lanes_slot_stride<T>(d) + long(sizeof(core::lanes_slot<T>)));
-}
-
 void check_team_lanes(int g) {
   if (g != 8 && g != 16 && g != 32)
     throw std::invalid_argument("team lanes = " + std::to_string(g) + ": must be 8, 16 or 32");
 }
 
+/// A block's shared memory at most on the device (the opt-in limit).
+long block_room(int device) {
+  int optin = 0;
+  JCAS_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  return optin;
+}
+
 template <class T, int G>
-void launch_lanes(const device_batch<T>& hb, const device_model<T>& model, long slot) {
-  const size_t smem = size_t(lanes_teams(G)) * size_t(slot);
+void launch_lanes(const device_batch<T>& hb, const device_model<T>& model, long slot, int warps) {
+  const int teams = warps * 32 / G;
+  const size_t smem = size_t(teams) * size_t(slot);
   if (smem > 48 * 1024)
     JCAS_CUDA_CHECK(cudaFuncSetAttribute(lanes_kernel<T, G>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   chunk_set<T> cs(hb, plan::device_need{
@@ -96,7 +93,7 @@ void launch_lanes(const device_batch<T>& hb, const device_model<T>& model, long 
     const lanes_args<T> a{hb.dims,        hb.sys,       model.up,    n,         hb.init == device_init::core,
                           hb.zf,          ch.in.h.p,    ch.in.u.p,   ch.in.v.p, ch.in.wf.p,
                           ch.out.curve.p, ch.out.res.p, ch.out.st.p, slot};
-    lanes_kernel<T, G><<<unsigned((n + lanes_teams(G) - 1) / lanes_teams(G)), 32 * lanes_warps, smem>>>(a);
+    lanes_kernel<T, G><<<unsigned((n + teams - 1) / teams), 32 * warps, smem>>>(a);
     JCAS_CUDA_CHECK(cudaGetLastError());
   });
 }
@@ -105,9 +102,7 @@ void launch_lanes(const device_batch<T>& hb, const device_model<T>& model, long 
 
 template <class T>
 bool lanes_fit(const problem_dims& d, int device, int g) {
-  int optin = 0;
-  JCAS_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  return lanes_block_bytes<T>(d, g) <= optin;
+  return core::lanes_block_warps<T>(d, g, block_room(device)) > 0;
 }
 
 template <class T>
@@ -116,18 +111,20 @@ void solve_lanes(const device_batch<T>& hb, int device) {
   if (!hb.rank1) throw std::invalid_argument("products = lanes: needs line-of-sight (rank-one) channels");
   check_team_lanes(hb.team_lanes);
   // The team size asked for (or the model's choice: host/gpu_model.hpp), else the next
-  // larger one whose block fits.
+  // larger one whose block fits; blocks of 4 warps, or of 2 or 1 where 4 do not fit.
+  const long room = block_room(device);
   int g = hb.team_lanes;
-  while (g < 32 && !lanes_fit<T>(hb.dims, device, g)) g *= 2;
-  if (!lanes_fit<T>(hb.dims, device, g))
+  while (g < 32 && core::lanes_block_warps<T>(hb.dims, g, room) == 0) g *= 2;
+  const int warps = core::lanes_block_warps<T>(hb.dims, g, room);
+  if (warps == 0)
     throw std::invalid_argument("products = lanes: a realization's state (" +
                                 std::to_string(core::lanes_slot_stride<T>(hb.dims)) +
-                                " bytes) does not fit a block's shared memory; use --products gemm");
+                                " bytes) does not fit a block's shared memory; use --products gemm or team");
   const device_model<T> model(hb.cfg.unfolded);
   const long slot = core::lanes_slot_stride<T>(hb.dims);
-  if (g == 8) return launch_lanes<T, 8>(hb, model, slot);
-  if (g == 16) return launch_lanes<T, 16>(hb, model, slot);
-  launch_lanes<T, 32>(hb, model, slot);
+  if (g == 8) return launch_lanes<T, 8>(hb, model, slot, warps);
+  if (g == 16) return launch_lanes<T, 16>(hb, model, slot, warps);
+  launch_lanes<T, 32>(hb, model, slot, warps);
 }
 
 template void solve_lanes<float>(const device_batch<float>&, int);

@@ -201,5 +201,35 @@ TEST(Lanes, SlotSize) {
   EXPECT_LE(core::lanes_slot<double>::bytes(d), 10240);
 }
 
+// The lanes kernel's blocks (kernels/unfolded_lanes.cu, and the model's plan of them):
+// four warps at the paper's size whatever the team, fewer where four warps' slots would
+// not fit a block's 227 KB, none where one warp's do not; slots 16 bytes apart modulo the
+// 128 of a bank row.
+TEST(Lanes, BlocksOfFourWarpsOrFewerWhereTheyDoNotFit) {
+  constexpr long room = 232448;
+  for (int g : {32, 16, 8}) {
+    EXPECT_EQ(core::lanes_block_warps<float>(problem_dims{}, g, room), 4) << g;
+    EXPECT_EQ(core::lanes_block_warps<double>(problem_dims{}, g, room), 4) << g;
+    EXPECT_EQ(core::lanes_block_warps<float>(problem_dims{256, 256, 64, 2, 2}, g, room), 0) << g;
+  }
+  for (const problem_dims& d : {problem_dims{64, 64, 16, 2, 2}, problem_dims{32, 32, 8, 2, 2}})
+    for (int g : {32, 16, 8}) {
+      const auto bytes = [&](int w) {
+        return long(w) * 32 / g * core::lanes_slot_stride<double>(d) +
+               long(core::lanes_most_warps) * 32 / g * long(sizeof(core::lanes_slot<double>));
+      };
+      const int w = core::lanes_block_warps<double>(d, g, room);
+      SCOPED_TRACE(testing::Message() << "Nt " << d.nt << " team of " << g << ": " << w << " warps");
+      if (w > 0) {
+        EXPECT_LE(bytes(w), room);
+      }
+      if (w < core::lanes_most_warps) {
+        EXPECT_GT(bytes(w ? 2 * w : 1), room);
+      }
+    }
+  EXPECT_EQ(core::lanes_block_warps<double>(problem_dims{64, 64, 16, 2, 2}, 32, room), 2);
+  EXPECT_EQ(core::lanes_slot_stride<float>(problem_dims{}) % 128, 16);
+}
+
 }  // namespace
 }  // namespace jcas::test

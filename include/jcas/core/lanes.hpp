@@ -96,6 +96,19 @@ JCAS_HD inline long lanes_slot_stride(const problem_dims& d) {
   return (lanes_slot<T>::bytes(d) + 127) / 128 * 128 + 16;
 }
 
+/// Warps in a block of the lanes kernel (kernels/unfolded_lanes.cu) with teams of g lanes:
+/// 4, or 2 or 1 where four warps' slots (lanes_slot_stride apart) and the views of four
+/// warps' teams (static, sized for the most) would not fit `room` bytes of a block's
+/// shared memory; 0 where one warp's do not. host/gpu_model.hpp plans with the same rule.
+constexpr int lanes_most_warps = 4;
+template <class T>
+inline int lanes_block_warps(const problem_dims& d, int g, long room) {
+  const long views = long(lanes_most_warps) * 32 / g * long(sizeof(lanes_slot<T>));
+  for (int w = lanes_most_warps; w >= 1; w /= 2)
+    if (long(w) * 32 / g * lanes_slot_stride<T>(d) + views <= room) return w;
+  return 0;
+}
+
 /// One realization's inputs and outputs in the batch's memory (global memory on a GPU).
 template <class T>
 struct lanes_io {
