@@ -178,11 +178,12 @@ double pt_of_snr_db(double snr_db, const std::string& field = "snr-db");
 /// state in shared memory (core/team.hpp; on the CPU a team of one thread); lanes =
 /// Algorithm 1 for line-of-sight channels by a team of lanes with the realization's whole
 /// state in fast memory and the products in U's coordinates (core/lanes.hpp; on a GPU a
-/// warp per realization, kernels/unfolded_lanes.cu; on the CPU one thread: its reference
-/// there). automatic: loops on the CPU (faster there at every size up to Nt = 256, K = 64:
-/// bench/RESULTS.md); on a GPU lanes for line-of-sight channels whose state fits a block's
-/// shared memory, else gemm where a realization's scratch exceeds a thread's local-memory
-/// slot (the large arrays), else loops.
+/// warp per realization, or 8 or 16 of its lanes: solve_options::team_lanes,
+/// kernels/unfolded_lanes.cu; on the CPU one thread: its reference there). automatic:
+/// loops on the CPU (faster there at every size up to Nt = 256, K = 64: bench/RESULTS.md);
+/// on a GPU lanes for line-of-sight channels whose state fits a block's shared memory,
+/// else team where a realization's scratch exceeds a thread's local-memory slot (the large
+/// arrays, where the H200 measured team faster than gemm), else loops.
 enum class products_route { automatic, loops, gemm, team, lanes };
 /// True for the routes that run core/batched.hpp's batch phases (gemm, team).
 inline bool batch_phases(products_route r) { return r == products_route::gemm || r == products_route::team; }
