@@ -145,7 +145,7 @@ lanes_choice choose_lanes_group(const channel_view& cs, const solve_options& o, 
       if (g == 32 || md.per_second > best.model.per_second) best = {g, md};
     }
   } catch (const std::exception&) {
-    best = lanes_choice{};  // not countable here (not line-of-sight, a failed start): the warp each
+    return lanes_choice{};  // not countable (not line-of-sight, a failed start): a warp each, not remembered
   }
   const std::lock_guard<std::mutex> lock(mu);
   chosen.emplace(key, best);

@@ -84,7 +84,7 @@ lanes_flops counted_lanes_extrapolated(const channel_view& cs, const solve_optio
 
 /// The lanes per realization (8, 16 or 32) for which the model predicts the fastest GPU
 /// solve of o on channels like realization 0 of cs (line-of-sight), with the model;
-/// remembered per dims, depth and precision. 32 where the count fails.
+/// remembered per dims, depth and precision. 32 where the count fails (dense channels).
 struct lanes_choice {
   int group = 32;
   lanes_model model;
