@@ -20,8 +20,8 @@ constexpr double sm_registers = 65536;
 constexpr double full_warps = 20;  // warps an SM needs to reach `efficiency` (the g = 32 kernel's, f64)
 
 /// The lanes kernel's block at dims d with teams of g lanes (kernels/unfolded_lanes.cu):
-/// a realization's slot stride, its views' bytes (static shared memory, sized for 4
-/// warps' teams) and the warps a block (core::lanes_block_warps; 0: no fit).
+/// a realization's slot stride, its views' bytes (static shared memory, sized for
+/// core::lanes_most_warps warps' teams) and the warps a block (core::lanes_block_warps; 0: no fit).
 struct lanes_block {
   double slot, views;
   int warps;
@@ -77,9 +77,9 @@ lanes_model model_lanes(const problem_dims& d, int layers, const lanes_flops& lf
   const lanes_block bl = f64 ? block_of<double>(d, int(g)) : block_of<float>(d, int(g));
   md.slot_bytes = bl.slot;
   md.block_warps = bl.warps;
-  // Blocks an SM holds: by shared memory (slots, 4 warps' views, the runtime's), by
+  // Blocks an SM holds: by shared memory (slots, the most warps' views, the runtime's), by
   // registers (80 a thread in float, 96 in double: kernel_resources.sh) and at most 32.
-  const double block = bl.warps * per_warp * bl.slot + 4 * per_warp * bl.views + block_reserved;
+  const double block = bl.warps * per_warp * bl.slot + core::lanes_most_warps * per_warp * bl.views + block_reserved;
   const double reg_warps = std::floor(sm_registers / ((f64 ? 96 : 80) * 32.0));
   const double blocks =
       bl.warps ? std::min({std::floor(sm_shared / block), std::floor(reg_warps / bl.warps), 32.0}) : 0;
