@@ -34,8 +34,9 @@
 // beside them the first touch of those arrays by one thread alone, as a solve made it
 // before the sink prefaulted them range by range; then the same channels written to a
 // `generate --rank-one` file (in --dir, default the system's temporary folder) and read
-// back by io::read_channels, as `jcas solve --data` reads them (the vetting child
-// included), the file in the page cache.
+// back by io::read_channels (the vetting child included), the file in the page cache;
+// and as `jcas solve --data` reads it, by ranges (io::channel_file), and writes its results
+// file by ranges (io::results_file).
 //   jcas_bench --host-parts [--count N] [--repeats R] [--threads T] [--dir D]
 #include <unistd.h>
 
@@ -45,6 +46,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -290,9 +292,55 @@ void file_read_row(const channel_set& cs, int repeats, const std::string& dir) {
     const double s = timed([&] { (void)io::read_channels(path, {}); });
     if (rep > 0) t.push_back(s);
   }
-  std::filesystem::remove(path);
   std::printf("file read (io::read_channels, %.0f MB, page cache): %.4f us/real, %.0f ms (median of %d)\n", mb,
               1e6 * median(t) / double(cs.count), 1e3 * median(t), repeats);
+  // By range, as `jcas solve` reads it (host/solve_file.hpp): the file opened (and vetted)
+  // once, then ranges of `range` into one reused set.
+  constexpr long range = 16384;
+  std::vector<double> open_t, read_t;
+  for (int rep = 0; rep <= repeats; ++rep) {
+    std::optional<io::channel_file> f;
+    const double so = timed([&] { f.emplace(path); });
+    channel_set part;
+    const double sr = timed([&] {
+      for (long b0 = 0; b0 < f->count(); b0 += range) f->read(b0, std::min(range, f->count() - b0), part);
+    });
+    if (rep > 0) open_t.push_back(so), read_t.push_back(sr);
+  }
+  std::filesystem::remove(path);
+  std::printf(
+      "file read by ranges of %ld (io::channel_file): open %.0f ms, then %.4f us/real, %.0f ms (median of %d)\n", range,
+      1e3 * median(open_t), 1e6 * median(read_t) / double(cs.count), 1e3 * median(read_t), repeats);
+  // A results file written by the same ranges (io::results_file), as `jcas solve --out`
+  // writes it: W, F, a 151-point curve and the per-realization numbers, then the commit.
+  const problem_dims& d = cs.dims;
+  solve_output part;
+  part.algo = algorithm::unfolded;
+  part.dims = d;
+  part.count = range;
+  part.curve_len = 151;
+  part.w.assign(size_t(range * cs.h_stride()), zd(0.5, -0.5));
+  part.f.assign(size_t(range) * d.nr * d.m, zd(0.25, 0.75));
+  part.curve.assign(size_t(range * part.curve_len), 1.25);
+  part.objective.assign(size_t(range), 2);
+  part.min_sinr.assign(size_t(range), 3);
+  part.min_scnr.assign(size_t(range), 4);
+  part.outer.assign(size_t(range), 150);
+  part.inner.assign(size_t(range), 450);
+  const std::string out_path = dir + "/jcas_bench_write." + std::to_string(::getpid()) + ".h5";
+  const long whole = cs.count / range * range;
+  std::vector<double> write_t;
+  for (int rep = 0; rep <= repeats; ++rep) {
+    const double sw = timed([&] {
+      io::results_file r(out_path, whole, solve_options{});
+      for (long b0 = 0; b0 < whole; b0 += range) r.write(b0, part);
+      r.commit(summary{});
+    });
+    std::filesystem::remove(out_path);
+    if (rep > 0) write_t.push_back(sw);
+  }
+  std::printf("results written by ranges of %ld (io::results_file, page cache): %.4f us/real, %.0f ms (median of %d)\n",
+              range, 1e6 * median(write_t) / double(whole), 1e3 * median(write_t), repeats);
   std::fflush(stdout);
 }
 

@@ -448,7 +448,7 @@ void validate_range(const channel_view& ch, const system_params<double>& sys, pr
   }
 }
 
-void validate(const channel_view& ch) {
+void validate(const channel_view& ch, long first) {
   validate(ch.dims);
   if (ch.count < 0) bad("count", std::to_string(ch.count), "must be >= 0");
   const auto check = [&](const zd* v, long stride, const char* name) {
@@ -456,7 +456,7 @@ void validate(const channel_view& ch) {
       if (!std::isfinite(v[i].real()) || !std::isfinite(v[i].imag())) {
         std::ostringstream s;
         s << v[i];
-        bad(std::string(name) + " of realization " + std::to_string(i / stride), s.str(),
+        bad(std::string(name) + " of realization " + std::to_string(first + i / stride), s.str(),
             "channels must be finite (entry " + std::to_string(i % stride) + ")");
       }
   };
@@ -593,24 +593,34 @@ solve_output solve_batch(const executor& ex, const channel_view& ch, const solve
   return ex.gpu() ? cuda::solve_batch(ch, with, ex.device) : cpu::solve_batch(ch, with);
 }
 
-summary summarize(const solve_output& out) {
-  summary s;
-  s.realizations = out.count;
-  if (out.count == 0) return s;
-  double obj = 0, sinr = 0, scnr = 0, it = 0;
-  for (long b = 0; b < out.count; ++b) {
-    obj += out.objective[b];
-    sinr += out.min_sinr[b];
-    scnr += out.min_scnr[b];
-    it += out.outer[b];
+void summary_sums::add(const solve_output& part) {
+  for (long b = 0; b < part.count; ++b) {
+    objective += part.objective[b];
+    min_sinr += part.min_sinr[b];
+    min_scnr += part.min_scnr[b];
+    outer += part.outer[b];
   }
-  const double n = double(out.count);
-  s.mean_objective = obj / n;
-  s.min_sinr_db = 10 * std::log10(sinr / n);  // SPEC.md 2: dB of the mean linear minimum
-  s.min_scnr_db = 10 * std::log10(scnr / n);
-  s.mean_iterations = it / n;
-  s.seconds_per_realization = out.seconds / n;
+  count += part.count;
+  seconds += part.seconds;
+}
+
+summary summary_sums::result() const {
+  summary s;
+  s.realizations = count;
+  if (count == 0) return s;
+  const double n = double(count);
+  s.mean_objective = objective / n;
+  s.min_sinr_db = 10 * std::log10(min_sinr / n);  // SPEC.md 2: dB of the mean linear minimum
+  s.min_scnr_db = 10 * std::log10(min_scnr / n);
+  s.mean_iterations = outer / n;
+  s.seconds_per_realization = seconds / n;
   return s;
+}
+
+summary summarize(const solve_output& out) {
+  summary_sums s;
+  s.add(out);
+  return s.result();
 }
 
 }  // namespace jcas

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,9 +31,38 @@ struct channel_select {
   long limit = -1;  // first N realizations
 };
 
-/// Reads .h5 or .npz (by extension). Throws std::runtime_error naming file and field.
+/// A channel file (.h5 or .npz, by extension) opened to be read range by range, so that a
+/// file of any size is solved in bounded memory (host/solve_file.hpp). The constructor
+/// vets the file once (vet_in_child) and checks its shapes and the selection; read(first,
+/// n, cs) puts realizations first .. first + n - 1 of the selection into cs, in
+/// channel_set's layout (G in the file's form), their values checked, an error naming the
+/// file and the realization's number in it. cs's vectors are reused: their memory is
+/// touched once for a run of equal ranges. A .npz (a zip member has no ranges) is read
+/// whole when opened. Throws std::runtime_error naming the file and the field.
+class channel_file {
+ public:
+  explicit channel_file(const std::string& path, const channel_select& sel = {});
+  ~channel_file();
+  channel_file(const channel_file&) = delete;
+  channel_file& operator=(const channel_file&) = delete;
+  const std::string& path() const;
+  const problem_dims& dims() const;  // the selection's
+  long count() const;                // realizations the selection takes
+  bool rank_one() const;             // G stored as its rank-one factors (g_form::rank_one)
+  double snr_db() const;             // the file's, else 20
+  /// Host bytes of one realization of the selection in a channel_set and the reader's
+  /// buffers: what a range costs in memory.
+  double bytes_per_realization() const;
+  void read(long first, long n, channel_set& cs);
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> p_;
+};
+
+/// The whole selection of a channel file: channel_file's read of every realization.
 channel_set read_channels(const std::string& path, const channel_select& sel = {});
-channel_set read_npz(const std::string& path, const channel_select& sel = {});
 /// The scenario's real constants by name: a channel file's attribute (jcas generate's
 /// record) and the Python module's keyword (the CLI's option without "--", "_" for "-").
 struct scenario_constant {
@@ -84,17 +114,33 @@ void generate_channels(const std::string& path, const scenario& sc, std::uint64_
                        double snr_db, const std::function<channel_set(long first, long n)>& draw,
                        const std::function<void(long done, long total)>& progress = {}, g_form form = g_form::dense);
 
-/// Shared by the .h5 and .npz readers: file arrays Hall (B, Nt, Kf) and Gall
-/// (B, J*Nr, Nt) in C order to a channel_set, with the selection applied and validated.
-channel_set channels_from_arrays(const std::string& path, const std::vector<zd>& hall, const std::vector<zd>& gall,
-                                 long count, long nt, long kf, long grows, long gcols, int nr, int targets,
-                                 const channel_select& sel);
-
 unfolded_model read_model(const std::string& path);
 /// A model file's bytes held in memory (the shipped models compiled in); name for messages.
 unfolded_model read_model_image(const void* bytes, std::size_t size, const std::string& name);
 void write_model(const std::string& path, const unfolded_model& m);
 
+/// A results file (the layout above) written range by range: the constructor begins it in
+/// a temporary (atomic_path: a bad path is refused at once), the first write(first, part)
+/// makes its datasets for `count` realizations of part's sizes, each write stores a
+/// solve's outputs for realizations first .. first + part.count - 1, and commit(s) writes
+/// the attributes with the summary s of them all, closes the file, checks the close and
+/// renames it into place. Not committed (an error, a signal), no file is left.
+class results_file {
+ public:
+  results_file(const std::string& path, long count, const solve_options& o,
+               const std::map<std::string, std::string>& attrs = {});
+  ~results_file();
+  results_file(const results_file&) = delete;
+  results_file& operator=(const results_file&) = delete;
+  void write(long first, const solve_output& part);
+  void commit(const summary& s);
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> p_;
+};
+/// A whole solve's results file: results_file with one write.
 void write_results(const std::string& path, const solve_output& out, const solve_options& o,
                    const std::map<std::string, std::string>& attrs = {});
 

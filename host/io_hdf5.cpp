@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "channel_source.hpp"
 #include "h5.hpp"
 #include "io.hpp"
 #include "jcas/core/channels.hpp"
@@ -241,6 +242,14 @@ struct hid {
   hid(const hid&) = delete;
   hid& operator=(const hid&) = delete;
   hid(hid&& o) noexcept : id(o.id), close(o.close) { o.id = -1; }
+  hid& operator=(hid&& o) noexcept {
+    if (this != &o) {
+      if (id >= 0 && close) close(id);
+      id = std::exchange(o.id, -1);
+      close = o.close;
+    }
+    return *this;
+  }
   /// Hands the identifier to the caller, who closes it.
   hid_t release() { return std::exchange(id, -1); }
   operator hid_t() const { return id; }  // NOLINT
@@ -383,24 +392,19 @@ bool convertible(hid_t file_type, hid_t mem_type) {
   return true;
 }
 
-/// Reads dataset `name` (its dims already checked: n elements) as mem_type. A damaged
-/// file is refused before HDF5 reads it where its layout says so: HDF5 1.10 can crash on
-/// a contiguous dataset whose storage does not match its shape (tests/host/fuzz_readers).
-/// vet (the vetting child's read, io::vet_in_child): a contiguous dataset, its storage so
-/// checked, is read as its first element only. What HDF5 does for the rest is the same
-/// conversion of more bytes from the checked range, which cannot crash it; the values
-/// themselves are checked by the parent's own read. A chunked or compact dataset (its
-/// index or message is what a damaged file breaks) is read whole.
-template <class E>
-void read_dataset(hid_t file, const std::string& path, const char* name, hid_t mem_type, std::vector<E>& out, size_t n,
-                  bool vet = false) {
+/// Dataset `name` (its dims already checked: n elements) opened to be read as mem_type. A
+/// damaged file is refused before HDF5 reads it where its layout says so: HDF5 1.10 can
+/// crash on a contiguous dataset whose storage does not match its shape
+/// (tests/host/fuzz_readers). Sets `layout`.
+hid checked_dataset(hid_t file, const std::string& path, const char* name, hid_t mem_type, size_t n,
+                    H5D_layout_t& layout) {
   hid ds(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
   if (ds < 0) fail(path, std::string("cannot open dataset '") + name + "' (corrupt)");
   hid ft(H5Dget_type(ds), H5Tclose);
   if (ft < 0 || !convertible(ft, mem_type))
     fail(path, std::string("dataset '") + name + "' has the wrong element type (or is corrupt)");
   hid dcpl(H5Dget_create_plist(ds), H5Pclose);
-  const H5D_layout_t layout = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
+  layout = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
   const double want = double(n) * double(H5Tget_size(ft));
   const auto damaged = [&] {
     fail(path, std::string("dataset '") + name + "': its storage does not match its shape (corrupt or truncated)");
@@ -417,19 +421,56 @@ void read_dataset(hid_t file, const std::string& path, const char* name, hid_t m
   } else if (layout != H5D_CHUNKED) {
     fail(path, std::string("dataset '") + name + "' has an unknown layout (corrupt)");
   }
-  if (vet && layout == H5D_CONTIGUOUS && n > 0) {
-    hid file_space(H5Dget_space(ds), H5Sclose);
-    const int rank = file_space < 0 ? -1 : H5Sget_simple_extent_ndims(file_space);
-    if (rank < 1 || rank > 8) fail(path, std::string("dataset '") + name + "' has a damaged shape");
-    const std::vector<hsize_t> start(size_t(rank), 0), one(size_t(rank), 1);
-    const hsize_t first = 1;
-    hid mem_space(H5Screate_simple(1, &first, nullptr), H5Sclose);
-    out.resize(1);
-    if (H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, one.data(), nullptr) < 0 ||
-        H5Dread(ds, mem_type, mem_space, file_space, H5P_DEFAULT, out.data()) < 0)
-      fail(path, std::string("cannot read dataset '") + name + "' (type or corrupt data)");
-    return;
-  }
+  return ds;
+}
+
+/// The vetting child's read of a checked dataset (io::vet_in_child): a contiguous dataset,
+/// its storage so checked, is read as its first element only. What HDF5 does for the rest
+/// is the same conversion of more bytes from the checked range, which cannot crash it; the
+/// values themselves are checked by the parent's own read. A chunked or compact dataset
+/// (its index or message is what a damaged file breaks) is read whole.
+void vet_dataset(hid_t file, const std::string& path, const char* name, hid_t mem_type, size_t n) {
+  H5D_layout_t layout{};
+  hid ds = checked_dataset(file, path, name, mem_type, n, layout);
+  if (n == 0) return;
+  const bool whole = layout != H5D_CONTIGUOUS;
+  hid file_space(H5Dget_space(ds), H5Sclose);
+  const int rank = file_space < 0 ? -1 : H5Sget_simple_extent_ndims(file_space);
+  if (rank < 1 || rank > 8) fail(path, std::string("dataset '") + name + "' has a damaged shape");
+  const std::vector<hsize_t> start(size_t(rank), 0), one(size_t(rank), 1);
+  const hsize_t first = 1;
+  hid mem_space(H5Screate_simple(1, &first, nullptr), H5Sclose);
+  std::vector<char> out(H5Tget_size(mem_type) * (whole ? n : 1));
+  if ((!whole && H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, one.data(), nullptr) < 0) ||
+      H5Dread(ds, mem_type, whole ? H5S_ALL : hid_t(mem_space), whole ? H5S_ALL : hid_t(file_space), H5P_DEFAULT,
+              out.data()) < 0)
+    fail(path, std::string("cannot read dataset '") + name + "' (type or corrupt data)");
+}
+
+/// Rows first .. first + n - 1 (the first dimension) of the checked dataset ds, of `row`
+/// elements each, as mem_type into out.
+void read_rows(hid_t ds, const std::string& path, const char* name, hid_t mem_type, long first, long n, void* out) {
+  hid fs(H5Dget_space(ds), H5Sclose);
+  const int rank = fs < 0 ? -1 : H5Sget_simple_extent_ndims(fs);
+  if (rank < 1 || rank > 8) fail(path, std::string("dataset '") + name + "' has a damaged shape");
+  std::vector<hsize_t> dims(static_cast<size_t>(rank), 0), start(static_cast<size_t>(rank), 0);
+  H5Sget_simple_extent_dims(fs, dims.data(), nullptr);
+  start[0] = hsize_t(first);
+  dims[0] = hsize_t(n);
+  hid ms(H5Screate_simple(rank, dims.data(), nullptr), H5Sclose);
+  if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start.data(), nullptr, dims.data(), nullptr) < 0 ||
+      H5Dread(ds, mem_type, ms, fs, H5P_DEFAULT, out) < 0)
+    fail(path, std::string("cannot read dataset '") + name + "' (type or corrupt data)");
+}
+
+/// Reads dataset `name` (its dims already checked: n elements) whole as mem_type; vet: the
+/// vetting child's read (vet_dataset), out left empty.
+template <class E>
+void read_dataset(hid_t file, const std::string& path, const char* name, hid_t mem_type, std::vector<E>& out, size_t n,
+                  bool vet = false) {
+  if (vet) return vet_dataset(file, path, name, mem_type, n);
+  H5D_layout_t layout{};
+  hid ds = checked_dataset(file, path, name, mem_type, n, layout);
   out.resize(n);
   if (H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
     fail(path, std::string("cannot read dataset '") + name + "' (type or corrupt data)");
@@ -444,76 +485,6 @@ std::vector<zd> to_row_major(const zd* src, long count, long rows, long cols) {
   return out;
 }
 
-}  // namespace
-
-namespace {
-/// The checks and the selection shared by both forms of G: sizes from the file's H
-/// (count, Nt, Kf) and its nj blocks of nr rows; H of the first `limit` realizations and
-/// `users` users; G left to the caller.
-channel_set selected_h(const std::string& path, const std::vector<zd>& hall, long count, long nt, long kf, long nj,
-                       int nr, int targets, const channel_select& sel) {
-  if (count < 1) fail(path, "holds no realizations");
-  if (nr < 1) fail(path, "nr = " + std::to_string(nr) + ": must be >= 1");
-  if (targets < 1 || targets > nj)
-    fail(path, "targets = " + std::to_string(targets) + ": the file has " + std::to_string(nj) + " G blocks");
-  const int users = sel.users < 0 ? int(kf) : sel.users;
-  if (users < 1 || users > kf)
-    fail(path, "users = " + std::to_string(users) + ": the file has " + std::to_string(kf) + " users");
-  if (sel.limit == 0 || sel.limit < -1) fail(path, "limit = " + std::to_string(sel.limit) + ": must be >= 1");
-  const long b_count = sel.limit > 0 ? std::min(sel.limit, count) : count;
-  channel_set cs;
-  cs.dims = {int(nt), nr, users, targets, int(nj - targets)};
-  cs.count = b_count;
-  cs.h.resize(size_t(b_count * cs.h_stride()));
-  for (long b = 0; b < b_count; ++b)
-    for (long k = 0; k < users; ++k)
-      for (long n = 0; n < nt; ++n) cs.h[b * cs.h_stride() + k * nt + n] = hall[(b * nt + n) * kf + k];
-  return cs;
-}
-
-channel_set validated(const std::string& path, channel_set cs) {
-  try {
-    validate(cs);
-  } catch (const std::exception& e) {
-    fail(path, e.what());
-  }
-  return cs;
-}
-}  // namespace
-
-channel_set channels_from_arrays(const std::string& path, const std::vector<zd>& hall, const std::vector<zd>& gall,
-                                 long count, long nt, long kf, long grows, long gcols, int nr, int targets,
-                                 const channel_select& sel) {
-  if (count < 1) fail(path, "holds no realizations");
-  if (gcols != nt) fail(path, "G has " + std::to_string(gcols) + " columns but H has Nt = " + std::to_string(nt));
-  if (nr < 1) fail(path, "nr = " + std::to_string(nr) + ": must be >= 1");
-  if (grows % nr != 0)
-    fail(path, "G rows = " + std::to_string(grows) + " is not a multiple of nr = " + std::to_string(nr));
-  const long nj = grows / nr;
-  channel_set cs = selected_h(path, hall, count, nt, kf, nj, nr, targets, sel);
-  cs.g.resize(size_t(cs.count * cs.g_stride()));
-  for (long b = 0; b < cs.count; ++b)
-    for (long j = 0; j < nj; ++j)
-      for (long c = 0; c < nt; ++c)
-        for (long r = 0; r < nr; ++r)
-          cs.g[b * cs.g_stride() + (j * nt + c) * nr + r] = gall[(b * grows + j * nr + r) * gcols + c];
-  return validated(path, std::move(cs));
-}
-
-namespace {
-/// A rank-one file's channels kept as its factors: the selection leaves G's blocks as they
-/// are (targets only splits them into targets and clutter; nr must be the file's).
-channel_set channels_from_factors(const std::string& path, const std::vector<zd>& hall, std::vector<zd> u,
-                                  std::vector<zd> v, long count, long nt, long kf, long nj, int nr, int targets,
-                                  const channel_select& sel) {
-  channel_set cs = selected_h(path, hall, count, nt, kf, nj, nr, targets, sel);
-  cs.rank_one = true;
-  u.resize(size_t(cs.count * cs.gu_stride()));  // the first `limit` realizations: (B, J, Nr) is channel_set's layout
-  v.resize(size_t(cs.count * cs.gv_stride()));
-  cs.gu = std::move(u);
-  cs.gv = std::move(v);
-  return validated(path, std::move(cs));
-}
 }  // namespace
 
 }  // namespace jcas::io
@@ -567,79 +538,89 @@ namespace jcas::io {
 namespace {
 bool has_dataset(hid_t f, const char* name) { return H5Lexists(f, name, H5P_DEFAULT) > 0; }
 
-/// A rank-one file's G factors, checked against H's count and Nt: Gu (B, J, Nr) into u,
-/// Gv (B, J, Nt) into v; returns J.
-long read_rank_one_g(hid_t f, const std::string& path, long count, long nt, hid_t ct, std::vector<zd>& u,
-                     std::vector<zd>& v, bool vet) {
-  const auto ud = dataset_dims(f, path, "Gu", 3), vd = dataset_dims(f, path, "Gv", 3);
-  if (long(ud[0]) != count || long(vd[0]) != count)
-    fail(path, "Gu and Gv have " + std::to_string(ud[0]) + " and " + std::to_string(vd[0]) +
-                   " realizations but H has " + std::to_string(count));
-  if (ud[1] != vd[1]) fail(path, "Gu has " + std::to_string(ud[1]) + " blocks but Gv has " + std::to_string(vd[1]));
-  if (long(vd[2]) != nt)
-    fail(path, "Gv has " + std::to_string(vd[2]) + " columns but H has Nt = " + std::to_string(nt));
-  read_dataset(f, path, "Gu", ct, u, size_t(ud[0] * ud[1] * ud[2]), vet);
-  read_dataset(f, path, "Gv", ct, v, size_t(vd[0] * vd[1] * vd[2]), vet);
-  return long(ud[1]);
-}
-
-/// The channel file at `path` as sel selects; vet: only what the vetting child reads (the
-/// library's side: read_dataset), nothing returned.
-channel_set read_h5_channels(const std::string& path, const channel_select& sel, bool vet = false) {
-  hid f = open_file(path);
-  const auto hd = dataset_dims(f, path, "H", 3);
-  const long count = long(hd[0]), nt = long(hd[1]);
-  // G dense, or its rank-one factors (g_form): the sizes of the dense array either way.
-  const bool factored = !has_dataset(f, "G") && has_dataset(f, "Gu");
-  long grows = 0, gcols = nt, file_nr = 0;
-  if (factored) {
-    const auto ud = dataset_dims(f, path, "Gu", 3);
-    file_nr = long(ud[2]);
-    grows = long(ud[1]) * file_nr;
-  } else {
-    const auto gd = dataset_dims(f, path, "G", 3);
-    if (long(gd[0]) != count)
-      fail(path, "H has " + std::to_string(count) + " realizations but G has " + std::to_string(gd[0]));
-    grows = long(gd[1]);
-    gcols = long(gd[2]);
-  }
-  const int nr = sel.nr > 0          ? sel.nr
-                 : factored          ? int(file_nr)
-                 : has_attr(f, "nr") ? int(read_attr_i(f, path, "nr"))
-                                     : int(nt);
-  const int targets = sel.targets > 0 ? sel.targets : int(has_attr(f, "targets") ? read_attr_i(f, path, "targets") : 2);
-  if (factored && nr != file_nr)
-    fail(path, "nr = " + std::to_string(nr) + ": the file's G factors have Nr = " + std::to_string(file_nr));
+/// A channel file's datasets, checked and kept open (channel_source.hpp). vet: the
+/// vetting child's read instead (vet_dataset of each), nothing kept.
+struct h5_source final : channel_source {
+  std::string path;
+  hid f;
   hid ct = complex_type();
-  // The file's arrays and the channel set made from them.
-  require_memory(path + ": reading " + std::to_string(count) + " realizations",
-                 2 * 16.0 *
-                     (double(count) * hd[1] * hd[2] +
-                      double(count) * (factored ? grows / file_nr * (file_nr + nt) : grows * gcols)));
-  std::vector<zd> hall, gall, u, v;
-  read_dataset(f, path, "H", ct, hall, size_t(hd[0] * hd[1] * hd[2]), vet);
-  long nj = 0;
-  if (factored)
-    nj = read_rank_one_g(f, path, count, nt, ct, u, v, vet);
-  else
-    read_dataset(f, path, "G", ct, gall, size_t(count * grows * gcols), vet);
-  std::optional<double> snr_db;
-  if (has_attr(f, "snr_db")) snr_db = read_attr_d(f, path, "snr_db");
-  if (vet) return {};
-  channel_set cs =  // a factored file's G kept as the factors (channel_set::rank_one)
-      factored
-          ? channels_from_factors(path, hall, std::move(u), std::move(v), count, nt, long(hd[2]), nj, nr, targets, sel)
-          : channels_from_arrays(path, hall, gall, count, nt, long(hd[2]), grows, gcols, nr, targets, sel);
-  if (snr_db) cs.snr_db = *snr_db;
-  return cs;
-}
+  hid h{-1, nullptr}, g{-1, nullptr}, gu{-1, nullptr}, gv{-1, nullptr};
+  std::vector<zd> hbuf, gbuf;  // the rows of the last range
+
+  h5_source(const std::string& p, const channel_select& sel, bool vet) : path(p), f(open_file(p)) {
+    const auto hd = dataset_dims(f, path, "H", 3);
+    count = long(hd[0]);
+    nt = long(hd[1]);
+    kf = long(hd[2]);
+    // G dense, or its rank-one factors (g_form): the sizes of the dense array either way.
+    factored = !has_dataset(f, "G") && has_dataset(f, "Gu");
+    long file_nr = 0, nj = 0;
+    gcols = nt;
+    if (factored) {
+      const auto ud = dataset_dims(f, path, "Gu", 3), vd = dataset_dims(f, path, "Gv", 3);
+      if (long(ud[0]) != count || long(vd[0]) != count)
+        fail(path, "Gu and Gv have " + std::to_string(ud[0]) + " and " + std::to_string(vd[0]) +
+                       " realizations but H has " + std::to_string(count));
+      if (ud[1] != vd[1]) fail(path, "Gu has " + std::to_string(ud[1]) + " blocks but Gv has " + std::to_string(vd[1]));
+      if (long(vd[2]) != nt)
+        fail(path, "Gv has " + std::to_string(vd[2]) + " columns but H has Nt = " + std::to_string(nt));
+      file_nr = long(ud[2]);
+      nj = long(ud[1]);
+      grows = nj * file_nr;
+    } else {
+      const auto gd = dataset_dims(f, path, "G", 3);
+      if (long(gd[0]) != count)
+        fail(path, "H has " + std::to_string(count) + " realizations but G has " + std::to_string(gd[0]));
+      grows = long(gd[1]);
+      gcols = long(gd[2]);
+    }
+    nr = sel.nr > 0 ? sel.nr : factored ? int(file_nr) : has_attr(f, "nr") ? int(read_attr_i(f, path, "nr")) : int(nt);
+    targets = sel.targets > 0 ? sel.targets : int(has_attr(f, "targets") ? read_attr_i(f, path, "targets") : 2);
+    if (factored && nr != file_nr)
+      fail(path, "nr = " + std::to_string(nr) + ": the file's G factors have Nr = " + std::to_string(file_nr));
+    if (has_attr(f, "snr_db")) snr_db = read_attr_d(f, path, "snr_db");
+    const size_t hn = size_t(count * nt * kf);
+    const size_t un = size_t(count * nj * file_nr), vn = size_t(count * nj * nt), gn = size_t(count * grows * gcols);
+    if (vet) {
+      vet_dataset(f, path, "H", ct, hn);
+      if (factored) {
+        vet_dataset(f, path, "Gu", ct, un);
+        vet_dataset(f, path, "Gv", ct, vn);
+      } else {
+        vet_dataset(f, path, "G", ct, gn);
+      }
+      return;
+    }
+    H5D_layout_t layout{};
+    h = checked_dataset(f, path, "H", ct, hn, layout);
+    if (factored) {
+      gu = checked_dataset(f, path, "Gu", ct, un, layout);
+      gv = checked_dataset(f, path, "Gv", ct, vn, layout);
+    } else {
+      g = checked_dataset(f, path, "G", ct, gn, layout);
+    }
+  }
+  const zd* h_rows(long first, long n) override {
+    hbuf.resize(size_t(n * nt * kf));
+    read_rows(h, path, "H", ct, first, n, hbuf.data());
+    return hbuf.data();
+  }
+  const zd* g_rows(long first, long n) override {
+    gbuf.resize(size_t(n * grows * gcols));
+    read_rows(g, path, "G", ct, first, n, gbuf.data());
+    return gbuf.data();
+  }
+  void factor_rows(long first, long n, zd* u, zd* v) override {
+    read_rows(gu, path, "Gu", ct, first, n, u);
+    read_rows(gv, path, "Gv", ct, first, n, v);
+  }
+};
 }  // namespace
 
-channel_set read_channels(const std::string& path, const channel_select& sel) {
-  if (path.size() >= 4 && path.substr(path.size() - 4) == ".npz") return read_npz(path, sel);
+std::unique_ptr<channel_source> open_h5_source(const std::string& path, const channel_select& sel) {
   const auto lock = hdf5_lock();  // HDF5 is not thread-safe
-  vet_in_child(path, [&] { read_h5_channels(path, sel, true); });
-  return read_h5_channels(path, sel);
+  vet_in_child(path, [&] { h5_source(path, sel, true); });
+  return std::make_unique<h5_source>(path, sel, false);
 }
 
 namespace {
@@ -902,37 +883,121 @@ void write_model(const std::string& path, const unfolded_model& model) {
   f.commit();
 }
 
+struct results_file::impl {
+  h5::output f;
+  long count;
+  solve_options o;
+  std::map<std::string, std::string> attrs;
+  // Made by the first write, from its outputs' sizes.
+  solve_output first{};  // algo, dims, curve_len (no arrays)
+  bool made = false;
+  hid ct = complex_type();
+  hid w{-1, nullptr}, fm{-1, nullptr}, curve{-1, nullptr}, objective{-1, nullptr}, min_sinr{-1, nullptr},
+      min_scnr{-1, nullptr}, outer{-1, nullptr}, inner{-1, nullptr};
+  impl(const std::string& path, long n, const solve_options& opt, const std::map<std::string, std::string>& at)
+      : f(path), count(n), o(opt), attrs(at) {
+    o.progress = {};  // kept for the attributes only
+    o.stop = {};
+  }
+  /// The datasets for `count` realizations of part's sizes.
+  void make(const solve_output& part) {
+    first.algo = part.algo;
+    first.dims = part.dims;
+    first.curve_len = part.curve_len;
+    const problem_dims& d = part.dims;
+    w = create("W", ct, {hsize_t(d.nt), hsize_t(d.k)});
+    fm = create("F", ct, {hsize_t(d.nr), hsize_t(d.m)});
+    curve = create("curve", H5T_NATIVE_DOUBLE, {hsize_t(part.curve_len)});
+    objective = create("objective", H5T_NATIVE_DOUBLE, {});
+    min_sinr = create("min_sinr", H5T_NATIVE_DOUBLE, {});
+    min_scnr = create("min_scnr", H5T_NATIVE_DOUBLE, {});
+    outer = create("outer", H5T_NATIVE_INT, {});
+    inner = create("inner", H5T_NATIVE_LONG, {});
+    made = true;
+  }
+  /// A dataset of `count` rows, each of shape `row`.
+  hid create(const char* name, hid_t type, std::vector<hsize_t> row) const {
+    row.insert(row.begin(), hsize_t(count));
+    hid space(H5Screate_simple(int(row.size()), row.data(), nullptr), H5Sclose);
+    errno = 0;
+    hid ds(H5Dcreate2(f, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+    if (ds < 0) fail_write(f.path(), std::string("cannot create dataset '") + name + "'", errno);
+    return ds;
+  }
+  /// Rows first .. first + n - 1 of ds from `rows` (as `type`).
+  void write_rows(hid_t ds, const char* name, hid_t type, long at, long n, const void* rows) const {
+    if (n == 0) return;
+    hid fs(H5Dget_space(ds), H5Sclose);
+    const int rank = H5Sget_simple_extent_ndims(fs);
+    std::vector<hsize_t> dims(static_cast<size_t>(rank), 0), start(static_cast<size_t>(rank), 0);
+    H5Sget_simple_extent_dims(fs, dims.data(), nullptr);
+    start[0] = hsize_t(at);
+    dims[0] = hsize_t(n);
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start.data(), nullptr, dims.data(), nullptr);
+    hid ms(H5Screate_simple(rank, dims.data(), nullptr), H5Sclose);
+    errno = 0;
+    if (H5Dwrite(ds, type, ms, fs, H5P_DEFAULT, rows) < 0)
+      fail_write(f.path(), std::string("cannot write dataset '") + name + "'", errno);
+  }
+};
+
+results_file::results_file(const std::string& path, long count, const solve_options& o,
+                           const std::map<std::string, std::string>& attrs) {
+  const auto lock = hdf5_lock();  // HDF5 is not thread-safe
+  p_ = std::make_unique<impl>(path, count, o, attrs);
+}
+results_file::~results_file() {
+  const auto lock = hdf5_lock();  // closing HDF5 objects (not committed: the temporary goes)
+  p_.reset();
+}
+
+void results_file::write(long first, const solve_output& part) {
+  impl& r = *p_;
+  const long n = part.count;
+  const problem_dims& d = part.dims;
+  const auto lock = hdf5_lock();  // HDF5 is not thread-safe
+  if (!r.made) r.make(part);
+  const problem_dims& fd = r.first.dims;
+  if (first < 0 || first + n > r.count || part.algo != r.first.algo || d.nt != fd.nt || d.k != fd.k || d.nr != fd.nr ||
+      d.m != fd.m || part.curve_len != r.first.curve_len)
+    throw std::invalid_argument(r.f.path() + ": results of realizations " + std::to_string(first) + " .. " +
+                                std::to_string(first + n - 1) + " do not fit the file's " + std::to_string(r.count) +
+                                " (or their sizes are not the first write's)");
+  r.write_rows(r.w, "W", r.ct, first, n, to_row_major(part.w.data(), n, d.nt, d.k).data());
+  r.write_rows(r.fm, "F", r.ct, first, n, to_row_major(part.f.data(), n, d.nr, d.m).data());
+  r.write_rows(r.curve, "curve", H5T_NATIVE_DOUBLE, first, n, part.curve.data());
+  r.write_rows(r.objective, "objective", H5T_NATIVE_DOUBLE, first, n, part.objective.data());
+  r.write_rows(r.min_sinr, "min_sinr", H5T_NATIVE_DOUBLE, first, n, part.min_sinr.data());
+  r.write_rows(r.min_scnr, "min_scnr", H5T_NATIVE_DOUBLE, first, n, part.min_scnr.data());
+  r.write_rows(r.outer, "outer", H5T_NATIVE_INT, first, n, part.outer.data());
+  r.write_rows(r.inner, "inner", H5T_NATIVE_LONG, first, n, part.inner.data());
+}
+
+void results_file::commit(const summary& s) {
+  impl& r = *p_;
+  const auto lock = hdf5_lock();  // HDF5 is not thread-safe
+  if (!r.made) throw std::logic_error(r.f.path() + ": a results file committed before any results were written");
+  attr_s(r.f, "format", "jcas-results-1");
+  attr_s(r.f, "algo", to_string(r.first.algo));
+  attr_d(r.f, "pt", r.o.sys.pt);
+  attr_d(r.f, "delta", r.o.sys.delta);
+  if (r.first.algo == algorithm::unfolded) attr_s(r.f, "model", r.o.model.provenance);
+  attr_d(r.f, "mean_objective", s.mean_objective);
+  attr_d(r.f, "min_sinr_db", s.min_sinr_db);
+  attr_d(r.f, "min_scnr_db", s.min_scnr_db);
+  attr_d(r.f, "seconds_per_realization", s.seconds_per_realization);
+  for (const auto& [k, v] : r.attrs) attr_s(r.f, k.c_str(), v);
+  // The datasets closed before the file, whose close then says whether all reached it.
+  for (hid* h : {&r.w, &r.fm, &r.curve, &r.objective, &r.min_sinr, &r.min_scnr, &r.outer, &r.inner})
+    H5Dclose(h->release());
+  r.f.commit();
+}
+
 void write_results(const std::string& path, const solve_output& out, const solve_options& o,
                    const std::map<std::string, std::string>& attrs) {
-  const auto lock = hdf5_lock();  // HDF5 is not thread-safe
-  h5::output f(path);
-  {
-    hid ct = complex_type();
-    const problem_dims& d = out.dims;
-    const hsize_t b = hsize_t(out.count);
-    write_dataset(f, path, "W", ct, {b, hsize_t(d.nt), hsize_t(d.k)},
-                  to_row_major(out.w.data(), out.count, d.nt, d.k).data());
-    write_dataset(f, path, "F", ct, {b, hsize_t(d.nr), hsize_t(d.m)},
-                  to_row_major(out.f.data(), out.count, d.nr, d.m).data());
-    write_dataset(f, path, "curve", H5T_NATIVE_DOUBLE, {b, hsize_t(out.curve_len)}, out.curve.data());
-    write_dataset(f, path, "objective", H5T_NATIVE_DOUBLE, {b}, out.objective.data());
-    write_dataset(f, path, "min_sinr", H5T_NATIVE_DOUBLE, {b}, out.min_sinr.data());
-    write_dataset(f, path, "min_scnr", H5T_NATIVE_DOUBLE, {b}, out.min_scnr.data());
-    write_dataset(f, path, "outer", H5T_NATIVE_INT, {b}, out.outer.data());
-    write_dataset(f, path, "inner", H5T_NATIVE_LONG, {b}, out.inner.data());
-    const summary s = summarize(out);
-    attr_s(f, "format", "jcas-results-1");
-    attr_s(f, "algo", to_string(out.algo));
-    attr_d(f, "pt", o.sys.pt);
-    attr_d(f, "delta", o.sys.delta);
-    if (out.algo == algorithm::unfolded) attr_s(f, "model", o.model.provenance);
-    attr_d(f, "mean_objective", s.mean_objective);
-    attr_d(f, "min_sinr_db", s.min_sinr_db);
-    attr_d(f, "min_scnr_db", s.min_scnr_db);
-    attr_d(f, "seconds_per_realization", s.seconds_per_realization);
-    for (const auto& [k, v] : attrs) attr_s(f, k.c_str(), v);
-  }
-  f.commit();
+  results_file r(path, out.count, o, attrs);
+  r.write(0, out);
+  r.commit(summarize(out));
 }
 
 }  // namespace jcas::io

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "channel_source.hpp"
 #include "io.hpp"
 
 namespace jcas::io {
@@ -82,27 +83,38 @@ std::vector<zd> parse_npy(const std::string& path, const std::string& name, cons
 }  // namespace
 
 namespace {
-channel_set read_npz_file(const std::string& path, const channel_select& sel) {
-  if (!std::filesystem::exists(path)) fail(path, "file not found");
-  int err = 0;
-  std::unique_ptr<zip_t, decltype(&zip_discard)> z(zip_open(path.c_str(), ZIP_RDONLY, &err), zip_discard);
-  if (!z) fail(path, "not a readable .npz (zip) file (corrupt or wrong format)");
-  std::vector<long> hs, gs;
-  const auto hall = parse_npy(path, "Hall", read_member(z.get(), path, "Hall.npy"), hs);
-  const auto gall = parse_npy(path, "Gall", read_member(z.get(), path, "Gall.npy"), gs);
-  if (hs.size() != 3) fail(path, "Hall has rank " + std::to_string(hs.size()) + ", expected 3 (B, Nt, Kmax)");
-  if (gs.size() != 3) fail(path, "Gall has rank " + std::to_string(gs.size()) + ", expected 3 (B, J*Nr, Nt)");
-  if (hs[0] != gs[0])
-    fail(path, "Hall has " + std::to_string(hs[0]) + " realizations but Gall has " + std::to_string(gs[0]));
-  const int nr = sel.nr > 0 ? sel.nr : int(hs[1]);
-  const int targets = sel.targets > 0 ? sel.targets : 2;
-  return channels_from_arrays(path, hall, gall, hs[0], hs[1], hs[2], gs[1], gs[2], nr, targets, sel);
-}
+/// Hall and Gall read whole (a zip member has no ranges), checked against each other.
+struct npz_source final : channel_source {
+  std::vector<zd> hall, gall;
+  npz_source(const std::string& path, const channel_select& sel) {
+    if (!std::filesystem::exists(path)) fail(path, "file not found");
+    int err = 0;
+    std::unique_ptr<zip_t, decltype(&zip_discard)> z(zip_open(path.c_str(), ZIP_RDONLY, &err), zip_discard);
+    if (!z) fail(path, "not a readable .npz (zip) file (corrupt or wrong format)");
+    std::vector<long> hs, gs;
+    hall = parse_npy(path, "Hall", read_member(z.get(), path, "Hall.npy"), hs);
+    gall = parse_npy(path, "Gall", read_member(z.get(), path, "Gall.npy"), gs);
+    if (hs.size() != 3) fail(path, "Hall has rank " + std::to_string(hs.size()) + ", expected 3 (B, Nt, Kmax)");
+    if (gs.size() != 3) fail(path, "Gall has rank " + std::to_string(gs.size()) + ", expected 3 (B, J*Nr, Nt)");
+    if (hs[0] != gs[0])
+      fail(path, "Hall has " + std::to_string(hs[0]) + " realizations but Gall has " + std::to_string(gs[0]));
+    count = hs[0];
+    nt = hs[1];
+    kf = hs[2];
+    grows = gs[1];
+    gcols = gs[2];
+    nr = sel.nr > 0 ? sel.nr : int(nt);
+    targets = sel.targets > 0 ? sel.targets : 2;
+  }
+  const zd* h_rows(long first, long) override { return hall.data() + first * nt * kf; }
+  const zd* g_rows(long first, long) override { return gall.data() + first * grows * gcols; }
+  void factor_rows(long, long, zd*, zd*) override { throw std::logic_error("a .npz holds G dense"); }
+};
 }  // namespace
 
-channel_set read_npz(const std::string& path, const channel_select& sel) {
-  vet_in_child(path, [&] { read_npz_file(path, sel); });
-  return read_npz_file(path, sel);
+std::unique_ptr<channel_source> open_npz_source(const std::string& path, const channel_select& sel) {
+  vet_in_child(path, [&] { npz_source(path, sel); });
+  return std::make_unique<npz_source>(path, sel);
 }
 
 }  // namespace jcas::io

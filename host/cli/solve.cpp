@@ -3,13 +3,16 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "cli.hpp"
 #include "flop_count.hpp"
 #include "progress.hpp"
+#include "solve_file.hpp"
 #include "solve_request.hpp"
 
 namespace jcas::cli {
@@ -22,6 +25,7 @@ struct solve_args {
   io::channel_select sel;
   std::optional<double> snr_db;
   bool json = false, count_flops = false;
+  long chunk = 0;   // realizations a range (0: host::file_range's)
   solve_request r;  // pt from snr_db, the model from params, simd from the word
 };
 
@@ -78,6 +82,10 @@ void add_solve_options(CLI::App* c, solve_args& a) {
                 "CUDA: stop a device call that runs past this many times its predicted time plus a minute (0: no "
                 "limit)")
       ->check(non_negative());
+  c->add_option("--chunk", a.chunk,
+                "realizations read, solved and written at a time, the next read and the last written while one "
+                "solves (default: as many as 512 MB hold, a power of two, at most 65536; 32768 at the paper's sizes)")
+      ->check(at_least(1));
   c->add_option("--out", a.out, "results HDF5 file");
   c->add_flag("--json", a.json, "print one JSON object on stdout instead of the table");
   c->add_flag("--count-flops", a.count_flops,
@@ -89,8 +97,8 @@ int run_solve(solve_args& a) {
   (void)parse_algorithm(a.r.algo);  // a bad name before any file is read
   const int dev = device_of(a.device);
   if (!a.out.empty()) io::refuse_overwrite("out", a.out, {{"--data", a.data}, {"--params", a.params}});
-  const channel_set cs = io::read_channels(a.data, a.sel);
-  a.r.pt = pt_of_snr_db(a.snr_db ? *a.snr_db : cs.snr_db);
+  io::channel_file in(a.data, a.sel);
+  a.r.pt = pt_of_snr_db(a.snr_db ? *a.snr_db : in.snr_db());
   if (a.params == "untrained")
     a.r.model.untrained = true;
   else if (!a.params.empty())
@@ -98,14 +106,27 @@ int run_solve(solve_args& a) {
   a.r.simd = a.simd == "on";
   if (a.layer_repeat) a.r.model.layer_repeat = parse_layer_repeat(*a.layer_repeat);
   solve_options o = to_options(a.r, dev >= 0);
+  validate(o, in.dims());  // before a results file is begun
+  const executor ex{dev, a.r.threads};
+  const long range = a.chunk > 0 ? a.chunk : host::file_range(in, o);
+  // The results written range by range into a temporary, renamed only when all are in.
+  std::optional<io::results_file> rf;
+  if (!a.out.empty())
+    rf.emplace(a.out, in.count(), o, std::map<std::string, std::string>{{"data", a.data}, {"device", a.device}});
   host::progress_bar bar("solve " + a.r.algo);
   o.progress = [&](long done, long total) { bar.update(done, total); };
-  const solve_output out = solve_batch(executor{dev, a.r.threads}, cs, o);
+  const host::file_solved solved = host::solve_file(ex, in, o, rf ? &*rf : nullptr, range);
   bar.finish();
-  if (!a.out.empty()) io::write_results(a.out, out, o, {{"data", a.data}, {"device", a.device}});
-  const summary s = summarize(out);
+  const summary& s = solved.s;
+  if (rf) rf->commit(s);
   // The counted arithmetic (host/flop_count.hpp): every algorithm's cost in one unit.
-  const double mflop = a.count_flops ? host::counted_flops(cs, o, std::min(4L, cs.count)) / 1e6 : std::nan("");
+  const long counted = std::min(4L, in.count());
+  double mflop = std::nan("");
+  if (a.count_flops) {
+    channel_set first;
+    in.read(0, counted, first);
+    mflop = host::counted_flops(first, o, counted) / 1e6;
+  }
   if (a.json) {
     nlohmann::json j = {{"algo", to_string(o.algo)},
                         {"realizations", s.realizations},
@@ -114,7 +135,7 @@ int run_solve(solve_args& a) {
                         {"min_scnr_db", s.min_scnr_db},
                         {"mean_iterations", s.mean_iterations},
                         {"seconds_per_realization", s.seconds_per_realization},
-                        {"simd_realizations", out.simd_count}};
+                        {"simd_realizations", solved.simd_count}};
     if (o.algo == algorithm::unfolded) j["model"] = o.model.provenance;
     if (a.count_flops) j["counted_mflop"] = mflop;
     std::cout << j.dump() << std::endl;
@@ -123,8 +144,7 @@ int run_solve(solve_args& a) {
                 "min SCNR dB", "iterations", "s/realization");
     std::printf("%-16s %12ld %14.4f %12.2f %12.2f %12.1f %14.3e\n", to_string(o.algo).c_str(), s.realizations,
                 s.mean_objective, s.min_sinr_db, s.min_scnr_db, s.mean_iterations, s.seconds_per_realization);
-    if (a.count_flops)
-      std::printf("counted: %.3f MFLOP a realization (the first %ld)\n", mflop, std::min(4L, cs.count));
+    if (a.count_flops) std::printf("counted: %.3f MFLOP a realization (the first %ld)\n", mflop, counted);
   }
   return 0;
 }

@@ -302,8 +302,9 @@ void require_positive(double v, const std::string& field);
 void require_non_negative(double v, const std::string& field);
 
 /// Throws std::invalid_argument naming the field and value on any bad input: the
-/// dimensions, the count, non-finite entries (and for a set, its sizes).
-void validate(const channel_view& ch);
+/// dimensions, the count, non-finite entries (and for a set, its sizes). first: the
+/// number of ch's first realization in the messages (ch a range of a larger set: a file's).
+void validate(const channel_view& ch, long first = 0);
 void validate(const channel_set& ch);
 void validate(const problem_dims& d);
 /// Every constant of the channel model (names as the `generate` options).
@@ -325,6 +326,14 @@ struct summary {
   double mean_objective = 0, min_sinr_db = 0, min_scnr_db = 0, mean_iterations = 0, seconds_per_realization = 0;
 };
 summary summarize(const solve_output& out);
+/// A summary's sums, added output by output (a batch solved in ranges, in order): the
+/// summary of ranges added in order is summarize's of the whole batch, to the bit.
+struct summary_sums {
+  long count = 0;
+  double objective = 0, min_sinr = 0, min_scnr = 0, outer = 0, seconds = 0;
+  void add(const solve_output& part);
+  summary result() const;
+};
 
 /// Where a whole-batch call runs: the CPU backend (OpenMP threads) or a CUDA device (its
 /// host side -- W0 / F0 by LAPACK, conversions -- on the CPU's threads).

@@ -41,6 +41,19 @@ assert set(r)=={'H','Gu','Gv'} and r['Gu'].shape==(6,4,16) and r['Gv'].shape==(6
 a=json.load(open('$dir/s_r1.json')); b=json.load(open('$dir/s_dense.json'))
 assert a['realizations']==6 and abs(a['mean_objective']-b['mean_objective'])<=1e-12*abs(b['mean_objective']), (a, b)
 " && ok || bad "rank-one file layout or results"
+# --chunk: the file read, solved and written range by range gives the whole solve's
+# results file and summary, to the bit.
+"$jcas" solve --data "$dir/c1.h5" --outer 5 --chunk 4 --json --out "$dir/s_chunk.h5" >"$dir/s_chunk.json" 2>/dev/null &&
+  "$jcas" solve --data "$dir/c1.h5" --outer 5 --json --out "$dir/s_whole.h5" >"$dir/s_whole.json" 2>/dev/null &&
+  /usr/bin/python3 -c "
+import h5py, json, numpy as np
+a=h5py.File('$dir/s_chunk.h5','r'); b=h5py.File('$dir/s_whole.h5','r')
+for k in ('W','F','curve','objective','min_sinr','min_scnr','outer','inner'): assert np.array_equal(a[k][()], b[k][()]), k
+for k in ('mean_objective','min_sinr_db','min_scnr_db'): assert a.attrs[k]==b.attrs[k], k
+x=json.load(open('$dir/s_chunk.json')); y=json.load(open('$dir/s_whole.json'))
+assert x['mean_objective']==y['mean_objective'] and x['realizations']==6, (x, y)
+" && ok || bad "solve --chunk"
+expect_error "--chunk: value 0 must be an integer >= 1" "$jcas" solve --data "$dir/c1.h5" --chunk 0 --out "$dir/out.h5"
 # --count-flops: the counted arithmetic a realization in the JSON, proportional to the layers.
 "$jcas" solve --data "$dir/c.h5" --outer 5 --count-flops --json >"$dir/f5.json" 2>/dev/null &&
   "$jcas" solve --data "$dir/c.h5" --outer 10 --count-flops --json >"$dir/f10.json" 2>/dev/null &&

@@ -2,6 +2,7 @@
 // and clear errors for missing, corrupt or inconsistent files.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <hdf5.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "io.hpp"
 #include "jcas/api.hpp"
 #include "shipped_models.hpp"
+#include "solve_file.hpp"
 
 namespace jcas::test {
 namespace {
@@ -353,6 +355,185 @@ TEST(Npz, BadFilesGiveOneClearError) {
             std::string::npos);
   std::ofstream(t / "junk.npz") << "not a zip";
   EXPECT_NE(error_of([&] { io::read_channels(t / "junk.npz"); }).find("not a readable .npz"), std::string::npos);
+}
+
+// --- files by range (io::channel_file, io::results_file, host::solve_file) -------------
+
+/// Every value of dataset `name` of an HDF5 file as doubles (a complex entry as two).
+std::vector<double> dataset_doubles(const std::string& path, const char* name) {
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+  const hid_t ft = H5Dget_type(ds), sp = H5Dget_space(ds);
+  const bool complex = H5Tget_class(ft) == H5T_COMPOUND;
+  hid_t mt = H5T_NATIVE_DOUBLE;
+  if (complex) {
+    mt = H5Tcreate(H5T_COMPOUND, 16);
+    H5Tinsert(mt, "r", 0, H5T_NATIVE_DOUBLE);
+    H5Tinsert(mt, "i", 8, H5T_NATIVE_DOUBLE);
+  }
+  std::vector<double> v(size_t(H5Sget_simple_extent_npoints(sp)) * (complex ? 2 : 1));
+  const herr_t rc = H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
+  if (complex) H5Tclose(mt);
+  H5Sclose(sp);
+  H5Tclose(ft);
+  H5Dclose(ds);
+  H5Fclose(f);
+  if (f < 0 || ds < 0 || rc < 0) ADD_FAILURE() << path << ": cannot read " << name;
+  return v;
+}
+/// Two results files hold the same values in every dataset, to the bit.
+void expect_same_results(const std::string& a, const std::string& b) {
+  for (const char* name : {"W", "F", "curve", "objective", "min_sinr", "min_scnr", "outer", "inner"})
+    EXPECT_EQ(dataset_doubles(a, name), dataset_doubles(b, name)) << name;
+}
+
+// A range of a channel file is the same slice of the whole file's read, to the bit: both
+// forms of G in .h5, a .npz, with a selection of users, targets and realizations, in
+// ranges of every size from 1 to 4 read into one reused set.
+TEST(ChannelFile, RangesAreSlicesOfTheWholeRead) {
+  tmpdir t;
+  scenario sc;
+  sc.dims = {6, 5, 3, 2, 1};
+  const channel_set drawn = cpu::generate_batch(sc, 8, 0, 11, 1, true);
+  io::write_channels(t / "dense.h5", drawn, &sc, 8, 0, io::g_form::dense);
+  io::write_channels(t / "factors.h5", drawn, &sc, 8, 0, io::g_form::rank_one);
+  const channel_set dense = dense_form(drawn);
+  auto [hall, gall] = reference_layout(dense);
+  write_zip(t / "d.npz", {{"Hall.npy", npy("<c16", {11, 6, 3}, hall.data(), hall.size() * 16)},
+                          {"Gall.npy", npy("<c16", {11, 15, 6}, gall.data(), gall.size() * 16)}});
+  const io::channel_select sel{2, 1, 5, 9};  // users 2, targets 1, nr 5, the first 9
+  for (const char* name : {"dense.h5", "factors.h5", "d.npz"}) {
+    SCOPED_TRACE(name);
+    const channel_set whole = io::read_channels(t / name, sel);
+    io::channel_file f(t / name, sel);
+    ASSERT_EQ(f.count(), 9);
+    EXPECT_EQ(f.dims().k, 2);
+    EXPECT_EQ(f.dims().m, 1);
+    EXPECT_EQ(f.dims().c, 2);
+    EXPECT_EQ(f.rank_one(), std::string(name) == "factors.h5");
+    EXPECT_EQ(whole.rank_one, f.rank_one());
+    channel_set part;
+    for (long n = 1; n <= 4; ++n)
+      for (long first = 0; first < f.count(); first += n) {
+        const long m = std::min(n, f.count() - first);
+        f.read(first, m, part);
+        const channel_set want = copy_of(channel_view(whole).slice(first, m));
+        EXPECT_EQ(part.count, m);
+        EXPECT_EQ(part.h, want.h) << first << " + " << m;
+        EXPECT_EQ(part.g, want.g) << first << " + " << m;
+        EXPECT_EQ(part.gu, want.gu) << first << " + " << m;
+        EXPECT_EQ(part.gv, want.gv) << first << " + " << m;
+      }
+    EXPECT_THROW(f.read(8, 2, part), std::invalid_argument);
+    EXPECT_THROW(f.read(-1, 1, part), std::invalid_argument);
+  }
+}
+
+// A non-finite channel is found by the range that holds it, and named by its number in
+// the file, not in the range.
+TEST(ChannelFile, ABadValueIsNamedByItsRealizationInTheFile) {
+  tmpdir t;
+  channel_set cs = cpu::generate_batch(scenario{}, 2, 0, 10, 1, true);
+  cs.gv[7 * cs.gv_stride() + 3] = zd(0, std::numeric_limits<double>::quiet_NaN());
+  io::write_channels(t / "c.h5", cs, nullptr, 0, 0, io::g_form::rank_one);
+  io::channel_file f(t / "c.h5");
+  channel_set part;
+  EXPECT_NO_THROW(f.read(0, 6, part));
+  const std::string e = error_of([&] { f.read(6, 3, part); });
+  EXPECT_NE(e.find("c.h5: G's factor v of realization 7 = "), std::string::npos) << e;
+  EXPECT_NE(e.find("must be finite (entry 3)"), std::string::npos) << e;
+  EXPECT_NO_THROW(f.read(8, 2, part));
+}
+
+// Results written range by range, in any order, are those of one write; a results file
+// not committed leaves nothing behind.
+TEST(ResultsFile, RangesInAnyOrderWriteWhatOneWriteDoes) {
+  tmpdir t;
+  const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 9, 1, true);
+  solve_options o;
+  o.model.l_out = 4;
+  const solve_output out = cpu::solve_batch(cs, o);
+  io::write_results(t / "whole.h5", out, o, {{"data", "x"}});
+  {
+    io::results_file r(t / "parts.h5", out.count, o, {{"data", "x"}});
+    for (long first : {6L, 0L, 3L}) r.write(first, cpu::solve_batch(channel_view(cs).slice(first, 3), o));
+    EXPECT_THROW(r.write(8, cpu::solve_batch(channel_view(cs).slice(0, 2), o)), std::invalid_argument);
+    r.commit(summarize(out));
+  }
+  expect_same_results(t / "whole.h5", t / "parts.h5");
+  {
+    io::results_file r(t / "dropped.h5", out.count, o);
+    r.write(0, out);
+  }
+  EXPECT_FALSE(fs::exists(t / "dropped.h5"));
+  for (const auto& e : fs::directory_iterator(t.p))
+    EXPECT_EQ(e.path().filename().string().find("dropped"), std::string::npos) << e.path();
+}
+
+// A file solved in ranges, the next read and the last written beside each solve, gives
+// one whole solve_batch call's results and summary, to the bit: the unfolded solver in
+// SIMD lanes (ranges that split its groups of 4), and ao-monotone.
+TEST(SolveFile, RangesGiveTheWholeBatchsResultsAndSummary) {
+  tmpdir t;
+  const channel_set cs = cpu::generate_batch(scenario{}, 4, 0, 13, 1, true);
+  io::write_channels(t / "c.h5", cs, nullptr, 0, 0, io::g_form::rank_one);
+  for (const algorithm algo : {algorithm::unfolded, algorithm::ao_monotone}) {
+    SCOPED_TRACE(to_string(algo));
+    solve_options o;
+    o.algo = algo;
+    o.model.l_out = 6;
+    o.ao.max_outer = 5;
+    o.threads = 2;
+    const solve_output whole = cpu::solve_batch(cs, o);
+    io::write_results(t / "whole.h5", whole, o);
+    io::channel_file in(t / "c.h5");
+    for (long range : {5L, 13L, 64L}) {
+      long calls = 0, last = 0;
+      solve_options po = o;
+      po.progress = [&](long done, long total) {
+        EXPECT_EQ(total, 13);
+        EXPECT_GE(done, last);
+        last = done;
+        ++calls;
+      };
+      host::file_solved r;
+      {
+        io::results_file out(t / "parts.h5", in.count(), o);
+        r = host::solve_file(executor{}, in, po, &out, range);
+        out.commit(r.s);
+      }
+      EXPECT_EQ(r.ranges, (13 + range - 1) / range);
+      EXPECT_EQ(last, 13);
+      EXPECT_GE(calls, r.ranges);
+      const summary w = summarize(whole);
+      EXPECT_EQ(r.s.realizations, 13);
+      EXPECT_EQ(r.s.mean_objective, w.mean_objective);
+      EXPECT_EQ(r.s.min_sinr_db, w.min_sinr_db);
+      EXPECT_EQ(r.s.min_scnr_db, w.min_scnr_db);
+      EXPECT_EQ(r.s.mean_iterations, w.mean_iterations);
+      expect_same_results(t / "whole.h5", t / "parts.h5");
+      fs::remove(t / "parts.h5");
+    }
+    EXPECT_THROW(host::solve_file(executor{}, in, o, nullptr, 0), std::invalid_argument);
+    fs::remove(t / "whole.h5");
+  }
+}
+
+// The default range: a power of two of realizations that the memory budget holds, from 1
+// to 65536.
+TEST(SolveFile, TheDefaultRangeIsAPowerOfTwoTheBudgetHolds) {
+  tmpdir t;
+  io::write_channels(t / "c.h5", cpu::generate_batch(scenario{}, 4, 0, 3, 1, true), nullptr, 0, 0,
+                     io::g_form::rank_one);
+  const io::channel_file in(t / "c.h5");
+  const solve_options o;
+  const double per = in.bytes_per_realization() + solve_output_bytes(in.dims(), 1, o);
+  EXPECT_GT(per, 1000);
+  EXPECT_EQ(host::file_range(in, o), 32768);  // the paper's sizes: some 10 KB a realization in 512 MB
+  EXPECT_EQ(host::file_range(in, o, 0.5 * per), 1);
+  EXPECT_EQ(host::file_range(in, o, 3.5 * per), 2);
+  EXPECT_EQ(host::file_range(in, o, 4 * per), 4);
+  EXPECT_EQ(host::file_range(in, o, 1e6 * per), 65536);
 }
 
 // validate's finiteness check reads the exponent bits in blocks of 1024 doubles: every
