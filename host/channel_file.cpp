@@ -88,7 +88,6 @@ void channel_file::read(long first, long n, channel_set& cs) {
   cs.rank_one = s.factored;
   cs.h.resize(size_t(n * cs.h_stride()));
   if (n == 0) return;
-  const auto lock = hdf5_lock();  // the source may be HDF5's
   // H: row-major (B, Nt, Kf) -> column-major Nt x K, the first K users.
   const zd* hr = s.h_rows(first, n);
   for (long b = 0; b < n; ++b)

@@ -29,7 +29,9 @@ struct channel_source {
 };
 
 /// The .h5 source (io_hdf5.cpp): the file vetted in a child (vet_in_child), its datasets'
-/// shapes, types and storage checked, kept open. Callers hold hdf5_lock() around every call.
+/// shapes, types and storage checked, kept open; rows read straight from the file where
+/// HDF5 stores them contiguous in the memory layout, else through HDF5. Its calls take
+/// hdf5_lock() where they call HDF5; its destruction needs it held.
 std::unique_ptr<channel_source> open_h5_source(const std::string& path, const channel_select& sel);
 /// The .npz source (io_npz.cpp): Hall and Gall read whole (vetted in a child first).
 std::unique_ptr<channel_source> open_npz_source(const std::string& path, const channel_select& sel);

@@ -463,6 +463,49 @@ void read_rows(hid_t ds, const std::string& path, const char* name, hid_t mem_ty
     fail(path, std::string("cannot read dataset '") + name + "' (type or corrupt data)");
 }
 
+/// A checked dataset (checked_dataset) read by rows of its first dimension. Where HDF5
+/// stores it contiguous, in the memory type's own layout, its rows are read straight from
+/// the file (pread on fd: no HDF5 call, so no hdf5_lock, and no copy through HDF5's
+/// buffers); its storage was checked against its shape and the file's size, so a read
+/// past the file's end is a truncation, named as such. Else HDF5 reads them (a hyperslab,
+/// under the lock).
+struct dataset_rows {
+  hid ds{-1, nullptr};
+  const char* name = "";
+  size_t row_bytes = 0;
+  long long offset = -1;  // the raw data's place in the file; -1: through HDF5
+  dataset_rows() = default;
+  dataset_rows(hid_t file, const std::string& path, const char* nm, hid_t mem_type, size_t n, size_t row_elems)
+      : name(nm), row_bytes(row_elems * H5Tget_size(mem_type)) {
+    H5D_layout_t layout{};
+    ds = checked_dataset(file, path, name, mem_type, n, layout);
+    hid ft(H5Dget_type(ds), H5Tclose);
+    const haddr_t at = H5Dget_offset(ds);
+    if (layout == H5D_CONTIGUOUS && n > 0 && at != HADDR_UNDEF && H5Tequal(ft, mem_type) > 0)
+      offset = static_cast<long long>(at);
+  }
+  void read(int fd, const std::string& path, hid_t mem_type, long first, long n, void* out) const {
+    if (n <= 0) return;
+    if (offset < 0 || fd < 0) {
+      const auto lock = hdf5_lock();  // HDF5 is not thread-safe
+      return read_rows(ds, path, name, mem_type, first, n, out);
+    }
+    char* p = static_cast<char*>(out);
+    size_t left = size_t(n) * row_bytes;
+    off_t at = off_t(offset + static_cast<long long>(first) * static_cast<long long>(row_bytes));
+    while (left > 0) {
+      const ssize_t got = ::pread(fd, p, left, at);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0)
+        fail(path, std::string("cannot read dataset '") + name + "' (" +
+                       (got == 0 ? std::string("the file is truncated") : std::strerror(errno)) + ")");
+      p += got;
+      left -= size_t(got);
+      at += got;
+    }
+  }
+};
+
 /// Reads dataset `name` (its dims already checked: n elements) whole as mem_type; vet: the
 /// vetting child's read (vet_dataset), out left empty.
 template <class E>
@@ -544,8 +587,14 @@ struct h5_source final : channel_source {
   std::string path;
   hid f;
   hid ct = complex_type();
-  hid h{-1, nullptr}, g{-1, nullptr}, gu{-1, nullptr}, gv{-1, nullptr};
+  dataset_rows h, g, gu, gv;
+  int fd = -1;                 // the file for dataset_rows' direct reads
   std::vector<zd> hbuf, gbuf;  // the rows of the last range
+  ~h5_source() override {
+    if (fd >= 0) ::close(fd);
+  }
+  h5_source(const h5_source&) = delete;
+  h5_source& operator=(const h5_source&) = delete;
 
   h5_source(const std::string& p, const channel_select& sel, bool vet) : path(p), f(open_file(p)) {
     const auto hd = dataset_dims(f, path, "H", 3);
@@ -591,28 +640,28 @@ struct h5_source final : channel_source {
       }
       return;
     }
-    H5D_layout_t layout{};
-    h = checked_dataset(f, path, "H", ct, hn, layout);
+    h = dataset_rows(f, path, "H", ct, hn, size_t(nt * kf));
     if (factored) {
-      gu = checked_dataset(f, path, "Gu", ct, un, layout);
-      gv = checked_dataset(f, path, "Gv", ct, vn, layout);
+      gu = dataset_rows(f, path, "Gu", ct, un, size_t(nj * file_nr));
+      gv = dataset_rows(f, path, "Gv", ct, vn, size_t(nj * nt));
     } else {
-      g = checked_dataset(f, path, "G", ct, gn, layout);
+      g = dataset_rows(f, path, "G", ct, gn, size_t(grows * gcols));
     }
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // -1: every read through HDF5
   }
   const zd* h_rows(long first, long n) override {
     hbuf.resize(size_t(n * nt * kf));
-    read_rows(h, path, "H", ct, first, n, hbuf.data());
+    h.read(fd, path, ct, first, n, hbuf.data());
     return hbuf.data();
   }
   const zd* g_rows(long first, long n) override {
     gbuf.resize(size_t(n * grows * gcols));
-    read_rows(g, path, "G", ct, first, n, gbuf.data());
+    g.read(fd, path, ct, first, n, gbuf.data());
     return gbuf.data();
   }
   void factor_rows(long first, long n, zd* u, zd* v) override {
-    read_rows(gu, path, "Gu", ct, first, n, u);
-    read_rows(gv, path, "Gv", ct, first, n, v);
+    gu.read(fd, path, ct, first, n, u);
+    gv.read(fd, path, ct, first, n, v);
   }
 };
 }  // namespace
