@@ -119,20 +119,28 @@ unfolded_model read_model(const std::string& path);
 unfolded_model read_model_image(const void* bytes, std::size_t size, const std::string& name);
 void write_model(const std::string& path, const unfolded_model& m);
 
-/// A results file (the layout above) written range by range: the constructor begins it in
-/// a temporary (atomic_path: a bad path is refused at once), the first write(first, part)
-/// makes its datasets for `count` realizations of part's sizes, each write stores a
-/// solve's outputs for realizations first .. first + part.count - 1, and commit(s) writes
-/// the attributes with the summary s of them all, closes the file, checks the close and
-/// renames it into place. Not committed (an error, a signal), no file is left.
+/// A results file (the layout above) written range by range, in order, that an
+/// interrupted run can continue. It is written as PATH.part and renamed to PATH by
+/// commit(s), which adds the attributes with the summary s of every realization and
+/// checks the close first. The first write(first, part) makes its datasets for `count`
+/// realizations of part's sizes; each write stores the next part.count realizations,
+/// then records how many the part holds (done()) and flushes it. An error or a signal
+/// removes a part that holds nothing and keeps one that holds results: a results_file
+/// made again with resume = true and the same `run` (what the results depend on, "field =
+/// value" lines) continues it; a different run is refused, naming the first field that
+/// differs, and without resume an existing part is refused (it is an interrupted run's).
 class results_file {
  public:
   results_file(const std::string& path, long count, const solve_options& o,
-               const std::map<std::string, std::string>& attrs = {});
+               const std::map<std::string, std::string>& attrs = {}, const std::string& run = {}, bool resume = false);
   ~results_file();
   results_file(const results_file&) = delete;
   results_file& operator=(const results_file&) = delete;
-  void write(long first, const solve_output& part);
+  long done() const;  // realizations written (a resumed part's, at first)
+  /// The summary sums of the realizations written before this run resumed the part, read
+  /// back in order (and the seconds their solves took).
+  summary_sums sums_done() const;
+  void write(long first, const solve_output& part);  // first = done()
   void commit(const summary& s);
 
   struct impl;

@@ -152,7 +152,12 @@ std::unique_lock<std::recursive_mutex> hdf5_lock() {
   // The forked child inherits the mutex as locked by the parent's thread (fork copies the
   // caller's lock, not its ownership): it must not wait for it.
   if (in_vetting_child) return {};
-  return std::unique_lock<std::recursive_mutex>(hdf5_mutex);
+  std::unique_lock<std::recursive_mutex> lock(hdf5_mutex);
+  // HDF5's error printing is set per thread (Debian builds it thread-safe): our messages
+  // replace its stack in every thread that calls it, not only the one that loaded us.
+  thread_local const bool quiet_here = H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0;
+  (void)quiet_here;
+  return lock;
 }
 
 void vet_in_child(const std::string& path, const std::function<void()>& read) {
@@ -328,7 +333,9 @@ std::string read_attr_s(hid_t obj, const char* name) {
   if (!has_attr(obj, name)) return {};
   hid a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
   hid ft(H5Aget_type(a), H5Tclose);
-  const size_t n = H5Tget_size(ft);
+  // One byte more than stored: a string stored null-padded to its full length (h5py's
+  // fixed-length strings) keeps its last character beside the terminator.
+  const size_t n = H5Tget_size(ft) + 1;
   hid mt(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(mt, n);
   std::string s(n, '\0');
@@ -932,31 +939,145 @@ void write_model(const std::string& path, const unfolded_model& model) {
   f.commit();
 }
 
+namespace {
+/// Sets integer or double attribute `name` of obj, made or overwritten in place.
+template <class V>
+void put_attr(hid_t obj, const char* name, hid_t type, const V& v) {
+  if (!has_attr(obj, name)) return attr(obj, name, type, v);
+  hid a(H5Aopen(obj, name, H5P_DEFAULT), H5Aclose);
+  errno = 0;
+  if (a < 0 || H5Awrite(a, type, &v) < 0)
+    fail_write(file_of(obj), std::string("cannot write attribute '") + name + "'", errno);
+}
+}  // namespace
+
 struct results_file::impl {
-  h5::output f;
+  std::string path, part;  // the file, and where it is written until commit
   long count;
   solve_options o;
   std::map<std::string, std::string> attrs;
-  // Made by the first write, from its outputs' sizes.
+  hid f{-1, nullptr};
+  int slot = -1;  // in the signal handler's table while the part holds nothing to resume
+  long done = 0;  // realizations in the part, first .. done - 1
+  double seconds = 0;
+  // Made by the first write, from its outputs' sizes (or found in a resumed part).
   solve_output first{};  // algo, dims, curve_len (no arrays)
   bool made = false;
   hid ct = complex_type();
   hid w{-1, nullptr}, fm{-1, nullptr}, curve{-1, nullptr}, objective{-1, nullptr}, min_sinr{-1, nullptr},
       min_scnr{-1, nullptr}, outer{-1, nullptr}, inner{-1, nullptr};
-  impl(const std::string& path, long n, const solve_options& opt, const std::map<std::string, std::string>& at)
-      : f(path), count(n), o(opt), attrs(at) {
+
+  impl(const std::string& p, long n, const solve_options& opt, const std::map<std::string, std::string>& at,
+       const std::string& run, bool resume)
+      : path(p), part(p + ".part"), count(n), o(opt), attrs(at) {
     o.progress = {};  // kept for the attributes only
     o.stop = {};
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+      throw std::runtime_error(path + ": is a folder; an output needs a file name");
+    if (std::filesystem::exists(part, ec)) {
+      if (!resume)
+        throw std::runtime_error(part +
+                                 ": holds an interrupted solve's results: --resume continues it (the same "
+                                 "settings and data), or remove it to start again");
+      open_part(run);
+    } else {
+      f = create_file(part, path);
+      attr_s(f, "format", "jcas-results-part-1");
+      attr_s(f, "run", run);
+      put_attr(f, "done", H5T_NATIVE_LONG, done);
+      put_attr(f, "seconds", H5T_NATIVE_DOUBLE, seconds);
+      slot = register_tmp(part.c_str());  // nothing to resume yet: a signal removes it
+    }
   }
-  /// The datasets for `count` realizations of part's sizes.
-  void make(const solve_output& part) {
-    first.algo = part.algo;
-    first.dims = part.dims;
-    first.curve_len = part.curve_len;
-    const problem_dims& d = part.dims;
+  ~impl() {
+    const bool keep = done > 0 && !part.empty();  // an interrupted run's results, for --resume
+    for (hid* h : {&w, &fm, &curve, &objective, &min_sinr, &min_scnr, &outer, &inner}) *h = hid(-1, nullptr);
+    f = hid(-1, nullptr);
+    if (!keep && !part.empty()) std::remove(part.c_str());
+    release_tmp(slot);
+  }
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
+
+  /// An interrupted run's part, continued where its run is this one.
+  void open_part(const std::string& run) {
+    hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    if (H5Fis_hdf5(part.c_str()) <= 0 || (f = hid(H5Fopen(part.c_str(), H5F_ACC_RDWR, fapl), H5Fclose)) < 0 ||
+        read_attr_s(f, "format") != "jcas-results-part-1") {
+      part.clear();  // not ours to remove
+      throw std::runtime_error(path +
+                               ".part: cannot be resumed (damaged, or not a jcas solve's part); remove it "
+                               "to start again");
+    }
+    const std::string then = read_attr_s(f, "run");
+    if (then != run) {
+      const std::string was = part;
+      part.clear();  // kept for a resume with its own settings
+      throw std::invalid_argument("resume: " + first_difference(run, then) + " (" + was + ")");
+    }
+    done = read_attr_i(f, part, "done");
+    seconds = read_attr_d(f, part, "seconds");
+    if (done < 0 || done > count) fail(part, "done = " + std::to_string(done) + ": damaged");
+    if (done == 0) {
+      slot = register_tmp(part.c_str());
+      if (has_dataset(f, "W")) fail(part, "damaged: datasets without results; remove it to start again");
+      return;
+    }
+    const auto open = [&](const char* name) {
+      hid ds(H5Dopen2(f, name, H5P_DEFAULT), H5Dclose);
+      if (ds < 0) fail(part, std::string("cannot open dataset '") + name + "' (damaged)");
+      return ds;
+    };
+    w = open("W");
+    fm = open("F");
+    curve = open("curve");
+    objective = open("objective");
+    min_sinr = open("min_sinr");
+    min_scnr = open("min_scnr");
+    outer = open("outer");
+    inner = open("inner");
+    const auto wd = dataset_dims(f, part, "W", 3), fd = dataset_dims(f, part, "F", 3),
+               cd = dataset_dims(f, part, "curve", 2);
+    if (long(wd[0]) != count)
+      fail(part, "holds " + std::to_string(wd[0]) + " realizations, this solve " + std::to_string(count));
+    first.algo = parse_algorithm(read_attr_s(f, "algo"));
+    first.dims = {int(wd[1]), int(fd[1]), int(wd[2]), int(fd[2]), 0};
+    first.curve_len = int(cd[1]);
+    made = true;
+  }
+  /// "FIELD = NOW, but it was begun with FIELD = THEN" at the first line of two runs'
+  /// "field = value" lines that differs.
+  static std::string first_difference(const std::string& now, const std::string& then) {
+    const auto lines = [](const std::string& t) {
+      std::vector<std::string> v;
+      size_t at = 0;
+      while (at < t.size()) {
+        const size_t end = std::min(t.find('\n', at), t.size());
+        v.push_back(t.substr(at, end - at));
+        at = end + 1;
+      }
+      return v;
+    };
+    const auto a = lines(now), b = lines(then);
+    for (size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+      const std::string x = i < a.size() ? a[i] : "(none)", y = i < b.size() ? b[i] : "(none)";
+      if (x != y) return x + ", but it was begun with " + y;
+    }
+    return "the runs differ";
+  }
+  /// The datasets for `count` realizations of part's sizes, their storage allocated now
+  /// and never filled: later writes touch only their bytes, not the file's structure.
+  void make(const solve_output& p) {
+    first.algo = p.algo;
+    first.dims = p.dims;
+    first.curve_len = p.curve_len;
+    attr_s(f, "algo", to_string(p.algo));
+    const problem_dims& d = p.dims;
     w = create("W", ct, {hsize_t(d.nt), hsize_t(d.k)});
     fm = create("F", ct, {hsize_t(d.nr), hsize_t(d.m)});
-    curve = create("curve", H5T_NATIVE_DOUBLE, {hsize_t(part.curve_len)});
+    curve = create("curve", H5T_NATIVE_DOUBLE, {hsize_t(p.curve_len)});
     objective = create("objective", H5T_NATIVE_DOUBLE, {});
     min_sinr = create("min_sinr", H5T_NATIVE_DOUBLE, {});
     min_scnr = create("min_scnr", H5T_NATIVE_DOUBLE, {});
@@ -968,12 +1089,15 @@ struct results_file::impl {
   hid create(const char* name, hid_t type, std::vector<hsize_t> row) const {
     row.insert(row.begin(), hsize_t(count));
     hid space(H5Screate_simple(int(row.size()), row.data(), nullptr), H5Sclose);
+    hid dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
     errno = 0;
-    hid ds(H5Dcreate2(f, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
-    if (ds < 0) fail_write(f.path(), std::string("cannot create dataset '") + name + "'", errno);
+    hid ds(H5Dcreate2(f, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
+    if (ds < 0) fail_write(path, std::string("cannot create dataset '") + name + "'", errno);
     return ds;
   }
-  /// Rows first .. first + n - 1 of ds from `rows` (as `type`).
+  /// Rows at .. at + n - 1 of ds from `rows` (as `type`).
   void write_rows(hid_t ds, const char* name, hid_t type, long at, long n, const void* rows) const {
     if (n == 0) return;
     hid fs(H5Dget_space(ds), H5Sclose);
@@ -986,18 +1110,43 @@ struct results_file::impl {
     hid ms(H5Screate_simple(rank, dims.data(), nullptr), H5Sclose);
     errno = 0;
     if (H5Dwrite(ds, type, ms, fs, H5P_DEFAULT, rows) < 0)
-      fail_write(f.path(), std::string("cannot write dataset '") + name + "'", errno);
+      fail_write(path, std::string("cannot write dataset '") + name + "'", errno);
   }
 };
 
 results_file::results_file(const std::string& path, long count, const solve_options& o,
-                           const std::map<std::string, std::string>& attrs) {
+                           const std::map<std::string, std::string>& attrs, const std::string& run, bool resume) {
   const auto lock = hdf5_lock();  // HDF5 is not thread-safe
-  p_ = std::make_unique<impl>(path, count, o, attrs);
+  p_ = std::make_unique<impl>(path, count, o, attrs, run, resume);
 }
 results_file::~results_file() {
-  const auto lock = hdf5_lock();  // closing HDF5 objects (not committed: the temporary goes)
+  const auto lock = hdf5_lock();  // closing HDF5 objects
   p_.reset();
+}
+long results_file::done() const { return p_->done; }
+
+summary_sums results_file::sums_done() const {
+  const impl& r = *p_;
+  summary_sums s;
+  s.seconds = r.seconds;
+  if (r.done == 0) return s;
+  const auto lock = hdf5_lock();  // HDF5 is not thread-safe
+  constexpr long block = 65536;
+  solve_output part;
+  for (long b0 = 0; b0 < r.done; b0 += block) {
+    const long n = std::min(block, r.done - b0);
+    part.count = n;
+    part.objective.resize(size_t(n));
+    part.min_sinr.resize(size_t(n));
+    part.min_scnr.resize(size_t(n));
+    part.outer.resize(size_t(n));
+    read_rows(r.objective, r.part, "objective", H5T_NATIVE_DOUBLE, b0, n, part.objective.data());
+    read_rows(r.min_sinr, r.part, "min_sinr", H5T_NATIVE_DOUBLE, b0, n, part.min_sinr.data());
+    read_rows(r.min_scnr, r.part, "min_scnr", H5T_NATIVE_DOUBLE, b0, n, part.min_scnr.data());
+    read_rows(r.outer, r.part, "outer", H5T_NATIVE_INT, b0, n, part.outer.data());
+    s.add(part);  // seconds: part.seconds = 0, the total kept above
+  }
+  return s;
 }
 
 void results_file::write(long first, const solve_output& part) {
@@ -1007,11 +1156,12 @@ void results_file::write(long first, const solve_output& part) {
   const auto lock = hdf5_lock();  // HDF5 is not thread-safe
   if (!r.made) r.make(part);
   const problem_dims& fd = r.first.dims;
-  if (first < 0 || first + n > r.count || part.algo != r.first.algo || d.nt != fd.nt || d.k != fd.k || d.nr != fd.nr ||
-      d.m != fd.m || part.curve_len != r.first.curve_len)
-    throw std::invalid_argument(r.f.path() + ": results of realizations " + std::to_string(first) + " .. " +
-                                std::to_string(first + n - 1) + " do not fit the file's " + std::to_string(r.count) +
-                                " (or their sizes are not the first write's)");
+  if (first != r.done || first + n > r.count || part.algo != r.first.algo || d.nt != fd.nt || d.k != fd.k ||
+      d.nr != fd.nr || d.m != fd.m || part.curve_len != r.first.curve_len)
+    throw std::invalid_argument(r.path + ": results of realizations " + std::to_string(first) + " .. " +
+                                std::to_string(first + n - 1) + " are not the next " + std::to_string(n) + " of its " +
+                                std::to_string(r.count) + " (" + std::to_string(r.done) +
+                                " written), or not of the first write's sizes");
   r.write_rows(r.w, "W", r.ct, first, n, to_row_major(part.w.data(), n, d.nt, d.k).data());
   r.write_rows(r.fm, "F", r.ct, first, n, to_row_major(part.f.data(), n, d.nr, d.m).data());
   r.write_rows(r.curve, "curve", H5T_NATIVE_DOUBLE, first, n, part.curve.data());
@@ -1020,14 +1170,30 @@ void results_file::write(long first, const solve_output& part) {
   r.write_rows(r.min_scnr, "min_scnr", H5T_NATIVE_DOUBLE, first, n, part.min_scnr.data());
   r.write_rows(r.outer, "outer", H5T_NATIVE_INT, first, n, part.outer.data());
   r.write_rows(r.inner, "inner", H5T_NATIVE_LONG, first, n, part.inner.data());
+  // Then the count that a resume trusts, and all of it to the file: counted as done only
+  // once there.
+  const long done = r.done + n;
+  const double seconds = r.seconds + part.seconds;
+  put_attr(r.f, "done", H5T_NATIVE_LONG, done);
+  put_attr(r.f, "seconds", H5T_NATIVE_DOUBLE, seconds);
+  errno = 0;
+  if (H5Fflush(r.f, H5F_SCOPE_LOCAL) < 0) fail_write(r.path, "cannot write the results file", errno);
+  r.done = done;
+  r.seconds = seconds;
+  if (r.slot >= 0) {  // now it holds results to resume from: a signal leaves it
+    release_tmp(r.slot);
+    r.slot = -1;
+  }
 }
 
 void results_file::commit(const summary& s) {
   impl& r = *p_;
   const auto lock = hdf5_lock();  // HDF5 is not thread-safe
-  if (!r.made) throw std::logic_error(r.f.path() + ": a results file committed before any results were written");
+  if (r.done != r.count)
+    throw std::logic_error(r.path + ": committed with " + std::to_string(r.done) + " of " + std::to_string(r.count) +
+                           " realizations written");
+  H5Adelete(r.f, "format");  // the part's
   attr_s(r.f, "format", "jcas-results-1");
-  attr_s(r.f, "algo", to_string(r.first.algo));
   attr_d(r.f, "pt", r.o.sys.pt);
   attr_d(r.f, "delta", r.o.sys.delta);
   if (r.first.algo == algorithm::unfolded) attr_s(r.f, "model", r.o.model.provenance);
@@ -1036,10 +1202,18 @@ void results_file::commit(const summary& s) {
   attr_d(r.f, "min_scnr_db", s.min_scnr_db);
   attr_d(r.f, "seconds_per_realization", s.seconds_per_realization);
   for (const auto& [k, v] : r.attrs) attr_s(r.f, k.c_str(), v);
+  H5Adelete(r.f, "done");
+  H5Adelete(r.f, "seconds");
+  H5Adelete(r.f, "run");
   // The datasets closed before the file, whose close then says whether all reached it.
   for (hid* h : {&r.w, &r.fm, &r.curve, &r.objective, &r.min_sinr, &r.min_scnr, &r.outer, &r.inner})
-    H5Dclose(h->release());
-  r.f.commit();
+    *h = hid(-1, nullptr);
+  errno = 0;
+  const herr_t closed = H5Fclose(r.f.release());
+  if (closed < 0) fail_write(r.path, "cannot finish writing the file", errno);
+  if (std::rename(r.part.c_str(), r.path.c_str()) != 0)
+    fail_write(r.path, "cannot put the finished file in place", errno);
+  r.part.clear();  // committed: nothing to remove or keep
 }
 
 void write_results(const std::string& path, const solve_output& out, const solve_options& o,

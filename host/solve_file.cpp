@@ -4,7 +4,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <future>
+#include <sstream>
 #include <string>
 
 namespace jcas::host {
@@ -19,7 +24,7 @@ long file_range(const io::channel_file& in, const solve_options& o, double budge
 file_solved solve_file(const executor& ex, io::channel_file& in, const solve_options& o, io::results_file* out,
                        long range) {
   if (range < 1) reject("chunk", double(range), "must be >= 1");
-  const long count = in.count();
+  const long count = in.count(), start = out ? out->done() : 0;
   require_memory(in.path() + ": solving in ranges of " + std::to_string(std::min(range, count)) + " realizations",
                  double(std::min(range, count)) *
                      (2 * in.bytes_per_realization() + (out ? 2 : 1) * solve_output_bytes(in.dims(), 1, o)));
@@ -28,15 +33,16 @@ file_solved solve_file(const executor& ex, io::channel_file& in, const solve_opt
   // that an error joins the reads and writes in flight before their buffers go.
   channel_set sets[2];
   solve_output outs[2];
-  summary_sums sums;
+  summary_sums sums = out ? out->sums_done() : summary_sums{};  // a resumed part's, in order
   file_solved r;
   std::future<void> reading, writing;
   const auto read_at = [&](int slot, long first) { in.read(first, std::min(range, count - first), sets[slot]); };
-  reading = std::async(std::launch::async, read_at, 0, 0L);
+  if (start < count) reading = std::async(std::launch::async, read_at, 0, start);
   solve_options po = o;
   int slot = 0;
-  for (long first = 0; first < count; first += range, slot = 1 - slot) {
+  for (long first = start; first < count; first += range, slot = 1 - slot) {
     reading.get();  // range `first` is in sets[slot]
+    if (o.stop && first > start && o.stop()) throw stopped(first, count);  // the ranges before are written
     if (first + range < count) reading = std::async(std::launch::async, read_at, 1 - slot, first + range);
     if (o.progress) po.progress = [&o, first, count](long done, long) { o.progress(first + done, count); };
     solve_output res = solve_batch(ex, sets[slot], po);
@@ -52,6 +58,62 @@ file_solved solve_file(const executor& ex, io::channel_file& in, const solve_opt
   if (writing.valid()) writing.get();
   r.s = sums.result();
   return r;
+}
+
+namespace {
+/// FNV-1a of the bytes of a table of doubles, in hex: the model's numbers in a line.
+std::string digest(const std::vector<double>& v) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (const double x : v) {
+    unsigned char b[sizeof x];
+    std::memcpy(b, &x, sizeof x);
+    for (const unsigned char c : b) h = (h ^ c) * 1099511628211ULL;
+  }
+  char s[24];
+  std::snprintf(s, sizeof s, "%016llx", static_cast<unsigned long long>(h));
+  return s;
+}
+}  // namespace
+
+std::string solve_run(const executor& ex, const io::channel_file& in, const io::channel_select& sel,
+                      const solve_options& o) {
+  std::ostringstream s;
+  s.precision(17);
+  const auto line = [&](const char* field, const auto& v) { s << field << " = " << v << '\n'; };
+  std::error_code ec;
+  const std::filesystem::path data = std::filesystem::weakly_canonical(in.path(), ec);
+  line("data", ec ? in.path() : data.string());
+  line("data bytes", std::filesystem::file_size(in.path(), ec));
+  line("data time", ec ? 0 : std::filesystem::last_write_time(in.path(), ec).time_since_epoch().count());
+  line("users", sel.users);
+  line("targets", sel.targets);
+  line("nr", sel.nr);
+  line("realizations", in.count());
+  line("device", ex.gpu() ? "cuda:" + std::to_string(ex.device) : std::string("cpu"));
+  line("algo", to_string(o.algo));
+  line("precision", o.prec == precision::f32 ? "f32" : "f64");
+  line("pt", o.sys.pt);
+  line("delta", o.sys.delta);
+  line("f0", int(o.f0));
+  line("w0", int(start_of(o)));
+  line("products", to_string(o.products));
+  line("simd", o.simd);
+  line("team lanes", o.team_lanes);
+  line("scratch", int(o.scratch));
+  const unfolded_model& m = o.model;
+  line("model", m.provenance);
+  line("model layers", std::to_string(m.l_out) + " x " + std::to_string(m.l_in) + ", iw " + std::to_string(m.i_w) +
+                           ", repeat " + std::to_string(m.layer_repeat) + (m.frozen ? ", frozen" : ""));
+  line("model mu", std::to_string(m.mu_c) + " " + std::to_string(m.mu_s) + (m.per_layer_mu ? " per layer" : ""));
+  line("model numbers", digest(m.beta) + " " + digest(m.mu_c_layer) + " " + digest(m.mu_s_layer));
+  const ao_settings& a = o.ao;
+  line("ao", digest({a.mu_c, a.mu_s, a.outer_tol, double(a.max_outer), a.inner_tol, a.fixed_step,
+                     double(a.fixed_max_steps), a.bt_t0, a.bt_shrink, a.bt_armijo, double(a.bt_max_steps),
+                     double(a.bt_max_shrinks), double(a.fp_max_steps)}));
+  const ascent_settings& c = o.ascent;
+  line("ascent",
+       digest({c.mu_first, c.mu_last, double(c.stages), double(c.max_steps), c.tol, double(c.starts), double(c.seed)}));
+  return s.str();
 }
 
 }  // namespace jcas::host

@@ -25,10 +25,18 @@ struct file_solved {
 
 /// Solves every realization of `in` under o on ex, `range` realizations at a time (>= 1,
 /// else refused naming "chunk"), and writes each range's results to `out` where given
-/// (committed by the caller). o.progress sees realizations of the whole file. The summary
-/// of them all is summarize's of the whole batch, to the bit (summary_sums); the
-/// per-realization results are those of one solve_batch call on the whole file.
+/// (committed by the caller); a resumed `out` (io::results_file::done) continues after
+/// its realizations. o.progress sees realizations of the whole file. The summary of them
+/// all is summarize's of the whole batch, to the bit (summary_sums); the per-realization
+/// results are those of one solve_batch call on the whole file.
 file_solved solve_file(const executor& ex, io::channel_file& in, const solve_options& o, io::results_file* out,
                        long range);
+
+/// What a solve's results depend on, as io::results_file's run: "field = value" lines of
+/// the data (the file, its size and time, the selection) and of every option that can
+/// change a result (the algorithm and its settings, the model's numbers, the precision,
+/// the device, the routes). A resume whose run differs is refused.
+std::string solve_run(const executor& ex, const io::channel_file& in, const io::channel_select& sel,
+                      const solve_options& o);
 
 }  // namespace jcas::host

@@ -24,7 +24,7 @@ struct solve_args {
   std::optional<std::string> layer_repeat;
   io::channel_select sel;
   std::optional<double> snr_db;
-  bool json = false, count_flops = false;
+  bool json = false, count_flops = false, resume = false;
   long chunk = 0;   // realizations a range (0: host::file_range's)
   solve_request r;  // pt from snr_db, the model from params, simd from the word
 };
@@ -86,7 +86,10 @@ void add_solve_options(CLI::App* c, solve_args& a) {
                 "realizations read, solved and written at a time, the next read and the last written while one "
                 "solves (default: as many as 512 MB hold, a power of two, at most 65536; 32768 at the paper's sizes)")
       ->check(at_least(1));
-  c->add_option("--out", a.out, "results HDF5 file");
+  c->add_option("--out", a.out, "results HDF5 file (written as FILE.part until it is complete)");
+  c->add_flag("--resume", a.resume,
+              "continue the interrupted solve whose results FILE.part holds (the same data and settings), or start "
+              "where there is none");
   c->add_flag("--json", a.json, "print one JSON object on stdout instead of the table");
   c->add_flag("--count-flops", a.count_flops,
               "also count the solver's arithmetic (after W0 and F0) on the first 4 realizations: MFLOP per "
@@ -95,6 +98,7 @@ void add_solve_options(CLI::App* c, solve_args& a) {
 
 int run_solve(solve_args& a) {
   (void)parse_algorithm(a.r.algo);  // a bad name before any file is read
+  if (a.resume && a.out.empty()) throw std::invalid_argument("resume: continues a results file: give it with --out");
   const int dev = device_of(a.device);
   if (!a.out.empty()) io::refuse_overwrite("out", a.out, {{"--data", a.data}, {"--params", a.params}});
   io::channel_file in(a.data, a.sel);
@@ -112,7 +116,8 @@ int run_solve(solve_args& a) {
   // The results written range by range into a temporary, renamed only when all are in.
   std::optional<io::results_file> rf;
   if (!a.out.empty())
-    rf.emplace(a.out, in.count(), o, std::map<std::string, std::string>{{"data", a.data}, {"device", a.device}});
+    rf.emplace(a.out, in.count(), o, std::map<std::string, std::string>{{"data", a.data}, {"device", a.device}},
+               host::solve_run(ex, in, a.sel, o), a.resume);
   host::progress_bar bar("solve " + a.r.algo);
   o.progress = [&](long done, long total) { bar.update(done, total); };
   const host::file_solved solved = host::solve_file(ex, in, o, rf ? &*rf : nullptr, range);

@@ -54,6 +54,43 @@ x=json.load(open('$dir/s_chunk.json')); y=json.load(open('$dir/s_whole.json'))
 assert x['mean_objective']==y['mean_objective'] and x['realizations']==6, (x, y)
 " && ok || bad "solve --chunk"
 expect_error "--chunk: value 0 must be an integer >= 1" "$jcas" solve --data "$dir/c1.h5" --chunk 0 --out "$dir/out.h5"
+# --resume: an interrupted solve's FILE.part is continued only for its own run, and is never
+# overwritten by a solve that does not ask to continue it.
+expect_error "resume: continues a results file: give it with --out" "$jcas" solve --data "$dir/c1.h5" --resume
+/usr/bin/python3 -c "
+import h5py, numpy as np
+f=h5py.File('$dir/ires.h5.part','w'); f.attrs['format']=np.bytes_('jcas-results-part-1')
+f.attrs['run']=np.bytes_('data = elsewhere.h5')
+f.attrs['done']=0; f.attrs['seconds']=0.0
+"
+"$jcas" solve --data "$dir/c1.h5" --outer 5 --out "$dir/ires.h5" 2>"$dir/err1"
+rc1=$?
+"$jcas" solve --data "$dir/c1.h5" --outer 5 --out "$dir/ires.h5" --resume 2>"$dir/err2"
+rc2=$?
+[ $rc1 -ne 0 ] && grep -q "ires.h5.part: holds an interrupted solve's results: --resume continues it" "$dir/err1" &&
+  [ $rc2 -ne 0 ] && grep -q "resume: data = .*c1.h5, but it was begun with data = elsewhere.h5" "$dir/err2" &&
+  [ -f "$dir/ires.h5.part" ] && [ ! -e "$dir/ires.h5" ] && ok || bad "solve --resume refusals: $(cat "$dir/err1" "$dir/err2")"
+rm -f "$dir/ires.h5.part"
+"$jcas" solve --data "$dir/c1.h5" --outer 5 --out "$dir/ires.h5" --resume >/dev/null 2>&1 && [ -f "$dir/ires.h5" ] &&
+  [ ! -e "$dir/ires.h5.part" ] && ok || bad "solve --resume without a part starts"
+# A solve stopped by a signal dies of it and keeps the ranges it wrote (FILE.part, never
+# FILE); --resume finishes it to the uninterrupted results, bit for bit.
+"$jcas" generate --count 3000 --seed 9 --rank-one --out "$dir/g.h5" 2>/dev/null &&
+  "$jcas" solve --data "$dir/g.h5" --algo ao-monotone --chunk 256 --threads 1 --out "$dir/sfull.h5" >/dev/null 2>&1 &&
+  ok || bad "solve of 3000"
+"$jcas" solve --data "$dir/g.h5" --algo ao-monotone --chunk 256 --threads 1 --out "$dir/sint.h5" >/dev/null 2>&1 &
+pid=$!
+sleep 1.5
+kill -TERM "$pid"
+wait "$pid"
+[ $? -eq 143 ] && [ ! -e "$dir/sint.h5" ] && ok || bad "solve under SIGTERM: not 128 + 15, or a finished file"
+"$jcas" solve --data "$dir/g.h5" --algo ao-monotone --chunk 256 --threads 1 --out "$dir/sint.h5" --resume \
+  >/dev/null 2>&1 && /usr/bin/python3 -c "
+import h5py, numpy as np
+a=h5py.File('$dir/sfull.h5','r'); b=h5py.File('$dir/sint.h5','r')
+assert all(np.array_equal(a[k][()], b[k][()]) for k in a)
+assert a.attrs['mean_objective']==b.attrs['mean_objective']
+" && [ ! -e "$dir/sint.h5.part" ] && ok || bad "solve --resume after a signal"
 # --count-flops: the counted arithmetic a realization in the JSON, proportional to the layers.
 "$jcas" solve --data "$dir/c.h5" --outer 5 --count-flops --json >"$dir/f5.json" 2>/dev/null &&
   "$jcas" solve --data "$dir/c.h5" --outer 10 --count-flops --json >"$dir/f10.json" 2>/dev/null &&

@@ -489,9 +489,9 @@ TEST(ChannelFile, ABadValueIsNamedByItsRealizationInTheFile) {
   EXPECT_NO_THROW(f.read(8, 2, part));
 }
 
-// Results written range by range, in any order, are those of one write; a results file
-// not committed leaves nothing behind.
-TEST(ResultsFile, RangesInAnyOrderWriteWhatOneWriteDoes) {
+// Results written range by range are those of one write; a range out of order is
+// refused; a results file not committed that holds nothing leaves nothing behind.
+TEST(ResultsFile, RangesWriteWhatOneWriteDoes) {
   tmpdir t;
   const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 9, 1, true);
   solve_options o;
@@ -500,18 +500,59 @@ TEST(ResultsFile, RangesInAnyOrderWriteWhatOneWriteDoes) {
   io::write_results(t / "whole.h5", out, o, {{"data", "x"}});
   {
     io::results_file r(t / "parts.h5", out.count, o, {{"data", "x"}});
-    for (long first : {6L, 0L, 3L}) r.write(first, cpu::solve_batch(channel_view(cs).slice(first, 3), o));
-    EXPECT_THROW(r.write(8, cpu::solve_batch(channel_view(cs).slice(0, 2), o)), std::invalid_argument);
+    EXPECT_THROW(r.write(3, cpu::solve_batch(channel_view(cs).slice(3, 3), o)), std::invalid_argument);
+    for (long first : {0L, 3L, 6L}) r.write(first, cpu::solve_batch(channel_view(cs).slice(first, 3), o));
+    EXPECT_EQ(r.done(), 9);
     r.commit(summarize(out));
   }
   expect_same_results(t / "whole.h5", t / "parts.h5");
+  EXPECT_FALSE(fs::exists(t / "parts.h5.part"));
   {
     io::results_file r(t / "dropped.h5", out.count, o);
-    r.write(0, out);
+    EXPECT_TRUE(fs::exists(t / "dropped.h5.part"));
   }
-  EXPECT_FALSE(fs::exists(t / "dropped.h5"));
   for (const auto& e : fs::directory_iterator(t.p))
     EXPECT_EQ(e.path().filename().string().find("dropped"), std::string::npos) << e.path();
+}
+
+// An interrupted results file keeps what it holds as FILE.part; the same run resumes it
+// to the file one run writes, a different run or a run without resume is refused.
+TEST(ResultsFile, AnInterruptedFileResumesOnlyForItsOwnRun) {
+  tmpdir t;
+  const channel_set cs = cpu::generate_batch(scenario{}, 3, 0, 9, 1, true);
+  solve_options o;
+  o.model.l_out = 4;
+  const solve_output out = cpu::solve_batch(cs, o);
+  io::write_results(t / "whole.h5", out, o);
+  const std::string run = "algo = unfolded\nlayers = 4\n";
+  {
+    io::results_file r(t / "r.h5", 9, o, {}, run);
+    r.write(0, cpu::solve_batch(channel_view(cs).slice(0, 4), o));
+  }  // interrupted
+  EXPECT_TRUE(fs::exists(t / "r.h5.part"));
+  EXPECT_FALSE(fs::exists(t / "r.h5"));
+  EXPECT_NE(error_of([&] { io::results_file r(t / "r.h5", 9, o, {}, run); }).find("--resume continues it"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              io::results_file r(t / "r.h5", 9, o, {}, "algo = unfolded\nlayers = 5\n", true);
+            }).find("resume: layers = 5, but it was begun with layers = 4"),
+            std::string::npos);
+  EXPECT_TRUE(fs::exists(t / "r.h5.part"));  // a refused resume keeps it
+  {
+    io::results_file r(t / "r.h5", 9, o, {}, run, true);
+    ASSERT_EQ(r.done(), 4);
+    const summary_sums s = r.sums_done();
+    summary_sums want;
+    want.add(cpu::solve_batch(channel_view(cs).slice(0, 4), o));
+    EXPECT_EQ(s.count, 4);
+    EXPECT_EQ(s.objective, want.objective);
+    EXPECT_EQ(s.min_sinr, want.min_sinr);
+    EXPECT_EQ(s.outer, want.outer);
+    r.write(4, cpu::solve_batch(channel_view(cs).slice(4, 5), o));
+    r.commit(summarize(out));
+  }
+  expect_same_results(t / "whole.h5", t / "r.h5");
+  EXPECT_FALSE(fs::exists(t / "r.h5.part"));
 }
 
 // A file solved in ranges, the next read and the last written beside each solve, gives
@@ -561,6 +602,50 @@ TEST(SolveFile, RangesGiveTheWholeBatchsResultsAndSummary) {
     EXPECT_THROW(host::solve_file(executor{}, in, o, nullptr, 0), std::invalid_argument);
     fs::remove(t / "whole.h5");
   }
+}
+
+// A solve stopped after its first range keeps that range's results; resumed, it solves
+// the rest only, to the whole solve's results file and summary.
+TEST(SolveFile, AStoppedSolveResumesToTheWholeResults) {
+  tmpdir t;
+  const channel_set cs = cpu::generate_batch(scenario{}, 4, 0, 13, 1, true);
+  io::write_channels(t / "c.h5", cs, nullptr, 0, 0, io::g_form::rank_one);
+  solve_options o;
+  o.model.l_out = 6;
+  const solve_output whole = cpu::solve_batch(cs, o);
+  io::write_results(t / "whole.h5", whole, o);
+  io::channel_file in(t / "c.h5");
+  const std::string run = host::solve_run(executor{}, in, {}, o);
+  {
+    solve_options po = o;
+    long seen = 0;
+    po.progress = [&](long done, long) { seen = done; };
+    po.stop = [&] { return seen >= 5; };
+    io::results_file out(t / "r.h5", in.count(), o, {}, run);
+    EXPECT_THROW(host::solve_file(executor{}, in, po, &out, 5), stopped);
+  }
+  ASSERT_TRUE(fs::exists(t / "r.h5.part"));
+  long first_seen = -1;
+  solve_options po = o;
+  po.progress = [&](long done, long) { first_seen = first_seen < 0 ? done : first_seen; };
+  io::results_file out(t / "r.h5", in.count(), o, {}, run, true);
+  EXPECT_EQ(out.done(), 5);
+  const host::file_solved r = host::solve_file(executor{}, in, po, &out, 5);
+  out.commit(r.s);
+  EXPECT_GT(first_seen, 5);
+  EXPECT_EQ(r.ranges, 2);
+  const summary w = summarize(whole);
+  EXPECT_EQ(r.s.realizations, 13);
+  EXPECT_EQ(r.s.mean_objective, w.mean_objective);
+  EXPECT_EQ(r.s.min_sinr_db, w.min_sinr_db);
+  EXPECT_EQ(r.s.mean_iterations, w.mean_iterations);
+  expect_same_results(t / "whole.h5", t / "r.h5");
+  // What the results depend on: another model or another selection is another run.
+  solve_options other = o;
+  other.model.l_out = 7;
+  EXPECT_NE(host::solve_run(executor{}, in, {}, other), run);
+  EXPECT_NE(host::solve_run(executor{}, in, {2, -1, -1, -1}, o), run);
+  EXPECT_EQ(host::solve_run(executor{}, in, {}, o), run);
 }
 
 // The default range: a power of two of realizations that the memory budget holds, from 1
