@@ -209,10 +209,12 @@ void refuse_overwrite(const std::string& out_field, const std::string& out,
                       const std::vector<std::pair<std::string, std::string>>& inputs);
 
 /// The lock every jcas function that calls HDF5 holds while it does (recursive: they nest).
-/// Debian's serial HDF5 is not thread-safe, and jcas's files are read and written from
-/// several threads at once: models trained side by side (`jcas train` with several
-/// files), Python threads with the GIL released. Held across io::vet_in_child's fork, so
-/// that no other thread is inside HDF5 when the child starts.
+/// HDF5 is thread-safe only where it was built so (Debian's is; many builds are not), and
+/// jcas's files are read and written from several threads at once: models trained side by
+/// side (`jcas train` with several files), Python threads with the GIL released, a solve's
+/// reader and writer (host/solve_file.hpp). Held across io::vet_in_child's fork, so that
+/// no other thread is inside HDF5 when the child starts. Each thread that takes it has
+/// HDF5's own error printing off (per thread in a thread-safe build).
 std::unique_lock<std::recursive_mutex> hdf5_lock();
 
 /// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove every atomic_path

@@ -454,8 +454,8 @@ void vet_dataset(hid_t file, const std::string& path, const char* name, hid_t me
     fail(path, std::string("cannot read dataset '") + name + "' (type or corrupt data)");
 }
 
-/// Rows first .. first + n - 1 (the first dimension) of the checked dataset ds, of `row`
-/// elements each, as mem_type into out.
+/// Rows first .. first + n - 1 (of the first dimension) of the checked dataset ds, as
+/// mem_type into out.
 void read_rows(hid_t ds, const std::string& path, const char* name, hid_t mem_type, long first, long n, void* out) {
   hid fs(H5Dget_space(ds), H5Sclose);
   const int rank = fs < 0 ? -1 : H5Sget_simple_extent_ndims(fs);

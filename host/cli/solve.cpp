@@ -113,7 +113,8 @@ int run_solve(solve_args& a) {
   validate(o, in.dims());  // before a results file is begun
   const executor ex{dev, a.r.threads};
   const long range = a.chunk > 0 ? a.chunk : host::file_range(in, o);
-  // The results written range by range into a temporary, renamed only when all are in.
+  // The results written range by range into OUT.part, renamed only when all are in; an
+  // interrupted run's part is continued with --resume (io::results_file).
   std::optional<io::results_file> rf;
   if (!a.out.empty())
     rf.emplace(a.out, in.count(), o, std::map<std::string, std::string>{{"data", a.data}, {"device", a.device}},
