@@ -132,6 +132,21 @@ print(f'lanes K {sys.argv[2]} {sys.argv[3]} team of {sys.argv[4]:>5s}: {1/d[\"se
         "$data/step.out" "$k" "$prec" "$g" 2>/dev/null || echo "lanes K $k $prec team of $g: no result (gpu_check.log)"
     done
   done
+  # 3c. The K = 4 file solved end to end (issue 26): read, solved and its results written
+  # range by range (host/solve_file.hpp), the whole call's wall time beside its solve calls'.
+  for chunk in default 16384; do
+    [ "$k" = 4 ] || break
+    c=(--chunk "$chunk")
+    [ "$chunk" = default ] && c=()
+    step "file K 4 f32 chunk $chunk" 30 "$jcas" solve --data "$data/k4.h5" --device cuda --f0 lowrank --precision f32 \
+      --out "$data/r_$chunk.h5" "${c[@]}" --json
+    "$py" -c "import json,sys
+l=[x for x in open(sys.argv[1]).read().splitlines() if x.startswith('{\"algo\"')][-1]; d=json.loads(l)
+n=d['realizations']; solve=n*d['seconds_per_realization']; wall=d['wall_seconds']
+print(f'file solve K 4 f32 --chunk {sys.argv[2]}: {n/wall:10.0f} realizations/s end to end (read, solved, written; {d[\"ranges\"]} ranges), the solve calls {n/solve:10.0f}/s; outside them {100*(wall-solve)/solve:.0f} % of their time')" \
+      "$data/step.out" "$chunk" 2>/dev/null || echo "file solve --chunk $chunk: no result (gpu_check.log)"
+    rm -f "$data/r_$chunk.h5"
+  done
   rm -f "$data/k$k.h5"
 done
 

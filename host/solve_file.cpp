@@ -3,6 +3,7 @@
 #include "solve_file.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -24,6 +25,7 @@ long file_range(const io::channel_file& in, const solve_options& o, double budge
 file_solved solve_file(const executor& ex, io::channel_file& in, const solve_options& o, io::results_file* out,
                        long range) {
   if (range < 1) reject("chunk", double(range), "must be >= 1");
+  const auto t0 = std::chrono::steady_clock::now();
   const long count = in.count(), start = out ? out->done() : 0;
   require_memory(in.path() + ": solving in ranges of " + std::to_string(std::min(range, count)) + " realizations",
                  double(std::min(range, count)) *
@@ -57,6 +59,7 @@ file_solved solve_file(const executor& ex, io::channel_file& in, const solve_opt
   }
   if (writing.valid()) writing.get();
   r.s = sums.result();
+  r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
 

@@ -21,6 +21,7 @@ struct file_solved {
   summary s;
   long simd_count = 0;  // realizations solved in SIMD lanes (solve_output::simd_count)
   long ranges = 0;
+  double wall_seconds = 0;  // of the whole call: reading, solving, writing (s.seconds_per_realization: the solves')
 };
 
 /// Solves every realization of `in` under o on ex, `range` realizations at a time (>= 1,

@@ -141,7 +141,9 @@ int run_solve(solve_args& a) {
                         {"min_scnr_db", s.min_scnr_db},
                         {"mean_iterations", s.mean_iterations},
                         {"seconds_per_realization", s.seconds_per_realization},
-                        {"simd_realizations", solved.simd_count}};
+                        {"simd_realizations", solved.simd_count},
+                        {"ranges", solved.ranges},
+                        {"wall_seconds", solved.wall_seconds}};
     if (o.algo == algorithm::unfolded) j["model"] = o.model.provenance;
     if (a.count_flops) j["counted_mflop"] = mflop;
     std::cout << j.dump() << std::endl;

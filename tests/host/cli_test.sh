@@ -15,9 +15,10 @@ for a in unfolded ao-fixed ao-backtracking heuristic ao-monotone ascent; do
 import json,sys
 lines=sys.stdin.read().strip().splitlines(); assert len(lines)==1, lines
 j=json.loads(lines[0])
-keys={'algo','realizations','mean_objective','min_sinr_db','min_scnr_db','mean_iterations','seconds_per_realization','simd_realizations'}
+keys={'algo','realizations','mean_objective','min_sinr_db','min_scnr_db','mean_iterations','seconds_per_realization','simd_realizations','ranges','wall_seconds'}
 keys|={'model'} if '$a'=='unfolded' else set()  # the unfolded model's provenance
-assert set(j)==keys, j; assert j['algo']=='$a' and j['realizations']==6, j
+assert set(j)==keys, j; assert j['algo']=='$a' and j['realizations']==6 and j['ranges']==1, j
+assert j['wall_seconds'] >= 6 * j['seconds_per_realization'] > 0, j
 " && ok || bad "json for $a: $out"
   [ -s "$dir/r_$a.h5" ] && ok || bad "results file for $a"
 done
