@@ -124,11 +124,12 @@ void write_model(const std::string& path, const unfolded_model& m);
 /// commit(s), which adds the attributes with the summary s of every realization and
 /// checks the close first. The first write(first, part) makes its datasets for `count`
 /// realizations of part's sizes; each write stores the next part.count realizations,
-/// then records how many the part holds (done()) and flushes it. An error or a signal
-/// removes a part that holds nothing and keeps one that holds results: a results_file
-/// made again with resume = true and the same `run` (what the results depend on, "field =
-/// value" lines) continues it; a different run is refused, naming the first field that
-/// differs, and without resume an existing part is refused (it is an interrupted run's).
+/// then records how many the part holds (done()) and flushes it. Given a `run` (what the
+/// results depend on, "field = value" lines), an error or a signal removes a part that
+/// holds nothing and keeps one that holds results: a results_file made again with resume =
+/// true and the same run continues it; a different run is refused, naming the first field
+/// that differs, and without resume an existing part is refused (it is an interrupted
+/// run's). Without a run the part is a temporary, removed unless committed.
 class results_file {
  public:
   results_file(const std::string& path, long count, const solve_options& o,

@@ -953,6 +953,7 @@ void put_attr(hid_t obj, const char* name, hid_t type, const V& v) {
 
 struct results_file::impl {
   std::string path, part;  // the file, and where it is written until commit
+  bool resumable;          // a run was given: a part that holds results outlives an error
   long count;
   solve_options o;
   std::map<std::string, std::string> attrs;
@@ -969,7 +970,7 @@ struct results_file::impl {
 
   impl(const std::string& p, long n, const solve_options& opt, const std::map<std::string, std::string>& at,
        const std::string& run, bool resume)
-      : path(p), part(p + ".part"), count(n), o(opt), attrs(at) {
+      : path(p), part(p + ".part"), resumable(!run.empty()), count(n), o(opt), attrs(at) {
     o.progress = {};  // kept for the attributes only
     o.stop = {};
     std::error_code ec;
@@ -991,7 +992,7 @@ struct results_file::impl {
     }
   }
   ~impl() {
-    const bool keep = done > 0 && !part.empty();  // an interrupted run's results, for --resume
+    const bool keep = resumable && done > 0 && !part.empty();  // an interrupted run's results, for --resume
     for (hid* h : {&w, &fm, &curve, &objective, &min_sinr, &min_scnr, &outer, &inner}) *h = hid(-1, nullptr);
     f = hid(-1, nullptr);
     if (!keep && !part.empty()) std::remove(part.c_str());
@@ -1180,7 +1181,7 @@ void results_file::write(long first, const solve_output& part) {
   if (H5Fflush(r.f, H5F_SCOPE_LOCAL) < 0) fail_write(r.path, "cannot write the results file", errno);
   r.done = done;
   r.seconds = seconds;
-  if (r.slot >= 0) {  // now it holds results to resume from: a signal leaves it
+  if (r.resumable && r.slot >= 0) {  // now it holds results to resume from: a signal leaves it
     release_tmp(r.slot);
     r.slot = -1;
   }

@@ -511,6 +511,10 @@ TEST(ResultsFile, RangesWriteWhatOneWriteDoes) {
     io::results_file r(t / "dropped.h5", out.count, o);
     EXPECT_TRUE(fs::exists(t / "dropped.h5.part"));
   }
+  {  // without a run to resume, a part is a temporary even once it holds results
+    io::results_file r(t / "dropped.h5", out.count, o);
+    r.write(0, out);
+  }
   for (const auto& e : fs::directory_iterator(t.p))
     EXPECT_EQ(e.path().filename().string().find("dropped"), std::string::npos) << e.path();
 }
