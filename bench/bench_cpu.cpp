@@ -282,7 +282,7 @@ void host_parts_row(const channel_set& cs, int repeats, int threads) {
 
 /// io::read_channels of cs written as a rank-one file in dir: us a realization, median of
 /// `repeats` (a first read warms the page cache).
-void file_read_row(const channel_set& cs, int repeats, const std::string& dir) {
+void file_read_row(const channel_set& cs, int repeats, int threads, const std::string& dir) {
   const std::string path = dir + "/jcas_bench_read." + std::to_string(::getpid()) + ".h5";
   scenario sc;
   io::write_channels(path, cs, &sc, 2024, 0, io::g_form::rank_one);
@@ -295,22 +295,29 @@ void file_read_row(const channel_set& cs, int repeats, const std::string& dir) {
   std::printf("file read (io::read_channels, %.0f MB, page cache): %.4f us/real, %.0f ms (median of %d)\n", mb,
               1e6 * median(t) / double(cs.count), 1e3 * median(t), repeats);
   // By range, as `jcas solve` reads it (host/solve_file.hpp): the file opened (and vetted)
-  // once, then ranges of `range` into one reused set.
+  // once, then ranges of `range` into one reused set, by one thread (a CPU solve's reader)
+  // and by `threads` (a GPU solve's), the two alternating.
   constexpr long range = 16384;
-  std::vector<double> open_t, read_t;
-  for (int rep = 0; rep <= repeats; ++rep) {
-    std::optional<io::channel_file> f;
-    const double so = timed([&] { f.emplace(path); });
-    channel_set part;
-    const double sr = timed([&] {
-      for (long b0 = 0; b0 < f->count(); b0 += range) f->read(b0, std::min(range, f->count() - b0), part);
-    });
-    if (rep > 0) open_t.push_back(so), read_t.push_back(sr);
-  }
+  const int all = threads > 0 ? threads : omp_get_max_threads();
+  std::vector<double> open_t, read_t[2];
+  for (int rep = 0; rep <= repeats; ++rep)
+    for (int k = 0; k < 2; ++k) {
+      std::optional<io::channel_file> f;
+      const double so = timed([&] { f.emplace(path); });
+      channel_set part;
+      const double sr = timed([&] {
+        for (long b0 = 0; b0 < f->count(); b0 += range)
+          f->read(b0, std::min(range, f->count() - b0), part, k == 0 ? 1 : all);
+      });
+      if (rep > 0) open_t.push_back(so), read_t[k].push_back(sr);
+    }
   std::filesystem::remove(path);
-  std::printf(
-      "file read by ranges of %ld (io::channel_file): open %.0f ms, then %.4f us/real, %.0f ms (median of %d)\n", range,
-      1e3 * median(open_t), 1e6 * median(read_t) / double(cs.count), 1e3 * median(read_t), repeats);
+  for (int k = 0; k < 2; ++k)
+    std::printf(
+        "file read by ranges of %ld (io::channel_file, %d thread%s): open %.0f ms, then %.4f us/real, %.0f ms "
+        "(median of %d)\n",
+        range, k == 0 ? 1 : all, k == 0 && all > 1 ? "" : "s", 1e3 * median(open_t),
+        1e6 * median(read_t[k]) / double(cs.count), 1e3 * median(read_t[k]), repeats);
   // A results file written by the same ranges (io::results_file), as `jcas solve --out`
   // writes it: W, F, a 151-point curve and the per-realization numbers, then the commit.
   const problem_dims& d = cs.dims;
@@ -329,18 +336,23 @@ void file_read_row(const channel_set& cs, int repeats, const std::string& dir) {
   part.inner.assign(size_t(range), 450);
   const std::string out_path = dir + "/jcas_bench_write." + std::to_string(::getpid()) + ".h5";
   const long whole = cs.count / range * range;
-  std::vector<double> write_t;
-  for (int rep = 0; rep <= repeats; ++rep) {
-    const double sw = timed([&] {
-      io::results_file r(out_path, whole, solve_options{});
-      for (long b0 = 0; b0 < whole; b0 += range) r.write(b0, part);
-      r.commit(summary{});
-    });
-    std::filesystem::remove(out_path);
-    if (rep > 0) write_t.push_back(sw);
-  }
-  std::printf("results written by ranges of %ld (io::results_file, page cache): %.4f us/real, %.0f ms (median of %d)\n",
-              range, 1e6 * median(write_t) / double(whole), 1e3 * median(write_t), repeats);
+  std::vector<double> write_t[2];
+  for (int rep = 0; rep <= repeats; ++rep)
+    for (int k = 0; k < 2; ++k) {
+      const double sw = timed([&] {
+        io::results_file r(out_path, whole, solve_options{});
+        for (long b0 = 0; b0 < whole; b0 += range) r.write(b0, part, k == 0 ? 1 : all);
+        r.commit(summary{});
+      });
+      std::filesystem::remove(out_path);
+      if (rep > 0) write_t[k].push_back(sw);
+    }
+  for (int k = 0; k < 2; ++k)
+    std::printf(
+        "results written by ranges of %ld (io::results_file, %d thread%s, page cache): %.4f us/real, %.0f ms "
+        "(median of %d)\n",
+        range, k == 0 ? 1 : all, k == 0 && all > 1 ? "" : "s", 1e6 * median(write_t[k]) / double(whole),
+        1e3 * median(write_t[k]), repeats);
   std::fflush(stdout);
 }
 
@@ -351,7 +363,7 @@ int bench_host_parts(long count, int repeats, int threads, const std::string& di
               "sum us/real", "1-thr touch");
   host_parts_row<float>(cs, repeats, threads);
   host_parts_row<double>(cs, repeats, threads);
-  file_read_row(cs, repeats, dir);
+  file_read_row(cs, repeats, threads, dir);
   return 0;
 }
 

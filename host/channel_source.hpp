@@ -20,10 +20,11 @@ struct channel_source {
   bool factored = false;
   std::optional<double> snr_db;
   virtual ~channel_source() = default;
-  /// H's rows of realizations first .. first + n - 1, valid until the next call.
-  virtual const zd* h_rows(long first, long n) = 0;
-  /// G's rows (dense files), valid until the next call.
-  virtual const zd* g_rows(long first, long n) = 0;
+  /// H's rows of realizations first .. first + n - 1 into h (n, Nt, Kf). Calls for
+  /// disjoint ranges may run at once, from several threads.
+  virtual void h_rows(long first, long n, zd* h) = 0;
+  /// G's rows (dense files) into g (n, J*Nr, Nt).
+  virtual void g_rows(long first, long n, zd* g) = 0;
   /// The factors' rows (factored files), into u (n, J, Nr) and v (n, J, Nt).
   virtual void factor_rows(long first, long n, zd* u, zd* v) = 0;
 };

@@ -53,7 +53,8 @@ class channel_file {
   /// Host bytes of one realization of the selection in a channel_set and the reader's
   /// buffers: what a range costs in memory.
   double bytes_per_realization() const;
-  void read(long first, long n, channel_set& cs);
+  /// threads: the parts of the range read, converted and checked at once (0: every core).
+  void read(long first, long n, channel_set& cs, int threads = 1);
 
   struct impl;
 
@@ -141,7 +142,8 @@ class results_file {
   /// The summary sums of the realizations written before this run resumed the part, read
   /// back in order (and the seconds their solves took).
   summary_sums sums_done() const;
-  void write(long first, const solve_output& part);  // first = done()
+  /// first = done(); threads: W and F put in the file's order at once (0: every core).
+  void write(long first, const solve_output& part, int threads = 1);
   void commit(const summary& s);
 
   struct impl;

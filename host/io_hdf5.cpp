@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <hdf5.h>
+#include <omp.h>
 #include <signal.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -526,12 +527,18 @@ void read_dataset(hid_t file, const std::string& path, const char* name, hid_t m
     fail(path, std::string("cannot read dataset '") + name + "' (type or corrupt data)");
 }
 
-/// (B, rows, cols) row-major  <->  B column-major rows x cols matrices.
-std::vector<zd> to_row_major(const zd* src, long count, long rows, long cols) {
-  std::vector<zd> out(size_t(count * rows * cols));
+/// B column-major rows x cols matrices -> (B, rows, cols) row-major, into out, on
+/// `threads` threads (0: every core).
+void to_row_major(const zd* src, long count, long rows, long cols, zd* out, int threads) {
+  const int t = threads > 0 ? threads : omp_get_max_threads();
+#pragma omp parallel for num_threads(t) schedule(static) if (t > 1 && count >= 1024)
   for (long b = 0; b < count; ++b)
     for (long r = 0; r < rows; ++r)
       for (long c = 0; c < cols; ++c) out[(b * rows + r) * cols + c] = src[b * rows * cols + c * rows + r];
+}
+std::vector<zd> to_row_major(const zd* src, long count, long rows, long cols) {
+  std::vector<zd> out(size_t(count * rows * cols));
+  to_row_major(src, count, rows, cols, out.data(), 1);
   return out;
 }
 
@@ -595,8 +602,7 @@ struct h5_source final : channel_source {
   hid f;
   hid ct = complex_type();
   dataset_rows h, g, gu, gv;
-  int fd = -1;                 // the file for dataset_rows' direct reads
-  std::vector<zd> hbuf, gbuf;  // the rows of the last range
+  int fd = -1;  // the file for dataset_rows' direct reads
   ~h5_source() override {
     if (fd >= 0) ::close(fd);
   }
@@ -656,16 +662,8 @@ struct h5_source final : channel_source {
     }
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // -1: every read through HDF5
   }
-  const zd* h_rows(long first, long n) override {
-    hbuf.resize(size_t(n * nt * kf));
-    h.read(fd, path, ct, first, n, hbuf.data());
-    return hbuf.data();
-  }
-  const zd* g_rows(long first, long n) override {
-    gbuf.resize(size_t(n * grows * gcols));
-    g.read(fd, path, ct, first, n, gbuf.data());
-    return gbuf.data();
-  }
+  void h_rows(long first, long n, zd* out) override { h.read(fd, path, ct, first, n, out); }
+  void g_rows(long first, long n, zd* out) override { g.read(fd, path, ct, first, n, out); }
   void factor_rows(long first, long n, zd* u, zd* v) override {
     gu.read(fd, path, ct, first, n, u);
     gv.read(fd, path, ct, first, n, v);
@@ -967,6 +965,7 @@ struct results_file::impl {
   hid ct = complex_type();
   hid w{-1, nullptr}, fm{-1, nullptr}, curve{-1, nullptr}, objective{-1, nullptr}, min_sinr{-1, nullptr},
       min_scnr{-1, nullptr}, outer{-1, nullptr}, inner{-1, nullptr};
+  std::vector<zd> rows;  // W or F in the file's order, kept for the next range
 
   impl(const std::string& p, long n, const solve_options& opt, const std::map<std::string, std::string>& at,
        const std::string& run, bool resume)
@@ -1150,7 +1149,7 @@ summary_sums results_file::sums_done() const {
   return s;
 }
 
-void results_file::write(long first, const solve_output& part) {
+void results_file::write(long first, const solve_output& part, int threads) {
   impl& r = *p_;
   const long n = part.count;
   const problem_dims& d = part.dims;
@@ -1163,8 +1162,11 @@ void results_file::write(long first, const solve_output& part) {
                                 std::to_string(first + n - 1) + " are not the next " + std::to_string(n) + " of its " +
                                 std::to_string(r.count) + " (" + std::to_string(r.done) +
                                 " written), or not of the first write's sizes");
-  r.write_rows(r.w, "W", r.ct, first, n, to_row_major(part.w.data(), n, d.nt, d.k).data());
-  r.write_rows(r.fm, "F", r.ct, first, n, to_row_major(part.f.data(), n, d.nr, d.m).data());
+  r.rows.resize(size_t(n) * std::max(d.nt * d.k, d.nr * d.m));
+  to_row_major(part.w.data(), n, d.nt, d.k, r.rows.data(), threads);
+  r.write_rows(r.w, "W", r.ct, first, n, r.rows.data());
+  to_row_major(part.f.data(), n, d.nr, d.m, r.rows.data(), threads);
+  r.write_rows(r.fm, "F", r.ct, first, n, r.rows.data());
   r.write_rows(r.curve, "curve", H5T_NATIVE_DOUBLE, first, n, part.curve.data());
   r.write_rows(r.objective, "objective", H5T_NATIVE_DOUBLE, first, n, part.objective.data());
   r.write_rows(r.min_sinr, "min_sinr", H5T_NATIVE_DOUBLE, first, n, part.min_sinr.data());

@@ -2,6 +2,7 @@
 // Hall complex (B, Nt, Kmax), Gall complex (B, (M+C)*Nr, Nt), C order.
 #include <zip.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -106,8 +107,10 @@ struct npz_source final : channel_source {
     nr = sel.nr > 0 ? sel.nr : int(nt);
     targets = sel.targets > 0 ? sel.targets : 2;
   }
-  const zd* h_rows(long first, long) override { return hall.data() + first * nt * kf; }
-  const zd* g_rows(long first, long) override { return gall.data() + first * grows * gcols; }
+  void h_rows(long first, long n, zd* h) override { std::copy_n(hall.data() + first * nt * kf, n * nt * kf, h); }
+  void g_rows(long first, long n, zd* g) override {
+    std::copy_n(gall.data() + first * grows * gcols, n * grows * gcols, g);
+  }
   void factor_rows(long, long, zd*, zd*) override { throw std::logic_error("a .npz holds G dense"); }
 };
 }  // namespace

@@ -38,12 +38,17 @@ file_solved solve_file(const executor& ex, io::channel_file& in, const solve_opt
   summary_sums sums = out ? out->sums_done() : summary_sums{};  // a resumed part's, in order
   file_solved r;
   std::future<void> reading, writing;
-  const auto read_at = [&](int slot, long first) { in.read(first, std::min(range, count - first), sets[slot]); };
+  // On a GPU the host's cores are free while the device computes: the reads and writes
+  // take them all; on the CPU one thread each, beside the solve's.
+  const int io_threads = ex.gpu() ? o.threads : 1;
+  const auto read_at = [&](int slot, long first) {
+    in.read(first, std::min(range, count - first), sets[slot], io_threads);
+  };
   if (start < count) reading = std::async(std::launch::async, read_at, 0, start);
   solve_options po = o;
   int slot = 0;
   for (long first = start; first < count; first += range, slot = 1 - slot) {
-    reading.get();  // range `first` is in sets[slot]
+    reading.get();                                                         // range `first` is in sets[slot]
     if (o.stop && first > start && o.stop()) throw stopped(first, count);  // the ranges before are written
     if (first + range < count) reading = std::async(std::launch::async, read_at, 1 - slot, first + range);
     if (o.progress) po.progress = [&o, first, count](long done, long) { o.progress(first + done, count); };
@@ -54,7 +59,8 @@ file_solved solve_file(const executor& ex, io::channel_file& in, const solve_opt
     if (writing.valid()) writing.get();  // the range before, written from outs[1 - slot]
     if (out) {
       outs[slot] = std::move(res);
-      writing = std::async(std::launch::async, [out, &outs, slot, first] { out->write(first, outs[slot]); });
+      writing = std::async(std::launch::async,
+                           [out, &outs, slot, first, io_threads] { out->write(first, outs[slot], io_threads); });
     }
   }
   if (writing.valid()) writing.get();

@@ -473,6 +473,35 @@ TEST(ChannelFile, AnotherStoredTypeIsConvertedByRange) {
   }
 }
 
+// A range read by several threads, a part each, is the range one thread reads; a bad
+// value is named by its realization in the file, the earlier part's where two hold one.
+TEST(ChannelFile, ThreadsReadTheSameRangeAndNameTheFirstBadValue) {
+  tmpdir t;
+  scenario sc;
+  sc.dims = {4, 3, 2, 1, 1};
+  channel_set cs = cpu::generate_batch(sc, 5, 0, 1000, 1, true);
+  io::write_channels(t / "f.h5", cs, nullptr, 0, 0, io::g_form::rank_one);
+  io::write_channels(t / "d.h5", cs, nullptr, 0, 0, io::g_form::dense);
+  for (const char* name : {"f.h5", "d.h5"}) {
+    io::channel_file f(t / name);
+    channel_set one, three;
+    f.read(100, 900, one, 1);
+    f.read(100, 900, three, 3);
+    EXPECT_EQ(one.h, three.h) << name;
+    EXPECT_EQ(one.g, three.g) << name;
+    EXPECT_EQ(one.gu, three.gu) << name;
+    EXPECT_EQ(one.gv, three.gv) << name;
+  }
+  cs.h[900 * cs.h_stride()] = zd(std::numeric_limits<double>::infinity(), 0);
+  cs.gu[500 * cs.gu_stride() + 1] = zd(std::numeric_limits<double>::quiet_NaN(), 0);
+  io::write_channels(t / "bad.h5", cs, nullptr, 0, 0, io::g_form::rank_one);
+  io::channel_file f(t / "bad.h5");
+  channel_set part;
+  const std::string e = error_of([&] { f.read(100, 900, part, 3); });
+  EXPECT_NE(e.find("bad.h5: G's factor u of realization 500 = "), std::string::npos) << e;  // parts from 100, 400, 700
+  EXPECT_NE(error_of([&] { f.read(800, 200, part, 3); }).find("H of realization 900 = (inf,0)"), std::string::npos);
+}
+
 // A non-finite channel is found by the range that holds it, and named by its number in
 // the file, not in the range.
 TEST(ChannelFile, ABadValueIsNamedByItsRealizationInTheFile) {
@@ -517,6 +546,32 @@ TEST(ResultsFile, RangesWriteWhatOneWriteDoes) {
   }
   for (const auto& e : fs::directory_iterator(t.p))
     EXPECT_EQ(e.path().filename().string().find("dropped"), std::string::npos) << e.path();
+}
+
+// W and F put in the file's order by several threads are those one thread writes.
+TEST(ResultsFile, ThreadsWriteWhatOneThreadWrites) {
+  tmpdir t;
+  solve_output out;
+  out.algo = algorithm::ao_fixed;
+  out.dims = {5, 3, 2, 2, 1};
+  out.count = 2000;
+  out.curve_len = 3;
+  for (long i = 0; i < 2000 * 10; ++i) out.w.push_back(zd(double(i), -0.5 * double(i)));
+  for (long i = 0; i < 2000 * 6; ++i) out.f.push_back(zd(0.25 * double(i), double(i % 7)));
+  out.curve.assign(2000 * 3, 1.5);
+  out.objective.assign(2000, 2);
+  out.min_sinr.assign(2000, 3);
+  out.min_scnr.assign(2000, 4);
+  out.outer.assign(2000, 5);
+  out.inner.assign(2000, 6);
+  for (const int threads : {1, 3}) {
+    io::results_file r(t / ("r" + std::to_string(threads) + ".h5"), 2000, solve_options{});
+    r.write(0, out, threads);
+    r.commit(summarize(out));
+  }
+  expect_same_results(t / "r1.h5", t / "r3.h5");
+  const std::vector<double> w = dataset_doubles(t / "r3.h5", "W");                    // (B, Nt, K) row-major
+  EXPECT_EQ(w[size_t(2 * ((1999 * 5 + 4) * 2 + 1))], double(1999 * 10 + 1 * 5 + 4));  // W(4, 1) of the last
 }
 
 // An interrupted results file keeps what it holds as FILE.part; the same run resumes it
