@@ -980,15 +980,24 @@ struct results_file::impl {
         throw std::runtime_error(part +
                                  ": holds an interrupted solve's results: --resume continues it (the same "
                                  "settings and data), or remove it to start again");
-      open_part(run);
-    } else {
+      if (open_part(run)) return;
+      f = hid(-1, nullptr);
+      std::remove(part.c_str());
+    }
+    try {
       f = create_file(part, path);
       attr_s(f, "format", "jcas-results-part-1");
       attr_s(f, "run", run);
       put_attr(f, "done", H5T_NATIVE_LONG, done);
       put_attr(f, "seconds", H5T_NATIVE_DOUBLE, seconds);
-      slot = register_tmp(part.c_str());  // nothing to resume yet: a signal removes it
+      errno = 0;
+      if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0) fail_write(path, "cannot write the results file", errno);
+    } catch (...) {  // the destructor does not run for a constructor that throws
+      f = hid(-1, nullptr);
+      std::remove(part.c_str());
+      throw;
     }
+    slot = register_tmp(part.c_str());  // nothing to resume yet: a signal removes it
   }
   ~impl() {
     const bool keep = resumable && done > 0 && !part.empty();  // an interrupted run's results, for --resume
@@ -1000,8 +1009,9 @@ struct results_file::impl {
   impl(const impl&) = delete;
   impl& operator=(const impl&) = delete;
 
-  /// An interrupted run's part, continued where its run is this one.
-  void open_part(const std::string& run) {
+  /// An interrupted run's part, opened to be continued where its run is this one; false
+  /// where it holds no results.
+  bool open_part(const std::string& run) {
     hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
     H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
     if (H5Fis_hdf5(part.c_str()) <= 0 || (f = hid(H5Fopen(part.c_str(), H5F_ACC_RDWR, fapl), H5Fclose)) < 0 ||
@@ -1011,20 +1021,16 @@ struct results_file::impl {
                                ".part: cannot be resumed (damaged, or not a jcas solve's part); remove it "
                                "to start again");
     }
+    done = read_attr_i(f, part, "done");
+    if (done == 0) return false;  // nothing to continue (its first write was cut short): begin again
     const std::string then = read_attr_s(f, "run");
     if (then != run) {
       const std::string was = part;
       part.clear();  // kept for a resume with its own settings
       throw std::invalid_argument("resume: " + first_difference(run, then) + " (" + was + ")");
     }
-    done = read_attr_i(f, part, "done");
     seconds = read_attr_d(f, part, "seconds");
     if (done < 0 || done > count) fail(part, "done = " + std::to_string(done) + ": damaged");
-    if (done == 0) {
-      slot = register_tmp(part.c_str());
-      if (has_dataset(f, "W")) fail(part, "damaged: datasets without results; remove it to start again");
-      return;
-    }
     const auto open = [&](const char* name) {
       hid ds(H5Dopen2(f, name, H5P_DEFAULT), H5Dclose);
       if (ds < 0) fail(part, std::string("cannot open dataset '") + name + "' (damaged)");
@@ -1046,6 +1052,7 @@ struct results_file::impl {
     first.dims = {int(wd[1]), int(fd[1]), int(wd[2]), int(fd[2]), 0};
     first.curve_len = int(cd[1]);
     made = true;
+    return true;
   }
   /// "FIELD = NOW, but it was begun with FIELD = THEN" at the first line of two runs'
   /// "field = value" lines that differs.

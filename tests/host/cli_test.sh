@@ -62,7 +62,7 @@ expect_error "resume: continues a results file: give it with --out" "$jcas" solv
 import h5py, numpy as np
 f=h5py.File('$dir/ires.h5.part','w'); f.attrs['format']=np.bytes_('jcas-results-part-1')
 f.attrs['run']=np.bytes_('data = elsewhere.h5')
-f.attrs['done']=0; f.attrs['seconds']=0.0
+f.attrs['done']=1; f.attrs['seconds']=0.0
 "
 "$jcas" solve --data "$dir/c1.h5" --outer 5 --out "$dir/ires.h5" 2>"$dir/err1"
 rc1=$?

@@ -612,6 +612,21 @@ TEST(ResultsFile, AnInterruptedFileResumesOnlyForItsOwnRun) {
   }
   expect_same_results(t / "whole.h5", t / "r.h5");
   EXPECT_FALSE(fs::exists(t / "r.h5.part"));
+  // A part cut short before its first results (a kill -9): a resume, of any run, begins
+  // again; nothing is lost.
+  {
+    io::results_file r(t / "s.h5", 9, o, {}, run);
+    fs::copy_file(t / "s.h5.part", t / "copy");
+  }
+  EXPECT_FALSE(fs::exists(t / "s.h5.part"));
+  fs::rename(t / "copy", t / "s.h5.part");
+  {
+    io::results_file r(t / "s.h5", 9, o, {}, "another run\n", true);
+    EXPECT_EQ(r.done(), 0);
+    r.write(0, out);
+    r.commit(summarize(out));
+  }
+  expect_same_results(t / "whole.h5", t / "s.h5");
 }
 
 // A file solved in ranges, the next read and the last written beside each solve, gives
