@@ -130,7 +130,8 @@ void write_model(const std::string& path, const unfolded_model& m);
 /// holds nothing and keeps one that holds results: a results_file made again with resume =
 /// true and the same run continues it; a different run is refused, naming the first field
 /// that differs, and without resume an existing part is refused (it is an interrupted
-/// run's). Without a run the part is a temporary, removed unless committed.
+/// run's). A part that holds no results is begun again by any resume. Without a run the
+/// part is a temporary, removed unless committed.
 class results_file {
  public:
   results_file(const std::string& path, long count, const solve_options& o,
