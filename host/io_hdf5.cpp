@@ -471,6 +471,38 @@ void read_rows(hid_t ds, const std::string& path, const char* name, hid_t mem_ty
     fail(path, std::string("cannot read dataset '") + name + "' (type or corrupt data)");
 }
 
+/// Rows at .. at + n - 1 (of the first dimension) of dataset ds from `rows` (as mem_type):
+/// read_rows' counterpart, for the writers of channel and results files.
+void write_rows(hid_t ds, const std::string& path, const char* name, hid_t mem_type, long at, long n,
+                const void* rows) {
+  if (n == 0) return;
+  hid fs(H5Dget_space(ds), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(fs);
+  std::vector<hsize_t> dims(static_cast<size_t>(rank), 0), start(static_cast<size_t>(rank), 0);
+  H5Sget_simple_extent_dims(fs, dims.data(), nullptr);
+  start[0] = hsize_t(at);
+  dims[0] = hsize_t(n);
+  H5Sselect_hyperslab(fs, H5S_SELECT_SET, start.data(), nullptr, dims.data(), nullptr);
+  hid ms(H5Screate_simple(rank, dims.data(), nullptr), H5Sclose);
+  errno = 0;
+  if (H5Dwrite(ds, mem_type, ms, fs, H5P_DEFAULT, rows) < 0)
+    fail_write(path, std::string("cannot write dataset '") + name + "'", errno);
+}
+
+/// A new dataset `name` of shape dims in file f, written later by rows (write_rows): its
+/// storage allocated now and never filled, so that the writes touch only their bytes, not
+/// the file's structure.
+hid create_rows(hid_t f, const std::string& path, const char* name, hid_t type, const std::vector<hsize_t>& dims) {
+  hid space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
+  hid dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+  H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+  errno = 0;
+  hid ds(H5Dcreate2(f, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
+  if (ds < 0) fail_write(path, std::string("cannot create dataset '") + name + "'", errno);
+  return ds;
+}
+
 /// A checked dataset (checked_dataset) read by rows of its first dimension. Where HDF5
 /// stores it contiguous, in the memory type's own layout, its rows are read straight from
 /// the file (pread on fd: no HDF5 call, so no hdf5_lock, and no copy through HDF5's
@@ -741,11 +773,7 @@ struct channel_datasets {
         gv(gf == g_form::rank_one ? create(f, path, "Gv", {hsize_t(count), hsize_t(d.j()), hsize_t(d.nt)})
                                   : hid(-1, nullptr)) {}
   hid create(hid_t f, const std::string& path, const char* name, const std::vector<hsize_t>& dims) const {
-    hid space(H5Screate_simple(int(dims.size()), dims.data(), nullptr), H5Sclose);
-    errno = 0;
-    hid ds(H5Dcreate2(f, name, ct, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
-    if (ds < 0) fail_write(path, std::string("cannot create dataset '") + name + "'", errno);
-    return ds;
+    return create_rows(f, path, name, ct, dims);
   }
   /// Realizations at .. at + cs.count - 1 of the file from cs.
   void write(const std::string& path, const channel_set& cs, long at) const {
@@ -781,15 +809,7 @@ struct channel_datasets {
   }
   void write_rows(const std::string& path, hid_t ds, const char* name, long at, long n,
                   const std::vector<zd>& rows) const {
-    hid fs(H5Dget_space(ds), H5Sclose);
-    hsize_t dims[3];
-    H5Sget_simple_extent_dims(fs, dims, nullptr);
-    const hsize_t start[3] = {hsize_t(at), 0, 0}, count[3] = {hsize_t(n), dims[1], dims[2]};
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, nullptr, count, nullptr);
-    hid ms(H5Screate_simple(3, count, nullptr), H5Sclose);
-    errno = 0;
-    if (H5Dwrite(ds, ct, ms, fs, H5P_DEFAULT, rows.data()) < 0)
-      fail_write(path, std::string("cannot write dataset '") + name + "'", errno);
+    io::write_rows(ds, path, name, ct, at, n, rows.data());
   }
 };
 }  // namespace
@@ -1074,50 +1094,23 @@ struct results_file::impl {
     }
     return "the runs differ";
   }
-  /// The datasets for `count` realizations of part's sizes, their storage allocated now
-  /// and never filled: later writes touch only their bytes, not the file's structure.
+  /// The datasets for `count` realizations of part's sizes (create_rows).
   void make(const solve_output& p) {
     first.algo = p.algo;
     first.dims = p.dims;
     first.curve_len = p.curve_len;
     attr_s(f, "algo", to_string(p.algo));
     const problem_dims& d = p.dims;
-    w = create("W", ct, {hsize_t(d.nt), hsize_t(d.k)});
-    fm = create("F", ct, {hsize_t(d.nr), hsize_t(d.m)});
-    curve = create("curve", H5T_NATIVE_DOUBLE, {hsize_t(p.curve_len)});
-    objective = create("objective", H5T_NATIVE_DOUBLE, {});
-    min_sinr = create("min_sinr", H5T_NATIVE_DOUBLE, {});
-    min_scnr = create("min_scnr", H5T_NATIVE_DOUBLE, {});
-    outer = create("outer", H5T_NATIVE_INT, {});
-    inner = create("inner", H5T_NATIVE_LONG, {});
+    const hsize_t b = hsize_t(count);
+    w = create_rows(f, path, "W", ct, {b, hsize_t(d.nt), hsize_t(d.k)});
+    fm = create_rows(f, path, "F", ct, {b, hsize_t(d.nr), hsize_t(d.m)});
+    curve = create_rows(f, path, "curve", H5T_NATIVE_DOUBLE, {b, hsize_t(p.curve_len)});
+    objective = create_rows(f, path, "objective", H5T_NATIVE_DOUBLE, {b});
+    min_sinr = create_rows(f, path, "min_sinr", H5T_NATIVE_DOUBLE, {b});
+    min_scnr = create_rows(f, path, "min_scnr", H5T_NATIVE_DOUBLE, {b});
+    outer = create_rows(f, path, "outer", H5T_NATIVE_INT, {b});
+    inner = create_rows(f, path, "inner", H5T_NATIVE_LONG, {b});
     made = true;
-  }
-  /// A dataset of `count` rows, each of shape `row`.
-  hid create(const char* name, hid_t type, std::vector<hsize_t> row) const {
-    row.insert(row.begin(), hsize_t(count));
-    hid space(H5Screate_simple(int(row.size()), row.data(), nullptr), H5Sclose);
-    hid dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
-    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-    errno = 0;
-    hid ds(H5Dcreate2(f, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), H5Dclose);
-    if (ds < 0) fail_write(path, std::string("cannot create dataset '") + name + "'", errno);
-    return ds;
-  }
-  /// Rows at .. at + n - 1 of ds from `rows` (as `type`).
-  void write_rows(hid_t ds, const char* name, hid_t type, long at, long n, const void* rows) const {
-    if (n == 0) return;
-    hid fs(H5Dget_space(ds), H5Sclose);
-    const int rank = H5Sget_simple_extent_ndims(fs);
-    std::vector<hsize_t> dims(static_cast<size_t>(rank), 0), start(static_cast<size_t>(rank), 0);
-    H5Sget_simple_extent_dims(fs, dims.data(), nullptr);
-    start[0] = hsize_t(at);
-    dims[0] = hsize_t(n);
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start.data(), nullptr, dims.data(), nullptr);
-    hid ms(H5Screate_simple(rank, dims.data(), nullptr), H5Sclose);
-    errno = 0;
-    if (H5Dwrite(ds, type, ms, fs, H5P_DEFAULT, rows) < 0)
-      fail_write(path, std::string("cannot write dataset '") + name + "'", errno);
   }
 };
 
@@ -1171,15 +1164,15 @@ void results_file::write(long first, const solve_output& part, int threads) {
                                 " written), or not of the first write's sizes");
   r.rows.resize(size_t(n) * std::max(d.nt * d.k, d.nr * d.m));
   to_row_major(part.w.data(), n, d.nt, d.k, r.rows.data(), threads);
-  r.write_rows(r.w, "W", r.ct, first, n, r.rows.data());
+  write_rows(r.w, r.path, "W", r.ct, first, n, r.rows.data());
   to_row_major(part.f.data(), n, d.nr, d.m, r.rows.data(), threads);
-  r.write_rows(r.fm, "F", r.ct, first, n, r.rows.data());
-  r.write_rows(r.curve, "curve", H5T_NATIVE_DOUBLE, first, n, part.curve.data());
-  r.write_rows(r.objective, "objective", H5T_NATIVE_DOUBLE, first, n, part.objective.data());
-  r.write_rows(r.min_sinr, "min_sinr", H5T_NATIVE_DOUBLE, first, n, part.min_sinr.data());
-  r.write_rows(r.min_scnr, "min_scnr", H5T_NATIVE_DOUBLE, first, n, part.min_scnr.data());
-  r.write_rows(r.outer, "outer", H5T_NATIVE_INT, first, n, part.outer.data());
-  r.write_rows(r.inner, "inner", H5T_NATIVE_LONG, first, n, part.inner.data());
+  write_rows(r.fm, r.path, "F", r.ct, first, n, r.rows.data());
+  write_rows(r.curve, r.path, "curve", H5T_NATIVE_DOUBLE, first, n, part.curve.data());
+  write_rows(r.objective, r.path, "objective", H5T_NATIVE_DOUBLE, first, n, part.objective.data());
+  write_rows(r.min_sinr, r.path, "min_sinr", H5T_NATIVE_DOUBLE, first, n, part.min_sinr.data());
+  write_rows(r.min_scnr, r.path, "min_scnr", H5T_NATIVE_DOUBLE, first, n, part.min_scnr.data());
+  write_rows(r.outer, r.path, "outer", H5T_NATIVE_INT, first, n, part.outer.data());
+  write_rows(r.inner, r.path, "inner", H5T_NATIVE_LONG, first, n, part.inner.data());
   // Then the count that a resume trusts, and all of it to the file: counted as done only
   // once there.
   const long done = r.done + n;

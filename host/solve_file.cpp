@@ -5,13 +5,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <future>
 #include <sstream>
 #include <string>
+
+#include "fingerprint.hpp"
 
 namespace jcas::host {
 
@@ -70,18 +69,8 @@ file_solved solve_file(const executor& ex, io::channel_file& in, const solve_opt
 }
 
 namespace {
-/// FNV-1a of the bytes of a table of doubles, in hex: the model's numbers in a line.
-std::string digest(const std::vector<double>& v) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (const double x : v) {
-    unsigned char b[sizeof x];
-    std::memcpy(b, &x, sizeof x);
-    for (const unsigned char c : b) h = (h ^ c) * 1099511628211ULL;
-  }
-  char s[24];
-  std::snprintf(s, sizeof s, "%016llx", static_cast<unsigned long long>(h));
-  return s;
-}
+/// The model's and the solvers' numbers in a line (host/fingerprint.hpp).
+std::string digest(const std::vector<double>& v) { return fnv1a().add(v).hex(); }
 }  // namespace
 
 std::string solve_run(const executor& ex, const io::channel_file& in, const io::channel_select& sel,

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "cpu_isa.hpp"
+#include "fingerprint.hpp"
 #include "jcas/cuda_backend.hpp"
 #include "mpi.hpp"
 
@@ -264,14 +265,9 @@ run_identity identity_of(const channel_set& data, const system_params<double>& s
   for (size_t i = 0; i < s.users_mix.size(); ++i)
     r.fields.push_back({"users mix K" + std::to_string(i + 1), s.users_mix[i]});
   // FNV-1a over the channels' bytes: another file, another --limit, --users or --targets.
-  std::uint64_t h = 1469598103934665603ull;
-  for (const std::vector<zd>* v : {&data.h, &data.g, &data.gu, &data.gv}) {  // G dense or its factors
-    const auto* p = reinterpret_cast<const unsigned char*>(v->data());
-    for (size_t i = 0; i < v->size() * sizeof(zd); ++i) h = (h ^ p[i]) * 1099511628211ull;
-  }
-  char hex[24];
-  std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
-  r.data = hex;
+  host::fnv1a h;
+  for (const std::vector<zd>* v : {&data.h, &data.g, &data.gu, &data.gv}) h.add(*v);  // G dense or its factors
+  r.data = h.hex();
   return r;
 }
 
