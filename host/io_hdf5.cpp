@@ -382,6 +382,16 @@ std::vector<hsize_t> dataset_dims(hid_t file, const std::string& path, const cha
                    ", expected " + std::to_string(rank));
   std::vector<hsize_t> dims(rank);
   H5Sget_simple_extent_dims(sp, dims.data(), nullptr);
+  // A damaged shape can claim more elements than any file holds: refused here, so that
+  // every count, size and offset computed from the dims below fits a long (2^56 elements
+  // of 16 bytes each still do).
+  double elements = 1;
+  for (const hsize_t d : dims) elements *= double(d);
+  if (elements > 0x1p56) {
+    char e[32];
+    std::snprintf(e, sizeof e, "%.3g", elements);
+    fail(path, std::string("dataset '") + name + "' has a damaged shape (" + e + " elements)");
+  }
   return dims;
 }
 /// Whether a file's element type can become mem_type: both floating point, or both
